@@ -1,0 +1,1 @@
+/* client.c — not written yet */

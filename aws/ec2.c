@@ -1,0 +1,1 @@
+/* ec2.c — not written yet */

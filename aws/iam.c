@@ -1,0 +1,1 @@
+/* iam.c — not written yet */

@@ -1,0 +1,1 @@
+/* mpu.c — not written yet */

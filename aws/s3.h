@@ -1,0 +1,144 @@
+/*
+ * s3.h — the S3 operations amifs uses (path-style or virtual-hosted, as the
+ * client's configuration says). Keys are raw (unencoded) UTF-8; encoding is
+ * done here. Every function returns 0 or -1 with `err` filled; a missing
+ * object/bucket is AWS_ERR_SERVICE with http_status 404 (code "NoSuchKey",
+ * "NoSuchBucket", or "404" for HEAD), which aws_error_errno() maps to ENOENT.
+ *
+ * Results are plain structs the caller owns and releases with the matching
+ * _release function. Listings follow pagination themselves only where the
+ * function says so.
+ */
+#ifndef AMIFS_AWS_S3_H
+#define AMIFS_AWS_S3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "aws/client.h"
+
+struct s3_bucket {
+    char *name;
+    time_t created;
+};
+struct s3_bucket_list {
+    struct s3_bucket *v;
+    size_t n;
+};
+int s3_list_buckets(struct aws_client *c, struct s3_bucket_list *out,
+                    struct aws_error *err);
+void s3_bucket_list_release(struct s3_bucket_list *l);
+
+/* Region of a bucket ("us-east-1" for the empty LocationConstraint, "EU" →
+ * "eu-west-1"). `out` gets at most n bytes incl. NUL. */
+int s3_get_bucket_location(struct aws_client *c, const char *bucket,
+                           char *out, size_t n, struct aws_error *err);
+int s3_create_bucket(struct aws_client *c, const char *bucket,
+                     const char *region, struct aws_error *err);
+
+struct s3_object {
+    char *key;        /* full key */
+    uint64_t size;
+    time_t mtime;     /* LastModified */
+    char etag[72];    /* with quotes stripped */
+};
+struct s3_listing {
+    struct s3_object *objects;
+    size_t nobjects;
+    char **prefixes; /* common prefixes, full (end with the delimiter) */
+    size_t nprefixes;
+};
+/* ListObjectsV2 of everything under `prefix` (may be "" or NULL) with
+ * `delimiter` (NULL for none), following NextContinuationToken until done or
+ * `max_keys_total` entries (0: no limit) were collected. Uses
+ * encoding-type=url and decodes keys. */
+int s3_list_objects(struct aws_client *c, const char *bucket,
+                    const char *prefix, const char *delimiter,
+                    size_t max_keys_total, struct s3_listing *out,
+                    struct aws_error *err);
+void s3_listing_release(struct s3_listing *l);
+
+struct s3_head {
+    uint64_t size;
+    time_t mtime;
+    char etag[72];          /* quotes stripped */
+    char content_type[128];
+};
+int s3_head_object(struct aws_client *c, const char *bucket, const char *key,
+                   struct s3_head *out, struct aws_error *err);
+
+/* GET bytes [offset, offset+len) (len 0: to the end) into `sink`.
+ * `if_match` (ETag, may be NULL) makes a changed object fail with 412. */
+int s3_get_object(struct aws_client *c, const char *bucket, const char *key,
+                  uint64_t offset, uint64_t len, const char *if_match,
+                  aws_body_sink sink, void *sink_ctx, struct aws_error *err);
+
+/* Single PUT of an in-memory body (≤ 5 GiB), with Content-MD5. `etag_out`
+ * (may be NULL) gets the ETag, quotes stripped (72 bytes). */
+int s3_put_object(struct aws_client *c, const char *bucket, const char *key,
+                  const void *data, size_t len, char *etag_out,
+                  struct aws_error *err);
+/* DELETE; a missing key is success (S3 answers 204). */
+int s3_delete_object(struct aws_client *c, const char *bucket,
+                     const char *key, struct aws_error *err);
+/* Server-side copy ≤ 5 GiB (CopyObject; a 200 with <Error> is retried). */
+int s3_copy_object(struct aws_client *c, const char *src_bucket,
+                   const char *src_key, const char *dst_bucket,
+                   const char *dst_key, char *etag_out,
+                   struct aws_error *err);
+/* Copy of any size: CopyObject up to 5 GiB, multipart UploadPartCopy above
+ * (parts of `part_size`, 0 = 512 MiB); aborts the upload on failure. */
+int s3_copy_any(struct aws_client *c, const char *src_bucket,
+                const char *src_key, uint64_t size, const char *dst_bucket,
+                const char *dst_key, struct aws_error *err);
+
+/* Multipart primitives (the uploader in mpu.h drives these). */
+int s3_mpu_create(struct aws_client *c, const char *bucket, const char *key,
+                  char *upload_id, size_t n, struct aws_error *err);
+/* Upload one part from memory with Content-MD5; etag_out 72 bytes. */
+int s3_mpu_upload_part(struct aws_client *c, const char *bucket,
+                       const char *key, const char *upload_id, int part_no,
+                       const void *data, size_t len, char *etag_out,
+                       struct aws_error *err);
+int s3_mpu_upload_part_copy(struct aws_client *c, const char *bucket,
+                            const char *key, const char *upload_id,
+                            int part_no, const char *src_bucket,
+                            const char *src_key, uint64_t first,
+                            uint64_t last, char *etag_out,
+                            struct aws_error *err);
+struct s3_part {
+    int number;
+    char etag[72]; /* quotes stripped */
+    uint64_t size;
+};
+/* parts must be in ascending order. etag_out (72 bytes) gets the final ETag. */
+int s3_mpu_complete(struct aws_client *c, const char *bucket,
+                    const char *key, const char *upload_id,
+                    const struct s3_part *parts, size_t nparts,
+                    char *etag_out, struct aws_error *err);
+/* Abort; NoSuchUpload counts as success (already gone). */
+int s3_mpu_abort(struct aws_client *c, const char *bucket, const char *key,
+                 const char *upload_id, struct aws_error *err);
+
+struct s3_upload {
+    char *key;
+    char *upload_id;
+    time_t initiated;
+};
+struct s3_upload_list {
+    struct s3_upload *v;
+    size_t n;
+};
+/* ListMultipartUploads under `prefix` (NULL: all), all pages. */
+int s3_mpu_list(struct aws_client *c, const char *bucket, const char *prefix,
+                struct s3_upload_list *out, struct aws_error *err);
+void s3_upload_list_release(struct s3_upload_list *l);
+/* ListParts, all pages. */
+int s3_mpu_list_parts(struct aws_client *c, const char *bucket,
+                      const char *key, const char *upload_id,
+                      struct s3_part **parts, size_t *nparts,
+                      struct aws_error *err);
+
+#endif

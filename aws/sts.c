@@ -1,0 +1,1 @@
+/* sts.c — not written yet */

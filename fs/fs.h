@@ -1,0 +1,150 @@
+/*
+ * fs.h — how the FUSE front is put together.
+ *
+ * fs/fs.c owns the single static `struct fuse_operations` table. Each call
+ * resolves the path's first component to a top-level folder module (README,
+ * buckets, imports, tasks, amis, regions) and hands that module the rest of
+ * the path ("" for the folder itself, otherwise "a/b/c", no leading slash).
+ * A rename between two different folders fails with EXDEV before any module
+ * sees it. Every handler returns 0 (or a byte count for read/write) or a
+ * negative errno, as FUSE does.
+ *
+ * The whole mount's state is one `struct amifs`, created in main(), returned
+ * from FUSE's init() and reached in handlers through amifs_get() (which reads
+ * fuse_get_context()->private_data): no process globals. Folder modules keep
+ * their own state behind the `void *` slot they own in `struct amifs`.
+ *
+ * Handlers must never hold a lock across an HTTP call: a slow upload may not
+ * stall `ls` or `cat tasks/…/status`.
+ *
+ * Open files: fi->fh holds a pointer the module allocated in open/create and
+ * frees in release. Modules that serve generated text (status files, README)
+ * set fi->direct_io so readers never see stale page cache.
+ *
+ * Metadata calls (chmod, chown, utimens) that a module leaves NULL succeed
+ * whenever getattr finds the node, so cp -p, rsync -a, install and GIO work;
+ * setxattr of system.posix_acl_* fails with ENOTSUP, fallocate with
+ * EOPNOTSUPP (clients fall back).
+ */
+#ifndef AMIFS_FS_FS_H
+#define AMIFS_FS_FS_H
+
+#define FUSE_USE_VERSION 31
+#include <fuse.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "aws/client.h"
+
+/* Mount options (-o name=value). Each module declares its own fuse_opt table
+ * pointing into this struct; main() parses them all. Strings are malloc'd by
+ * fuse_opt_parse and freed at exit. */
+struct amifs_opts {
+    /* AWS (fs/main.c) */
+    char *profile;
+    char *region;
+    char *endpoint;
+    char *ca_bundle;
+    /* presentation (fs/main.c) */
+    unsigned uid, gid, umask;
+    int uid_set, gid_set, umask_set;
+    double cache_ttl;            /* listing/attribute cache, seconds; 5 */
+    /* uploads (buckets/ and imports/) */
+    unsigned long part_size;     /* bytes; default 8 MiB */
+    int upload_concurrency;      /* default 4 */
+    /* imports (fs/imports.c) */
+    char *bucket;                /* staging "NAME[/prefix]" */
+    char *role;                  /* default "vmimport" */
+    char *kms_key;
+    char *boot_mode;
+    char *license_type;
+    char *platform;
+    char *architecture;
+    int cleanup;
+    /* tasks (fs/tasks.c) */
+    double poll_interval;        /* DescribeImportImageTasks refresh; 10 s,
+                                    2 s while a task is active */
+};
+
+struct amifs {
+    struct amifs_opts opts;
+    struct aws_client *client;   /* thread-safe */
+    struct aws_logger logger;    /* stderr with -f, syslog when daemonized */
+    uid_t uid;                   /* owner shown on every node */
+    gid_t gid;
+    mode_t umask;
+    time_t mount_time;
+    /* Module state; each module owns its slot (created in its init hook). */
+    void *buckets;
+    void *imports;
+    void *tasks;
+    void *amis;
+    void *regions;
+};
+
+/* The mount's state inside a FUSE handler. */
+struct amifs *amifs_get(void);
+
+/* Log through the mount's logger (printf-style). */
+void amifs_log(struct amifs *fs, enum aws_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Fill a stat for a directory / regular file / symlink owned by the mount
+ * user, with the mount's umask applied. */
+void amifs_stat_dir(const struct amifs *fs, struct stat *st, time_t mtime);
+void amifs_stat_file(const struct amifs *fs, struct stat *st, uint64_t size,
+                     time_t mtime, bool writable);
+void amifs_stat_link(const struct amifs *fs, struct stat *st, size_t target_len);
+
+/* A top-level folder module. Any handler may be NULL: the dispatcher then
+ * answers ENOENT for lookups below the folder, EROFS/EPERM for changes, and
+ * success for chmod/chown/utimens on existing nodes. */
+struct folder_ops {
+    const char *name; /* "buckets" */
+    int (*init)(struct amifs *fs);     /* create state; 0 or -errno */
+    void (*destroy)(struct amifs *fs); /* wait for/abort work, free state */
+
+    int (*getattr)(struct amifs *fs, const char *rel, struct stat *st,
+                   struct fuse_file_info *fi);
+    int (*readdir)(struct amifs *fs, const char *rel, void *buf,
+                   fuse_fill_dir_t filler);
+    int (*readlink)(struct amifs *fs, const char *rel, char *out, size_t n);
+    int (*open)(struct amifs *fs, const char *rel, struct fuse_file_info *fi);
+    int (*create)(struct amifs *fs, const char *rel, mode_t mode,
+                  struct fuse_file_info *fi);
+    int (*read)(struct amifs *fs, const char *rel, char *buf, size_t n,
+                off_t off, struct fuse_file_info *fi);
+    int (*write)(struct amifs *fs, const char *rel, const char *buf, size_t n,
+                 off_t off, struct fuse_file_info *fi);
+    int (*flush)(struct amifs *fs, const char *rel, struct fuse_file_info *fi);
+    int (*fsync)(struct amifs *fs, const char *rel, int datasync,
+                 struct fuse_file_info *fi);
+    int (*release)(struct amifs *fs, const char *rel,
+                   struct fuse_file_info *fi);
+    int (*truncate)(struct amifs *fs, const char *rel, off_t size,
+                    struct fuse_file_info *fi);
+    int (*unlink)(struct amifs *fs, const char *rel);
+    int (*mkdir)(struct amifs *fs, const char *rel, mode_t mode);
+    int (*rmdir)(struct amifs *fs, const char *rel);
+    int (*rename)(struct amifs *fs, const char *from, const char *to,
+                  unsigned int flags);
+    int (*chmod)(struct amifs *fs, const char *rel, mode_t mode,
+                 struct fuse_file_info *fi);
+    int (*utimens)(struct amifs *fs, const char *rel,
+                   const struct timespec tv[2], struct fuse_file_info *fi);
+    int (*setxattr)(struct amifs *fs, const char *rel, const char *name,
+                    const char *value, size_t n, int flags);
+    int (*getxattr)(struct amifs *fs, const char *rel, const char *name,
+                    char *value, size_t n);
+    int (*listxattr)(struct amifs *fs, const char *rel, char *list, size_t n);
+    int (*removexattr)(struct amifs *fs, const char *rel, const char *name);
+};
+
+/* The modules (each defined in its own file). */
+extern const struct folder_ops buckets_folder; /* fs/buckets.c */
+extern const struct folder_ops imports_folder; /* fs/imports.c */
+extern const struct folder_ops tasks_folder;   /* fs/tasks.c */
+extern const struct folder_ops amis_folder;    /* fs/amis.c */
+
+#endif

@@ -1,0 +1,1 @@
+/* ova.c — not written yet */

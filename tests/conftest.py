@@ -1,0 +1,16 @@
+"""pytest configuration for amifs.
+
+Fixtures live in plugin modules beside this file so that separate parts of the
+suite can grow without editing one shared file:
+  endpoint_fixtures.py  the local AWS endpoint (moto + our VM Import layer)
+  mount_fixtures.py     mounting amifs against it
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+pytest_plugins = [
+    m for m in ("endpoint_fixtures", "mount_fixtures")
+    if os.path.exists(os.path.join(os.path.dirname(__file__), m + ".py"))
+]
