@@ -134,11 +134,13 @@ int aws_send(struct aws_client *c, const struct aws_request *req,
  */
 struct aws_form {
     struct buf b;
+    int failed; /* an add failed (out of memory / too long): aws_query fails */
 };
 void aws_form_init(struct aws_form *f, const char *action,
                    const char *version);
 void aws_form_release(struct aws_form *f);
-/* Add name=value (both %-encoded). A NULL value adds nothing. Errors are
+/* Add name=value (both form-encoded as botocore does: space as "+", other
+ * bytes outside the unreserved set %XX). A NULL value adds nothing. Errors are
  * remembered and reported by aws_query(). */
 void aws_form_add(struct aws_form *f, const char *name, const char *value);
 void aws_form_addf(struct aws_form *f, const char *value, const char *namefmt,

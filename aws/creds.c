@@ -1,1 +1,560 @@
-/* creds.c — not written yet */
+/*
+ * creds.c — the credentials provider (contract in creds.h).
+ *
+ * Resolution runs under the provider's mutex, so concurrent callers that
+ * find the credentials stale wait for one refresh instead of stampeding STS
+ * or IMDS. The lock is held across those calls on purpose: they are signed
+ * with explicit credentials (or not signed at all) and never re-enter the
+ * provider.
+ */
+#include "aws/creds.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/crypto.h>
+
+#include "aws/buf.h"
+#include "aws/client.h"
+#include "aws/config_priv.h"
+#include "aws/iam.h"
+
+#define REFRESH_AHEAD_S 300
+#define MAX_ROLE_CHAIN 4
+
+struct aws_creds_provider {
+    pthread_mutex_t lock;
+    struct aws_config cfg; /* only the file/profile/IMDS fields are used */
+    struct aws_client *client;
+    struct aws_credentials cur;
+    bool have;
+};
+
+/* ---- struct aws_credentials ---------------------------------------------- */
+
+static void wipe_free(char *s)
+{
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+void aws_credentials_release(struct aws_credentials *c)
+{
+    wipe_free(c->access_key_id);
+    wipe_free(c->secret_access_key);
+    wipe_free(c->session_token);
+    memset(c, 0, sizeof *c);
+}
+
+int aws_credentials_copy(struct aws_credentials *dst,
+                         const struct aws_credentials *src)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->access_key_id = strdup(src->access_key_id ? src->access_key_id : "");
+    dst->secret_access_key =
+        strdup(src->secret_access_key ? src->secret_access_key : "");
+    if (src->session_token)
+        dst->session_token = strdup(src->session_token);
+    dst->expiration = src->expiration;
+    dst->source = src->source;
+    if (!dst->access_key_id || !dst->secret_access_key ||
+        (src->session_token && !dst->session_token)) {
+        aws_credentials_release(dst);
+        return -1;
+    }
+    return 0;
+}
+
+/* Take ownership of three malloc'd strings (any may be NULL). */
+static int creds_set(struct aws_credentials *c, char *akid, char *secret,
+                     char *token, const char *source, struct aws_error *err)
+{
+    memset(c, 0, sizeof *c);
+    if (!akid || !*akid || !secret || !*secret) {
+        wipe_free(akid);
+        wipe_free(secret);
+        wipe_free(token);
+        return aws_error_set(err, AWS_ERR_CREDENTIALS,
+                             "incomplete credentials from %s", source);
+    }
+    c->access_key_id = akid;
+    c->secret_access_key = secret;
+    c->session_token = token && *token ? token : NULL;
+    if (token && !c->session_token)
+        free(token);
+    c->source = source;
+    return 0;
+}
+
+static char *dup_env(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? strdup(v) : NULL;
+}
+
+/* ---- sources --------------------------------------------------------------
+ * Each returns 1 when it produced credentials, 0 when it does not apply
+ * (try the next source), -1 on a hard error (err filled).                  */
+
+static int from_env(struct aws_credentials *c, struct aws_error *err)
+{
+    char *akid = dup_env("AWS_ACCESS_KEY_ID");
+    char *token;
+
+    if (!akid)
+        return 0;
+    token = dup_env("AWS_SESSION_TOKEN");
+    if (!token)
+        token = dup_env("AWS_SECURITY_TOKEN");
+    return creds_set(c, akid, dup_env("AWS_SECRET_ACCESS_KEY"), token, "env",
+                     err)
+               ? -1
+               : 1;
+}
+
+typedef char *(*profile_get_fn)(const struct aws_config *, const char *,
+                                const char *);
+
+static int from_profile_keys(const struct aws_config *cfg, const char *prof,
+                             profile_get_fn get, const char *source,
+                             struct aws_credentials *c, struct aws_error *err)
+{
+    char *akid = get(cfg, prof, "aws_access_key_id");
+
+    if (!akid)
+        return 0;
+    return creds_set(c, akid, get(cfg, prof, "aws_secret_access_key"),
+                     get(cfg, prof, "aws_session_token"), source, err)
+               ? -1
+               : 1;
+}
+
+static char *json_str(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsString(v) && v->valuestring ? strdup(v->valuestring)
+                                               : NULL;
+}
+
+/* AccessKeyId/SecretAccessKey/<token_name>/Expiration of a JSON object, as
+ * credential_process and IMDS print them. */
+static int creds_from_json(const cJSON *o, const char *token_name,
+                           const char *source, struct aws_credentials *c,
+                           struct aws_error *err)
+{
+    char *exp = json_str(o, "Expiration");
+    time_t t = 0;
+
+    if (exp && aws_parse_iso8601(exp, &t)) {
+        free(exp);
+        return aws_error_set(err, AWS_ERR_CREDENTIALS,
+                             "%s: bad Expiration", source);
+    }
+    free(exp);
+    if (creds_set(c, json_str(o, "AccessKeyId"),
+                  json_str(o, "SecretAccessKey"), json_str(o, token_name),
+                  source, err))
+        return -1;
+    c->expiration = t;
+    return 0;
+}
+
+static int run_process(const char *cmd, struct buf *out,
+                       struct aws_error *err)
+{
+    char chunk[4096];
+    size_t n;
+    int st;
+    FILE *f = popen(cmd, "r");
+
+    if (!f)
+        return aws_error_set(err, AWS_ERR_CREDENTIALS,
+                             "credential_process could not be started");
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (buf_append(out, chunk, n))
+            break;
+    OPENSSL_cleanse(chunk, sizeof chunk);
+    st = pclose(f);
+    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return aws_error_set(err, AWS_ERR_CREDENTIALS,
+                             "credential_process failed (status %d)", st);
+    return 0;
+}
+
+static int from_process(const char *cmd, struct aws_credentials *c,
+                        struct aws_error *err)
+{
+    struct buf out;
+    cJSON *j = NULL;
+    const cJSON *ver;
+    int rc = -1;
+
+    buf_init(&out, 1 << 20);
+    if (run_process(cmd, &out, err))
+        goto done;
+    j = cJSON_ParseWithLength(buf_cstr(&out), out.len);
+    ver = cJSON_GetObjectItemCaseSensitive(j, "Version");
+    if (!cJSON_IsObject(j) || !cJSON_IsNumber(ver) || ver->valueint != 1) {
+        aws_error_set(err, AWS_ERR_CREDENTIALS,
+                      "credential_process: output is not Version 1 JSON");
+        goto done;
+    }
+    rc = creds_from_json(j, "SessionToken", "process", c, err) ? -1 : 1;
+done:
+    if (j) {
+        /* cJSON copies the secrets; wipe them before they go back to malloc */
+        for (cJSON *it = j->child; it; it = it->next)
+            if (cJSON_IsString(it) && it->valuestring)
+                OPENSSL_cleanse(it->valuestring, strlen(it->valuestring));
+        cJSON_Delete(j);
+    }
+    buf_release(&out);
+    return rc;
+}
+
+/* ---- IMDS ------------------------------------------------------------------ */
+
+static int imds_call(struct aws_creds_provider *p, const char *method,
+                     const char *path, const char *token, struct buf *out,
+                     long *status, struct aws_error *err)
+{
+    struct sigv4_header h[1];
+    struct aws_request r = {0};
+    struct aws_response resp;
+    struct buf url;
+    int rc;
+
+    buf_init(&url, 4096);
+    if (buf_printf(&url, "%s%s", p->cfg.imds_endpoint, path))
+        return aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
+    if (token)
+        h[0] = (struct sigv4_header){"X-aws-ec2-metadata-token", token};
+    else
+        h[0] = (struct sigv4_header){"X-aws-ec2-metadata-token-ttl-seconds",
+                                     "21600"};
+    r.method = method;
+    r.url = buf_cstr(&url);
+    r.headers = h;
+    r.nheaders = strcmp(method, "PUT") == 0 || token ? 1 : 0;
+    r.idempotent = true;
+    r.max_attempts = 1;
+    r.timeout_ms = 1000;
+    aws_response_init(&resp);
+    rc = aws_send(p->client, &r, &resp, err);
+    *status = resp.status;
+    if (rc == 0)
+        rc = buf_append(out, resp.body.data, resp.body.len) ? -1 : 0;
+    aws_response_release(&resp);
+    buf_release(&url);
+    return rc;
+}
+
+/* IMDSv2 token; NULL with no error means "fall back to v1". */
+static int imds_token(struct aws_creds_provider *p, char **token,
+                      struct aws_error *err)
+{
+    struct buf b;
+    long st = 0;
+
+    *token = NULL;
+    buf_init(&b, 4096);
+    if (imds_call(p, "PUT", "/latest/api/token", NULL, &b, &st, err)) {
+        buf_release(&b);
+        if (st == 400)
+            return -1;
+        /* 403/404/405 and timeouts: an IMDSv1-only service. */
+        return 0;
+    }
+    *token = buf_detach(&b);
+    return 0;
+}
+
+/* GET a metadata path (with the token when we have one) into *out. */
+static int imds_get(struct aws_creds_provider *p, const char *path,
+                    char **out, struct aws_error *err)
+{
+    char *token = NULL;
+    struct buf b;
+    long st = 0;
+    int rc;
+
+    if (imds_token(p, &token, err))
+        return -1;
+    buf_init(&b, 1 << 20);
+    rc = imds_call(p, "GET", path, token, &b, &st, err);
+    wipe_free(token);
+    if (rc) {
+        buf_release(&b);
+        return -1;
+    }
+    *out = buf_detach(&b);
+    return *out ? 0 : aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
+}
+
+static int imds_creds_for_role(struct aws_creds_provider *p, const char *role,
+                               struct aws_credentials *c,
+                               struct aws_error *err)
+{
+    char path[512];
+    char *body = NULL;
+    cJSON *j;
+    int rc;
+
+    snprintf(path, sizeof path,
+             "/latest/meta-data/iam/security-credentials/%s", role);
+    if (imds_get(p, path, &body, err))
+        return -1;
+    j = cJSON_Parse(body);
+    wipe_free(body);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return aws_error_set(err, AWS_ERR_CREDENTIALS,
+                             "IMDS: credentials are not JSON");
+    }
+    rc = creds_from_json(j, "Token", "imds", c, err);
+    for (cJSON *it = j->child; it; it = it->next)
+        if (cJSON_IsString(it) && it->valuestring)
+            OPENSSL_cleanse(it->valuestring, strlen(it->valuestring));
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int from_imds(struct aws_creds_provider *p, struct aws_credentials *c,
+                     struct aws_error *err)
+{
+    char *role = NULL, *nl;
+    int rc;
+
+    if (p->cfg.imds_disabled || !p->client)
+        return 0;
+    if (imds_get(p, "/latest/meta-data/iam/security-credentials/", &role,
+                 err))
+        return 0; /* not on EC2 (or no role): no credentials from here */
+    if ((nl = strchr(role, '\n')))
+        *nl = '\0';
+    rc = *role ? (imds_creds_for_role(p, role, c, err) ? -1 : 1) : 0;
+    free(role);
+    return rc;
+}
+
+int aws_imds_region(struct aws_creds_provider *p, char **region,
+                    struct aws_error *err)
+{
+    if (p->cfg.imds_disabled || !p->client)
+        return aws_error_set(err, AWS_ERR_CONFIG, "IMDS disabled");
+    return imds_get(p, "/latest/meta-data/placement/region", region, err);
+}
+
+/* ---- assume role ------------------------------------------------------------ */
+
+static int resolve_profile(struct aws_creds_provider *p, const char *prof,
+                           int depth, struct aws_credentials *c,
+                           struct aws_error *err);
+
+static int role_source(struct aws_creds_provider *p, const char *prof,
+                       int depth, struct aws_credentials *src,
+                       struct aws_error *err)
+{
+    char *sp = aws_profile_config(&p->cfg, prof, "source_profile");
+    char *cs = aws_profile_config(&p->cfg, prof, "credential_source");
+    int rc;
+
+    if (sp)
+        rc = resolve_profile(p, sp, depth + 1, src, err);
+    else if (cs && strcmp(cs, "Environment") == 0)
+        rc = from_env(src, err);
+    else if (cs && strcmp(cs, "Ec2InstanceMetadata") == 0)
+        rc = from_imds(p, src, err);
+    else
+        rc = aws_error_set(err, AWS_ERR_CONFIG,
+                           "profile %s: role_arn needs source_profile or a "
+                           "supported credential_source",
+                           prof);
+    free(sp);
+    free(cs);
+    if (rc == 0)
+        rc = aws_error_set(err, AWS_ERR_CREDENTIALS,
+                           "profile %s: the role's source has no credentials",
+                           prof);
+    return rc < 0 ? -1 : 0;
+}
+
+static int assume_role(struct aws_creds_provider *p, const char *prof,
+                       const char *role_arn, int depth,
+                       struct aws_credentials *c, struct aws_error *err)
+{
+    struct aws_credentials src = {0};
+    char *name = aws_profile_config(&p->cfg, prof, "role_session_name");
+    char *ext = aws_profile_config(&p->cfg, prof, "external_id");
+    char *dur = aws_profile_config(&p->cfg, prof, "duration_seconds");
+    char session[64];
+    int rc = -1;
+
+    if (depth > MAX_ROLE_CHAIN) {
+        aws_error_set(err, AWS_ERR_CONFIG, "profile %s: role chain too long",
+                      prof);
+    } else if (!p->client) {
+        aws_error_set(err, AWS_ERR_CREDENTIALS, "no client for AssumeRole");
+    } else if (role_source(p, prof, depth, &src, err) == 0) {
+        snprintf(session, sizeof session, "amifs-%lld",
+                 (long long)time(NULL));
+        rc = sts_assume_role(p->client, &src, role_arn, name ? name : session,
+                             ext, dur ? (int)strtol(dur, NULL, 10) : 3600, c,
+                             err);
+        if (rc == 0)
+            c->source = "assume-role";
+    }
+    aws_credentials_release(&src);
+    free(name);
+    free(ext);
+    free(dur);
+    return rc < 0 ? -1 : 1;
+}
+
+/* Everything a named profile can give, in botocore's order: role, shared
+ * credentials file, credential_process, config-file keys. */
+static int resolve_profile(struct aws_creds_provider *p, const char *prof,
+                           int depth, struct aws_credentials *c,
+                           struct aws_error *err)
+{
+    char *v = aws_profile_config(&p->cfg, prof, "role_arn");
+    int rc;
+
+    if (v) {
+        rc = assume_role(p, prof, v, depth, c, err);
+        free(v);
+        return rc;
+    }
+    rc = from_profile_keys(&p->cfg, prof, aws_profile_credentials,
+                           "shared-credentials-file", c, err);
+    if (rc)
+        return rc;
+    v = aws_profile_config(&p->cfg, prof, "credential_process");
+    if (v) {
+        rc = from_process(v, c, err);
+        free(v);
+        return rc;
+    }
+    return from_profile_keys(&p->cfg, prof, aws_profile_config, "config-file",
+                             c, err);
+}
+
+static int resolve_chain(struct aws_creds_provider *p,
+                         struct aws_credentials *c, struct aws_error *err)
+{
+    int rc = 0;
+
+    /* An explicitly chosen profile wins over env keys; AWS_PROFILE does
+     * not (aws-contract.md §6.3). */
+    if (!p->cfg.profile_explicit)
+        rc = from_env(c, err);
+    if (rc == 0)
+        rc = resolve_profile(p, p->cfg.profile, 0, c, err);
+    if (rc == 0)
+        rc = from_imds(p, c, err);
+    if (rc == 0)
+        return aws_error_set(err, AWS_ERR_CREDENTIALS,
+                             "Unable to locate credentials (profile %s)",
+                             p->cfg.profile);
+    return rc < 0 ? -1 : 0;
+}
+
+/* ---- provider ---------------------------------------------------------------- */
+
+static char *dup_opt(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+struct aws_creds_provider *aws_creds_provider_new(const struct aws_config *cfg,
+                                                  struct aws_error *err)
+{
+    struct aws_creds_provider *p = calloc(1, sizeof *p);
+
+    if (!p) {
+        aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    p->cfg.profile = dup_opt(cfg->profile ? cfg->profile : "default");
+    p->cfg.config_file = dup_opt(cfg->config_file);
+    p->cfg.credentials_file = dup_opt(cfg->credentials_file);
+    p->cfg.imds_endpoint =
+        dup_opt(cfg->imds_endpoint ? cfg->imds_endpoint
+                                   : "http://169.254.169.254");
+    p->cfg.imds_disabled = cfg->imds_disabled;
+    p->cfg.profile_explicit = cfg->profile_explicit;
+    if (!p->cfg.profile || !p->cfg.imds_endpoint) {
+        aws_creds_provider_free(p);
+        aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    return p;
+}
+
+void aws_creds_provider_set_client(struct aws_creds_provider *p,
+                                   struct aws_client *client)
+{
+    pthread_mutex_lock(&p->lock);
+    p->client = client;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void aws_creds_provider_free(struct aws_creds_provider *p)
+{
+    if (!p)
+        return;
+    aws_credentials_release(&p->cur);
+    aws_config_release(&p->cfg);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+static bool stale(const struct aws_creds_provider *p)
+{
+    return !p->have ||
+           (p->cur.expiration &&
+            time(NULL) + REFRESH_AHEAD_S >= p->cur.expiration);
+}
+
+int aws_creds_get(struct aws_creds_provider *p, struct aws_credentials *out,
+                  struct aws_error *err)
+{
+    struct aws_credentials fresh;
+    int rc = 0;
+
+    pthread_mutex_lock(&p->lock);
+    if (stale(p)) {
+        rc = resolve_chain(p, &fresh, err);
+        if (rc == 0) {
+            aws_credentials_release(&p->cur);
+            p->cur = fresh;
+            p->have = true;
+        } else if (p->have && p->cur.expiration > time(NULL)) {
+            /* Refreshing ahead of time failed, but what we hold still
+             * works: keep using it and try again on the next call. */
+            rc = 0;
+        }
+    }
+    if (rc == 0 && aws_credentials_copy(out, &p->cur))
+        rc = aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void aws_creds_invalidate(struct aws_creds_provider *p)
+{
+    pthread_mutex_lock(&p->lock);
+    p->have = false;
+    pthread_mutex_unlock(&p->lock);
+}

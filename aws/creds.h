@@ -54,6 +54,8 @@ struct aws_config {
     bool imds_disabled;
     bool path_style;                 /* S3 path-style addressing */
     int max_attempts;                /* default 3 (standard mode) */
+    bool profile_explicit;           /* profile came from the overrides:
+                                        env keys are then skipped */
 };
 
 /* Explicit settings (mount options); any field may be NULL / 0. */
@@ -70,9 +72,12 @@ int aws_config_load(struct aws_config *cfg,
                     struct aws_error *err);
 void aws_config_release(struct aws_config *cfg);
 
-/* Look up `key` in profile `profile` of an INI file as the CLI reads it
- * (sub-section keys as "s3.addressing_style"). Returns a malloc'd string or
- * NULL. Exposed for the doctor command and tests. */
+/* Look up `key` in section `section` of an INI file as the CLI reads it.
+ * `section` is the literal section name: "default", "profile NAME" or
+ * "services NAME" in the config file, the bare profile name in the
+ * credentials file. Sub-section keys are named "s3.addressing_style".
+ * Returns a malloc'd string or NULL. Exposed for the doctor command and
+ * tests. */
 char *aws_config_get(const char *file, const char *section, const char *key);
 
 struct aws_credentials {

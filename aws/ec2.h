@@ -236,4 +236,47 @@ int ec2_modify_snapshot_create_volume_permissions(
 int ec2_describe_regions(struct aws_client *c, struct ec2_id_list *out,
                          struct aws_error *err);
 
+/* --- JSON rendering and pieces exposed for unit tests ------------------- */
+
+/* image.json: the DescribeImages <item> (raw_xml) as the AWS CLI prints an
+ * Image — PascalCase keys, lists as arrays (tagSet → "Tags",
+ * blockDeviceMapping → "BlockDeviceMappings"), the model's names where they
+ * differ (imageState → "State", imageOwnerId → "OwnerId", isPublic →
+ * "Public"), true/false as booleans, sizes
+ * as numbers. Returns malloc'd, pretty-printed JSON text; NULL when out of
+ * memory or when img has no raw_xml. */
+char *ec2_image_to_json(const struct ec2_image *img);
+/* The same rendering for any EC2 response element given as XML text. */
+char *ec2_xml_to_json(const char *xml, size_t len);
+
+/* Pure parsers from a parsed answer (0 or -1 with err). List parsers append
+ * to `out` and set *next to a malloc'd NextToken, NULL when done. */
+struct xml_node;
+int ec2_parse_import_task(const struct xml_node *n,
+                          struct ec2_import_task *out, struct aws_error *err);
+int ec2_parse_import_tasks(const struct xml_node *root,
+                           struct ec2_import_task_list *out, char **next,
+                           struct aws_error *err);
+int ec2_parse_import_snapshot_task(const struct xml_node *n,
+                                   struct ec2_import_snapshot_task *out,
+                                   struct aws_error *err);
+int ec2_parse_import_snapshot_tasks(const struct xml_node *root,
+                                    struct ec2_import_snapshot_task_list *out,
+                                    char **next, struct aws_error *err);
+int ec2_parse_images(const struct xml_node *root, struct ec2_image_list *out,
+                     char **next, struct aws_error *err);
+int ec2_parse_snapshots(const struct xml_node *root,
+                        struct ec2_snapshot_list *out, char **next,
+                        struct aws_error *err);
+/* launchPermission items: user ids, and "all" for the group. */
+int ec2_parse_launch_permissions(const struct xml_node *root,
+                                 struct ec2_id_list *out,
+                                 struct aws_error *err);
+int ec2_parse_regions(const struct xml_node *root, struct ec2_id_list *out,
+                      struct aws_error *err);
+/* ImportImage's form parameters (exposed so tests can check wire names). */
+struct aws_form;
+void ec2_import_image_form(struct aws_form *f,
+                           const struct ec2_import_params *p);
+
 #endif

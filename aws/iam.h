@@ -49,4 +49,27 @@ int sts_assume_role(struct aws_client *c, const struct aws_credentials *src,
                     const char *external_id, int duration_s,
                     struct aws_credentials *out, struct aws_error *err);
 
+/* --- Pure parsers, exposed for unit tests (0 or -1 with err) ------------- */
+struct xml_node;
+/* The <Role> of a GetRole or CreateRole answer. */
+int iam_parse_role(const struct xml_node *root, struct iam_role *out,
+                   struct aws_error *err);
+/* GetRolePolicy's document, decoded; *policy_json malloc'd. */
+int iam_parse_role_policy(const struct xml_node *root, char **policy_json,
+                          struct aws_error *err);
+/* Appends ListRolePolicies names to *names (count *n); *marker malloc'd
+ * when IsTruncated, else NULL. */
+int iam_parse_policy_names(const struct xml_node *root, char ***names,
+                           size_t *n, char **marker, struct aws_error *err);
+int sts_parse_caller_identity(const struct xml_node *root,
+                              struct sts_identity *out, struct aws_error *err);
+/* AssumeRole's <Credentials>; out->source = "assume-role". */
+int sts_parse_assume_role(const struct xml_node *root,
+                          struct aws_credentials *out, struct aws_error *err);
+/* The form body AssumeRole sends (exposed to test its encoding). */
+struct buf;
+int sts_assume_role_body(struct buf *out, const char *role_arn,
+                         const char *session_name, const char *external_id,
+                         int duration_s);
+
 #endif

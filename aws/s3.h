@@ -141,4 +141,68 @@ int s3_mpu_list_parts(struct aws_client *c, const char *bucket,
                       struct s3_part **parts, size_t *nparts,
                       struct aws_error *err);
 
+/*
+ * --- Pieces exposed for unit tests and the uploader (pure: no I/O) -------
+ *
+ * Parsers take the root of a parsed S3 answer and append to / fill the
+ * caller's struct; they return 0 or -1 with err (AWS_ERR_PARSE/NOMEM).
+ * `*next` outputs are malloc'd continuation markers, NULL when the listing
+ * is complete (the caller frees them).
+ */
+struct xml_node;
+
+/* Both digests of a body in one pass over the bytes. */
+struct s3_digests {
+    char md5_b64[25];     /* Content-MD5 */
+    char md5_hex[33];     /* what a single-part ETag normally is */
+    char sha256_hex[65];  /* x-amz-content-sha256 */
+};
+void s3_digests_compute(const void *data, size_t len, struct s3_digests *d);
+
+/* UploadPart with digests computed by the caller (computed once per part,
+ * not once per attempt). */
+int s3_mpu_upload_part_digests(struct aws_client *c, const char *bucket,
+                               const char *key, const char *upload_id,
+                               int part_no, const void *data, size_t len,
+                               const struct s3_digests *d, char *etag_out,
+                               struct aws_error *err);
+
+/* Percent-decoding of `n` bytes; with plus_as_space '+' becomes ' ' (S3's
+ * encoding-type=url, like botocore's unquote_plus). Malformed escapes are
+ * kept as they are. Returns a malloc'd string or NULL (out of memory). */
+char *s3_url_decode(const char *s, size_t n, bool plus_as_space);
+
+int s3_parse_list_buckets(const struct xml_node *root,
+                          struct s3_bucket_list *out, char **next,
+                          struct aws_error *err);
+/* Region named by a <LocationConstraint> root ("" → us-east-1). */
+int s3_parse_location(const struct xml_node *root, char *out, size_t n,
+                      struct aws_error *err);
+/* Decodes keys and prefixes when the answer says EncodingType=url. */
+int s3_parse_list_objects(const struct xml_node *root, struct s3_listing *out,
+                          char **next, struct aws_error *err);
+int s3_parse_uploads(const struct xml_node *root, struct s3_upload_list *out,
+                     char **next_key, char **next_upload,
+                     struct aws_error *err);
+/* Appends to *parts (count *nparts); *next gets NextPartNumberMarker. */
+int s3_parse_parts(const struct xml_node *root, struct s3_part **parts,
+                   size_t *nparts, char **next, struct aws_error *err);
+/* The ETag inside a result document (CompleteMultipartUploadResult,
+ * CopyObjectResult, CopyPartResult), quotes stripped. Like botocore, the
+ * parsers do not insist on the root's name (root_name is for messages);
+ * an <Error> root always fails. */
+int s3_parse_result_etag(const struct xml_node *root, const char *root_name,
+                         char *etag_out, struct aws_error *err);
+/* The CompleteMultipartUpload request body for these parts. */
+int s3_complete_body(struct buf *out, const struct s3_part *parts,
+                     size_t nparts);
+/* The multipart ETag S3 computes: hex MD5 of the parts' binary MD5s, "-N".
+ * -1 when a part ETag is not a plain MD5 (e.g. SSE-KMS). out: 72 bytes. */
+int s3_multipart_etag(const struct s3_part *parts, size_t nparts, char *out);
+/* Copy `v` into out (72 bytes) without surrounding quotes. */
+void s3_etag_strip(const char *v, char *out);
+/* ISO-8601 ("2024-05-01T12:00:00.000Z") / RFC 1123 to time_t; 0 if bad. */
+time_t s3_parse_iso8601(const char *s);
+time_t s3_parse_http_date(const char *s);
+
 #endif

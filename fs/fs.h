@@ -65,6 +65,15 @@ struct amifs_opts {
     /* tasks (fs/tasks.c) */
     double poll_interval;        /* DescribeImportImageTasks refresh; 10 s,
                                     2 s while a task is active */
+    /* command line (fs/main.c): seen by main's option hook, also passed on
+     * to libfuse */
+    int foreground;              /* -f or -d */
+    int debug;                   /* -d */
+    int show_help;               /* -h, --help */
+    int show_version;            /* -V, --version */
+    /* retries (fs/main.c): test aids, 0 = the AWS defaults */
+    int retry_base_ms;           /* backoff unit in ms */
+    int max_attempts;            /* HTTP attempts per request */
 };
 
 struct amifs {
@@ -81,6 +90,9 @@ struct amifs {
     void *tasks;
     void *amis;
     void *regions;
+    /* fs/fs.c: bit i set when folder i's init failed (its folder then
+     * answers EIO). */
+    unsigned modules_failed;
 };
 
 /* The mount's state inside a FUSE handler. */
@@ -139,6 +151,16 @@ struct folder_ops {
                     char *value, size_t n);
     int (*listxattr)(struct amifs *fs, const char *rel, char *list, size_t n);
     int (*removexattr)(struct amifs *fs, const char *rel, const char *name);
+
+    /* Mount options this module understands: a FUSE_OPT_END-terminated
+     * fuse_opt table whose offsets are offsetof(struct amifs_opts, field), or
+     * NULL. Entries must store into the struct (template with a format or a
+     * value); FUSE_OPT_KEY entries are not seen by the modules. main() merges
+     * the modules' tables and its own (the first entry for a given template
+     * wins, modules first) and parses -o once. `opts_help` is the module's part of
+     * `amifs --help` ("    -o name=VALUE   what it does\n" lines) or NULL. */
+    const struct fuse_opt *opts;
+    const char *opts_help;
 };
 
 /* The modules (each defined in its own file). */
@@ -146,5 +168,11 @@ extern const struct folder_ops buckets_folder; /* fs/buckets.c */
 extern const struct folder_ops imports_folder; /* fs/imports.c */
 extern const struct folder_ops tasks_folder;   /* fs/tasks.c */
 extern const struct folder_ops amis_folder;    /* fs/amis.c */
+extern const struct folder_ops regions_folder; /* fs/regions.c (optional) */
+extern const struct folder_ops readme_folder;  /* fs/root.c: the README */
+
+/* Modules whose file does not exist yet are weak references in fs/fs.c: the
+ * folder is then shown empty (so the tree always has README, buckets/,
+ * imports/, tasks/, amis/). fs/meson.build lists the module files. */
 
 #endif

@@ -1,6 +1,230 @@
+/*
+ * main.c — the amifs command: mount (the default) and the subcommands
+ * (inspect, doctor, setup).
+ *
+ * Mounting: options are parsed into struct amifs_opts (fs/options.c), the AWS
+ * configuration and credentials are checked with a probe client *before*
+ * libfuse daemonizes, so a bad setup fails the mount command with a clear
+ * message instead of a daemon that answers EIO. The client the mount uses is
+ * created in FUSE's init (after the fork: worker threads and connections must
+ * belong to the daemon, not to the parent that exits).
+ */
+#include "fs/fs.h" /* first: sets FUSE_USE_VERSION */
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stdarg.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/fsops.h"
+#include "fs/options.h"
+#include "ova/ova.h"
+
+#ifndef AMIFS_VERSION
+#define AMIFS_VERSION "unknown"
+#endif
+
+static const char *level_name(enum aws_log_level lvl)
 {
-    puts("amifs: not built yet");
-    return 1;
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    return (unsigned)lvl < 4 ? names[lvl] : "log";
+}
+
+/* stderr with -f (one fprintf per line: stdio locks the stream), syslog
+ * when daemonized. */
+static void log_line(void *ctx, enum aws_log_level lvl, const char *msg)
+{
+    const struct amifs *fs = ctx;
+    static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+
+    if (fs->opts.foreground) {
+        struct timespec ts;
+        struct tm tm;
+        char when[32];
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        localtime_r(&ts.tv_sec, &tm);
+        strftime(when, sizeof(when), "%H:%M:%S", &tm);
+        fprintf(stderr, "amifs %s.%03ld %s: %s\n", when,
+                ts.tv_nsec / 1000000, level_name(lvl), msg);
+    } else {
+        syslog((unsigned)lvl < 4 ? prio[lvl] : LOG_INFO, "%s", msg);
+    }
+}
+
+static void client_options(const struct amifs *fs,
+                           struct aws_client_options *co)
+{
+    memset(co, 0, sizeof(*co));
+    co->config.profile = fs->opts.profile;
+    co->config.region = fs->opts.region;
+    co->config.endpoint = fs->opts.endpoint;
+    co->config.ca_bundle = fs->opts.ca_bundle;
+    co->config.max_attempts = fs->opts.max_attempts;
+    co->logger = fs->logger;
+    co->retry_base_ms = fs->opts.retry_base_ms;
+    co->max_attempts = fs->opts.max_attempts;
+}
+
+int amifs_client_open(struct amifs *fs, struct aws_error *err)
+{
+    struct aws_client_options co;
+
+    client_options(fs, &co);
+    fs->client = aws_client_new(&co, err);
+    return fs->client ? 0 : -1;
+}
+
+/* Resolve configuration and credentials once, in the foreground. */
+static int probe_aws(struct amifs *fs)
+{
+    struct aws_error err;
+    struct aws_credentials cr;
+    char msg[768];
+
+    aws_error_clear(&err);
+    if (amifs_client_open(fs, &err) < 0) {
+        aws_error_format(&err, msg, sizeof(msg));
+        fprintf(stderr, "amifs: cannot set up the AWS client: %s\n", msg);
+        return -1;
+    }
+    memset(&cr, 0, sizeof(cr));
+    if (aws_creds_get(aws_client_creds(fs->client), &cr, &err) < 0) {
+        aws_error_format(&err, msg, sizeof(msg));
+        fprintf(stderr,
+                "amifs: no AWS credentials: %s\n"
+                "amifs: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+                "AWS_PROFILE / -o profile=NAME (see `aws configure`)\n",
+                msg);
+        aws_client_free(fs->client);
+        fs->client = NULL;
+        return -1;
+    }
+    amifs_log(fs, AWS_LOG_INFO, "region %s, credentials from %s",
+              aws_client_region(fs->client), cr.source ? cr.source : "?");
+    aws_credentials_release(&cr);
+    aws_client_free(fs->client);
+    fs->client = NULL;
+    return 0;
+}
+
+static void usage(FILE *out, const char *prog)
+{
+    fprintf(out,
+            "usage: %s [-o opt,...] MOUNTPOINT   mount an AWS account\n"
+            "       %s inspect [--json] FILE    check an image offline\n"
+            "       %s doctor                   check the account setup\n"
+            "       %s setup [--yes]            create bucket and role\n"
+            "       %s --version\n\n",
+            prog, prog, prog, prog, prog);
+}
+
+static void help(const char *prog, struct fuse_args *args)
+{
+    usage(stdout, prog);
+    amifs_opts_help(stdout);
+    printf("\nFUSE options:\n");
+    fflush(stdout);
+    fuse_cmdline_help();
+    fuse_lib_help(args);
+}
+
+static void setup_identity(struct amifs *fs)
+{
+    fs->uid = fs->opts.uid_set ? (uid_t)fs->opts.uid : getuid();
+    fs->gid = fs->opts.gid_set ? (gid_t)fs->opts.gid : getgid();
+    fs->umask = (mode_t)fs->opts.umask;
+    fs->mount_time = time(NULL);
+    fs->logger.fn = log_line;
+    fs->logger.ctx = fs;
+    fs->logger.level = fs->opts.debug ? AWS_LOG_DEBUG : AWS_LOG_INFO;
+}
+
+/* Mount options every amifs mount gets: the kernel checks the modes we show
+ * (only the mounting user gets in unless allow_other), mount(8) shows the
+ * filesystem by name, and enough worker threads that uploads waiting on the
+ * network leave threads for `ls` (max_idle_threads also keeps libfuse 3.14
+ * from warning about its unset default). Inserted before the user's
+ * options, so -o max_threads=N still wins. */
+static int add_fixed_args(struct fuse_args *args)
+{
+    return fuse_opt_insert_arg(args, 1, "-odefault_permissions,fsname=amifs,"
+                                        "subtype=amifs,max_threads=64,"
+                                        "max_idle_threads=16");
+}
+
+static int run_mount(int argc, char **argv)
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct amifs *fs = calloc(1, sizeof(*fs));
+    int rc = 1;
+
+    if (!fs || amifs_opts_defaults(&fs->opts) < 0) {
+        fprintf(stderr, "amifs: out of memory\n");
+        free(fs);
+        return 1;
+    }
+    if (amifs_opts_parse(&args, &fs->opts) < 0)
+        goto out;
+    if (fs->opts.show_version) {
+        printf("amifs %s\nFUSE library version %s\n", AMIFS_VERSION,
+               fuse_pkgversion());
+        rc = 0;
+        goto out;
+    }
+    if (fs->opts.show_help) {
+        help(argv[0], &args);
+        rc = 0;
+        goto out;
+    }
+    setup_identity(fs);
+    if (!fs->opts.foreground)
+        openlog("amifs", LOG_PID, LOG_DAEMON);
+    if (probe_aws(fs) < 0 || add_fixed_args(&args) < 0)
+        goto out;
+    rc = fuse_main(args.argc, args.argv, amifs_operations(), fs);
+    if (fs->client)
+        aws_client_free(fs->client);
+out:
+    fuse_opt_free_args(&args);
+    amifs_opts_release(&fs->opts);
+    free(fs);
+    return rc;
+}
+
+/* amifs inspect [--json] FILE: the imports/ validation, offline. Exit 0
+ * accepted, 1 refused, 2 usage error or unreadable file. */
+static int run_inspect(int argc, char **argv)
+{
+    bool json = argc == 4 && strcmp(argv[2], "--json") == 0;
+    int rc;
+
+    if (argc != 3 && !json) {
+        fprintf(stderr, "usage: %s inspect [--json] FILE\n", argv[0]);
+        return 2;
+    }
+    rc = ova_inspect_file(argv[argc - 1], stdout, json);
+    return rc < 0 ? 2 : rc > 0 ? 1 : 0;
+}
+
+static int not_yet(const char *what)
+{
+    fprintf(stderr, "amifs %s: not implemented yet\n", what);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "inspect") == 0)
+        return run_inspect(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "doctor") == 0)
+        return not_yet("doctor");
+    if (argc >= 2 && strcmp(argv[1], "setup") == 0)
+        return not_yet("setup");
+    return run_mount(argc, argv);
 }

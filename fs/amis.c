@@ -1,0 +1,1591 @@
+/*
+ * amis.c — amis/: the AMIs the account owns, as directories (see amis.h for
+ * the layout and the rules of rm -r).
+ *
+ * One DescribeImages answer ("snap") is shared read-only by every handler
+ * through a reference count, so a handler can use it with the view's lock
+ * released; a new answer replaces it when it is older than cache_ttl or after
+ * a change we made. Only one thread refreshes at a time; the others wait on
+ * a condition variable (not on the lock) and then use its answer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aws/ec2.h"
+#include "aws/xml.h"
+#include "fs/amis.h"
+
+#define AMIS_ID_MAX 32
+#define AMIS_ARG_MAX 512
+#define AMIS_TAG_KEY_MAX 128
+#define AMIS_TAG_VALUE_MAX 256
+#define AMIS_TAG_FILE_MAX 4096          /* bytes a tag file may hold */
+#define AMIS_PERMS_FILE_MAX (1u << 20)  /* bytes launch-permissions may hold */
+
+enum node {
+    N_ROOT, N_BYNAME, N_BYNAME_LINK, N_AMI, N_JSON, N_STATE, N_SNAPS,
+    N_PERMS, N_TAGS, N_TAG, N_COPYTO, N_COPY, N_COPY_LINK,
+};
+
+struct amis_path {
+    enum node node;
+    char id[AMIS_ID_MAX];   /* ami-…, "" above the AMI level */
+    char arg[AMIS_ARG_MAX]; /* decoded NAME, tag KEY or copy REGION */
+};
+
+/* One DescribeImages answer. Immutable once published; freed when the
+ * last reference goes. */
+struct amis_snap {
+    unsigned refs;
+    double fetched;
+    struct ec2_image_list list;
+};
+
+/* launch-permissions text of an AMI, cached like the listing (it needs its
+ * own DescribeImageAttribute call, and getattr wants its size). */
+struct perm_entry {
+    char id[AMIS_ID_MAX];
+    char *text;
+    double fetched;
+    struct perm_entry *next;
+};
+
+/* tags/KEY created and not yet released: shown although AWS has no such
+ * tag yet, so the getattr that follows create() finds it. */
+struct pending_tag {
+    char id[AMIS_ID_MAX];
+    char key[AMIS_ARG_MAX];
+    unsigned refs;
+    struct pending_tag *next;
+};
+
+/* A copy started in this mount: copy-to/REGION of image `id`. */
+struct copy_rec {
+    char id[AMIS_ID_MAX];
+    char region[64];
+    char new_id[AMIS_ID_MAX];
+    struct copy_rec *next;
+};
+
+struct amis_view {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    char *region;
+    char *root_up; /* from copy-to/REGION/ up to the mount root */
+    struct amis_snap *snap;
+    bool refreshing;
+    bool stale;
+    struct perm_entry *perms;
+    struct pending_tag *pending;
+    struct copy_rec *copies;
+};
+
+/* An open file of the view. */
+struct amis_fh {
+    struct amis_path p;
+    struct buf data;
+    bool writable;
+    bool dirty;  /* written (or truncated) since the last apply */
+    int result;  /* outcome of the last apply, for later flushes */
+};
+
+static const struct {
+    const char *name;
+    enum node node;
+} ami_files[] = {
+    {"image.json", N_JSON},
+    {"state", N_STATE},
+    {"snapshots", N_SNAPS},
+    {"launch-permissions", N_PERMS},
+};
+#define N_AMI_FILES (sizeof(ami_files) / sizeof(ami_files[0]))
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* "2024-05-01T12:00:00.000Z" → time_t; 0 when unparseable. */
+static time_t parse_iso(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+        return 0;
+    return timegm(&tm);
+}
+
+static int err_errno(struct amifs *fs, const char *what,
+                     const struct aws_error *err)
+{
+    char line[768];
+    aws_error_format(err, line, sizeof(line));
+    amifs_log(fs, AWS_LOG_ERROR, "amis: %s: %s", what, line);
+    int e = aws_error_errno(err);
+    return e > 0 ? -e : -EIO;
+}
+
+/* File names for tag keys and AMI names, which may hold '/': '%' → %25,
+ * '/' → %2F. Returns 0 or -ENAMETOOLONG. */
+static int name_encode(const char *in, char *out, size_t n)
+{
+    size_t j = 0;
+    for (; *in; in++) {
+        const char *rep = *in == '%' ? "%25" : *in == '/' ? "%2F" : NULL;
+        size_t len = rep ? 3 : 1;
+        if (j + len >= n)
+            return -ENAMETOOLONG;
+        memcpy(out + j, rep ? rep : in, len);
+        j += len;
+    }
+    out[j] = '\0';
+    return 0;
+}
+
+static int name_decode(const char *in, size_t inlen, char *out, size_t n)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < inlen; i++) {
+        char c = in[i];
+        if (c == '%' && inlen - i >= 3 && memcmp(in + i, "%2F", 3) == 0) {
+            c = '/';
+            i += 2;
+        } else if (c == '%' && inlen - i >= 3 &&
+                   memcmp(in + i, "%25", 3) == 0) {
+            i += 2;
+        }
+        if (c == '\0' || j + 1 >= n)
+            return c ? -ENAMETOOLONG : -ENOENT;
+        out[j++] = c;
+    }
+    out[j] = '\0';
+    return 0;
+}
+
+/* ---- paths -------------------------------------------------------------- */
+
+static int parse_ami_sub(const char *const *c, const size_t *l, int nc,
+                         struct amis_path *p);
+
+/* Split rel into at most 4 components (not NUL-terminated: pointer and
+ * length). Returns the count, -ENOENT when deeper than any node. */
+static int split(const char *rel, const char *comp[4], size_t len[4])
+{
+    int nc = 0;
+    const char *s = rel;
+    if (!*s)
+        return 0;
+    for (;;) {
+        const char *slash = strchr(s, '/');
+        if (nc == 4)
+            return -ENOENT;
+        comp[nc] = s;
+        len[nc] = slash ? (size_t)(slash - s) : strlen(s);
+        nc++;
+        if (!slash)
+            return nc;
+        s = slash + 1;
+    }
+}
+
+static bool comp_is(const char *c, size_t len, const char *s)
+{
+    return strlen(s) == len && memcmp(c, s, len) == 0;
+}
+
+static int parse_path(const char *rel, struct amis_path *p)
+{
+    const char *c[4];
+    size_t l[4];
+    int nc = split(rel, c, l);
+
+    memset(p, 0, sizeof(*p));
+    if (nc <= 0) {
+        p->node = N_ROOT;
+        return nc;
+    }
+    if (comp_is(c[0], l[0], "by-name")) {
+        if (nc > 2)
+            return -ENOENT;
+        p->node = nc == 1 ? N_BYNAME : N_BYNAME_LINK;
+        return nc == 1 ? 0 : name_decode(c[1], l[1], p->arg, sizeof(p->arg));
+    }
+    if (l[0] < 5 || l[0] >= sizeof(p->id) || strncmp(c[0], "ami-", 4) != 0)
+        return -ENOENT;
+    memcpy(p->id, c[0], l[0]);
+    p->id[l[0]] = '\0';
+    p->node = N_AMI;
+    return nc == 1 ? 0 : parse_ami_sub(c + 1, l + 1, nc - 1, p);
+}
+
+/* The 1 to 3 components below ami-…/. */
+static int parse_ami_sub(const char *const *c, const size_t *l, int nc,
+                         struct amis_path *p)
+{
+    for (size_t i = 0; nc == 1 && i < N_AMI_FILES; i++)
+        if (comp_is(c[0], l[0], ami_files[i].name)) {
+            p->node = ami_files[i].node;
+            return 0;
+        }
+    if (comp_is(c[0], l[0], "tags") && nc <= 2) {
+        p->node = nc == 1 ? N_TAGS : N_TAG;
+        return nc == 1 ? 0 : name_decode(c[1], l[1], p->arg, sizeof(p->arg));
+    }
+    if (!comp_is(c[0], l[0], "copy-to"))
+        return -ENOENT;
+    p->node = nc == 1 ? N_COPYTO : nc == 2 ? N_COPY : N_COPY_LINK;
+    if (nc == 1)
+        return 0;
+    if (l[1] == 0 || l[1] >= 64 || (nc == 3 && !comp_is(c[2], l[2], "ami")))
+        return -ENOENT;
+    memcpy(p->arg, c[1], l[1]);
+    p->arg[l[1]] = '\0';
+    return 0;
+}
+
+static bool node_is_dir(enum node n)
+{
+    return n == N_ROOT || n == N_BYNAME || n == N_AMI || n == N_TAGS ||
+           n == N_COPYTO || n == N_COPY;
+}
+
+/* ---- the listing cache -------------------------------------------------- */
+
+static void snap_put_locked(struct amis_snap *s)
+{
+    if (s && --s->refs == 0) {
+        ec2_image_list_release(&s->list);
+        free(s);
+    }
+}
+
+static void snap_put(struct amis_view *v, struct amis_snap *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&v->lock);
+    snap_put_locked(s);
+    pthread_mutex_unlock(&v->lock);
+}
+
+static bool snap_fresh(const struct amis_view *v, const struct amifs *fs)
+{
+    double ttl = fs->opts.cache_ttl > 0 ? fs->opts.cache_ttl : 0;
+    return v->snap && !v->stale && now_mono() - v->snap->fetched < ttl;
+}
+
+/* DescribeImages without any lock held; the new snap has one reference. */
+static struct amis_snap *snap_fetch(struct amis_view *v, struct amifs *fs,
+                                    int *rc)
+{
+    struct aws_error err;
+    struct amis_snap *s = calloc(1, sizeof(*s));
+    if (!s) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    aws_error_clear(&err);
+    if (ec2_describe_images(fs->client, v->region, NULL, 0, &s->list,
+                            &err) != 0) {
+        free(s);
+        *rc = err_errno(fs, "DescribeImages", &err);
+        return NULL;
+    }
+    s->refs = 1;
+    s->fetched = now_mono();
+    return s;
+}
+
+/* The current listing (a reference the caller puts back), refreshed when
+ * older than cache_ttl. NULL with *rc set on failure. */
+static struct amis_snap *snap_get(struct amis_view *v, struct amifs *fs,
+                                  int *rc)
+{
+    pthread_mutex_lock(&v->lock);
+    while (!snap_fresh(v, fs) && v->refreshing)
+        pthread_cond_wait(&v->cond, &v->lock);
+    if (v->snap && (snap_fresh(v, fs) || v->refreshing)) {
+        struct amis_snap *s = v->snap;
+        s->refs++;
+        pthread_mutex_unlock(&v->lock);
+        return s;
+    }
+    v->refreshing = true;
+    v->stale = false;
+    pthread_mutex_unlock(&v->lock);
+
+    struct amis_snap *s = snap_fetch(v, fs, rc);
+
+    pthread_mutex_lock(&v->lock);
+    v->refreshing = false;
+    if (s) {
+        snap_put_locked(v->snap);
+        v->snap = s;
+        s->refs++;
+    }
+    pthread_cond_broadcast(&v->cond);
+    pthread_mutex_unlock(&v->lock);
+    return s;
+}
+
+static void snap_invalidate(struct amis_view *v)
+{
+    pthread_mutex_lock(&v->lock);
+    v->stale = true;
+    pthread_mutex_unlock(&v->lock);
+}
+
+static const struct ec2_image *find_image(const struct amis_snap *s,
+                                          const char *id)
+{
+    for (size_t i = 0; i < s->list.n; i++)
+        if (s->list.v[i].image_id && strcmp(s->list.v[i].image_id, id) == 0)
+            return &s->list.v[i];
+    return NULL;
+}
+
+static const struct ec2_image *find_by_name(const struct amis_snap *s,
+                                            const char *name)
+{
+    for (size_t i = 0; i < s->list.n; i++)
+        if (s->list.v[i].name && strcmp(s->list.v[i].name, name) == 0)
+            return &s->list.v[i];
+    return NULL;
+}
+
+/* ---- the generated files ------------------------------------------------ */
+
+/* image.json: the DescribeImages item as the AWS CLI prints it. */
+static int render_json(const struct ec2_image *im, struct buf *out)
+{
+    char *text = ec2_image_to_json(im);
+    if (!text)
+        return im->raw_xml ? -ENOMEM : -EIO;
+    int rc = buf_appends(out, text) ? -ENOMEM : 0;
+    if (rc == 0 && (out->len == 0 || out->data[out->len - 1] != '\n'))
+        rc = buf_appendc(out, '\n') ? -ENOMEM : 0;
+    free(text);
+    return rc;
+}
+
+/* "available", or "failed: Client.InvalidSnapshot…" when AWS gave a reason. */
+static int render_state(const struct ec2_image *im, struct buf *out)
+{
+    struct aws_error err;
+    const char *reason = NULL;
+    struct xml_doc *doc = NULL;
+
+    if (im->raw_xml)
+        doc = xml_parse(im->raw_xml, strlen(im->raw_xml), &err);
+    if (doc)
+        reason = xml_path(xml_root(doc), "stateReason/message");
+    int rc = buf_printf(out, "%s%s%s\n", im->state ? im->state : "unknown",
+                        reason && *reason ? ": " : "",
+                        reason && *reason ? reason : "");
+    xml_free(doc);
+    return rc ? -ENOMEM : 0;
+}
+
+static int render_snaps(const struct ec2_image *im, struct buf *out)
+{
+    for (size_t i = 0; i < im->ndevices; i++)
+        if (im->devices[i].snapshot_id &&
+            buf_printf(out, "%s\n", im->devices[i].snapshot_id))
+            return -ENOMEM;
+    return 0;
+}
+
+static int render_tag(const struct ec2_image *im, const char *key,
+                      struct buf *out)
+{
+    const char *val = ec2_tags_get(&im->tags, key);
+    if (!val)
+        return -ENOENT;
+    return buf_printf(out, "%s\n", val) ? -ENOMEM : 0;
+}
+
+/* Comment lines for an encrypted AMI: which key the other account needs. */
+static int perms_comments(const struct ec2_image *im, struct buf *out)
+{
+    bool default_key = false;
+    for (size_t i = 0; i < im->ndevices; i++) {
+        const struct ec2_block_device *d = &im->devices[i];
+        if (!d->encrypted)
+            continue;
+        if (!d->kms_key_id) {
+            default_key = true;
+            continue;
+        }
+        if (strstr(buf_cstr(out), d->kms_key_id))
+            continue;
+        if (buf_printf(out,
+                       "# encrypted with KMS key %s: each account listed "
+                       "here also needs kms:Decrypt, kms:DescribeKey, "
+                       "kms:CreateGrant, kms:ReEncrypt* and "
+                       "kms:GenerateDataKey* on it (key policy or grant)\n",
+                       d->kms_key_id))
+            return -ENOMEM;
+    }
+    if (default_key &&
+        buf_appends(out, "# encrypted with the default EBS key (aws/ebs), "
+                         "which cannot be shared: copy the AMI with a "
+                         "customer managed key first\n"))
+        return -ENOMEM;
+    return 0;
+}
+
+static int perms_fetch(struct amifs *fs, struct amis_view *v,
+                       const struct ec2_image *im, char **text)
+{
+    struct ec2_id_list ids = {0};
+    struct aws_error err;
+    struct buf b;
+    int rc = 0;
+
+    aws_error_clear(&err);
+    if (ec2_describe_launch_permissions(fs->client, v->region, im->image_id,
+                                        &ids, &err) != 0)
+        return err_errno(fs, "DescribeImageAttribute", &err);
+    buf_init(&b, 0);
+    rc = perms_comments(im, &b);
+    for (size_t i = 0; rc == 0 && i < ids.n; i++)
+        if (buf_printf(&b, "%s\n", ids.v[i]))
+            rc = -ENOMEM;
+    ec2_id_list_release(&ids);
+    *text = rc == 0 ? buf_detach(&b) : NULL;
+    buf_release(&b);
+    return rc == 0 && !*text ? -ENOMEM : rc;
+}
+
+static struct perm_entry *perm_find_locked(struct amis_view *v,
+                                           const char *id)
+{
+    for (struct perm_entry *e = v->perms; e; e = e->next)
+        if (strcmp(e->id, id) == 0)
+            return e;
+    return NULL;
+}
+
+static void perm_store(struct amis_view *v, const char *id, char *text)
+{
+    pthread_mutex_lock(&v->lock);
+    struct perm_entry *e = perm_find_locked(v, id);
+    if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
+        snprintf(e->id, sizeof(e->id), "%s", id);
+        e->next = v->perms;
+        v->perms = e;
+    }
+    if (e) {
+        free(e->text);
+        e->text = text;
+        e->fetched = now_mono();
+    } else {
+        free(text);
+    }
+    pthread_mutex_unlock(&v->lock);
+}
+
+static void perm_invalidate(struct amis_view *v, const char *id)
+{
+    pthread_mutex_lock(&v->lock);
+    struct perm_entry *e = perm_find_locked(v, id);
+    if (e)
+        e->fetched = -1e9;
+    pthread_mutex_unlock(&v->lock);
+}
+
+static int render_perms(struct amis_view *v, struct amifs *fs,
+                        const struct ec2_image *im, struct buf *out)
+{
+    double ttl = fs->opts.cache_ttl > 0 ? fs->opts.cache_ttl : 0;
+    char *text = NULL;
+    int rc;
+
+    pthread_mutex_lock(&v->lock);
+    struct perm_entry *e = perm_find_locked(v, im->image_id);
+    if (e && e->text && now_mono() - e->fetched < ttl)
+        rc = buf_appends(out, e->text) ? -ENOMEM : 1;
+    else
+        rc = 0;
+    pthread_mutex_unlock(&v->lock);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
+    rc = perms_fetch(fs, v, im, &text);
+    if (rc != 0)
+        return rc;
+    rc = buf_appends(out, text) ? -ENOMEM : 0;
+    perm_store(v, im->image_id, text);
+    return rc;
+}
+
+static bool pending_has_locked(const struct amis_view *v, const char *id,
+                               const char *key)
+{
+    for (const struct pending_tag *t = v->pending; t; t = t->next)
+        if (strcmp(t->id, id) == 0 && strcmp(t->key, key) == 0)
+            return true;
+    return false;
+}
+
+static bool pending_has(struct amis_view *v, const char *id, const char *key)
+{
+    pthread_mutex_lock(&v->lock);
+    bool r = pending_has_locked(v, id, key);
+    pthread_mutex_unlock(&v->lock);
+    return r;
+}
+
+/* The text of a generated or tag file. 0, -ENOENT, or the AWS errno. */
+static int render(struct amis_view *v, struct amifs *fs,
+                  const struct amis_path *p, struct buf *out)
+{
+    int rc = 0;
+    struct amis_snap *s = snap_get(v, fs, &rc);
+    if (!s)
+        return rc;
+    const struct ec2_image *im = find_image(s, p->id);
+    if (!im)
+        rc = -ENOENT;
+    else if (p->node == N_JSON)
+        rc = render_json(im, out);
+    else if (p->node == N_STATE)
+        rc = render_state(im, out);
+    else if (p->node == N_SNAPS)
+        rc = render_snaps(im, out);
+    else if (p->node == N_PERMS)
+        rc = render_perms(v, fs, im, out);
+    else if (p->node == N_TAG)
+        rc = render_tag(im, p->arg, out);
+    else
+        rc = -EISDIR;
+    snap_put(v, s);
+    if (rc == -ENOENT && p->node == N_TAG && pending_has(v, p->id, p->arg))
+        rc = 0;
+    return rc;
+}
+
+/* ---- getattr / readdir / readlink --------------------------------------- */
+
+static const struct copy_rec *copy_find_locked(const struct amis_view *v,
+                                               const char *id,
+                                               const char *region)
+{
+    for (const struct copy_rec *r = v->copies; r; r = r->next)
+        if (strcmp(r->id, id) == 0 && strcmp(r->region, region) == 0)
+            return r;
+    return NULL;
+}
+
+/* The symlink target of by-name/NAME or copy-to/REGION/ami. */
+static int link_target(struct amis_view *v, struct amifs *fs,
+                       const struct amis_path *p, char *out, size_t n)
+{
+    int rc = 0;
+    if (p->node == N_COPY_LINK) {
+        pthread_mutex_lock(&v->lock);
+        const struct copy_rec *r = copy_find_locked(v, p->id, p->arg);
+        if (!r || !r->new_id[0])
+            rc = -ENOENT;
+        else
+            snprintf(out, n, "%sregions/%s/amis/%s", v->root_up, r->region,
+                     r->new_id);
+        pthread_mutex_unlock(&v->lock);
+        return rc;
+    }
+    struct amis_snap *s = snap_get(v, fs, &rc);
+    if (!s)
+        return rc;
+    const struct ec2_image *im = find_by_name(s, p->arg);
+    if (im)
+        snprintf(out, n, "../%s", im->image_id);
+    snap_put(v, s);
+    return im ? 0 : -ENOENT;
+}
+
+static int getattr_file(struct amis_view *v, struct amifs *fs,
+                        const struct amis_path *p, struct stat *st,
+                        struct fuse_file_info *fi, time_t mtime)
+{
+    bool writable = p->node == N_TAG || p->node == N_PERMS;
+    struct amis_fh *fh = fi ? (struct amis_fh *)(uintptr_t)fi->fh : NULL;
+    if (fh && fh->p.node == p->node && strcmp(fh->p.id, p->id) == 0) {
+        amifs_stat_file(fs, st, fh->data.len, mtime, writable);
+        return 0;
+    }
+    struct buf b;
+    buf_init(&b, 0);
+    int rc = render(v, fs, p, &b);
+    if (rc == 0)
+        amifs_stat_file(fs, st, b.len, mtime, writable);
+    buf_release(&b);
+    return rc;
+}
+
+/* Does the directory or link node exist? 0 or -ENOENT / AWS errno. */
+static int node_exists(struct amis_view *v, struct amifs *fs,
+                       const struct amis_path *p, time_t *mtime)
+{
+    int rc = 0;
+    if (p->node == N_ROOT || p->node == N_BYNAME)
+        return 0;
+    struct amis_snap *s = snap_get(v, fs, &rc);
+    if (!s)
+        return rc;
+    const struct ec2_image *im =
+        p->node == N_BYNAME_LINK ? find_by_name(s, p->arg)
+                                 : find_image(s, p->id);
+    if (im)
+        *mtime = parse_iso(im->creation_date);
+    snap_put(v, s);
+    if (!im)
+        return -ENOENT;
+    if (p->node == N_COPY || p->node == N_COPY_LINK) {
+        pthread_mutex_lock(&v->lock);
+        const struct copy_rec *r = copy_find_locked(v, p->id, p->arg);
+        rc = r && (p->node == N_COPY || r->new_id[0]) ? 0 : -ENOENT;
+        pthread_mutex_unlock(&v->lock);
+    }
+    return rc;
+}
+
+int amis_view_getattr(struct amis_view *v, struct amifs *fs, const char *rel,
+                      struct stat *st, struct fuse_file_info *fi)
+{
+    struct amis_path p;
+    time_t mtime = 0;
+    int rc = parse_path(rel, &p);
+    if (rc != 0)
+        return rc;
+    if (node_is_dir(p.node) || p.node == N_BYNAME_LINK ||
+        p.node == N_COPY_LINK) {
+        rc = node_exists(v, fs, &p, &mtime);
+        if (rc != 0)
+            return rc;
+        if (node_is_dir(p.node)) {
+            amifs_stat_dir(fs, st, mtime);
+            return 0;
+        }
+        char target[1024];
+        rc = link_target(v, fs, &p, target, sizeof(target));
+        if (rc == 0)
+            amifs_stat_link(fs, st, strlen(target));
+        return rc;
+    }
+    return getattr_file(v, fs, &p, st, fi, mtime);
+}
+
+int amis_view_readlink(struct amis_view *v, struct amifs *fs,
+                       const char *rel, char *out, size_t n)
+{
+    struct amis_path p;
+    int rc = parse_path(rel, &p);
+    if (rc != 0)
+        return rc;
+    if (p.node != N_BYNAME_LINK && p.node != N_COPY_LINK)
+        return -EINVAL;
+    return link_target(v, fs, &p, out, n);
+}
+
+static void fill_encoded(void *buf, fuse_fill_dir_t filler, const char *name)
+{
+    char enc[AMIS_ARG_MAX * 3];
+    if (name && *name && name_encode(name, enc, sizeof(enc)) == 0)
+        filler(buf, enc, NULL, 0, 0);
+}
+
+static void readdir_tags(struct amis_view *v, const struct ec2_image *im,
+                         void *buf, fuse_fill_dir_t filler)
+{
+    for (size_t i = 0; i < im->tags.n; i++)
+        fill_encoded(buf, filler, im->tags.v[i].key);
+    pthread_mutex_lock(&v->lock);
+    for (const struct pending_tag *t = v->pending; t; t = t->next)
+        if (strcmp(t->id, im->image_id) == 0 &&
+            !ec2_tags_get(&im->tags, t->key))
+            fill_encoded(buf, filler, t->key);
+    pthread_mutex_unlock(&v->lock);
+}
+
+static void readdir_copies(struct amis_view *v, const char *id, void *buf,
+                           fuse_fill_dir_t filler)
+{
+    pthread_mutex_lock(&v->lock);
+    for (const struct copy_rec *r = v->copies; r; r = r->next)
+        if (strcmp(r->id, id) == 0)
+            filler(buf, r->region, NULL, 0, 0);
+    pthread_mutex_unlock(&v->lock);
+}
+
+static int readdir_node(struct amis_view *v, const struct amis_snap *s,
+                        const struct amis_path *p, void *buf,
+                        fuse_fill_dir_t filler)
+{
+    const struct ec2_image *im = p->id[0] ? find_image(s, p->id) : NULL;
+    if (p->id[0] && !im)
+        return -ENOENT;
+    for (size_t i = 0; p->node == N_ROOT && i < s->list.n; i++)
+        filler(buf, s->list.v[i].image_id, NULL, 0, 0);
+    if (p->node == N_ROOT)
+        filler(buf, "by-name", NULL, 0, 0);
+    for (size_t i = 0; p->node == N_BYNAME && i < s->list.n; i++)
+        fill_encoded(buf, filler, s->list.v[i].name);
+    for (size_t i = 0; p->node == N_AMI && i < N_AMI_FILES; i++)
+        filler(buf, ami_files[i].name, NULL, 0, 0);
+    if (p->node == N_AMI) {
+        filler(buf, "tags", NULL, 0, 0);
+        filler(buf, "copy-to", NULL, 0, 0);
+    }
+    if (p->node == N_TAGS)
+        readdir_tags(v, im, buf, filler);
+    if (p->node == N_COPYTO)
+        readdir_copies(v, p->id, buf, filler);
+    if (p->node == N_COPY)
+        filler(buf, "ami", NULL, 0, 0);
+    return 0;
+}
+
+int amis_view_readdir(struct amis_view *v, struct amifs *fs, const char *rel,
+                      void *buf, fuse_fill_dir_t filler)
+{
+    struct amis_path p;
+    int rc = parse_path(rel, &p);
+    if (rc != 0)
+        return rc;
+    if (!node_is_dir(p.node))
+        return -ENOTDIR;
+    struct amis_snap *s = snap_get(v, fs, &rc);
+    if (!s)
+        return rc;
+    filler(buf, ".", NULL, 0, 0);
+    filler(buf, "..", NULL, 0, 0);
+    rc = readdir_node(v, s, &p, buf, filler);
+    snap_put(v, s);
+    return rc;
+}
+
+/* ---- applying writes ---------------------------------------------------- */
+
+/* The value a tag file holds: its bytes without one trailing newline. */
+static int tag_value(struct amifs *fs, const struct amis_fh *fh,
+                     const char **value)
+{
+    struct buf *b = (struct buf *)&fh->data;
+    if (b->len > 0 && b->data[b->len - 1] == '\n')
+        b->data[--b->len] = '\0';
+    *value = buf_cstr(b);
+    if (strlen(*value) != b->len || b->len > AMIS_TAG_VALUE_MAX) {
+        amifs_log(fs, AWS_LOG_ERROR,
+                  "amis: %s: tag '%s': a value is at most %d characters of "
+                  "text", fh->p.id, fh->p.arg, AMIS_TAG_VALUE_MAX);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int check_tag_key(struct amifs *fs, const char *key)
+{
+    if (strlen(key) > AMIS_TAG_KEY_MAX) {
+        amifs_log(fs, AWS_LOG_ERROR, "amis: tag key '%s' is longer than %d",
+                  key, AMIS_TAG_KEY_MAX);
+        return -ENAMETOOLONG;
+    }
+    if (strncmp(key, "aws:", 4) == 0)
+        return -EPERM; /* AWS reserves the prefix */
+    return 0;
+}
+
+static int apply_tag(struct amis_view *v, struct amifs *fs, struct amis_fh *fh)
+{
+    const char *value;
+    struct aws_error err;
+    int rc = tag_value(fs, fh, &value);
+    if (rc != 0)
+        return rc;
+    struct ec2_tag t = {fh->p.arg, (char *)value};
+    struct ec2_tags tags = {&t, 1};
+    const char *res[1] = {fh->p.id};
+    aws_error_clear(&err);
+    if (ec2_create_tags(fs->client, v->region, res, 1, &tags, &err) != 0)
+        return err_errno(fs, "CreateTags", &err);
+    amifs_log(fs, AWS_LOG_INFO, "amis: %s: tag '%s' set", fh->p.id,
+              fh->p.arg);
+    snap_invalidate(v);
+    return 0;
+}
+
+/* A growable list of strings we own (not the ec2 layer's allocation). */
+static int idl_add(struct ec2_id_list *l, const char *s, size_t len)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strlen(l->v[i]) == len && memcmp(l->v[i], s, len) == 0)
+            return 0;
+    char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+    if (!nv)
+        return -ENOMEM;
+    l->v = nv;
+    if (!(l->v[l->n] = strndup(s, len)))
+        return -ENOMEM;
+    l->n++;
+    return 0;
+}
+
+static void idl_release(struct ec2_id_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static bool idl_has(const struct ec2_id_list *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], s) == 0)
+            return true;
+    return false;
+}
+
+static bool is_account_id(const char *s, size_t len)
+{
+    if (len == 3 && memcmp(s, "all", 3) == 0)
+        return true;
+    if (len != 12)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* Account ids in launch-permissions text: '#' starts a comment; ids are
+ * separated by whitespace or commas. 0, -EINVAL (logged), -ENOMEM. */
+static int perms_parse(struct amifs *fs, const char *text,
+                       struct ec2_id_list *out)
+{
+    const char *s = text;
+    while (*s) {
+        if (*s == '#') {
+            s += strcspn(s, "\n");
+            continue;
+        }
+        size_t len = strcspn(s, " \t\r\n,#");
+        if (len == 0) {
+            s += *s == '#' ? 0 : 1;
+            continue;
+        }
+        if (!is_account_id(s, len)) {
+            amifs_log(fs, AWS_LOG_ERROR,
+                      "amis: launch-permissions: '%.*s' is not an account "
+                      "id (12 digits) or 'all'", (int)(len > 64 ? 64 : len),
+                      s);
+            return -EINVAL;
+        }
+        if (idl_add(out, s, len) != 0)
+            return -ENOMEM;
+        s += len;
+    }
+    return 0;
+}
+
+/* want − have into out ("all" left out when users_only). */
+static int idl_diff(const struct ec2_id_list *want,
+                    const struct ec2_id_list *have, bool users_only,
+                    struct ec2_id_list *out)
+{
+    for (size_t i = 0; i < want->n; i++) {
+        if (idl_has(have, want->v[i]) ||
+            (users_only && strcmp(want->v[i], "all") == 0))
+            continue;
+        if (idl_add(out, want->v[i], strlen(want->v[i])) != 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* createVolumePermission on every snapshot of the AMI: every wanted user is
+ * added (a no-op for those already there, and it repairs an earlier partial
+ * failure), the removed ones removed. */
+static int share_snapshots(struct amis_view *v, struct amifs *fs,
+                           const char *image_id, const struct ec2_id_list *want,
+                           const struct ec2_id_list *removed)
+{
+    struct ec2_id_list add = {0}, rem = {0}, none = {0};
+    struct ec2_image_list imgs = {0};
+    struct aws_error err;
+    const char *ids[1] = {image_id};
+    int rc = idl_diff(want, &none, true, &add);
+    if (rc == 0)
+        rc = idl_diff(removed, &none, true, &rem);
+    aws_error_clear(&err);
+    if (rc == 0 && (add.n || rem.n) &&
+        ec2_describe_images(fs->client, v->region, ids, 1, &imgs, &err) != 0)
+        rc = err_errno(fs, "DescribeImages", &err);
+    for (size_t i = 0; rc == 0 && imgs.n && i < imgs.v[0].ndevices; i++) {
+        const char *snap = imgs.v[0].devices[i].snapshot_id;
+        if (snap && ec2_modify_snapshot_create_volume_permissions(
+                        fs->client, v->region, snap, &add, &rem, &err) != 0)
+            rc = err_errno(fs, "ModifySnapshotAttribute", &err);
+    }
+    if (imgs.n || imgs.v)
+        ec2_image_list_release(&imgs);
+    idl_release(&add);
+    idl_release(&rem);
+    return rc;
+}
+
+static int apply_perms(struct amis_view *v, struct amifs *fs,
+                       struct amis_fh *fh)
+{
+    struct ec2_id_list want = {0}, have = {0}, add = {0}, rem = {0};
+    struct aws_error err;
+    int rc = perms_parse(fs, buf_cstr(&fh->data), &want);
+
+    aws_error_clear(&err);
+    if (rc == 0 && ec2_describe_launch_permissions(fs->client, v->region,
+                                                   fh->p.id, &have, &err))
+        rc = err_errno(fs, "DescribeImageAttribute", &err);
+    if (rc == 0)
+        rc = idl_diff(&want, &have, false, &add);
+    if (rc == 0)
+        rc = idl_diff(&have, &want, false, &rem);
+    if (rc == 0 && (add.n || rem.n) &&
+        ec2_modify_launch_permissions(fs->client, v->region, fh->p.id, &add,
+                                      &rem, &err) != 0)
+        rc = err_errno(fs, "ModifyImageAttribute", &err);
+    if (rc == 0)
+        rc = share_snapshots(v, fs, fh->p.id, &want, &rem);
+    if (rc == 0)
+        amifs_log(fs, AWS_LOG_INFO,
+                  "amis: %s: launch permissions: %zu added, %zu removed",
+                  fh->p.id, add.n, rem.n);
+    perm_invalidate(v, fh->p.id);
+    ec2_id_list_release(&have);
+    idl_release(&want);
+    idl_release(&add);
+    idl_release(&rem);
+    return rc;
+}
+
+static int apply(struct amis_view *v, struct amifs *fs, struct amis_fh *fh)
+{
+    int rc = fh->p.node == N_TAG ? apply_tag(v, fs, fh)
+                                 : apply_perms(v, fs, fh);
+    fh->dirty = false;
+    fh->result = rc;
+    return rc;
+}
+
+/* ---- open files --------------------------------------------------------- */
+
+static void pending_add(struct amis_view *v, const struct amis_path *p)
+{
+    pthread_mutex_lock(&v->lock);
+    struct pending_tag *t;
+    for (t = v->pending; t; t = t->next)
+        if (strcmp(t->id, p->id) == 0 && strcmp(t->key, p->arg) == 0)
+            break;
+    if (!t && (t = calloc(1, sizeof(*t))) != NULL) {
+        memcpy(t->id, p->id, sizeof(t->id));
+        memcpy(t->key, p->arg, sizeof(t->key));
+        t->next = v->pending;
+        v->pending = t;
+    }
+    if (t)
+        t->refs++;
+    pthread_mutex_unlock(&v->lock);
+}
+
+static void pending_drop(struct amis_view *v, const struct amis_path *p)
+{
+    pthread_mutex_lock(&v->lock);
+    for (struct pending_tag **pp = &v->pending; *pp; pp = &(*pp)->next) {
+        struct pending_tag *t = *pp;
+        if (strcmp(t->id, p->id) != 0 || strcmp(t->key, p->arg) != 0)
+            continue;
+        if (--t->refs == 0) {
+            *pp = t->next;
+            free(t);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&v->lock);
+}
+
+static struct amis_fh *fh_new(const struct amis_path *p, bool writable)
+{
+    struct amis_fh *fh = calloc(1, sizeof(*fh));
+    if (!fh)
+        return NULL;
+    fh->p = *p;
+    fh->writable = writable;
+    buf_init(&fh->data, p->node == N_TAG   ? AMIS_TAG_FILE_MAX
+                        : p->node == N_PERMS ? AMIS_PERMS_FILE_MAX
+                                             : 0);
+    return fh;
+}
+
+static void fh_free(struct amis_fh *fh)
+{
+    buf_release(&fh->data);
+    free(fh);
+}
+
+int amis_view_open(struct amis_view *v, struct amifs *fs, const char *rel,
+                   struct fuse_file_info *fi)
+{
+    struct amis_path p;
+    int rc = parse_path(rel, &p);
+    if (rc != 0)
+        return rc;
+    if (node_is_dir(p.node) || p.node == N_BYNAME_LINK ||
+        p.node == N_COPY_LINK)
+        return -EISDIR;
+    bool wr = (fi->flags & O_ACCMODE) != O_RDONLY;
+    if (wr && p.node != N_TAG && p.node != N_PERMS)
+        return -EACCES;
+    struct amis_fh *fh = fh_new(&p, wr);
+    if (!fh)
+        return -ENOMEM;
+    if (wr && (fi->flags & O_TRUNC))
+        fh->dirty = true; /* `: > tags/K` sets "", `> launch-permissions`
+                             unshares: the truncation is the change */
+    else
+        rc = render(v, fs, &p, &fh->data);
+    if (rc != 0) {
+        fh_free(fh);
+        return rc;
+    }
+    if (p.node == N_TAG)
+        pending_add(v, &p); /* keeps the file visible until release */
+    fi->fh = (uint64_t)(uintptr_t)fh;
+    fi->direct_io = 1;
+    return 0;
+}
+
+int amis_view_create(struct amis_view *v, struct amifs *fs, const char *rel,
+                     mode_t mode, struct fuse_file_info *fi)
+{
+    struct amis_path p;
+    time_t mtime;
+    int rc = parse_path(rel, &p);
+    if (rc != 0)
+        return rc;
+    if (p.node != N_TAG)
+        return p.node == N_PERMS ? -EEXIST : -EACCES;
+    if ((rc = check_tag_key(fs, p.arg)) != 0)
+        return rc;
+    struct amis_path ami = p;
+    ami.node = N_AMI;
+    if ((rc = node_exists(v, fs, &ami, &mtime)) != 0)
+        return rc;
+    struct amis_fh *fh = fh_new(&p, true);
+    if (!fh)
+        return -ENOMEM;
+    fh->dirty = true; /* `touch tags/K` creates the tag with value "" */
+    pending_add(v, &p);
+    fi->fh = (uint64_t)(uintptr_t)fh;
+    fi->direct_io = 1;
+    return 0;
+}
+
+int amis_view_read(struct amis_view *v, struct amifs *fs, const char *rel,
+                   char *buf, size_t n, off_t off, struct fuse_file_info *fi)
+{
+    struct amis_fh *fh = (struct amis_fh *)(uintptr_t)fi->fh;
+    if (!fh)
+        return -EBADF;
+    if (off < 0 || (size_t)off >= fh->data.len)
+        return 0;
+    size_t left = fh->data.len - (size_t)off;
+    if (n > left)
+        n = left;
+    memcpy(buf, fh->data.data + off, n);
+    return (int)n;
+}
+
+/* Make the buffer exactly `len` bytes long (zero-filling growth). */
+static int fh_resize(struct amis_fh *fh, size_t len)
+{
+    struct buf *b = &fh->data;
+    if (len <= b->len) {
+        if (b->data) {
+            b->len = len;
+            b->data[len] = '\0';
+        }
+        return 0;
+    }
+    while (b->len < len)
+        if (buf_appendc(b, '\0') != 0)
+            return -EFBIG;
+    return 0;
+}
+
+int amis_view_write(struct amis_view *v, struct amifs *fs, const char *rel,
+                    const char *buf, size_t n, off_t off,
+                    struct fuse_file_info *fi)
+{
+    struct amis_fh *fh = (struct amis_fh *)(uintptr_t)fi->fh;
+    if (!fh || !fh->writable)
+        return -EBADF;
+    if (off < 0 || n > INT32_MAX)
+        return -EINVAL;
+    size_t end = (size_t)off + n;
+    size_t keep = fh->data.len > end ? fh->data.len : end;
+    if (fh_resize(fh, keep) != 0)
+        return -EFBIG;
+    memcpy(fh->data.data + off, buf, n);
+    fh->dirty = true;
+    return (int)n;
+}
+
+int amis_view_truncate(struct amis_view *v, struct amifs *fs, const char *rel,
+                       off_t size, struct fuse_file_info *fi)
+{
+    struct amis_fh *fh = fi ? (struct amis_fh *)(uintptr_t)fi->fh : NULL;
+    struct amis_path p;
+    int rc = parse_path(rel, &p);
+    if (rc != 0)
+        return rc;
+    if (p.node != N_TAG && p.node != N_PERMS)
+        return node_is_dir(p.node) ? -EISDIR : -EACCES;
+    if (size < 0)
+        return -EINVAL;
+    if (fh) {
+        fh->dirty = true;
+        return fh_resize(fh, (size_t)size);
+    }
+    /* truncate(2) by path: apply the shortened content now. */
+    struct amis_fh *tmp = fh_new(&p, true);
+    if (!tmp)
+        return -ENOMEM;
+    rc = render(v, fs, &p, &tmp->data);
+    if (rc == 0)
+        rc = fh_resize(tmp, (size_t)size);
+    if (rc == 0)
+        rc = apply(v, fs, tmp);
+    fh_free(tmp);
+    return rc;
+}
+
+int amis_view_flush(struct amis_view *v, struct amifs *fs, const char *rel,
+                    struct fuse_file_info *fi)
+{
+    struct amis_fh *fh = (struct amis_fh *)(uintptr_t)fi->fh;
+    if (!fh)
+        return 0;
+    if (fh->writable && fh->dirty)
+        return apply(v, fs, fh);
+    return fh->result;
+}
+
+int amis_view_release(struct amis_view *v, struct amifs *fs, const char *rel,
+                      struct fuse_file_info *fi)
+{
+    struct amis_fh *fh = (struct amis_fh *)(uintptr_t)fi->fh;
+    if (!fh)
+        return 0;
+    if (fh->writable && fh->dirty) /* released without a flush (NFS) */
+        (void)apply(v, fs, fh);
+    if (fh->p.node == N_TAG)
+        pending_drop(v, &fh->p);
+    fh_free(fh);
+    fi->fh = 0;
+    return 0;
+}
+
+/* ---- unlink, mkdir (copy-to), rmdir (deregister) ------------------------ */
+
+static int unlink_tag(struct amis_view *v, struct amifs *fs,
+                      const struct amis_path *p)
+{
+    struct buf b;
+    struct aws_error err;
+    buf_init(&b, 0);
+    int rc = render(v, fs, p, &b);
+    buf_release(&b);
+    if (rc != 0)
+        return rc;
+    struct ec2_tag t = {(char *)p->arg, NULL};
+    struct ec2_tags tags = {&t, 1};
+    const char *res[1] = {p->id};
+    aws_error_clear(&err);
+    if (ec2_delete_tags(fs->client, v->region, res, 1, &tags, &err) != 0)
+        return err_errno(fs, "DeleteTags", &err);
+    amifs_log(fs, AWS_LOG_INFO, "amis: %s: tag '%s' deleted", p->id, p->arg);
+    snap_invalidate(v);
+    return 0;
+}
+
+int amis_view_unlink(struct amis_view *v, struct amifs *fs, const char *rel)
+{
+    struct amis_path p;
+    time_t mtime;
+    int rc = parse_path(rel, &p);
+    if (rc != 0)
+        return rc;
+    if (node_is_dir(p.node))
+        return -EISDIR;
+    if (p.node == N_TAG)
+        return unlink_tag(v, fs, &p);
+    if (p.node == N_BYNAME_LINK)
+        return -EPERM;
+    /* The generated files are views of the AMI: removing them changes
+     * nothing, and succeeds so that `rm -r amis/ami-…` reaches rmdir. */
+    return node_exists(v, fs, &p, &mtime);
+}
+
+/* A ClientToken that makes a repeated mkdir start no second copy. */
+static void copy_token(const char *id, const char *region, char *out,
+                       size_t n)
+{
+    snprintf(out, n, "amifs-copy-%.31s-%.63s", id, region);
+}
+
+static int copy_record(struct amis_view *v, const char *id,
+                       const char *region, const char *new_id)
+{
+    pthread_mutex_lock(&v->lock);
+    struct copy_rec *r = (struct copy_rec *)copy_find_locked(v, id, region);
+    if (!r && (r = calloc(1, sizeof(*r))) != NULL) {
+        snprintf(r->id, sizeof(r->id), "%s", id);
+        snprintf(r->region, sizeof(r->region), "%.63s", region);
+        r->next = v->copies;
+        v->copies = r;
+    }
+    if (r)
+        snprintf(r->new_id, sizeof(r->new_id), "%s", new_id);
+    pthread_mutex_unlock(&v->lock);
+    return r ? 0 : -ENOMEM;
+}
+
+static int check_region(struct amifs *fs, const char *region)
+{
+    if (!regions_name_ok(region))
+        return -EINVAL;
+    int known = regions_known(fs, region);
+    if (known == 0) {
+        amifs_log(fs, AWS_LOG_ERROR, "amis: copy-to: no region '%s'",
+                  region);
+        return -EINVAL;
+    }
+    return 0; /* known, or cannot tell: let CopyImage decide */
+}
+
+static int start_copy(struct amis_view *v, struct amifs *fs,
+                      const struct amis_path *p)
+{
+    char name[256], desc[256], token[128], new_id[AMIS_ID_MAX];
+    struct aws_error err;
+    int rc = 0;
+    struct amis_snap *s = snap_get(v, fs, &rc);
+    if (!s)
+        return rc;
+    const struct ec2_image *im = find_image(s, p->id);
+    if (im)
+        snprintf(name, sizeof(name), "%s", im->name ? im->name : p->id);
+    snap_put(v, s);
+    if (!im)
+        return -ENOENT;
+    if ((rc = check_region(fs, p->arg)) != 0)
+        return rc;
+    /* The description names the source; no spaces in it while the test
+     * endpoint mis-verifies %20 in form bodies (see the team's notes). */
+    snprintf(desc, sizeof(desc), "copy-of-%s-from-%s", p->id, v->region);
+    copy_token(p->id, p->arg, token, sizeof(token));
+    aws_error_clear(&err);
+    if (ec2_copy_image(fs->client, v->region, p->id, p->arg, name, desc,
+                       token, new_id, sizeof(new_id), &err) != 0)
+        return err_errno(fs, "CopyImage", &err);
+    amifs_log(fs, AWS_LOG_INFO, "amis: %s: copy to %s started: %s", p->id,
+              p->arg, new_id);
+    return copy_record(v, p->id, p->arg, new_id);
+}
+
+int amis_view_mkdir(struct amis_view *v, struct amifs *fs, const char *rel,
+                    mode_t mode)
+{
+    struct amis_path p;
+    int rc = parse_path(rel, &p);
+    if (rc != 0)
+        return rc == -ENOENT ? -EPERM : rc;
+    if (p.node == N_COPY)
+        return start_copy(v, fs, &p);
+    if (p.node == N_TAG || p.node == N_COPY_LINK || p.node == N_TAGS ||
+        p.node == N_COPYTO || p.node == N_AMI || p.node == N_BYNAME)
+        return p.node == N_AMI || p.node == N_TAGS || p.node == N_COPYTO ||
+                       p.node == N_BYNAME
+                   ? -EEXIST
+                   : -EPERM;
+    return -EPERM;
+}
+
+/* Does any image other than `self` use snapshot `snap`? Its id into
+ * `other` (n bytes) when so. */
+static bool snapshot_used_elsewhere(const struct ec2_image_list *l,
+                                    const char *self, const char *snap,
+                                    char *other, size_t n)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->v[i].image_id, self) == 0)
+            continue;
+        for (size_t j = 0; j < l->v[i].ndevices; j++)
+            if (l->v[i].devices[j].snapshot_id &&
+                strcmp(l->v[i].devices[j].snapshot_id, snap) == 0) {
+                snprintf(other, n, "%s", l->v[i].image_id);
+                return true;
+            }
+    }
+    return false;
+}
+
+/* After DeregisterImage: delete the snapshots only this AMI used. */
+static int delete_snapshots(struct amis_view *v, struct amifs *fs,
+                            const struct ec2_image_list *l,
+                            const struct ec2_image *im)
+{
+    int rc = 0;
+    for (size_t i = 0; i < im->ndevices; i++) {
+        const char *snap = im->devices[i].snapshot_id;
+        char other[AMIS_ID_MAX];
+        struct aws_error err;
+        if (!snap)
+            continue;
+        if (snapshot_used_elsewhere(l, im->image_id, snap, other,
+                                    sizeof(other))) {
+            amifs_log(fs, AWS_LOG_INFO,
+                      "amis: %s: snapshot %s kept: %s still uses it",
+                      im->image_id, snap, other);
+            continue;
+        }
+        aws_error_clear(&err);
+        if (ec2_delete_snapshot(fs->client, v->region, snap, &err) != 0) {
+            rc = err_errno(fs, "DeleteSnapshot", &err);
+            continue;
+        }
+        amifs_log(fs, AWS_LOG_INFO, "amis: %s: snapshot %s deleted",
+                  im->image_id, snap);
+    }
+    return rc;
+}
+
+/* rmdir ami-…: deregister, then delete the snapshots no other AMI uses.
+ * Works on a fresh listing, not the cache, to judge "no other AMI". */
+static int remove_image(struct amis_view *v, struct amifs *fs, const char *id)
+{
+    struct ec2_image_list l = {0};
+    struct aws_error err;
+    int rc = 0;
+
+    aws_error_clear(&err);
+    if (ec2_describe_images(fs->client, v->region, NULL, 0, &l, &err) != 0)
+        return err_errno(fs, "DescribeImages", &err);
+    const struct ec2_image *im = NULL;
+    for (size_t i = 0; i < l.n && !im; i++)
+        if (strcmp(l.v[i].image_id, id) == 0)
+            im = &l.v[i];
+    if (!im)
+        rc = -ENOENT;
+    else if (ec2_deregister_image(fs->client, v->region, id, &err) != 0)
+        rc = err_errno(fs, "DeregisterImage", &err);
+    else {
+        amifs_log(fs, AWS_LOG_INFO, "amis: %s deregistered", id);
+        rc = delete_snapshots(v, fs, &l, im);
+    }
+    ec2_image_list_release(&l);
+    snap_invalidate(v);
+    return rc;
+}
+
+int amis_view_rmdir(struct amis_view *v, struct amifs *fs, const char *rel)
+{
+    struct amis_path p;
+    time_t mtime;
+    int rc = parse_path(rel, &p);
+    if (rc != 0)
+        return rc;
+    if (!node_is_dir(p.node))
+        return -ENOTDIR;
+    if (p.node == N_ROOT || p.node == N_BYNAME)
+        return -EPERM;
+    if (p.node == N_AMI)
+        return remove_image(v, fs, p.id);
+    /* tags/, copy-to/ and copy-to/REGION/: rm -r passes through them on
+     * its way to the AMI; they are views, nothing to remove. */
+    return node_exists(v, fs, &p, &mtime);
+}
+
+/* ---- the view's life ---------------------------------------------------- */
+
+struct amis_view *amis_view_new(struct amifs *fs, const char *region,
+                                int depth)
+{
+    struct amis_view *v = calloc(1, sizeof(*v));
+    if (!v)
+        return NULL;
+    if (!region)
+        region = aws_client_region(fs->client);
+    v->region = strdup(region ? region : "us-east-1");
+    v->root_up = calloc((size_t)(depth + 3) * 3 + 1, 1);
+    if (!v->region || !v->root_up) {
+        free(v->region);
+        free(v->root_up);
+        free(v);
+        return NULL;
+    }
+    for (int i = 0; i < depth + 3; i++)
+        memcpy(v->root_up + i * 3, "../", 3);
+    pthread_mutex_init(&v->lock, NULL);
+    pthread_cond_init(&v->cond, NULL);
+    return v;
+}
+
+void amis_view_free(struct amis_view *v)
+{
+    if (!v)
+        return;
+    snap_put_locked(v->snap);
+    while (v->perms) {
+        struct perm_entry *e = v->perms;
+        v->perms = e->next;
+        free(e->text);
+        free(e);
+    }
+    while (v->pending) {
+        struct pending_tag *t = v->pending;
+        v->pending = t->next;
+        free(t);
+    }
+    while (v->copies) {
+        struct copy_rec *r = v->copies;
+        v->copies = r->next;
+        free(r);
+    }
+    pthread_cond_destroy(&v->cond);
+    pthread_mutex_destroy(&v->lock);
+    free(v->region);
+    free(v->root_up);
+    free(v);
+}
+
+const char *amis_view_region(const struct amis_view *v)
+{
+    return v->region;
+}
+
+/* ---- amis/: the view of the mounted region ------------------------------ */
+
+static int amis_init(struct amifs *fs)
+{
+    fs->amis = amis_view_new(fs, NULL, 1);
+    return fs->amis ? 0 : -ENOMEM;
+}
+
+static void amis_destroy(struct amifs *fs)
+{
+    amis_view_free(fs->amis);
+    fs->amis = NULL;
+}
+
+static int amis_getattr(struct amifs *fs, const char *rel, struct stat *st,
+                        struct fuse_file_info *fi)
+{
+    return amis_view_getattr(fs->amis, fs, rel, st, fi);
+}
+
+static int amis_readdir(struct amifs *fs, const char *rel, void *buf,
+                        fuse_fill_dir_t filler)
+{
+    return amis_view_readdir(fs->amis, fs, rel, buf, filler);
+}
+
+static int amis_readlink(struct amifs *fs, const char *rel, char *out,
+                         size_t n)
+{
+    return amis_view_readlink(fs->amis, fs, rel, out, n);
+}
+
+static int amis_open(struct amifs *fs, const char *rel,
+                     struct fuse_file_info *fi)
+{
+    return amis_view_open(fs->amis, fs, rel, fi);
+}
+
+static int amis_create(struct amifs *fs, const char *rel, mode_t mode,
+                       struct fuse_file_info *fi)
+{
+    return amis_view_create(fs->amis, fs, rel, mode, fi);
+}
+
+static int amis_read(struct amifs *fs, const char *rel, char *buf, size_t n,
+                     off_t off, struct fuse_file_info *fi)
+{
+    return amis_view_read(fs->amis, fs, rel, buf, n, off, fi);
+}
+
+static int amis_write(struct amifs *fs, const char *rel, const char *buf,
+                      size_t n, off_t off, struct fuse_file_info *fi)
+{
+    return amis_view_write(fs->amis, fs, rel, buf, n, off, fi);
+}
+
+static int amis_flush(struct amifs *fs, const char *rel,
+                      struct fuse_file_info *fi)
+{
+    return amis_view_flush(fs->amis, fs, rel, fi);
+}
+
+static int amis_release(struct amifs *fs, const char *rel,
+                        struct fuse_file_info *fi)
+{
+    return amis_view_release(fs->amis, fs, rel, fi);
+}
+
+static int amis_truncate(struct amifs *fs, const char *rel, off_t size,
+                         struct fuse_file_info *fi)
+{
+    return amis_view_truncate(fs->amis, fs, rel, size, fi);
+}
+
+static int amis_unlink(struct amifs *fs, const char *rel)
+{
+    return amis_view_unlink(fs->amis, fs, rel);
+}
+
+static int amis_mkdir(struct amifs *fs, const char *rel, mode_t mode)
+{
+    return amis_view_mkdir(fs->amis, fs, rel, mode);
+}
+
+static int amis_rmdir(struct amifs *fs, const char *rel)
+{
+    return amis_view_rmdir(fs->amis, fs, rel);
+}
+
+const struct folder_ops amis_folder = {
+    .name = "amis",
+    .init = amis_init,
+    .destroy = amis_destroy,
+    .getattr = amis_getattr,
+    .readdir = amis_readdir,
+    .readlink = amis_readlink,
+    .open = amis_open,
+    .create = amis_create,
+    .read = amis_read,
+    .write = amis_write,
+    .flush = amis_flush,
+    .release = amis_release,
+    .truncate = amis_truncate,
+    .unlink = amis_unlink,
+    .mkdir = amis_mkdir,
+    .rmdir = amis_rmdir,
+};

@@ -1,0 +1,655 @@
+/*
+ * bucket_io.c — open files of buckets/.
+ *
+ * Reading: a reader (fs/reader.h) per open file, fetching ranged GETs with
+ * If-Match on the ETag seen at open, so a file replaced meanwhile fails
+ * instead of mixing two versions.
+ *
+ * Writing a new file (create, or open with O_TRUNC) streams a multipart
+ * upload (aws/mpu.h) while the writer writes. The rules, from DESIGN.md §2
+ * and the client traces in FIELD-NOTES.md:
+ *  - the first flush after data completes the upload and returns its result
+ *    to that close(); flushes with nothing written (a shell's dup) complete
+ *    nothing; later flushes return the same result;
+ *  - release completes what no flush completed (empty files, `touch`,
+ *    clients that never flush), logging the outcome;
+ *  - a forward gap (sparse copy) or an extending ftruncate writes zeros; a
+ *    write before the end of what was written fails with ESPIPE (S3 objects
+ *    are written front to back);
+ *  - after a failure every write/flush returns the same errno; writes after
+ *    a successful completion fail with EPERM;
+ *  - opening an existing object for writing without O_TRUNC succeeds (touch,
+ *    which only wants utimens) but its first write fails with EPERM; with
+ *    O_APPEND the open itself fails with EPERM; ftruncate(fd, 0) on such a
+ *    handle starts a replacement upload.
+ *
+ * Locks: b->lock guards the registry (list + refs), up->wlock serializes the
+ * calls of one upload's writer (it may wait on the network, but only that
+ * writer waits). getattr reads mpu_bytes_written(), which is thread-safe.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/buckets_int.h"
+#include "fs/reader.h"
+
+enum up_state { UP_WRITING, UP_DONE, UP_FAILED };
+
+struct upload {
+    struct upload *next; /* registry, under b->lock */
+    int refs;            /* under b->lock: the handle + temporary users */
+    char *rel;
+    struct bpath p;      /* key points into rel */
+    struct mpu *mpu;
+    time_t started;
+    pthread_mutex_t wlock;
+    uint64_t written;    /* under wlock */
+    bool wrote;          /* under wlock: data accepted since open */
+    bool empty_stored;   /* under wlock: an empty object is in S3 */
+    atomic_int state;    /* enum up_state */
+    int result;          /* 0 or -errno once not WRITING (under wlock) */
+    atomic_bool cancelled;
+};
+
+struct bfile {
+    struct amifs *fs;
+    char *rel;
+    struct bpath p;        /* key points into rel */
+    struct upload *up;     /* writing: the upload (NULL until one starts) */
+    bool writable;         /* opened for writing */
+    struct reader *rd;     /* reading */
+    char etag[72];         /* reading: If-Match */
+};
+
+static const char zeros[64 * 1024];
+
+static struct bfile *handle_of(const struct fuse_file_info *fi)
+{
+    return fi ? (struct bfile *)(uintptr_t)fi->fh : NULL;
+}
+
+/* ---- the registry ------------------------------------------------------- */
+
+static struct upload *find_writing(struct bk *b, const char *rel)
+{
+    for (struct upload *u = b->uploads; u; u = u->next)
+        if (strcmp(u->rel, rel) == 0 &&
+            atomic_load(&u->state) == UP_WRITING)
+            return u;
+    return NULL;
+}
+
+int bk_upload_attr(struct bk *b, const char *rel, struct cache_attr *a)
+{
+    struct upload *u;
+
+    pthread_mutex_lock(&b->lock);
+    u = find_writing(b, rel);
+    if (u) {
+        memset(a, 0, sizeof(*a));
+        a->kind = CACHE_FILE;
+        a->size = mpu_bytes_written(u->mpu);
+        a->mtime = u->started;
+    }
+    pthread_mutex_unlock(&b->lock);
+    return u != NULL;
+}
+
+void bk_uploads_in(struct bk *b, const char *dir,
+                   void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    size_t len = strlen(dir);
+
+    pthread_mutex_lock(&b->lock);
+    for (struct upload *u = b->uploads; u; u = u->next) {
+        const char *name = u->rel + len + 1;
+        if (strncmp(u->rel, dir, len) == 0 && u->rel[len] == '/' &&
+            !strchr(name, '/') && atomic_load(&u->state) == UP_WRITING)
+            fn(ctx, name);
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
+int bk_upload_busy(struct bk *b, const char *rel, bool below)
+{
+    size_t len = strlen(rel);
+    int busy = 0;
+
+    pthread_mutex_lock(&b->lock);
+    for (struct upload *u = b->uploads; u && !busy; u = u->next) {
+        if (atomic_load(&u->state) != UP_WRITING)
+            continue;
+        busy = below ? strncmp(u->rel, rel, len) == 0 && u->rel[len] == '/'
+                     : strcmp(u->rel, rel) == 0;
+    }
+    pthread_mutex_unlock(&b->lock);
+    return busy;
+}
+
+static void upload_free(struct upload *u)
+{
+    mpu_free(u->mpu); /* aborts unless DONE */
+    pthread_mutex_destroy(&u->wlock);
+    free(u->rel);
+    free(u);
+}
+
+static void upload_put(struct bk *b, struct upload *u)
+{
+    bool last;
+
+    pthread_mutex_lock(&b->lock);
+    last = --u->refs == 0;
+    pthread_mutex_unlock(&b->lock);
+    if (last)
+        upload_free(u);
+}
+
+static void unregister(struct bk *b, struct upload *u)
+{
+    pthread_mutex_lock(&b->lock);
+    for (struct upload **pp = &b->uploads; *pp; pp = &(*pp)->next)
+        if (*pp == u) {
+            *pp = u->next;
+            break;
+        }
+    pthread_mutex_unlock(&b->lock);
+}
+
+int bk_upload_cancel(struct bk *b, const char *rel)
+{
+    struct upload *u;
+
+    pthread_mutex_lock(&b->lock);
+    u = find_writing(b, rel);
+    if (u)
+        u->refs++;
+    pthread_mutex_unlock(&b->lock);
+    if (!u)
+        return 0;
+    atomic_store(&u->cancelled, true);
+    mpu_abort(u->mpu); /* the writer's next mpu call fails */
+    upload_put(b, u);
+    return 1;
+}
+
+/* Hand the upload's multipart id to the janitor (it was just aborted, but
+ * that abort may have failed). */
+static void janitor_take(struct amifs *fs, struct upload *u)
+{
+    char id[256];
+
+    mpu_upload_id(u->mpu, id, sizeof(id));
+    bk_janitor_add(fs, u->p.bucket, u->p.key, id);
+}
+
+void bk_uploads_destroy(struct amifs *fs)
+{
+    struct bk *b = bk_of(fs);
+    struct upload *u, *next;
+
+    /* Handles still open at unmount (lazy unmount): their release will
+     * never come. Abort what is left; nothing may stay half-uploaded. */
+    pthread_mutex_lock(&b->lock);
+    u = b->uploads;
+    b->uploads = NULL;
+    pthread_mutex_unlock(&b->lock);
+    for (; u; u = next) {
+        next = u->next;
+        mpu_abort(u->mpu);
+        janitor_take(fs, u);
+        upload_free(u);
+    }
+}
+
+/* ---- starting uploads --------------------------------------------------- */
+
+static int upload_new(struct amifs *fs, const char *rel, struct upload **out)
+{
+    struct mpu_options mo = {0};
+    struct aws_error err;
+    struct upload *u = calloc(1, sizeof(*u));
+
+    if (!u || !(u->rel = strdup(rel))) {
+        free(u);
+        return -ENOMEM;
+    }
+    bpath_parse(u->rel, &u->p);
+    mo.part_size = fs->opts.part_size;
+    mo.concurrency = fs->opts.upload_concurrency;
+    aws_error_clear(&err);
+    u->mpu = mpu_new(fs->client, u->p.bucket, u->p.key, &mo, &err);
+    if (!u->mpu) {
+        free(u->rel);
+        free(u);
+        return bk_fail(fs, "starting upload", rel, &err);
+    }
+    pthread_mutex_init(&u->wlock, NULL);
+    atomic_init(&u->state, UP_WRITING);
+    atomic_init(&u->cancelled, false);
+    u->started = time(NULL);
+    u->refs = 1;
+    *out = u;
+    return 0;
+}
+
+/* Give h a fresh upload for its path, registered so the tree shows it. */
+static int start_upload(struct amifs *fs, struct bfile *h)
+{
+    struct bk *b = bk_of(fs);
+    struct upload *u;
+    int rc = upload_new(fs, h->rel, &u);
+
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&b->lock);
+    if (find_writing(b, h->rel)) {
+        rc = -EBUSY; /* someone else is writing this file right now */
+    } else {
+        u->next = b->uploads;
+        b->uploads = u;
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (rc < 0) {
+        upload_free(u);
+        return rc;
+    }
+    h->up = u;
+    return 0;
+}
+
+static int handle_new(struct amifs *fs, const char *rel, struct bfile **out)
+{
+    struct bfile *h = calloc(1, sizeof(*h));
+
+    if (!h || !(h->rel = strdup(rel))) {
+        free(h);
+        return -ENOMEM;
+    }
+    h->fs = fs;
+    if (bpath_parse(h->rel, &h->p) < 0 || !h->p.key[0]) {
+        free(h->rel);
+        free(h);
+        return -EPERM; /* no files at the bucket level */
+    }
+    *out = h;
+    return 0;
+}
+
+static void handle_free(struct bfile *h)
+{
+    reader_free(h->rd);
+    free(h->rel);
+    free(h);
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+struct sinkbuf {
+    char *dst;
+    size_t len, got;
+    const atomic_int *cancel;
+};
+
+static int sink(void *ctx, const char *data, size_t n)
+{
+    struct sinkbuf *s = ctx;
+
+    if ((s->cancel && atomic_load(s->cancel)) || n > s->len - s->got)
+        return -1;
+    memcpy(s->dst + s->got, data, n);
+    s->got += n;
+    return 0;
+}
+
+static int fetch(void *ctx, uint64_t off, size_t len, char *dst,
+                 const atomic_int *cancel, struct aws_error *err)
+{
+    struct bfile *h = ctx;
+    struct sinkbuf s = {dst, len, 0, cancel};
+
+    if (s3_get_object(h->fs->client, h->p.bucket, h->p.key, off, len,
+                      h->etag[0] ? h->etag : NULL, sink, &s, err) < 0)
+        return -1;
+    if (s.got != len)
+        return aws_error_set(err, AWS_ERR_IO, "short read: %zu of %zu bytes",
+                             s.got, len);
+    return 0;
+}
+
+static int open_read(struct amifs *fs, struct bfile *h)
+{
+    struct cache_attr a;
+    int rc;
+
+    if (bk_upload_attr(bk_of(fs), h->rel, &a)) {
+        if (a.size > 0)
+            return -EBUSY; /* still being written: not readable yet */
+        h->rd = reader_new(0, NULL, fetch, h); /* empty so far */
+        return h->rd ? 0 : -ENOMEM;
+    }
+    rc = bk_lookup(fs, h->rel, &a);
+    if (rc < 0)
+        return rc;
+    if (a.kind == CACHE_DIR)
+        return -EISDIR;
+    memcpy(h->etag, a.etag, sizeof(h->etag));
+    h->rd = reader_new(a.size, NULL, fetch, h);
+    return h->rd ? 0 : -ENOMEM;
+}
+
+int bk_read(struct amifs *fs, const char *rel, char *buf, size_t n,
+            off_t off, struct fuse_file_info *fi)
+{
+    struct bfile *h = handle_of(fi);
+    struct aws_error err;
+    long got;
+
+    if (!h || !h->rd)
+        return -EBADF;
+    aws_error_clear(&err);
+    got = reader_read(h->rd, buf, n, (uint64_t)off, &err);
+    if (got < 0)
+        return bk_fail(fs, "GetObject", rel, &err);
+    return (int)got;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static int fail_upload(struct amifs *fs, struct upload *u, const char *what,
+                       const struct aws_error *err)
+{
+    u->result = bk_fail(fs, what, u->rel, err);
+    if (atomic_load(&u->cancelled))
+        u->result = -ECANCELED;
+    atomic_store(&u->state, UP_FAILED);
+    mpu_abort(u->mpu); /* normally done already; then a no-op */
+    janitor_take(fs, u);
+    amifs_log(fs, AWS_LOG_ERROR, "buckets/%s: upload failed: %s", u->rel,
+              strerror(-u->result));
+    return u->result;
+}
+
+static int append(struct amifs *fs, struct upload *u, const void *data,
+                  size_t n)
+{
+    struct aws_error err;
+
+    aws_error_clear(&err);
+    if (mpu_write(u->mpu, data, n, &err) < 0)
+        return fail_upload(fs, u, "UploadPart", &err);
+    u->written += n;
+    u->wrote = true;
+    return 0;
+}
+
+static int append_zeros(struct amifs *fs, struct upload *u, uint64_t n)
+{
+    while (n > 0) {
+        size_t k = n > sizeof(zeros) ? sizeof(zeros) : (size_t)n;
+        int rc = append(fs, u, zeros, k);
+        if (rc < 0)
+            return rc;
+        n -= k;
+    }
+    return 0;
+}
+
+/* Why a finished upload takes no more bytes. */
+static int closed_result(const struct upload *u)
+{
+    return u->result < 0 ? u->result : -EPERM;
+}
+
+static int write_locked(struct amifs *fs, struct upload *u, const char *buf,
+                        size_t n, uint64_t off)
+{
+    int rc;
+
+    if (atomic_load(&u->cancelled) && atomic_load(&u->state) == UP_WRITING) {
+        u->result = -ECANCELED;
+        atomic_store(&u->state, UP_FAILED);
+    }
+    if (atomic_load(&u->state) != UP_WRITING)
+        return closed_result(u);
+    if (off < u->written) {
+        amifs_log(fs, AWS_LOG_WARN, "buckets/%s: write at %llu before the "
+                  "end (%llu): S3 objects are written front to back",
+                  u->rel, (unsigned long long)off,
+                  (unsigned long long)u->written);
+        return -ESPIPE;
+    }
+    rc = append_zeros(fs, u, off - u->written);
+    if (rc == 0)
+        rc = append(fs, u, buf, n);
+    return rc < 0 ? rc : (int)n;
+}
+
+int bk_write(struct amifs *fs, const char *rel, const char *buf, size_t n,
+             off_t off, struct fuse_file_info *fi)
+{
+    struct bfile *h = handle_of(fi);
+    int rc;
+
+    if (!h || !h->writable)
+        return -EBADF;
+    if (!h->up)
+        return -EPERM; /* an existing object opened without O_TRUNC */
+    pthread_mutex_lock(&h->up->wlock);
+    rc = write_locked(fs, h->up, buf, n, (uint64_t)off);
+    pthread_mutex_unlock(&h->up->wlock);
+    return rc;
+}
+
+/* Complete the upload; the outcome becomes final. */
+static int finish_locked(struct amifs *fs, struct upload *u)
+{
+    struct aws_error err;
+    char etag[72] = "";
+
+    if (atomic_load(&u->state) != UP_WRITING)
+        return u->result;
+    if (!u->wrote && u->empty_stored && !atomic_load(&u->cancelled)) {
+        u->result = 0; /* the empty object is already stored */
+        atomic_store(&u->state, UP_DONE);
+        return 0;
+    }
+    aws_error_clear(&err);
+    if (atomic_load(&u->cancelled) || mpu_finish(u->mpu, etag, &err) < 0) {
+        if (atomic_load(&u->cancelled))
+            aws_error_set(&err, AWS_ERR_ABORTED, "removed while written");
+        return fail_upload(fs, u, "completing upload", &err);
+    }
+    bk_note_file(fs, u->rel, u->written, etag);
+    u->result = 0;
+    atomic_store(&u->state, UP_DONE);
+    amifs_log(fs, AWS_LOG_INFO, "buckets/%s: stored, %llu bytes", u->rel,
+              (unsigned long long)u->written);
+    return 0;
+}
+
+/* A flush before any data (a shell's dup, `touch`, cp of an empty file):
+ * the file exists and is empty, so S3 gets an empty object now — close()
+ * then reports the truth even when no data ever follows. Data written later
+ * replaces it at the completing flush. */
+static int store_empty(struct amifs *fs, struct upload *u)
+{
+    struct aws_error err;
+    char etag[72] = "";
+
+    if (u->empty_stored)
+        return 0;
+    aws_error_clear(&err);
+    if (s3_put_object(fs->client, u->p.bucket, u->p.key, "", 0, etag,
+                      &err) < 0)
+        return bk_fail(fs, "PutObject", u->rel, &err);
+    u->empty_stored = true;
+    bk_note_file(fs, u->rel, 0, etag);
+    return 0;
+}
+
+int bk_flush(struct amifs *fs, const char *rel, struct fuse_file_info *fi)
+{
+    struct bfile *h = handle_of(fi);
+    struct upload *u = h ? h->up : NULL;
+    int rc = 0;
+
+    if (!u)
+        return 0;
+    pthread_mutex_lock(&u->wlock);
+    if (atomic_load(&u->state) != UP_WRITING)
+        rc = u->result;
+    else if (u->wrote)
+        rc = finish_locked(fs, u);
+    else if (!atomic_load(&u->cancelled))
+        rc = store_empty(fs, u);
+    pthread_mutex_unlock(&u->wlock);
+    return rc;
+}
+
+int bk_release(struct amifs *fs, const char *rel, struct fuse_file_info *fi)
+{
+    struct bfile *h = handle_of(fi);
+    struct upload *u = h ? h->up : NULL;
+
+    if (!h)
+        return 0;
+    if (u) {
+        pthread_mutex_lock(&u->wlock);
+        finish_locked(fs, u); /* release cannot report: it is logged */
+        pthread_mutex_unlock(&u->wlock);
+        unregister(bk_of(fs), u);
+        upload_put(bk_of(fs), u);
+    }
+    handle_free(h);
+    return 0;
+}
+
+/* ---- open / create / truncate ------------------------------------------- */
+
+/* Open for writing: O_TRUNC (or a new/empty object) starts an upload that
+ * replaces the object at close; otherwise see the header comment. */
+static int open_write(struct amifs *fs, struct bfile *h, int flags)
+{
+    struct cache_attr a;
+    int rc;
+
+    h->writable = true;
+    if (flags & O_TRUNC)
+        return start_upload(fs, h);
+    rc = bk_lookup(fs, h->rel, &a);
+    if (rc == -ENOENT || (rc == 0 && a.kind == CACHE_FILE && a.size == 0 &&
+                          !bk_upload_busy(bk_of(fs), h->rel, false)))
+        return start_upload(fs, h);
+    if (rc < 0)
+        return rc;
+    if (a.kind == CACHE_DIR)
+        return -EISDIR;
+    if (flags & O_APPEND)
+        return -EPERM; /* S3 cannot append to an object */
+    return bk_upload_busy(bk_of(fs), h->rel, false) ? -EBUSY : 0;
+}
+
+int bk_open(struct amifs *fs, const char *rel, struct fuse_file_info *fi)
+{
+    struct bfile *h;
+    int rc = handle_new(fs, rel, &h);
+
+    if (rc < 0)
+        return rc == -EPERM ? -EISDIR : rc;
+    if ((fi->flags & O_ACCMODE) == O_RDONLY)
+        rc = open_read(fs, h);
+    else
+        rc = open_write(fs, h, fi->flags);
+    if (rc < 0) {
+        handle_free(h);
+        return rc;
+    }
+    fi->fh = (uint64_t)(uintptr_t)h;
+    return 0;
+}
+
+int bk_create(struct amifs *fs, const char *rel, mode_t mode,
+              struct fuse_file_info *fi)
+{
+    struct bfile *h;
+    int rc = handle_new(fs, rel, &h);
+
+    if (rc < 0)
+        return rc;
+    h->writable = true;
+    rc = start_upload(fs, h);
+    if (rc < 0) {
+        handle_free(h);
+        return rc;
+    }
+    fi->fh = (uint64_t)(uintptr_t)h;
+    return 0;
+}
+
+static int truncate_upload(struct amifs *fs, struct upload *u, uint64_t size)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&u->wlock);
+    if (atomic_load(&u->state) != UP_WRITING)
+        rc = size == u->written && u->result == 0 ? 0 : closed_result(u);
+    else if (size > u->written)
+        rc = append_zeros(fs, u, size - u->written);
+    else if (size < u->written)
+        rc = -EPERM; /* bytes already on their way to S3 */
+    pthread_mutex_unlock(&u->wlock);
+    return rc;
+}
+
+/* truncate(2) of a closed object: only to its size or to 0 (an empty
+ * object replaces it). */
+static int truncate_object(struct amifs *fs, const char *rel, uint64_t size)
+{
+    struct cache_attr a;
+    struct bpath p;
+    struct aws_error err;
+    int rc = bk_lookup(fs, rel, &a);
+
+    if (rc < 0)
+        return rc;
+    if (a.kind == CACHE_DIR)
+        return -EISDIR;
+    if (size == a.size)
+        return 0;
+    if (size != 0 || bpath_parse(rel, &p) < 0)
+        return -EPERM;
+    aws_error_clear(&err);
+    if (s3_put_object(fs->client, p.bucket, p.key, "", 0, a.etag, &err) < 0)
+        return bk_fail(fs, "PutObject", rel, &err);
+    bk_note_file(fs, rel, 0, a.etag);
+    return 0;
+}
+
+int bk_truncate(struct amifs *fs, const char *rel, off_t size,
+                struct fuse_file_info *fi)
+{
+    struct bfile *h = handle_of(fi);
+    struct bk *b = bk_of(fs);
+    struct upload *u;
+    int rc;
+
+    if (h && h->up)
+        return truncate_upload(fs, h->up, (uint64_t)size);
+    if (h && h->writable && size == 0) {
+        rc = start_upload(fs, h); /* ftruncate(fd, 0): replace it */
+        return rc < 0 ? rc : 0;
+    }
+    pthread_mutex_lock(&b->lock);
+    u = find_writing(b, rel);
+    if (u)
+        u->refs++;
+    pthread_mutex_unlock(&b->lock);
+    if (!u)
+        return truncate_object(fs, rel, (uint64_t)size);
+    rc = truncate_upload(fs, u, (uint64_t)size);
+    upload_put(b, u);
+    return rc;
+}

@@ -1,0 +1,270 @@
+/*
+ * cache.c — a chained hash table of path → attributes with expiry times.
+ * Expired entries are dropped when met and by a full sweep every
+ * SWEEP_EVERY puts, so memory follows what was seen in the last ttl seconds.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/cache.h"
+
+#define SWEEP_EVERY 4096
+
+struct entry {
+    struct entry *next;
+    uint64_t hash;
+    double expires;        /* attr valid until */
+    double listed_expires; /* directory listing complete until (0: never) */
+    struct cache_attr attr;
+    char path[];           /* NUL-terminated */
+};
+
+struct cache {
+    pthread_mutex_t lock;
+    double ttl;
+    struct cache_clock clock;
+    struct entry **slots;
+    size_t nslots; /* power of two */
+    size_t count;
+    unsigned puts; /* since the last sweep */
+};
+
+static double mono_now(void *ctx)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t hash_path(const char *p, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+struct cache *cache_new(double ttl, const struct cache_clock *clock)
+{
+    struct cache *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->nslots = 256;
+    c->slots = calloc(c->nslots, sizeof(*c->slots));
+    if (!c->slots) {
+        free(c);
+        return NULL;
+    }
+    c->ttl = ttl;
+    c->clock.now = clock && clock->now ? clock->now : mono_now;
+    c->clock.ctx = clock ? clock->ctx : NULL;
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+void cache_free(struct cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nslots; i++) {
+        struct entry *e = c->slots[i], *next;
+        for (; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+    }
+    free(c->slots);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* The slot pointer that holds the entry for path (or where it would go). */
+static struct entry **find(struct cache *c, const char *path, size_t len,
+                           uint64_t h)
+{
+    struct entry **pp = &c->slots[h & (c->nslots - 1)];
+
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->hash == h && strncmp((*pp)->path, path, len) == 0 &&
+            (*pp)->path[len] == '\0')
+            return pp;
+    return pp;
+}
+
+static bool stale(const struct entry *e, double now)
+{
+    return e->expires <= now && e->listed_expires <= now;
+}
+
+static void unlink_entry(struct cache *c, struct entry **pp)
+{
+    struct entry *e = *pp;
+    *pp = e->next;
+    free(e);
+    c->count--;
+}
+
+static void sweep(struct cache *c, double now)
+{
+    for (size_t i = 0; i < c->nslots; i++) {
+        struct entry **pp = &c->slots[i];
+        while (*pp) {
+            if (stale(*pp, now))
+                unlink_entry(c, pp);
+            else
+                pp = &(*pp)->next;
+        }
+    }
+    c->puts = 0;
+}
+
+static void grow(struct cache *c)
+{
+    size_t n = c->nslots * 2;
+    struct entry **slots = calloc(n, sizeof(*slots));
+
+    if (!slots)
+        return; /* keep working with longer chains */
+    for (size_t i = 0; i < c->nslots; i++) {
+        struct entry *e = c->slots[i], *next;
+        for (; e; e = next) {
+            next = e->next;
+            e->next = slots[e->hash & (n - 1)];
+            slots[e->hash & (n - 1)] = e;
+        }
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->nslots = n;
+}
+
+/* The entry for path, created when missing; NULL when out of memory. */
+static struct entry *upsert(struct cache *c, const char *path, double now)
+{
+    size_t len = strlen(path);
+    uint64_t h = hash_path(path, len);
+    struct entry **pp = find(c, path, len, h), *e;
+
+    if (*pp)
+        return *pp;
+    if (++c->puts >= SWEEP_EVERY)
+        sweep(c, now);
+    if (c->count >= c->nslots * 2) {
+        grow(c);
+        pp = find(c, path, len, h);
+    }
+    e = calloc(1, sizeof(*e) + len + 1);
+    if (!e)
+        return NULL;
+    e->hash = h;
+    memcpy(e->path, path, len + 1);
+    e->next = *pp;
+    *pp = e;
+    c->count++;
+    return e;
+}
+
+void cache_put(struct cache *c, const char *path, const struct cache_attr *a)
+{
+    double now;
+    struct entry *e;
+
+    if (c->ttl <= 0)
+        return;
+    pthread_mutex_lock(&c->lock);
+    now = c->clock.now(c->clock.ctx);
+    e = upsert(c, path, now);
+    if (e) {
+        if (a->kind != CACHE_DIR)
+            e->listed_expires = 0;
+        e->attr = *a;
+        e->attr.etag[sizeof(e->attr.etag) - 1] = '\0';
+        e->expires = now + c->ttl;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void cache_put_listed(struct cache *c, const char *dir)
+{
+    double now;
+    struct entry *e;
+
+    if (c->ttl <= 0)
+        return;
+    pthread_mutex_lock(&c->lock);
+    now = c->clock.now(c->clock.ctx);
+    e = upsert(c, dir, now);
+    if (e) {
+        if (e->attr.kind != CACHE_DIR || e->expires <= now) {
+            memset(&e->attr, 0, sizeof(e->attr));
+            e->attr.kind = CACHE_DIR;
+        }
+        e->expires = now + c->ttl;
+        e->listed_expires = now + c->ttl;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* Length of the parent's path ("" for a top-level name). */
+static size_t parent_len(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? (size_t)(slash - path) : 0;
+}
+
+int cache_get(struct cache *c, const char *path, struct cache_attr *a)
+{
+    size_t len = strlen(path), plen = parent_len(path);
+    struct entry **pp, **parent;
+    int hit = 0;
+    double now;
+
+    pthread_mutex_lock(&c->lock);
+    now = c->clock.now(c->clock.ctx);
+    pp = find(c, path, len, hash_path(path, len));
+    if (*pp && (*pp)->expires > now) {
+        *a = (*pp)->attr;
+        hit = 1;
+    } else if (len > 0) {
+        parent = find(c, path, plen, hash_path(path, plen));
+        if (*parent && (*parent)->listed_expires > now) {
+            memset(a, 0, sizeof(*a));
+            a->kind = CACHE_ABSENT;
+            hit = 1;
+        }
+    }
+    if (!hit && *pp && stale(*pp, now))
+        unlink_entry(c, pp);
+    pthread_mutex_unlock(&c->lock);
+    return hit;
+}
+
+void cache_forget(struct cache *c, const char *path)
+{
+    size_t len = strlen(path), plen = parent_len(path);
+    struct entry **pp;
+
+    pthread_mutex_lock(&c->lock);
+    pp = find(c, path, len, hash_path(path, len));
+    if (*pp)
+        unlink_entry(c, pp);
+    if (len > 0) {
+        pp = find(c, path, plen, hash_path(path, plen));
+        if (*pp)
+            (*pp)->listed_expires = 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+size_t cache_count(struct cache *c)
+{
+    size_t n;
+    pthread_mutex_lock(&c->lock);
+    n = c->count;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}

@@ -1,0 +1,64 @@
+/*
+ * cache.h — the listing/attribute cache of buckets/ (after sshfs's cache.c).
+ *
+ * Maps a path ("bucket/dir/key", no leading slash; "" is the bucket list) to
+ * what we last learned about it: a file (size, mtime, ETag), a directory, or
+ * known absence. Entries live `ttl` seconds. A directory can also be marked
+ * "listed": its listing was read completely, so for `ttl` seconds a child
+ * missing from the cache is known absent without asking S3 — this is what
+ * makes `ls -l` of a large prefix one listing instead of a HEAD per key.
+ *
+ * Our own changes (uploads, deletes, renames, mkdir) update the cache at
+ * once with cache_put()/cache_forget(), so a file is visible by name after
+ * close even before a listing would show it.
+ *
+ * Thread-safe: one mutex, held only for in-memory work (never across I/O).
+ * A ttl of 0 disables caching (every get misses). Paths are copied.
+ */
+#ifndef AMIFS_FS_CACHE_H
+#define AMIFS_FS_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+enum cache_kind {
+    CACHE_ABSENT = 0, /* known not to exist */
+    CACHE_FILE,
+    CACHE_DIR,
+};
+
+struct cache_attr {
+    enum cache_kind kind;
+    uint64_t size;
+    time_t mtime;
+    char etag[72]; /* "" when unknown */
+};
+
+/* Monotonic seconds; NULL fn = CLOCK_MONOTONIC. Tests pass a fake clock. */
+struct cache_clock {
+    double (*now)(void *ctx);
+    void *ctx;
+};
+
+struct cache;
+
+/* NULL when out of memory. `clock` may be NULL. */
+struct cache *cache_new(double ttl, const struct cache_clock *clock);
+void cache_free(struct cache *c);
+
+/* Record what `path` is, fresh for ttl seconds. Replaces an older entry
+ * (keeping a directory's "listed" mark when the kind stays DIR). */
+void cache_put(struct cache *c, const char *path, const struct cache_attr *a);
+/* 1 and *a filled when fresh knowledge exists (an entry, or absence implied
+ * by a listed parent), 0 on a miss. */
+int cache_get(struct cache *c, const char *path, struct cache_attr *a);
+/* Mark the directory `dir` as completely listed now (children already
+ * put). Also records `dir` itself as a directory. */
+void cache_put_listed(struct cache *c, const char *dir);
+/* Drop what is known of `path` and the "listed" mark of its parent. */
+void cache_forget(struct cache *c, const char *path);
+/* Number of entries held (fresh or not yet swept), for tests. */
+size_t cache_count(struct cache *c);
+
+#endif

@@ -1,0 +1,192 @@
+/* diagnosis.c — the failure catalogue behind tasks/ID/diagnosis. */
+#include "fs/diagnosis.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+/* Order matters: the first matching entry wins, so specific strings come
+ * before the general ones they contain (e.g. "Disk validation failed [...]"
+ * variants before plain "Disk validation failed"). Sources: FIELD-NOTES.md
+ * "VM Import/Export error catalogue" C1–C4 and aws-contract.md §9.5. */
+static const struct diagnosis TABLE[] = {
+    /* C1: permissions, bucket, region */
+    {"does not exist or does not have sufficient permissions",
+     "The vmimport service role is missing, its trust policy does not allow "
+     "vmie.amazonaws.com with sts:Externalid = vmimport, its policy does not "
+     "cover the staging bucket (or kms:Decrypt for the key), or you lack "
+     "iam:PassRole on it. The root user cannot import either.",
+     "Run `amifs doctor` to see which; `amifs setup --yes` creates the role "
+     "and its policies (or pass role=NAME for another role)."},
+    {"403 Forbidden",
+     "The vmimport role cannot read the staged object: a bucket policy, a "
+     "KMS-encrypted object without a key grant, or a role policy naming "
+     "another bucket.",
+     "Give the role s3:GetObject on the staging bucket (and kms:Decrypt on "
+     "the key); `amifs doctor` checks this."},
+    {"not local to the region",
+     "The staging bucket is in another region than the import.",
+     "Use a bucket in the mounted region (bucket=NAME option) or mount the "
+     "bucket's region (region=…)."},
+    {"is not in the",
+     "The staging bucket is in another region than the import.",
+     "Use a bucket in the mounted region (bucket=NAME option)."},
+    {"Invalid S3 source location",
+     "The staged object is missing or its bucket/key is malformed.",
+     "Copy the file into imports/ again; check the staging bucket exists."},
+    {"disk-image-size=0 has an invalid format",
+     "The format is not one of OVA, VMDK, VHD, VHDX, RAW.",
+     "Convert the disk (qemu-img convert -O vmdk -o "
+     "subformat=streamOptimized) and name it .vmdk/.ova/.vhd/.vhdx/.raw."},
+    /* C2: disk and container format */
+    {"chunked disk files",
+     "The OVA holds a disk split into chunks (disk.vmdk.000000000…), which "
+     "VM Import does not accept.",
+     "Re-export the OVA without chunking (ovftool --noImageFiles off, or "
+     "pack the whole VMDK as one tar member)."},
+    {"Unsupported OVA format",
+     "The OVA layout is not accepted, e.g. the OVF descriptor is not the "
+     "first member, or the archive was built by a tool VM Import rejects.",
+     "Repack: `tar -cf vm.ova --format=ustar vm.ovf vm-disk1.vmdk …` with "
+     "the .ovf first, or import the VMDK alone."},
+    {"Unsupported VMDK File Format",
+     "The VMDK is monolithicSparse or flat, not stream-optimized.",
+     "qemu-img convert -O vmdk -o subformat=streamOptimized in.vmdk "
+     "out.vmdk, or export through OVF/OVA."},
+    {"Footers not identical",
+     "A differencing (child) VHD, or a damaged VHD.",
+     "Merge the snapshot chain and re-export a fixed or dynamic VHD "
+     "(qemu-img convert -O vpc)."},
+    {"Uncompressed data has invalid length",
+     "The VMDK is corrupt or truncated, often from an incomplete copy.",
+     "Re-export the disk and copy it again; compare checksums."},
+    {"unsupported compression algorithm",
+     "The VMDK comes from a legacy export path VM Import cannot read.",
+     "Export again as OVF/OVA, or convert with qemu-img to "
+     "streamOptimized."},
+    {"No valid partitions",
+     "No partition table was recognised (a whole-disk file system or an "
+     "unusual raw layout).",
+     "Give the disk an MBR or GPT partition table with the root file system "
+     "in a partition."},
+    {"No bootable partition found",
+     "No bootable partition, or the boot partition is not on the first disk.",
+     "Mark the boot partition active / install the boot loader on the first "
+     "disk and export again."},
+    {"Disk validation failed",
+     "VM Import could not validate the disk image.",
+     "Check the image with `amifs inspect FILE` and re-export it."},
+    /* C3: guest OS detection and conversion (Linux) */
+    {"Unknown OS / Missing OS files",
+     "VM Import did not recognise the operating system: an unsupported "
+     "distribution or version, an encrypted root, btrfs subvolumes or an "
+     "unusual LVM layout, or a disk with no OS at all.",
+     "Use a supported OS (aws-contract.md §9.1); otherwise import the disk "
+     "with ImportSnapshot and register the AMI yourself (RegisterImage)."},
+    {"Unsupported kernel version",
+     "The guest's kernel is not on VM Import's supported list.",
+     "Boot the distribution's default kernel and make it the GRUB default, "
+     "then export again; or ImportSnapshot + RegisterImage."},
+    {"Unable to determine kernel version",
+     "VM Import could not find the default kernel (newer distribution "
+     "layout).",
+     "Make the default kernel explicit in GRUB, or ImportSnapshot + "
+     "RegisterImage."},
+    {"BLSC-style GRUB",
+     "BootLoaderSpec GRUB (RHEL 8+, AL2023, Fedora) without a resolvable "
+     "default kernel.",
+     "Set the default entry with grubby --set-default and regenerate "
+     "grub.cfg (AWS re:Post: ami-resolve-import-export-blsc-error)."},
+    {"UEFI booting is not supported",
+     "The disk boots with UEFI and no boot mode was given.",
+     "Import with BootMode uefi (xattr user.amifs.boot_mode=uefi, the "
+     "sidecar NAME.json, or -o boot_mode=uefi)."},
+    {"Could not read fstab",
+     "Several /etc directories or a multi-boot volume.",
+     "Keep one OS with one /etc on the image."},
+    {"Logical volume group activation failed",
+     "LVM could not be activated: a corrupt image or a root spanning disks.",
+     "Keep the root volume group on one disk; check the image."},
+    {"Multiple directories found",
+     "Multi-boot, or several /etc directories.",
+     "Keep one OS on the image."},
+    {"Multiple different grub",
+     "Several different GRUB configurations were found.",
+     "Remove stale /boot/grub/menu.lst or grub.cfg copies."},
+    {"initramfs",
+     "VM Import could not read the initramfs/initrd.",
+     "Regenerate the initramfs (dracut -f / update-initramfs -u)."},
+    /* C4: Windows */
+    {".Net framework",
+     "The Windows guest lacks .NET Framework 3.5 SP1 or later.",
+     "Install .NET 3.5 SP1+ in the VM and export again."},
+    {"FirstBootFailure",
+     "The Windows instance did not boot or reach the network: DHCP off, "
+     "firewall or hardening, a missing second volume, activation.",
+     "Enable DHCP, relax the firewall, include every volume, and export "
+     "again."},
+    /* Cancellation */
+    {"cancel",
+     "The import was cancelled (rmdir of the task, or CancelImportTask).",
+     "Copy the file into imports/ again to start a new import."},
+    /* Our own pre-flight validator (ova/ codes, "invalid …" status) */
+    {"not-stream-optimized",
+     "The VMDK is not stream-optimized; VM Import would fail with "
+     "\"Unsupported VMDK File Format\".",
+     "qemu-img convert -O vmdk -o subformat=streamOptimized in.vmdk "
+     "out.vmdk"},
+    {"ovf-not-first",
+     "The OVF descriptor is not the first member of the OVA.",
+     "Repack with the .ovf first: tar -cf vm.ova --format=ustar vm.ovf "
+     "disks…"},
+    {"manifest-mismatch",
+     "A member's digest does not match the .mf manifest: the OVA is "
+     "damaged or was edited after export.",
+     "Export again, or regenerate the manifest."},
+    {"absent-cdrom",
+     "A CD-ROM/floppy in the OVF points at a file not in the archive.",
+     "Remove the CD-ROM's backing file from the VM (or the item from the "
+     "OVF) before exporting."},
+    {"missing-disk",
+     "The OVF references a disk that is not in the archive.",
+     "Export again so every disk is inside the OVA."},
+    {"too-many-disks",
+     "More than 21 disks: VM Import refuses the VM.",
+     "Import the extra disks with ImportSnapshot."},
+    {"no-partition-table",
+     "The raw disk has no MBR or GPT partition table.",
+     "Partition the disk (root file system in a partition)."},
+    {"invalid ",
+     "The file failed amifs' pre-flight validation (see the message).",
+     "Run `amifs inspect FILE` locally for details, fix the image, copy it "
+     "again."},
+    /* Upload / start problems */
+    {"upload",
+     "The upload to the staging bucket failed.",
+     "Check the network and the bucket (amifs doctor), then copy again."},
+};
+
+const struct diagnosis *diagnosis_find(const char *message)
+{
+    if (!message || !*message)
+        return NULL;
+    for (size_t i = 0; i < sizeof TABLE / sizeof TABLE[0]; i++)
+        if (strcasestr(message, TABLE[i].match))
+            return &TABLE[i];
+    return NULL;
+}
+
+int diagnosis_render(const char *message, struct buf *out)
+{
+    if (!message || !*message)
+        return buf_appends(out, "No failure recorded.\n");
+    const struct diagnosis *d = diagnosis_find(message);
+    const char *cause = d ? d->cause
+                          : "Not in amifs' catalogue of known VM Import "
+                            "failures.";
+    const char *fix = d ? d->fix
+                        : "Read the message; the VM Import/Export user guide's "
+                          "troubleshooting page lists most failures.";
+    return buf_printf(out, "Message: %s\nCause: %s\nFix: %s\n", message,
+                      cause, fix);
+}

@@ -1,0 +1,35 @@
+/*
+ * diagnosis.h — known VM Import failures → their usual cause and the fix.
+ *
+ * One static table (fs/diagnosis.c), built from the VM Import error catalogue
+ * in shared/FIELD-NOTES.md and aws-contract.md §9.5, plus the refusal classes
+ * of our own pre-flight validator (ova/: "not-stream-optimized", …). It backs
+ * the `diagnosis` file of tasks/ID/. Pure: no FUSE, no network, no state.
+ *
+ * Matching is on substrings of the failure text, case-insensitive, first
+ * entry wins (so the table lists specific strings before general ones).
+ * AWS often prefixes the text with "CLIENT_ERROR : "; that does not matter.
+ */
+#ifndef AMIFS_FS_DIAGNOSIS_H
+#define AMIFS_FS_DIAGNOSIS_H
+
+#include "aws/buf.h"
+
+struct diagnosis {
+    const char *match; /* substring of the failure text (or validator code) */
+    const char *cause; /* one or two sentences */
+    const char *fix;   /* what to do, concretely */
+};
+
+/* The entry that explains `message` (an AWS StatusMessage, an AWS error
+ * "Code: message" line, or a validator code), or NULL when none does.
+ * message may be NULL (then NULL). The result points into a static table. */
+const struct diagnosis *diagnosis_find(const char *message);
+
+/* Render the `diagnosis` file for a failure: the message as AWS (or the
+ * validator) gave it, then "Cause: …" and "Fix: …" lines (a generic text
+ * when no entry matches). Appends to `out`; returns 0 or a negative errno
+ * from buf. message NULL or "" renders "No failure recorded.\n". */
+int diagnosis_render(const char *message, struct buf *out);
+
+#endif

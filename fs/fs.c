@@ -1,0 +1,530 @@
+/*
+ * fs.c — the FUSE operations table and the dispatcher to folder modules.
+ *
+ * Every handler resolves the first path component to a folder (README,
+ * buckets, imports, tasks, amis, regions) and calls that module with the rest
+ * of the path. The dispatcher itself never does network I/O and holds no
+ * lock, so it cannot stall the tree; modules follow the same rule.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "fs/fs.h"
+#include "fs/fsops.h"
+
+/* Modules written by other engineers may not be linked yet: weak references
+ * let the tree show their folder (empty) until their file lands. */
+#pragma weak imports_folder
+#pragma weak tasks_folder
+#pragma weak amis_folder
+#pragma weak regions_folder
+
+struct folder {
+    const char *name;
+    const struct folder_ops *ops; /* NULL: module not built in */
+    bool optional;                /* hidden when not built in */
+};
+
+/* Order matters only for `ls /` and for init/destroy order. */
+static const struct folder folders[] = {
+    {"README", &readme_folder, false},
+    {"buckets", &buckets_folder, false},
+    {"imports", &imports_folder, false},
+    {"tasks", &tasks_folder, false},
+    {"amis", &amis_folder, false},
+    {"regions", &regions_folder, true},
+};
+#define NFOLDERS (sizeof(folders) / sizeof(folders[0]))
+
+struct amifs *amifs_get(void)
+{
+    return fuse_get_context()->private_data;
+}
+
+void amifs_log(struct amifs *fs, enum aws_log_level lvl, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+
+    if (!fs || !fs->logger.fn || lvl > fs->logger.level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fs->logger.fn(fs->logger.ctx, lvl, msg);
+}
+
+static void stat_common(const struct amifs *fs, struct stat *st, time_t mtime)
+{
+    memset(st, 0, sizeof(*st));
+    st->st_uid = fs->uid;
+    st->st_gid = fs->gid;
+    if (mtime == 0)
+        mtime = fs->mount_time;
+    st->st_mtime = mtime;
+    st->st_ctime = mtime;
+    st->st_atime = mtime;
+}
+
+void amifs_stat_dir(const struct amifs *fs, struct stat *st, time_t mtime)
+{
+    stat_common(fs, st, mtime);
+    st->st_mode = S_IFDIR | (0777 & ~fs->umask);
+    st->st_nlink = 2;
+    st->st_size = 4096;
+}
+
+void amifs_stat_file(const struct amifs *fs, struct stat *st, uint64_t size,
+                     time_t mtime, bool writable)
+{
+    stat_common(fs, st, mtime);
+    st->st_mode = S_IFREG | ((writable ? 0666 : 0444) & ~fs->umask);
+    st->st_nlink = 1;
+    st->st_size = (off_t)size;
+    /* Report the blocks the data would take: a smaller st_blocks makes cp
+     * believe the file is sparse. */
+    st->st_blocks = (blkcnt_t)((size + 511) / 512);
+}
+
+void amifs_stat_link(const struct amifs *fs, struct stat *st, size_t target_len)
+{
+    stat_common(fs, st, 0);
+    st->st_mode = S_IFLNK | 0777;
+    st->st_nlink = 1;
+    st->st_size = (off_t)target_len;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+struct route {
+    int idx;                      /* folder index, -1 for the root */
+    const struct folder_ops *ops; /* NULL: folder without a module */
+    const char *rel;              /* never NULL */
+};
+
+/* 0 with r filled, or -ENOENT / -EIO (module failed to start). */
+static int route(const struct amifs *fs, const char *path, struct route *r)
+{
+    const char *p = path[0] == '/' ? path + 1 : path;
+    const char *slash = strchr(p, '/');
+    size_t len = slash ? (size_t)(slash - p) : strlen(p);
+
+    r->idx = -1;
+    r->ops = NULL;
+    r->rel = "";
+    if (len == 0)
+        return 0;
+    for (size_t i = 0; i < NFOLDERS; i++) {
+        if (strlen(folders[i].name) != len ||
+            memcmp(folders[i].name, p, len) != 0)
+            continue;
+        if (folders[i].optional && !folders[i].ops)
+            return -ENOENT;
+        if (fs->modules_failed & (1u << i))
+            return -EIO;
+        r->idx = (int)i;
+        r->ops = folders[i].ops;
+        r->rel = slash ? slash + 1 : "";
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static bool is_root(const struct route *r)
+{
+    return r->idx < 0;
+}
+
+/* A folder whose module is missing: the folder itself, empty. */
+static bool is_bare_folder(const struct route *r)
+{
+    return r->idx >= 0 && r->rel[0] == '\0' && strcmp(folders[r->idx].name,
+                                                      "README") != 0;
+}
+
+#define ROUTE(path, r)                                                       \
+    struct amifs *fs = amifs_get();                                          \
+    struct route r;                                                          \
+    int rc_ = route(fs, (path), &r);                                         \
+    if (rc_ < 0)                                                             \
+        return rc_;
+
+/* ---- namespace ---------------------------------------------------------- */
+
+static int op_getattr(const char *path, struct stat *st,
+                      struct fuse_file_info *fi)
+{
+    ROUTE(path, r);
+    if (is_root(&r)) {
+        amifs_stat_dir(fs, st, fs->mount_time);
+        return 0;
+    }
+    if (r.ops && r.ops->getattr)
+        return r.ops->getattr(fs, r.rel, st, fi);
+    if (is_bare_folder(&r)) {
+        amifs_stat_dir(fs, st, fs->mount_time);
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
+                      off_t off, struct fuse_file_info *fi,
+                      enum fuse_readdir_flags flags)
+{
+    ROUTE(path, r);
+    if (is_root(&r)) {
+        filler(buf, ".", NULL, 0, 0);
+        filler(buf, "..", NULL, 0, 0);
+        for (size_t i = 0; i < NFOLDERS; i++)
+            if (folders[i].ops || !folders[i].optional)
+                filler(buf, folders[i].name, NULL, 0, 0);
+        return 0;
+    }
+    if (r.ops && r.ops->readdir)
+        return r.ops->readdir(fs, r.rel, buf, filler);
+    if (is_bare_folder(&r)) {
+        filler(buf, ".", NULL, 0, 0);
+        filler(buf, "..", NULL, 0, 0);
+        return 0;
+    }
+    return -ENOTDIR;
+}
+
+static int op_readlink(const char *path, char *out, size_t n)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->readlink)
+        return r.ops->readlink(fs, r.rel, out, n);
+    return -EINVAL;
+}
+
+/* Changes to the root or to a folder without the handler. */
+static int refuse(const struct route *r)
+{
+    if (is_root(r) || r->rel[0] == '\0')
+        return -EPERM;
+    return r->ops ? -EPERM : -ENOENT;
+}
+
+static int op_mkdir(const char *path, mode_t mode)
+{
+    ROUTE(path, r);
+    if (is_root(&r) || r.rel[0] == '\0')
+        return -EEXIST;
+    if (r.ops && r.ops->mkdir)
+        return r.ops->mkdir(fs, r.rel, mode);
+    return refuse(&r);
+}
+
+static int op_unlink(const char *path)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->unlink && r.rel[0] != '\0')
+        return r.ops->unlink(fs, r.rel);
+    return refuse(&r);
+}
+
+static int op_rmdir(const char *path)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->rmdir && r.rel[0] != '\0')
+        return r.ops->rmdir(fs, r.rel);
+    return refuse(&r);
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags)
+{
+    struct amifs *fs = amifs_get();
+    struct route a, b;
+    int rc = route(fs, from, &a);
+
+    if (rc < 0)
+        return rc;
+    rc = route(fs, to, &b);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    if (rc < 0 || a.idx != b.idx)
+        return -EXDEV;
+    if (a.rel[0] == '\0' || b.rel[0] == '\0')
+        return -EPERM;
+    if (a.ops && a.ops->rename)
+        return a.ops->rename(fs, a.rel, b.rel, flags);
+    return refuse(&a);
+}
+
+static int op_symlink(const char *target, const char *path)
+{
+    return -EPERM;
+}
+
+static int op_link(const char *from, const char *to)
+{
+    return -EPERM; /* S3 has no hard links */
+}
+
+/* ---- metadata ----------------------------------------------------------- */
+
+/* The node exists (chmod/chown/utimens then succeed as no-ops). */
+static int exists(const char *path, struct fuse_file_info *fi)
+{
+    struct stat st;
+    return op_getattr(path, &st, fi);
+}
+
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->chmod && r.rel[0] != '\0')
+        return r.ops->chmod(fs, r.rel, mode, fi);
+    return exists(path, fi);
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid,
+                    struct fuse_file_info *fi)
+{
+    return exists(path, fi);
+}
+
+static int op_utimens(const char *path, const struct timespec tv[2],
+                      struct fuse_file_info *fi)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->utimens && r.rel[0] != '\0')
+        return r.ops->utimens(fs, r.rel, tv, fi);
+    return exists(path, fi);
+}
+
+static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+    ROUTE(path, r);
+    if (size < 0)
+        return -EINVAL;
+    if (r.ops && r.ops->truncate)
+        return r.ops->truncate(fs, r.rel, size, fi);
+    return is_root(&r) || is_bare_folder(&r) ? -EISDIR : -EPERM;
+}
+
+static bool is_acl_name(const char *name)
+{
+    return strncmp(name, "system.posix_acl_", 17) == 0;
+}
+
+static int op_setxattr(const char *path, const char *name, const char *value,
+                       size_t n, int flags)
+{
+    ROUTE(path, r);
+    if (is_acl_name(name))
+        return -ENOTSUP; /* cp -p and mv then fall back to chmod */
+    if (r.ops && r.ops->setxattr && r.rel[0] != '\0')
+        return r.ops->setxattr(fs, r.rel, name, value, n, flags);
+    return -ENOTSUP;
+}
+
+static int op_getxattr(const char *path, const char *name, char *value,
+                       size_t n)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->getxattr && !is_acl_name(name))
+        return r.ops->getxattr(fs, r.rel, name, value, n);
+    return -ENODATA;
+}
+
+static int op_listxattr(const char *path, char *list, size_t n)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->listxattr)
+        return r.ops->listxattr(fs, r.rel, list, n);
+    return 0;
+}
+
+static int op_removexattr(const char *path, const char *name)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->removexattr && !is_acl_name(name))
+        return r.ops->removexattr(fs, r.rel, name);
+    return -ENODATA;
+}
+
+static int op_statfs(const char *path, struct statvfs *sv)
+{
+    /* Plenty of room: file managers refuse to copy when free space looks
+     * smaller than the file. S3 has no practical limit. */
+    memset(sv, 0, sizeof(*sv));
+    sv->f_bsize = 4096;
+    sv->f_frsize = 4096;
+    sv->f_blocks = (fsblkcnt_t)1 << 40;
+    sv->f_bfree = sv->f_blocks;
+    sv->f_bavail = sv->f_blocks;
+    sv->f_files = (fsfilcnt_t)1 << 32;
+    sv->f_ffree = sv->f_files;
+    sv->f_favail = sv->f_files;
+    sv->f_namemax = 1024; /* S3 keys: up to 1024 bytes */
+    return 0;
+}
+
+/* ---- open files --------------------------------------------------------- */
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->open)
+        return r.ops->open(fs, r.rel, fi);
+    return is_root(&r) || is_bare_folder(&r) ? -EISDIR : -ENOENT;
+}
+
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->create && r.rel[0] != '\0')
+        return r.ops->create(fs, r.rel, mode, fi);
+    return refuse(&r);
+}
+
+static int op_read(const char *path, char *buf, size_t n, off_t off,
+                   struct fuse_file_info *fi)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->read)
+        return r.ops->read(fs, r.rel, buf, n, off, fi);
+    return -EBADF;
+}
+
+static int op_write(const char *path, const char *buf, size_t n, off_t off,
+                    struct fuse_file_info *fi)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->write)
+        return r.ops->write(fs, r.rel, buf, n, off, fi);
+    return -EBADF;
+}
+
+static int op_flush(const char *path, struct fuse_file_info *fi)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->flush)
+        return r.ops->flush(fs, r.rel, fi);
+    return 0;
+}
+
+static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->fsync)
+        return r.ops->fsync(fs, r.rel, datasync, fi);
+    return 0;
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+    ROUTE(path, r);
+    if (r.ops && r.ops->release)
+        return r.ops->release(fs, r.rel, fi);
+    return 0;
+}
+
+static int op_fallocate(const char *path, int mode, off_t off, off_t len,
+                        struct fuse_file_info *fi)
+{
+    return -EOPNOTSUPP; /* cp --sparse and friends fall back */
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+    struct amifs *fs = fuse_get_context()->private_data;
+    struct aws_error err;
+
+    aws_error_clear(&err);
+    cfg->use_ino = 0;
+    cfg->hard_remove = 1;   /* no .fuse_hidden renames: S3 cannot do them */
+    cfg->entry_timeout = 1; /* short: other writers change the bucket */
+    cfg->attr_timeout = 1;
+    cfg->negative_timeout = 0;
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC; /* O_TRUNC reaches open() */
+    conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+    if (!fs->client && amifs_client_open(fs, &err) < 0) {
+        char msg[768];
+        aws_error_format(&err, msg, sizeof(msg));
+        amifs_log(fs, AWS_LOG_ERROR, "cannot set up the AWS client: %s", msg);
+        fs->modules_failed = ~0u;
+        fuse_exit(fuse_get_context()->fuse);
+        return fs;
+    }
+    for (size_t i = 0; i < NFOLDERS; i++) {
+        const struct folder_ops *m = folders[i].ops;
+        int rc;
+
+        if (!m || !m->init)
+            continue;
+        rc = m->init(fs);
+        if (rc < 0) {
+            fs->modules_failed |= 1u << i;
+            amifs_log(fs, AWS_LOG_ERROR, "%s/: cannot start: %s",
+                      folders[i].name, strerror(-rc));
+        }
+    }
+    return fs;
+}
+
+static void op_destroy(void *private_data)
+{
+    struct amifs *fs = private_data;
+
+    for (size_t i = NFOLDERS; i-- > 0;) {
+        const struct folder_ops *m = folders[i].ops;
+        if (m && m->destroy && !(fs->modules_failed & (1u << i)))
+            m->destroy(fs);
+    }
+}
+
+static const struct fuse_operations amifs_ops = {
+    .getattr = op_getattr,
+    .readlink = op_readlink,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .chmod = op_chmod,
+    .chown = op_chown,
+    .truncate = op_truncate,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .statfs = op_statfs,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .setxattr = op_setxattr,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .removexattr = op_removexattr,
+    .readdir = op_readdir,
+    .init = op_init,
+    .destroy = op_destroy,
+    .create = op_create,
+    .utimens = op_utimens,
+    .fallocate = op_fallocate,
+};
+
+const struct fuse_operations *amifs_operations(void)
+{
+    return &amifs_ops;
+}
+
+size_t amifs_folder_count(void)
+{
+    return NFOLDERS;
+}
+
+const struct folder_ops *amifs_folder_at(size_t i)
+{
+    return i < NFOLDERS ? folders[i].ops : NULL;
+}

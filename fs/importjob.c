@@ -1,0 +1,986 @@
+/* importjob.c — one dropped file: upload + validation tee + ImportImage. */
+#include "fs/importjob.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "aws/mpu.h"
+#include "aws/s3.h"
+#include "ova/ova.h"
+
+#define SNIFF_LEN 512
+
+struct importjob {
+    const struct import_config *cfg;
+    pthread_mutex_t mu;      /* guards every field below but the writer's */
+    int refs;
+    char *name;
+    char *key;
+    enum upload_phase phase;
+    char *detail;
+    char *task_id;
+    uint64_t received;
+    time_t start, mtime;
+    int result;              /* close's result once closed */
+    bool closed, import_called;
+    struct import_params params;
+    /* Writer side (one writer thread at a time; not read by others). */
+    struct mpu *mpu;
+    struct ova_validator *val;
+    enum ova_kind vkind;
+    unsigned char head[SNIFF_LEN];
+    size_t headlen;
+    char etag[72];
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void replace(char **f, const char *v)
+{
+    char *d = xstrdup(v);
+    free(*f);
+    *f = d;
+}
+
+bool importjob_final_name(const char *name)
+{
+    return ova_kind_from_name(name) != OVA_KIND_NONE;
+}
+
+int importjob_sniff(const unsigned char *h, size_t n)
+{
+    if (n >= 262 && memcmp(h + 257, "ustar", 5) == 0)
+        return OVA_KIND_OVA;
+    if (n >= 4 && memcmp(h, "KDMV", 4) == 0)
+        return OVA_KIND_VMDK;
+    if (n >= 8 && memcmp(h, "vhdxfile", 8) == 0)
+        return OVA_KIND_VHDX;
+    if (n >= 8 && memcmp(h, "conectix", 8) == 0)
+        return OVA_KIND_VHD;
+    return OVA_KIND_RAW;
+}
+
+void importjob_client_token(const char *bucket, const char *key,
+                            const char *etag, char out[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    out[0] = '\0';
+    if (!c)
+        return;
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    EVP_DigestUpdate(c, bucket, strlen(bucket));
+    EVP_DigestUpdate(c, "/", 1);
+    EVP_DigestUpdate(c, key, strlen(key));
+    EVP_DigestUpdate(c, "#", 1);
+    EVP_DigestUpdate(c, etag, strlen(etag));
+    EVP_DigestFinal_ex(c, md, &mdlen);
+    EVP_MD_CTX_free(c);
+    for (unsigned i = 0; i < 32 && i < mdlen; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* ---- parameters ------------------------------------------------------- */
+
+void import_params_init(struct import_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->encrypted = -1;
+}
+
+static void tags_clear(struct ec2_tags *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->v[i].key);
+        free(t->v[i].value);
+    }
+    free(t->v);
+    t->v = NULL;
+    t->n = 0;
+}
+
+void import_params_release(struct import_params *p)
+{
+    char **s[] = {&p->boot_mode,  &p->license_type, &p->platform,
+                  &p->architecture, &p->kms_key_id, &p->role_name,
+                  &p->description};
+    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
+        free(*s[i]);
+    tags_clear(&p->tags);
+    import_params_init(p);
+}
+
+/* Set (or replace) a tag; key/value copied. */
+static int tag_set(struct ec2_tags *t, const char *k, const char *v)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->v[i].key, k) == 0) {
+            char *d = strdup(v);
+            if (!d)
+                return -ENOMEM;
+            free(t->v[i].value);
+            t->v[i].value = d;
+            return 0;
+        }
+    struct ec2_tag *nv = realloc(t->v, (t->n + 1) * sizeof *nv);
+    if (!nv)
+        return -ENOMEM;
+    t->v = nv;
+    nv[t->n].key = strdup(k);
+    nv[t->n].value = strdup(v);
+    if (!nv[t->n].key || !nv[t->n].value) {
+        free(nv[t->n].key);
+        free(nv[t->n].value);
+        return -ENOMEM;
+    }
+    t->n++;
+    return 0;
+}
+
+static char **param_field(struct import_params *p, const char *name)
+{
+    static const struct {
+        const char *json, *xattr;
+        size_t off;
+    } F[] = {
+        {"BootMode", "boot_mode", offsetof(struct import_params, boot_mode)},
+        {"LicenseType", "license_type",
+         offsetof(struct import_params, license_type)},
+        {"Platform", "platform", offsetof(struct import_params, platform)},
+        {"Architecture", "architecture",
+         offsetof(struct import_params, architecture)},
+        {"KmsKeyId", "kms_key_id", offsetof(struct import_params, kms_key_id)},
+        {"RoleName", "role_name", offsetof(struct import_params, role_name)},
+        {"Description", "description",
+         offsetof(struct import_params, description)},
+    };
+    for (size_t i = 0; i < sizeof F / sizeof F[0]; i++)
+        if (strcmp(name, F[i].json) == 0 || strcmp(name, F[i].xattr) == 0)
+            return (char **)((char *)p + F[i].off);
+    return NULL;
+}
+
+static int parse_bool(const char *s, size_t n)
+{
+    if ((n == 4 && strncasecmp(s, "true", 4) == 0) || (n == 1 && *s == '1'))
+        return 1;
+    if ((n == 5 && strncasecmp(s, "false", 5) == 0) || (n == 1 && *s == '0'))
+        return 0;
+    return -1;
+}
+
+int import_params_setxattr(struct import_params *p, const char *name,
+                           const char *value, size_t n)
+{
+    if (strncmp(name, "user.amifs.", 11) != 0)
+        return -ENOTSUP;
+    const char *k = name + 11;
+    char *v = strndup(value ? value : "", n);
+    if (!v)
+        return -ENOMEM;
+    int rc = 0;
+    char **f = param_field(p, k);
+    if (f) {
+        free(*f);
+        *f = v;
+        return 0;
+    }
+    if (strcmp(k, "encrypted") == 0) {
+        int b = parse_bool(v, strlen(v));
+        rc = b < 0 ? -EINVAL : 0;
+        if (b >= 0)
+            p->encrypted = b;
+    } else if (strncmp(k, "tag.", 4) == 0 && k[4]) {
+        rc = tag_set(&p->tags, k + 4, v);
+    } else {
+        rc = -ENOTSUP;
+    }
+    free(v);
+    return rc;
+}
+
+const char *import_params_getxattr(const struct import_params *p,
+                                   const char *name)
+{
+    if (strncmp(name, "user.amifs.", 11) != 0)
+        return NULL;
+    const char *k = name + 11;
+    char **f = param_field((struct import_params *)p, k);
+    if (f)
+        return *f;
+    if (strcmp(k, "encrypted") == 0)
+        return p->encrypted < 0 ? NULL : p->encrypted ? "true" : "false";
+    if (strncmp(k, "tag.", 4) == 0)
+        return status_tag(&p->tags, k + 4);
+    return NULL;
+}
+
+static int json_tags(struct import_params *p, const cJSON *t)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, t)
+    {
+        const char *k = NULL, *v = NULL;
+        if (cJSON_IsString(it)) {
+            k = it->string;
+            v = it->valuestring;
+        } else if (cJSON_IsObject(it)) {
+            k = cJSON_GetStringValue(cJSON_GetObjectItem(it, "Key"));
+            v = cJSON_GetStringValue(cJSON_GetObjectItem(it, "Value"));
+        }
+        if (!k || !v)
+            return -EINVAL;
+        if (tag_set(&p->tags, k, v) != 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static int json_member(struct import_params *p, const cJSON *it, char *why,
+                       size_t whylen)
+{
+    char **f = param_field(p, it->string);
+    if (f && cJSON_IsString(it)) {
+        replace(f, it->valuestring);
+        return *f ? 0 : -ENOMEM;
+    }
+    if (strcmp(it->string, "Encrypted") == 0 && cJSON_IsBool(it)) {
+        p->encrypted = cJSON_IsTrue(it) ? 1 : 0;
+        return 0;
+    }
+    if (strcmp(it->string, "Tags") == 0 &&
+        (cJSON_IsObject(it) || cJSON_IsArray(it))) {
+        if (json_tags(p, it) == 0)
+            return 0;
+        snprintf(why, whylen, "Tags must be {\"Key\": \"Value\"} or "
+                              "[{\"Key\": …, \"Value\": …}]");
+        return -EINVAL;
+    }
+    snprintf(why, whylen, "unknown key or wrong type: \"%.80s\"", it->string);
+    return -EINVAL;
+}
+
+int import_params_from_json(struct import_params *p, const char *json,
+                            size_t n, char *why, size_t whylen)
+{
+    cJSON *root = cJSON_ParseWithLength(json, n);
+    if (!root || !cJSON_IsObject(root)) {
+        snprintf(why, whylen, "not a JSON object");
+        cJSON_Delete(root);
+        return -EINVAL;
+    }
+    int rc = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, root)
+    {
+        rc = json_member(p, it, why, whylen);
+        if (rc != 0)
+            break;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* Merge `src` over `dst` (set fields of src win; tags added/replaced). */
+static int params_merge(struct import_params *dst,
+                        const struct import_params *src)
+{
+    static const char *const NAMES[] = {"boot_mode",  "license_type",
+                                        "platform",   "architecture",
+                                        "kms_key_id", "role_name",
+                                        "description"};
+    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++) {
+        char *v = *param_field((struct import_params *)src, NAMES[i]);
+        if (v) {
+            char **f = param_field(dst, NAMES[i]);
+            replace(f, v);
+            if (!*f)
+                return -ENOMEM;
+        }
+    }
+    if (src->encrypted >= 0)
+        dst->encrypted = src->encrypted;
+    for (size_t i = 0; i < src->tags.n; i++)
+        if (tag_set(&dst->tags, src->tags.v[i].key, src->tags.v[i].value))
+            return -ENOMEM;
+    return 0;
+}
+
+/* ---- lifetime --------------------------------------------------------- */
+
+/* "prefix/20261123T105949-3fa2/NAME": a fresh key per job, so re-importing
+ * a name never overwrites the object an earlier task points at. */
+static char *make_key(const struct import_config *cfg, const char *name)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
+    unsigned char rnd[3] = {0};
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(rnd, 1, sizeof rnd, f) != sizeof rnd)
+            memset(rnd, 0, sizeof rnd);
+        fclose(f);
+    }
+    struct buf b;
+    buf_init(&b, 4096);
+    const char *pre = cfg->prefix ? cfg->prefix : "";
+    int rc = buf_printf(&b, "%s%s%s-%02x%02x%02x/%s", pre, *pre ? "/" : "",
+                        stamp, rnd[0], rnd[1], rnd[2], name);
+    if (rc != 0) {
+        buf_release(&b);
+        return NULL;
+    }
+    return buf_detach(&b);
+}
+
+struct importjob *importjob_new(const struct import_config *cfg,
+                                const char *name)
+{
+    struct importjob *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->cfg = cfg;
+    j->refs = 1;
+    j->name = strdup(name);
+    j->key = make_key(cfg, name);
+    j->start = j->mtime = time(NULL);
+    import_params_init(&j->params);
+    pthread_mutex_init(&j->mu, NULL);
+    if (!j->name || !j->key) {
+        importjob_unref(j);
+        return NULL;
+    }
+    return j;
+}
+
+void importjob_ref(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->refs++;
+    pthread_mutex_unlock(&j->mu);
+}
+
+void importjob_unref(struct importjob *j)
+{
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->mu);
+    bool last = --j->refs == 0;
+    pthread_mutex_unlock(&j->mu);
+    if (!last)
+        return;
+    mpu_free(j->mpu); /* aborts an unfinished upload */
+    ova_validator_free(j->val);
+    import_params_release(&j->params);
+    free(j->name);
+    free(j->key);
+    free(j->detail);
+    free(j->task_id);
+    pthread_mutex_destroy(&j->mu);
+    free(j);
+}
+
+/* ---- state changes ---------------------------------------------------- */
+
+static void set_phase(struct importjob *j, enum upload_phase ph,
+                      const char *detail)
+{
+    pthread_mutex_lock(&j->mu);
+    j->phase = ph;
+    replace(&j->detail, detail);
+    j->mtime = time(NULL);
+    pthread_mutex_unlock(&j->mu);
+}
+
+static bool cancelled(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    bool c = j->phase == UPLOAD_CANCELLED;
+    pthread_mutex_unlock(&j->mu);
+    return c;
+}
+
+/* Fail the job with `fmt…` as its status detail; aborts the upload. Returns
+ * -err so callers can `return fail(...)`. */
+static int fail(struct importjob *j, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(struct importjob *j, int err, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (j->mpu)
+        mpu_abort(j->mpu);
+    pthread_mutex_lock(&j->mu);
+    if (j->phase != UPLOAD_CANCELLED) {
+        j->phase = UPLOAD_FAILED;
+        replace(&j->detail, msg);
+    }
+    j->closed = true;
+    j->result = -err;
+    j->mtime = time(NULL);
+    pthread_mutex_unlock(&j->mu);
+    char nm[1024];
+    importjob_name(j, nm, sizeof nm);
+    aws_log(j->cfg->lg, AWS_LOG_ERROR, "imports/%s: %s", nm, msg);
+    return -err;
+}
+
+static int refused(struct importjob *j)
+{
+    return fail(j, EINVAL, "invalid %s: %s (%s)", ova_kind_format(j->vkind),
+                ova_validator_reason(j->val), ova_validator_code(j->val));
+}
+
+static int upload_failed(struct importjob *j, const struct aws_error *err)
+{
+    char msg[700];
+    aws_error_format(err, msg, sizeof msg);
+    int e = aws_error_errno(err);
+    return fail(j, e ? e : EIO, "upload to s3://%s/%s failed: %s",
+                j->cfg->bucket, j->key, msg);
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+static int start_validator(struct importjob *j)
+{
+    char nm[1024];
+    importjob_name(j, nm, sizeof nm);
+    enum ova_kind k = ova_kind_from_name(nm);
+    if (k == OVA_KIND_NONE)
+        k = (enum ova_kind)importjob_sniff(j->head, j->headlen);
+    j->vkind = k;
+    j->val = ova_validator_new(k);
+    if (!j->val)
+        return fail(j, ENOMEM, "out of memory");
+    if (ova_validator_feed(j->val, j->head, j->headlen) != 0)
+        return refused(j);
+    return 0;
+}
+
+/* The validator's share of the bytes: held back until the kind is known. */
+static int tee(struct importjob *j, const unsigned char *p, size_t n)
+{
+    if (!j->val) {
+        size_t take = SNIFF_LEN - j->headlen;
+        if (take > n)
+            take = n;
+        memcpy(j->head + j->headlen, p, take);
+        j->headlen += take;
+        p += take;
+        n -= take;
+        if (j->headlen < SNIFF_LEN)
+            return 0;
+        if (start_validator(j) != 0)
+            return -EINVAL;
+    }
+    if (n && ova_validator_feed(j->val, p, n) != 0)
+        return refused(j);
+    return 0;
+}
+
+static int push(struct importjob *j, const void *p, size_t n)
+{
+    if (!j->mpu) {
+        struct mpu_options o = {0};
+        o.part_size = j->cfg->part_size;
+        o.concurrency = j->cfg->concurrency;
+        struct aws_error err;
+        aws_error_clear(&err);
+        j->mpu = mpu_new(j->cfg->client, j->cfg->bucket, j->key, &o, &err);
+        if (!j->mpu)
+            return upload_failed(j, &err);
+    }
+    int rc = tee(j, p, n);
+    if (rc != 0)
+        return rc;
+    struct aws_error err;
+    aws_error_clear(&err);
+    if (mpu_write(j->mpu, p, n, &err) != 0)
+        return cancelled(j) ? -ECANCELED : upload_failed(j, &err);
+    pthread_mutex_lock(&j->mu);
+    j->received += n;
+    j->mtime = time(NULL);
+    pthread_mutex_unlock(&j->mu);
+    return 0;
+}
+
+/* Whether writes are still accepted; else the errno to fail with. */
+static int writable(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int rc = 0;
+    if (j->phase == UPLOAD_CANCELLED)
+        rc = -ECANCELED;
+    else if (j->phase == UPLOAD_FAILED)
+        rc = j->result ? j->result : -EIO;
+    else if (j->phase != UPLOAD_WRITING)
+        rc = -EBUSY;
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+static int zero_fill(struct importjob *j, uint64_t upto)
+{
+    static const unsigned char zeros[65536];
+    while (importjob_size(j) < upto) {
+        uint64_t gap = upto - importjob_size(j);
+        size_t n = gap < sizeof zeros ? (size_t)gap : sizeof zeros;
+        int rc = push(j, zeros, n);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+ssize_t importjob_write(struct importjob *j, const void *buf, size_t n,
+                        off_t off)
+{
+    int rc = writable(j);
+    if (rc != 0)
+        return rc;
+    uint64_t size = importjob_size(j);
+    if (off < 0 || (uint64_t)off < size)
+        return -ESPIPE; /* S3 objects are written front to back */
+    rc = zero_fill(j, (uint64_t)off);
+    if (rc == 0)
+        rc = push(j, buf, n);
+    return rc != 0 ? rc : (ssize_t)n;
+}
+
+int importjob_truncate(struct importjob *j, off_t size)
+{
+    uint64_t cur = importjob_size(j);
+    if (size >= 0 && (uint64_t)size == cur)
+        return 0;
+    int rc = writable(j);
+    if (rc != 0)
+        return rc;
+    if (size < 0 || (uint64_t)size < cur)
+        return -EINVAL;
+    return zero_fill(j, (uint64_t)size);
+}
+
+/* ---- parameters on the job -------------------------------------------- */
+
+int importjob_set_sidecar(struct importjob *j, const char *json, size_t n)
+{
+    struct import_params side;
+    import_params_init(&side);
+    char why[256];
+    int rc = import_params_from_json(&side, json, n, why, sizeof why);
+    if (rc != 0) {
+        aws_log(j->cfg->lg, AWS_LOG_WARN, "imports/ sidecar: %s", why);
+        import_params_release(&side);
+        return rc;
+    }
+    pthread_mutex_lock(&j->mu);
+    if (j->import_called) {
+        rc = -EBUSY;
+    } else {
+        /* The sidecar is weaker than xattrs already set: merge it under. */
+        rc = params_merge(&side, &j->params);
+        if (rc == 0) {
+            import_params_release(&j->params);
+            j->params = side;
+            import_params_init(&side);
+        }
+    }
+    pthread_mutex_unlock(&j->mu);
+    import_params_release(&side);
+    return rc;
+}
+
+int importjob_setxattr(struct importjob *j, const char *name,
+                       const char *value, size_t n)
+{
+    pthread_mutex_lock(&j->mu);
+    int rc = j->import_called
+                 ? -EBUSY
+                 : import_params_setxattr(&j->params, name, value, n);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int importjob_getxattr(struct importjob *j, const char *name, char *out,
+                       size_t n)
+{
+    pthread_mutex_lock(&j->mu);
+    const char *v = import_params_getxattr(&j->params, name);
+    size_t len = v ? strlen(v) : 0;
+    int rc = !v ? -ENODATA : n == 0 ? (int)len : n < len ? -ERANGE : (int)len;
+    if (v && n >= len)
+        memcpy(out, v, len);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+/* ---- the import ------------------------------------------------------- */
+
+/* Re-validate the staged object as `kind` (the final name asks for another
+ * kind than the content suggested): stream it back from S3. */
+struct refeed {
+    struct ova_validator *v;
+};
+
+static int refeed_sink(void *ctx, const char *data, size_t n)
+{
+    struct refeed *r = ctx;
+    return ova_validator_feed(r->v, data, n) == 0 ? 0 : -1;
+}
+
+static int revalidate(struct importjob *j, enum ova_kind kind)
+{
+    set_phase(j, UPLOAD_FINISHING, "re-reading the staged object to "
+                                   "validate it under its final name");
+    struct ova_validator *v = ova_validator_new(kind);
+    if (!v)
+        return fail(j, ENOMEM, "out of memory");
+    struct refeed r = {v};
+    struct aws_error err;
+    aws_error_clear(&err);
+    int rc = s3_get_object(j->cfg->client, j->cfg->bucket, j->key, 0, 0,
+                           NULL, refeed_sink, &r, &err);
+    ova_validator_free(j->val);
+    j->val = v;
+    j->vkind = kind;
+    if (rc != 0 && !*ova_validator_code(v))
+        return upload_failed(j, &err);
+    if (ova_validator_finish(v) != 0)
+        return refused(j);
+    return 0;
+}
+
+/* Resolve parameters: options < sidecar/xattrs (j->params) < facts for
+ * what is still unset. The result is owned by the caller. */
+static int resolve(struct importjob *j, struct import_params *p)
+{
+    const struct import_config *c = j->cfg;
+    char nm[1024];
+    importjob_name(j, nm, sizeof nm);
+    import_params_init(p);
+    bool ok = true;
+    p->boot_mode = xstrdup(c->boot_mode);
+    p->license_type = xstrdup(c->license_type);
+    p->platform = xstrdup(c->platform);
+    p->architecture = xstrdup(c->architecture);
+    p->kms_key_id = xstrdup(c->kms_key);
+    p->role_name = xstrdup(c->role);
+    pthread_mutex_lock(&j->mu);
+    int rc = params_merge(p, &j->params);
+    j->import_called = true;
+    pthread_mutex_unlock(&j->mu);
+    const struct ova_facts *f = ova_validator_facts(j->val);
+    if (!p->boot_mode && ova_facts_boot_mode(f))
+        ok = (p->boot_mode = strdup(ova_facts_boot_mode(f))) != NULL;
+    if (!p->platform && ova_facts_platform(f))
+        ok = ok && (p->platform = strdup(ova_facts_platform(f))) != NULL;
+    if (!p->description) {
+        struct buf b;
+        buf_init(&b, 0);
+        ok = ok && buf_printf(&b, "amifs import of %s", nm) == 0;
+        p->description = buf_detach(&b);
+    }
+    char when[32];
+    snprintf(when, sizeof when, "%lld", (long long)time(NULL));
+    if (!status_tag(&p->tags, "Name"))
+        ok = ok && tag_set(&p->tags, "Name", nm) == 0;
+    ok = ok && tag_set(&p->tags, STATUS_TAG_NAME, nm) == 0;
+    ok = ok && tag_set(&p->tags, STATUS_TAG_TIME, when) == 0;
+    return rc != 0 ? rc : ok ? 0 : -ENOMEM;
+}
+
+static int call_import(struct importjob *j, const struct import_params *p,
+                       struct ec2_import_task *out, struct aws_error *err)
+{
+    struct ec2_disk_container disk = {0};
+    disk.format = ova_kind_format(j->vkind);
+    disk.s3_bucket = j->cfg->bucket;
+    disk.s3_key = j->key;
+    char token[65];
+    importjob_client_token(j->cfg->bucket, j->key, j->etag, token);
+    struct ec2_import_params ip = {0};
+    ip.disks = &disk;
+    ip.ndisks = 1;
+    ip.description = p->description;
+    ip.architecture = p->architecture;
+    ip.platform = p->platform;
+    ip.boot_mode = p->boot_mode;
+    ip.license_type = p->license_type;
+    ip.kms_key_id = p->kms_key_id;
+    ip.encrypted = p->encrypted > 0 || (p->kms_key_id && *p->kms_key_id);
+    ip.role_name = p->role_name;
+    ip.client_token = token;
+    ip.tags = &p->tags;
+    return ec2_import_image(j->cfg->client, &ip, out, err);
+}
+
+/* Put our tags on the cached copy when the answer lacks them, so the
+ * alias works before the first refresh. */
+static void cache_task(struct importjob *j, struct ec2_import_task *t,
+                       const struct import_params *p)
+{
+    if (!j->cfg->tasks)
+        return;
+    if (!status_tag(&t->tags, STATUS_TAG_NAME))
+        for (size_t i = 0; i < p->tags.n; i++)
+            tag_set(&t->tags, p->tags.v[i].key, p->tags.v[i].value);
+    if (!t->status)
+        t->status = strdup("active");
+    taskcache_put(j->cfg->tasks, t);
+    taskcache_kick(j->cfg->tasks);
+}
+
+static int start_import(struct importjob *j)
+{
+    char nm[1024];
+    importjob_name(j, nm, sizeof nm);
+    enum ova_kind want = ova_kind_from_name(nm);
+    if (want != j->vkind && revalidate(j, want) != 0)
+        return j->result;
+    set_phase(j, UPLOAD_FINISHING, "starting ImportImage");
+    struct import_params p;
+    if (resolve(j, &p) != 0) {
+        import_params_release(&p);
+        return fail(j, ENOMEM, "out of memory");
+    }
+    struct ec2_import_task t;
+    memset(&t, 0, sizeof t);
+    struct aws_error err;
+    aws_error_clear(&err);
+    if (call_import(j, &p, &t, &err) != 0 || !t.import_task_id) {
+        import_params_release(&p);
+        char msg[700];
+        aws_error_format(&err, msg, sizeof msg);
+        int e = aws_error_errno(&err);
+        return fail(j, e ? e : EIO, "ImportImage refused: %s", msg);
+    }
+    pthread_mutex_lock(&j->mu);
+    replace(&j->task_id, t.import_task_id);
+    j->phase = UPLOAD_STARTED;
+    replace(&j->detail, NULL);
+    j->result = 0;
+    pthread_mutex_unlock(&j->mu);
+    aws_log(j->cfg->lg, AWS_LOG_INFO, "imports/%s: ImportImage started %s",
+            nm, t.import_task_id);
+    cache_task(j, &t, &p);
+    ec2_import_task_release(&t);
+    import_params_release(&p);
+    return 0;
+}
+
+/* Validator verdict + CompleteMultipartUpload. */
+static int finish_upload(struct importjob *j)
+{
+    set_phase(j, UPLOAD_FINISHING, "checking the last bytes");
+    if (!j->val && start_validator(j) != 0)
+        return j->result;
+    if (ova_validator_finish(j->val) != 0)
+        return refused(j);
+    set_phase(j, UPLOAD_FINISHING, "completing the upload");
+    struct aws_error err;
+    aws_error_clear(&err);
+    if (!j->mpu) { /* an empty file: nothing was pushed */
+        j->mpu = mpu_new(j->cfg->client, j->cfg->bucket, j->key, NULL, &err);
+        if (!j->mpu)
+            return upload_failed(j, &err);
+    }
+    if (mpu_finish(j->mpu, j->etag, &err) != 0)
+        return cancelled(j) ? -ECANCELED : upload_failed(j, &err);
+    return 0;
+}
+
+int importjob_close(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    bool done = j->closed || j->phase != UPLOAD_WRITING;
+    int res = j->phase == UPLOAD_CANCELLED ? -ECANCELED : j->result;
+    j->closed = true;
+    pthread_mutex_unlock(&j->mu);
+    if (done)
+        return res;
+    int rc = finish_upload(j);
+    if (rc != 0)
+        return rc;
+    char nm[1024];
+    importjob_name(j, nm, sizeof nm);
+    if (!importjob_final_name(nm)) {
+        set_phase(j, UPLOAD_STAGED, NULL);
+        return 0;
+    }
+    return start_import(j);
+}
+
+int importjob_rename(struct importjob *j, const char *newname)
+{
+    pthread_mutex_lock(&j->mu);
+    enum upload_phase ph = j->phase;
+    int rc = j->import_called ? -EBUSY : 0;
+    if (rc == 0)
+        replace(&j->name, newname);
+    rc = rc == 0 && !j->name ? -ENOMEM : rc;
+    pthread_mutex_unlock(&j->mu);
+    if (rc != 0 || ph != UPLOAD_STAGED || !importjob_final_name(newname))
+        return rc;
+    return start_import(j);
+}
+
+int importjob_cancel(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    enum upload_phase ph = j->phase;
+    bool busy = j->import_called || ph == UPLOAD_FINISHING;
+    if (!busy && (ph == UPLOAD_WRITING || ph == UPLOAD_STAGED)) {
+        j->phase = UPLOAD_CANCELLED;
+        replace(&j->detail, "removed from imports/ before the import "
+                            "started; upload aborted");
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (busy)
+        return -EBUSY;
+    if (ph == UPLOAD_WRITING && j->mpu)
+        mpu_abort(j->mpu);
+    if (ph == UPLOAD_STAGED) {
+        struct aws_error err;
+        aws_error_clear(&err);
+        s3_delete_object(j->cfg->client, j->cfg->bucket, j->key, &err);
+    }
+    return 0;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+struct readbuf {
+    char *dst;
+    size_t n, got;
+};
+
+static int read_sink(void *ctx, const char *data, size_t n)
+{
+    struct readbuf *r = ctx;
+    size_t take = n < r->n - r->got ? n : r->n - r->got;
+    memcpy(r->dst + r->got, data, take);
+    r->got += take;
+    return 0;
+}
+
+ssize_t importjob_read(struct importjob *j, char *buf, size_t n, off_t off)
+{
+    pthread_mutex_lock(&j->mu);
+    bool complete = j->phase == UPLOAD_STAGED ||
+                    j->phase == UPLOAD_STARTED ||
+                    (j->phase == UPLOAD_FINISHING && j->import_called);
+    uint64_t size = j->received;
+    pthread_mutex_unlock(&j->mu);
+    if (!complete)
+        return -EBUSY;
+    if (off < 0 || (uint64_t)off >= size || n == 0)
+        return 0;
+    if (n > size - (uint64_t)off)
+        n = (size_t)(size - (uint64_t)off);
+    struct readbuf r = {buf, n, 0};
+    struct aws_error err;
+    aws_error_clear(&err);
+    if (s3_get_object(j->cfg->client, j->cfg->bucket, j->key, (uint64_t)off,
+                      n, j->etag[0] ? j->etag : NULL, read_sink, &r,
+                      &err) != 0)
+        return -aws_error_errno(&err);
+    return (ssize_t)r.got;
+}
+
+/* ---- snapshots -------------------------------------------------------- */
+
+void importjob_info(struct importjob *j, struct importjob_info *o)
+{
+    memset(o, 0, sizeof *o);
+    pthread_mutex_lock(&j->mu);
+    o->hold[0] = xstrdup(j->name);
+    o->hold[1] = xstrdup(j->key);
+    o->hold[2] = xstrdup(j->detail);
+    o->hold[3] = xstrdup(j->task_id);
+    o->u.phase = j->phase;
+    o->u.received = j->received;
+    time_t el = time(NULL) - j->start;
+    o->u.rate = (double)j->received / (double)(el > 0 ? el : 1);
+    o->mtime = j->mtime;
+    enum ova_kind k = j->val ? j->vkind : ova_kind_from_name(j->name);
+    pthread_mutex_unlock(&j->mu);
+    o->u.name = o->hold[0] ? o->hold[0] : "";
+    o->u.key = o->hold[1];
+    o->u.detail = o->hold[2];
+    o->u.task_id = o->hold[3];
+    o->u.bucket = j->cfg->bucket;
+    o->u.kind = k != OVA_KIND_NONE ? ova_kind_format(k) : NULL;
+    /* mpu_bytes_sent is thread-safe; mpu itself lives as long as j. */
+    o->u.sent = j->mpu ? mpu_bytes_sent(j->mpu) : 0;
+}
+
+void importjob_info_release(struct importjob_info *i)
+{
+    for (size_t k = 0; k < sizeof i->hold / sizeof i->hold[0]; k++)
+        free(i->hold[k]);
+    memset(i, 0, sizeof *i);
+}
+
+enum upload_phase importjob_phase(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    enum upload_phase p = j->phase;
+    pthread_mutex_unlock(&j->mu);
+    return p;
+}
+
+uint64_t importjob_size(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    uint64_t s = j->received;
+    pthread_mutex_unlock(&j->mu);
+    return s;
+}
+
+int importjob_task_id(struct importjob *j, char *out, size_t n)
+{
+    pthread_mutex_lock(&j->mu);
+    int rc = j->task_id ? 0 : -ENOENT;
+    if (j->task_id)
+        snprintf(out, n, "%s", j->task_id);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+const char *importjob_key(const struct importjob *j)
+{
+    return j->key;
+}
+
+const char *importjob_bucket(const struct importjob *j)
+{
+    return j->cfg->bucket;
+}
+
+void importjob_name(struct importjob *j, char *out, size_t n)
+{
+    pthread_mutex_lock(&j->mu);
+    snprintf(out, n, "%s", j->name);
+    pthread_mutex_unlock(&j->mu);
+}

@@ -1,0 +1,182 @@
+/*
+ * importjob.h — one file dropped into imports/: the streaming upload to the
+ * staging bucket, the validation tee, and the ImportImage call.
+ *
+ * No FUSE here (fs/imports.c maps FUSE calls onto these functions).
+ *
+ * Life of a job (phase as in fs/status.h):
+ *
+ *   WRITING ──close, final name──► FINISHING ──ImportImage ok──► STARTED
+ *      │  └─close, temp name──► STAGED ──rename to a final name──┘
+ *      │  refused / upload or ImportImage failed ──► FAILED
+ *      └─ importjob_cancel (rm) ──► CANCELLED
+ *
+ * Bytes: importjob_write() takes them in order (a forward gap is zeros, any
+ * other offset fails with ESPIPE); each byte goes to the multipart uploader
+ * (aws/mpu.h; memory bounded by its pool) and to the validator (ova/ova.h).
+ * Nothing is buffered whole, in memory or on disk.
+ *
+ * Which validator: a final name (.ova .vmdk .vhd .vhdx .raw .img) fixes the
+ * kind at once. A temporary name (rsync's .NAME.XXXXXX, .part, GIO's
+ * .goutputstream-…) gets the kind its first 512 bytes suggest (a tar → OVA,
+ * "KDMV" → VMDK, "vhdxfile" → VHDX, "conectix" → VHD, else RAW) — only
+ * those 512 bytes are held back. When the final name, known at the rename,
+ * asks for another kind than the one validated, the staged object is read
+ * back from S3 through a fresh validator of the right kind before the import
+ * starts (buffer-free; costs one download in that rare case only).
+ *
+ * A refusal fails that write() (or the close) with EINVAL, aborts the
+ * multipart upload, calls no ImportImage, and leaves the phase FAILED with
+ * detail "invalid OVA: <validator's sentence>".
+ *
+ * Import parameters, weakest first: the mount options (struct
+ * import_config), the sidecar NAME.json (imports.c hands its text to
+ * importjob_set_sidecar), then user.amifs.* xattrs set on the file
+ * (importjob_setxattr), then facts from the validator fill what is still
+ * unset (UEFI firmware → BootMode uefi, OS type → Platform). Tags on the task:
+ * Name=<file name>, amifs:name=<file name>, amifs:started=<epoch seconds>,
+ * plus the given ones; the Description records the name too. ClientToken is
+ * derived from bucket, key and ETag (a retried ImportImage starts nothing
+ * twice).
+ *
+ * Threads: one writer at a time calls write/truncate/close/rename; any
+ * thread may call importjob_info(), importjob_cancel(), the getters. No lock
+ * is held across a network call. Jobs are reference-counted: importjob_new
+ * returns one reference; importjob_ref/unref.
+ */
+#ifndef AMIFS_FS_IMPORTJOB_H
+#define AMIFS_FS_IMPORTJOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "aws/client.h"
+#include "aws/ec2.h"
+#include "fs/status.h"
+#include "fs/taskcache.h"
+
+/* Mount-wide settings; strings borrowed (they live as long as the mount).
+ * Any string may be NULL (unset). */
+struct import_config {
+    struct aws_client *client;
+    const char *bucket;       /* staging bucket name (never NULL in a job) */
+    const char *prefix;       /* key prefix without trailing '/', or "" */
+    const char *role;
+    const char *kms_key;
+    const char *boot_mode;
+    const char *license_type;
+    const char *platform;
+    const char *architecture;
+    size_t part_size;
+    int concurrency;
+    struct taskcache *tasks;  /* gets ImportImage's answer; may be NULL */
+    const struct aws_logger *lg;
+};
+
+/* Per-file parameters (every string owned, NULL = unset). */
+struct import_params {
+    char *boot_mode;
+    char *license_type;
+    char *platform;
+    char *architecture;
+    char *kms_key_id;
+    char *role_name;
+    char *description;
+    int encrypted;            /* -1 unset, 0, 1 */
+    struct ec2_tags tags;     /* owned */
+};
+void import_params_init(struct import_params *p);
+void import_params_release(struct import_params *p);
+/* Merge a sidecar's JSON (keys as ImportImage's: BootMode, LicenseType,
+ * Platform, Architecture, Encrypted, KmsKeyId, RoleName, Description, Tags —
+ * Tags either {"K":"V"} or [{"Key":…,"Value":…}]). 0, or -EINVAL with a
+ * sentence in why. */
+int import_params_from_json(struct import_params *p, const char *json,
+                            size_t n, char *why, size_t whylen);
+/* user.amifs.boot_mode, .license_type, .platform, .architecture,
+ * .encrypted, .kms_key_id, .role_name, .description, .tag.KEY.
+ * 0, -ENOTSUP for another name, -EINVAL for a bad value, -ENOMEM. */
+int import_params_setxattr(struct import_params *p, const char *name,
+                           const char *value, size_t n);
+/* Value for getxattr ("" when set empty); NULL when unset/unknown. The
+ * result points into p. */
+const char *import_params_getxattr(const struct import_params *p,
+                                   const char *name);
+
+/* True for names ending in .ova .vmdk .vhd .vhdx .raw .img. */
+bool importjob_final_name(const char *name);
+
+struct importjob;
+
+/* A job for `name` (copied). Nothing is sent yet. NULL when out of memory. */
+struct importjob *importjob_new(const struct import_config *cfg,
+                                const char *name);
+void importjob_ref(struct importjob *j);
+/* Drops one reference; the last one aborts an unfinished upload and frees. */
+void importjob_unref(struct importjob *j);
+
+/* n, or -errno (EINVAL refused, ESPIPE out of order, ECANCELED removed,
+ * else the upload's errno). After a failure every call fails the same. */
+ssize_t importjob_write(struct importjob *j, const void *buf, size_t n,
+                        off_t off);
+/* Extend with zeros to `size`; the current size is fine; shrinking fails
+ * with EINVAL (only possible before any byte: size 0). */
+int importjob_truncate(struct importjob *j, off_t size);
+/* Parameters from the sidecar (borrowed for the call, copied). Allowed until
+ * ImportImage is called; later -EBUSY. */
+int importjob_set_sidecar(struct importjob *j, const char *json, size_t n);
+int importjob_setxattr(struct importjob *j, const char *name,
+                       const char *value, size_t n);
+/* Copy of an xattr value into out (n bytes; n 0 asks for the size). Size,
+ * or -ENODATA / -ERANGE. */
+int importjob_getxattr(struct importjob *j, const char *name, char *out,
+                       size_t n);
+
+/* The end of the bytes: finish validating, complete the upload and, for a
+ * final name, call ImportImage. 0 only when S3 holds the object and (final
+ * name) ImportImage returned a task id; else -errno with the reason in the
+ * status. The first call does the work; later calls return its result. */
+int importjob_close(struct importjob *j);
+/* The file is renamed to `newname`. A staged temp onto a final name starts
+ * the import (0 or -errno as close); a job still being written only changes
+ * its name (the import starts at its close). -EBUSY once ImportImage was
+ * called. */
+int importjob_rename(struct importjob *j, const char *newname);
+/* rm: abort an upload in flight (or delete a staged, never-imported object).
+ * 0, or -EBUSY once ImportImage was called. */
+int importjob_cancel(struct importjob *j);
+
+/* Read the staged object (once complete): bytes read, or -errno (EBUSY
+ * while still being written). */
+ssize_t importjob_read(struct importjob *j, char *buf, size_t n, off_t off);
+
+/* Snapshot for rendering; strings point into `hold`, which the caller
+ * releases with importjob_info_release. */
+struct importjob_info {
+    struct upload_info u;
+    char *hold[6];
+    time_t mtime;
+};
+void importjob_info(struct importjob *j, struct importjob_info *out);
+void importjob_info_release(struct importjob_info *i);
+
+enum upload_phase importjob_phase(struct importjob *j);
+/* Bytes so far (the file's size). */
+uint64_t importjob_size(struct importjob *j);
+/* Task id once STARTED, copied into out; 0 or -ENOENT. */
+int importjob_task_id(struct importjob *j, char *out, size_t n);
+/* The staged object (bucket, key); valid for the job's lifetime. */
+const char *importjob_key(const struct importjob *j);
+const char *importjob_bucket(const struct importjob *j);
+/* The current name, copied into out. */
+void importjob_name(struct importjob *j, char *out, size_t n);
+
+/* Pure helpers, exposed for unit tests. */
+int importjob_sniff(const unsigned char *head, size_t n); /* an ova_kind */
+/* ClientToken: hex SHA-256 of "bucket/key#etag", 64 chars + NUL. */
+void importjob_client_token(const char *bucket, const char *key,
+                            const char *etag, char out[65]);
+
+#endif

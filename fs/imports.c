@@ -1,0 +1,825 @@
+/*
+ * imports.c — the imports/ drop box (SPEC.md "imports/").
+ *
+ * Maps FUSE calls onto import jobs (fs/importjob.h) and sidecars:
+ *  - a file with a final name (.ova .vmdk .vhd .vhdx .raw .img) or any other
+ *    (temporary) name is a job: create starts it, writes stream, the first
+ *    flush after data completes it (and for a final name starts the import)
+ *    and reports the outcome to that close();
+ *  - "X.json" where X is a final name is a sidecar: a small JSON text (≤ 64
+ *    KiB) kept in memory, whose parameters apply to X's import;
+ *  - rename of a closed temporary file onto a final name starts the import.
+ * chmod/chown/utimens are left to the dispatcher (they succeed on any node
+ * that exists), ACL xattrs get ENOTSUP there too.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "aws/s3.h"
+#include "fs/fs.h"
+#include "fs/imports.h"
+
+#define SIDECAR_MAX (64 * 1024)
+
+/* One open file. */
+struct ihandle {
+    struct importjob *job;  /* a job, or NULL for a sidecar */
+    char *sc_name;          /* sidecar being read/written */
+    struct buf sc_data;     /* sidecar bytes written through this handle */
+    bool writer;            /* opened for writing */
+    bool wrote;             /* job data written through this handle */
+    bool dirty;             /* sidecar bytes not stored yet */
+    bool completed;         /* the completing flush happened */
+    int result;             /* its result */
+};
+
+static struct fsimport *state(struct amifs *fs)
+{
+    return fs->imports;
+}
+
+static bool is_sidecar_name(const char *name)
+{
+    size_t n = strlen(name);
+    if (n < 6 || strcmp(name + n - 5, ".json") != 0)
+        return false;
+    char stem[1024];
+    if (n - 5 >= sizeof stem)
+        return false;
+    memcpy(stem, name, n - 5);
+    stem[n - 5] = '\0';
+    return importjob_final_name(stem);
+}
+
+static bool valid_name(const char *rel)
+{
+    return *rel && !strchr(rel, '/');
+}
+
+/* ---- shared state ----------------------------------------------------- */
+
+struct importjob *fsimport_job_by_task(struct fsimport *s, const char *id)
+{
+    char tid[128];
+    struct importjob *found = NULL;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->njobs && !found; i++)
+        if (importjob_task_id(s->jobs[i], tid, sizeof tid) == 0 &&
+            strcmp(tid, id) == 0) {
+            found = s->jobs[i];
+            importjob_ref(found);
+        }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+/* Delete the staged object of a task of ours that completed (cleanup). */
+static void on_task_end(void *ctx, const struct ec2_import_task *t)
+{
+    struct fsimport *s = ctx;
+    if (!s->cleanup || !t->status || strcmp(t->status, "completed") != 0)
+        return;
+    struct importjob *found = fsimport_job_by_task(s, t->import_task_id);
+    if (!found)
+        return;
+    struct aws_error err;
+    aws_error_clear(&err);
+    if (s3_delete_object(s->cfg.client, importjob_bucket(found),
+                         importjob_key(found), &err) == 0)
+        aws_log(s->cfg.lg, AWS_LOG_INFO, "cleanup: deleted s3://%s/%s",
+                importjob_bucket(found), importjob_key(found));
+    importjob_unref(found);
+}
+
+static int split_bucket(struct fsimport *s, const char *opt)
+{
+    const char *slash = opt ? strchr(opt, '/') : NULL;
+    s->bucket = opt ? strndup(opt, slash ? (size_t)(slash - opt)
+                                         : strlen(opt))
+                    : NULL;
+    const char *pre = slash ? slash + 1 : "";
+    size_t n = strlen(pre);
+    while (n && pre[n - 1] == '/')
+        n--;
+    s->prefix = strndup(pre, n);
+    if ((opt && !s->bucket) || !s->prefix)
+        return -ENOMEM;
+    return 0;
+}
+
+int fsimport_create(struct amifs *fs, struct fsimport **out)
+{
+    struct fsimport *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    pthread_mutex_init(&s->mu, NULL);
+    const struct amifs_opts *o = &fs->opts;
+    if (split_bucket(s, o->bucket && *o->bucket ? o->bucket : NULL) != 0) {
+        fsimport_free(s);
+        return -ENOMEM;
+    }
+    s->cfg = (struct import_config){
+        .client = fs->client, .bucket = s->bucket, .prefix = s->prefix,
+        .role = o->role, .kms_key = o->kms_key, .boot_mode = o->boot_mode,
+        .license_type = o->license_type, .platform = o->platform,
+        .architecture = o->architecture, .part_size = o->part_size,
+        .concurrency = o->upload_concurrency, .lg = &fs->logger};
+    s->cleanup = o->cleanup;
+    s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s};
+    struct taskcache_ops ops = taskcache_ops_for_client(&s->tcc);
+    double iv = o->poll_interval > 0 ? o->poll_interval : 10.0;
+    s->tc = taskcache_new(&ops, iv, iv < 2.0 ? iv : 2.0, &fs->logger);
+    s->cfg.tasks = s->tc;
+    int rc = s->tc ? taskcache_start(s->tc) : -ENOMEM;
+    if (rc != 0) {
+        fsimport_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void fsimport_free(struct fsimport *s)
+{
+    if (!s)
+        return;
+    taskcache_free(s->tc); /* stops the poller first: no more callbacks */
+    for (size_t i = 0; i < s->njobs; i++) {
+        if (importjob_phase(s->jobs[i]) == UPLOAD_WRITING)
+            importjob_cancel(s->jobs[i]); /* unmount: nothing left behind */
+        importjob_unref(s->jobs[i]);
+    }
+    free(s->jobs);
+    for (size_t i = 0; i < s->nsidecars; i++) {
+        free(s->sidecars[i].name);
+        free(s->sidecars[i].data);
+    }
+    free(s->sidecars);
+    free(s->bucket);
+    free(s->prefix);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* Lock held. Index of the job named `name`, or -1. */
+static long job_index(struct fsimport *s, const char *name)
+{
+    char nm[1024];
+    for (size_t i = s->njobs; i-- > 0;) {
+        importjob_name(s->jobs[i], nm, sizeof nm);
+        if (strcmp(nm, name) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+struct importjob *fsimport_job(struct fsimport *s, const char *name)
+{
+    pthread_mutex_lock(&s->mu);
+    long i = job_index(s, name);
+    struct importjob *j = i >= 0 ? s->jobs[i] : NULL;
+    if (j)
+        importjob_ref(j);
+    pthread_mutex_unlock(&s->mu);
+    return j;
+}
+
+void fsimport_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int fsimport_job_names(struct fsimport *s, char ***names, size_t *n)
+{
+    pthread_mutex_lock(&s->mu);
+    char **v = calloc(s->njobs + 1, sizeof *v);
+    size_t k = 0;
+    for (size_t i = 0; v && i < s->njobs; i++) {
+        char nm[1024];
+        importjob_name(s->jobs[i], nm, sizeof nm);
+        if ((v[k] = strdup(nm)) != NULL)
+            k++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    *names = v;
+    *n = k;
+    return v ? 0 : -ENOMEM;
+}
+
+bool fsimport_visible(struct fsimport *s, struct importjob *j)
+{
+    char id[128];
+    switch (importjob_phase(j)) {
+    case UPLOAD_WRITING:
+    case UPLOAD_STAGED:
+    case UPLOAD_FINISHING:
+        return true;
+    case UPLOAD_STARTED:
+        return importjob_task_id(j, id, sizeof id) != 0 ||
+               !taskcache_ended(s->tc, id);
+    default:
+        return false;
+    }
+}
+
+/* Register j under its name, dropping an older job of that name. Lock
+ * held. */
+static int job_add(struct fsimport *s, struct importjob *j, const char *name)
+{
+    long old = job_index(s, name);
+    if (old >= 0) {
+        importjob_unref(s->jobs[old]);
+        s->jobs[old] = j;
+        return 0;
+    }
+    struct importjob **nv = realloc(s->jobs, (s->njobs + 1) * sizeof *nv);
+    if (!nv)
+        return -ENOMEM;
+    s->jobs = nv;
+    s->jobs[s->njobs++] = j;
+    return 0;
+}
+
+/* ---- sidecars (lock held) --------------------------------------------- */
+
+static struct sidecar *sidecar_find(struct fsimport *s, const char *name)
+{
+    for (size_t i = 0; i < s->nsidecars; i++)
+        if (strcmp(s->sidecars[i].name, name) == 0)
+            return &s->sidecars[i];
+    return NULL;
+}
+
+static void sidecar_remove(struct fsimport *s, const char *name)
+{
+    struct sidecar *sc = sidecar_find(s, name);
+    if (!sc)
+        return;
+    free(sc->name);
+    free(sc->data);
+    *sc = s->sidecars[--s->nsidecars];
+}
+
+/* Store a copy of `data` as sidecar `name` (the handle keeps its bytes:
+ * writes may go on after a flush). */
+static int sidecar_store(struct fsimport *s, const char *name,
+                         const struct buf *data)
+{
+    char *copy = malloc(data->len + 1);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, buf_cstr(data), data->len);
+    copy[data->len] = '\0';
+    struct sidecar *sc = sidecar_find(s, name);
+    if (!sc) {
+        struct sidecar *nv =
+            realloc(s->sidecars, (s->nsidecars + 1) * sizeof *nv);
+        if (!nv) {
+            free(copy);
+            return -ENOMEM;
+        }
+        s->sidecars = nv;
+        sc = &nv[s->nsidecars];
+        memset(sc, 0, sizeof *sc);
+        if (!(sc->name = strdup(name))) {
+            free(copy);
+            return -ENOMEM;
+        }
+        s->nsidecars++;
+    }
+    free(sc->data);
+    sc->len = data->len;
+    sc->data = copy;
+    sc->mtime = time(NULL);
+    return 0;
+}
+
+/* Apply the sidecar of `name` (if any) to the job before its import. */
+static int apply_sidecar(struct fsimport *s, struct importjob *j,
+                         const char *name)
+{
+    char scname[1100];
+    snprintf(scname, sizeof scname, "%s.json", name);
+    pthread_mutex_lock(&s->mu);
+    struct sidecar *sc = sidecar_find(s, scname);
+    char *copy = sc && sc->data ? strndup(sc->data, sc->len) : NULL;
+    size_t len = sc ? sc->len : 0;
+    pthread_mutex_unlock(&s->mu);
+    if (!copy)
+        return 0;
+    int rc = importjob_set_sidecar(j, copy, len);
+    free(copy);
+    return rc;
+}
+
+/* ---- folder_ops ------------------------------------------------------- */
+
+static int imp_init(struct amifs *fs)
+{
+    struct fsimport *s;
+    int rc = fsimport_create(fs, &s);
+    if (rc == 0)
+        fs->imports = s;
+    if (rc == 0 && !s->bucket)
+        amifs_log(fs, AWS_LOG_WARN,
+                  "imports/: no staging bucket (-o bucket=NAME[/prefix]); "
+                  "copies into imports/ will fail with EROFS");
+    return rc;
+}
+
+static void imp_destroy(struct amifs *fs)
+{
+    fsimport_free(state(fs));
+    fs->imports = NULL;
+}
+
+static int imp_getattr(struct amifs *fs, const char *rel, struct stat *st,
+                       struct fuse_file_info *fi)
+{
+    struct fsimport *s = state(fs);
+    if (!*rel) {
+        amifs_stat_dir(fs, st, fs->mount_time);
+        return 0;
+    }
+    struct importjob *j = fsimport_job(s, rel);
+    if (j && fsimport_visible(s, j)) {
+        struct importjob_info in;
+        importjob_info(j, &in);
+        amifs_stat_file(fs, st, in.u.received, in.mtime,
+                        in.u.phase == UPLOAD_WRITING);
+        importjob_info_release(&in);
+        importjob_unref(j);
+        return 0;
+    }
+    importjob_unref(j);
+    pthread_mutex_lock(&s->mu);
+    struct sidecar *sc = sidecar_find(s, rel);
+    if (sc)
+        amifs_stat_file(fs, st, sc->len, sc->mtime, true);
+    pthread_mutex_unlock(&s->mu);
+    return sc ? 0 : -ENOENT;
+}
+
+static int imp_readdir(struct amifs *fs, const char *rel, void *buf,
+                       fuse_fill_dir_t filler)
+{
+    struct fsimport *s = state(fs);
+    if (*rel)
+        return -ENOTDIR;
+    filler(buf, ".", NULL, 0, 0);
+    filler(buf, "..", NULL, 0, 0);
+    char **names;
+    size_t n;
+    if (fsimport_job_names(s, &names, &n) != 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        struct importjob *j = fsimport_job(s, names[i]);
+        if (j && fsimport_visible(s, j))
+            filler(buf, names[i], NULL, 0, 0);
+        importjob_unref(j);
+    }
+    fsimport_names_free(names, n);
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nsidecars; i++)
+        filler(buf, s->sidecars[i].name, NULL, 0, 0);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+static struct ihandle *handle_new(struct importjob *j, const char *sc_name)
+{
+    struct ihandle *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->job = j;
+    buf_init(&h->sc_data, SIDECAR_MAX);
+    if (sc_name && !(h->sc_name = strdup(sc_name))) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* A new job for `rel`, registered; replaces an ended/failed/staged one. */
+static int new_job(struct fsimport *s, const char *rel,
+                   struct fuse_file_info *fi)
+{
+    if (!s->bucket)
+        return -EROFS;
+    struct importjob *old = fsimport_job(s, rel);
+    if (old) {
+        enum upload_phase ph = importjob_phase(old);
+        bool busy = fsimport_visible(s, old) && ph != UPLOAD_STAGED;
+        if (!busy && ph == UPLOAD_STAGED)
+            importjob_cancel(old); /* overwritten: drop the staged object */
+        importjob_unref(old);
+        if (busy)
+            return -EBUSY;
+    }
+    struct importjob *j = importjob_new(&s->cfg, rel);
+    struct ihandle *h = j ? handle_new(j, NULL) : NULL;
+    if (!h) {
+        importjob_unref(j);
+        return -ENOMEM;
+    }
+    importjob_ref(j); /* the registry's reference */
+    pthread_mutex_lock(&s->mu);
+    int rc = job_add(s, j, rel);
+    pthread_mutex_unlock(&s->mu);
+    if (rc != 0) {
+        importjob_unref(j);
+        importjob_unref(j);
+        free(h);
+        return rc;
+    }
+    fi->fh = (uint64_t)(uintptr_t)h;
+    return 0;
+}
+
+static int imp_create(struct amifs *fs, const char *rel, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+    if (!valid_name(rel))
+        return -EPERM;
+    if (is_sidecar_name(rel)) {
+        struct fsimport *s = state(fs);
+        struct ihandle *h = handle_new(NULL, rel);
+        if (!h)
+            return -ENOMEM;
+        /* Registered at once: the kernel looks the new file up next. */
+        pthread_mutex_lock(&s->mu);
+        int rc = sidecar_store(s, rel, &h->sc_data);
+        pthread_mutex_unlock(&s->mu);
+        if (rc != 0) {
+            free(h->sc_name);
+            free(h);
+            return rc;
+        }
+        h->writer = true;
+        fi->fh = (uint64_t)(uintptr_t)h;
+        fi->direct_io = 1;
+        return 0;
+    }
+    int rc = new_job(state(fs), rel, fi);
+    if (rc == 0)
+        ((struct ihandle *)(uintptr_t)fi->fh)->writer = true;
+    return rc;
+}
+
+static int open_sidecar(struct fsimport *s, const char *rel,
+                        struct fuse_file_info *fi)
+{
+    pthread_mutex_lock(&s->mu);
+    bool exists = sidecar_find(s, rel) != NULL;
+    pthread_mutex_unlock(&s->mu);
+    if (!exists)
+        return -ENOENT;
+    struct ihandle *h = handle_new(NULL, rel);
+    if (!h)
+        return -ENOMEM;
+    if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+        h->writer = true;
+        h->dirty = (fi->flags & O_TRUNC) != 0;
+        if (!h->dirty) { /* appending: start from the stored text */
+            pthread_mutex_lock(&s->mu);
+            struct sidecar *sc = sidecar_find(s, rel);
+            int rc = sc && sc->len ? buf_append(&h->sc_data, sc->data,
+                                                sc->len)
+                                   : 0;
+            pthread_mutex_unlock(&s->mu);
+            if (rc != 0) {
+                buf_release(&h->sc_data);
+                free(h->sc_name);
+                free(h);
+                return rc;
+            }
+        }
+    }
+    fi->fh = (uint64_t)(uintptr_t)h;
+    fi->direct_io = 1;
+    return 0;
+}
+
+static int imp_open(struct amifs *fs, const char *rel,
+                    struct fuse_file_info *fi)
+{
+    struct fsimport *s = state(fs);
+    if (is_sidecar_name(rel))
+        return open_sidecar(s, rel, fi);
+    struct importjob *j = fsimport_job(s, rel);
+    if (!j || !fsimport_visible(s, j)) {
+        importjob_unref(j);
+        return -ENOENT;
+    }
+    bool wr = (fi->flags & O_ACCMODE) != O_RDONLY;
+    enum upload_phase ph = importjob_phase(j);
+    if (wr && ph == UPLOAD_STAGED && (fi->flags & O_TRUNC)) {
+        importjob_unref(j);
+        return new_job(s, rel, fi); /* cp onto a staged temp file */
+    }
+    /* A second writer, or a write into a closed upload: S3 objects are
+     * written once, front to back. An empty job (`: > f; cat >> f`) is
+     * fine. */
+    if (wr && (ph != UPLOAD_WRITING || importjob_size(j) > 0)) {
+        importjob_unref(j);
+        return ph == UPLOAD_WRITING ? -EBUSY : -EACCES;
+    }
+    struct ihandle *h = handle_new(j, NULL);
+    if (!h) {
+        importjob_unref(j);
+        return -ENOMEM;
+    }
+    fi->fh = (uint64_t)(uintptr_t)h;
+    return 0;
+}
+
+static int imp_read(struct amifs *fs, const char *rel, char *buf, size_t n,
+                    off_t off, struct fuse_file_info *fi)
+{
+    struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
+    if (h->job)
+        return (int)importjob_read(h->job, buf, n, off);
+    struct fsimport *s = state(fs);
+    pthread_mutex_lock(&s->mu);
+    struct sidecar *sc = sidecar_find(s, h->sc_name);
+    size_t got = 0;
+    if (sc && off >= 0 && (size_t)off < sc->len) {
+        got = sc->len - (size_t)off < n ? sc->len - (size_t)off : n;
+        memcpy(buf, sc->data + off, got);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return (int)got;
+}
+
+static int imp_write(struct amifs *fs, const char *rel, const char *buf,
+                     size_t n, off_t off, struct fuse_file_info *fi)
+{
+    struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
+    if (h->job) {
+        ssize_t rc = importjob_write(h->job, buf, n, off);
+        if (rc >= 0)
+            h->wrote = true;
+        return (int)rc;
+    }
+    if (off < 0 || (size_t)off != h->sc_data.len)
+        return -ESPIPE;
+    int rc = buf_append(&h->sc_data, buf, n);
+    if (rc != 0)
+        return rc == -E2BIG ? -EFBIG : rc;
+    h->dirty = true;
+    return (int)n;
+}
+
+static int flush_sidecar(struct fsimport *s, struct ihandle *h)
+{
+    struct import_params p;
+    import_params_init(&p);
+    char why[256] = "";
+    int rc = h->sc_data.len == 0
+                 ? 0
+                 : import_params_from_json(&p, h->sc_data.data,
+                                           h->sc_data.len, why, sizeof why);
+    import_params_release(&p);
+    if (rc != 0) {
+        aws_log(s->cfg.lg, AWS_LOG_ERROR, "imports/%s: %s", h->sc_name, why);
+        pthread_mutex_lock(&s->mu);
+        sidecar_remove(s, h->sc_name);
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+    }
+    pthread_mutex_lock(&s->mu);
+    rc = sidecar_store(s, h->sc_name, &h->sc_data);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* The completing flush: the first one after data (DESIGN.md §2). A
+ * sidecar is small text in memory: every flush after a change stores it. */
+static int complete(struct fsimport *s, struct ihandle *h)
+{
+    if (!h->job) {
+        if (!h->dirty)
+            return 0;
+        h->dirty = false;
+        return flush_sidecar(s, h);
+    }
+    if (!h->wrote || h->completed)
+        return h->completed ? h->result : 0;
+    h->completed = true;
+    char nm[1024];
+    importjob_name(h->job, nm, sizeof nm);
+    if (importjob_final_name(nm))
+        apply_sidecar(s, h->job, nm);
+    h->result = importjob_close(h->job);
+    return h->result;
+}
+
+static int imp_flush(struct amifs *fs, const char *rel,
+                     struct fuse_file_info *fi)
+{
+    return complete(state(fs), (struct ihandle *)(uintptr_t)fi->fh);
+}
+
+static int imp_release(struct amifs *fs, const char *rel,
+                       struct fuse_file_info *fi)
+{
+    struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
+    /* Release without flush (NFS re-export), or a writer that wrote
+     * nothing (`touch x.ova`): the file is closed for good, finish it. */
+    if (h->job && h->writer && !h->wrote &&
+        importjob_phase(h->job) == UPLOAD_WRITING &&
+        importjob_size(h->job) == 0)
+        h->wrote = true;
+    complete(state(fs), h);
+    importjob_unref(h->job);
+    free(h->sc_name);
+    buf_release(&h->sc_data);
+    free(h);
+    return 0;
+}
+
+static int imp_fsync(struct amifs *fs, const char *rel, int datasync,
+                     struct fuse_file_info *fi)
+{
+    return 0; /* bytes are on their way; close() tells the truth */
+}
+
+static int imp_truncate(struct amifs *fs, const char *rel, off_t size,
+                        struct fuse_file_info *fi)
+{
+    struct ihandle *h = fi ? (struct ihandle *)(uintptr_t)fi->fh : NULL;
+    if (h && !h->job) {
+        if (size != 0)
+            return -EINVAL;
+        buf_reset(&h->sc_data);
+        h->dirty = true;
+        return 0;
+    }
+    struct importjob *j = h ? h->job : fsimport_job(state(fs), rel);
+    if (!j)
+        return is_sidecar_name(rel) ? (size == 0 ? 0 : -EINVAL) : -ENOENT;
+    int rc = importjob_truncate(j, size);
+    if (rc == 0 && h && size > 0)
+        h->wrote = true;
+    if (!h)
+        importjob_unref(j);
+    return rc;
+}
+
+static int imp_unlink(struct amifs *fs, const char *rel)
+{
+    struct fsimport *s = state(fs);
+    struct importjob *j = fsimport_job(s, rel);
+    if (j && fsimport_visible(s, j)) {
+        int rc = importjob_cancel(j);
+        importjob_unref(j);
+        return rc;
+    }
+    importjob_unref(j);
+    pthread_mutex_lock(&s->mu);
+    bool had = sidecar_find(s, rel) != NULL;
+    sidecar_remove(s, rel);
+    pthread_mutex_unlock(&s->mu);
+    return had ? 0 : -ENOENT;
+}
+
+static int rename_sidecar(struct fsimport *s, const char *from,
+                          const char *to)
+{
+    if (!is_sidecar_name(to))
+        return -EINVAL;
+    pthread_mutex_lock(&s->mu);
+    struct sidecar *sc = sidecar_find(s, from);
+    int rc = sc ? 0 : -ENOENT;
+    if (sc) {
+        sidecar_remove(s, to);
+        sc = sidecar_find(s, from);
+        char *nn = strdup(to);
+        rc = nn ? 0 : -ENOMEM;
+        if (nn) {
+            free(sc->name);
+            sc->name = nn;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static int imp_rename(struct amifs *fs, const char *from, const char *to,
+                      unsigned int flags)
+{
+    struct fsimport *s = state(fs);
+    if (flags & RENAME_EXCHANGE)
+        return -EINVAL;
+    if (!valid_name(to))
+        return -EPERM;
+    if (is_sidecar_name(from))
+        return rename_sidecar(s, from, to);
+    struct importjob *j = fsimport_job(s, from);
+    if (!j || !fsimport_visible(s, j)) {
+        importjob_unref(j);
+        return -ENOENT;
+    }
+    struct importjob *target = fsimport_job(s, to);
+    bool busy = target && target != j && fsimport_visible(s, target) &&
+                importjob_phase(target) != UPLOAD_STAGED;
+    int rc = busy ? -EBUSY
+             : (flags & RENAME_NOREPLACE) && target &&
+                     fsimport_visible(s, target)
+                 ? -EEXIST
+                 : 0;
+    if (rc == 0 && target && target != j &&
+        importjob_phase(target) == UPLOAD_STAGED)
+        importjob_cancel(target);
+    importjob_unref(target);
+    if (rc == 0 && importjob_final_name(to))
+        apply_sidecar(s, j, to);
+    if (rc == 0) {
+        pthread_mutex_lock(&s->mu);
+        long ti = job_index(s, to);
+        if (ti >= 0 && s->jobs[ti] != j) { /* drop the replaced entry */
+            importjob_unref(s->jobs[ti]);
+            s->jobs[ti] = s->jobs[--s->njobs];
+        }
+        pthread_mutex_unlock(&s->mu);
+        rc = importjob_rename(j, to);
+    }
+    importjob_unref(j);
+    return rc;
+}
+
+static int imp_setxattr(struct amifs *fs, const char *rel, const char *name,
+                        const char *value, size_t n, int flags)
+{
+    struct importjob *j = fsimport_job(state(fs), rel);
+    if (!j)
+        return is_sidecar_name(rel) ? -ENOTSUP : -ENOENT;
+    int rc = importjob_setxattr(j, name, value, n);
+    importjob_unref(j);
+    return rc;
+}
+
+static int imp_getxattr(struct amifs *fs, const char *rel, const char *name,
+                        char *value, size_t n)
+{
+    struct importjob *j = fsimport_job(state(fs), rel);
+    if (!j)
+        return -ENODATA;
+    int rc = importjob_getxattr(j, name, value, n);
+    importjob_unref(j);
+    return rc;
+}
+
+#define IOPT(t, f, v) {t, offsetof(struct amifs_opts, f), v}
+
+static const struct fuse_opt imports_opts[] = {
+    IOPT("bucket=%s", bucket, 0),
+    IOPT("role=%s", role, 0),
+    IOPT("kms_key=%s", kms_key, 0),
+    IOPT("boot_mode=%s", boot_mode, 0),
+    IOPT("license_type=%s", license_type, 0),
+    IOPT("platform=%s", platform, 0),
+    IOPT("architecture=%s", architecture, 0),
+    IOPT("cleanup", cleanup, 1),
+    FUSE_OPT_END,
+};
+
+static const char imports_help[] =
+    "imports/ options:\n"
+    "    -o bucket=NAME[/PREFIX]  staging bucket for imports (required)\n"
+    "    -o role=NAME           VM Import service role (vmimport)\n"
+    "    -o kms_key=ID          encrypt the AMI's snapshots with this key\n"
+    "    -o boot_mode=MODE      legacy-bios | uefi (default: from the image)\n"
+    "    -o license_type=T      AWS | BYOL\n"
+    "    -o platform=P          Linux | Windows (default: from the image)\n"
+    "    -o architecture=A      x86_64 | i386\n"
+    "    -o cleanup             delete the staged object after success\n";
+
+const struct folder_ops imports_folder = {
+    .name = "imports",
+    .init = imp_init,
+    .destroy = imp_destroy,
+    .getattr = imp_getattr,
+    .readdir = imp_readdir,
+    .open = imp_open,
+    .create = imp_create,
+    .read = imp_read,
+    .write = imp_write,
+    .flush = imp_flush,
+    .fsync = imp_fsync,
+    .release = imp_release,
+    .truncate = imp_truncate,
+    .unlink = imp_unlink,
+    .rename = imp_rename,
+    .setxattr = imp_setxattr,
+    .getxattr = imp_getxattr,
+    .opts = imports_opts,
+    .opts_help = imports_help,
+};

@@ -1,0 +1,63 @@
+/*
+ * imports.h — state shared by fs/imports.c and fs/tasks.c (one owner:
+ * imports.c creates it in its init and frees it in its destroy; tasks.c only
+ * borrows it through fs->imports, or creates it itself when imports/ could
+ * not start).
+ *
+ * The registry maps file names to import jobs (fs/importjob.h): at most one
+ * job per name; a newer job of the same name replaces an ended or failed
+ * one. Jobs stay in the registry after they leave imports/ (their task ended,
+ * or they failed before reaching AWS) so tasks/NAME keeps answering with the
+ * outcome for the mount's lifetime. The registry lock is never held across a
+ * network call: lookups return a referenced job.
+ */
+#ifndef AMIFS_FS_IMPORTS_H
+#define AMIFS_FS_IMPORTS_H
+
+#include <pthread.h>
+
+#include "fs/fs.h"
+#include "fs/importjob.h"
+#include "fs/taskcache.h"
+
+struct fsimport {
+    struct import_config cfg;    /* cfg.bucket NULL: no staging bucket */
+    char *bucket;                /* owned strings cfg points into */
+    char *prefix;
+    struct taskcache *tc;        /* never NULL once created */
+    struct taskcache_client tcc;
+    int cleanup;                 /* delete the staged object on success */
+    pthread_mutex_t mu;
+    struct importjob **jobs;
+    size_t njobs;
+    struct sidecar *sidecars;
+    size_t nsidecars;
+};
+
+struct sidecar {
+    char *name;                  /* "vm.ova.json" */
+    char *data;
+    size_t len;
+    time_t mtime;
+};
+
+/* Create the shared state (taskcache started). 0 or -errno. */
+int fsimport_create(struct amifs *fs, struct fsimport **out);
+void fsimport_free(struct fsimport *s);
+
+/* The job registered under `name` (referenced: importjob_unref it), or
+ * NULL. */
+struct importjob *fsimport_job(struct fsimport *s, const char *name);
+
+/* The job whose ImportImage started task `id` (referenced), or NULL. */
+struct importjob *fsimport_job_by_task(struct fsimport *s, const char *id);
+
+/* Names of every registered job (malloc'd array of malloc'd strings). */
+int fsimport_job_names(struct fsimport *s, char ***names, size_t *n);
+void fsimport_names_free(char **names, size_t n);
+
+/* Whether the job still shows in imports/ (in flight, staged, or its task
+ * not ended). */
+bool fsimport_visible(struct fsimport *s, struct importjob *j);
+
+#endif

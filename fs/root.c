@@ -1,0 +1,89 @@
+/*
+ * root.c — MOUNT/README: what each folder is for, for someone who opened the
+ * mount in a file manager. A folder module whose only node is the file itself
+ * (rel ""), read-only, served with direct_io from static text.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "fs/fs.h"
+
+static const char readme_text[] =
+    "amifs — this folder is your AWS account (one region).\n"
+    "\n"
+    "buckets/   Your S3 buckets. Open, copy, rename and delete files as\n"
+    "           usual: buckets/BUCKET/folder/file is the object\n"
+    "           s3://BUCKET/folder/file. Copies into a bucket are uploaded\n"
+    "           while they are written; a copy that fails reports an error\n"
+    "           and leaves nothing half-written behind. The ETag of a file\n"
+    "           is its extended attribute user.amifs.etag.\n"
+    "\n"
+    "imports/   Drop box for virtual machines. Copy an exported VM here\n"
+    "           (.ova, .vmdk, .vhd, .vhdx, .raw or .img) and it becomes an\n"
+    "           AMI: the file is checked and uploaded while it is copied,\n"
+    "           then EC2 VM Import starts. A bad image fails the copy with a\n"
+    "           message in tasks/NAME/status.\n"
+    "\n"
+    "tasks/     One folder per import. tasks/NAME/status says where it is\n"
+    "           (uploading, validating, active, completed, failed);\n"
+    "           reading tasks/NAME/wait blocks until it ends; tasks/NAME/ami\n"
+    "           points to the new AMI; tasks/NAME/diagnosis explains a\n"
+    "           failure and how to fix it. Deleting an active task's folder\n"
+    "           cancels it.\n"
+    "\n"
+    "amis/      The AMIs this account owns: amis/ami-.../image.json, its\n"
+    "           state, tags/KEY files (write to set, delete to remove),\n"
+    "           snapshots and launch-permissions. Deleting an AMI's folder\n"
+    "           deregisters it and deletes its snapshots.\n"
+    "\n"
+    "Errors are also logged (syslog, or the terminal with amifs -f).\n"
+    "Run `amifs doctor` to check that imports can work in this account.\n";
+
+static int readme_getattr(struct amifs *fs, const char *rel, struct stat *st,
+                          struct fuse_file_info *fi)
+{
+    if (rel[0] != '\0')
+        return -ENOTDIR;
+    amifs_stat_file(fs, st, sizeof(readme_text) - 1, fs->mount_time, false);
+    return 0;
+}
+
+static int readme_open(struct amifs *fs, const char *rel,
+                       struct fuse_file_info *fi)
+{
+    if (rel[0] != '\0')
+        return -ENOTDIR;
+    if ((fi->flags & O_ACCMODE) != O_RDONLY)
+        return -EACCES;
+    fi->direct_io = 1;
+    return 0;
+}
+
+static int readme_read(struct amifs *fs, const char *rel, char *buf, size_t n,
+                       off_t off, struct fuse_file_info *fi)
+{
+    size_t len = sizeof(readme_text) - 1;
+
+    if (off < 0)
+        return -EINVAL;
+    if ((size_t)off >= len)
+        return 0;
+    if (n > len - (size_t)off)
+        n = len - (size_t)off;
+    memcpy(buf, readme_text + off, n);
+    return (int)n;
+}
+
+static int readme_refuse(struct amifs *fs, const char *rel, off_t size,
+                         struct fuse_file_info *fi)
+{
+    return -EACCES;
+}
+
+const struct folder_ops readme_folder = {
+    .name = "README",
+    .getattr = readme_getattr,
+    .open = readme_open,
+    .read = readme_read,
+    .truncate = readme_refuse,
+};

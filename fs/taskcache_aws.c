@@ -1,0 +1,54 @@
+/* taskcache_aws.c — the taskcache's ops over the real EC2 API. Kept apart
+ * from taskcache.c so the cache's logic links (and is unit-tested) without
+ * the network code. */
+#include "fs/taskcache.h"
+
+/* ---- the real ops ------------------------------------------------------ */
+
+static int cl_describe(void *ctx, struct ec2_import_task_list *out,
+                       struct aws_error *err)
+{
+    struct taskcache_client *cc = ctx;
+    return ec2_describe_import_image_tasks(cc->c, cc->region, NULL, 0, NULL,
+                                           out, err);
+}
+
+static void cl_release(void *ctx, struct ec2_import_task_list *l)
+{
+    (void)ctx;
+    ec2_import_task_list_release(l);
+}
+
+static int cl_tags(void *ctx, const char *const *res, size_t n,
+                   const struct ec2_tags *tags, struct aws_error *err)
+{
+    struct taskcache_client *cc = ctx;
+    return ec2_create_tags(cc->c, cc->region, res, n, tags, err);
+}
+
+static int cl_cancel(void *ctx, const char *id, struct aws_error *err)
+{
+    struct taskcache_client *cc = ctx;
+    return ec2_cancel_import_task(cc->c, id, "cancelled with amifs (rmdir)",
+                                  err);
+}
+
+static void cl_ended(void *ctx, const struct ec2_import_task *t)
+{
+    struct taskcache_client *cc = ctx;
+    if (cc->ended)
+        cc->ended(cc->ended_ctx, t);
+}
+
+struct taskcache_ops taskcache_ops_for_client(struct taskcache_client *cc)
+{
+    struct taskcache_ops ops = {
+        .describe = cl_describe,
+        .release = cl_release,
+        .create_tags = cl_tags,
+        .cancel = cl_cancel,
+        .ended = cl_ended,
+        .ctx = cc,
+    };
+    return ops;
+}

@@ -1,0 +1,489 @@
+/*
+ * tasks.c — the tasks/ folder (SPEC.md "tasks/").
+ *
+ *   tasks/ID/            every import-image task the shared poller knows
+ *   tasks/NAME -> ID     alias named after the dropped file (local job, or
+ *                        the task's amifs:name tag: survives a remount)
+ *   tasks/NAME/          before ImportImage answered (or when the upload
+ *                        failed): the upload's own directory
+ *
+ * Each directory holds status, status.json, progress, wait, source, and
+ * diagnosis (failed/cancelled) or ami (completed, a symlink into amis/).
+ * Files are rendered once per open (a consistent snapshot for the reader)
+ * from memory only; they are direct_io so `cat`, `head` and `watch cat` see
+ * fresh text although getattr's size is only the current length. `wait`
+ * blocks in read() until the task ends, waking on the cache's condition
+ * variable and polling fuse_interrupted() so Ctrl-C works.
+ *
+ * rmdir of a task directory (rm -r) cancels an active task or aborts an
+ * upload in flight; unlink of the files inside is accepted and does nothing
+ * so that `rm -r` reaches the rmdir.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs/diagnosis.h"
+#include "fs/fs.h"
+#include "fs/imports.h"
+#include "fs/status.h"
+
+#define FIRST_LIST_WAIT_MS 3000
+#define WAIT_TICK_MS 250
+
+struct tstate {
+    struct fsimport *s;
+    bool owner;
+};
+
+static struct fsimport *state(struct amifs *fs)
+{
+    return ((struct tstate *)fs->tasks)->s;
+}
+
+/* What a path's first component names. */
+struct tnode {
+    char id[128];            /* task id ("" for an upload without one) */
+    struct importjob *job;   /* the local job of an alias, or NULL */
+    bool link;               /* NAME -> ID */
+};
+
+static bool is_task_id(const char *name)
+{
+    return strncmp(name, "import-", 7) == 0;
+}
+
+static void node_release(struct tnode *n)
+{
+    importjob_unref(n->job);
+    n->job = NULL;
+}
+
+static void has_task(void *arg, const struct ec2_import_task *t, bool c)
+{
+    *(bool *)arg = true;
+}
+
+/* 0 with *n filled (release with node_release), or -ENOENT. */
+static int resolve(struct fsimport *s, const char *name, struct tnode *n)
+{
+    memset(n, 0, sizeof *n);
+    bool known = false;
+    if (is_task_id(name) &&
+        taskcache_with(s->tc, name, has_task, &known) == 0) {
+        snprintf(n->id, sizeof n->id, "%s", name);
+        n->job = fsimport_job_by_task(s, name); /* upload facts, if ours */
+        return 0;
+    }
+    n->job = fsimport_job(s, name);
+    if (n->job) {
+        n->link = importjob_task_id(n->job, n->id, sizeof n->id) == 0;
+        return 0;
+    }
+    if (taskcache_alias(s->tc, name, n->id, sizeof n->id) == 0) {
+        n->link = true;
+        return 0;
+    }
+    return -ENOENT;
+}
+
+/* ---- rendering -------------------------------------------------------- */
+
+enum tfile { F_STATUS, F_JSON, F_PROGRESS, F_WAIT, F_SOURCE, F_DIAG, F_AMI,
+             F_NONE };
+static const char *const FILES[] = {"status", "status.json", "progress",
+                                    "wait",   "source",      "diagnosis",
+                                    "ami"};
+
+static enum tfile file_of(const char *name)
+{
+    for (int i = 0; i < F_NONE; i++)
+        if (strcmp(name, FILES[i]) == 0)
+            return (enum tfile)i;
+    return F_NONE;
+}
+
+struct view {
+    enum tfile f;
+    const struct upload_info *u;
+    struct buf *out;
+    int rc;
+    enum status_word word;
+    bool have_task;
+};
+
+static int render(struct view *v, const struct ec2_import_task *t,
+                  bool cancelled)
+{
+    v->word = status_word_of(v->u, t, cancelled);
+    switch (v->f) {
+    case F_STATUS:
+    case F_WAIT:
+        return status_line(v->u, t, cancelled, v->out);
+    case F_JSON:
+        return status_json(v->u, t, cancelled, v->out);
+    case F_PROGRESS:
+        return buf_printf(v->out, "%d\n", status_progress(v->u, t, cancelled));
+    case F_SOURCE:
+        return status_source(v->u, t, v->out);
+    case F_DIAG:
+        return diagnosis_render(status_failure(v->u, t, cancelled), v->out);
+    case F_AMI:
+        if (v->word != STATUS_COMPLETED || !t || !t->image_id)
+            return -ENOENT;
+        return buf_printf(v->out, "../../amis/%s", t->image_id);
+    default:
+        return -ENOENT;
+    }
+}
+
+static void render_cb(void *arg, const struct ec2_import_task *t, bool c)
+{
+    struct view *v = arg;
+    v->have_task = true;
+    v->rc = render(v, t, c);
+}
+
+/* Render file f of node n into out; *word gets the status word. */
+static int view_node(struct fsimport *s, struct tnode *n, enum tfile f,
+                     struct buf *out, enum status_word *word)
+{
+    struct importjob_info in;
+    struct view v = {f, NULL, out, 0, STATUS_ACTIVE, false};
+    if (n->job) {
+        importjob_info(n->job, &in);
+        v.u = &in.u;
+    }
+    if (n->id[0])
+        taskcache_with(s->tc, n->id, render_cb, &v);
+    if (!v.have_task)
+        v.rc = v.u ? render(&v, NULL, false) : -ENOENT;
+    if (n->job)
+        importjob_info_release(&in);
+    if (word)
+        *word = v.word;
+    return v.rc;
+}
+
+/* Split "NAME/FILE" (FILE may be absent). -ENOENT for deeper paths. */
+static int split(const char *rel, char *name, size_t n, const char **file)
+{
+    const char *slash = strchr(rel, '/');
+    size_t len = slash ? (size_t)(slash - rel) : strlen(rel);
+    if (len == 0 || len >= n || (slash && strchr(slash + 1, '/')))
+        return -ENOENT;
+    memcpy(name, rel, len);
+    name[len] = '\0';
+    *file = slash ? slash + 1 : NULL;
+    return 0;
+}
+
+/* ---- folder_ops ------------------------------------------------------- */
+
+static int tasks_init(struct amifs *fs)
+{
+    struct tstate *ts = calloc(1, sizeof *ts);
+    if (!ts)
+        return -ENOMEM;
+    ts->s = fs->imports;
+    if (!ts->s) { /* imports/ could not start: run the poller ourselves */
+        int rc = fsimport_create(fs, &ts->s);
+        if (rc != 0) {
+            free(ts);
+            return rc;
+        }
+        ts->owner = true;
+    }
+    fs->tasks = ts;
+    return 0;
+}
+
+static void tasks_destroy(struct amifs *fs)
+{
+    struct tstate *ts = fs->tasks;
+    if (ts && ts->owner)
+        fsimport_free(ts->s);
+    free(ts);
+    fs->tasks = NULL;
+}
+
+static int file_attr(struct amifs *fs, struct tnode *n, const char *file,
+                     struct stat *st)
+{
+    enum tfile f = file_of(file);
+    if (f == F_NONE)
+        return -ENOENT;
+    struct buf b;
+    buf_init(&b, 0);
+    enum status_word w;
+    int rc = view_node(state(fs), n, f == F_WAIT ? F_STATUS : f, &b, &w);
+    bool ended = status_word_ended(w);
+    if (rc == 0 && f == F_DIAG && w != STATUS_FAILED && w != STATUS_CANCELLED)
+        rc = -ENOENT;
+    if (rc == 0 && f == F_AMI)
+        amifs_stat_link(fs, st, b.len);
+    else if (rc == 0)
+        amifs_stat_file(fs, st, f == F_WAIT && !ended ? 0 : b.len, 0, false);
+    buf_release(&b);
+    return rc;
+}
+
+static int tasks_getattr(struct amifs *fs, const char *rel, struct stat *st,
+                         struct fuse_file_info *fi)
+{
+    if (!*rel) {
+        amifs_stat_dir(fs, st, fs->mount_time);
+        return 0;
+    }
+    char name[1024];
+    const char *file;
+    struct tnode n;
+    if (split(rel, name, sizeof name, &file) != 0 ||
+        resolve(state(fs), name, &n) != 0)
+        return -ENOENT;
+    int rc = 0;
+    if (!file && n.link)
+        amifs_stat_link(fs, st, strlen(n.id));
+    else if (!file)
+        amifs_stat_dir(fs, st, 0);
+    else if (n.link)
+        rc = -ENOTDIR; /* the kernel follows the link; never asked */
+    else
+        rc = file_attr(fs, &n, file, st);
+    node_release(&n);
+    return rc;
+}
+
+static int tasks_readlink(struct amifs *fs, const char *rel, char *out,
+                          size_t size)
+{
+    char name[1024];
+    const char *file;
+    struct tnode n;
+    if (split(rel, name, sizeof name, &file) != 0 ||
+        resolve(state(fs), name, &n) != 0)
+        return -ENOENT;
+    struct buf b;
+    buf_init(&b, 0);
+    int rc = 0;
+    if (!file && n.link)
+        rc = buf_appends(&b, n.id);
+    else if (file && file_of(file) == F_AMI && !n.link)
+        rc = view_node(state(fs), &n, F_AMI, &b, NULL);
+    else
+        rc = -EINVAL;
+    if (rc == 0 && size > 0)
+        snprintf(out, size, "%s", buf_cstr(&b));
+    buf_release(&b);
+    node_release(&n);
+    return rc;
+}
+
+static void list_root(struct fsimport *s, void *buf, fuse_fill_dir_t filler)
+{
+    taskcache_wait_first(s->tc, FIRST_LIST_WAIT_MS);
+    struct taskcache_names tn;
+    char **jobs = NULL;
+    size_t nj = 0;
+    fsimport_job_names(s, &jobs, &nj);
+    if (taskcache_names(s->tc, &tn) == 0) {
+        for (size_t i = 0; i < tn.nids; i++)
+            filler(buf, tn.ids[i], NULL, 0, 0);
+        for (size_t i = 0; i < tn.naliases; i++) {
+            bool local = false;
+            for (size_t k = 0; k < nj && !local; k++)
+                local = strcmp(jobs[k], tn.alias_names[i]) == 0;
+            if (!local)
+                filler(buf, tn.alias_names[i], NULL, 0, 0);
+        }
+        taskcache_names_release(&tn);
+    }
+    for (size_t k = 0; k < nj; k++)
+        filler(buf, jobs[k], NULL, 0, 0);
+    fsimport_names_free(jobs, nj);
+}
+
+static int tasks_readdir(struct amifs *fs, const char *rel, void *buf,
+                         fuse_fill_dir_t filler)
+{
+    filler(buf, ".", NULL, 0, 0);
+    filler(buf, "..", NULL, 0, 0);
+    if (!*rel) {
+        list_root(state(fs), buf, filler);
+        return 0;
+    }
+    char name[1024];
+    const char *file;
+    struct tnode n;
+    if (split(rel, name, sizeof name, &file) != 0 || file ||
+        resolve(state(fs), name, &n) != 0)
+        return -ENOENT;
+    struct stat st;
+    for (int f = 0; f < F_NONE; f++)
+        if (!n.link && file_attr(fs, &n, FILES[f], &st) == 0)
+            filler(buf, FILES[f], NULL, 0, 0);
+    bool link = n.link;
+    node_release(&n);
+    return link ? -ENOTDIR : 0;
+}
+
+/* An open status file: the text rendered at the first read. */
+struct thandle {
+    char name[1024];
+    enum tfile f;
+    bool filled;
+    struct buf text;
+};
+
+static int tasks_open(struct amifs *fs, const char *rel,
+                      struct fuse_file_info *fi)
+{
+    char name[1024];
+    const char *file;
+    struct tnode n;
+    if (split(rel, name, sizeof name, &file) != 0 || !file ||
+        resolve(state(fs), name, &n) != 0)
+        return -ENOENT;
+    bool link = n.link;
+    node_release(&n);
+    enum tfile f = file_of(file);
+    if (link || f == F_NONE || f == F_AMI)
+        return -ENOENT;
+    if ((fi->flags & O_ACCMODE) != O_RDONLY)
+        return -EACCES;
+    struct thandle *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    snprintf(h->name, sizeof h->name, "%s", name);
+    h->f = f;
+    buf_init(&h->text, 0);
+    fi->fh = (uint64_t)(uintptr_t)h;
+    fi->direct_io = 1;
+    return 0;
+}
+
+/* Render h's file now (for wait: once the task has ended). */
+static int fill(struct fsimport *s, struct thandle *h)
+{
+    uint64_t gen = taskcache_generation(s->tc);
+    for (;;) {
+        struct tnode n;
+        if (resolve(s, h->name, &n) != 0)
+            return -ENOENT;
+        enum status_word w;
+        buf_reset(&h->text);
+        int rc = view_node(s, &n, h->f, &h->text, &w);
+        node_release(&n);
+        if (rc != 0 || h->f != F_WAIT || status_word_ended(w))
+            return rc;
+        if (fuse_interrupted())
+            return -EINTR;
+        if (!taskcache_wait_change(s->tc, &gen, WAIT_TICK_MS))
+            return -EINTR; /* unmounting */
+    }
+}
+
+static int tasks_read(struct amifs *fs, const char *rel, char *buf, size_t n,
+                      off_t off, struct fuse_file_info *fi)
+{
+    struct thandle *h = (struct thandle *)(uintptr_t)fi->fh;
+    if (!h->filled) {
+        int rc = fill(state(fs), h);
+        if (rc != 0)
+            return rc;
+        h->filled = true;
+    }
+    if (off < 0 || (size_t)off >= h->text.len)
+        return 0;
+    size_t got = h->text.len - (size_t)off < n ? h->text.len - (size_t)off
+                                                : n;
+    memcpy(buf, h->text.data + off, got);
+    return (int)got;
+}
+
+static int tasks_release(struct amifs *fs, const char *rel,
+                         struct fuse_file_info *fi)
+{
+    struct thandle *h = (struct thandle *)(uintptr_t)fi->fh;
+    buf_release(&h->text);
+    free(h);
+    return 0;
+}
+
+/* Cancel what node n names: the AWS task, or the upload in flight. */
+static int cancel_node(struct amifs *fs, struct tnode *n)
+{
+    if (!n->id[0])
+        return n->job ? importjob_cancel(n->job) : -ENOENT;
+    struct aws_error err;
+    aws_error_clear(&err);
+    int rc = taskcache_cancel(state(fs)->tc, n->id, &err);
+    if (rc == -EBUSY)
+        return -EPERM; /* ended tasks are history: nothing to remove */
+    if (rc != 0 && rc != -ENOENT) {
+        char msg[700];
+        aws_error_format(&err, msg, sizeof msg);
+        amifs_log(fs, AWS_LOG_ERROR, "cancelling %s failed: %s", n->id, msg);
+    }
+    return rc;
+}
+
+static int tasks_rmdir(struct amifs *fs, const char *rel)
+{
+    char name[1024];
+    const char *file;
+    struct tnode n;
+    if (split(rel, name, sizeof name, &file) != 0 || file ||
+        resolve(state(fs), name, &n) != 0)
+        return -ENOENT;
+    int rc = n.link ? -ENOTDIR : cancel_node(fs, &n);
+    node_release(&n);
+    return rc;
+}
+
+static int tasks_unlink(struct amifs *fs, const char *rel)
+{
+    char name[1024];
+    const char *file;
+    struct tnode n;
+    if (split(rel, name, sizeof name, &file) != 0 ||
+        resolve(state(fs), name, &n) != 0)
+        return -ENOENT;
+    int rc;
+    if (file) /* a status file: accepted so rm -r reaches rmdir */
+        rc = file_of(file) == F_NONE ? -ENOENT : 0;
+    else if (n.link) /* rm tasks/NAME: cancel what it points at */
+        rc = cancel_node(fs, &n);
+    else
+        rc = -EISDIR;
+    node_release(&n);
+    return rc;
+}
+
+static const struct fuse_opt tasks_opts[] = {
+    {"poll_interval=%lf", offsetof(struct amifs_opts, poll_interval), 0},
+    FUSE_OPT_END,
+};
+
+static const char tasks_help[] =
+    "tasks/ options:\n"
+    "    -o poll_interval=SECONDS  DescribeImportImageTasks refresh (10; "
+    "2 while a task is active)\n";
+
+const struct folder_ops tasks_folder = {
+    .name = "tasks",
+    .init = tasks_init,
+    .destroy = tasks_destroy,
+    .getattr = tasks_getattr,
+    .readdir = tasks_readdir,
+    .readlink = tasks_readlink,
+    .open = tasks_open,
+    .read = tasks_read,
+    .release = tasks_release,
+    .rmdir = tasks_rmdir,
+    .unlink = tasks_unlink,
+    .opts = tasks_opts,
+    .opts_help = tasks_help,
+};

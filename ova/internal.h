@@ -1,0 +1,219 @@
+/*
+ * internal.h — the pieces of ova/ behind ova.h. Not for use outside ova/.
+ *
+ *   validator.c  life cycle, the ring buffer between feed() and the OVA
+ *                thread, single-disk dispatch, verdict bookkeeping
+ *   disk.c       sniffing the head/tail of a disk stream; VMDK, VHD, VHDX
+ *                and RAW header checks (pure functions of the bytes)
+ *   ovf.c        the OVF descriptor through expat (no DTD, no entities)
+ *   manifest.c   `.mf` lines → expected digests
+ *   archive.c    the OVA thread: libarchive over the ring, member rules,
+ *                digests, the end-of-stream checks
+ *   render.c     facts + verdict → JSON / text; ova_inspect_file()
+ *
+ * Verdicts travel as a `struct ova_verdict` filled by whoever found the
+ * problem; the validator keeps the first one it is given.
+ */
+#ifndef AMIFS_OVA_INTERNAL_H
+#define AMIFS_OVA_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ova/ova.h"
+
+/* ---- verdicts ---------------------------------------------------------- */
+
+struct ova_verdict {
+    char code[32];      /* "" = no refusal */
+    char reason[512];
+};
+
+/* Fill vd with code and a printf-style reason (truncated to fit). */
+void verdict_set(struct ova_verdict *vd, const char *code, const char *fmt,
+                 ...) __attribute__((format(printf, 3, 4)));
+
+/* Copy s into dst (size dsz > 0) always NUL-terminating, truncating. */
+void ova_strlcpy(char *dst, const char *s, size_t dsz);
+
+/* Case-insensitive "s ends with suffix". */
+bool ova_ends_with(const char *s, const char *suffix);
+
+/* ---- disk sniffing (disk.c) -------------------------------------------- */
+
+#define SNIFF_HEAD (64u * 1024u)
+#define SNIFF_TAIL 4096u
+
+/* The first SNIFF_HEAD and the last SNIFF_TAIL bytes of a stream. */
+struct sniff {
+    unsigned char head[SNIFF_HEAD];
+    size_t head_len;
+    unsigned char tail[SNIFF_TAIL];   /* ring; tail_pos = next write */
+    size_t tail_pos;
+    uint64_t total;
+};
+
+void sniff_reset(struct sniff *s);
+void sniff_push(struct sniff *s, const unsigned char *p, size_t n);
+/* Copy the last n bytes (n <= SNIFF_TAIL and n <= total) in order. */
+void sniff_last(const struct sniff *s, unsigned char *out, size_t n);
+
+enum disk_step { DISK_MORE, DISK_OK, DISK_BAD };
+
+/* Judge the start of a disk of the given kind from s->head. at_end: no more
+ * bytes will come. DISK_MORE when it cannot tell yet. Fills df (format,
+ * subformat, capacity) and, on DISK_BAD, vd. label names the disk in
+ * reasons ("the VMDK", "disk 'a.vmdk'"). */
+enum disk_step disk_check_head(enum ova_kind kind, const struct sniff *s,
+                               bool at_end, struct ova_disk_facts *df,
+                               char *firmware, size_t fwsz,
+                               struct ova_verdict *vd, const char *label);
+
+/* Judge the end of the stream (trailers: VMDK footer/EOS, VHD footer,
+ * sizes). Call after disk_check_head said DISK_OK. */
+enum disk_step disk_check_end(enum ova_kind kind, const struct sniff *s,
+                              struct ova_disk_facts *df,
+                              struct ova_verdict *vd, const char *label);
+
+/* The VHD footer checksum rule, exposed for tests: 1 valid, 0 not. */
+int vhd_footer_valid(const unsigned char footer[512]);
+
+/* ---- OVF descriptor (ovf.c) -------------------------------------------- */
+
+struct ovf_file {
+    char id[64];
+    char href[256];
+    uint64_t size;          /* ovf:size, valid when has_size */
+    bool has_size;
+    bool chunked;           /* ovf:chunkSize present */
+};
+
+struct ovf_disk {
+    char id[64];
+    char file_ref[64];      /* "" = a blank disk made at deploy time */
+    uint64_t capacity;      /* bytes, 0 unknown */
+    char format[160];
+};
+
+struct ovf_device {         /* CD-ROM (15, 16) or floppy (14) items */
+    int type;
+    char name[64];          /* rasd:ElementName */
+    char host[256];         /* rasd:HostResource, "" when none */
+};
+
+#define OVF_MAX_FILES 256
+#define OVF_MAX_DISKS 64
+#define OVF_MAX_DEVICES 64
+
+struct ovf_desc {
+    struct ovf_file files[OVF_MAX_FILES];
+    size_t nfiles;
+    struct ovf_disk disks[OVF_MAX_DISKS];
+    size_t ndisks;
+    struct ovf_device devs[OVF_MAX_DEVICES];
+    size_t ndevs;
+    unsigned disk_items;    /* ResourceType 17 items */
+    int os_id;              /* -1 none */
+    char os_type[64];
+    char os_desc[128];
+    char firmware[8];       /* "efi" when the OVF says so, else "bios" */
+};
+
+struct ovf_parser;
+
+/* A parser filling d (which it resets). NULL when out of memory. */
+struct ovf_parser *ovf_parser_new(struct ovf_desc *d);
+/* Feed descriptor bytes; final on the last call. 0 ok, -1 refused (vd). */
+int ovf_parser_feed(struct ovf_parser *p, const void *buf, size_t n,
+                    bool final, struct ova_verdict *vd);
+void ovf_parser_free(struct ovf_parser *p);
+
+/* Rules on the whole descriptor: disk count and capacity, chunked files,
+ * fileRefs that resolve. 0 ok, -1 refused (vd). */
+int ovf_desc_check(const struct ovf_desc *d, struct ova_verdict *vd);
+
+/* Lookups; NULL when absent. */
+const struct ovf_file *ovf_file_by_href(const struct ovf_desc *d,
+                                        const char *href);
+const struct ovf_file *ovf_file_by_id(const struct ovf_desc *d,
+                                      const char *id);
+/* The disk whose fileRef names file id, or NULL. */
+const struct ovf_disk *ovf_disk_by_file(const struct ovf_desc *d,
+                                        const char *file_id);
+
+/* ---- manifest (manifest.c) --------------------------------------------- */
+
+enum { MF_SHA1 = 1, MF_SHA256 = 2, MF_SHA512 = 4 };
+
+struct mf_entry {
+    char name[256];
+    int alg;                     /* one MF_* */
+    unsigned char digest[64];
+    size_t dlen;
+    bool matched;
+};
+
+#define MF_MAX_ENTRIES 256
+#define MF_MAX_SIZE (1u << 20)
+
+struct manifest {
+    struct mf_entry e[MF_MAX_ENTRIES];
+    size_t n;
+    int algs;                    /* OR of the MF_* used */
+};
+
+/* Parse `ALG(name)= hex` lines (SHA1, SHA256, SHA512; blank lines and CRLF
+ * allowed). 0 ok, -1 refused (vd, code "bad-manifest"). */
+int manifest_parse(struct manifest *m, const char *text, size_t len,
+                   struct ova_verdict *vd);
+/* The entry for name, or NULL. */
+struct mf_entry *manifest_find(struct manifest *m, const char *name);
+/* "SHA1", "SHA256", "SHA512". */
+const char *manifest_alg_name(int alg);
+
+/* ---- the validator ----------------------------------------------------- */
+
+#define OVA_RING_SIZE (256u * 1024u)
+#define OVA_BLOCK_SIZE (64u * 1024u)
+
+struct ova_validator {
+    enum ova_kind kind;
+    struct ova_facts facts;
+
+    /* verdict: written once under mu, then read-only */
+    pthread_mutex_t mu;
+    pthread_cond_t data_cv;      /* the thread waits for bytes */
+    pthread_cond_t space_cv;     /* feeders wait for room / idleness */
+    bool refused;
+    struct ova_verdict verdict;
+    bool finished;               /* finish() has run */
+    int finish_rc;
+
+    /* single disks (feeder thread only) */
+    struct sniff *sniff;
+    enum disk_step head_step;
+
+    /* OVA ring (under mu) */
+    unsigned char *ring;
+    size_t ring_head, ring_len;
+    bool eof, abort, idle, exited;
+    bool thread_started;
+    pthread_t thread;
+    struct ova_archive *arc;     /* thread state, archive.c */
+};
+
+/* Record a refusal (first one wins) and wake everyone. Thread-safe. */
+void ova_refuse(struct ova_validator *v, const struct ova_verdict *vd);
+
+/* The OVA thread (archive.c). read: copy up to max bytes of the ring into
+ * buf, blocking; >0 bytes, 0 end of stream, -1 aborted. */
+struct ova_archive *ova_archive_new(void);
+void ova_archive_free(struct ova_archive *arc);
+void *ova_archive_main(void *validator);
+long ova_ring_read(struct ova_validator *v, unsigned char *buf, size_t max);
+/* End-of-stream checks, after the thread has exited. 0 ok, -1 refused. */
+int ova_archive_finish(struct ova_validator *v);
+
+#endif

@@ -1,1 +1,0 @@
-/* ova.c — not written yet */

@@ -1,0 +1,181 @@
+"""pytest plugin: mounting amifs against the local endpoint.
+
+Fixtures:
+  mount          function-scoped: amifs mounted with `-f -o endpoint=URL,
+                 bucket=...` on a fresh directory; unmounted with
+                 `fusermount3 -u` at teardown, which must end the daemon with
+                 exit status 0 and no sanitizer/valgrind complaint on stderr.
+  mount_factory  function-scoped: mount_factory(opts="cache_ttl=0", ...)
+                 mounts another instance with extra -o options.
+A Mount has .path (the mount point), .buckets (MOUNT/buckets),
+.bucket_dir (MOUNT/buckets/<staging bucket>), .log() (the daemon's stderr so
+far), .workdir(name) (a fresh prefix directory inside the staging bucket,
+made through the mount) and .unmount().
+
+Environment: AMIFS_BUILD_DIR (default <repo>/build) holds fs/amifs;
+AMIFS_BIN overrides the binary; AMIFS_VALGRIND=1 runs the daemon under
+valgrind. Mount tests skip with a reason when /dev/fuse, fusermount3 or the
+binary is missing. The `slow` marker tags big-file tests (-m "not slow").
+"""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MOUNT_TIMEOUT = 20
+UNMOUNT_TIMEOUT = 120
+
+# Lines that mean memory errors or crashes in the daemon's stderr.
+SUSPICIOUS = re.compile(
+    r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
+    r"==\d+== (Invalid|Conditional|Use of uninit|Mismatched|Syscall param)|"
+    r"definitely lost: [1-9]|Assertion .* failed|Segmentation fault|"
+    r"ThreadSanitizer")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: big files; deselect with -m 'not slow'")
+
+
+def amifs_binary():
+    if os.environ.get("AMIFS_BIN"):
+        return os.environ["AMIFS_BIN"]
+    build = os.environ.get("AMIFS_BUILD_DIR", os.path.join(ROOT, "build"))
+    return os.path.join(build, "fs", "amifs")
+
+
+def skip_reason():
+    if not os.path.exists("/dev/fuse"):
+        return "/dev/fuse is missing (no FUSE in this machine)"
+    if not shutil.which("fusermount3"):
+        return "fusermount3 is not installed"
+    if not os.access(amifs_binary(), os.X_OK):
+        return "amifs is not built (%s)" % amifs_binary()
+    return None
+
+
+def is_mounted(path):
+    path = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 4 and \
+                    fields[4].encode().decode("unicode_escape") == path:
+                return True
+    return False
+
+
+class Mount:
+    def __init__(self, endpoint, base_dir, opts=None, env=None):
+        self.endpoint = endpoint
+        self.path = tempfile.mkdtemp(prefix="mnt-", dir=base_dir)
+        self.buckets = os.path.join(self.path, "buckets")
+        self.bucket_dir = os.path.join(self.buckets, endpoint.bucket)
+        self.stderr_path = self.path + ".stderr"
+        self.proc = None
+        self.opts = "endpoint=%s,bucket=%s,retry_base_ms=100" % (
+            endpoint.url, endpoint.bucket)
+        if opts:
+            self.opts += "," + opts
+        self.env = dict(endpoint.env)
+        self.env.setdefault("ASAN_OPTIONS",
+                            "detect_leaks=1:abort_on_error=0")
+        self.env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        self.env.update(env or {})
+
+    def argv(self):
+        argv = [amifs_binary(), "-f", "-o", self.opts, self.path]
+        if os.environ.get("AMIFS_VALGRIND") == "1":
+            argv = ["valgrind", "-q", "--error-exitcode=99",
+                    "--leak-check=full", "--errors-for-leak-kinds=definite",
+                    "--show-leak-kinds=definite"] + argv
+        return argv
+
+    def start(self):
+        with open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(self.argv(), env=self.env,
+                                         stdout=err, stderr=err)
+        deadline = time.time() + MOUNT_TIMEOUT
+        while not is_mounted(self.path):
+            if self.proc.poll() is not None:
+                raise AssertionError("amifs exited %d before mounting:\n%s"
+                                     % (self.proc.returncode, self.log()))
+            if time.time() > deadline:
+                self.proc.kill()
+                raise AssertionError("amifs did not mount in %ds:\n%s"
+                                     % (MOUNT_TIMEOUT, self.log()))
+            time.sleep(0.05)
+        return self
+
+    def log(self):
+        try:
+            with open(self.stderr_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def workdir(self, name="t"):
+        """A fresh, empty prefix directory in the staging bucket."""
+        d = os.path.join(self.bucket_dir, "%s-%s" % (name, uuid.uuid4().hex[:8]))
+        os.mkdir(d)
+        return d
+
+    def unmount(self):
+        """fusermount3 -u, then the daemon must exit 0 with a clean log."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            r = subprocess.run(["fusermount3", "-u", self.path],
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                subprocess.run(["fusermount3", "-u", "-z", self.path])
+        try:
+            rc = proc.wait(UNMOUNT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("amifs did not exit after unmount:\n"
+                                 + self.log())
+        log = self.log()
+        bad = [l for l in log.splitlines() if SUSPICIOUS.search(l)]
+        assert rc == 0, "amifs exited %d:\n%s" % (rc, log[-6000:])
+        assert not bad, "suspicious daemon output:\n" + log[-6000:]
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def mount_factory(endpoint, tmp_path):
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    mounts = []
+
+    def make(opts=None, env=None):
+        m = Mount(endpoint, str(tmp_path), opts=opts, env=env)
+        mounts.append(m)
+        return m.start()
+
+    yield make
+    errors = []
+    for m in mounts:
+        try:
+            m.unmount()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
+
+
+@pytest.fixture
+def mount(mount_factory):
+    return mount_factory()

@@ -1,0 +1,227 @@
+"""amis/ and regions/ on a real mount: AMIs made by an ImportImage through
+the AWS CLI show up as directories; tags, launch permissions, copy-to and
+rm -r act on the account, and the AWS CLI (the independent client) sees it.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MKIMAGES = os.path.join(HERE, "images", "mkimages.py")
+OTHER = "111122223333"
+OTHER2 = "444455556666"
+
+
+@pytest.fixture(scope="module")
+def vmdk(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("amis-images"))
+    p = subprocess.run([sys.executable, MKIMAGES, out, "--only", "vmdk"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    with open(os.path.join(out, "images.json")) as f:
+        return os.path.join(out, json.load(f)[0]["file"])
+
+
+def make_ami(ep, vmdk, name):
+    """Import VMDK with the AWS CLI; (ami id, snapshot ids)."""
+    key = "amis-test/%s.vmdk" % name
+    ep.aws("s3", "cp", "--only-show-errors", vmdk,
+           "s3://%s/%s" % (ep.bucket, key), json=False)
+    tid = ep.aws("ec2", "import-image", "--disk-containers",
+                 "Format=vmdk,UserBucket={S3Bucket=%s,S3Key=%s}"
+                 % (ep.bucket, key))["ImportTaskId"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        t = ep.aws("ec2", "describe-import-image-tasks", "--import-task-ids",
+                   tid)["ImportImageTasks"][0]
+        if t["Status"] in ("completed", "deleted"):
+            break
+        time.sleep(0.2)
+    assert t["Status"] == "completed", t
+    return t["ImageId"], [d["SnapshotId"] for d in t["SnapshotDetails"]]
+
+
+def image(ep, ami, region=None):
+    args = ["ec2", "describe-images", "--owners", "self"]
+    if region:
+        args += ["--region", region]
+    imgs = [i for i in ep.aws(*args)["Images"] if i["ImageId"] == ami]
+    return imgs[0] if imgs else None
+
+
+def tags_of(ep, ami):
+    r = ep.aws("ec2", "describe-tags", "--filters",
+               "Name=resource-id,Values=%s" % ami)["Tags"]
+    return {t["Key"]: t["Value"] for t in r}
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def write(path, text, mode="w"):
+    with open(path, mode) as f:
+        f.write(text)
+
+
+@pytest.fixture
+def fresh_mount(mount_factory):
+    # no listing cache: every check sees AWS's current state
+    return mount_factory("cache_ttl=0")
+
+
+def test_ami_directory(endpoint, vmdk, fresh_mount):
+    ami, snaps = make_ami(endpoint, vmdk, "listed")
+    d = os.path.join(fresh_mount.path, "amis", ami)
+    assert ami in os.listdir(os.path.join(fresh_mount.path, "amis"))
+    assert sorted(os.listdir(d)) == sorted(
+        ["image.json", "state", "snapshots", "launch-permissions", "tags",
+         "copy-to"])
+    doc = json.loads(read(os.path.join(d, "image.json")))
+    cli = image(endpoint, ami)
+    assert doc["ImageId"] == ami and doc["State"] == cli["State"]
+    assert doc["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] == snaps[0]
+    assert read(os.path.join(d, "state")) == "available\n"
+    assert read(os.path.join(d, "snapshots")).split() == snaps
+    assert os.stat(os.path.join(d, "state")).st_size == len("available\n")
+    # by-name/NAME -> ../ami-…
+    link = os.path.join(fresh_mount.path, "amis", "by-name",
+                        cli["Name"].replace("%", "%25").replace("/", "%2F"))
+    assert os.readlink(link) == "../" + ami
+    assert os.path.samefile(link, d)
+    assert not os.path.exists(os.path.join(fresh_mount.path, "amis",
+                                           "ami-0000000000000dead"))
+
+
+def test_tags_as_files(endpoint, vmdk, fresh_mount):
+    ami, _ = make_ami(endpoint, vmdk, "tags")
+    tags = os.path.join(fresh_mount.path, "amis", ami, "tags")
+    write(os.path.join(tags, "Owner"), "alice\n")
+    write(os.path.join(tags, "team%2Fapp"), "web")   # key with a slash
+    assert tags_of(endpoint, ami) == {"Owner": "alice", "team/app": "web"}
+    assert sorted(os.listdir(tags)) == ["Owner", "team%2Fapp"]
+    assert read(os.path.join(tags, "Owner")) == "alice\n"
+    write(os.path.join(tags, "Owner"), "bob\n")      # overwrite
+    assert tags_of(endpoint, ami)["Owner"] == "bob"
+    # set by another client: visible through the mount
+    endpoint.aws("ec2", "create-tags", "--resources", ami, "--tags",
+                 "Key=Stage,Value=prod", json=False)
+    assert read(os.path.join(tags, "Stage")) == "prod\n"
+    os.unlink(os.path.join(tags, "Owner"))
+    assert tags_of(endpoint, ami) == {"team/app": "web", "Stage": "prod"}
+    assert not os.path.exists(os.path.join(tags, "Owner"))
+    with pytest.raises(OSError):                     # reserved prefix
+        write(os.path.join(tags, "aws:thing"), "x")
+    with pytest.raises(FileNotFoundError):
+        os.unlink(os.path.join(tags, "NoSuchTag"))
+
+
+def test_launch_permissions(endpoint, vmdk, fresh_mount):
+    ami, snaps = make_ami(endpoint, vmdk, "share")
+    f = os.path.join(fresh_mount.path, "amis", ami, "launch-permissions")
+    assert read(f) == ""
+    write(f, OTHER + "\n")
+
+    def shared():
+        r = endpoint.aws("ec2", "describe-image-attribute", "--image-id",
+                         ami, "--attribute", "launchPermission")
+        return sorted(p.get("UserId", p.get("Group"))
+                      for p in r["LaunchPermissions"])
+
+    def snap_shared():
+        r = endpoint.aws("ec2", "describe-snapshot-attribute",
+                         "--snapshot-id", snaps[0], "--attribute",
+                         "createVolumePermission")
+        return sorted(p["UserId"] for p in r["CreateVolumePermissions"])
+
+    assert shared() == [OTHER]
+    assert snap_shared() == [OTHER]
+    write(f, OTHER2 + "\n", mode="a")                # >> adds one
+    assert shared() == [OTHER, OTHER2]
+    assert sorted(read(f).split()) == [OTHER, OTHER2]
+    write(f, "# comments and blank lines are ignored\n\n%s\n" % OTHER2)
+    assert shared() == [OTHER2]
+    assert snap_shared() == [OTHER2]
+    with pytest.raises(OSError):                     # not an account id
+        write(f, "12345\n")
+    assert shared() == [OTHER2]                      # nothing half-done
+    write(f, "")
+    assert shared() == [] and snap_shared() == []
+
+
+def test_copy_to_other_region(endpoint, vmdk, fresh_mount):
+    ami, _ = make_ami(endpoint, vmdk, "copy")
+    copy_to = os.path.join(fresh_mount.path, "amis", ami, "copy-to")
+    os.mkdir(os.path.join(copy_to, "us-west-2"))
+    assert os.listdir(copy_to) == ["us-west-2"]
+    target = os.readlink(os.path.join(copy_to, "us-west-2", "ami"))
+    new = os.path.basename(target)
+    assert target == "../../../../regions/us-west-2/amis/" + new
+    img = image(endpoint, new, region="us-west-2")
+    assert img is not None and ami in img.get("Description", "")
+    # followed without remounting, through regions/
+    assert "us-west-2" in os.listdir(os.path.join(fresh_mount.path,
+                                                  "regions"))
+    copied = os.path.join(copy_to, "us-west-2", "ami")
+    assert json.loads(read(os.path.join(copied, "image.json")))[
+        "ImageId"] == new
+    with pytest.raises(OSError):
+        os.mkdir(os.path.join(copy_to, "not-a-region-9"))
+    endpoint.aws("ec2", "deregister-image", "--region", "us-west-2",
+                 "--image-id", new, json=False)
+
+
+def test_rm_r_deregisters_and_deletes_snapshots(endpoint, vmdk,
+                                                fresh_mount):
+    ami, snaps = make_ami(endpoint, vmdk, "remove")
+    d = os.path.join(fresh_mount.path, "amis", ami)
+    write(os.path.join(d, "tags", "Name"), "doomed")
+    r = subprocess.run(["rm", "-r", d], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert image(endpoint, ami) is None
+    left = endpoint.aws("ec2", "describe-snapshots", "--owner-ids",
+                        "self")["Snapshots"]
+    assert not set(snaps) & {s["SnapshotId"] for s in left}
+    assert ami not in os.listdir(os.path.join(fresh_mount.path, "amis"))
+    assert "deregistered" in fresh_mount.log()
+
+
+def test_rm_r_keeps_a_snapshot_another_ami_uses(endpoint, vmdk,
+                                                fresh_mount):
+    ami, snaps = make_ami(endpoint, vmdk, "shared-snap")
+    other = endpoint.aws(
+        "ec2", "register-image", "--name", "uses-%s" % snaps[0],
+        "--root-device-name", "/dev/sda1", "--block-device-mappings",
+        "DeviceName=/dev/sda1,Ebs={SnapshotId=%s}" % snaps[0])["ImageId"]
+    uses = image(endpoint, other)["BlockDeviceMappings"]
+    if not any(m.get("Ebs", {}).get("SnapshotId") == snaps[0] for m in uses):
+        pytest.skip("this moto does not register images on a snapshot")
+    r = subprocess.run(["rm", "-r", os.path.join(fresh_mount.path, "amis",
+                                                 ami)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert image(endpoint, ami) is None
+    kept = endpoint.aws("ec2", "describe-snapshots", "--snapshot-ids",
+                        snaps[0])["Snapshots"]
+    assert kept and kept[0]["SnapshotId"] == snaps[0]
+    assert "snapshot %s kept: %s still uses it" % (snaps[0], other) in \
+        fresh_mount.log()
+    endpoint.aws("ec2", "deregister-image", "--image-id", other, json=False)
+
+
+def test_listing_cache_and_regions_view(endpoint, vmdk, mount):
+    ami, _ = make_ami(endpoint, vmdk, "cached")
+    # the default mount caches DescribeImages for a few seconds at most
+    deadline = time.time() + 15
+    while ami not in os.listdir(os.path.join(mount.path, "amis")):
+        assert time.time() < deadline, "AMI never listed"
+        time.sleep(0.5)
+    same = os.path.join(mount.path, "regions", endpoint.region, "amis", ami)
+    assert read(os.path.join(same, "state")) == "available\n"
+    assert not os.path.exists(os.path.join(mount.path, "regions",
+                                           "xx-nowhere-1"))

@@ -1,0 +1,455 @@
+"""imports/: copying VM images into a real mount against the local endpoint.
+
+Good images (tests/images/mkimages.py) must end `completed` with an AMI whose
+tags include Name (checked with the AWS CLI); bad ones must fail the copy
+early with EINVAL, a precise status, no ImportImage call and no multipart
+upload left. Real clients (cp -p, rsync, gio, .part + mv, shell
+redirection, install, dd) must work. Helpers here are reused by
+tests/test_tasks.py.
+"""
+import errno
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+
+import pytest
+
+import mount_fixtures
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MKIMAGES = os.path.join(HERE, "images", "mkimages.py")
+WAIT_TIMEOUT = 60
+
+
+# ---- shared helpers (also used by test_tasks.py) --------------------------
+
+def make_images(outdir, only=None):
+    """Build the test images; returns {name: entry} with entry["path"]."""
+    argv = ["/usr/bin/python3", MKIMAGES, outdir]
+    if only:
+        argv += ["--only"] + list(only)
+    subprocess.run(argv, check=True, capture_output=True, timeout=300)
+    with open(os.path.join(outdir, "images.json")) as f:
+        entries = json.load(f)
+    for e in entries:
+        e["path"] = os.path.join(outdir, e["file"])
+    return {e["name"]: e for e in entries}
+
+
+def start_mount(endpoint, base_dir, opts=""):
+    """A Mount (tests/mount_fixtures.py) staging under a fresh prefix and
+    polling tasks fast. The caller unmounts (which checks a clean exit)."""
+    reason = mount_fixtures.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    prefix = "t-" + uuid.uuid4().hex[:8]
+    o = "bucket=%s/%s,poll_interval=0.3" % (endpoint.bucket, prefix)
+    if opts:
+        o += "," + opts
+    m = mount_fixtures.Mount(endpoint, base_dir, opts=o)
+    m.prefix = prefix
+    return m.start()
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def wait_status(mount, name, timeout=WAIT_TIMEOUT):
+    """Read tasks/NAME/wait in a subprocess (bounded): the final line."""
+    p = subprocess.run(["cat", os.path.join(mount.path, "tasks", name,
+                                            "wait")],
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def poll_until(fn, timeout=WAIT_TIMEOUT, step=0.1):
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError("condition not met in %ss" % timeout)
+        time.sleep(step)
+
+
+def tags_of(endpoint, *resources):
+    """{resource: {key: value}} with one DescribeTags call."""
+    out = endpoint.aws("ec2", "describe-tags", "--filters",
+                       "Name=resource-id,Values=" + ",".join(resources))
+    res = {r: {} for r in resources}
+    for t in out["Tags"]:
+        res.setdefault(t["ResourceId"], {})[t["Key"]] = t["Value"]
+    return res
+
+
+def import_tasks(endpoint):
+    out = endpoint.aws("ec2", "describe-import-image-tasks")
+    return {t["ImportTaskId"]: t for t in out["ImportImageTasks"]}
+
+
+def uploads_left(endpoint, prefix):
+    out = endpoint.aws("s3api", "list-multipart-uploads", "--bucket",
+                       endpoint.bucket, "--prefix", prefix + "/")
+    return (out or {}).get("Uploads") or []
+
+
+def cp(src, dst, *flags):
+    return subprocess.run(["cp"] + list(flags) + [src, dst],
+                          capture_output=True, text=True, timeout=120)
+
+
+# ---- fixtures -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    return make_images(str(tmp_path_factory.mktemp("images")))
+
+
+GOOD = ["ova-ustar", "ova-pax", "ova-gnu", "ova-bsdtar", "ova-2disks",
+        "ova-mf-sha1", "ova-mf-sha256", "ova-mf-last", "ova-efi", "vmdk",
+        "vhd", "vhd-fixed", "vhdx", "raw", "raw-gpt", "img", "raw-efi"]
+BAD = ["bad-not-tar", "bad-empty", "bad-empty-vmdk", "bad-ovf-not-first",
+       "bad-xml", "bad-xml-entities", "bad-missing-disk", "bad-absent-cdrom",
+       "bad-manifest", "bad-manifest-last", "bad-path-dotdot",
+       "bad-path-absolute", "bad-chunked", "bad-truncated",
+       "bad-too-many-disks", "bad-ova-sparse", "bad-qcow2-as-vmdk",
+       "bad-vmdk-sparse", "bad-raw-no-table", "bad-vhd-footer",
+       "bad-vhdx-sig"]
+
+
+@pytest.fixture(scope="module")
+def good_run(endpoint, images, tmp_path_factory):
+    """One mount; every good image copied in (imports run in parallel on
+    the endpoint). Yields (mount, {name: CompletedProcess of cp})."""
+    m = start_mount(endpoint, str(tmp_path_factory.mktemp("mnt")))
+    try:
+        results = {}
+        for name in GOOD:
+            results[name] = cp(images[name]["path"],
+                               os.path.join(m.path, "imports"))
+        yield m, results
+    finally:
+        m.unmount()
+
+
+# ---- good images ----------------------------------------------------------
+
+@pytest.mark.parametrize("name", GOOD)
+def test_good_image_ends_completed_with_tagged_ami(endpoint, images,
+                                                   good_run, name):
+    m, results = good_run
+    fname = images[name]["file"]
+    r = results[name]
+    assert r.returncode == 0, "cp failed: %s\n%s" % (r.stderr, m.log()[-3000:])
+    final = wait_status(m, fname)
+    assert final.startswith("completed ami-"), final
+    ami = final.split()[1]
+    tdir = os.path.join(m.path, "tasks", fname)
+    assert os.readlink(os.path.join(tdir, "ami")) == "../../amis/" + ami
+    assert read(os.path.join(tdir, "progress")) == "100\n"
+    src = read(os.path.join(tdir, "source")).splitlines()
+    assert src[0].startswith("s3://%s/%s/" % (endpoint.bucket, m.prefix))
+    assert src[0].endswith("/" + fname) and src[1] == fname
+    # The task carries Name and the alias tag (it survives a remount).
+    task_id = os.readlink(tdir)
+    task = import_tasks(endpoint)[task_id]
+    ttags = {t["Key"]: t["Value"] for t in task.get("Tags", [])}
+    assert ttags["Name"] == fname and ttags["amifs:name"] == fname
+    assert fname in task["Description"]
+    # The AMI and every snapshot get the tags once the task completes.
+    img = endpoint.aws("ec2", "describe-images", "--image-ids",
+                       ami)["Images"][0]
+    snaps = [b["Ebs"]["SnapshotId"] for b in img["BlockDeviceMappings"]
+             if "Ebs" in b]
+    assert snaps
+    # amifs tags them on the first refresh that sees the task completed
+    tagged = poll_until(lambda: (lambda t: t if all(
+        v.get("Name") == fname for v in t.values()) else None)(
+            tags_of(endpoint, ami, *snaps)), timeout=10)
+    assert all(v["amifs:name"] == fname for v in tagged.values())
+    # Once the task has ended the file leaves imports/.
+    poll_until(lambda: fname not in os.listdir(
+        os.path.join(m.path, "imports")), timeout=10)
+
+
+def test_import_image_used_a_client_token(endpoint, good_run):
+    reqs = endpoint.requests(op="ImportImage")
+    assert reqs and all(r.get("client_token") for r in reqs
+                        if r.get("status") == 200)
+
+
+def test_efi_image_imports_with_uefi_boot_mode(endpoint, images, good_run):
+    m, results = good_run
+    fname = images["ova-efi"]["file"]
+    tdir = os.path.join(m.path, "tasks", fname)
+    wait_status(m, fname)
+    task = import_tasks(endpoint)[os.readlink(tdir)]
+    assert task.get("BootMode") == "uefi"
+
+
+# ---- bad images -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bad_mount(endpoint, tmp_path_factory):
+    m = start_mount(endpoint, str(tmp_path_factory.mktemp("badmnt")))
+    yield m
+    m.unmount()
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_bad_image_fails_early_and_cleanly(endpoint, images, bad_mount,
+                                           name):
+    m = bad_mount
+    e = images[name]
+    mark = endpoint.mark()
+    r = cp(e["path"], os.path.join(m.path, "imports"))
+    if e["expect"] != "empty":
+        assert r.returncode != 0
+        assert "Invalid argument" in r.stderr, r.stderr
+    # else: cp writes nothing, so no write() or flush can fail; the refusal
+    # happens at release, which reports to nobody: the status has it.
+    sfile = os.path.join(m.path, "tasks", e["file"], "status")
+    status = poll_until(lambda: (lambda s: s if s.startswith("failed")
+                                 else None)(read(sfile)), timeout=10)
+    assert status.startswith("failed invalid %s: " % e["kind"]), status
+    assert "(%s)" % e["expect"] in status, status
+    diag = read(os.path.join(m.path, "tasks", e["file"], "diagnosis"))
+    assert "Cause: " in diag and "Fix: " in diag
+    assert endpoint.requests(op="ImportImage", since=mark) == []
+    assert uploads_left(endpoint, m.prefix) == []
+    # nothing was completed or PUT for it (the log is the endpoint's)
+    done = [r for r in endpoint.requests(since=mark)
+            if r.get("op") in ("PutObject", "CompleteMultipartUpload")]
+    assert done == [], done
+    assert e["file"] not in os.listdir(os.path.join(m.path, "imports"))
+
+
+def test_refusal_comes_before_the_end_of_a_big_copy(endpoint, images,
+                                                    bad_mount, tmp_path):
+    """An OVA whose first member is not the OVF, followed by 40 MiB: the
+    write that revealed it fails, long before close; nothing is left."""
+    m = bad_mount
+    big = str(tmp_path / "late.ova")
+    with open(images["bad-ovf-not-first"]["path"], "rb") as f:
+        head = f.read()
+    with open(big, "wb") as f:
+        f.write(head)
+        f.write(b"\0" * (40 << 20))
+    dst = os.path.join(m.path, "imports", "late.ova")
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    written, err = 0, None
+    try:
+        with open(big, "rb") as f:
+            while True:
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    break
+                try:
+                    written += os.write(fd, chunk)
+                except OSError as ex:
+                    err = ex.errno
+                    break
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    assert err == errno.EINVAL
+    assert written < (8 << 20)
+    assert uploads_left(endpoint, m.prefix) == []
+
+
+# ---- a task the endpoint fails --------------------------------------------
+
+def test_image_without_os_fails_with_diagnosis(endpoint, images, bad_mount):
+    m = bad_mount
+    e = images["vmdk-no-os"]
+    r = cp(e["path"], os.path.join(m.path, "imports"))
+    assert r.returncode == 0, r.stderr  # valid image: the import starts
+    final = wait_status(m, e["file"])
+    assert final == "failed ClientError: Unknown OS / Missing OS files.\n"
+    diag = read(os.path.join(m.path, "tasks", e["file"], "diagnosis"))
+    assert "Unknown OS / Missing OS files." in diag
+    assert "ImportSnapshot" in diag  # the usual fix
+    assert not os.path.lexists(os.path.join(m.path, "tasks", e["file"],
+                                            "ami"))
+
+
+# ---- client patterns ------------------------------------------------------
+
+@pytest.fixture
+def imp(endpoint, tmp_path):
+    m = start_mount(endpoint, str(tmp_path))
+    yield m
+    m.unmount()
+
+
+def assert_started(m, name):
+    st = read(os.path.join(m.path, "tasks", name, "status"))
+    assert st.split()[0] in ("active", "completed"), st
+    assert os.path.islink(os.path.join(m.path, "tasks", name))
+
+
+def test_cp_p_and_install(imp, images):
+    src = images["vmdk"]["path"]
+    r = cp(src, os.path.join(imp.path, "imports", "p.vmdk"), "-p")
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(["install", "-m", "644", src,
+                        os.path.join(imp.path, "imports", "i.vmdk")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for n in ("p.vmdk", "i.vmdk"):
+        assert_started(imp, n)
+    # metadata calls succeed after close, also once the import started
+    p = os.path.join(imp.path, "imports", "p.vmdk")
+    os.chmod(p, 0o644)
+    os.utime(p, (1, 1))
+
+
+def test_rsync_temp_name_then_rename(imp, images, tmp_path):
+    d = tmp_path / "src"
+    d.mkdir()
+    shutil.copy(images["ova-ustar"]["path"], str(d / "rs.ova"))
+    r = subprocess.run(["rsync", "-a", str(d / "rs.ova"),
+                        os.path.join(imp.path, "imports") + "/"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert_started(imp, "rs.ova")
+    assert wait_status(imp, "rs.ova").startswith("completed ami-")
+
+
+def test_part_file_renamed_to_final_name(imp, images):
+    part = os.path.join(imp.path, "imports", "k.ova.part")
+    r = cp(images["ova-ustar"]["path"], part)
+    assert r.returncode == 0, r.stderr
+    # staged, complete, waiting for its final name; stays readable
+    st = read(os.path.join(imp.path, "tasks", "k.ova.part", "status"))
+    assert st.startswith("uploading ") and "waiting for a rename" in st
+    with open(part, "rb") as f, open(images["ova-ustar"]["path"], "rb") as g:
+        assert f.read() == g.read()
+    os.chmod(part, 0o600)
+    os.rename(part, os.path.join(imp.path, "imports", "k.ova"))
+    assert_started(imp, "k.ova")
+
+
+def test_temp_name_whose_content_is_another_kind(imp, images):
+    """A fixed VHD looks like a raw disk until its name says .vhd: the
+    staged object is re-validated as VHD at the rename."""
+    part = os.path.join(imp.path, "imports", ".vm-fixed.vhd.XYZ123")
+    r = cp(images["vhd-fixed"]["path"], part)
+    assert r.returncode == 0, r.stderr
+    os.rename(part, os.path.join(imp.path, "imports", "fx.vhd"))
+    assert_started(imp, "fx.vhd")
+
+
+def test_shell_redirection_and_dd(imp, images):
+    src = images["vmdk"]["path"]
+    dst = os.path.join(imp.path, "imports", "sh.vmdk")
+    r = subprocess.run(["sh", "-c", 'cat "$1" > "$2"', "sh", src, dst],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert_started(imp, "sh.vmdk")
+    dst = os.path.join(imp.path, "imports", "dd.vmdk")
+    r = subprocess.run(["dd", "if=" + src, "of=" + dst, "bs=64k"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert_started(imp, "dd.vmdk")
+
+
+def test_gio_copy(imp, images):
+    if not shutil.which("gio"):
+        pytest.skip("gio not installed")
+    r = subprocess.run(["gio", "copy", images["vmdk"]["path"],
+                        os.path.join(imp.path, "imports", "g.vmdk")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert_started(imp, "g.vmdk")
+
+
+def test_imported_file_is_read_only_and_reads_the_staged_object(imp,
+                                                                 images):
+    src = images["vmdk"]["path"]
+    dst = os.path.join(imp.path, "imports", "ro.vmdk")
+    assert cp(src, dst).returncode == 0
+    st = os.stat(dst)
+    assert st.st_size == os.path.getsize(src)
+    assert not st.st_mode & 0o222
+    with open(dst, "rb") as f, open(src, "rb") as g:
+        assert f.read() == g.read()
+    with pytest.raises(OSError) as ex:
+        open(dst, "r+b")
+    assert ex.value.errno in (errno.EACCES, errno.EBUSY, errno.EPERM)
+
+
+# ---- parameters -----------------------------------------------------------
+
+def test_xattrs_and_sidecar_set_import_parameters(imp, images, endpoint):
+    side = os.path.join(imp.path, "imports", "px.vmdk.json")
+    with open(side, "w") as f:
+        json.dump({"Description": "web server", "Platform": "Linux",
+                   "Tags": {"Owner": "ops", "Team": "infra"}}, f)
+    assert json.loads(read(side))["Description"] == "web server"
+    dst = os.path.join(imp.path, "imports", "px.vmdk")
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        # xattrs beat the sidecar; set before the first write
+        os.setxattr(dst, "user.amifs.tag.Owner", b"alice")
+        os.setxattr(dst, "user.amifs.boot_mode", b"legacy-bios")
+        assert os.getxattr(dst, "user.amifs.tag.Owner") == b"alice"
+        with pytest.raises(OSError) as ex:
+            os.setxattr(dst, "user.other", b"x")
+        assert ex.value.errno == errno.ENOTSUP
+        with open(images["vmdk"]["path"], "rb") as f:
+            os.write(fd, f.read())
+    finally:
+        os.close(fd)
+    final = wait_status(imp, "px.vmdk")
+    assert final.startswith("completed ami-"), final
+    task = import_tasks(endpoint)[os.readlink(
+        os.path.join(imp.path, "tasks", "px.vmdk"))]
+    tags = {t["Key"]: t["Value"] for t in task["Tags"]}
+    assert tags["Owner"] == "alice" and tags["Team"] == "infra"
+    assert tags["Name"] == "px.vmdk"
+    assert task["Description"] == "web server"
+    assert task.get("BootMode") == "legacy-bios"
+    ami = final.split()[1]
+    poll_until(lambda: tags_of(endpoint, ami)[ami].get("Team") == "infra",
+               timeout=10)
+
+
+def test_bad_sidecar_fails_its_close(imp):
+    p = subprocess.run(["cp", "/dev/stdin",
+                        os.path.join(imp.path, "imports", "b.ova.json")],
+                       input="not json", capture_output=True, text=True)
+    assert p.returncode != 0 and "Invalid argument" in p.stderr
+
+
+# ---- rm of an upload in flight --------------------------------------------
+
+def test_rm_of_an_upload_in_flight_aborts_it(imp, images, endpoint):
+    dst = os.path.join(imp.path, "imports", "fl.raw")
+    with open(images["raw"]["path"], "rb") as f:
+        data = f.read()
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data[:12 << 20])  # more than a part: the MPU exists
+        assert os.stat(dst).st_size == 12 << 20  # ls -l shows the size
+        os.unlink(dst)
+        with pytest.raises(OSError):
+            os.write(fd, data[12 << 20:])
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    st = read(os.path.join(imp.path, "tasks", "fl.raw", "status"))
+    assert st.startswith("cancelled "), st
+    assert uploads_left(endpoint, imp.prefix) == []
+    assert "fl.raw" not in os.listdir(os.path.join(imp.path, "imports"))

@@ -1,0 +1,461 @@
+/* test_ova.c — the streaming validator on real images and on crafted bytes.
+ *
+ * The images come from tests/images/mkimages.py (run here into a temporary
+ * directory with python3, or taken from $AMIFS_TEST_IMAGES when that holds
+ * an images.json). Each image is fed in random-sized chunks (1 byte to
+ * 1 MiB) and must get the verdict and code images.json expects; refusals
+ * that the bytes reveal early must come before the end of the stream.
+ * Exit 0 pass, 1 fail, 77 skip (no python3 or image tools). */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ova/internal.h"
+#include "ova/ova.h"
+
+static int failures;
+
+#define CHECK(cond, ...)                                                     \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            failures++;                                                      \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                      \
+            printf(__VA_ARGS__);                                             \
+            printf("\n");                                                    \
+        }                                                                    \
+    } while (0)
+
+/* xorshift: reproducible chunk sizes without global state */
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* log-uniform 1 .. 1 MiB, so tiny and huge chunks both occur */
+static size_t chunk_size(uint64_t *s)
+{
+    unsigned bits = (unsigned)(rnd(s) % 21);
+    size_t n = 1 + (size_t)(rnd(s) % ((size_t)1 << bits));
+    return n > (1u << 20) ? (1u << 20) : n;
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0) {
+        fclose(f);
+        return NULL;
+    }
+    unsigned char *buf = malloc((size_t)st.st_size + 1);
+    *len = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+    fclose(f);
+    return buf;
+}
+
+/* ---- crafted-input tests ----------------------------------------------- */
+
+static void test_kind(void)
+{
+    CHECK(ova_kind_from_name("vm.ova") == OVA_KIND_OVA, "ova");
+    CHECK(ova_kind_from_name("a/b/VM.OVA") == OVA_KIND_OVA, "OVA upper");
+    CHECK(ova_kind_from_name("x.vmdk") == OVA_KIND_VMDK, "vmdk");
+    CHECK(ova_kind_from_name("x.vhd") == OVA_KIND_VHD, "vhd");
+    CHECK(ova_kind_from_name("x.VhDx") == OVA_KIND_VHDX, "vhdx");
+    CHECK(ova_kind_from_name("x.raw") == OVA_KIND_RAW, "raw");
+    CHECK(ova_kind_from_name("x.img") == OVA_KIND_RAW, "img");
+    CHECK(ova_kind_from_name("x.ova.part") == OVA_KIND_NONE, "part");
+    CHECK(ova_kind_from_name(".ova") == OVA_KIND_NONE, "hidden");
+    CHECK(ova_kind_from_name("dir/.vmdk") == OVA_KIND_NONE, "hidden dir");
+    CHECK(ova_kind_from_name(NULL) == OVA_KIND_NONE, "NULL");
+    CHECK(ova_kind_from_name(".x.ova.Ab12Cd") == OVA_KIND_NONE, "rsync tmp");
+    CHECK(strcmp(ova_kind_format(OVA_KIND_VHDX), "VHDX") == 0, "format");
+    CHECK(strcmp(ova_kind_format(OVA_KIND_NONE), "") == 0, "format none");
+}
+
+static void test_vhd_footer(void)
+{
+    unsigned char f[512] = "conectix";
+    f[63] = 2;
+    uint32_t sum = 0;
+    for (int i = 0; i < 512; i++)
+        if (i < 64 || i >= 68)
+            sum += f[i];
+    sum = ~sum;
+    f[64] = (unsigned char)(sum >> 24);
+    f[65] = (unsigned char)(sum >> 16);
+    f[66] = (unsigned char)(sum >> 8);
+    f[67] = (unsigned char)sum;
+    CHECK(vhd_footer_valid(f) == 1, "valid footer");
+    f[40] ^= 1;
+    CHECK(vhd_footer_valid(f) == 0, "corrupt footer accepted");
+}
+
+static void test_manifest(void)
+{
+    static struct manifest m;
+    struct ova_verdict vd = {{0}, {0}};
+    const char *ok = "SHA1(a.ovf)= 0123456789abcdef0123456789ABCDEF01234567\r\n"
+                     "\nSHA256(dir (1).vmdk)= "
+                     "00112233445566778899aabbccddeeff"
+                     "00112233445566778899aabbccddeeff\n";
+    CHECK(manifest_parse(&m, ok, strlen(ok), &vd) == 0, "parse: %s",
+          vd.reason);
+    CHECK(m.n == 2, "entries %zu", m.n);
+    CHECK(m.algs == (MF_SHA1 | MF_SHA256), "algs");
+    CHECK(manifest_find(&m, "dir (1).vmdk") != NULL, "name with parens");
+    CHECK(m.e[0].digest[19] == 0x67, "digest bytes");
+    const char *bad[] = {"MD5(a)= 00", "SHA1(a)= 0123", "SHA1 a = 00",
+                         "SHA1(a)= 0123456789abcdef0123456789abcdef0123456g"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vd.code[0] = '\0';
+        CHECK(manifest_parse(&m, bad[i], strlen(bad[i]), &vd) < 0 &&
+              strcmp(vd.code, "bad-manifest") == 0, "accepted '%s'", bad[i]);
+    }
+}
+
+static const char ovf_ok[] =
+    "<?xml version=\"1.0\"?>\n"
+    "<Envelope xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\" "
+    "xmlns:ovf=\"http://schemas.dmtf.org/ovf/envelope/1\" "
+    "xmlns:rasd=\"http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/"
+    "CIM_ResourceAllocationSettingData\" "
+    "xmlns:vmw=\"http://www.vmware.com/schema/ovf\">"
+    "<References><File ovf:href=\"d.vmdk\" ovf:id=\"f1\" ovf:size=\"10\"/>"
+    "</References><DiskSection><Info>x</Info><Disk ovf:capacity=\"2\" "
+    "ovf:capacityAllocationUnits=\"byte * 2^30\" ovf:diskId=\"d1\" "
+    "ovf:fileRef=\"f1\"/></DiskSection><VirtualSystem ovf:id=\"vm\">"
+    "<OperatingSystemSection ovf:id=\"1\" vmw:osType=\"windows2019srv_64Guest"
+    "\"><Info>os</Info><Description>Windows</Description>"
+    "</OperatingSystemSection><VirtualHardwareSection><Item>"
+    "<rasd:HostResource>ovf:/disk/d1</rasd:HostResource>"
+    "<rasd:ResourceType>17</rasd:ResourceType></Item><Item>"
+    "<rasd:ElementName>cd</rasd:ElementName><rasd:ResourceType>15"
+    "</rasd:ResourceType></Item><vmw:Config ovf:required=\"false\" "
+    "vmw:key=\"firmware\" vmw:value=\"efi\"/></VirtualHardwareSection>"
+    "</VirtualSystem></Envelope>";
+
+static int parse_ovf(struct ovf_desc *d, const char *text, size_t step,
+                     struct ova_verdict *vd)
+{
+    struct ovf_parser *p = ovf_parser_new(d);
+    size_t len = strlen(text);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < len; i += step)
+        rc = ovf_parser_feed(p, text + i, len - i < step ? len - i : step,
+                             false, vd);
+    if (rc == 0)
+        rc = ovf_parser_feed(p, "", 0, true, vd);
+    ovf_parser_free(p);
+    return rc;
+}
+
+static void test_ovf(void)
+{
+    static struct ovf_desc d;
+    struct ova_verdict vd = {{0}, {0}};
+    CHECK(parse_ovf(&d, ovf_ok, 1, &vd) == 0, "ovf: %s", vd.reason);
+    CHECK(d.nfiles == 1 && d.ndisks == 1, "counts %zu %zu", d.nfiles,
+          d.ndisks);
+    CHECK(d.disks[0].capacity == 2ULL << 30, "capacity %llu",
+          (unsigned long long)d.disks[0].capacity);
+    CHECK(strcmp(d.firmware, "efi") == 0, "firmware %s", d.firmware);
+    CHECK(strcmp(d.os_type, "windows2019srv_64Guest") == 0, "os %s",
+          d.os_type);
+    CHECK(strcmp(d.os_desc, "Windows") == 0, "desc '%s'", d.os_desc);
+    CHECK(d.disk_items == 1 && d.ndevs == 1 && d.devs[0].host[0] == 0,
+          "items %u devs %zu", d.disk_items, d.ndevs);
+    CHECK(ovf_desc_check(&d, &vd) == 0, "check: %s", vd.reason);
+
+    const char *doctype = "<?xml version=\"1.0\"?><!DOCTYPE Envelope ["
+                          "<!ENTITY a \"aaaa\">]><Envelope>&a;</Envelope>";
+    CHECK(parse_ovf(&d, doctype, 7, &vd) < 0 &&
+          strcmp(vd.code, "xml-entities") == 0, "doctype: %s", vd.code);
+    const char *ext = "<?xml version=\"1.0\"?><!DOCTYPE Envelope SYSTEM "
+                      "\"file:///etc/passwd\"><Envelope/>";
+    CHECK(parse_ovf(&d, ext, 3, &vd) < 0 &&
+          strcmp(vd.code, "xml-entities") == 0, "external: %s", vd.code);
+    CHECK(parse_ovf(&d, "<Envelope><a></b></Envelope>", 4, &vd) < 0 &&
+          strcmp(vd.code, "bad-xml") == 0, "mismatched tags: %s", vd.code);
+
+    /* 8 TiB is one byte too many for ImportImage */
+    char big[sizeof ovf_ok + 16];
+    const char *at = strstr(ovf_ok, "ovf:capacity=\"2\"");
+    snprintf(big, sizeof big, "%.*sovf:capacity=\"8192\"%s",
+             (int)(at - ovf_ok), ovf_ok, at + strlen("ovf:capacity=\"2\""));
+    CHECK(parse_ovf(&d, big, 100, &vd) == 0, "big parse %s", vd.reason);
+    CHECK(ovf_desc_check(&d, &vd) < 0 && strcmp(vd.code, "too-large") == 0,
+          "8 TiB disk: %s", vd.code);
+}
+
+/* Bytes that are not an image of the kind named. */
+static void test_crafted_streams(void)
+{
+    static unsigned char zeros[4096];
+    struct ova_validator *v = ova_validator_new(OVA_KIND_RAW);
+    CHECK(ova_validator_feed(v, zeros, sizeof zeros) < 0, "zeros raw");
+    CHECK(strcmp(ova_validator_code(v), "no-partition-table") == 0, "%s",
+          ova_validator_code(v));
+    CHECK(ova_validator_feed(v, zeros, 1) < 0, "sticky refusal");
+    CHECK(ova_validator_finish(v) < 0, "finish after refusal");
+    ova_validator_free(v);
+
+    v = ova_validator_new(OVA_KIND_NONE);
+    CHECK(ova_validator_feed(v, zeros, 1) < 0 &&
+          strcmp(ova_validator_code(v), "bad-format") == 0, "kind none");
+    ova_validator_free(v);
+
+    /* an OVA abandoned mid-stream (rm of an upload) frees cleanly */
+    v = ova_validator_new(OVA_KIND_OVA);
+    CHECK(ova_validator_feed(v, zeros, 100) == 0, "partial feed");
+    ova_validator_free(v);
+
+    /* all-zero tar: no members */
+    v = ova_validator_new(OVA_KIND_OVA);
+    ova_validator_feed(v, zeros, sizeof zeros);
+    CHECK(ova_validator_finish(v) < 0, "zero tar accepted");
+    ova_validator_free(v);
+
+    v = ova_validator_new(OVA_KIND_VMDK);
+    CHECK(ova_validator_feed(v, "KDM", 3) == 0, "short vmdk is not bad yet");
+    CHECK(ova_validator_finish(v) < 0 &&
+          strcmp(ova_validator_code(v), "truncated") == 0, "%s",
+          ova_validator_code(v));
+    char *j = ova_validator_json(v, "x.vmdk");
+    CHECK(j && strstr(j, "\"refused\""), "json verdict");
+    free(j);
+    ova_validator_free(v);
+}
+
+static void put_le(unsigned char *p, uint64_t x, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (unsigned char)(x >> (8 * i));
+}
+
+/* A VMware-style stream VMDK (grain directory at the end) must end with
+ * footer marker, footer and end-of-stream marker. */
+static void test_vmdk_trailer(void)
+{
+    static unsigned char img[8192];
+    memcpy(img, "KDMV", 4);
+    put_le(img + 4, 3, 4);
+    put_le(img + 8, 3 | 1u << 16 | 1u << 17, 4);
+    put_le(img + 12, 2048, 8);                 /* 1 MiB */
+    put_le(img + 20, 128, 8);
+    put_le(img + 56, UINT64_MAX, 8);           /* GD at end */
+    put_le(img + 64, 1, 8);
+    put_le(img + 77, 1, 2);                    /* deflate */
+    memcpy(img + sizeof img - 1024, img, 512); /* footer, then EOS zeros */
+    for (int cut = 0; cut < 2; cut++) {
+        struct ova_validator *v = ova_validator_new(OVA_KIND_VMDK);
+        size_t len = sizeof img - (cut ? 512 : 0);
+        CHECK(ova_validator_feed(v, img, len) == 0, "feed");
+        int rc = ova_validator_finish(v);
+        if (cut)
+            CHECK(rc < 0 && strcmp(ova_validator_code(v), "truncated") == 0,
+                  "cut trailer: '%s'", ova_validator_code(v));
+        else
+            CHECK(rc == 0, "trailer refused: %s", ova_validator_reason(v));
+        CHECK(ova_validator_facts(v)->disks[0].capacity == 1 << 20, "cap");
+        ova_validator_free(v);
+    }
+}
+
+/* ---- the image catalogue ----------------------------------------------- */
+
+struct image {
+    const char *name, *file, *expect;
+    bool good;
+};
+
+/* Feed the whole image in random chunks. Returns the offset at which feed
+ * (followed by sync) first refused, or len when it never did. */
+static size_t feed_all(struct ova_validator *v, const unsigned char *buf,
+                       size_t len, uint64_t seed, bool sync)
+{
+    size_t off = 0;
+    while (off < len) {
+        size_t n = chunk_size(&seed);
+        if (sync && n > len / 8 + 1)     /* several chunks, to see when */
+            n = len / 8 + 1;
+        if (n > len - off)
+            n = len - off;
+        int rc = ova_validator_feed(v, buf + off, n);
+        off += n;
+        if (rc == 0 && sync)
+            rc = ova_validator_sync(v);
+        if (rc < 0)
+            return off;
+    }
+    return len;
+}
+
+/* Refusals the bytes reveal before the end of the stream. */
+static bool known_early(const char *code)
+{
+    static const char *const early[] = {
+        "not-tar", "ovf-not-first", "bad-xml", "xml-entities",
+        "unsafe-path", "chunked-disk", "too-many-disks",
+        "not-stream-optimized", "bad-format", "no-partition-table"};
+    for (size_t i = 0; i < sizeof early / sizeof early[0]; i++)
+        if (strcmp(code, early[i]) == 0)
+            return true;
+    return false;
+}
+
+static void run_image(const char *dir, const struct image *im, uint64_t seed)
+{
+    char path[4096];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/%s", dir, im->file);
+    unsigned char *buf = slurp(path, &len);
+    CHECK(buf != NULL, "%s: cannot read %s", im->name, path);
+    if (!buf)
+        return;
+    for (int sync = 0; sync < 2; sync++) {
+        struct ova_validator *v =
+            ova_validator_new(ova_kind_from_name(im->file));
+        size_t at = feed_all(v, buf, len, seed + (uint64_t)sync, sync);
+        int rc = ova_validator_finish(v);
+        const char *code = ova_validator_code(v);
+        if (im->good)
+            CHECK(rc == 0, "%s (seed %llu): refused: %s: %s", im->name,
+                  (unsigned long long)seed, code, ova_validator_reason(v));
+        else
+            CHECK(rc < 0 && strcmp(code, im->expect) == 0,
+                  "%s (seed %llu): got '%s' (%s), want '%s'", im->name,
+                  (unsigned long long)seed, code, ova_validator_reason(v),
+                  im->expect);
+        if (!im->good && sync && known_early(im->expect))
+            CHECK(at < len, "%s: refused only at the end (%zu bytes)",
+                  im->name, len);
+        if (!im->good)
+            CHECK(ova_validator_reason(v)[0] != '\0', "%s: no reason",
+                  im->name);
+        char *j = ova_validator_json(v, im->file);
+        CHECK(j != NULL, "json");
+        free(j);
+        ova_validator_free(v);
+    }
+    free(buf);
+}
+
+/* ovf-not-first must be known from the first member's header alone. */
+static void test_early_ovf_not_first(const char *dir)
+{
+    char path[4096];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/bad-ovf-not-first.ova", dir);
+    unsigned char *buf = slurp(path, &len);
+    if (!buf)
+        return;
+    struct ova_validator *v = ova_validator_new(OVA_KIND_OVA);
+    CHECK(ova_validator_feed(v, buf, 512) == 0, "first header");
+    CHECK(ova_validator_sync(v) < 0 &&
+          strcmp(ova_validator_code(v), "ovf-not-first") == 0,
+          "not refused after the first header: '%s'", ova_validator_code(v));
+    CHECK(strstr(ova_validator_reason(v), "found '") != NULL, "reason %s",
+          ova_validator_reason(v));
+    ova_validator_free(v);
+    free(buf);
+}
+
+static char *make_images(char *tmpl)
+{
+    const char *pre = getenv("AMIFS_TEST_IMAGES");
+    char probe[4096];
+    if (pre) {
+        snprintf(probe, sizeof probe, "%s/images.json", pre);
+        if (access(probe, R_OK) == 0)
+            return strdup(pre);
+    }
+    if (!mkdtemp(tmpl))
+        return NULL;
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "python3 tests/images/mkimages.py '%s' "
+             ">/dev/null", tmpl);
+    if (system(cmd) != 0)
+        return NULL;
+    return strdup(tmpl);
+}
+
+static int load_images(const char *dir, cJSON **root)
+{
+    char path[4096];
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/images.json", dir);
+    unsigned char *text = slurp(path, &len);
+    if (!text)
+        return -1;
+    text[len] = '\0';
+    *root = cJSON_Parse((char *)text);
+    free(text);
+    return *root && cJSON_IsArray(*root) ? 0 : -1;
+}
+
+static void test_catalogue(const char *dir, cJSON *root)
+{
+    int n = 0, bad = 0;
+    cJSON *e;
+    cJSON_ArrayForEach(e, root) {
+        struct image im = {
+            cJSON_GetStringValue(cJSON_GetObjectItem(e, "name")),
+            cJSON_GetStringValue(cJSON_GetObjectItem(e, "file")),
+            cJSON_GetStringValue(cJSON_GetObjectItem(e, "expect")),
+            cJSON_IsTrue(cJSON_GetObjectItem(e, "good"))};
+        CHECK(im.name && im.file && (im.good || im.expect), "bad entry");
+        if (!im.name || !im.file || (!im.good && !im.expect))
+            continue;
+        for (uint64_t seed = 1; seed <= 3; seed++)
+            run_image(dir, &im, seed * 0x9e3779b97f4a7c15ULL + (uint64_t)n);
+        n++;
+        bad += !im.good;
+    }
+    CHECK(n >= 30 && bad >= 15, "catalogue too small: %d images", n);
+    printf("catalogue: %d images (%d bad) x 3 seeds x 2 modes\n", n, bad);
+}
+
+int main(void)
+{
+    test_kind();
+    test_vhd_footer();
+    test_manifest();
+    test_ovf();
+    test_crafted_streams();
+    test_vmdk_trailer();
+
+    char tmpl[] = "/tmp/amifs-ova-test-XXXXXX";
+    char *dir = make_images(tmpl);
+    if (!dir) {
+        printf("SKIP image tests: mkimages.py failed (python3, sfdisk, "
+               "mkfs.ext4, qemu-img, tar, bsdtar needed)\n");
+        return failures ? 1 : 77;
+    }
+    cJSON *root = NULL;
+    CHECK(load_images(dir, &root) == 0, "images.json unreadable in %s", dir);
+    if (root) {
+        test_catalogue(dir, root);
+        test_early_ovf_not_first(dir);
+    }
+    cJSON_Delete(root);
+    if (dir == tmpl || strcmp(dir, tmpl) == 0) {
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
+        if (system(cmd) != 0)
+            printf("could not remove %s\n", tmpl);
+    }
+    free(dir);
+    printf("%s\n", failures ? "FAILED" : "ok");
+    return failures ? 1 : 0;
+}
