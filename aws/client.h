@@ -17,7 +17,13 @@
  * clock offset from the Date header; ExpiredToken after refreshing
  * credentials. Delay before attempt n+1 is random(0,1) × min(2^(n-1), 20) s
  * (scaled by `retry_base_ms`); at most `max_attempts` attempts. Requests that
- * are not idempotent are retried only when `req->idempotent` says it is safe.
+ * are not idempotent are retried only when `req->idempotent` says it is safe,
+ * when the request never left (connect/resolve failure), or when the answer
+ * was a throttling error (a throttled request was refused unexecuted).
+ * Retries draw on a quota (500 tokens, 5 per retry, 10 after a timeout, a
+ * success gives back 1). A response streamed to a sink is never retried once
+ * the sink has received bytes. Each attempt carries the unsigned header
+ * `amz-sdk-request: attempt=N; max=M`.
  *
  * Bodies stream: a request body may come from a callback, and a response body
  * may go to a callback (then nothing is kept in memory); otherwise the

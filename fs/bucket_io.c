@@ -40,27 +40,29 @@ enum up_state { UP_WRITING, UP_DONE, UP_FAILED };
 struct upload {
     struct upload *next; /* registry, under b->lock */
     int refs;            /* under b->lock: the handle + temporary users */
-    char *rel;
-    struct bpath p;      /* key points into rel */
+    char *rel;           /* under b->lock: the name the tree shows (a
+                            rename while writing changes it) */
+    char *obj_rel;       /* where the bytes go; fixed */
+    struct bpath p;      /* of obj_rel (key points into it) */
     struct mpu *mpu;
     time_t started;
     pthread_mutex_t wlock;
-    uint64_t written;    /* under wlock */
-    bool wrote;          /* under wlock: data accepted since open */
-    bool empty_stored;   /* under wlock: an empty object is in S3 */
-    atomic_int state;    /* enum up_state */
-    int result;          /* 0 or -errno once not WRITING (under wlock) */
+    uint64_t written;  /* under wlock */
+    bool wrote;        /* under wlock: data accepted since open */
+    bool empty_stored; /* under wlock: an empty object is in S3 */
+    atomic_int state;  /* enum up_state */
+    int result;        /* 0 or -errno once not WRITING (under wlock) */
     atomic_bool cancelled;
 };
 
 struct bfile {
     struct amifs *fs;
     char *rel;
-    struct bpath p;        /* key points into rel */
-    struct upload *up;     /* writing: the upload (NULL until one starts) */
-    bool writable;         /* opened for writing */
-    struct reader *rd;     /* reading */
-    char etag[72];         /* reading: If-Match */
+    struct bpath p;    /* key points into rel */
+    struct upload *up; /* writing: the upload (NULL until one starts) */
+    bool writable;     /* opened for writing */
+    struct reader *rd; /* reading */
+    char etag[72];     /* reading: If-Match */
 };
 
 static const char zeros[64 * 1024];
@@ -72,11 +74,16 @@ static struct bfile *handle_of(const struct fuse_file_info *fi)
 
 /* ---- the registry ------------------------------------------------------- */
 
+/* Being written, and not removed meanwhile. */
+static bool live(const struct upload *u)
+{
+    return atomic_load(&u->state) == UP_WRITING && !atomic_load(&u->cancelled);
+}
+
 static struct upload *find_writing(struct bk *b, const char *rel)
 {
     for (struct upload *u = b->uploads; u; u = u->next)
-        if (strcmp(u->rel, rel) == 0 &&
-            atomic_load(&u->state) == UP_WRITING)
+        if (strcmp(u->rel, rel) == 0 && live(u))
             return u;
     return NULL;
 }
@@ -106,7 +113,7 @@ void bk_uploads_in(struct bk *b, const char *dir,
     for (struct upload *u = b->uploads; u; u = u->next) {
         const char *name = u->rel + len + 1;
         if (strncmp(u->rel, dir, len) == 0 && u->rel[len] == '/' &&
-            !strchr(name, '/') && atomic_load(&u->state) == UP_WRITING)
+            !strchr(name, '/') && live(u))
             fn(ctx, name);
     }
     pthread_mutex_unlock(&b->lock);
@@ -119,7 +126,7 @@ int bk_upload_busy(struct bk *b, const char *rel, bool below)
 
     pthread_mutex_lock(&b->lock);
     for (struct upload *u = b->uploads; u && !busy; u = u->next) {
-        if (atomic_load(&u->state) != UP_WRITING)
+        if (!live(u))
             continue;
         busy = below ? strncmp(u->rel, rel, len) == 0 && u->rel[len] == '/'
                      : strcmp(u->rel, rel) == 0;
@@ -133,6 +140,7 @@ static void upload_free(struct upload *u)
     mpu_free(u->mpu); /* aborts unless DONE */
     pthread_mutex_destroy(&u->wlock);
     free(u->rel);
+    free(u->obj_rel);
     free(u);
 }
 
@@ -156,6 +164,31 @@ static void unregister(struct bk *b, struct upload *u)
             break;
         }
     pthread_mutex_unlock(&b->lock);
+}
+
+int bk_upload_rename(struct bk *b, const char *from, const char *to)
+{
+    struct upload *u;
+    char *copy = strdup(to);
+    int rc = 0;
+
+    if (!copy)
+        return -ENOMEM;
+    pthread_mutex_lock(&b->lock);
+    u = find_writing(b, from);
+    if (!u)
+        rc = 0;
+    else if (find_writing(b, to))
+        rc = -EBUSY;
+    else {
+        free(u->rel);
+        u->rel = copy;
+        copy = NULL;
+        rc = 1;
+    }
+    pthread_mutex_unlock(&b->lock);
+    free(copy);
+    return rc;
 }
 
 int bk_upload_cancel(struct bk *b, const char *rel)
@@ -212,17 +245,20 @@ static int upload_new(struct amifs *fs, const char *rel, struct upload **out)
     struct aws_error err;
     struct upload *u = calloc(1, sizeof(*u));
 
-    if (!u || !(u->rel = strdup(rel))) {
+    if (!u || !(u->rel = strdup(rel)) || !(u->obj_rel = strdup(rel))) {
+        if (u)
+            free(u->rel);
         free(u);
         return -ENOMEM;
     }
-    bpath_parse(u->rel, &u->p);
+    bpath_parse(u->obj_rel, &u->p);
     mo.part_size = fs->opts.part_size;
     mo.concurrency = fs->opts.upload_concurrency;
     aws_error_clear(&err);
     u->mpu = mpu_new(fs->client, u->p.bucket, u->p.key, &mo, &err);
     if (!u->mpu) {
         free(u->rel);
+        free(u->obj_rel);
         free(u);
         return bk_fail(fs, "starting upload", rel, &err);
     }
@@ -340,8 +376,8 @@ static int open_read(struct amifs *fs, struct bfile *h)
     return h->rd ? 0 : -ENOMEM;
 }
 
-int bk_read(struct amifs *fs, const char *rel, char *buf, size_t n,
-            off_t off, struct fuse_file_info *fi)
+int bk_read(struct amifs *fs, const char *rel, char *buf, size_t n, off_t off,
+            struct fuse_file_info *fi)
 {
     struct bfile *h = handle_of(fi);
     struct aws_error err;
@@ -361,13 +397,13 @@ int bk_read(struct amifs *fs, const char *rel, char *buf, size_t n,
 static int fail_upload(struct amifs *fs, struct upload *u, const char *what,
                        const struct aws_error *err)
 {
-    u->result = bk_fail(fs, what, u->rel, err);
+    u->result = bk_fail(fs, what, u->obj_rel, err);
     if (atomic_load(&u->cancelled))
         u->result = -ECANCELED;
     atomic_store(&u->state, UP_FAILED);
     mpu_abort(u->mpu); /* normally done already; then a no-op */
     janitor_take(fs, u);
-    amifs_log(fs, AWS_LOG_ERROR, "buckets/%s: upload failed: %s", u->rel,
+    amifs_log(fs, AWS_LOG_ERROR, "buckets/%s: upload failed: %s", u->obj_rel,
               strerror(-u->result));
     return u->result;
 }
@@ -415,9 +451,10 @@ static int write_locked(struct amifs *fs, struct upload *u, const char *buf,
     if (atomic_load(&u->state) != UP_WRITING)
         return closed_result(u);
     if (off < u->written) {
-        amifs_log(fs, AWS_LOG_WARN, "buckets/%s: write at %llu before the "
+        amifs_log(fs, AWS_LOG_WARN,
+                  "buckets/%s: write at %llu before the "
                   "end (%llu): S3 objects are written front to back",
-                  u->rel, (unsigned long long)off,
+                  u->obj_rel, (unsigned long long)off,
                   (unsigned long long)u->written);
         return -ESPIPE;
     }
@@ -443,31 +480,70 @@ int bk_write(struct amifs *fs, const char *rel, const char *buf, size_t n,
     return rc;
 }
 
+/* The name the upload has now (a copy; NULL when out of memory). */
+static char *current_name(struct bk *b, struct upload *u)
+{
+    char *name;
+
+    pthread_mutex_lock(&b->lock);
+    name = strdup(u->rel);
+    pthread_mutex_unlock(&b->lock);
+    return name;
+}
+
+/* Renamed while written (GIO's replace: write a temporary, rename it onto
+ * the target, then close): now that the object is complete, move it. */
+static int move_to_name(struct amifs *fs, struct upload *u)
+{
+    char *name = current_name(bk_of(fs), u);
+    struct aws_error err;
+    int rc;
+
+    if (!name)
+        return -ENOMEM;
+    rc = strcmp(name, u->obj_rel) == 0
+             ? 0
+             : bk_move_object(fs, u->obj_rel, name, u->written);
+    if (rc < 0) {
+        aws_error_set(&err, AWS_ERR_IO, "could not move it to %s", name);
+        struct bpath p = u->p;
+        s3_delete_object(fs->client, p.bucket, p.key, &err);
+        cache_forget(bk_of(fs)->cache, u->obj_rel);
+        amifs_log(fs, AWS_LOG_ERROR,
+                  "buckets/%s: renamed while written, "
+                  "but moving it to %s failed",
+                  u->obj_rel, name);
+    }
+    free(name);
+    return rc;
+}
+
 /* Complete the upload; the outcome becomes final. */
 static int finish_locked(struct amifs *fs, struct upload *u)
 {
     struct aws_error err;
     char etag[72] = "";
+    int rc;
 
     if (atomic_load(&u->state) != UP_WRITING)
         return u->result;
-    if (!u->wrote && u->empty_stored && !atomic_load(&u->cancelled)) {
-        u->result = 0; /* the empty object is already stored */
-        atomic_store(&u->state, UP_DONE);
-        return 0;
-    }
     aws_error_clear(&err);
-    if (atomic_load(&u->cancelled) || mpu_finish(u->mpu, etag, &err) < 0) {
-        if (atomic_load(&u->cancelled))
-            aws_error_set(&err, AWS_ERR_ABORTED, "removed while written");
+    if (atomic_load(&u->cancelled)) {
+        aws_error_set(&err, AWS_ERR_ABORTED, "removed while written");
         return fail_upload(fs, u, "completing upload", &err);
     }
-    bk_note_file(fs, u->rel, u->written, etag);
-    u->result = 0;
-    atomic_store(&u->state, UP_DONE);
-    amifs_log(fs, AWS_LOG_INFO, "buckets/%s: stored, %llu bytes", u->rel,
-              (unsigned long long)u->written);
-    return 0;
+    /* Nothing written after the empty object was stored: it is complete. */
+    if ((u->wrote || !u->empty_stored) && mpu_finish(u->mpu, etag, &err) < 0)
+        return fail_upload(fs, u, "completing upload", &err);
+    if (u->wrote || !u->empty_stored)
+        bk_note_file(fs, u->obj_rel, u->written, etag);
+    rc = move_to_name(fs, u);
+    u->result = rc;
+    atomic_store(&u->state, rc < 0 ? UP_FAILED : UP_DONE);
+    if (rc == 0)
+        amifs_log(fs, AWS_LOG_INFO, "buckets/%s: stored, %llu bytes",
+                  u->obj_rel, (unsigned long long)u->written);
+    return rc;
 }
 
 /* A flush before any data (a shell's dup, `touch`, cp of an empty file):
@@ -482,11 +558,10 @@ static int store_empty(struct amifs *fs, struct upload *u)
     if (u->empty_stored)
         return 0;
     aws_error_clear(&err);
-    if (s3_put_object(fs->client, u->p.bucket, u->p.key, "", 0, etag,
-                      &err) < 0)
-        return bk_fail(fs, "PutObject", u->rel, &err);
+    if (s3_put_object(fs->client, u->p.bucket, u->p.key, "", 0, etag, &err) < 0)
+        return bk_fail(fs, "PutObject", u->obj_rel, &err);
     u->empty_stored = true;
-    bk_note_file(fs, u->rel, 0, etag);
+    bk_note_file(fs, u->obj_rel, 0, etag);
     return 0;
 }
 

@@ -42,8 +42,8 @@ int bk_fail(struct amifs *fs, const char *what, const char *rel,
     return -(e > 0 ? e : EIO);
 }
 
-static void attr_set(struct cache_attr *a, enum cache_kind kind,
-                     uint64_t size, time_t mtime, const char *etag)
+static void attr_set(struct cache_attr *a, enum cache_kind kind, uint64_t size,
+                     time_t mtime, const char *etag)
 {
     memset(a, 0, sizeof(*a));
     a->kind = kind;
@@ -128,8 +128,8 @@ static int prefix_exists(struct amifs *fs, const struct bpath *p,
 }
 
 /* HEAD the key, else look for it as a prefix. Caches the answer. */
-static int lookup_key(struct amifs *fs, const struct bpath *p,
-                      const char *rel, struct cache_attr *a)
+static int lookup_key(struct amifs *fs, const struct bpath *p, const char *rel,
+                      struct cache_attr *a)
 {
     struct s3_head h;
     struct aws_error err;
@@ -267,8 +267,7 @@ static void fill_listing(struct dirfill *d)
     cache_put_listed(bk_of(d->fs)->cache, d->dir);
 }
 
-static int readdir_buckets(struct amifs *fs, void *buf,
-                           fuse_fill_dir_t filler)
+static int readdir_buckets(struct amifs *fs, void *buf, fuse_fill_dir_t filler)
 {
     struct s3_bucket_list l = {0};
     int rc = load_buckets(fs, &l);
@@ -407,22 +406,23 @@ static int bk_rmdir(struct amifs *fs, const char *rel)
     return rc;
 }
 
-/* Copy server-side, then delete the source. */
-static int move_object(struct amifs *fs, const struct bpath *from,
-                       const char *from_rel, const struct bpath *to,
-                       const char *to_rel, uint64_t size)
+int bk_move_object(struct amifs *fs, const char *from_rel, const char *to_rel,
+                   uint64_t size)
 {
+    struct bpath from, to;
     struct aws_error err;
 
+    if (bpath_parse(from_rel, &from) < 0 || bpath_parse(to_rel, &to) < 0)
+        return -EINVAL;
     aws_error_clear(&err);
-    if (s3_copy_any(fs->client, from->bucket, from->key, size, to->bucket,
-                    to->key, &err) < 0) {
+    if (s3_copy_any(fs->client, from.bucket, from.key, size, to.bucket, to.key,
+                    &err) < 0) {
         cache_forget(bk_of(fs)->cache, to_rel);
         return bk_fail(fs, "CopyObject", from_rel, &err);
     }
     bk_note_file(fs, to_rel, size, NULL);
     cache_forget(bk_of(fs)->cache, to_rel); /* ETag unknown: HEAD next */
-    if (s3_delete_object(fs->client, from->bucket, from->key, &err) < 0) {
+    if (s3_delete_object(fs->client, from.bucket, from.key, &err) < 0) {
         cache_forget(bk_of(fs)->cache, from_rel);
         return bk_fail(fs, "DeleteObject", from_rel, &err);
     }
@@ -447,23 +447,28 @@ static int bk_rename(struct amifs *fs, const char *from, const char *to,
         return -EINVAL;
     if (strcmp(a.bucket, b.bucket) != 0)
         return -EXDEV;
-    if (bk_upload_busy(bk_of(fs), from, false))
-        return -EBUSY;
-    rc = bk_lookup(fs, from, &src);
-    if (rc < 0)
-        return rc;
-    if (src.kind == CACHE_DIR)
-        return -EXDEV;
     rc = bk_lookup(fs, to, &dst);
     if (rc == 0 && (flags & RENAME_NOREPLACE))
         return -EEXIST;
     if (rc == 0 && dst.kind == CACHE_DIR)
         return -EISDIR;
+    rc = bk_upload_rename(bk_of(fs), from, to);
+    if (rc < 0)
+        return rc;
+    if (rc == 1) {
+        note_absent(fs, from);
+        return 0; /* the object moves when its upload completes */
+    }
+    rc = bk_lookup(fs, from, &src);
+    if (rc < 0)
+        return rc;
+    if (src.kind == CACHE_DIR)
+        return -EXDEV;
     if (bk_upload_busy(bk_of(fs), to, false))
         return -EBUSY;
     if (strcmp(from, to) == 0)
         return 0;
-    return move_object(fs, &a, from, &b, to, src.size);
+    return bk_move_object(fs, from, to, src.size);
 }
 
 /* ---- xattrs ------------------------------------------------------------- */
@@ -498,8 +503,7 @@ static int bk_getxattr(struct amifs *fs, const char *rel, const char *name,
     return (int)len;
 }
 
-static int bk_listxattr(struct amifs *fs, const char *rel, char *list,
-                        size_t n)
+static int bk_listxattr(struct amifs *fs, const char *rel, char *list, size_t n)
 {
     struct cache_attr a;
     int rc = bk_lookup(fs, rel, &a);

@@ -27,13 +27,13 @@ struct stale_upload; /* janitor.c */
 /* Module state (fs->buckets). */
 struct bk {
     struct cache *cache;
-    pthread_mutex_t lock;     /* guards `uploads` and each upload's `next` */
-    struct upload *uploads;   /* registered uploads in flight */
+    pthread_mutex_t lock;   /* guards `uploads` and each upload's `next` */
+    struct upload *uploads; /* registered uploads in flight */
 
     /* The janitor (fs/janitor.c): multipart uploads of failed writes are
      * aborted again in the background until S3 confirms, so an endpoint
      * that was down while we aborted leaves no upload behind. */
-    pthread_mutex_t jlock;    /* guards the fields below */
+    pthread_mutex_t jlock; /* guards the fields below */
     pthread_cond_t jcond;
     struct stale_upload *stale;
     bool jstop;
@@ -66,6 +66,11 @@ int bk_lookup(struct amifs *fs, const char *rel, struct cache_attr *a);
 void bk_note_file(struct amifs *fs, const char *rel, uint64_t size,
                   const char *etag);
 
+/* Server-side copy of from to to (same bucket), then delete from; the
+ * cache follows. 0 or -errno. */
+int bk_move_object(struct amifs *fs, const char *from_rel, const char *to_rel,
+                   uint64_t size);
+
 /* Log an AWS failure of `what` on rel and return its -errno. */
 int bk_fail(struct amifs *fs, const char *what, const char *rel,
             const struct aws_error *err);
@@ -90,6 +95,10 @@ void bk_uploads_in(struct bk *b, const char *dir,
                    void (*fn)(void *ctx, const char *name), void *ctx);
 /* An upload in flight at or below rel ("p" matches "p/x"): 1, else 0. */
 int bk_upload_busy(struct bk *b, const char *rel, bool below);
+/* rename of an upload in flight: from now on the tree shows it as `to`,
+ * and completing it moves the object there. 1 renamed, 0 no upload in
+ * flight at from, -EBUSY when `to` is being written too. */
+int bk_upload_rename(struct bk *b, const char *from, const char *to);
 /* rm of an upload in flight: abort it (its writer's next call fails with
  * ECANCELED). 1 when one was aborted, 0 when none was in flight. */
 int bk_upload_cancel(struct bk *b, const char *rel);
@@ -99,8 +108,8 @@ void bk_uploads_destroy(struct amifs *fs);
 int bk_open(struct amifs *fs, const char *rel, struct fuse_file_info *fi);
 int bk_create(struct amifs *fs, const char *rel, mode_t mode,
               struct fuse_file_info *fi);
-int bk_read(struct amifs *fs, const char *rel, char *buf, size_t n,
-            off_t off, struct fuse_file_info *fi);
+int bk_read(struct amifs *fs, const char *rel, char *buf, size_t n, off_t off,
+            struct fuse_file_info *fi);
 int bk_write(struct amifs *fs, const char *rel, const char *buf, size_t n,
              off_t off, struct fuse_file_info *fi);
 int bk_flush(struct amifs *fs, const char *rel, struct fuse_file_info *fi);

@@ -17,7 +17,7 @@ struct entry {
     double expires;        /* attr valid until */
     double listed_expires; /* directory listing complete until (0: never) */
     struct cache_attr attr;
-    char path[];           /* NUL-terminated */
+    char path[]; /* NUL-terminated */
 };
 
 struct cache {

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
@@ -30,12 +31,9 @@ struct folder {
 
 /* Order matters only for `ls /` and for init/destroy order. */
 static const struct folder folders[] = {
-    {"README", &readme_folder, false},
-    {"buckets", &buckets_folder, false},
-    {"imports", &imports_folder, false},
-    {"tasks", &tasks_folder, false},
-    {"amis", &amis_folder, false},
-    {"regions", &regions_folder, true},
+    {"README", &readme_folder, false},   {"buckets", &buckets_folder, false},
+    {"imports", &imports_folder, false}, {"tasks", &tasks_folder, false},
+    {"amis", &amis_folder, false},       {"regions", &regions_folder, true},
 };
 #define NFOLDERS (sizeof(folders) / sizeof(folders[0]))
 
@@ -141,15 +139,62 @@ static bool is_root(const struct route *r)
 /* A folder whose module is missing: the folder itself, empty. */
 static bool is_bare_folder(const struct route *r)
 {
-    return r->idx >= 0 && r->rel[0] == '\0' && strcmp(folders[r->idx].name,
-                                                      "README") != 0;
+    return r->idx >= 0 && r->rel[0] == '\0' &&
+           strcmp(folders[r->idx].name, "README") != 0;
 }
 
-#define ROUTE(path, r)                                                       \
-    struct amifs *fs = amifs_get();                                          \
-    struct route r;                                                          \
-    int rc_ = route(fs, (path), &r);                                         \
-    if (rc_ < 0)                                                             \
+/* An open file: which folder opened it and the module's own fi->fh. With
+ * hard_remove, libfuse passes a NULL path for a file whose name was removed
+ * while open, so calls on open files are routed by this, not by the path. */
+struct open_file {
+    int idx;
+    uint64_t fh;
+};
+
+static struct open_file *open_file_of(const struct fuse_file_info *fi)
+{
+    return fi ? (struct open_file *)(uintptr_t)fi->fh : NULL;
+}
+
+/* Route a call that may come with an open file. `mfi` gets the module's
+ * view of fi (its own fh) or NULL when there is no open file. */
+static int route_fi(const struct amifs *fs, const char *path,
+                    struct fuse_file_info *fi, struct route *r,
+                    struct fuse_file_info *mfi, struct fuse_file_info **out)
+{
+    struct open_file *of = open_file_of(fi);
+    int rc = 0;
+
+    *out = NULL;
+    if (path)
+        rc = route(fs, path, r);
+    else
+        r->rel = "";
+    if (!of)
+        return path ? rc : -EBADF;
+    r->idx = of->idx;
+    r->ops = folders[of->idx].ops;
+    if (rc < 0 || r->rel == NULL)
+        r->rel = "";
+    *mfi = *fi;
+    mfi->fh = of->fh;
+    *out = mfi;
+    return 0;
+}
+
+#define ROUTE_FI(path, fi, r)                                                  \
+    struct amifs *fs = amifs_get();                                            \
+    struct route r;                                                            \
+    struct fuse_file_info mfi_, *mfi;                                          \
+    int rcf_ = route_fi(fs, (path), (fi), &r, &mfi_, &mfi);                    \
+    if (rcf_ < 0)                                                              \
+        return rcf_;
+
+#define ROUTE(path, r)                                                         \
+    struct amifs *fs = amifs_get();                                            \
+    struct route r;                                                            \
+    int rc_ = route(fs, (path), &r);                                           \
+    if (rc_ < 0)                                                               \
         return rc_;
 
 /* ---- namespace ---------------------------------------------------------- */
@@ -157,13 +202,13 @@ static bool is_bare_folder(const struct route *r)
 static int op_getattr(const char *path, struct stat *st,
                       struct fuse_file_info *fi)
 {
-    ROUTE(path, r);
+    ROUTE_FI(path, fi, r);
     if (is_root(&r)) {
         amifs_stat_dir(fs, st, fs->mount_time);
         return 0;
     }
     if (r.ops && r.ops->getattr)
-        return r.ops->getattr(fs, r.rel, st, fi);
+        return r.ops->getattr(fs, r.rel, st, mfi);
     if (is_bare_folder(&r)) {
         amifs_stat_dir(fs, st, fs->mount_time);
         return 0;
@@ -277,9 +322,9 @@ static int exists(const char *path, struct fuse_file_info *fi)
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-    ROUTE(path, r);
-    if (r.ops && r.ops->chmod && r.rel[0] != '\0')
-        return r.ops->chmod(fs, r.rel, mode, fi);
+    ROUTE_FI(path, fi, r);
+    if (r.ops && r.ops->chmod && (r.rel[0] != '\0' || mfi))
+        return r.ops->chmod(fs, r.rel, mode, mfi);
     return exists(path, fi);
 }
 
@@ -292,19 +337,19 @@ static int op_chown(const char *path, uid_t uid, gid_t gid,
 static int op_utimens(const char *path, const struct timespec tv[2],
                       struct fuse_file_info *fi)
 {
-    ROUTE(path, r);
-    if (r.ops && r.ops->utimens && r.rel[0] != '\0')
-        return r.ops->utimens(fs, r.rel, tv, fi);
+    ROUTE_FI(path, fi, r);
+    if (r.ops && r.ops->utimens && (r.rel[0] != '\0' || mfi))
+        return r.ops->utimens(fs, r.rel, tv, mfi);
     return exists(path, fi);
 }
 
 static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
-    ROUTE(path, r);
+    ROUTE_FI(path, fi, r);
     if (size < 0)
         return -EINVAL;
     if (r.ops && r.ops->truncate)
-        return r.ops->truncate(fs, r.rel, size, fi);
+        return r.ops->truncate(fs, r.rel, size, mfi);
     return is_root(&r) || is_bare_folder(&r) ? -EISDIR : -EPERM;
 }
 
@@ -368,61 +413,89 @@ static int op_statfs(const char *path, struct statvfs *sv)
 
 /* ---- open files --------------------------------------------------------- */
 
+/* After a module's open/create succeeded: remember which module owns the
+ * file; the module's fh moves into the wrapper. */
+static int wrap_open(const struct route *r, struct fuse_file_info *fi,
+                     const struct folder_ops *m, const char *rel)
+{
+    struct open_file *of = malloc(sizeof(*of));
+
+    if (!of) {
+        if (m->release)
+            m->release(amifs_get(), rel, fi);
+        return -ENOMEM;
+    }
+    of->idx = r->idx;
+    of->fh = fi->fh;
+    fi->fh = (uint64_t)(uintptr_t)of;
+    return 0;
+}
+
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
     ROUTE(path, r);
-    if (r.ops && r.ops->open)
-        return r.ops->open(fs, r.rel, fi);
-    return is_root(&r) || is_bare_folder(&r) ? -EISDIR : -ENOENT;
+    int rc;
+
+    if (!r.ops || !r.ops->open)
+        return is_root(&r) || is_bare_folder(&r) ? -EISDIR : -ENOENT;
+    fi->fh = 0;
+    rc = r.ops->open(fs, r.rel, fi);
+    return rc < 0 ? rc : wrap_open(&r, fi, r.ops, r.rel);
 }
 
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
     ROUTE(path, r);
-    if (r.ops && r.ops->create && r.rel[0] != '\0')
-        return r.ops->create(fs, r.rel, mode, fi);
-    return refuse(&r);
+    int rc;
+
+    if (!r.ops || !r.ops->create || r.rel[0] == '\0')
+        return refuse(&r);
+    fi->fh = 0;
+    rc = r.ops->create(fs, r.rel, mode, fi);
+    return rc < 0 ? rc : wrap_open(&r, fi, r.ops, r.rel);
 }
 
 static int op_read(const char *path, char *buf, size_t n, off_t off,
                    struct fuse_file_info *fi)
 {
-    ROUTE(path, r);
-    if (r.ops && r.ops->read)
-        return r.ops->read(fs, r.rel, buf, n, off, fi);
+    ROUTE_FI(path, fi, r);
+    if (r.ops && r.ops->read && mfi)
+        return r.ops->read(fs, r.rel, buf, n, off, mfi);
     return -EBADF;
 }
 
 static int op_write(const char *path, const char *buf, size_t n, off_t off,
                     struct fuse_file_info *fi)
 {
-    ROUTE(path, r);
-    if (r.ops && r.ops->write)
-        return r.ops->write(fs, r.rel, buf, n, off, fi);
+    ROUTE_FI(path, fi, r);
+    if (r.ops && r.ops->write && mfi)
+        return r.ops->write(fs, r.rel, buf, n, off, mfi);
     return -EBADF;
 }
 
 static int op_flush(const char *path, struct fuse_file_info *fi)
 {
-    ROUTE(path, r);
-    if (r.ops && r.ops->flush)
-        return r.ops->flush(fs, r.rel, fi);
+    ROUTE_FI(path, fi, r);
+    if (r.ops && r.ops->flush && mfi)
+        return r.ops->flush(fs, r.rel, mfi);
     return 0;
 }
 
 static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-    ROUTE(path, r);
-    if (r.ops && r.ops->fsync)
-        return r.ops->fsync(fs, r.rel, datasync, fi);
+    ROUTE_FI(path, fi, r);
+    if (r.ops && r.ops->fsync && mfi)
+        return r.ops->fsync(fs, r.rel, datasync, mfi);
     return 0;
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
-    ROUTE(path, r);
-    if (r.ops && r.ops->release)
-        return r.ops->release(fs, r.rel, fi);
+    struct open_file *of = open_file_of(fi);
+    ROUTE_FI(path, fi, r);
+    if (r.ops && r.ops->release && mfi)
+        r.ops->release(fs, r.rel, mfi);
+    free(of);
     return 0;
 }
 

@@ -18,7 +18,10 @@
  * stall `ls` or `cat tasks/…/status`.
  *
  * Open files: fi->fh holds a pointer the module allocated in open/create and
- * frees in release. Modules that serve generated text (status files, README)
+ * frees in release. (The dispatcher keeps its own record of which module
+ * opened the file and hands each module its own fh.) Calls on an open file
+ * whose name was removed meanwhile (rm while open: libfuse then has no
+ * path) reach the module that opened it with rel "". Modules that serve generated text (status files, README)
  * set fi->direct_io so readers never see stale page cache.
  *
  * Metadata calls (chmod, chown, utimens) that a module leaves NULL succeed
@@ -71,6 +74,8 @@ struct amifs_opts {
     int debug;                   /* -d */
     int show_help;               /* -h, --help */
     int show_version;            /* -V, --version */
+    char *mountpoint;            /* the last non-option argument */
+    char *source;                /* mount(8)'s SOURCE before it, or NULL */
     /* retries (fs/main.c): test aids, 0 = the AWS defaults */
     int retry_base_ms;           /* backoff unit in ms */
     int max_attempts;            /* HTTP attempts per request */

@@ -403,8 +403,10 @@ static void set_phase(struct importjob *j, enum upload_phase ph,
                       const char *detail)
 {
     pthread_mutex_lock(&j->mu);
-    j->phase = ph;
-    replace(&j->detail, detail);
+    if (j->phase != UPLOAD_CANCELLED) { /* rm wins over later steps */
+        j->phase = ph;
+        replace(&j->detail, detail);
+    }
     j->mtime = time(NULL);
     pthread_mutex_unlock(&j->mu);
 }
@@ -469,10 +471,13 @@ static int start_validator(struct importjob *j)
     enum ova_kind k = ova_kind_from_name(nm);
     if (k == OVA_KIND_NONE)
         k = (enum ova_kind)importjob_sniff(j->head, j->headlen);
-    j->vkind = k;
-    j->val = ova_validator_new(k);
-    if (!j->val)
+    struct ova_validator *v = ova_validator_new(k);
+    if (!v)
         return fail(j, ENOMEM, "out of memory");
+    pthread_mutex_lock(&j->mu); /* importjob_info reads vkind */
+    j->vkind = k;
+    j->val = v;
+    pthread_mutex_unlock(&j->mu);
     if (ova_validator_feed(j->val, j->head, j->headlen) != 0)
         return refused(j);
     return 0;
@@ -507,9 +512,13 @@ static int push(struct importjob *j, const void *p, size_t n)
         o.concurrency = j->cfg->concurrency;
         struct aws_error err;
         aws_error_clear(&err);
-        j->mpu = mpu_new(j->cfg->client, j->cfg->bucket, j->key, &o, &err);
-        if (!j->mpu)
+        struct mpu *m = mpu_new(j->cfg->client, j->cfg->bucket, j->key, &o,
+                                &err);
+        if (!m)
             return upload_failed(j, &err);
+        pthread_mutex_lock(&j->mu); /* importjob_info/cancel read it */
+        j->mpu = m;
+        pthread_mutex_unlock(&j->mu);
     }
     int rc = tee(j, p, n);
     if (rc != 0)
@@ -661,9 +670,12 @@ static int revalidate(struct importjob *j, enum ova_kind kind)
     aws_error_clear(&err);
     int rc = s3_get_object(j->cfg->client, j->cfg->bucket, j->key, 0, 0,
                            NULL, refeed_sink, &r, &err);
-    ova_validator_free(j->val);
+    pthread_mutex_lock(&j->mu);
+    struct ova_validator *old = j->val;
     j->val = v;
     j->vkind = kind;
+    pthread_mutex_unlock(&j->mu);
+    ova_validator_free(old);
     if (rc != 0 && !*ova_validator_code(v))
         return upload_failed(j, &err);
     if (ova_validator_finish(v) != 0)
@@ -800,10 +812,15 @@ static int finish_upload(struct importjob *j)
     set_phase(j, UPLOAD_FINISHING, "completing the upload");
     struct aws_error err;
     aws_error_clear(&err);
-    if (!j->mpu) { /* an empty file: nothing was pushed */
-        j->mpu = mpu_new(j->cfg->client, j->cfg->bucket, j->key, NULL, &err);
-        if (!j->mpu)
+    if (!j->mpu) { /* nothing was pushed (validators refuse empty files;
+                      kept for safety) */
+        struct mpu *m = mpu_new(j->cfg->client, j->cfg->bucket, j->key, NULL,
+                                &err);
+        if (!m)
             return upload_failed(j, &err);
+        pthread_mutex_lock(&j->mu);
+        j->mpu = m;
+        pthread_mutex_unlock(&j->mu);
     }
     if (mpu_finish(j->mpu, j->etag, &err) != 0)
         return cancelled(j) ? -ECANCELED : upload_failed(j, &err);
@@ -855,11 +872,12 @@ int importjob_cancel(struct importjob *j)
         replace(&j->detail, "removed from imports/ before the import "
                             "started; upload aborted");
     }
+    struct mpu *m = j->mpu;
     pthread_mutex_unlock(&j->mu);
     if (busy)
         return -EBUSY;
-    if (ph == UPLOAD_WRITING && j->mpu)
-        mpu_abort(j->mpu);
+    if (ph == UPLOAD_WRITING && m)
+        mpu_abort(m);
     if (ph == UPLOAD_STAGED) {
         struct aws_error err;
         aws_error_clear(&err);
@@ -924,6 +942,7 @@ void importjob_info(struct importjob *j, struct importjob_info *o)
     o->u.rate = (double)j->received / (double)(el > 0 ? el : 1);
     o->mtime = j->mtime;
     enum ova_kind k = j->val ? j->vkind : ova_kind_from_name(j->name);
+    struct mpu *m = j->mpu;
     pthread_mutex_unlock(&j->mu);
     o->u.name = o->hold[0] ? o->hold[0] : "";
     o->u.key = o->hold[1];
@@ -931,8 +950,8 @@ void importjob_info(struct importjob *j, struct importjob_info *o)
     o->u.task_id = o->hold[3];
     o->u.bucket = j->cfg->bucket;
     o->u.kind = k != OVA_KIND_NONE ? ova_kind_format(k) : NULL;
-    /* mpu_bytes_sent is thread-safe; mpu itself lives as long as j. */
-    o->u.sent = j->mpu ? mpu_bytes_sent(j->mpu) : 0;
+    /* mpu_bytes_sent is thread-safe; the mpu lives as long as j. */
+    o->u.sent = m ? mpu_bytes_sent(m) : 0;
 }
 
 void importjob_info_release(struct importjob_info *i)

@@ -340,25 +340,38 @@ static void imp_destroy(struct amifs *fs)
     fs->imports = NULL;
 }
 
+static void stat_job(struct amifs *fs, struct importjob *j, struct stat *st)
+{
+    struct importjob_info in;
+    importjob_info(j, &in);
+    amifs_stat_file(fs, st, in.u.received, in.mtime,
+                    in.u.phase == UPLOAD_WRITING);
+    importjob_info_release(&in);
+}
+
 static int imp_getattr(struct amifs *fs, const char *rel, struct stat *st,
                        struct fuse_file_info *fi)
 {
     struct fsimport *s = state(fs);
+    struct ihandle *h = fi && fi->fh ? (struct ihandle *)(uintptr_t)fi->fh
+                                     : NULL;
+    if (h && h->job) { /* fstat: also after an unlink (rel is then "") */
+        stat_job(fs, h->job, st);
+        return 0;
+    }
+    if (h && h->sc_name)
+        rel = h->sc_name;
     if (!*rel) {
         amifs_stat_dir(fs, st, fs->mount_time);
         return 0;
     }
     struct importjob *j = fsimport_job(s, rel);
-    if (j && fsimport_visible(s, j)) {
-        struct importjob_info in;
-        importjob_info(j, &in);
-        amifs_stat_file(fs, st, in.u.received, in.mtime,
-                        in.u.phase == UPLOAD_WRITING);
-        importjob_info_release(&in);
-        importjob_unref(j);
-        return 0;
-    }
+    bool shown = j && fsimport_visible(s, j);
+    if (shown)
+        stat_job(fs, j, st);
     importjob_unref(j);
+    if (shown)
+        return 0;
     pthread_mutex_lock(&s->mu);
     struct sidecar *sc = sidecar_find(s, rel);
     if (sc)

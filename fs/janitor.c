@@ -43,8 +43,10 @@ void bk_janitor_add(struct amifs *fs, const char *bucket, const char *key,
         !(s->id = strdup(upload_id))) {
         if (s)
             stale_free(s);
-        amifs_log(fs, AWS_LOG_ERROR, "s3://%s/%s: out of memory: upload %s "
-                  "may be left behind", bucket, key, upload_id);
+        amifs_log(fs, AWS_LOG_ERROR,
+                  "s3://%s/%s: out of memory: upload %s "
+                  "may be left behind",
+                  bucket, key, upload_id);
         return;
     }
     pthread_mutex_lock(&b->jlock);
@@ -64,8 +66,10 @@ static struct stale_upload *sweep(struct amifs *fs, struct stale_upload *l)
         next = l->next;
         aws_error_clear(&err);
         if (s3_mpu_abort(fs->client, l->bucket, l->key, l->id, &err) == 0) {
-            amifs_log(fs, AWS_LOG_INFO, "s3://%s/%s: multipart upload "
-                      "aborted", l->bucket, l->key);
+            amifs_log(fs, AWS_LOG_INFO,
+                      "s3://%s/%s: multipart upload "
+                      "aborted",
+                      l->bucket, l->key);
             stale_free(l);
             continue;
         }
@@ -145,9 +149,11 @@ void bk_janitor_stop(struct amifs *fs)
     b->stale = NULL;
     while (l) {
         struct stale_upload *next = l->next;
-        amifs_log(fs, AWS_LOG_ERROR, "s3://%s/%s: could not abort multipart "
+        amifs_log(fs, AWS_LOG_ERROR,
+                  "s3://%s/%s: could not abort multipart "
                   "upload %s; remove it with `aws s3api "
-                  "abort-multipart-upload`", l->bucket, l->key, l->id);
+                  "abort-multipart-upload`",
+                  l->bucket, l->key, l->id);
         stale_free(l);
         l = next;
     }

@@ -2,12 +2,13 @@
  * main.c — the amifs command: mount (the default) and the subcommands
  * (inspect, doctor, setup).
  *
- * Mounting: options are parsed into struct amifs_opts (fs/options.c), the AWS
- * configuration and credentials are checked with a probe client *before*
- * libfuse daemonizes, so a bad setup fails the mount command with a clear
- * message instead of a daemon that answers EIO. The client the mount uses is
- * created in FUSE's init (after the fork: worker threads and connections must
- * belong to the daemon, not to the parent that exits).
+ * Mounting (also as mount.fuse3 runs us for fstab: `amifs SOURCE MOUNTPOINT
+ * -o OPTS`, see fs/options.c): options are parsed into struct amifs_opts
+ * (fs/options.c), the AWS configuration and credentials are checked with a
+ * probe client *before* libfuse daemonizes, so a bad setup fails the mount
+ * command with a clear message instead of a daemon that answers EIO. The client
+ * the mount uses is created in FUSE's init (after the fork: worker threads and
+ * connections must belong to the daemon, not to the parent that exits).
  */
 #include "fs/fs.h" /* first: sets FUSE_USE_VERSION */
 
@@ -21,8 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/doctor.h"
 #include "fs/fsops.h"
 #include "fs/options.h"
+#include "fs/setup.h"
 #include "ova/ova.h"
 
 #ifndef AMIFS_VERSION
@@ -50,8 +53,8 @@ static void log_line(void *ctx, enum aws_log_level lvl, const char *msg)
         clock_gettime(CLOCK_REALTIME, &ts);
         localtime_r(&ts.tv_sec, &tm);
         strftime(when, sizeof(when), "%H:%M:%S", &tm);
-        fprintf(stderr, "amifs %s.%03ld %s: %s\n", when,
-                ts.tv_nsec / 1000000, level_name(lvl), msg);
+        fprintf(stderr, "amifs %s.%03ld %s: %s\n", when, ts.tv_nsec / 1000000,
+                level_name(lvl), msg);
     } else {
         syslog((unsigned)lvl < 4 ? prio[lvl] : LOG_INFO, "%s", msg);
     }
@@ -153,9 +156,10 @@ static void setup_identity(struct amifs *fs)
  * options, so -o max_threads=N still wins. */
 static int add_fixed_args(struct fuse_args *args)
 {
-    return fuse_opt_insert_arg(args, 1, "-odefault_permissions,fsname=amifs,"
-                                        "subtype=amifs,max_threads=64,"
-                                        "max_idle_threads=16");
+    return fuse_opt_insert_arg(args, 1,
+                               "-odefault_permissions,fsname=amifs,"
+                               "subtype=amifs,max_threads=64,"
+                               "max_idle_threads=16");
 }
 
 static int run_mount(int argc, char **argv)
@@ -212,19 +216,13 @@ static int run_inspect(int argc, char **argv)
     return rc < 0 ? 2 : rc > 0 ? 1 : 0;
 }
 
-static int not_yet(const char *what)
-{
-    fprintf(stderr, "amifs %s: not implemented yet\n", what);
-    return 2;
-}
-
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "inspect") == 0)
         return run_inspect(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "doctor") == 0)
-        return not_yet("doctor");
+        return amifs_doctor_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "setup") == 0)
-        return not_yet("setup");
+        return amifs_setup_main(argc - 1, argv + 1);
     return run_mount(argc, argv);
 }

@@ -20,7 +20,10 @@ enum {
     KEY_PART_SIZE,
 };
 
-#define OPT(t, f, v) {t, offsetof(struct amifs_opts, f), v}
+#define OPT(t, f, v)                                                           \
+    {                                                                          \
+        t, offsetof(struct amifs_opts, f), v                                   \
+    }
 
 static const struct fuse_opt main_opts[] = {
     OPT("profile=%s", profile, 0),
@@ -48,6 +51,16 @@ static const struct fuse_opt main_opts[] = {
     FUSE_OPT_KEY("--help", KEY_HELP),
     FUSE_OPT_KEY("-V", KEY_VERSION),
     FUSE_OPT_KEY("--version", KEY_VERSION),
+    /* What mount(8), fstab and systemd add for themselves (mount.fuse3
+     * passes them on); "x-*" and comment= are dropped in opt_proc. */
+    FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
     FUSE_OPT_END,
 };
 
@@ -80,11 +93,28 @@ int amifs_parse_size(const char *s, unsigned long *out)
     if (errno || end == s)
         return -1;
     switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        end++;
+        break;
+    case 't':
+    case 'T':
+        shift = 40;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end == 'i' || *end == 'B')
         end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
@@ -97,23 +127,58 @@ int amifs_parse_size(const char *s, unsigned long *out)
     return 0;
 }
 
+/* `amifs MOUNTPOINT`, or `amifs SOURCE MOUNTPOINT` as mount.fuse3 runs us
+ * (fstab, mount -t fuse.amifs): the source is accepted and ignored. The
+ * mount point is handed back to libfuse after parsing. */
+static int take_nonopt(struct amifs_opts *o, const char *arg)
+{
+    char *copy = strdup(arg);
+
+    if (!copy)
+        return -1;
+    if (o->source) {
+        fprintf(stderr, "amifs: too many arguments ('%s')\n", arg);
+        free(copy);
+        return -1;
+    }
+    o->source = o->mountpoint;
+    o->mountpoint = copy;
+    return 0;
+}
+
 static int opt_proc(void *data, const char *arg, int key,
                     struct fuse_args *outargs)
 {
     struct amifs_opts *o = data;
 
     switch (key) {
-    case KEY_FOREGROUND: o->foreground = 1; return 1;
-    case KEY_DEBUG: o->debug = 1; o->foreground = 1; return 1;
-    case KEY_HELP: o->show_help = 1; return 1;
-    case KEY_VERSION: o->show_version = 1; return 0;
+    case KEY_FOREGROUND:
+        o->foreground = 1;
+        return 1;
+    case KEY_DEBUG:
+        o->debug = 1;
+        o->foreground = 1;
+        return 1;
+    case KEY_HELP:
+        o->show_help = 1;
+        return 1;
+    case KEY_VERSION:
+        o->show_version = 1;
+        return 0;
     case KEY_PART_SIZE:
         if (amifs_parse_size(strchr(arg, '=') + 1, &o->part_size) < 0) {
             fprintf(stderr, "amifs: bad size in '%s'\n", arg);
             return -1;
         }
         return 0;
-    default: return 1; /* mount point and libfuse's options */
+    case FUSE_OPT_KEY_NONOPT:
+        return take_nonopt(o, arg);
+    case FUSE_OPT_KEY_OPT:
+        if (strncmp(arg, "x-", 2) == 0 || strncmp(arg, "comment=", 8) == 0)
+            return 0; /* systemd's and fstab's own */
+        return 1;     /* libfuse's options */
+    default:
+        return 1;
     }
 }
 
@@ -131,9 +196,11 @@ int amifs_opts_defaults(struct amifs_opts *o)
 
 void amifs_opts_release(struct amifs_opts *o)
 {
-    char **strs[] = {&o->profile, &o->region, &o->endpoint, &o->ca_bundle,
-                     &o->bucket, &o->role, &o->kms_key, &o->boot_mode,
-                     &o->license_type, &o->platform, &o->architecture};
+    char **strs[] = {&o->profile,   &o->region,       &o->endpoint,
+                     &o->ca_bundle, &o->bucket,       &o->role,
+                     &o->kms_key,   &o->boot_mode,    &o->license_type,
+                     &o->platform,  &o->architecture, &o->mountpoint,
+                     &o->source};
 
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
@@ -211,6 +278,8 @@ int amifs_opts_parse(struct fuse_args *args, struct amifs_opts *o)
     rc = fuse_opt_parse(args, o, table, opt_proc);
     free(table);
     if (rc < 0)
+        return -1;
+    if (o->mountpoint && fuse_opt_add_arg(args, o->mountpoint) < 0)
         return -1;
     return o->show_help || o->show_version ? 0 : check_opts(o);
 }

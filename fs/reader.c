@@ -58,10 +58,10 @@ struct reader *reader_new(uint64_t size, const struct reader_options *opt,
     if (!r)
         return NULL;
     r->size = size;
-    r->min_window = opt && opt->min_window ? opt->min_window
-                                           : DEFAULT_MIN_WINDOW;
-    r->max_window = opt && opt->max_window ? opt->max_window
-                                           : DEFAULT_MAX_WINDOW;
+    r->min_window =
+        opt && opt->min_window ? opt->min_window : DEFAULT_MIN_WINDOW;
+    r->max_window =
+        opt && opt->max_window ? opt->max_window : DEFAULT_MAX_WINDOW;
     if (r->max_window < r->min_window)
         r->max_window = r->min_window;
     r->window = r->min_window;
@@ -122,8 +122,8 @@ static void *ahead_main(void *arg)
     int rc;
 
     aws_error_clear(&err);
-    rc = r->fetch(r->ctx, r->ahead.off, r->ahead.len, r->ahead.data,
-                  &r->cancel, &err);
+    rc = r->fetch(r->ctx, r->ahead.off, r->ahead.len, r->ahead.data, &r->cancel,
+                  &err);
     pthread_mutex_lock(&r->lock);
     r->ahead_rc = rc;
     r->ahead_err = err;

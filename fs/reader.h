@@ -27,8 +27,7 @@
 
 /* Fetch bytes [off, off+len) into dst. 0, or -1 with err filled. */
 typedef int (*reader_fetch_fn)(void *ctx, uint64_t off, size_t len, char *dst,
-                               const atomic_int *cancel,
-                               struct aws_error *err);
+                               const atomic_int *cancel, struct aws_error *err);
 
 struct reader_options {
     size_t min_window; /* first sequential window; default 1 MiB */

@@ -439,6 +439,9 @@ static int describe_failed(struct taskcache *tc, struct aws_error *err)
     pthread_mutex_lock(&tc->mu);
     bool log = !tc->fail_logged;
     tc->fail_logged = true;
+    /* Tried: readers waiting for the first listing stop waiting. */
+    tc->refreshed = true;
+    pthread_cond_broadcast(&tc->changed);
     pthread_mutex_unlock(&tc->mu);
     if (log) {
         char msg[700];

@@ -86,8 +86,9 @@ void taskcache_free(struct taskcache *tc);
 int taskcache_refresh(struct taskcache *tc);
 /* Ask the poller for a refresh now. */
 void taskcache_kick(struct taskcache *tc);
-/* Wait (at most timeout_ms) until a first refresh has completed. Returns
- * true when one has. */
+/* Wait (at most timeout_ms) until a first refresh has been tried (it may
+ * have failed: then the cache is empty and stays usable). Returns true when
+ * one has. */
 bool taskcache_wait_first(struct taskcache *tc, int timeout_ms);
 
 /* Insert or replace one task (ImportImage's answer), deep-copied. */

@@ -82,8 +82,16 @@ static int resolve(struct fsimport *s, const char *name, struct tnode *n)
         n->link = importjob_task_id(n->job, n->id, sizeof n->id) == 0;
         return 0;
     }
+    /* Right after mounting, names come from the first listing: wait for it
+     * (bounded; returns at once once it has happened). */
+    taskcache_wait_first(s->tc, FIRST_LIST_WAIT_MS);
     if (taskcache_alias(s->tc, name, n->id, sizeof n->id) == 0) {
         n->link = true;
+        return 0;
+    }
+    if (is_task_id(name) &&
+        taskcache_with(s->tc, name, has_task, &known) == 0) {
+        snprintf(n->id, sizeof n->id, "%s", name);
         return 0;
     }
     return -ENOENT;

@@ -142,6 +142,10 @@ class Mount:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+            rc = None
+        if is_mounted(self.path):  # the daemon died: drop the dead mount
+            subprocess.run(["fusermount3", "-u", "-z", self.path])
+        if rc is None:
             raise AssertionError("amifs did not exit after unmount:\n"
                                  + self.log())
         log = self.log()

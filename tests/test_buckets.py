@@ -82,6 +82,20 @@ def test_ls_buckets(mount, endpoint):
         os.stat(os.path.join(mount.buckets, "no-such-bucket-here"))
 
 
+def test_mkdir_at_the_top_creates_a_bucket(mount, endpoint):
+    name = "amifs-mkdir-%d" % (time.time_ns() % 10**9)
+    os.mkdir(os.path.join(mount.buckets, name))
+    try:
+        assert name in os.listdir(mount.buckets)
+        endpoint.aws("s3api", "head-bucket", "--bucket", name, json=False)
+        with pytest.raises(OSError) as e:
+            os.rmdir(os.path.join(mount.buckets, name))
+        assert e.value.errno == errno.EPERM
+    finally:
+        endpoint.aws("s3api", "delete-bucket", "--bucket", name, json=False,
+                     check=False)
+
+
 def test_listing_keys_and_prefixes(mount, endpoint):
     d = mount.workdir("list")
     prefix = key_of(mount, d)
@@ -248,6 +262,31 @@ def test_gio_copy(mount, tmp_path):
     src = make_file(str(tmp_path / "src"), 2 * MiB + 3, seed=5)
     run("gio", "copy", src, d + "/g")
     run("cmp", src, d + "/g")
+
+
+def test_replace_by_rename_while_open(mount, tmp_path):
+    """GIO/Nautilus overwrite: write a temporary, fsync, rename it onto the
+    target while still open, then close."""
+    d = mount.workdir("grep")
+    with open(d + "/target", "w") as f:
+        f.write("old content")
+    data = os.urandom(6 * MiB + 3)
+    fd = os.open(d + "/.goutputstream-ABC123", os.O_WRONLY | os.O_CREAT |
+                 os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+        os.rename(d + "/.goutputstream-ABC123", d + "/target")
+        assert sorted(os.listdir(d)) == ["target"]
+    finally:
+        os.close(fd)
+    assert sorted(os.listdir(d)) == ["target"]
+    with open(d + "/target", "rb") as f:
+        assert f.read() == data
+    if shutil.which("gio"):
+        src = make_file(str(tmp_path / "src"), 1 * MiB + 1, seed=8)
+        run("gio", "copy", src, d + "/target")
+        run("cmp", src, d + "/target")
 
 
 def test_dd_and_shell_redirection(mount, tmp_path):
@@ -427,6 +466,32 @@ def test_endpoint_down_mid_cp_fails_and_leaves_no_upload(mount_factory,
         assert time.time() < deadline, "a multipart upload was left behind"
         time.sleep(1)
     assert "upload failed" in m.log()
+
+
+def test_rm_of_a_file_being_written_aborts_it(mount, endpoint):
+    d = mount.workdir("rmw")
+    fd = os.open(d + "/f", os.O_WRONLY | os.O_CREAT)
+    closed = False
+    try:
+        os.write(fd, os.urandom(12 * MiB))  # the multipart upload is started
+        assert os.stat(d + "/f").st_size == 12 * MiB
+        os.unlink(d + "/f")
+        assert not os.path.exists(d + "/f")
+        with pytest.raises(OSError) as e:
+            os.write(fd, b"more")
+        assert e.value.errno == errno.ECANCELED
+        with pytest.raises(OSError) as e:
+            closed = True
+            os.close(fd)
+        assert e.value.errno == errno.ECANCELED
+    finally:
+        if not closed:
+            os.close(fd)
+    assert not os.path.exists(d + "/f")
+    deadline = time.time() + 30
+    while not no_uploads_left(endpoint, key_of(mount, d)):
+        assert time.time() < deadline, "a multipart upload was left behind"
+        time.sleep(0.5)
 
 
 def test_ls_and_stat_stay_fast_during_big_cp(mount, tmp_path):

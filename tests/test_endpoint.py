@@ -129,13 +129,14 @@ def test_describe_filters_pagination_cancel(endpoint, images, cli):
         upload(endpoint, images["vmdk"], key)
     old = endpoint.set_phase_seconds(3.0)   # slow enough to cancel
     try:
-        ids = [import_image(endpoint, key, "vmdk", cli)["ImportTaskId"]
-               for _ in range(2)]
+        slow = import_image(endpoint, key, "vmdk", cli)["ImportTaskId"]
     finally:
         endpoint.set_phase_seconds(old)
-    c = endpoint.aws("ec2", "cancel-import-task", "--import-task-id", ids[0],
+    fast = import_image(endpoint, key, "vmdk", cli)["ImportTaskId"]
+    ids = [slow, fast]
+    c = endpoint.aws("ec2", "cancel-import-task", "--import-task-id", slow,
                      "--cancel-reason", "test cancel", cli=cli)
-    assert c == {"ImportTaskId": ids[0], "PreviousState": "active",
+    assert c == {"ImportTaskId": slow, "PreviousState": "active",
                  "State": "deleting"}
     page = endpoint.aws("ec2", "describe-import-image-tasks",
                         "--import-task-ids", *ids, "--max-results", "1",
@@ -146,24 +147,24 @@ def test_describe_filters_pagination_cancel(endpoint, images, cli):
                         "--import-task-ids", *ids, "--page-size", "1",
                         cli=cli)            # the CLI follows NextToken
     assert [t["ImportTaskId"] for t in allp["ImportImageTasks"]] == ids
-    t, seen = endpoint.wait_task(ids[0])
+    t, seen = endpoint.wait_task(slow)
     assert seen[-1] == ("deleted", "test cancel"), seen
-    active = endpoint.aws("ec2", "describe-import-image-tasks", "--filters",
-                          "Name=task-state,Values=active", cli=cli)
-    act_ids = {x["ImportTaskId"] for x in active["ImportImageTasks"]}
-    assert ids[1] in act_ids and ids[0] not in act_ids
+    endpoint.wait_task(fast)
+    done = endpoint.aws("ec2", "describe-import-image-tasks", "--filters",
+                        "Name=task-state,Values=completed", cli=cli)
+    done_ids = {x["ImportTaskId"] for x in done["ImportImageTasks"]}
+    assert fast in done_ids and slow not in done_ids
     if cli == "v1":
         deleted = endpoint.aws("ec2", "describe-import-image-tasks",
                                "--filters",
                                "Name=task-state,Values=deleted,deleting")
-        assert ids[0] in {x["ImportTaskId"]
-                          for x in deleted["ImportImageTasks"]}
+        assert slow in {x["ImportTaskId"]
+                        for x in deleted["ImportImageTasks"]}
         expect_error(lambda: describe(endpoint,
                                       ["import-ami-0123456789abcdef0"]),
                      "InvalidConversionTaskId.Malformed")
-    endpoint.wait_task(ids[1])
     expect_error(lambda: endpoint.aws("ec2", "cancel-import-task",
-                                      "--import-task-id", ids[1], cli=cli),
+                                      "--import-task-id", fast, cli=cli),
                  "IncorrectState")
 
 

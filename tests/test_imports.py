@@ -129,6 +129,7 @@ def good_run(endpoint, images, tmp_path_factory):
     """One mount; every good image copied in (imports run in parallel on
     the endpoint). Yields (mount, {name: CompletedProcess of cp})."""
     m = start_mount(endpoint, str(tmp_path_factory.mktemp("mnt")))
+    m.mark = endpoint.mark()
     try:
         results = {}
         for name in GOOD:
@@ -180,9 +181,12 @@ def test_good_image_ends_completed_with_tagged_ami(endpoint, images,
 
 
 def test_import_image_used_a_client_token(endpoint, good_run):
-    reqs = endpoint.requests(op="ImportImage")
-    assert reqs and all(r.get("client_token") for r in reqs
-                        if r.get("status") == 200)
+    m, results = good_run
+    reqs = endpoint.requests(op="ImportImage", since=m.mark)
+    assert len(reqs) >= len([r for r in results.values()
+                             if r.returncode == 0])
+    tokens = [r.get("client_token") for r in reqs]
+    assert all(tokens) and len(set(tokens)) == len(tokens), tokens
 
 
 def test_efi_image_imports_with_uefi_boot_mode(endpoint, images, good_run):
@@ -453,3 +457,43 @@ def test_rm_of_an_upload_in_flight_aborts_it(imp, images, endpoint):
     assert st.startswith("cancelled "), st
     assert uploads_left(endpoint, imp.prefix) == []
     assert "fl.raw" not in os.listdir(os.path.join(imp.path, "imports"))
+
+
+# ---- ImportImage refusing, cleanup ----------------------------------------
+
+def test_import_image_refusal_fails_the_close(endpoint, images, tmp_path):
+    m = start_mount(endpoint, str(tmp_path), opts="role=no-such-role")
+    try:
+        r = cp(images["vmdk"]["path"],
+               os.path.join(m.path, "imports", "norole.vmdk"))
+        assert r.returncode != 0 and "failed to close" in r.stderr, r.stderr
+        st = read(os.path.join(m.path, "tasks", "norole.vmdk", "status"))
+        assert st.startswith("failed ImportImage refused: InvalidParameter"), st
+        assert "does not exist or does not have sufficient" in st
+        diag = read(os.path.join(m.path, "tasks", "norole.vmdk",
+                                 "diagnosis"))
+        assert "amifs doctor" in diag
+        assert "norole.vmdk" not in os.listdir(os.path.join(m.path,
+                                                            "imports"))
+    finally:
+        m.unmount()
+
+
+def test_cleanup_deletes_the_staged_object_after_success(endpoint, images,
+                                                         tmp_path):
+    m = start_mount(endpoint, str(tmp_path), opts="cleanup")
+    try:
+        assert cp(images["vmdk"]["path"],
+                  os.path.join(m.path, "imports", "cl.vmdk")).returncode == 0
+        tdir = os.path.join(m.path, "tasks", "cl.vmdk")
+        url = read(os.path.join(tdir, "source")).splitlines()[0]
+        key = url.split("/", 3)[3]
+        assert wait_status(m, "cl.vmdk").startswith("completed ami-")
+
+        def gone():
+            out = endpoint.aws("s3api", "list-objects-v2", "--bucket",
+                               endpoint.bucket, "--prefix", key)
+            return not (out or {}).get("Contents")
+        poll_until(gone, timeout=10)
+    finally:
+        m.unmount()

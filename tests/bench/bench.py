@@ -57,7 +57,15 @@ def run(argv, env, timeout, stdout=subprocess.DEVNULL, stdin=None, cwd=None):
     t0 = time.monotonic()
     p = subprocess.Popen(argv, env=env, stdout=stdout, stderr=errf,
                          stdin=stdin, cwd=cwd)
+    hwm = 0
     while True:
+        # ru_maxrss would include this process's own peak (Linux carries the
+        # parent's high-water mark across fork+exec), so sample the child's
+        # VmHWM instead; it only grows, the last sample before exit is it.
+        try:
+            hwm = max(hwm, proc_hwm(p.pid))
+        except OSError:
+            pass
         pid, status, ru = os.wait4(p.pid, os.WNOHANG)
         if pid:
             break
@@ -74,7 +82,7 @@ def run(argv, env, timeout, stdout=subprocess.DEVNULL, stdin=None, cwd=None):
     errf.close()
     rc = "timeout %ds" % timeout if status == -999 else \
         os.waitstatus_to_exitcode(status)
-    return Run(rc, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss * 1024, err)
+    return Run(rc, wall, ru.ru_utime + ru.ru_stime, hwm, err)
 
 
 def proc_cpu(pid):
@@ -473,18 +481,20 @@ def write_rows(srv, size, tag):
     fuse_write("rclone mount, cache writes", lambda: rclone_mount(
         srv, "writes"), after=wait_visible)
     # the ceiling: raw parallel UploadParts from this process
-    ru0 = resource.getrusage(resource.RUSAGE_SELF)
-    try:
-        secs = s3util.upload_parallel(srv.s3, srv.bucket, "w/raw-" + tag, src,
-                                      conc=8)
-        ru1 = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
-        rows.append(("ceiling: raw parallel UploadPart (8 conns, 16 MiB)",
-                     mbs(size, secs), cpu / gib, None, "in-process client"))
-    except Exception as e:  # noqa: BLE001
-        rows.append(("ceiling: raw parallel UploadPart", None, None, None,
-                     str(e)[:160]))
-    srv.s3.delete(srv.bucket, "w/raw-" + tag)
+    for conc in (4, 8):
+        ru0 = resource.getrusage(resource.RUSAGE_SELF)
+        try:
+            secs = s3util.upload_parallel(srv.s3, srv.bucket, "w/raw-" + tag,
+                                          src, conc=conc)
+            ru1 = resource.getrusage(resource.RUSAGE_SELF)
+            cpu = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
+            rows.append(("ceiling: raw parallel UploadPart (%d conns, 16 MiB)"
+                         % conc, mbs(size, secs), cpu / gib, None,
+                         "in-process client"))
+        except Exception as e:  # noqa: BLE001
+            rows.append(("ceiling: raw parallel UploadPart", None, None, None,
+                         str(e)[:160]))
+        srv.s3.delete(srv.bucket, "w/raw-" + tag)
     ex = os.path.join(CTX.build, "examples", "s3-upload")
     if os.access(ex, os.X_OK):
         r = run([ex, "-c", "8", "-p", "16", src,
@@ -713,6 +723,7 @@ def section_validation_cost(srv):
             dst = os.path.join(m.mnt, "buckets", srv.bucket, "v/vm.ova") \
                 if target == "buckets" else os.path.join(m.mnt, "imports",
                                                          "vc-vm.ova")
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
             c0 = m.cpu()
             r = run(["cp", ova, dst], srv.env, CTX.timeout)
             tp = mbs(osz, r.wall) if r.rc == 0 else None
@@ -798,6 +809,8 @@ def section_status_load(moto, readers=50):
             t.add("setup", "", "cp of a small OVA failed: " + r.why())
             return
         mark = moto.ep.mark()
+        os.makedirs(os.path.join(m.mnt, "buckets", moto.bucket, "st"),
+                    exist_ok=True)
         bg = subprocess.Popen(["cp", src, os.path.join(
             m.mnt, "buckets", moto.bucket, "st/big")], env=moto.env,
             stderr=subprocess.DEVNULL)
@@ -978,8 +991,8 @@ def report(a, started):
             "Command: `tests/bench/run.sh %s`." % " ".join(sys.argv[1:]), ""]
     text = "\n".join(head) + "\n" + "\n".join(t.markdown() for t in CTX.tables)
     print(text)
-    out = a.out or os.path.join(HERE, "results-%s.md" % started.strftime(
-        "%Y-%m-%d"))
+    out = a.out or os.path.join(HERE, "results-%s%s.md" % (
+        started.strftime("%Y-%m-%d"), "-wan" if a.wan else ""))
     with open(out, "w") as f:
         f.write(text)
     log("wrote " + out)

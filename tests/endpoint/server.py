@@ -178,7 +178,8 @@ class Endpoint:
         return self._route(info, environ), fname
 
     def _route(self, info, environ):
-        if info.service == "ec2" and info.op in VM_ACTIONS:
+        if info.service == "ec2" and (info.op in VM_ACTIONS or
+                                      self.vm.owns_tag_request(info)):
             return self.vm.handle(info)
         if auth.auth_enabled() and not info.signed and \
                 info.op not in UNSIGNED_OK:

@@ -141,6 +141,52 @@ class VmImport:
         threading.Thread(target=task.run, name=task.id, daemon=True).start()
         return task
 
+    # -------------------------------------------------------------- tags --
+    # moto answers InvalidID for CreateTags/DeleteTags on import task ids;
+    # AWS accepts them (import-image-task is a taggable resource), so the
+    # layer owns tag requests whose every ResourceId is an import task.
+
+    @staticmethod
+    def owns_tag_request(info):
+        if info.op not in ("CreateTags", "DeleteTags"):
+            return False
+        ids = [v for k, v in info.params.items()
+               if k.startswith("ResourceId.")]
+        return bool(ids) and all(i.startswith(("import-ami-", "import-snap-"))
+                                 for i in ids)
+
+    def _tag_targets(self, info, account):
+        ids = [v for k, v in sorted(info.params.items())
+               if k.startswith("ResourceId.")]
+        region = info.region or "us-east-1"
+        with self.lock:
+            found = [self.tasks.get(i) for i in ids]
+        for i, t in zip(ids, found):
+            if t is None or t.account != account or t.region != region:
+                raise ApiError("InvalidID", "The ID '%s' is not valid" % i)
+        sub = {k: v for k, v in info.params.items() if k.startswith("Tag.")}
+        return found, [(t.get("Key", ""), t.get("Value"))
+                       for t in _indexed(sub, "Tag").values()]
+
+    def _CreateTags(self, info, account):
+        tasks, tags = self._tag_targets(info, account)
+        for t in tasks:
+            with t.lock:
+                old = [kv for kv in t.req["tags"]
+                       if kv[0] not in {k for k, _ in tags}]
+                t.req["tags"] = old + [(k, v or "") for k, v in tags]
+        return ec2_response("CreateTags", lambda r: add(r, "return", "true"))
+
+    def _DeleteTags(self, info, account):
+        tasks, tags = self._tag_targets(info, account)
+        for t in tasks:
+            with t.lock:
+                t.req["tags"] = [
+                    (k, v) for k, v in t.req["tags"]
+                    if not any(k == dk and (dv is None or dv == v)
+                               for dk, dv in tags)]
+        return ec2_response("DeleteTags", lambda r: add(r, "return", "true"))
+
     # ---------------------------------------------------------- describe --
 
     def _DescribeImportImageTasks(self, info, account):

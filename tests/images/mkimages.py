@@ -787,7 +787,7 @@ def main(argv=None):
     if not a.outdir:
         ap.error("OUTDIR is required")
     try:
-        entries = build(a.outdir, a.only)
+        entries = build(os.path.abspath(a.outdir), a.only)
     except (RuntimeError, ValueError) as e:
         print("mkimages: %s" % e, file=sys.stderr)
         return 1

@@ -7,13 +7,13 @@
 
 static int failures;
 
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,        \
-                    __LINE__, #cond);                                      \
-            failures++;                                                    \
-        }                                                                  \
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+            failures++;                                                        \
+        }                                                                      \
     } while (0)
 
 static double fake_now(void *ctx)
@@ -69,8 +69,7 @@ static void test_listed(void)
     CHECK(cache_get(c, "b/e", &got) == 0);
     /* The bucket list is the directory "". */
     cache_put_listed(c, "");
-    CHECK(cache_get(c, "nosuchbucket", &got) == 1 &&
-          got.kind == CACHE_ABSENT);
+    CHECK(cache_get(c, "nosuchbucket", &got) == 1 && got.kind == CACHE_ABSENT);
     /* Our own change drops the parent's listed mark. */
     cache_forget(c, "b/d/y");
     CHECK(cache_get(c, "b/d/y", &got) == 0);

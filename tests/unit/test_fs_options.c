@@ -10,13 +10,13 @@
 
 static int failures;
 
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,        \
-                    __LINE__, #cond);                                      \
-            failures++;                                                    \
-        }                                                                  \
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+            failures++;                                                        \
+        }                                                                      \
     } while (0)
 
 static const struct fuse_opt fake_opts[] = {
@@ -26,7 +26,9 @@ static const struct fuse_opt fake_opts[] = {
     FUSE_OPT_END,
 };
 static const struct folder_ops fake_module = {
-    .name = "fake", .opts = fake_opts, .opts_help = "    -o fake\n",
+    .name = "fake",
+    .opts = fake_opts,
+    .opts_help = "    -o fake\n",
 };
 
 size_t amifs_folder_count(void)
@@ -81,11 +83,14 @@ static bool has_arg(const struct fuse_args *a, const char *s)
 
 static void test_parse(void)
 {
-    char *argv[] = {"amifs", "-f", "-o",
+    char *argv[] = {"amifs",
+                    "-f",
+                    "-o",
                     "endpoint=http://127.0.0.1:5000,bucket=stage/p,cleanup,"
                     "part_size=16M,cache_ttl=0.5,uid=1234,umask=027,"
                     "allow_other,poll_interval=2",
-                    "/mnt/x", NULL};
+                    "/mnt/x",
+                    NULL};
     struct amifs_opts o;
     struct fuse_args args;
 
@@ -141,9 +146,42 @@ static void test_defaults_and_errors(void)
     amifs_opts_release(&o);
 }
 
+/* mount.fuse3 (fstab, mount -t fuse.amifs) runs `amifs SOURCE MOUNTPOINT
+ * -o OPTS` with mount(8)'s and systemd's options mixed in. */
+static void test_mount_helper_form(void)
+{
+    char *argv[] = {"amifs",
+                    "amifs",
+                    "/mnt/y",
+                    "-o",
+                    "rw,_netdev,nofail,x-systemd.automount,comment=hi,"
+                    "region=eu-west-1",
+                    NULL};
+    char *three[] = {"amifs", "a", "b", "c", NULL};
+    struct amifs_opts o;
+    struct fuse_args args;
+
+    CHECK(parse(&o, 5, argv, &args) == 0);
+    CHECK(o.source && strcmp(o.source, "amifs") == 0);
+    CHECK(o.mountpoint && strcmp(o.mountpoint, "/mnt/y") == 0);
+    CHECK(o.region && strcmp(o.region, "eu-west-1") == 0);
+    CHECK(has_arg(&args, "/mnt/y") && has_arg(&args, "rw"));
+    CHECK(!has_arg(&args, "_netdev") && !has_arg(&args, "x-systemd"));
+    CHECK(!has_arg(&args, "comment") && !has_arg(&args, "nofail"));
+    /* the source is not passed on: libfuse takes one mount point */
+    for (int i = 1; i < args.argc; i++)
+        CHECK(strcmp(args.argv[i], "amifs") != 0);
+    fuse_opt_free_args(&args);
+    amifs_opts_release(&o);
+    CHECK(parse(&o, 4, three, &args) < 0);
+    fuse_opt_free_args(&args);
+    amifs_opts_release(&o);
+}
+
 int main(void)
 {
     test_sizes();
+    test_mount_helper_form();
     test_parse();
     test_defaults_and_errors();
     if (failures)

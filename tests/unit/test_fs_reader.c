@@ -11,13 +11,13 @@
 
 static int failures;
 
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,        \
-                    __LINE__, #cond);                                      \
-            failures++;                                                    \
-        }                                                                  \
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+            failures++;                                                        \
+        }                                                                      \
     } while (0)
 
 #define KiB ((size_t)1024)
@@ -176,10 +176,14 @@ static void test_out_of_order(void)
     r = reader_new(size, NULL, fake_fetch, &f);
     for (uint64_t base = 0; base < size; base += 2 * sizeof(buf)) {
         uint64_t second = base + sizeof(buf);
-        ok = ok && reader_read(r, buf, sizeof(buf), second, &err) ==
-                       (long)sizeof(buf) && same(buf, second, sizeof(buf));
-        ok = ok && reader_read(r, buf, sizeof(buf), base, &err) ==
-                       (long)sizeof(buf) && same(buf, base, sizeof(buf));
+        ok = ok &&
+             reader_read(r, buf, sizeof(buf), second, &err) ==
+                 (long)sizeof(buf) &&
+             same(buf, second, sizeof(buf));
+        ok =
+            ok &&
+            reader_read(r, buf, sizeof(buf), base, &err) == (long)sizeof(buf) &&
+            same(buf, base, sizeof(buf));
     }
     CHECK(ok);
     CHECK(f.calls < 20); /* still treated as a stream */

@@ -366,6 +366,21 @@ static void test_cache_refresh_alias_tags(void)
     free(f.tasks);
 }
 
+static void test_first_refresh_failing(void)
+{
+    struct fake f = {0};
+    f.fail_describe = 1;
+    struct taskcache *tc = new_cache(&f);
+    CHECK(!taskcache_wait_first(tc, 10));
+    CHECK(taskcache_refresh(tc) < 0);
+    /* Readers must not wait forever for a listing that failed. */
+    CHECK(taskcache_wait_first(tc, 0));
+    struct taskcache_names nm;
+    CHECK(taskcache_names(tc, &nm) == 0 && nm.nids == 0);
+    taskcache_names_release(&nm);
+    taskcache_free(tc);
+}
+
 static void test_cache_put_cancel(void)
 {
     struct fake f = {0};
@@ -417,6 +432,7 @@ int main(void)
     test_status_json_source();
     test_diagnosis();
     test_cache_refresh_alias_tags();
+    test_first_refresh_failing();
     test_cache_put_cancel();
     if (failures)
         fprintf(stderr, "%d failure(s)\n", failures);
