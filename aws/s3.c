@@ -832,8 +832,10 @@ int s3_multipart_etag(const struct s3_part *parts, size_t nparts, char *out)
         for (int k = 0; rc == 0 && k < 16; k++) {
             int hi = hexval((unsigned char)e[2 * k]);
             int lo = hexval((unsigned char)e[2 * k + 1]);
-            if (hi < 0 || lo < 0)
-                rc = -1;
+            if (hi < 0 || lo < 0) {
+                rc = -1; /* not hex: no multipart ETag can be derived */
+                break;
+            }
             md5[k] = (unsigned char)(hi << 4 | lo);
         }
         if (rc == 0)

@@ -504,10 +504,9 @@ static int move_to_name(struct amifs *fs, struct upload *u)
     rc = strcmp(name, u->obj_rel) == 0
              ? 0
              : bk_move_object(fs, u->obj_rel, name, u->written);
-    if (rc < 0) {
-        aws_error_set(&err, AWS_ERR_IO, "could not move it to %s", name);
-        struct bpath p = u->p;
-        s3_delete_object(fs->client, p.bucket, p.key, &err);
+    if (rc < 0) { /* leave nothing under the temporary name */
+        aws_error_clear(&err);
+        s3_delete_object(fs->client, u->p.bucket, u->p.key, &err);
         cache_forget(bk_of(fs)->cache, u->obj_rel);
         amifs_log(fs, AWS_LOG_ERROR,
                   "buckets/%s: renamed while written, "

@@ -16,13 +16,6 @@
 #include "fs/fs.h"
 #include "fs/fsops.h"
 
-/* Modules written by other engineers may not be linked yet: weak references
- * let the tree show their folder (empty) until their file lands. */
-#pragma weak imports_folder
-#pragma weak tasks_folder
-#pragma weak amis_folder
-#pragma weak regions_folder
-
 struct folder {
     const char *name;
     const struct folder_ops *ops; /* NULL: module not built in */
@@ -149,7 +142,34 @@ static bool is_bare_folder(const struct route *r)
 struct open_file {
     int idx;
     uint64_t fh;
+    char *rel;                     /* path below the folder, for destroy */
+    struct open_file *prev, *next; /* fs->open_files, under open_lock */
 };
+
+static void open_file_link(struct amifs *fs, struct open_file *of)
+{
+    pthread_mutex_lock(&fs->open_lock);
+    of->prev = NULL;
+    of->next = fs->open_files;
+    if (of->next)
+        of->next->prev = of;
+    fs->open_files = of;
+    pthread_mutex_unlock(&fs->open_lock);
+}
+
+static void open_file_unlink(struct amifs *fs, struct open_file *of)
+{
+    pthread_mutex_lock(&fs->open_lock);
+    if (of->prev)
+        of->prev->next = of->next;
+    else
+        fs->open_files = of->next;
+    if (of->next)
+        of->next->prev = of->prev;
+    pthread_mutex_unlock(&fs->open_lock);
+    free(of->rel);
+    free(of);
+}
 
 static struct open_file *open_file_of(const struct fuse_file_info *fi)
 {
@@ -427,6 +447,8 @@ static int wrap_open(const struct route *r, struct fuse_file_info *fi,
     }
     of->idx = r->idx;
     of->fh = fi->fh;
+    of->rel = strdup(rel);
+    open_file_link(amifs_get(), of);
     fi->fh = (uint64_t)(uintptr_t)of;
     return 0;
 }
@@ -495,7 +517,8 @@ static int op_release(const char *path, struct fuse_file_info *fi)
     ROUTE_FI(path, fi, r);
     if (r.ops && r.ops->release && mfi)
         r.ops->release(fs, r.rel, mfi);
-    free(of);
+    if (of)
+        open_file_unlink(fs, of);
     return 0;
 }
 
@@ -545,10 +568,30 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     return fs;
 }
 
+/* The kernel may unmount before it delivered the RELEASE of a file whose
+ * last close raced the unmount: release those here, before the modules'
+ * state goes away. */
+static void release_leftovers(struct amifs *fs)
+{
+    struct open_file *of;
+
+    while ((of = fs->open_files) != NULL) {
+        const struct folder_ops *m = folders[of->idx].ops;
+        struct fuse_file_info fi;
+
+        memset(&fi, 0, sizeof(fi));
+        fi.fh = of->fh;
+        if (m && m->release && !(fs->modules_failed & (1u << of->idx)))
+            m->release(fs, of->rel ? of->rel : "", &fi);
+        open_file_unlink(fs, of);
+    }
+}
+
 static void op_destroy(void *private_data)
 {
     struct amifs *fs = private_data;
 
+    release_leftovers(fs);
     for (size_t i = NFOLDERS; i-- > 0;) {
         const struct folder_ops *m = folders[i].ops;
         if (m && m->destroy && !(fs->modules_failed & (1u << i)))

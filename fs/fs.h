@@ -34,6 +34,7 @@
 
 #define FUSE_USE_VERSION 31
 #include <fuse.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -81,6 +82,8 @@ struct amifs_opts {
     int max_attempts;            /* HTTP attempts per request */
 };
 
+struct open_file;
+
 struct amifs {
     struct amifs_opts opts;
     struct aws_client *client;   /* thread-safe */
@@ -98,6 +101,10 @@ struct amifs {
     /* fs/fs.c: bit i set when folder i's init failed (its folder then
      * answers EIO). */
     unsigned modules_failed;
+    /* fs/fs.c: files still open (released by destroy when the kernel
+     * unmounts before delivering every RELEASE). */
+    pthread_mutex_t open_lock;
+    struct open_file *open_files;
 };
 
 /* The mount's state inside a FUSE handler. */
@@ -176,8 +183,5 @@ extern const struct folder_ops amis_folder;    /* fs/amis.c */
 extern const struct folder_ops regions_folder; /* fs/regions.c (optional) */
 extern const struct folder_ops readme_folder;  /* fs/root.c: the README */
 
-/* Modules whose file does not exist yet are weak references in fs/fs.c: the
- * folder is then shown empty (so the tree always has README, buckets/,
- * imports/, tasks/, amis/). fs/meson.build lists the module files. */
 
 #endif

@@ -173,6 +173,7 @@ static int run_mount(int argc, char **argv)
         free(fs);
         return 1;
     }
+    pthread_mutex_init(&fs->open_lock, NULL);
     if (amifs_opts_parse(&args, &fs->opts) < 0)
         goto out;
     if (fs->opts.show_version) {

@@ -34,7 +34,12 @@ static const char readme_text[] =
     "amis/      The AMIs this account owns: amis/ami-.../image.json, its\n"
     "           state, tags/KEY files (write to set, delete to remove),\n"
     "           snapshots and launch-permissions. Deleting an AMI's folder\n"
-    "           deregisters it and deletes its snapshots.\n"
+    "           deregisters it and deletes its snapshots. mkdir\n"
+    "           amis/ID/copy-to/REGION copies it to another region;\n"
+    "           amis/by-name/NAME finds an AMI by its name.\n"
+    "\n"
+    "regions/   regions/REGION/amis (and tasks) show another region, so a\n"
+    "           copy can be followed without mounting again.\n"
     "\n"
     "Errors are also logged (syslog, or the terminal with amifs -f).\n"
     "Run `amifs doctor` to check that imports can work in this account.\n";

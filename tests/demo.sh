@@ -37,7 +37,8 @@ URL="http://127.0.0.1:$(cat "$WORK/endpoint/port")"
 echo "endpoint: $URL (request log: $WORK/endpoint/requests.jsonl)"
 
 say "bootstrapping the account: IAM user, staging bucket, vmimport role"
-"$PY" tests/endpoint/bootstrap.py --endpoint "$URL" --out "$WORK/account"
+"$PY" tests/endpoint/bootstrap.py --endpoint "$URL" --out "$WORK/account" \
+    --admin "$WORK/endpoint/admin.json"
 # shellcheck disable=SC1091
 source "$WORK/account/env"
 

@@ -78,8 +78,9 @@ def _configure():
         assert r.returncode == 0, "meson configure failed:\n" + r.stderr
 
 
-def _env():
+def _env(work):
     env = dict(os.environ)
+    env["TMPDIR"] = work  # the targets' scratch files go with the run
     env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:symbolize=1"
     # UBSan only prints and goes on unless told to stop: make it a crash.
     env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
@@ -124,18 +125,21 @@ def _fuzz(target):
     else:
         cmd = [_exe(target), "-runs=0"] + common + [new_corpus, seeds]
         what = "seed replay"
-    r = _run(cmd, cwd=work, env=_env(), timeout=SECONDS + 120)
+    r = _run(cmd, cwd=work, env=_env(work), timeout=SECONDS + 120)
     bad = _verdict(target, r, work, what)
     reg_dir = os.path.join(FUZZ_DIR, "regressions", target)
     regs = sorted(os.path.join(reg_dir, f) for f in os.listdir(reg_dir)) \
         if os.path.isdir(reg_dir) else []
     regs = [p for p in regs if os.path.isfile(p) and
             not os.path.basename(p).startswith(".")]
-    if not bad and regs:
-        # Files as arguments: each is run once, no fuzzing.
-        r = _run([_exe(target)] + common + regs, cwd=work, env=_env(),
-                 timeout=300)
+    for reg in regs if not bad else []:
+        # A file as argument is run once, no fuzzing.
+        r = _run([_exe(target)] + common + [reg], cwd=work, env=_env(work),
+                 timeout=120)
         bad = _verdict(target, r, work, "regression replay")
+        if bad:
+            bad = bad.replace("\n", "\nreproducer: %s\n  replay: %s %s\n"
+                              % (reg, _exe(target), reg), 1)
     if not bad:
         shutil.rmtree(work, ignore_errors=True)
     return bad

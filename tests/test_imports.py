@@ -445,6 +445,12 @@ def test_rm_of_an_upload_in_flight_aborts_it(imp, images, endpoint):
     try:
         os.write(fd, data[:12 << 20])  # more than a part: the MPU exists
         assert os.stat(dst).st_size == 12 << 20  # ls -l shows the size
+        st = read(os.path.join(imp.path, "tasks", "fl.raw", "status"))
+        assert st.startswith("uploading 12.0 MiB received, "), st
+        doc = json.loads(read(os.path.join(imp.path, "tasks", "fl.raw",
+                                           "status.json")))
+        assert doc["Upload"]["Phase"] == "writing"
+        assert doc["Upload"]["BytesReceived"] == 12 << 20
         os.unlink(dst)
         with pytest.raises(OSError):
             os.write(fd, data[12 << 20:])
