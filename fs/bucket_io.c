@@ -53,6 +53,8 @@ struct upload {
     atomic_int state;  /* enum up_state */
     int result;        /* 0 or -errno once not WRITING (under wlock) */
     atomic_bool cancelled;
+    char *journal;     /* under wlock: entry in the upload journal, or NULL */
+    bool journaled;    /* under wlock: the upload id was seen (and noted) */
 };
 
 struct bfile {
@@ -138,6 +140,7 @@ int bk_upload_busy(struct bk *b, const char *rel, bool below)
 static void upload_free(struct upload *u)
 {
     mpu_free(u->mpu); /* aborts unless DONE */
+    bk_journal_remove(u->journal); /* ended: complete, or aborted */
     pthread_mutex_destroy(&u->wlock);
     free(u->rel);
     free(u->obj_rel);
@@ -416,6 +419,16 @@ static int append(struct amifs *fs, struct upload *u, const void *data,
     aws_error_clear(&err);
     if (mpu_write(u->mpu, data, n, &err) < 0)
         return fail_upload(fs, u, "UploadPart", &err);
+    if (!u->journaled) {
+        /* The multipart upload exists once the first part is full: write
+         * it down so that the next mount aborts it if we get killed. */
+        char id[256];
+        mpu_upload_id(u->mpu, id, sizeof(id));
+        if (id[0]) {
+            u->journal = bk_journal_add(fs, u->p.bucket, u->p.key, id);
+            u->journaled = true;
+        }
+    }
     u->written += n;
     u->wrote = true;
     return 0;

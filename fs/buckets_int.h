@@ -39,6 +39,11 @@ struct bk {
     bool jstop;
     bool jrunning;
     pthread_t janitor;
+    /* The upload journal (fs/janitor.c): a directory of one file per
+     * multipart upload in flight, so that the next mount aborts the uploads
+     * of a daemon that was killed. NULL: no journal (no usable state dir).
+     * Set before the janitor thread starts, then read-only. */
+    char *jdir;
 };
 
 /* A parsed rel path. `key` points into the rel string ("" for the bucket
@@ -81,6 +86,15 @@ int bk_fail(struct amifs *fs, const char *what, const char *rel,
  * upload still pending and logs the ones that remain (bucket, key, id). */
 int bk_janitor_start(struct amifs *fs);
 void bk_janitor_stop(struct amifs *fs);
+/* Upload journal. bk_journal_add records a multipart upload in flight and
+ * returns its entry (malloc'd path; NULL when there is no journal or the
+ * entry could not be written: the journal is best effort).
+ * bk_journal_remove deletes and frees an entry (NULL: no-op); call it once
+ * the upload is complete or aborted. At start, the janitor thread aborts the
+ * uploads recorded by amifs processes that no longer run. */
+char *bk_journal_add(struct amifs *fs, const char *bucket, const char *key,
+                     const char *upload_id);
+void bk_journal_remove(char *entry);
 /* Make sure this multipart upload gets aborted (no-op for id ""). */
 void bk_janitor_add(struct amifs *fs, const char *bucket, const char *key,
                     const char *upload_id);

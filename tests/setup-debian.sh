@@ -11,7 +11,8 @@ PKGS=(build-essential pkg-config meson ninja-build
       libarchive-dev libexpat1-dev
       python3 python3-pytest awscli
       qemu-utils fdisk e2fsprogs dosfstools mtools tar libarchive-tools rsync libglib2.0-bin attr
-      curl ca-certificates)
+      curl ca-certificates openssl
+      clang libclang-rt-14-dev valgrind)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

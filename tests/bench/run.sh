@@ -7,7 +7,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export AMIFS_BUILD_DIR="${AMIFS_BUILD_DIR:-$(pwd)/build}"
-[ -x "$AMIFS_BUILD_DIR/fs/amifs" ] || tests/setup-debian.sh
+tests/setup-debian.sh
+# The peers measured beside amifs.
+for p in s3fs rclone; do
+    command -v "$p" >/dev/null 2>&1 || {
+        SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq s3fs rclone >/dev/null
+        break
+    }
+done
 if [ -z "${AMIFS_PYTHON:-}" ] && [ -f build/.amifs-python ]; then
     AMIFS_PYTHON=$(cat build/.amifs-python); export AMIFS_PYTHON
 fi

@@ -1,0 +1,338 @@
+"""Security properties of a real mount.
+
+- Secrets never leak: a debug-logging session (-d) with static keys and one
+  with temporary credentials (credential_process: secret key + session
+  token) go through success and error paths; the daemon's whole stderr,
+  every file under tasks/ and every `cp` error message are searched for the
+  secret key, the session token and SigV4 signature material.
+- The mount is private by default: another user (nobody) cannot even list
+  it; with `-o allow_other` it can look but not write.
+- TLS verification cannot be turned off: no CURLOPT_SSL_VERIFYPEER/HOST 0 in
+  the source, and an https endpoint with a self-signed certificate fails
+  with a clear certificate error, before any HTTP request reaches it, unless
+  that certificate is given with ca_bundle=.
+"""
+import http.server
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import tempfile
+import threading
+import uuid
+
+import pytest
+
+import mount_fixtures
+from mount_fixtures import Mount
+from test_faults import (credential_process_env, good_image, make_file,
+                         skip_unless_mountable, MKIMAGES)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MiB = 1024 * 1024
+
+
+class DebugMount(Mount):
+    """A Mount whose daemon runs with -d (FUSE and amifs debug logging)."""
+
+    def argv(self):
+        argv = super().argv()
+        argv.insert(argv.index("-f") + 1, "-d")
+        return argv
+
+
+def run(argv, timeout=120):
+    return subprocess.run(argv, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def bad_ova(outdir):
+    subprocess.run(["/usr/bin/python3", MKIMAGES, outdir, "--only",
+                    "bad-not-tar"], check=True, capture_output=True,
+                   timeout=300)
+    for f in os.listdir(outdir):
+        if f != "images.json":
+            return os.path.join(outdir, f)
+    raise AssertionError("mkimages made no bad-not-tar image")
+
+
+def read_task_files(mount):
+    """{path: text} of every regular file under tasks/ except `wait`."""
+    out = {}
+    top = os.path.join(mount.path, "tasks")
+    for entry in os.listdir(top):
+        d = os.path.join(top, entry)
+        if not os.path.isdir(d):
+            continue
+        for f in os.listdir(d):
+            p = os.path.join(d, f)
+            if f == "wait" or not os.path.isfile(p):
+                continue
+            with open(p, errors="replace") as fh:
+                out[p] = fh.read()
+    return out
+
+
+def exercise(endpoint, m, tmp, tag):
+    """Success and error paths through M; returns the texts produced
+    (cp error messages and task files)."""
+    texts = []
+    d = os.path.join(m.bucket_dir, "sec-%s-%s" % (tag, uuid.uuid4().hex[:6]))
+    os.mkdir(d)
+    src = make_file(os.path.join(tmp, "s-%s.bin" % tag), 6 * MiB, tag)
+    texts.append(run(["cp", src, os.path.join(d, "ok.bin")]).stderr)
+    assert run(["cmp", src, os.path.join(d, "ok.bin")]).returncode == 0
+    # Error paths: a bucket that does not exist, an endpoint that keeps
+    # failing (retries exhausted), a refused image, a missing object.
+    r = run(["cp", src, os.path.join(m.buckets, "no-such-bucket-" + tag,
+                                     "x")])
+    assert r.returncode != 0
+    texts.append(r.stderr)
+    endpoint.set_faults([{"service": "s3", "op": "*", "action": "500"}])
+    try:
+        r = run(["cp", src, os.path.join(d, "fail.bin")], timeout=60)
+    finally:
+        endpoint.clear_faults()
+    assert r.returncode != 0
+    texts.append(r.stderr)
+    r = run(["cp", bad_ova(os.path.join(tmp, "bad-" + tag)),
+             os.path.join(m.path, "imports", "bad-%s.ova" % tag)])
+    assert r.returncode != 0
+    texts.append(r.stderr)
+    r = run(["cp", good_image(os.path.join(tmp, "good-" + tag)),
+             os.path.join(m.path, "imports", "good-%s.ova" % tag)])
+    assert r.returncode == 0, r.stderr
+    texts.append(r.stderr)
+    texts.append(run(["cat", os.path.join(d, "missing")]).stderr)
+    files = read_task_files(m)
+    assert any(p.endswith("/diagnosis") for p in files), sorted(files)
+    assert any(p.endswith("/status.json") for p in files), sorted(files)
+    texts.extend(files.values())
+    return texts
+
+
+def assert_no_secrets(texts, secrets):
+    for t in texts:
+        for s in secrets:
+            assert s not in t, "a secret leaked:\n" + t[-3000:]
+        # SigV4 material: the signature and the token header's value.
+        assert not re.search(r"Signature=[0-9a-f]{16}", t), t[-3000:]
+        assert not re.search(r"(?i)x-amz-security-token\s*[:=]\s*\S", t), \
+            t[-3000:]
+
+
+def secret_session(endpoint, tmp_path, env=None, drop=()):
+    skip_unless_mountable()
+    m = DebugMount(endpoint, str(tmp_path),
+                   opts="bucket=%s/sec-%s,poll_interval=0.3,max_attempts=2,"
+                   "retry_base_ms=10,cache_ttl=0"
+                   % (endpoint.bucket, uuid.uuid4().hex[:6]), env=env)
+    for k in drop:
+        m.env.pop(k, None)
+    m.start()
+    try:
+        texts = exercise(endpoint, m, str(tmp_path), uuid.uuid4().hex[:6])
+    finally:
+        m.unmount()
+    log = m.log()
+    assert re.search(r"^amifs \S+ debug: ", log, re.M), \
+        "the daemon did not log in debug mode:\n" + log[-2000:]
+    return texts + [log]
+
+
+def test_static_secret_key_never_logged(endpoint, tmp_path):
+    texts = secret_session(endpoint, tmp_path)
+    assert_no_secrets(texts, [endpoint.creds["AWS_SECRET_ACCESS_KEY"]])
+
+
+def test_temporary_credentials_never_logged(endpoint, tmp_path):
+    env, drop, _, creds = credential_process_env(endpoint, str(tmp_path),
+                                                 ttl=600)
+    texts = secret_session(endpoint, tmp_path, env=env, drop=drop)
+    token = creds["SessionToken"]
+    # Any long piece of the token would be a leak too (a truncated log).
+    secrets = [creds["SecretAccessKey"], token, token[:24], token[-24:]]
+    assert_no_secrets(texts, secrets)
+
+
+# ---- who can enter the mount ------------------------------------------------
+
+def as_nobody(cmd):
+    return run(["su", "nobody", "-s", "/bin/sh", "-c", cmd], timeout=30)
+
+
+@pytest.fixture
+def open_base():
+    """A directory every user can traverse (pytest's tmp dirs are 0700)."""
+    if os.geteuid() != 0 or not shutil.which("su"):
+        pytest.skip("needs root and su to act as another user")
+    d = tempfile.mkdtemp(prefix="amifs-sec-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def quote(p):
+    return "'" + p.replace("'", "'\\''") + "'"
+
+
+def test_mount_is_private_by_default(endpoint, open_base):
+    skip_unless_mountable()
+    m = Mount(endpoint, open_base).start()
+    try:
+        os.chmod(open_base, 0o755)
+        # Control: nobody can reach the directory holding the mount point.
+        r = as_nobody("ls " + quote(open_base))
+        assert r.returncode == 0, r.stderr
+        assert os.path.basename(m.path) in r.stdout
+        r = as_nobody("ls " + quote(m.path))
+        assert r.returncode != 0, r.stdout
+        assert "denied" in r.stderr.lower(), r.stderr
+        r = as_nobody("ls " + quote(m.bucket_dir))
+        assert r.returncode != 0
+        # The owner still can.
+        assert "buckets" in os.listdir(m.path)
+    finally:
+        m.unmount()
+
+
+def allow_other_permitted():
+    if os.geteuid() == 0:
+        return True
+    try:
+        with open("/etc/fuse.conf") as f:
+            return any(l.strip() == "user_allow_other" for l in f)
+    except OSError:
+        return False
+
+
+def test_allow_other_lets_others_look_but_not_write(endpoint, open_base):
+    skip_unless_mountable()
+    if not allow_other_permitted():
+        pytest.skip("/etc/fuse.conf does not allow allow_other")
+    m = Mount(endpoint, open_base, opts="allow_other").start()
+    try:
+        r = as_nobody("ls " + quote(m.path))
+        assert r.returncode == 0, r.stderr
+        assert "buckets" in r.stdout.split()
+        r = as_nobody("echo x > " + quote(os.path.join(
+            m.bucket_dir, "nobody-%s" % uuid.uuid4().hex[:6])))
+        assert r.returncode != 0
+        assert "denied" in r.stderr.lower(), r.stderr
+    finally:
+        m.unmount()
+
+
+# ---- TLS verification ------------------------------------------------------------
+
+def test_source_never_disables_tls_verification():
+    bad = re.compile(r"CURLOPT_SSL_VERIFY(PEER|HOST)\s*,\s*0|"
+                     r"CURLOPT_SSL_VERIFY(PEER|HOST)\s*,\s*\(long\)\s*0|"
+                     r"CURLSSLOPT_NO_REVOKE|CURLOPT_PROXY_SSL_VERIFY")
+    found = []
+    for sub in ("aws", "fs", "ova"):
+        for dirpath, _, files in os.walk(os.path.join(ROOT, sub)):
+            for f in files:
+                if not f.endswith((".c", ".h")):
+                    continue
+                p = os.path.join(dirpath, f)
+                with open(p, errors="replace") as fh:
+                    for n, line in enumerate(fh, 1):
+                        if bad.search(line):
+                            found.append("%s:%d: %s" % (p, n, line.strip()))
+    assert not found, "\n".join(found)
+    # And verification is switched on explicitly where handles are made.
+    with open(os.path.join(ROOT, "aws", "client.c")) as f:
+        src = f.read()
+    assert re.search(r"CURLOPT_SSL_VERIFYPEER\s*,\s*1L", src)
+    assert re.search(r"CURLOPT_SSL_VERIFYHOST\s*,\s*2L", src)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Answers every request with an S3-style 403 and counts requests."""
+
+    def _answer(self):
+        self.server.hits += 1
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>'
+                b"AccessDenied</Code><Message>test TLS server</Message>"
+                b"</Error>")
+        self.send_response(403)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _answer
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """(url, cert path, server) of an https server on loopback with a
+    freshly generated self-signed certificate."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "1",
+                    "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.hits = 0
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield "https://127.0.0.1:%d" % srv.server_address[1], cert, srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def tls_mount(endpoint, base, url, extra=""):
+    """Mount against URL; returns (Mount or None, log). A refused mount is
+    fine (the error must then be in the log)."""
+    skip_unless_mountable()
+    m = Mount(endpoint, base)
+    m.opts = "endpoint=%s,bucket=%s,max_attempts=1,cache_ttl=0%s" % (
+        url, endpoint.bucket, extra)
+    try:
+        m.start()
+    except AssertionError:
+        m.proc = None
+        return None, m.log()
+    return m, m.log()
+
+
+CERT_ERROR = re.compile(r"(?i)certificate|SSL|TLS")
+
+
+def test_self_signed_endpoint_is_refused(endpoint, tmp_path, tls_server):
+    url, cert, srv = tls_server
+    m, log = tls_mount(endpoint, str(tmp_path), url)
+    if m is not None:
+        try:
+            r = run(["ls", m.buckets], timeout=60)
+            assert r.returncode != 0, "listing over untrusted TLS worked"
+            log = m.log()
+        finally:
+            m.unmount()
+    assert CERT_ERROR.search(log), log[-3000:]
+    assert srv.hits == 0, "an HTTP request got through unverified TLS"
+
+    # Control: trusting that very certificate gets requests through (the
+    # server then answers 403), so the failure above was verification.
+    m, log = tls_mount(endpoint, str(tmp_path), url, ",ca_bundle=" + cert)
+    if m is not None:
+        try:
+            run(["ls", m.buckets], timeout=60)
+        finally:
+            m.unmount()
+    assert srv.hits > 0, log[-3000:]
