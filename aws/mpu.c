@@ -603,18 +603,19 @@ static void drain_queue_locked(struct mpu *m)
 
 /* AbortMultipartUpload, a few times: a failure here leaves an upload
  * behind, the one outcome the contract rules out. */
-static void remote_abort(struct mpu *m, const char *id)
+static bool remote_abort(struct mpu *m, const char *id)
 {
     struct aws_error e;
     for (int attempt = 1; attempt <= 3; attempt++) {
         if (s3_mpu_abort(m->c, m->bucket, m->key, id, &e) == 0)
-            return;
+            return true;
         char line[256];
         aws_error_format(&e, line, sizeof line);
         aws_log(aws_client_logger(m->c), AWS_LOG_ERROR,
                 "s3://%s/%s: abort of upload failed (attempt %d): %s",
                 m->bucket, m->key, attempt, line);
     }
+    return false;
 }
 
 void mpu_abort(struct mpu *m)
@@ -622,7 +623,9 @@ void mpu_abort(struct mpu *m)
     char id[sizeof m->upload_id];
     struct aws_error e;
     pthread_mutex_lock(&m->lock);
-    if (m->state == MPU_DONE || m->state == MPU_ABORTED) {
+    if (m->state == MPU_DONE || m->state == MPU_ABORTED ||
+        (m->state == MPU_FAILED && m->remote_done && !m->inflight &&
+         !m->creating)) {
         pthread_mutex_unlock(&m->lock);
         return;
     }
@@ -635,10 +638,11 @@ void mpu_abort(struct mpu *m)
     m->remote_done = true;
     memcpy(id, m->upload_id, sizeof id);
     pthread_mutex_unlock(&m->lock);
-    if (mine && id[0])
-        remote_abort(m, id);
+    bool gone = !(mine && id[0]) || remote_abort(m, id);
     pthread_mutex_lock(&m->lock);
-    m->state = MPU_ABORTED;
+    /* FAILED when AbortMultipartUpload itself failed: an upload may be
+     * left, and the caller may want to record it for a later attempt. */
+    m->state = gone ? MPU_ABORTED : MPU_FAILED;
     pthread_cond_broadcast(&m->done);
     pthread_mutex_unlock(&m->lock);
 }

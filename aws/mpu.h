@@ -43,7 +43,9 @@ enum mpu_state {
     MPU_UPLOADING,  /* multipart upload created, parts going up */
     MPU_COMPLETING, /* finishing: last parts + Complete (or the single PUT) */
     MPU_DONE,       /* S3 holds the complete object */
-    MPU_FAILED,     /* an error happened; abort under way or done */
+    MPU_FAILED,     /* an error happened; abort under way, or the
+                       AbortMultipartUpload itself failed after retries
+                       (then an upload may be left behind) */
     MPU_ABORTED,    /* aborted (on failure or request); nothing left behind */
 };
 

@@ -39,7 +39,11 @@ struct importjob {
     unsigned char head[SNIFF_LEN];
     size_t headlen;
     char etag[72];
+    char *journal;           /* upload journal entry, or NULL */
+    bool journaled;          /* the upload id was seen (and noted) */
 };
+
+static void journal_drop(struct importjob *j);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -386,7 +390,14 @@ void importjob_unref(struct importjob *j)
     pthread_mutex_unlock(&j->mu);
     if (!last)
         return;
-    mpu_free(j->mpu); /* aborts an unfinished upload */
+    if (j->mpu)
+        mpu_abort(j->mpu); /* an unfinished upload; no-op when done */
+    if (j->mpu && mpu_state(j->mpu) == MPU_FAILED) {
+        free(j->journal); /* abort failed: keep the entry for next mount */
+        j->journal = NULL;
+    }
+    journal_drop(j);
+    mpu_free(j->mpu);
     ova_validator_free(j->val);
     import_params_release(&j->params);
     free(j->name);
@@ -504,6 +515,32 @@ static int tee(struct importjob *j, const unsigned char *p, size_t n)
     return 0;
 }
 
+/* Once the multipart upload exists, note it in the journal so that a
+ * killed daemon's upload is aborted by the next mount. */
+static void journal_note(struct importjob *j)
+{
+    char id[256];
+
+    if (j->journaled || !j->cfg->journal_add)
+        return;
+    mpu_upload_id(j->mpu, id, sizeof(id));
+    if (!id[0])
+        return;
+    j->journal = j->cfg->journal_add(j->cfg->journal_ctx, j->cfg->bucket,
+                                     j->key, id);
+    j->journaled = true;
+}
+
+/* The upload ended (completed, or aborted): forget its journal entry. */
+static void journal_drop(struct importjob *j)
+{
+    if (j->journal && j->cfg->journal_remove)
+        j->cfg->journal_remove(j->journal);
+    else
+        free(j->journal);
+    j->journal = NULL;
+}
+
 static int push(struct importjob *j, const void *p, size_t n)
 {
     if (!j->mpu) {
@@ -527,6 +564,7 @@ static int push(struct importjob *j, const void *p, size_t n)
     aws_error_clear(&err);
     if (mpu_write(j->mpu, p, n, &err) != 0)
         return cancelled(j) ? -ECANCELED : upload_failed(j, &err);
+    journal_note(j);
     pthread_mutex_lock(&j->mu);
     j->received += n;
     j->mtime = time(NULL);
@@ -822,7 +860,10 @@ static int finish_upload(struct importjob *j)
         j->mpu = m;
         pthread_mutex_unlock(&j->mu);
     }
-    if (mpu_finish(j->mpu, j->etag, &err) != 0)
+    int rc = mpu_finish(j->mpu, j->etag, &err);
+    if (rc == 0 || mpu_state(j->mpu) == MPU_ABORTED)
+        journal_drop(j); /* S3 holds the object, or nothing */
+    if (rc != 0)
         return cancelled(j) ? -ECANCELED : upload_failed(j, &err);
     return 0;
 }

@@ -73,6 +73,14 @@ struct import_config {
     int concurrency;
     struct taskcache *tasks;  /* gets ImportImage's answer; may be NULL */
     const struct aws_logger *lg;
+    /* Upload journal (fs/janitor.c), so that the next mount aborts the
+     * staging upload of a daemon that was killed. journal_add records a
+     * multipart upload once it has an id and returns an entry (NULL: not
+     * recorded; best effort); journal_remove forgets it. Both may be NULL. */
+    char *(*journal_add)(void *ctx, const char *bucket, const char *key,
+                         const char *upload_id);
+    void (*journal_remove)(char *entry);
+    void *journal_ctx;
 };
 
 /* Per-file parameters (every string owned, NULL = unset). */

@@ -22,6 +22,7 @@
 
 #include "aws/s3.h"
 #include "fs/fs.h"
+#include "fs/buckets_int.h"
 #include "fs/imports.h"
 
 #define SIDECAR_MAX (64 * 1024)
@@ -111,6 +112,14 @@ static int split_bucket(struct fsimport *s, const char *opt)
         return -ENOMEM;
     return 0;
 }
+/* The staging uploads share buckets/' upload journal (fs/janitor.c): the
+ * next mount aborts the upload of a daemon that was killed. */
+static char *journal_add(void *ctx, const char *bucket, const char *key,
+                         const char *upload_id)
+{
+    return bk_journal_add(ctx, bucket, key, upload_id);
+}
+
 
 int fsimport_create(struct amifs *fs, struct fsimport **out)
 {
@@ -128,7 +137,9 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         .role = o->role, .kms_key = o->kms_key, .boot_mode = o->boot_mode,
         .license_type = o->license_type, .platform = o->platform,
         .architecture = o->architecture, .part_size = o->part_size,
-        .concurrency = o->upload_concurrency, .lg = &fs->logger};
+        .concurrency = o->upload_concurrency, .lg = &fs->logger,
+        .journal_add = journal_add, .journal_remove = bk_journal_remove,
+        .journal_ctx = fs};
     s->cleanup = o->cleanup;
     s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s};
     struct taskcache_ops ops = taskcache_ops_for_client(&s->tcc);

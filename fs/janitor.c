@@ -104,7 +104,7 @@ static void requeue(struct bk *b, struct stale_upload *l)
     }
 }
 
-/* ---- the upload journal --------------------------------------------------- */
+/* ---- the upload journal ------------------------------------------------ */
 
 #define JOURNAL_MAGIC "amifs-upload 1\n"
 #define JOURNAL_MAX 8192 /* bucket + id + key (S3 keys are ≤ 1024 bytes) */
@@ -280,7 +280,7 @@ static void journal_sweep(struct amifs *fs)
     closedir(d);
 }
 
-/* ---- the thread ------------------------------------------------------------- */
+/* ---- the thread ---------------------------------------------------------- */
 
 static void *janitor_main(void *arg)
 {

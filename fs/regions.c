@@ -455,9 +455,7 @@ static int rt_readdir(struct taskcache *tc, const char *rest, void *buf,
     int rc = rt_node(tc, rest, &n);
     if (rc != 0)
         return rc;
-    if (n.file)
-        return -ENOTDIR;
-    if (n.link)
+    if (n.file || n.link)
         return -ENOTDIR;
     struct buf b;
     buf_init(&b, 0);
@@ -500,9 +498,9 @@ static int rt_open(struct taskcache *tc, const char *rest,
     int rc = rt_node(tc, rest, &n);
     if (rc != 0)
         return rc;
-    enum rtfile f = n.file ? rt_file_of(n.file) : RT_NONE;
     if (!n.file)
         return -EISDIR;
+    enum rtfile f = rt_file_of(n.file);
     if (f == RT_NONE || f == RT_AMI)
         return -ENOENT;
     if ((fi->flags & O_ACCMODE) != O_RDONLY)

@@ -13,7 +13,6 @@ import os
 import signal
 import stat
 import subprocess
-import tempfile
 import time
 import uuid
 
@@ -42,7 +41,7 @@ FLAKY = [{"service": "s3", "op": "UploadPart", "action": "503", "count": 1},
 FLAKY_OPTS = "part_size=5M,retry_base_ms=20,max_attempts=10,cache_ttl=0"
 
 
-# ---- helpers ---------------------------------------------------------------
+# ---- helpers ----
 
 def skip_unless_mountable():
     reason = mount_fixtures.skip_reason()
@@ -125,7 +124,7 @@ def kill_dead_mount(m):
     return m.log()
 
 
-# ---- 1. flaky endpoint -------------------------------------------------------
+# ---- 1. flaky endpoint ----
 
 def test_uploads_survive_a_flaky_endpoint(endpoint, tmp_path):
     prefix = "flaky-" + uuid.uuid4().hex[:8]
@@ -174,7 +173,7 @@ def test_uploads_survive_a_flaky_endpoint(endpoint, tmp_path):
     assert uploads(endpoint, prefix) == []
 
 
-# ---- 2. endpoint down ----------------------------------------------------------
+# ---- 2. endpoint down ----
 
 def test_endpoint_down_fails_cp_and_leaves_nothing(endpoint, tmp_path):
     prefix = "down-" + uuid.uuid4().hex[:8]
@@ -186,10 +185,12 @@ def test_endpoint_down_fails_cp_and_leaves_nothing(endpoint, tmp_path):
         os.mkdir(d)
         # Let the upload start, then take the endpoint away from under it.
         endpoint.set_faults([{"service": "s3", "op": "UploadPart",
-                              "action": "delay", "delay_ms": 300}])
+                              "action": "delay", "delay_ms": 1500}])
+        mark = endpoint.mark()
         p = subprocess.Popen(["cp", src, os.path.join(d, "f.bin")],
                              stderr=subprocess.PIPE, text=True)
-        assert poll(lambda: uploads(endpoint, prefix + "/"), 20), \
+        assert poll(lambda: endpoint.requests("CreateMultipartUpload",
+                                              since=mark), 20, 0.05), \
             "the upload never started"
         endpoint.set_faults([{"service": "*", "op": "*", "action": "drop",
                               "rate": 1.0}])
@@ -214,24 +215,22 @@ def test_endpoint_down_fails_cp_and_leaves_nothing(endpoint, tmp_path):
         m.unmount()
 
 
-# ---- 3. SIGKILL mid-upload -----------------------------------------------------
+# ---- 3. SIGKILL mid-upload ----
 
-def slow_parts(endpoint):
+def killed_mid_copy(endpoint, m, src, dst, prefix, ready=None):
+    """Start `cp SRC DST` through M with slow parts (1.5 s each), SIGKILL
+    the daemon once a part went up (and ready(), if given, is true);
+    returns the multipart uploads then under PREFIX."""
     endpoint.set_faults([{"service": "s3", "op": "UploadPart",
-                          "action": "delay", "delay_ms": 400}])
-
-
-def killed_mid_copy(endpoint, m, src, dst, prefix):
-    """Start `cp SRC DST` through M with slow parts, SIGKILL the daemon once
-    a multipart upload exists under PREFIX; returns that upload list."""
-    slow_parts(endpoint)
+                          "action": "delay", "delay_ms": 1500}])
+    mark = endpoint.mark()
     try:
         c = subprocess.Popen(["cp", src, dst], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
-        # Let a part or two go up after CreateMultipartUpload.
-        assert poll(lambda: uploads(endpoint, prefix), 20), \
+        assert poll(lambda: endpoint.requests("UploadPart", since=mark) and
+                    (ready is None or ready()), 20, 0.05), \
             "the upload never started"
-        time.sleep(0.5)
+        assert c.poll() is None, "the copy ended before the kill"
         kill_dead_mount(m)
         c.communicate(timeout=30)
         assert c.returncode != 0, "cp succeeded although amifs was killed"
@@ -252,8 +251,10 @@ def test_sigkill_in_buckets_then_next_mount_aborts_the_upload(endpoint,
     m = mount_at(endpoint, tmp_path, opts, env=env)
     d = os.path.join(m.bucket_dir, prefix)
     os.mkdir(d)
+    journal = tmp_path / "state" / "amifs" / "uploads"
     stale = killed_mid_copy(endpoint, m, src, os.path.join(d, "k.bin"),
-                            prefix + "/")
+                            prefix + "/",
+                            ready=lambda: list(journal.glob("*")))
     assert [u["Key"] for u in stale] == [prefix + "/k.bin"], stale
     # Someone else's upload in the same bucket (not amifs'): left alone.
     other = endpoint.aws("s3api", "create-multipart-upload", "--bucket",
@@ -269,8 +270,7 @@ def test_sigkill_in_buckets_then_next_mount_aborts_the_upload(endpoint,
                     == [other["UploadId"]], 15)
         assert left, "stale multipart upload not aborted: %s\n%s" % (
             uploads(endpoint, prefix), m2.log()[-3000:])
-        assert os.listdir(str(tmp_path / "state" / "amifs" / "uploads")) \
-            == []
+        assert list(journal.glob("*")) == []
     finally:
         m2.unmount()
         endpoint.aws("s3api", "abort-multipart-upload", "--bucket",
@@ -279,9 +279,6 @@ def test_sigkill_in_buckets_then_next_mount_aborts_the_upload(endpoint,
                      check=False)
 
 
-@pytest.mark.xfail(strict=True, reason="imports/ uploads are not journaled "
-                   "yet: a killed daemon's staging upload stays until the "
-                   "bucket's lifecycle rule removes it")
 def test_sigkill_in_imports_then_next_mount_aborts_the_upload(endpoint,
                                                               tmp_path):
     prefix = "killi-" + uuid.uuid4().hex[:8]
@@ -307,7 +304,7 @@ def test_sigkill_in_imports_then_next_mount_aborts_the_upload(endpoint,
                          u["UploadId"], json=False, check=False)
 
 
-# ---- 4. temporary credentials expiring mid-upload ------------------------------
+# ---- 4. temporary credentials expiring mid-upload ----
 
 CRED_SCRIPT = """#!/bin/sh
 # credential_process for the test: short-lived keys; logs each call.

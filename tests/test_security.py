@@ -24,7 +24,6 @@ import uuid
 
 import pytest
 
-import mount_fixtures
 from mount_fixtures import Mount
 from test_faults import (credential_process_env, good_image, make_file,
                          skip_unless_mountable, MKIMAGES)
@@ -156,7 +155,7 @@ def test_temporary_credentials_never_logged(endpoint, tmp_path):
     assert_no_secrets(texts, secrets)
 
 
-# ---- who can enter the mount ------------------------------------------------
+# ---- who can enter the mount ----
 
 def as_nobody(cmd):
     return run(["su", "nobody", "-s", "/bin/sh", "-c", cmd], timeout=30)
@@ -224,7 +223,7 @@ def test_allow_other_lets_others_look_but_not_write(endpoint, open_base):
         m.unmount()
 
 
-# ---- TLS verification ------------------------------------------------------------
+# ---- TLS verification ----
 
 def test_source_never_disables_tls_verification():
     bad = re.compile(r"CURLOPT_SSL_VERIFY(PEER|HOST)\s*,\s*0|"
