@@ -12,23 +12,12 @@
 
 #include <cjson/cJSON.h>
 
+#include "aws/ops_priv.h"
 #include "aws/xml.h"
 
 #define EC2_VERSION "2016-11-15"
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static int grow(void **v, size_t n, size_t elem)
-{
-    if (n != 0 && (n & (n - 1)) != 0)
-        return 0;
-    size_t cap = n < 8 ? 16 : n * 2;
-    void *p = realloc(*v, cap * elem);
-    if (!p)
-        return -1;
-    *v = p;
-    return 0;
-}
 
 /* strdup of the text at `path` below n; NULL when absent. A failed
  * allocation clears *ok so parsers check once at the end. */
@@ -55,11 +44,6 @@ static int int_at(const struct xml_node *n, const char *path)
     return s ? (int)strtol(s, NULL, 10) : 0;
 }
 
-static int nomem(struct aws_error *err)
-{
-    return aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
-}
-
 /* Like botocore, the root's name is not insisted on (`name` is what EC2
  * sends); an error document (<Response><Errors>) is never a result. */
 static int check_root(const struct xml_node *root, const char *name,
@@ -81,14 +65,41 @@ static int next_token(const struct xml_node *root, char **next,
     *next = NULL;
     if (!t || !*t)
         return 0;
-    return (*next = strdup(t)) ? 0 : nomem(err);
+    return (*next = strdup(t)) ? 0 : aws_nomem(err);
+}
+
+/* The item parser parse_item_set() calls: fills *elem from one <item> and
+ * returns 0, or sets err and returns -1 with *elem already released. */
+typedef int (*item_parser)(const struct xml_node *n, void *elem,
+                           struct aws_error *err);
+
+/* The one shape of every Describe* page: each <item> of root/<set> appended
+ * to the array *v (*n elements of `elem` bytes). On failure *v and *n hold
+ * the items parsed before it, so the list's release function frees them. */
+static int parse_item_set(const struct xml_node *root, const char *root_name,
+                          const char *set, void **v, size_t *n, size_t elem,
+                          item_parser parse, char **next,
+                          struct aws_error *err)
+{
+    *next = NULL;
+    if (check_root(root, root_name, err) < 0)
+        return -1;
+    const struct xml_node *it = xml_child(xml_child(root, set), "item");
+    for (; it; it = xml_next(it, "item")) {
+        if (aws_grow_array(v, *n, elem) < 0)
+            return aws_nomem(err);
+        if (parse(it, (char *)*v + *n * elem, err) < 0)
+            return -1;
+        (*n)++;
+    }
+    return next_token(root, next, err);
 }
 
 /* ---- tags --------------------------------------------------------------- */
 
 int ec2_tags_add(struct ec2_tags *t, const char *key, const char *value)
 {
-    if (grow((void **)&t->v, t->n, sizeof *t->v) < 0)
+    if (aws_grow_array((void **)&t->v, t->n, sizeof *t->v) < 0)
         return -1;
     struct ec2_tag *e = &t->v[t->n];
     e->key = strdup(key);
@@ -192,8 +203,8 @@ static bool parse_snapshot_details(const struct xml_node *n,
     const struct xml_node *it;
     it = xml_child(xml_child(n, "snapshotDetailSet"), "item");
     for (; it && ok; it = xml_next(it, "item")) {
-        if (grow((void **)&t->snapshots, t->nsnapshots,
-                 sizeof *t->snapshots) < 0)
+        if (aws_grow_array((void **)&t->snapshots, t->nsnapshots,
+                           sizeof *t->snapshots) < 0)
             return false;
         parse_snapshot_detail(it, &t->snapshots[t->nsnapshots++], &ok);
     }
@@ -241,29 +252,24 @@ int ec2_parse_import_task(const struct xml_node *n,
         ok = (aws_error_set(err, AWS_ERR_PARSE, "task without importTaskId"),
               false);
     else if (!ok)
-        nomem(err);
+        aws_nomem(err);
     if (!ok)
         ec2_import_task_release(t);
     return ok ? 0 : -1;
+}
+
+static int task_item(const struct xml_node *n, void *t, struct aws_error *err)
+{
+    return ec2_parse_import_task(n, t, err);
 }
 
 int ec2_parse_import_tasks(const struct xml_node *root,
                            struct ec2_import_task_list *out, char **next,
                            struct aws_error *err)
 {
-    *next = NULL;
-    if (check_root(root, "DescribeImportImageTasksResponse", err) < 0)
-        return -1;
-    const struct xml_node *it;
-    it = xml_child(xml_child(root, "importImageTaskSet"), "item");
-    for (; it; it = xml_next(it, "item")) {
-        if (grow((void **)&out->v, out->n, sizeof *out->v) < 0)
-            return nomem(err);
-        if (ec2_parse_import_task(it, &out->v[out->n], err) < 0)
-            return -1;
-        out->n++;
-    }
-    return next_token(root, next, err);
+    return parse_item_set(root, "DescribeImportImageTasksResponse",
+                          "importImageTaskSet", (void **)&out->v, &out->n,
+                          sizeof *out->v, task_item, next, err);
 }
 
 void ec2_import_task_list_release(struct ec2_import_task_list *l)
@@ -475,7 +481,7 @@ int ec2_parse_import_snapshot_task(const struct xml_node *n,
         ok = (aws_error_set(err, AWS_ERR_PARSE, "task without importTaskId"),
               false);
     else if (!ok)
-        nomem(err);
+        aws_nomem(err);
     if (!ok)
         ec2_import_snapshot_task_release(t);
     return ok ? 0 : -1;
@@ -509,23 +515,19 @@ int ec2_import_snapshot(struct aws_client *c,
     return rc;
 }
 
+static int snap_task_item(const struct xml_node *n, void *t,
+                          struct aws_error *err)
+{
+    return ec2_parse_import_snapshot_task(n, t, err);
+}
+
 int ec2_parse_import_snapshot_tasks(const struct xml_node *root,
                                     struct ec2_import_snapshot_task_list *out,
                                     char **next, struct aws_error *err)
 {
-    *next = NULL;
-    if (check_root(root, "DescribeImportSnapshotTasksResponse", err) < 0)
-        return -1;
-    const struct xml_node *it;
-    it = xml_child(xml_child(root, "importSnapshotTaskSet"), "item");
-    for (; it; it = xml_next(it, "item")) {
-        if (grow((void **)&out->v, out->n, sizeof *out->v) < 0)
-            return nomem(err);
-        if (ec2_parse_import_snapshot_task(it, &out->v[out->n], err) < 0)
-            return -1;
-        out->n++;
-    }
-    return next_token(root, next, err);
+    return parse_item_set(root, "DescribeImportSnapshotTasksResponse",
+                          "importSnapshotTaskSet", (void **)&out->v, &out->n,
+                          sizeof *out->v, snap_task_item, next, err);
 }
 
 void ec2_import_snapshot_task_list_release(
@@ -710,7 +712,8 @@ static bool parse_devices(const struct xml_node *n, struct ec2_image *im)
     const struct xml_node *it;
     it = xml_child(xml_child(n, "blockDeviceMapping"), "item");
     for (; it && ok; it = xml_next(it, "item")) {
-        if (grow((void **)&im->devices, im->ndevices, sizeof *im->devices) < 0)
+        if (aws_grow_array((void **)&im->devices, im->ndevices,
+                           sizeof *im->devices) < 0)
             return false;
         struct ec2_block_device *d = &im->devices[im->ndevices++];
         memset(d, 0, sizeof *d);
@@ -748,23 +751,22 @@ static bool parse_image(const struct xml_node *n, struct ec2_image *im)
     return ok;
 }
 
+/* A partly parsed image is released here, not counted in the list. */
+static int image_item(const struct xml_node *n, void *im,
+                      struct aws_error *err)
+{
+    if (parse_image(n, im))
+        return 0;
+    image_release(im);
+    return aws_nomem(err);
+}
+
 int ec2_parse_images(const struct xml_node *root, struct ec2_image_list *out,
                      char **next, struct aws_error *err)
 {
-    *next = NULL;
-    if (check_root(root, "DescribeImagesResponse", err) < 0)
-        return -1;
-    const struct xml_node *it;
-    it = xml_child(xml_child(root, "imagesSet"), "item");
-    for (; it; it = xml_next(it, "item")) {
-        if (grow((void **)&out->v, out->n, sizeof *out->v) < 0)
-            return nomem(err);
-        bool ok = parse_image(it, &out->v[out->n]);
-        out->n++; /* counted even when partial, so release frees it */
-        if (!ok)
-            return nomem(err);
-    }
-    return next_token(root, next, err);
+    return parse_item_set(root, "DescribeImagesResponse", "imagesSet",
+                          (void **)&out->v, &out->n, sizeof *out->v,
+                          image_item, next, err);
 }
 
 void ec2_image_list_release(struct ec2_image_list *l)
@@ -821,24 +823,22 @@ static void snapshot_release(struct ec2_snapshot *s)
     memset(s, 0, sizeof *s);
 }
 
+static int snapshot_item(const struct xml_node *n, void *sn,
+                         struct aws_error *err)
+{
+    if (parse_snapshot(n, sn))
+        return 0;
+    snapshot_release(sn);
+    return aws_nomem(err);
+}
+
 int ec2_parse_snapshots(const struct xml_node *root,
                         struct ec2_snapshot_list *out, char **next,
                         struct aws_error *err)
 {
-    *next = NULL;
-    if (check_root(root, "DescribeSnapshotsResponse", err) < 0)
-        return -1;
-    const struct xml_node *it;
-    it = xml_child(xml_child(root, "snapshotSet"), "item");
-    for (; it; it = xml_next(it, "item")) {
-        if (grow((void **)&out->v, out->n, sizeof *out->v) < 0)
-            return nomem(err);
-        bool ok = parse_snapshot(it, &out->v[out->n]);
-        out->n++;
-        if (!ok)
-            return nomem(err);
-    }
-    return next_token(root, next, err);
+    return parse_item_set(root, "DescribeSnapshotsResponse", "snapshotSet",
+                          (void **)&out->v, &out->n, sizeof *out->v,
+                          snapshot_item, next, err);
 }
 
 void ec2_snapshot_list_release(struct ec2_snapshot_list *l)
@@ -954,7 +954,7 @@ void ec2_id_list_release(struct ec2_id_list *l)
 
 static int id_add(struct ec2_id_list *l, const char *id)
 {
-    if (grow((void **)&l->v, l->n, sizeof *l->v) < 0)
+    if (aws_grow_array((void **)&l->v, l->n, sizeof *l->v) < 0)
         return -1;
     if (!(l->v[l->n] = strdup(id)))
         return -1;
@@ -975,7 +975,7 @@ int ec2_parse_launch_permissions(const struct xml_node *root,
         const char *group = xml_path(it, "group");
         const char *v = id ? id : group; /* the group is "all" */
         if (v && *v && id_add(out, v) < 0)
-            return nomem(err);
+            return aws_nomem(err);
     }
     return 0;
 }
@@ -1073,7 +1073,7 @@ int ec2_parse_regions(const struct xml_node *root, struct ec2_id_list *out,
     for (; it; it = xml_next(it, "item")) {
         const char *name = xml_path(it, "regionName");
         if (name && *name && id_add(out, name) < 0)
-            return nomem(err);
+            return aws_nomem(err);
     }
     return 0;
 }

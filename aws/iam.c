@@ -11,14 +11,10 @@
 #include <string.h>
 
 #include "aws/s3.h"
+#include "aws/ops_priv.h"
 #include "aws/xml.h"
 
 #define IAM_VERSION "2010-05-08"
-
-static int nomem(struct aws_error *err)
-{
-    return aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
-}
 
 static int bad_answer(struct aws_error *err, const char *what)
 {
@@ -66,7 +62,7 @@ int iam_parse_role(const struct xml_node *root, struct iam_role *out,
     out->assume_role_policy = doc ? decode_doc(doc) : NULL;
     if (!out->role_name || !out->arn || (doc && !out->assume_role_policy)) {
         iam_role_release(out);
-        return nomem(err);
+        return aws_nomem(err);
     }
     return 0;
 }
@@ -133,7 +129,7 @@ int iam_parse_role_policy(const struct xml_node *root, char **policy_json,
     *policy_json = NULL;
     if (!doc)
         return bad_answer(err, "no PolicyDocument");
-    return (*policy_json = decode_doc(doc)) ? 0 : nomem(err);
+    return (*policy_json = decode_doc(doc)) ? 0 : aws_nomem(err);
 }
 
 int iam_get_role_policy(struct aws_client *c, const char *role,
@@ -177,14 +173,14 @@ int iam_parse_policy_names(const struct xml_node *root, char ***names,
                                          "member");
     for (; m; m = xml_next(m, "member"))
         if (name_add(names, n, xml_text(m)) < 0)
-            return nomem(err);
+            return aws_nomem(err);
     const char *trunc = xml_path(res, "IsTruncated");
     const char *mk = xml_path(res, "Marker");
     if (!trunc || strcmp(trunc, "true") != 0)
         return 0;
     if (!mk || !*mk)
         return bad_answer(err, "truncated without Marker");
-    return (*marker = strdup(mk)) ? 0 : nomem(err);
+    return (*marker = strdup(mk)) ? 0 : aws_nomem(err);
 }
 
 static void names_free(char **names, size_t n)

@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "aws/ops_priv.h"
 #include "aws/xml.h"
 
 #define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -21,28 +22,9 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* Grow an array when n reaches a power of two, so appends are amortised
- * O(1) without a separate capacity field in the public structs. */
-static int grow(void **v, size_t n, size_t elem)
-{
-    if (n != 0 && (n & (n - 1)) != 0)
-        return 0;
-    size_t cap = n < 8 ? 16 : n * 2;
-    void *p = realloc(*v, cap * elem);
-    if (!p)
-        return -1;
-    *v = p;
-    return 0;
-}
-
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
-}
-
-static int nomem(struct aws_error *err)
-{
-    return aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
 }
 
 static int bad_answer(struct aws_error *err, const char *what)
@@ -240,18 +222,18 @@ int s3_parse_list_buckets(const struct xml_node *root,
         return bad_answer(err, "no ListAllMyBucketsResult");
     const struct xml_node *b = xml_child(xml_child(root, "Buckets"), "Bucket");
     for (; b; b = xml_next(b, "Bucket")) {
-        if (grow((void **)&out->v, out->n, sizeof *out->v) < 0)
-            return nomem(err);
+        if (aws_grow_array((void **)&out->v, out->n, sizeof *out->v) < 0)
+            return aws_nomem(err);
         struct s3_bucket *e = &out->v[out->n];
         e->name = strdup(xml_path(b, "Name") ? xml_path(b, "Name") : "");
         e->created = s3_parse_iso8601(xml_path(b, "CreationDate"));
         if (!e->name)
-            return nomem(err);
+            return aws_nomem(err);
         out->n++;
     }
     const char *tok = xml_path(root, "ContinuationToken");
     if (tok && *tok && !(*next = strdup(tok)))
-        return nomem(err);
+        return aws_nomem(err);
     return 0;
 }
 
@@ -276,7 +258,7 @@ int s3_list_buckets(struct aws_client *c, struct s3_bucket_list *out,
         struct xml_doc *doc = NULL;
         buf_init(&q, 0);
         if (token && q_add(&q, "continuation-token", token) < 0)
-            rc = nomem(err);
+            rc = aws_nomem(err);
         free(token);
         token = NULL;
         req_init(&r, "GET", NULL, NULL, q.len ? buf_cstr(&q) : NULL);
@@ -342,7 +324,7 @@ int s3_create_bucket(struct aws_client *c, const char *bucket,
          xml_escape(&body, region) < 0 ||
          buf_appends(&body, "</LocationConstraint>"
                      "</CreateBucketConfiguration>") < 0))
-        rc = nomem(err);
+        rc = aws_nomem(err);
     req_init(&r, "PUT", bucket, NULL, NULL);
     r.region = region;
     r.body = body.len ? body.data : "";
@@ -370,7 +352,8 @@ static char *maybe_decode(const char *s, bool url)
 static int add_object(struct s3_listing *out, const struct xml_node *e,
                       bool url)
 {
-    if (grow((void **)&out->objects, out->nobjects, sizeof *out->objects) < 0)
+    if (aws_grow_array((void **)&out->objects, out->nobjects,
+                       sizeof *out->objects) < 0)
         return -1;
     struct s3_object *o = &out->objects[out->nobjects];
     memset(o, 0, sizeof *o);
@@ -387,8 +370,8 @@ static int add_object(struct s3_listing *out, const struct xml_node *e,
 static int add_prefix(struct s3_listing *out, const struct xml_node *e,
                       bool url)
 {
-    if (grow((void **)&out->prefixes, out->nprefixes,
-             sizeof *out->prefixes) < 0)
+    if (aws_grow_array((void **)&out->prefixes, out->nprefixes,
+                       sizeof *out->prefixes) < 0)
         return -1;
     char *p = maybe_decode(xml_path(e, "Prefix"), url);
     if (!p)
@@ -408,18 +391,18 @@ int s3_parse_list_objects(const struct xml_node *root, struct s3_listing *out,
     const struct xml_node *e;
     for (e = xml_child(root, "Contents"); e; e = xml_next(e, "Contents"))
         if (add_object(out, e, url) < 0)
-            return nomem(err);
+            return aws_nomem(err);
     for (e = xml_child(root, "CommonPrefixes"); e;
          e = xml_next(e, "CommonPrefixes"))
         if (add_prefix(out, e, url) < 0)
-            return nomem(err);
+            return aws_nomem(err);
     if (!is_true(xml_path(root, "IsTruncated")))
         return 0;
     const char *tok = xml_path(root, "NextContinuationToken");
     if (!tok || !*tok)
         return bad_answer(err, "truncated listing without a token");
     if (!(*next = strdup(tok)))
-        return nomem(err);
+        return aws_nomem(err);
     return 0;
 }
 
@@ -474,7 +457,7 @@ int s3_list_objects(struct aws_client *c, const char *bucket,
         struct buf q;
         buf_init(&q, 0);
         if (list_query(&q, prefix, delimiter, token) < 0)
-            rc = nomem(err);
+            rc = aws_nomem(err);
         free(token);
         token = NULL;
         if (rc == 0)
@@ -638,7 +621,7 @@ static int copy_call(struct aws_client *c, const char *bucket,
     buf_init(&src, 0);
     if (copy_source(&src, src_b, src_k) < 0) {
         buf_release(&src);
-        return nomem(err);
+        return aws_nomem(err);
     }
     h[0] = (struct sigv4_header){"x-amz-copy-source", buf_cstr(&src)};
     h[1] = (struct sigv4_header){"x-amz-copy-source-range", range};
@@ -687,7 +670,7 @@ int s3_mpu_upload_part_copy(struct aws_client *c, const char *bucket,
              (unsigned long long)first, (unsigned long long)last);
     buf_init(&q, 0);
     if (part_query(&q, part_no, upload_id) < 0)
-        rc = nomem(err);
+        rc = aws_nomem(err);
     else
         rc = copy_call(c, bucket, key, buf_cstr(&q), src_bucket, src_key,
                        range, "CopyPartResult", etag_out, err);
@@ -702,7 +685,7 @@ static int copy_parts(struct aws_client *c, const char *src_bucket,
 {
     size_t n = (size_t)((size + psize - 1) / psize);
     struct s3_part *parts = calloc(n, sizeof *parts);
-    int rc = parts ? 0 : nomem(err);
+    int rc = parts ? 0 : aws_nomem(err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         uint64_t first = i * psize;
         uint64_t last = first + psize > size ? size - 1 : first + psize - 1;
@@ -781,7 +764,7 @@ int s3_mpu_upload_part_digests(struct aws_client *c, const char *bucket,
     int rc;
     buf_init(&q, 0);
     if (part_query(&q, part_no, upload_id) < 0)
-        rc = nomem(err);
+        rc = aws_nomem(err);
     else
         rc = put_body(c, bucket, key, buf_cstr(&q), data, len, d, etag_out,
                       err);
@@ -883,7 +866,7 @@ int s3_mpu_complete(struct aws_client *c, const char *bucket,
     buf_init(&body, 0);
     if (q_add(&q, "uploadId", upload_id) < 0 ||
         s3_complete_body(&body, parts, nparts) < 0)
-        rc = nomem(err);
+        rc = aws_nomem(err);
     req_init(&r, "POST", bucket, key, buf_cstr(&q));
     r.body = body.data;
     r.body_len = body.len;
@@ -916,7 +899,7 @@ int s3_mpu_abort(struct aws_client *c, const char *bucket, const char *key,
 
     buf_init(&q, 0);
     if (q_add(&q, "uploadId", upload_id) < 0)
-        rc = nomem(err);
+        rc = aws_nomem(err);
     req_init(&r, "DELETE", bucket, key, buf_cstr(&q));
     if (rc == 0)
         rc = send_plain(c, &r, &resp, err);
@@ -936,7 +919,7 @@ int s3_mpu_abort(struct aws_client *c, const char *bucket, const char *key,
 static int add_upload(struct s3_upload_list *out, const struct xml_node *u,
                       bool url)
 {
-    if (grow((void **)&out->v, out->n, sizeof *out->v) < 0)
+    if (aws_grow_array((void **)&out->v, out->n, sizeof *out->v) < 0)
         return -1;
     struct s3_upload *e = &out->v[out->n];
     e->key = maybe_decode(xml_path(u, "Key"), url);
@@ -963,7 +946,7 @@ int s3_parse_uploads(const struct xml_node *root, struct s3_upload_list *out,
     for (const struct xml_node *u = xml_child(root, "Upload"); u;
          u = xml_next(u, "Upload"))
         if (add_upload(out, u, url) < 0)
-            return nomem(err);
+            return aws_nomem(err);
     if (!is_true(xml_path(root, "IsTruncated")))
         return 0;
     /* The markers go back as query values exactly as S3 sent them. */
@@ -974,7 +957,7 @@ int s3_parse_uploads(const struct xml_node *root, struct s3_upload_list *out,
     *next_key = url ? s3_url_decode(k, strlen(k), true) : strdup(k);
     *next_upload = strdup(id ? id : "");
     if (!*next_key || !*next_upload)
-        return nomem(err);
+        return aws_nomem(err);
     return 0;
 }
 
@@ -1014,7 +997,7 @@ int s3_mpu_list(struct aws_client *c, const char *bucket, const char *prefix,
         struct xml_doc *doc = NULL;
         buf_init(&q, 0);
         if (uploads_query(&q, prefix, key, id) < 0)
-            rc = nomem(err);
+            rc = aws_nomem(err);
         free(key);
         free(id);
         key = id = NULL;
@@ -1041,8 +1024,8 @@ int s3_parse_parts(const struct xml_node *root, struct s3_part **parts,
         return bad_answer(err, "no ListPartsResult");
     for (const struct xml_node *p = xml_child(root, "Part"); p;
          p = xml_next(p, "Part")) {
-        if (grow((void **)parts, *nparts, sizeof **parts) < 0)
-            return nomem(err);
+        if (aws_grow_array((void **)parts, *nparts, sizeof **parts) < 0)
+            return aws_nomem(err);
         struct s3_part *e = &(*parts)[*nparts];
         memset(e, 0, sizeof *e);
         e->number = (int)strtol(xml_text(xml_child(p, "PartNumber")), NULL,
@@ -1056,7 +1039,7 @@ int s3_parse_parts(const struct xml_node *root, struct s3_part **parts,
     const char *m = xml_path(root, "NextPartNumberMarker");
     if (!m || !*m)
         return bad_answer(err, "truncated part list without a marker");
-    return (*next = strdup(m)) ? 0 : nomem(err);
+    return (*next = strdup(m)) ? 0 : aws_nomem(err);
 }
 
 int s3_mpu_list_parts(struct aws_client *c, const char *bucket,
@@ -1075,7 +1058,7 @@ int s3_mpu_list_parts(struct aws_client *c, const char *bucket,
         buf_init(&q, 0);
         if (q_add(&q, "uploadId", upload_id) < 0 ||
             (marker && q_add(&q, "part-number-marker", marker) < 0))
-            rc = nomem(err);
+            rc = aws_nomem(err);
         free(marker);
         marker = NULL;
         req_init(&r, "GET", bucket, key, buf_cstr(&q));

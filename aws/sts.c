@@ -10,14 +10,10 @@
 
 #include "aws/iam.h"
 #include "aws/s3.h"
+#include "aws/ops_priv.h"
 #include "aws/xml.h"
 
 #define STS_VERSION "2011-06-15"
-
-static int nomem(struct aws_error *err)
-{
-    return aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
-}
 
 void sts_identity_release(struct sts_identity *id)
 {
@@ -43,7 +39,7 @@ int sts_parse_caller_identity(const struct xml_node *root,
     out->user_id = strdup(uid ? uid : "");
     if (!out->account || !out->arn || !out->user_id) {
         sts_identity_release(out);
-        return nomem(err);
+        return aws_nomem(err);
     }
     return 0;
 }
@@ -83,7 +79,7 @@ int sts_parse_assume_role(const struct xml_node *root,
     if (!out->access_key_id || !out->secret_access_key ||
         !out->session_token) {
         aws_credentials_release(out);
-        return nomem(err);
+        return aws_nomem(err);
     }
     return 0;
 }
@@ -146,7 +142,7 @@ int sts_assume_role(struct aws_client *c, const struct aws_credentials *src,
     if (sts_assume_role_body(&body, role_arn, session_name, external_id,
                              duration_s) < 0) {
         buf_release(&body);
-        return nomem(err);
+        return aws_nomem(err);
     }
     memset(&r, 0, sizeof r);
     r.svc = AWS_SVC_STS;

@@ -90,6 +90,31 @@ static struct upload *find_writing(struct bk *b, const char *rel)
     return NULL;
 }
 
+/* A live upload somewhere below the directory `dir`, or NULL. Such a
+ * directory exists (its objects are on their way), so its lookups need not
+ * wait on the server while a big upload keeps it busy. */
+static struct upload *find_under(struct bk *b, const char *dir)
+{
+    size_t len = strlen(dir);
+
+    for (struct upload *u = b->uploads; u; u = u->next)
+        if (strncmp(u->rel, dir, len) == 0 && u->rel[len] == '/' && live(u))
+            return u;
+    return NULL;
+}
+
+/* The live upload of rel with a reference taken (drop it with upload_put),
+ * or NULL; takes b->lock itself. */
+static struct upload *ref_writing(struct bk *b, const char *rel)
+{
+    pthread_mutex_lock(&b->lock);
+    struct upload *u = find_writing(b, rel);
+    if (u)
+        u->refs++;
+    pthread_mutex_unlock(&b->lock);
+    return u;
+}
+
 int bk_upload_attr(struct bk *b, const char *rel, struct cache_attr *a)
 {
     struct upload *u;
@@ -100,6 +125,10 @@ int bk_upload_attr(struct bk *b, const char *rel, struct cache_attr *a)
         memset(a, 0, sizeof(*a));
         a->kind = CACHE_FILE;
         a->size = mpu_bytes_written(u->mpu);
+        a->mtime = u->started;
+    } else if ((u = find_under(b, rel)) != NULL) {
+        memset(a, 0, sizeof(*a));
+        a->kind = CACHE_DIR;
         a->mtime = u->started;
     }
     pthread_mutex_unlock(&b->lock);
@@ -196,13 +225,7 @@ int bk_upload_rename(struct bk *b, const char *from, const char *to)
 
 int bk_upload_cancel(struct bk *b, const char *rel)
 {
-    struct upload *u;
-
-    pthread_mutex_lock(&b->lock);
-    u = find_writing(b, rel);
-    if (u)
-        u->refs++;
-    pthread_mutex_unlock(&b->lock);
+    struct upload *u = ref_writing(b, rel);
     if (!u)
         return 0;
     atomic_store(&u->cancelled, true);
@@ -729,11 +752,7 @@ int bk_truncate(struct amifs *fs, const char *rel, off_t size,
         rc = start_upload(fs, h); /* ftruncate(fd, 0): replace it */
         return rc < 0 ? rc : 0;
     }
-    pthread_mutex_lock(&b->lock);
-    u = find_writing(b, rel);
-    if (u)
-        u->refs++;
-    pthread_mutex_unlock(&b->lock);
+    u = ref_writing(b, rel);
     if (!u)
         return truncate_object(fs, rel, (uint64_t)size);
     rc = truncate_upload(fs, u, (uint64_t)size);

@@ -161,7 +161,7 @@ int bk_lookup(struct amifs *fs, const char *rel, struct cache_attr *a)
     }
     if (bpath_parse(rel, &p) < 0)
         return -ENOENT;
-    if (p.key[0] && bk_upload_attr(bk_of(fs), rel, a))
+    if (bk_upload_attr(bk_of(fs), rel, a)) /* in flight, or holds one */
         return 0;
     if (cache_get(bk_of(fs)->cache, rel, a))
         return a->kind == CACHE_ABSENT ? -ENOENT : 0;

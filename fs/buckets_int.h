@@ -101,8 +101,9 @@ void bk_janitor_add(struct amifs *fs, const char *bucket, const char *key,
 
 /* ---- uploads (bucket_io.c) ---- */
 
-/* Size so far of the upload in flight at rel: 1 with *a filled (FILE), or
- * 0 when nothing is being written there. */
+/* Size so far of the upload in flight at rel: 1 with *a filled (FILE); a
+ * directory with an upload in flight below it: 1 with *a a DIR (it exists
+ * without asking the server); 0 otherwise. */
 int bk_upload_attr(struct bk *b, const char *rel, struct cache_attr *a);
 /* Call fn for each upload whose rel is directly inside dir. */
 void bk_uploads_in(struct bk *b, const char *dir,

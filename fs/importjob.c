@@ -106,17 +106,6 @@ void import_params_init(struct import_params *p)
     p->encrypted = -1;
 }
 
-static void tags_clear(struct ec2_tags *t)
-{
-    for (size_t i = 0; i < t->n; i++) {
-        free(t->v[i].key);
-        free(t->v[i].value);
-    }
-    free(t->v);
-    t->v = NULL;
-    t->n = 0;
-}
-
 void import_params_release(struct import_params *p)
 {
     char **s[] = {&p->boot_mode,  &p->license_type, &p->platform,
@@ -124,7 +113,7 @@ void import_params_release(struct import_params *p)
                   &p->description};
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
         free(*s[i]);
-    tags_clear(&p->tags);
+    ec2_tags_release(&p->tags);
     import_params_init(p);
 }
 

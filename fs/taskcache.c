@@ -49,20 +49,6 @@ static char *sdup(const char *s, bool *ok)
     return d;
 }
 
-static void snap_free(struct ec2_snapshot_detail *s)
-{
-    free(s->description);
-    free(s->device_name);
-    free(s->format);
-    free(s->progress);
-    free(s->snapshot_id);
-    free(s->status);
-    free(s->status_message);
-    free(s->url);
-    free(s->s3_bucket);
-    free(s->s3_key);
-}
-
 static void snap_dup(struct ec2_snapshot_detail *d,
                      const struct ec2_snapshot_detail *s, bool *ok)
 {
@@ -77,17 +63,6 @@ static void snap_dup(struct ec2_snapshot_detail *d,
     d->url = sdup(s->url, ok);
     d->s3_bucket = sdup(s->s3_bucket, ok);
     d->s3_key = sdup(s->s3_key, ok);
-}
-
-static void tags_free(struct ec2_tags *t)
-{
-    for (size_t i = 0; i < t->n; i++) {
-        free(t->v[i].key);
-        free(t->v[i].value);
-    }
-    free(t->v);
-    t->v = NULL;
-    t->n = 0;
 }
 
 static void tags_dup(struct ec2_tags *d, const struct ec2_tags *s, bool *ok)
@@ -105,20 +80,11 @@ static void tags_dup(struct ec2_tags *d, const struct ec2_tags *s, bool *ok)
     d->n = s->n;
 }
 
+/* The deep copy owns the same fields the EC2 parser allocates, so the
+ * parser's release frees it. */
 void taskcache_task_free(struct ec2_import_task *t)
 {
-    char **strs[] = {&t->import_task_id, &t->architecture, &t->description,
-                     &t->hypervisor,     &t->image_id,     &t->kms_key_id,
-                     &t->license_type,   &t->platform,     &t->progress,
-                     &t->status,         &t->status_message, &t->boot_mode,
-                     &t->usage_operation};
-    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
-        free(*strs[i]);
-    for (size_t i = 0; i < t->nsnapshots; i++)
-        snap_free(&t->snapshots[i]);
-    free(t->snapshots);
-    tags_free(&t->tags);
-    memset(t, 0, sizeof *t);
+    ec2_import_task_release(t);
 }
 
 int taskcache_task_dup(struct ec2_import_task *d,

@@ -188,6 +188,22 @@ static int split(const char *rel, char *name, size_t n, const char **file)
     return 0;
 }
 
+enum want { ANY_PATH, NAME_ONLY };
+
+/* rel split into NAME[/FILE] (*file NULL or inside rel) and NAME resolved
+ * into *n (release with node_release). With NAME_ONLY, a NAME/FILE path is
+ * -ENOENT before NAME is looked up (which may wait for the first listing). */
+static int lookup(struct amifs *fs, const char *rel, enum want want,
+                  struct tnode *n, const char **file)
+{
+    char name[1024];
+    if (split(rel, name, sizeof name, file) != 0 ||
+        (want == NAME_ONLY && *file) ||
+        resolve(state(fs), name, n) != 0)
+        return -ENOENT;
+    return 0;
+}
+
 /* ---- folder_ops ------------------------------------------------------- */
 
 static int tasks_init(struct amifs *fs)
@@ -245,11 +261,9 @@ static int tasks_getattr(struct amifs *fs, const char *rel, struct stat *st,
         amifs_stat_dir(fs, st, fs->mount_time);
         return 0;
     }
-    char name[1024];
     const char *file;
     struct tnode n;
-    if (split(rel, name, sizeof name, &file) != 0 ||
-        resolve(state(fs), name, &n) != 0)
+    if (lookup(fs, rel, ANY_PATH, &n, &file) != 0)
         return -ENOENT;
     int rc = 0;
     if (!file && n.link)
@@ -267,11 +281,9 @@ static int tasks_getattr(struct amifs *fs, const char *rel, struct stat *st,
 static int tasks_readlink(struct amifs *fs, const char *rel, char *out,
                           size_t size)
 {
-    char name[1024];
     const char *file;
     struct tnode n;
-    if (split(rel, name, sizeof name, &file) != 0 ||
-        resolve(state(fs), name, &n) != 0)
+    if (lookup(fs, rel, ANY_PATH, &n, &file) != 0)
         return -ENOENT;
     struct buf b;
     buf_init(&b, 0);
@@ -322,11 +334,9 @@ static int tasks_readdir(struct amifs *fs, const char *rel, void *buf,
         list_root(state(fs), buf, filler);
         return 0;
     }
-    char name[1024];
     const char *file;
     struct tnode n;
-    if (split(rel, name, sizeof name, &file) != 0 || file ||
-        resolve(state(fs), name, &n) != 0)
+    if (lookup(fs, rel, NAME_ONLY, &n, &file) != 0)
         return -ENOENT;
     struct stat st;
     for (int f = 0; f < F_NONE; f++)
@@ -348,7 +358,7 @@ struct thandle {
 static int tasks_open(struct amifs *fs, const char *rel,
                       struct fuse_file_info *fi)
 {
-    char name[1024];
+    char name[1024]; /* kept: the handle remembers NAME */
     const char *file;
     struct tnode n;
     if (split(rel, name, sizeof name, &file) != 0 || !file ||
@@ -440,11 +450,9 @@ static int cancel_node(struct amifs *fs, struct tnode *n)
 
 static int tasks_rmdir(struct amifs *fs, const char *rel)
 {
-    char name[1024];
     const char *file;
     struct tnode n;
-    if (split(rel, name, sizeof name, &file) != 0 || file ||
-        resolve(state(fs), name, &n) != 0)
+    if (lookup(fs, rel, NAME_ONLY, &n, &file) != 0)
         return -ENOENT;
     int rc = n.link ? -ENOTDIR : cancel_node(fs, &n);
     node_release(&n);
@@ -453,11 +461,9 @@ static int tasks_rmdir(struct amifs *fs, const char *rel)
 
 static int tasks_unlink(struct amifs *fs, const char *rel)
 {
-    char name[1024];
     const char *file;
     struct tnode n;
-    if (split(rel, name, sizeof name, &file) != 0 ||
-        resolve(state(fs), name, &n) != 0)
+    if (lookup(fs, rel, ANY_PATH, &n, &file) != 0)
         return -ENOENT;
     int rc;
     if (file) /* a status file: accepted so rm -r reaches rmdir */

@@ -15,18 +15,7 @@
 #include "aws/client.h"
 #include "aws/xml.h"
 #include "fakehttp.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            failures++;                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-        }                                                                    \
-    } while (0)
+#include "check.h"
 
 #define S3_SLOWDOWN                                                          \
     "<Error><Code>SlowDown</Code><Message>Reduce your request rate."        \

@@ -10,27 +10,10 @@
 
 #include "aws/config_priv.h"
 #include "aws/creds.h"
+#include "check.h"
 
-static int failures;
 static char dir[] = "/tmp/amifs-test-config-XXXXXX";
 static char cfg_path[256], creds_path[256];
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            failures++;                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-        }                                                                    \
-    } while (0)
-
-static int streq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-#define STREQ(a, b) streq((a), (b))
-#define SHOW(s) ((s) ? (s) : "(null)")
 
 static const char config_text[] =
     "# a comment\n"

@@ -14,25 +14,10 @@
 #include "aws/client.h"
 #include "aws/creds.h"
 #include "fakehttp.h"
+#include "check.h"
 
-static int failures;
 static char dir[] = "/tmp/amifs-test-creds-XXXXXX";
 static char cfg_path[256], creds_path[256], script[256], counter[256];
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            failures++;                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-        }                                                                    \
-    } while (0)
-
-static int streq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
 
 static void write_file(const char *path, const char *text, mode_t mode)
 {

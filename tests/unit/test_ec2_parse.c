@@ -13,24 +13,8 @@
 
 #include "aws/ec2.h"
 #include "aws/xml.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            failures++;                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-        }                                                                    \
-    } while (0)
-
-static int streq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-#define STREQ(a, b) streq((a), (b))
+#include "check.h"
+#include "xmlfix.h"
 
 static const char import_tasks_xml[] =
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -218,23 +202,12 @@ static const char copy_image_xml[] =
     "  <imageId>ami-0fedcba9876543210</imageId>\n"
     "</CopyImageResponse>\n";
 
-static struct xml_doc *parse(const char *body)
-{
-    struct aws_error err;
-    struct xml_doc *d = xml_parse(body, strlen(body), &err);
-    if (!d) {
-        fprintf(stderr, "FAIL: cannot parse test body: %s\n", err.message);
-        exit(1);
-    }
-    return d;
-}
-
 static void test_import_tasks(void)
 {
     struct aws_error err;
     struct ec2_import_task_list l = {0};
     char *next = NULL;
-    struct xml_doc *d = parse(import_tasks_xml);
+    struct xml_doc *d = parse_fixture(import_tasks_xml);
     CHECK(ec2_parse_import_tasks(xml_root(d), &l, &next, &err) == 0,
           "parse: %s", err.message);
     CHECK(l.n == 1, "one task");
@@ -272,7 +245,7 @@ static void test_import_tasks(void)
     xml_free(d);
 
     /* Pagination token, and a failed task (imageId empty element). */
-    d = parse("<DescribeImportImageTasksResponse><importImageTaskSet><item>"
+    d = parse_fixture("<DescribeImportImageTasksResponse><importImageTaskSet><item>"
               "<importTaskId>import-ami-1</importTaskId><imageId/><status>"
               "deleted</status><statusMessage>CLIENT_ERROR : ClientError: "
               "Unknown OS / Missing OS files.</statusMessage></item>"
@@ -288,7 +261,7 @@ static void test_import_tasks(void)
     ec2_import_task_list_release(&l);
     xml_free(d);
 
-    d = parse("<Response><Errors><Error><Code>InvalidParameter</Code>"
+    d = parse_fixture("<Response><Errors><Error><Code>InvalidParameter</Code>"
               "</Error></Errors></Response>");
     CHECK(ec2_parse_import_tasks(xml_root(d), &l, &next, &err) < 0 &&
               err.kind == AWS_ERR_PARSE,
@@ -300,7 +273,7 @@ static void test_import_image_answer(void)
 {
     struct aws_error err;
     struct ec2_import_task t;
-    struct xml_doc *d = parse(import_image_xml);
+    struct xml_doc *d = parse_fixture(import_image_xml);
     CHECK(ec2_parse_import_task(xml_root(d), &t, &err) == 0, "parse");
     CHECK(STREQ(t.import_task_id, "import-ami-0123456789abcdef0"), "id");
     CHECK(STREQ(t.status, "active") && STREQ(t.status_message, "pending") &&
@@ -319,7 +292,7 @@ static void test_images(void)
     struct aws_error err;
     struct ec2_image_list l = {0};
     char *next = NULL;
-    struct xml_doc *d = parse(images_xml);
+    struct xml_doc *d = parse_fixture(images_xml);
     CHECK(ec2_parse_images(xml_root(d), &l, &next, &err) == 0, "parse");
     CHECK(l.n == 1 && next == NULL, "one image");
     if (l.n != 1) {
@@ -394,7 +367,7 @@ static void test_snapshots_perms_regions(void)
     struct ec2_snapshot_list s = {0};
     struct ec2_id_list ids = {0};
     char *next = NULL;
-    struct xml_doc *d = parse(snapshots_xml);
+    struct xml_doc *d = parse_fixture(snapshots_xml);
     CHECK(ec2_parse_snapshots(xml_root(d), &s, &next, &err) == 0, "parse");
     CHECK(s.n == 1 && STREQ(s.v[0].snapshot_id, "snap-0123456789abcdef0") &&
               STREQ(s.v[0].state, "completed") && s.v[0].volume_size == 8 &&
@@ -403,7 +376,7 @@ static void test_snapshots_perms_regions(void)
     ec2_snapshot_list_release(&s);
     xml_free(d);
 
-    d = parse(image_attr_xml);
+    d = parse_fixture(image_attr_xml);
     CHECK(ec2_parse_launch_permissions(xml_root(d), &ids, &err) == 0, "lp");
     CHECK(ids.n == 2 && STREQ(ids.v[0], "210987654321") &&
               STREQ(ids.v[1], "all"),
@@ -411,7 +384,7 @@ static void test_snapshots_perms_regions(void)
     ec2_id_list_release(&ids);
     xml_free(d);
 
-    d = parse(regions_xml);
+    d = parse_fixture(regions_xml);
     CHECK(ec2_parse_regions(xml_root(d), &ids, &err) == 0, "regions");
     CHECK(ids.n == 2 && STREQ(ids.v[0], "us-east-1") &&
               STREQ(ids.v[1], "eu-west-1"),
@@ -425,7 +398,7 @@ static void test_snapshot_tasks(void)
     struct aws_error err;
     struct ec2_import_snapshot_task_list l = {0};
     char *next = NULL;
-    struct xml_doc *d = parse(snap_tasks_xml);
+    struct xml_doc *d = parse_fixture(snap_tasks_xml);
     CHECK(ec2_parse_import_snapshot_tasks(xml_root(d), &l, &next, &err) == 0,
           "parse");
     CHECK(l.n == 1, "one");
@@ -519,7 +492,5 @@ int main(void)
     test_snapshot_tasks();
     test_import_form();
     test_json_generic();
-    if (failures)
-        fprintf(stderr, "%d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return check_exit();
 }

@@ -4,17 +4,7 @@
 #include <string.h>
 
 #include "fs/cache.h"
-
-static int failures;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
+#include "check.h"
 
 static double fake_now(void *ctx)
 {
@@ -151,7 +141,5 @@ int main(void)
     test_overwrite_kinds();
     test_many();
     test_disabled();
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return check_exit();
 }

@@ -7,17 +7,7 @@
 
 #include "fs/fsops.h"
 #include "fs/options.h"
-
-static int failures;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
+#include "check.h"
 
 static const struct fuse_opt fake_opts[] = {
     {"bucket=%s", offsetof(struct amifs_opts, bucket), 0},
@@ -184,7 +174,5 @@ int main(void)
     test_mount_helper_form();
     test_parse();
     test_defaults_and_errors();
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return check_exit();
 }

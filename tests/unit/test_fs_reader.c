@@ -8,17 +8,7 @@
 #include <string.h>
 
 #include "fs/reader.h"
-
-static int failures;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
+#include "check.h"
 
 #define KiB ((size_t)1024)
 #define MiB (1024 * KiB)
@@ -254,7 +244,5 @@ int main(void)
     test_out_of_order();
     test_errors();
     test_free_while_ahead();
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return check_exit();
 }

@@ -10,24 +10,8 @@
 
 #include "aws/iam.h"
 #include "aws/xml.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            failures++;                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-        }                                                                    \
-    } while (0)
-
-static int streq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-#define STREQ(a, b) streq((a), (b))
+#include "check.h"
+#include "xmlfix.h"
 
 static const char get_role_xml[] =
     "<GetRoleResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\">\n"
@@ -108,23 +92,12 @@ static const char caller_identity_xml[] =
     "  </ResponseMetadata>\n"
     "</GetCallerIdentityResponse>\n";
 
-static struct xml_doc *parse(const char *body)
-{
-    struct aws_error err;
-    struct xml_doc *d = xml_parse(body, strlen(body), &err);
-    if (!d) {
-        fprintf(stderr, "FAIL: cannot parse test body: %s\n", err.message);
-        exit(1);
-    }
-    return d;
-}
-
 static void test_role(void)
 {
     struct aws_error err;
     struct iam_role r;
     char *doc = NULL;
-    struct xml_doc *d = parse(get_role_xml);
+    struct xml_doc *d = parse_fixture(get_role_xml);
     CHECK(iam_parse_role(xml_root(d), &r, &err) == 0, "parse");
     CHECK(STREQ(r.role_name, "vmimport"), "name");
     CHECK(STREQ(r.arn, "arn:aws:iam::123456789012:role/vmimport"), "arn");
@@ -139,7 +112,7 @@ static void test_role(void)
     iam_role_release(&r);
     xml_free(d);
 
-    d = parse("<CreateRoleResponse><CreateRoleResult><Role><RoleName>x"
+    d = parse_fixture("<CreateRoleResponse><CreateRoleResult><Role><RoleName>x"
               "</RoleName><Arn>arn:aws:iam::1:role/x</Arn>"
               "<AssumeRolePolicyDocument>%7B%22a%22%3A%22b+c%22%7D"
               "</AssumeRolePolicyDocument></Role></CreateRoleResult>"
@@ -151,7 +124,7 @@ static void test_role(void)
     iam_role_release(&r);
     xml_free(d);
 
-    d = parse(get_role_policy_xml);
+    d = parse_fixture(get_role_policy_xml);
     CHECK(iam_parse_role_policy(xml_root(d), &doc, &err) == 0, "policy");
     CHECK(doc && strstr(doc, "\"arn:aws:s3:::my-import-bucket/*\"") &&
               strstr(doc, "\"s3:GetObject\""),
@@ -159,7 +132,7 @@ static void test_role(void)
     free(doc);
     xml_free(d);
 
-    d = parse("<ErrorResponse><Error><Code>NoSuchEntity</Code></Error>"
+    d = parse_fixture("<ErrorResponse><Error><Code>NoSuchEntity</Code></Error>"
               "</ErrorResponse>");
     CHECK(iam_parse_role(xml_root(d), &r, &err) < 0 &&
               err.kind == AWS_ERR_PARSE,
@@ -172,7 +145,7 @@ static void test_policy_names(void)
     struct aws_error err;
     char **names = NULL, *marker = NULL;
     size_t n = 0;
-    struct xml_doc *d = parse(
+    struct xml_doc *d = parse_fixture(
         "<ListRolePoliciesResponse><ListRolePoliciesResult><PolicyNames>"
         "<member>vmimport</member><member>extra</member></PolicyNames>"
         "<IsTruncated>true</IsTruncated><Marker>m1</Marker>"
@@ -194,7 +167,7 @@ static void test_sts(void)
     struct aws_error err;
     struct sts_identity id;
     struct aws_credentials cr;
-    struct xml_doc *d = parse(caller_identity_xml);
+    struct xml_doc *d = parse_fixture(caller_identity_xml);
     CHECK(sts_parse_caller_identity(xml_root(d), &id, &err) == 0, "identity");
     CHECK(STREQ(id.account, "123456789012") &&
               STREQ(id.arn, "arn:aws:iam::123456789012:user/amifs") &&
@@ -203,7 +176,7 @@ static void test_sts(void)
     sts_identity_release(&id);
     xml_free(d);
 
-    d = parse(assume_role_xml);
+    d = parse_fixture(assume_role_xml);
     CHECK(sts_parse_assume_role(xml_root(d), &cr, &err) == 0, "assume");
     CHECK(STREQ(cr.access_key_id, "ASIAEXAMPLEKEYID0001") &&
               STREQ(cr.secret_access_key,
@@ -216,7 +189,7 @@ static void test_sts(void)
     aws_credentials_release(&cr);
     xml_free(d);
 
-    d = parse("<AssumeRoleResponse><AssumeRoleResult><Credentials>"
+    d = parse_fixture("<AssumeRoleResponse><AssumeRoleResult><Credentials>"
               "<AccessKeyId>A</AccessKeyId></Credentials></AssumeRoleResult>"
               "</AssumeRoleResponse>");
     CHECK(sts_parse_assume_role(xml_root(d), &cr, &err) < 0 &&
@@ -242,7 +215,5 @@ int main(void)
     test_role();
     test_policy_names();
     test_sts();
-    if (failures)
-        fprintf(stderr, "%d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return check_exit();
 }

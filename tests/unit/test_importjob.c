@@ -8,22 +8,7 @@
 
 #include "fs/importjob.h"
 #include "ova/ova.h"
-
-static int failures;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-            failures++;                                                      \
-        }                                                                    \
-    } while (0)
-
-static int streq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
+#include "check.h"
 
 static void test_sniff(void)
 {
@@ -140,7 +125,5 @@ int main(void)
     test_sidecar_json();
     test_xattrs();
     test_final_names();
-    if (failures)
-        fprintf(stderr, "%d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return check_exit();
 }

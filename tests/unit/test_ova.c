@@ -17,18 +17,7 @@
 
 #include "ova/internal.h"
 #include "ova/ova.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            failures++;                                                      \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                      \
-            printf(__VA_ARGS__);                                             \
-            printf("\n");                                                    \
-        }                                                                    \
-    } while (0)
+#include "check.h"
 
 /* xorshift: reproducible chunk sizes without global state */
 static uint64_t rnd(uint64_t *s)

@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "fs/policy.h"
-
-static int failures;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-            failures++;                                                      \
-        }                                                                    \
-    } while (0)
+#include "check.h"
 
 static void test_glob(void)
 {
@@ -155,7 +145,5 @@ int main(void)
     test_allows();
     test_trust();
     test_role_doc_meets_needs();
-    if (failures)
-        fprintf(stderr, "%d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return check_exit();
 }

@@ -11,37 +11,11 @@
 
 #include "aws/s3.h"
 #include "aws/xml.h"
+#include "check.h"
+#include "xmlfix.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            failures++;                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-        }                                                                    \
-    } while (0)
-
-static int streq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-#define STREQ(a, b) streq((a), (b))
 #define XML_DECL "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 #define NS " xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
-
-static struct xml_doc *parse(const char *body)
-{
-    struct aws_error err;
-    struct xml_doc *d = xml_parse(body, strlen(body), &err);
-    if (!d) {
-        fprintf(stderr, "FAIL: cannot parse test body: %s\n", err.message);
-        exit(1);
-    }
-    return d;
-}
 
 static const char list_page1[] = XML_DECL
     "<ListBucketResult" NS "><Name>my-import-bucket</Name><Prefix>amifs/"
@@ -71,7 +45,7 @@ static void test_list_objects(void)
     struct aws_error err;
     struct s3_listing l = {0};
     char *next = NULL;
-    struct xml_doc *d = parse(list_page1);
+    struct xml_doc *d = parse_fixture(list_page1);
 
     CHECK(s3_parse_list_objects(xml_root(d), &l, &next, &err) == 0, "page1");
     CHECK(l.nobjects == 1, "one object, got %zu", l.nobjects);
@@ -90,7 +64,7 @@ static void test_list_objects(void)
     xml_free(d);
 
     /* Second page appends; no EncodingType means raw keys ('+' stays). */
-    d = parse(list_prefixes);
+    d = parse_fixture(list_prefixes);
     CHECK(s3_parse_list_objects(xml_root(d), &l, &next, &err) == 0, "page2");
     CHECK(next == NULL, "last page has no token");
     CHECK(l.nobjects == 3 && STREQ(l.objects[2].key, "amifs/a+b.txt"),
@@ -110,13 +84,13 @@ static void test_list_errors(void)
     struct aws_error err;
     struct s3_listing l = {0};
     char *next = NULL;
-    struct xml_doc *d = parse("<ListBucketResult><IsTruncated>true"
+    struct xml_doc *d = parse_fixture("<ListBucketResult><IsTruncated>true"
                               "</IsTruncated></ListBucketResult>");
     CHECK(s3_parse_list_objects(xml_root(d), &l, &next, &err) < 0 &&
               err.kind == AWS_ERR_PARSE,
           "truncated without a token must fail (else: endless loop)");
     xml_free(d);
-    d = parse("<Error><Code>NoSuchBucket</Code></Error>");
+    d = parse_fixture("<Error><Code>NoSuchBucket</Code></Error>");
     CHECK(s3_parse_list_objects(xml_root(d), &l, &next, &err) < 0,
           "an <Error> is not a listing");
     xml_free(d);
@@ -128,7 +102,7 @@ static void test_buckets_location(void)
     struct aws_error err;
     struct s3_bucket_list b = {0};
     char *next = NULL, region[32];
-    struct xml_doc *d = parse(
+    struct xml_doc *d = parse_fixture(
         XML_DECL "<ListAllMyBucketsResult" NS "><Owner><ID>75aa</ID>"
         "<DisplayName>amifs</DisplayName></Owner><Buckets><Bucket><Name>"
         "my-import-bucket</Name><CreationDate>2024-01-01T00:00:00.000Z"
@@ -143,17 +117,17 @@ static void test_buckets_location(void)
     s3_bucket_list_release(&b);
     xml_free(d);
 
-    d = parse(XML_DECL "<LocationConstraint" NS "/>");
+    d = parse_fixture(XML_DECL "<LocationConstraint" NS "/>");
     CHECK(s3_parse_location(xml_root(d), region, sizeof region, &err) == 0 &&
               STREQ(region, "us-east-1"),
           "empty constraint is us-east-1");
     xml_free(d);
-    d = parse("<LocationConstraint>EU</LocationConstraint>");
+    d = parse_fixture("<LocationConstraint>EU</LocationConstraint>");
     CHECK(s3_parse_location(xml_root(d), region, sizeof region, &err) == 0 &&
               STREQ(region, "eu-west-1"),
           "EU is eu-west-1");
     xml_free(d);
-    d = parse("<LocationConstraint>eu-central-1</LocationConstraint>");
+    d = parse_fixture("<LocationConstraint>eu-central-1</LocationConstraint>");
     CHECK(s3_parse_location(xml_root(d), region, sizeof region, &err) == 0 &&
               STREQ(region, "eu-central-1"),
           "plain region");
@@ -167,7 +141,7 @@ static void test_uploads_parts(void)
     struct s3_part *parts = NULL;
     size_t np = 0;
     char *k = NULL, *id = NULL, *next = NULL;
-    struct xml_doc *d = parse(
+    struct xml_doc *d = parse_fixture(
         XML_DECL "<ListMultipartUploadsResult" NS "><Bucket>b</Bucket>"
         "<KeyMarker></KeyMarker><NextKeyMarker>amifs/disk.vmdk"
         "</NextKeyMarker><NextUploadIdMarker>VXBs</NextUploadIdMarker>"
@@ -185,7 +159,7 @@ static void test_uploads_parts(void)
     s3_upload_list_release(&u);
     xml_free(d);
 
-    d = parse(
+    d = parse_fixture(
         XML_DECL "<ListPartsResult" NS "><Bucket>b</Bucket><Key>k</Key>"
         "<NextPartNumberMarker>2</NextPartNumberMarker><IsTruncated>false"
         "</IsTruncated><Part><PartNumber>1</PartNumber><ETag>&quot;"
@@ -213,7 +187,7 @@ static void test_results(void)
 {
     struct aws_error err;
     char etag[72];
-    struct xml_doc *d = parse(
+    struct xml_doc *d = parse_fixture(
         XML_DECL "<CopyObjectResult" NS "><LastModified>2024-05-01T12:05:00."
         "000Z</LastModified><ETag>&quot;9b2cf535f27731c974343645a3985328"
         "&quot;</ETag></CopyObjectResult>");
@@ -224,13 +198,13 @@ static void test_results(void)
     xml_free(d);
     /* moto names the root CompleteMultipartUploadResponse; botocore and we
      * accept any root but <Error>. */
-    d = parse("<CompleteMultipartUploadResponse><ETag>&quot;ab-2&quot;</ETag>"
+    d = parse_fixture("<CompleteMultipartUploadResponse><ETag>&quot;ab-2&quot;</ETag>"
               "</CompleteMultipartUploadResponse>");
     CHECK(s3_parse_result_etag(xml_root(d), "CompleteMultipartUploadResult",
                                etag, &err) == 0 && STREQ(etag, "ab-2"),
           "root name not insisted on");
     xml_free(d);
-    d = parse("<CopyObjectResult><LastModified>x</LastModified>"
+    d = parse_fixture("<CopyObjectResult><LastModified>x</LastModified>"
               "</CopyObjectResult>");
     CHECK(s3_parse_result_etag(xml_root(d), "CopyObjectResult", etag, &err) <
               0,
@@ -239,14 +213,14 @@ static void test_results(void)
 
     /* The 200-with-<Error> answer of CompleteMultipartUpload: leading
      * whitespace, root <Error>; never taken for a result. */
-    d = parse(XML_DECL "\n<Error><Code>InternalError</Code><Message>We "
+    d = parse_fixture(XML_DECL "\n<Error><Code>InternalError</Code><Message>We "
               "encountered an internal error. Please try again.</Message>"
               "<RequestId>656c</RequestId></Error>");
     CHECK(s3_parse_result_etag(xml_root(d), "CompleteMultipartUploadResult",
                                etag, &err) < 0,
           "200 error body is not a result");
     xml_free(d);
-    d = parse("<CompleteMultipartUploadResult" NS "><Location>http://x/k"
+    d = parse_fixture("<CompleteMultipartUploadResult" NS "><Location>http://x/k"
               "</Location><Bucket>b</Bucket><Key>k</Key><ETag>&quot;"
               "3858f62230ac3c915f300c664312c11f-9&quot;</ETag>"
               "</CompleteMultipartUploadResult>");
@@ -328,7 +302,5 @@ int main(void)
     test_results();
     test_complete_body();
     test_decode_digest_dates();
-    if (failures)
-        fprintf(stderr, "%d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return check_exit();
 }

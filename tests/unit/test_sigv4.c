@@ -17,43 +17,15 @@
 
 #include "aws/buf.h"
 #include "aws/sigv4.h"
+#include "check.h"
+#include "slurp.h"
 
 #define AKID "AKIDEXAMPLE"
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 #define AMZ_DATE "20150830T123600Z"
 #define MAXH 32
 
-static int failures;
 static int cases;
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            failures++;                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-        }                                                                    \
-    } while (0)
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    struct buf b;
-    char chunk[4096];
-    size_t n;
-
-    if (!f)
-        return NULL;
-    buf_init(&b, 0);
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (buf_append(&b, chunk, n))
-            break;
-    fclose(f);
-    if (len)
-        *len = b.len;
-    return buf_detach(&b);
-}
 
 /* A parsed .req: request line, Name:value headers (folded lines joined
  * with a newline, which canonicalisation collapses), body. */
@@ -168,7 +140,7 @@ static char *case_file(const char *dir, const char *name, const char *ext)
     if (snprintf(path, sizeof path, "%s/%s.%s", dir, name, ext) >=
         (int)sizeof path)
         return NULL;
-    return read_file(path, NULL);
+    return test_slurp(path, NULL);
 }
 
 static void check_stage(const char *name, const char *stage, const char *got,
@@ -222,7 +194,7 @@ static void run_case(const char *dir, const char *name)
     if (snprintf(path, sizeof path, "%s/%s.req", dir, name) >=
         (int)sizeof path)
         return;
-    text = read_file(path, &len);
+    text = test_slurp(path, &len);
     if (!text)
         return;
     cases++;

@@ -8,17 +8,7 @@
 #include "fs/diagnosis.h"
 #include "fs/status.h"
 #include "fs/taskcache.h"
-
-static int failures;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-            failures++;                                                      \
-        }                                                                    \
-    } while (0)
+#include "check.h"
 
 #define CHECK_STR(got, want)                                                 \
     do {                                                                     \
@@ -434,7 +424,5 @@ int main(void)
     test_cache_refresh_alias_tags();
     test_first_refresh_failing();
     test_cache_put_cancel();
-    if (failures)
-        fprintf(stderr, "%d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return check_exit();
 }

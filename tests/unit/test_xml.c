@@ -13,35 +13,8 @@
 #include <sys/stat.h>
 
 #include "aws/xml.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            failures++;                                                      \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-        }                                                                    \
-    } while (0)
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    struct buf b;
-    char chunk[4096];
-    size_t n;
-
-    if (!f)
-        return NULL;
-    buf_init(&b, 0);
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        buf_append(&b, chunk, n);
-    fclose(f);
-    *len = b.len;
-    return buf_detach(&b);
-}
+#include "check.h"
+#include "slurp.h"
 
 static const char *examples_dir(void)
 {
@@ -97,7 +70,7 @@ static void test_examples(void)
             snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >=
                 (int)sizeof path)
             continue;
-        data = slurp(path, &len);
+        data = test_slurp(path, &len);
         doc = data ? xml_parse(data, len, &err) : NULL;
         CHECK(doc != NULL, "%s: %s", e->d_name, doc ? "" : err.message);
         CHECK(doc && xml_name(xml_root(doc)) && *xml_name(xml_root(doc)),
