@@ -32,6 +32,7 @@
 
 #include "aws/ec2.h"
 #include "fs/amis.h"
+#include "fs/diagnosis.h"
 #include "fs/imports.h"
 #include "fs/status.h"
 #include "fs/taskcache.h"
@@ -343,7 +344,7 @@ static void rt_render_cb(void *arg, const struct ec2_import_task *t, bool c)
         break;
     case RT_DIAG:
         v->rc = w == STATUS_FAILED || w == STATUS_CANCELLED
-                    ? buf_printf(v->out, "%s\n", status_failure(NULL, t, c))
+                    ? diagnosis_render(status_failure(NULL, t, c), v->out)
                     : -ENOENT;
         break;
     case RT_AMI:
