@@ -151,6 +151,11 @@ static bool ini_has_section(const char *file, const char *section)
     return s.found_section;
 }
 
+bool aws_config_has_section(const char *file, const char *section)
+{
+    return ini_has_section(file, section);
+}
+
 char *aws_profile_config(const struct aws_config *cfg, const char *profile,
                          const char *key)
 {
@@ -300,6 +305,28 @@ static char *resolve_endpoint(const struct aws_config *cfg,
     return aws_profile_config(cfg, cfg->profile, "endpoint_url");
 }
 
+/* The SSO portal's endpoint, as botocore resolves it for the "sso" client
+ * it makes while loading credentials. The mount's one-URL option is for
+ * the clients amifs makes, like the CLI's --endpoint-url, so it is not
+ * consulted. */
+static char *resolve_sso_endpoint(const struct aws_config *cfg)
+{
+    char *name, *v = NULL;
+    const char *e;
+    char section[300];
+
+    if (env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"))
+        return NULL;
+    if ((e = env("AWS_ENDPOINT_URL_SSO")) || (e = env("AWS_ENDPOINT_URL")))
+        return strdup(e);
+    if ((name = aws_profile_config(cfg, cfg->profile, "services"))) {
+        snprintf(section, sizeof section, "services %s", name);
+        v = aws_config_get(cfg->config_file, section, "sso.endpoint_url");
+        free(name);
+    }
+    return v ? v : aws_profile_config(cfg, cfg->profile, "endpoint_url");
+}
+
 static char *resolve_profile(const struct aws_config_overrides *ov,
                              bool *explicit_profile)
 {
@@ -392,6 +419,7 @@ static int load_fields(struct aws_config *cfg,
     cfg->region = resolve_region(cfg, ov);
     for (int s = 0; s < AWS_SVC_COUNT; s++)
         cfg->endpoint[s] = resolve_endpoint(cfg, ov, (enum aws_service)s);
+    cfg->sso_endpoint = resolve_sso_endpoint(cfg);
     v = ov && ov->ca_bundle && *ov->ca_bundle ? ov->ca_bundle
                                               : env("AWS_CA_BUNDLE");
     cfg->ca_bundle = v ? strdup(v)
@@ -441,5 +469,6 @@ void aws_config_release(struct aws_config *cfg)
     free(cfg->config_file);
     free(cfg->credentials_file);
     free(cfg->imds_endpoint);
+    free(cfg->sso_endpoint);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -20,6 +20,9 @@ char *aws_profile_config(const struct aws_config *cfg, const char *profile,
 /* `key` of profile `profile` in the credentials file (section [NAME]). */
 char *aws_profile_credentials(const struct aws_config *cfg,
                               const char *profile, const char *key);
+/* Whether `file` has the literal section `section` (e.g. "sso-session
+ * NAME"). */
+bool aws_config_has_section(const char *file, const char *section);
 /* Whether either file has a section for the profile. */
 bool aws_profile_exists(const struct aws_config *cfg, const char *profile);
 

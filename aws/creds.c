@@ -1,6 +1,9 @@
 /*
  * creds.c — the credentials provider (contract in creds.h).
  *
+ * Web identity and the container endpoint live in creds_web.c, IAM Identity
+ * Center in creds_sso.c (shared pieces: creds_priv.h).
+ *
  * Resolution runs under the provider's mutex, so concurrent callers that
  * find the credentials stale wait for one refresh instead of stampeding STS
  * or IMDS. The lock is held across those calls on purpose: they are signed
@@ -9,6 +12,7 @@
  */
 #include "aws/creds.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,22 +27,15 @@
 #include "aws/buf.h"
 #include "aws/client.h"
 #include "aws/config_priv.h"
+#include "aws/creds_priv.h"
 #include "aws/iam.h"
 
 #define REFRESH_AHEAD_S 300
 #define MAX_ROLE_CHAIN 4
 
-struct aws_creds_provider {
-    pthread_mutex_t lock;
-    struct aws_config cfg; /* only the file/profile/IMDS fields are used */
-    struct aws_client *client;
-    struct aws_credentials cur;
-    bool have;
-};
-
 /* ---- struct aws_credentials ---------------------------------------------- */
 
-static void wipe_free(char *s)
+void aws_wipe_free(char *s)
 {
     if (s) {
         OPENSSL_cleanse(s, strlen(s));
@@ -48,9 +45,9 @@ static void wipe_free(char *s)
 
 void aws_credentials_release(struct aws_credentials *c)
 {
-    wipe_free(c->access_key_id);
-    wipe_free(c->secret_access_key);
-    wipe_free(c->session_token);
+    aws_wipe_free(c->access_key_id);
+    aws_wipe_free(c->secret_access_key);
+    aws_wipe_free(c->session_token);
     memset(c, 0, sizeof *c);
 }
 
@@ -73,15 +70,14 @@ int aws_credentials_copy(struct aws_credentials *dst,
     return 0;
 }
 
-/* Take ownership of three malloc'd strings (any may be NULL). */
-static int creds_set(struct aws_credentials *c, char *akid, char *secret,
-                     char *token, const char *source, struct aws_error *err)
+int aws_creds_set(struct aws_credentials *c, char *akid, char *secret,
+                  char *token, const char *source, struct aws_error *err)
 {
     memset(c, 0, sizeof *c);
     if (!akid || !*akid || !secret || !*secret) {
-        wipe_free(akid);
-        wipe_free(secret);
-        wipe_free(token);
+        aws_wipe_free(akid);
+        aws_wipe_free(secret);
+        aws_wipe_free(token);
         return aws_error_set(err, AWS_ERR_CREDENTIALS,
                              "incomplete credentials from %s", source);
     }
@@ -115,8 +111,8 @@ static int from_env(struct aws_credentials *c, struct aws_error *err)
     token = dup_env("AWS_SESSION_TOKEN");
     if (!token)
         token = dup_env("AWS_SECURITY_TOKEN");
-    return creds_set(c, akid, dup_env("AWS_SECRET_ACCESS_KEY"), token, "env",
-                     err)
+    return aws_creds_set(c, akid, dup_env("AWS_SECRET_ACCESS_KEY"), token,
+                         "env", err)
                ? -1
                : 1;
 }
@@ -132,8 +128,8 @@ static int from_profile_keys(const struct aws_config *cfg, const char *prof,
 
     if (!akid)
         return 0;
-    return creds_set(c, akid, get(cfg, prof, "aws_secret_access_key"),
-                     get(cfg, prof, "aws_session_token"), source, err)
+    return aws_creds_set(c, akid, get(cfg, prof, "aws_secret_access_key"),
+                         get(cfg, prof, "aws_session_token"), source, err)
                ? -1
                : 1;
 }
@@ -146,11 +142,30 @@ static char *json_str(const cJSON *o, const char *name)
                                                : NULL;
 }
 
+static void json_wipe(cJSON *j)
+{
+    /* cJSON copies the secrets; wipe them before they go back to malloc */
+    for (cJSON *it = j; it; it = it->next) {
+        if (cJSON_IsString(it) && it->valuestring)
+            OPENSSL_cleanse(it->valuestring, strlen(it->valuestring));
+        if (it->child)
+            json_wipe(it->child);
+    }
+}
+
+void aws_json_wipe_delete(cJSON *j)
+{
+    if (!j)
+        return;
+    json_wipe(j);
+    cJSON_Delete(j);
+}
+
 /* AccessKeyId/SecretAccessKey/<token_name>/Expiration of a JSON object, as
- * credential_process and IMDS print them. */
-static int creds_from_json(const cJSON *o, const char *token_name,
-                           const char *source, struct aws_credentials *c,
-                           struct aws_error *err)
+ * credential_process, IMDS and the container endpoint print them. */
+static int creds_from_object(const cJSON *o, const char *token_name,
+                             const char *source, struct aws_credentials *c,
+                             struct aws_error *err)
 {
     char *exp = json_str(o, "Expiration");
     time_t t = 0;
@@ -161,12 +176,58 @@ static int creds_from_json(const cJSON *o, const char *token_name,
                              "%s: bad Expiration", source);
     }
     free(exp);
-    if (creds_set(c, json_str(o, "AccessKeyId"),
-                  json_str(o, "SecretAccessKey"), json_str(o, token_name),
-                  source, err))
+    if (aws_creds_set(c, json_str(o, "AccessKeyId"),
+                      json_str(o, "SecretAccessKey"), json_str(o, token_name),
+                      source, err))
         return -1;
     c->expiration = t;
     return 0;
+}
+
+int aws_creds_from_json(const char *json, size_t len, const char *token_name,
+                        const char *source, struct aws_credentials *out,
+                        struct aws_error *err)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (!cJSON_IsObject(j)) {
+        aws_json_wipe_delete(j);
+        return aws_error_set(err, AWS_ERR_CREDENTIALS,
+                             "%s: credentials are not a JSON object", source);
+    }
+    rc = creds_from_object(j, token_name, source, out, err);
+    aws_json_wipe_delete(j);
+    return rc;
+}
+
+int aws_read_small_file(const char *path, size_t max, char **out)
+{
+    FILE *f = fopen(path, "r");
+    struct buf b;
+    char chunk[4096];
+    size_t n;
+    int rc = 0;
+
+    *out = NULL;
+    if (!f)
+        return -1;
+    buf_init(&b, max);
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = buf_append(&b, chunk, n);
+    OPENSSL_cleanse(chunk, sizeof chunk);
+    if (rc == 0 && ferror(f))
+        rc = -1, errno = EIO;
+    else if (rc)
+        errno = EFBIG;
+    fclose(f);
+    while (rc == 0 && b.len > 0 && strchr(" \t\r\n", b.data[b.len - 1]))
+        b.data[--b.len] = '\0';
+    if (rc == 0 && !(*out = buf_detach(&b)))
+        *out = strdup(""); /* an empty file */
+    buf_release(&b);
+    return rc == 0 && *out ? 0 : -1;
 }
 
 static int run_process(const char *cmd, struct buf *out,
@@ -209,15 +270,9 @@ static int from_process(const char *cmd, struct aws_credentials *c,
                       "credential_process: output is not Version 1 JSON");
         goto done;
     }
-    rc = creds_from_json(j, "SessionToken", "process", c, err) ? -1 : 1;
+    rc = creds_from_object(j, "SessionToken", "process", c, err) ? -1 : 1;
 done:
-    if (j) {
-        /* cJSON copies the secrets; wipe them before they go back to malloc */
-        for (cJSON *it = j->child; it; it = it->next)
-            if (cJSON_IsString(it) && it->valuestring)
-                OPENSSL_cleanse(it->valuestring, strlen(it->valuestring));
-        cJSON_Delete(j);
-    }
+    aws_json_wipe_delete(j);
     buf_release(&out);
     return rc;
 }
@@ -292,7 +347,7 @@ static int imds_get(struct aws_creds_provider *p, const char *path,
         return -1;
     buf_init(&b, 1 << 20);
     rc = imds_call(p, "GET", path, token, &b, &st, err);
-    wipe_free(token);
+    aws_wipe_free(token);
     if (rc) {
         buf_release(&b);
         return -1;
@@ -307,25 +362,14 @@ static int imds_creds_for_role(struct aws_creds_provider *p, const char *role,
 {
     char path[512];
     char *body = NULL;
-    cJSON *j;
     int rc;
 
     snprintf(path, sizeof path,
              "/latest/meta-data/iam/security-credentials/%s", role);
     if (imds_get(p, path, &body, err))
         return -1;
-    j = cJSON_Parse(body);
-    wipe_free(body);
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return aws_error_set(err, AWS_ERR_CREDENTIALS,
-                             "IMDS: credentials are not JSON");
-    }
-    rc = creds_from_json(j, "Token", "imds", c, err);
-    for (cJSON *it = j->child; it; it = it->next)
-        if (cJSON_IsString(it) && it->valuestring)
-            OPENSSL_cleanse(it->valuestring, strlen(it->valuestring));
-    cJSON_Delete(j);
+    rc = aws_creds_from_json(body, strlen(body), "Token", "imds", c, err);
+    aws_wipe_free(body);
     return rc;
 }
 
@@ -375,6 +419,8 @@ static int role_source(struct aws_creds_provider *p, const char *prof,
         rc = from_env(src, err);
     else if (cs && strcmp(cs, "Ec2InstanceMetadata") == 0)
         rc = from_imds(p, src, err);
+    else if (cs && strcmp(cs, "EcsContainer") == 0)
+        rc = aws_creds_from_container(p, src, err);
     else
         rc = aws_error_set(err, AWS_ERR_CONFIG,
                            "profile %s: role_arn needs source_profile or a "
@@ -421,13 +467,38 @@ static int assume_role(struct aws_creds_provider *p, const char *prof,
     return rc < 0 ? -1 : 1;
 }
 
-/* Everything a named profile can give, in botocore's order: role, shared
- * credentials file, credential_process, config-file keys. */
+static bool has_static_keys(const struct aws_config *cfg, const char *prof)
+{
+    char *a = aws_profile_credentials(cfg, prof, "aws_access_key_id");
+    bool found;
+
+    if (!a)
+        a = aws_profile_config(cfg, prof, "aws_access_key_id");
+    found = a != NULL;
+    aws_wipe_free(a);
+    return found;
+}
+
+/* role_arn means AssumeRole unless the profile is a web identity one; in a
+ * source_profile, static keys win over its own role_arn (botocore). */
+static char *assume_role_arn(const struct aws_config *cfg, const char *prof,
+                             int depth)
+{
+    if (aws_profile_has_web_identity(cfg, prof) ||
+        (depth > 0 && has_static_keys(cfg, prof)))
+        return NULL;
+    return aws_profile_config(cfg, prof, "role_arn");
+}
+
+/* Everything a named profile can give, in botocore's order: role, web
+ * identity, SSO, shared credentials file, credential_process, config-file
+ * keys. The web identity environment variables count only for the profile
+ * in use, not for a source_profile (depth > 0). */
 static int resolve_profile(struct aws_creds_provider *p, const char *prof,
                            int depth, struct aws_credentials *c,
                            struct aws_error *err)
 {
-    char *v = aws_profile_config(&p->cfg, prof, "role_arn");
+    char *v = assume_role_arn(&p->cfg, prof, depth);
     int rc;
 
     if (v) {
@@ -435,8 +506,12 @@ static int resolve_profile(struct aws_creds_provider *p, const char *prof,
         free(v);
         return rc;
     }
-    rc = from_profile_keys(&p->cfg, prof, aws_profile_credentials,
-                           "shared-credentials-file", c, err);
+    rc = aws_creds_from_web_identity(p, prof, depth == 0, c, err);
+    if (rc == 0)
+        rc = aws_creds_from_sso(p, prof, c, err);
+    if (rc == 0)
+        rc = from_profile_keys(&p->cfg, prof, aws_profile_credentials,
+                               "shared-credentials-file", c, err);
     if (rc)
         return rc;
     v = aws_profile_config(&p->cfg, prof, "credential_process");
@@ -460,6 +535,8 @@ static int resolve_chain(struct aws_creds_provider *p,
         rc = from_env(c, err);
     if (rc == 0)
         rc = resolve_profile(p, p->cfg.profile, 0, c, err);
+    if (rc == 0)
+        rc = aws_creds_from_container(p, c, err);
     if (rc == 0)
         rc = from_imds(p, c, err);
     if (rc == 0)
@@ -494,7 +571,11 @@ struct aws_creds_provider *aws_creds_provider_new(const struct aws_config *cfg,
                                    : "http://169.254.169.254");
     p->cfg.imds_disabled = cfg->imds_disabled;
     p->cfg.profile_explicit = cfg->profile_explicit;
-    if (!p->cfg.profile || !p->cfg.imds_endpoint) {
+    p->cfg.endpoint[AWS_SVC_STS] = dup_opt(cfg->endpoint[AWS_SVC_STS]);
+    p->cfg.sso_endpoint = dup_opt(cfg->sso_endpoint);
+    if (!p->cfg.profile || !p->cfg.imds_endpoint ||
+        (cfg->endpoint[AWS_SVC_STS] && !p->cfg.endpoint[AWS_SVC_STS]) ||
+        (cfg->sso_endpoint && !p->cfg.sso_endpoint)) {
         aws_creds_provider_free(p);
         aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
         return NULL;

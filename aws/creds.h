@@ -15,14 +15,36 @@
  *   other     AWS_CA_BUNDLE / ca_bundle, AWS_MAX_ATTEMPTS / max_attempts,
  *             AWS_RETRY_MODE / retry_mode, AWS_EC2_METADATA_DISABLED,
  *             AWS_EC2_METADATA_SERVICE_ENDPOINT, s3 addressing_style
+ *   SSO portal AWS_ENDPOINT_URL_SSO > AWS_ENDPOINT_URL > [services] sso >
+ *             profile endpoint_url (the mount's one-URL option does not
+ *             apply: the CLI's --endpoint-url does not reach it either)
  *
- * Credentials (struct aws_creds_provider) follow botocore's order: explicit
- * keys, env keys (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN),
- * role_arn + source_profile/credential_source (STS AssumeRole), the shared
- * credentials file, credential_process, static keys in the config file,
- * IMDSv2. Temporary credentials are refreshed before they expire (5 minutes
- * ahead). The provider is thread-safe. Secrets are wiped before their memory
- * is freed and never logged.
+ * Credentials (struct aws_creds_provider) follow botocore's order
+ * (aws-contract.md §6.3):
+ *   1 env keys (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN),
+ *     skipped when the profile was chosen explicitly (mount option)
+ *   2 role_arn + source_profile / credential_source = Environment |
+ *     Ec2InstanceMetadata | EcsContainer (STS AssumeRole)
+ *   3 web identity: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN
+ *     (+ AWS_ROLE_SESSION_NAME), or the profile's web_identity_token_file /
+ *     role_arn / role_session_name; unsigned STS AssumeRoleWithWebIdentity,
+ *     the token file re-read on every refresh
+ *   4 IAM Identity Center: sso_account_id + sso_role_name with
+ *     sso_start_url + sso_region or sso_session ([sso-session NAME]); the
+ *     token cached by `aws sso login` (~/.aws/sso/cache/<sha1>.json), then
+ *     the portal's GetRoleCredentials. A missing/expired token fails with a
+ *     message telling the user to run `aws sso login --profile NAME`
+ *   5 the shared credentials file  6 credential_process
+ *   7 static keys in the config file
+ *   8 container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (on 169.254.170.2)
+ *     or _FULL_URI (https, loopback or the ECS/EKS link-local hosts) with
+ *     AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE / _TOKEN as Authorization
+ *   9 IMDSv2.
+ * A source_profile is resolved with 2-7 (web identity from its profile
+ * keys only). Temporary credentials are refreshed before they expire (5
+ * minutes ahead). The provider is thread-safe. Secrets (keys, session
+ * tokens, web identity / SSO / container tokens) are wiped before their
+ * memory is freed and never logged nor put in error messages.
  */
 #ifndef AMIFS_AWS_CREDS_H
 #define AMIFS_AWS_CREDS_H
@@ -56,6 +78,7 @@ struct aws_config {
     int max_attempts;                /* default 3 (standard mode) */
     bool profile_explicit;           /* profile came from the overrides:
                                         env keys are then skipped */
+    char *sso_endpoint;              /* NULL: portal.sso.<sso_region>… */
 };
 
 /* Explicit settings (mount options); any field may be NULL / 0. */
@@ -86,7 +109,8 @@ struct aws_credentials {
     char *session_token; /* NULL for long-term keys */
     time_t expiration;   /* 0: does not expire */
     const char *source;  /* static string: "env", "shared-credentials-file",
-                            "assume-role", "process", "config-file", "imds",
+                            "assume-role", "web-identity", "sso", "process",
+                            "config-file", "container", "imds",
                             "explicit" */
 };
 
@@ -100,7 +124,7 @@ struct aws_creds_provider;
 
 struct aws_creds_provider *aws_creds_provider_new(const struct aws_config *cfg,
                                                   struct aws_error *err);
-/* Lets the provider make STS AssumeRole and IMDS calls. */
+/* Lets the provider make STS, SSO portal, container and IMDS calls. */
 void aws_creds_provider_set_client(struct aws_creds_provider *p,
                                    struct aws_client *client);
 void aws_creds_provider_free(struct aws_creds_provider *p);

@@ -2,7 +2,8 @@
  * sts.c — STS GetCallerIdentity and AssumeRole (query protocol,
  * 2011-06-15). AssumeRole signs with the source credentials it is given,
  * never with the client's provider: the provider itself calls it while
- * resolving credentials.
+ * resolving credentials. AssumeRoleWithWebIdentity is not signed at all
+ * (the token is the proof), so it goes to an absolute URL.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "aws/iam.h"
 #include "aws/s3.h"
+#include "aws/sts.h"
 #include "aws/ops_priv.h"
 #include "aws/xml.h"
 
@@ -62,8 +64,13 @@ int sts_get_caller_identity(struct aws_client *c, struct sts_identity *out,
 int sts_parse_assume_role(const struct xml_node *root,
                           struct aws_credentials *out, struct aws_error *err)
 {
-    const struct xml_node *cr =
-        xml_child(xml_child(root, "AssumeRoleResult"), "Credentials");
+    const struct xml_node *res = xml_child(root, "AssumeRoleResult");
+    const struct xml_node *cr;
+
+    /* AssumeRoleWithWebIdentity answers the same <Credentials> */
+    if (!res)
+        res = xml_child(root, "AssumeRoleWithWebIdentityResult");
+    cr = xml_child(res, "Credentials");
     const char *akid = xml_path(cr, "AccessKeyId");
     const char *secret = xml_path(cr, "SecretAccessKey");
     const char *token = xml_path(cr, "SessionToken");
@@ -155,5 +162,50 @@ int sts_assume_role(struct aws_client *c, const struct aws_credentials *src,
     r.creds = src;
     int rc = assume_send(c, &r, out, err);
     buf_release(&body);
+    return rc;
+}
+
+int sts_web_identity_body(struct buf *out, const char *role_arn,
+                          const char *session_name, const char *token)
+{
+    if (buf_appends(out, "Action=AssumeRoleWithWebIdentity&Version="
+                         STS_VERSION) < 0 ||
+        form_param(out, "RoleArn", role_arn) < 0 ||
+        form_param(out, "RoleSessionName", session_name) < 0)
+        return -1;
+    return form_param(out, "WebIdentityToken", token) < 0 ? -1 : 0;
+}
+
+int sts_assume_role_with_web_identity(struct aws_client *c, const char *url,
+                                      const char *role_arn,
+                                      const char *session_name,
+                                      const char *token,
+                                      struct aws_credentials *out,
+                                      struct aws_error *err)
+{
+    struct buf body;
+    struct aws_request r;
+    static const struct sigv4_header ct[] = {
+        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+
+    memset(out, 0, sizeof *out);
+    buf_init(&body, 0);
+    if (sts_web_identity_body(&body, role_arn, session_name, token) < 0) {
+        buf_release(&body); /* wipes the token */
+        return aws_nomem(err);
+    }
+    memset(&r, 0, sizeof r);
+    r.method = "POST";
+    r.url = url;
+    r.headers = ct;
+    r.nheaders = 1;
+    r.body = body.data;
+    r.body_len = body.len;
+    r.idempotent = true;
+    r.timeout_ms = 30000;
+    int rc = assume_send(c, &r, out, err);
+    buf_release(&body);
+    if (rc == 0)
+        out->source = "web-identity";
     return rc;
 }

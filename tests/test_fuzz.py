@@ -2,8 +2,11 @@
 
 Builds the fuzz targets in build-fuzz (clang, ASan+UBSan, -Dfuzz=true;
 ninja rebuilds only what is stale), then runs each target for
-AMIFS_FUZZ_SECONDS (default 15; 0 = only replay) over its seed corpus in
-tests/fuzz/corpus/<target>/, at most one target per CPU at a time. New
+AMIFS_FUZZ_SECONDS (default 60; 0 = only replay) over its seed corpus in
+tests/fuzz/corpus/<target>/, at most one target per CPU at a time. When
+the whole suite runs, tests/fuzz_background.py starts this at the end of
+collection, one target at a time under `nice -n 19`, so the fuzzing overlaps
+the rest of the suite and the tests here only collect the results. New
 inputs and crash artifacts go to a temp dir, never into the repository.
 Every file in tests/fuzz/regressions/<target>/ is replayed once per run.
 
@@ -20,10 +23,12 @@ import tempfile
 
 import pytest
 
+import fuzz_background
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FUZZ_DIR = os.path.join(ROOT, "tests", "fuzz")
 BUILD = os.environ.get("AMIFS_FUZZ_BUILD_DIR", os.path.join(ROOT, "build-fuzz"))
-SECONDS = int(os.environ.get("AMIFS_FUZZ_SECONDS", "15"))
+SECONDS = int(os.environ.get("AMIFS_FUZZ_SECONDS", "60"))
 TARGETS = ["fuzz_xml", "fuzz_config", "fuzz_creds", "fuzz_sigv4", "fuzz_text",
            "fuzz_ovf", "fuzz_ova"]
 # What a sanitizer or libFuzzer prints when something went wrong, even if
@@ -33,7 +38,13 @@ BAD_MARKERS = ["ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                "SUMMARY: UndefinedBehaviorSanitizer"]
 ARTIFACT_PREFIXES = ("crash-", "leak-", "timeout-", "oom-")
 
-pytestmark = pytest.mark.skipif(shutil.which("clang") is None,
+
+
+def fuzz_available():
+    return shutil.which("clang") is not None
+
+
+pytestmark = pytest.mark.skipif(not fuzz_available(),
                                 reason="clang is not installed: no libFuzzer")
 
 
@@ -106,7 +117,7 @@ def _verdict(target, r, art_dir, what):
     return "\n".join(msg)
 
 
-def _fuzz(target):
+def _fuzz(target, nice=0):
     """Fuzz one target, then replay its regressions. Returns None or why it
     failed. The work dir is kept when something failed (it holds the
     reproducer) and removed otherwise."""
@@ -125,7 +136,8 @@ def _fuzz(target):
     else:
         cmd = [_exe(target), "-runs=0"] + common + [new_corpus, seeds]
         what = "seed replay"
-    r = _run(cmd, cwd=work, env=_env(work), timeout=SECONDS + 120)
+    r = _run(_niced(cmd, nice), cwd=work, env=_env(work),
+             timeout=SECONDS + 120)
     bad = _verdict(target, r, work, what)
     reg_dir = os.path.join(FUZZ_DIR, "regressions", target)
     regs = sorted(os.path.join(reg_dir, f) for f in os.listdir(reg_dir)) \
@@ -134,8 +146,8 @@ def _fuzz(target):
             not os.path.basename(p).startswith(".")]
     for reg in regs if not bad else []:
         # A file as argument is run once, no fuzzing.
-        r = _run([_exe(target)] + common + [reg], cwd=work, env=_env(work),
-                 timeout=120)
+        r = _run(_niced([_exe(target)] + common + [reg], nice), cwd=work,
+                 env=_env(work), timeout=120)
         bad = _verdict(target, r, work, "regression replay")
         if bad:
             bad = bad.replace("\n", "\nreproducer: %s\n  replay: %s %s\n"
@@ -145,17 +157,31 @@ def _fuzz(target):
     return bad
 
 
-@pytest.fixture(scope="module")
-def fuzz_results():
+def _niced(cmd, nice):
+    return ["nice", "-n", str(nice)] + cmd if nice else cmd
+
+
+def fuzz_all(workers=None, nice=0):
+    """Build the targets, fuzz each one; {target: None or why it failed}."""
     _configure()
-    r = _run(["ninja", "-C", BUILD] +
-             ["tests/fuzz/" + t for t in TARGETS])
+    r = _run(_niced(["ninja", "-C", BUILD] +
+                    ["tests/fuzz/" + t for t in TARGETS], nice))
     assert r.returncode == 0, "fuzz build failed:\n" + r.stdout[-8000:] + \
         r.stderr[-2000:]
-    workers = max(1, min(len(TARGETS), os.cpu_count() or 1))
+    if workers is None:
+        workers = max(1, min(len(TARGETS), os.cpu_count() or 1))
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        futs = {t: pool.submit(_fuzz, t) for t in TARGETS}
+        futs = {t: pool.submit(_fuzz, t, nice) for t in TARGETS}
         return {t: f.result() for t, f in futs.items()}
+
+
+@pytest.fixture(scope="module")
+def fuzz_results(request):
+    bg = fuzz_background.background_fuzz(request.config)
+    if bg is None:
+        return fuzz_all()
+    # The build plus every target, one at a time, with room to spare.
+    return bg.result(timeout=900 + len(TARGETS) * (SECONDS + 240))
 
 
 @pytest.mark.parametrize("target", TARGETS)

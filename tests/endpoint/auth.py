@@ -40,9 +40,14 @@ def _raw_url(environ):
     return "http://%s%s" % (host, raw)
 
 
+# STS calls AWS takes unsigned (server.py lets them through to moto).
+UNSIGNED_ACTIONS = ("AssumeRoleWithSAML", "AssumeRoleWithWebIdentity")
+
+
 def install_raw_uri_patch():
     """Wrap moto's _authenticate_and_authorize_action so that, for the
-    duration of the check only, self.uri is the URI as the client sent it."""
+    duration of the check only, self.uri is the URI as the client sent it,
+    and so that the unsigned STS actions are not checked at all."""
     with _patch_lock:
         cls = ActionAuthenticatorMixin
         if getattr(cls, "_amifs_raw_uri", False):
@@ -51,6 +56,12 @@ def install_raw_uri_patch():
 
         def patched(self, iam_request_cls, resource="*"):
             from flask import has_request_context, request
+            # AWS answers these without a signature (the caller proves who
+            # it is with the token in the body); moto would look for an
+            # Authorization header and fail with a KeyError.
+            if "Authorization" not in self.headers and \
+                    self._get_action() in UNSIGNED_ACTIONS:
+                return None
             url = _raw_url(request.environ) if has_request_context() else None
             if not url:
                 return original(self, iam_request_cls, resource)

@@ -51,7 +51,7 @@ from awsxml import STATUS_TEXT, Reply  # noqa: E402
 from reqinfo import ReqInfo  # noqa: E402
 from vmimport import ACTIONS as VM_ACTIONS, VmImport  # noqa: E402
 
-UNSIGNED_OK = ("AssumeRoleWithSAML", "AssumeRoleWithWebIdentity")
+UNSIGNED_OK = auth.UNSIGNED_ACTIONS
 ADMIN_USER = "amifs-admin"
 
 

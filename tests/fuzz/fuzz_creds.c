@@ -1,29 +1,38 @@
 /*
- * fuzz_creds.c — libFuzzer target: the JSON that credential_process and
- * IMDS hand to the credentials provider, and the ISO-8601 parser behind
- * their Expiration field.
+ * fuzz_creds.c — libFuzzer target: what credential sources hand to the
+ * credentials provider: credential_process / IMDS / container JSON, the SSO
+ * token cache and portal answer, the container FULL_URI check, and the
+ * ISO-8601 parser behind every Expiration field.
  *
- * The JSON readers are static in aws/creds.c, so they are reached the way
- * the product reaches them (through aws_creds_get):
- *   byte 0 % 3 == 0  credential_process: the rest of the input is what the
- *                    process prints (`cat` of a scratch file);
- *                 1  IMDS: a loopback fake IMDS (tests/unit/fakehttp.c)
- *                    answers the role listing with the input up to its first
- *                    '\n' and the role's credentials with the rest;
- *                 2  aws_parse_iso8601() on the rest.
- * The process path forks a shell per input and the IMDS path makes three
- * HTTP requests, so both are slow (hundreds of execs/s): fine for a smoke
- * run; direct entry points would be faster (see README.md).
+ *   byte 0 % 7 == 0  credential_process through aws_creds_get: the rest is
+ *                    what the process prints (`cat` of a scratch file);
+ *                 1  IMDS through aws_creds_get: a loopback fake IMDS
+ *                    (tests/unit/fakehttp.c) answers the role listing with
+ *                    the input up to its first '\n' and the role's
+ *                    credentials with the rest;
+ *                 2  aws_parse_iso8601() on the rest;
+ *                 3  aws_creds_from_json() (container endpoint answer);
+ *                 4  aws_sso_parse_token() (~/.aws/sso/cache/<sha1>.json);
+ *                 5  aws_sso_parse_role_credentials() (GetRoleCredentials);
+ *                 6  aws_container_url_allowed() on the rest as a URL, and
+ *                    aws_sso_cache_file() with it as the key.
+ * Selectors 0 and 1 fork a shell / make three HTTP requests per input
+ * (hundreds of execs/s); 2-6 call the parsers directly.
+ * Contract checks (abort on failure): a parser that fails leaves no
+ * credentials; one that succeeds returns a non-empty key id and secret; an
+ * allowed container URL starts with http:// or https://.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "aws/client.h"
 #include "aws/config_priv.h"
 #include "aws/creds.h"
+#include "aws/creds_priv.h"
 #include "fakehttp.h"
 #include "fuzz_util.h"
 
@@ -156,20 +165,75 @@ static void run_iso8601(const uint8_t *p, size_t n)
     free(s);
 }
 
+/* The parsers' promise: credentials on success, nothing on failure. */
+static void check_creds(int rc, struct aws_credentials *c)
+{
+    if (rc == 0) {
+        if (!c->access_key_id || !*c->access_key_id ||
+            !c->secret_access_key || !*c->secret_access_key)
+            abort();
+        aws_credentials_release(c);
+    } else if (c->access_key_id || c->secret_access_key ||
+               c->session_token) {
+        abort();
+    }
+}
+
+static void run_container_json(const uint8_t *p, size_t n)
+{
+    struct aws_credentials c;
+    struct aws_error err;
+
+    check_creds(aws_creds_from_json((const char *)p, n, "Token", "container",
+                                    &c, &err),
+                &c);
+}
+
+static void run_sso_token(const uint8_t *p, size_t n)
+{
+    struct aws_error err;
+    char *tok = NULL;
+    time_t exp;
+    int rc = aws_sso_parse_token((const char *)p, n, 1700000000, &tok, &exp,
+                                 &err);
+
+    if ((rc == 0) != (tok != NULL) || (rc == 0 && exp <= 1700000000))
+        abort();
+    free(tok);
+}
+
+static void run_sso_role(const uint8_t *p, size_t n)
+{
+    struct aws_credentials c;
+    struct aws_error err;
+
+    check_creds(aws_sso_parse_role_credentials((const char *)p, n, &c, &err),
+                &c);
+}
+
+static void run_url(const uint8_t *p, size_t n)
+{
+    char *s = malloc(n + 1), path[600];
+
+    if (!s)
+        return;
+    memcpy(s, p, n);
+    s[n] = '\0';
+    if (aws_container_url_allowed(s) && strncasecmp(s, "http://", 7) != 0 &&
+        strncasecmp(s, "https://", 8) != 0)
+        abort();
+    (void)aws_sso_cache_file("/cache", s, path, sizeof path);
+    free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static void (*const run[])(const uint8_t *, size_t) = {
+        run_process, run_imds, run_iso8601, run_container_json,
+        run_sso_token, run_sso_role, run_url};
+
     if (size < 1)
         return 0;
-    switch (data[0] % 3) {
-    case 0:
-        run_process(data + 1, size - 1);
-        break;
-    case 1:
-        run_imds(data + 1, size - 1);
-        break;
-    default:
-        run_iso8601(data + 1, size - 1);
-        break;
-    }
+    run[data[0] % (sizeof run / sizeof run[0])](data + 1, size - 1);
     return 0;
 }

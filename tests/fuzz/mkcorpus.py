@@ -163,6 +163,17 @@ def creds_corpus():
     for i, d in enumerate([b"2024-05-01T18:00:00Z", b"2024-05-01T18:00:00.5Z",
                            b"2024-05-01T18:00:00-07:30", b"9999-99-99T99:99:99+"]):
         put("fuzz_creds", "iso-%d" % i, b"\x02" + d)
+    # selectors 3-6: container JSON, SSO token cache, SSO role credentials,
+    # URL / cache-key checks (tests/fuzz/fuzz_creds.c)
+    put("fuzz_creds", 'container', b'\x03{"AccessKeyId":"ASIACONT","SecretAccessKey":"s","Token":"t","Expiration":"2030-01-01T00:00:00Z","RoleArn":"arn:aws:iam::1:role/x"}')
+    put("fuzz_creds", 'container-empty', b'\x03{"AccessKeyId":"A","SecretAccessKey":"","Token":null}')
+    put("fuzz_creds", 'sso-role', b'\x05{"roleCredentials":{"accessKeyId":"ASIASSO","secretAccessKey":"s","sessionToken":"t","expiration":1767225600000}}')
+    put("fuzz_creds", 'sso-role-huge', b'\x05{"roleCredentials":{"accessKeyId":"A","secretAccessKey":"s","expiration":1e300}}')
+    put("fuzz_creds", 'sso-token', b'\x04{"startUrl":"https://d-1234.awsapps.com/start","region":"eu-west-1","accessToken":"aoaAAAA","expiresAt":"2030-01-01T00:00:00Z"}')
+    put("fuzz_creds", 'sso-token-utc', b'\x04{"accessToken":"x","expiresAt":"2030-01-01T00:00:00UTC","refreshToken":"r","clientId":"c"}')
+    put("fuzz_creds", 'url-ecs', b'\x06http://169.254.170.2/v2/credentials/abc')
+    put("fuzz_creds", 'url-eks', b'\x06http://[fd00:ec2::23]:80/v1/credentials')
+    put("fuzz_creds", 'url-userinfo', b'\x06http://127.0.0.1@evil.com/')
 
 
 def text_corpus():

@@ -1,7 +1,9 @@
 /*
  * test_creds.c — the credentials chain (creds.h, aws-contract.md §6.3/6.4)
  * with temp files, a credential_process script, a fake STS for role_arn
- * profiles and a fake IMDS (v2 with token, v1 fallback) on loopback.
+ * and web identity profiles, a fake container credentials endpoint, a fake
+ * SSO portal with token caches under a temp HOME, and a fake IMDS (v2 with
+ * token, v1 fallback), all on loopback.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -13,11 +15,13 @@
 
 #include "aws/client.h"
 #include "aws/creds.h"
+#include "aws/creds_priv.h"
 #include "fakehttp.h"
 #include "check.h"
 
 static char dir[] = "/tmp/amifs-test-creds-XXXXXX";
 static char cfg_path[256], creds_path[256], script[256], counter[256];
+static char wit_path[256], ctok_path[256], sso_dir[256];
 
 static void write_file(const char *path, const char *text, mode_t mode)
 {
@@ -45,7 +49,12 @@ static void clear_env(void)
         "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
         "AWS_ENDPOINT_URL", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-        "AWS_MAX_ATTEMPTS", NULL};
+        "AWS_MAX_ATTEMPTS", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+        "AWS_ROLE_SESSION_NAME", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_ENDPOINT_URL_SSO",
+        "AWS_ENDPOINT_URL_STS", "http_proxy", NULL};
 
     for (const char *const *v = vars; *v; v++)
         unsetenv(*v);
@@ -53,6 +62,7 @@ static void clear_env(void)
     setenv("AWS_SHARED_CREDENTIALS_FILE", creds_path, 1);
     setenv("AWS_REGION", "us-east-1", 1);
     setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    setenv("HOME", dir, 1);
 }
 
 /* Credentials of a client built with `profile` (NULL: env/default). */
@@ -75,7 +85,7 @@ static int get(const char *profile, struct aws_credentials *out,
 
 static void write_files(void)
 {
-    char cfg[2048];
+    char cfg[4096];
 
     write_file(creds_path,
                "[default]\n"
@@ -111,8 +121,45 @@ static void write_files(void)
              "role_arn = arn:aws:iam::123456789012:role/amifs\n"
              "credential_source = Environment\n"
              "[profile imds]\n"
-             "region = us-east-1\n",
-             script, script, script, script);
+             "region = us-east-1\n"
+             "[profile webid]\n"
+             "web_identity_token_file = %s\n"
+             "role_arn = arn:aws:iam::123456789012:role/web\n"
+             "role_session_name = websess\n"
+             "[profile webnoarn]\n"
+             "web_identity_token_file = %s\n"
+             "[profile webchain]\n"
+             "role_arn = arn:aws:iam::123456789012:role/amifs\n"
+             "source_profile = webid\n"
+             "[profile roleecs]\n"
+             "role_arn = arn:aws:iam::123456789012:role/amifs\n"
+             "credential_source = EcsContainer\n"
+             "[profile ssolegacy]\n"
+             "sso_start_url = https://d-1234.awsapps.com/start\n"
+             "sso_region = eu-west-1\n"
+             "sso_account_id = 111122223333\n"
+             "sso_role_name = Admin Role\n"
+             "[profile ssosess]\n"
+             "sso_session = my-sso\n"
+             "sso_account_id = 444455556666\n"
+             "sso_role_name = Migrator\n"
+             "[sso-session my-sso]\n"
+             "sso_start_url = https://d-9999.awsapps.com/start\n"
+             "sso_region = us-east-2\n"
+             "[profile ssoclash]\n"
+             "sso_session = my-sso\n"
+             "sso_region = eu-north-1\n"
+             "sso_account_id = 1\n"
+             "sso_role_name = r\n"
+             "[profile ssonosess]\n"
+             "sso_session = nope\n"
+             "sso_account_id = 1\n"
+             "sso_role_name = r\n"
+             "[profile ssohalf]\n"
+             "sso_account_id = 1\n"
+             "sso_role_name = r\n"
+             "sso_region = eu-west-1\n",
+             script, script, script, script, wit_path, wit_path);
     write_file(cfg_path, cfg, 0600);
 }
 
@@ -443,6 +490,522 @@ static void test_copy(void)
     CHECK(b.access_key_id == NULL && b.secret_access_key == NULL, "release");
 }
 
+
+/* ---- web identity ------------------------------------------------------- */
+
+static char web_body[1024];
+
+/* Request i's body holds "WebIdentityToken=<tok>". */
+static int body_has(struct fakehttp *f, size_t i, const char *needle)
+{
+    const struct fake_req *q = fakehttp_req(f, i);
+
+    return q && q->body && strstr(q->body, needle) != NULL;
+}
+
+static void web_env(struct fakehttp *f)
+{
+    clear_env();
+    setenv("AWS_ENDPOINT_URL", fakehttp_url(f), 1);
+    setenv("AWS_WEB_IDENTITY_TOKEN_FILE", wit_path, 1);
+    setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/envrole", 1);
+}
+
+static void test_web_identity_env(struct fakehttp *f)
+{
+    struct aws_client_options o = {0};
+    struct aws_credentials c;
+    struct aws_error err;
+    struct aws_client *cl;
+    char auth[256] = "";
+
+    web_env(f);
+    setenv("AWS_ROLE_SESSION_NAME", "envsess", 1);
+    write_file(wit_path, "eyJ.first.tok\n", 0600);
+    o.retry_base_ms = 1;
+    cl = aws_client_new(&o, &err);
+    CHECK(cl && aws_creds_get(aws_client_creds(cl), &c, &err) == 0,
+          "web identity: %s", err.message);
+    CHECK(streq(c.access_key_id, "ASIAWEB") && streq(c.source, "web-identity")
+              && streq(c.session_token, "webtoken") && c.expiration > 0,
+          "web creds %s %s", c.access_key_id, c.source);
+    aws_credentials_release(&c);
+    CHECK(fakehttp_count(f) == 1, "one STS call: %zu", fakehttp_count(f));
+    CHECK(body_has(f, 0, "Action=AssumeRoleWithWebIdentity") &&
+              body_has(f, 0, "WebIdentityToken=eyJ.first.tok") &&
+              !body_has(f, 0, "tok%0A") &&
+              body_has(f, 0, "RoleSessionName=envsess") &&
+              body_has(f, 0, "RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3A"
+                             "role%2Fenvrole"),
+          "web identity body %s", fakehttp_req(f, 0)->body);
+    CHECK(fakehttp_header(f, 0, "Authorization", auth, sizeof auth) != 0 &&
+              fakehttp_header(f, 0, "X-Amz-Date", auth, sizeof auth) != 0,
+          "AssumeRoleWithWebIdentity must be unsigned");
+    /* kubelet rotated the token: the refresh sends the new one */
+    write_file(wit_path, "eyJ.second.tok", 0600);
+    aws_creds_invalidate(aws_client_creds(cl));
+    CHECK(aws_creds_get(aws_client_creds(cl), &c, &err) == 0, "refresh: %s",
+          err.message);
+    aws_credentials_release(&c);
+    CHECK(body_has(f, 1, "WebIdentityToken=eyJ.second.tok"),
+          "token file re-read on refresh");
+    aws_client_free(cl);
+}
+
+static void test_web_identity_profiles(struct fakehttp *f)
+{
+    struct aws_credentials c;
+    struct aws_error err;
+    char auth[256] = "";
+
+    /* profile keys; the env role ARN beats the profile's */
+    fakehttp_reset(f);
+    web_env(f);
+    unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+    CHECK(get("webid", &c, &err) == 0, "webid profile: %s", err.message);
+    aws_credentials_release(&c);
+    CHECK(body_has(f, 0, "role%2Fenvrole") &&
+              body_has(f, 0, "RoleSessionName=websess"),
+          "env AWS_ROLE_ARN beats the profile: %s", fakehttp_req(f, 0)->body);
+    unsetenv("AWS_ROLE_ARN");
+    fakehttp_reset(f);
+    CHECK(get("webid", &c, &err) == 0 && body_has(f, 0, "role%2Fweb&"),
+          "profile role_arn: %s", err.message);
+    aws_credentials_release(&c);
+    CHECK(get("webnoarn", &c, &err) == -1 && err.kind == AWS_ERR_CONFIG &&
+              strstr(err.message, "role_arn"), "no role: %s", err.message);
+
+    /* a source_profile that is a web identity profile, then AssumeRole
+     * signed with its credentials */
+    fakehttp_reset(f);
+    CHECK(get("webchain", &c, &err) == 0, "webchain: %s", err.message);
+    aws_credentials_release(&c);
+    CHECK(fakehttp_count(f) == 2 &&
+              body_has(f, 0, "Action=AssumeRoleWithWebIdentity") &&
+              body_has(f, 1, "Action=AssumeRole&"), "web then role");
+    fakehttp_header(f, 1, "Authorization", auth, sizeof auth);
+    CHECK(strstr(auth, "Credential=ASIAWEB/") != NULL, "chained: %s", auth);
+
+    /* env keys beat web identity */
+    web_env(f);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "envsecret", 1);
+    CHECK(get(NULL, &c, &err) == 0 && streq(c.source, "env"),
+          "env keys first: %s", c.source);
+    aws_credentials_release(&c);
+    /* an assume-role profile beats the web identity variables */
+    fakehttp_reset(f);
+    CHECK(get("role", &c, &err) == 0 && body_has(f, 0, "Action=AssumeRole&"),
+          "role profile before web identity: %s", err.message);
+    aws_credentials_release(&c);
+    /* web identity beats the shared credentials file */
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    CHECK(get(NULL, &c, &err) == 0 && streq(c.source, "web-identity"),
+          "web identity before the credentials file: %s", c.source);
+    aws_credentials_release(&c);
+}
+
+static void test_web_identity(void)
+{
+    struct fake_rule rules[] = {{"POST", "/", 200, NULL, sts_body, 0, false,
+                                 0, 0},
+                                {0}};
+    struct fakehttp *f;
+    struct aws_credentials c;
+    struct aws_error err;
+    char exp[32];
+
+    iso(time(NULL) + 3600, exp, sizeof exp);
+    /* one answer for both actions: the parser reads either envelope */
+    snprintf(web_body, sizeof web_body,
+             "<AssumeRoleWithWebIdentityResponse><"
+             "AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>"
+             "ASIAWEB</AccessKeyId><SecretAccessKey>websecret"
+             "</SecretAccessKey><SessionToken>webtoken</SessionToken>"
+             "<Expiration>%s</Expiration></Credentials>"
+             "</AssumeRoleWithWebIdentityResult>"
+             "</AssumeRoleWithWebIdentityResponse>", exp);
+    rules[0].body = web_body;
+    f = fakehttp_start(rules);
+    CHECK(f != NULL, "fake STS");
+    if (!f)
+        return;
+    test_web_identity_env(f);
+    test_web_identity_profiles(f);
+
+    /* missing token file: a clear error that names the file only */
+    web_env(f);
+    unlink(wit_path);
+    CHECK(get(NULL, &c, &err) == -1 && err.kind == AWS_ERR_CREDENTIALS &&
+              strstr(err.message, wit_path), "no token file: %s",
+          err.message);
+    /* STS refuses: the error does not quote the token */
+    write_file(wit_path, "eyJ.secret.value", 0600);
+    rules[0].status = 400;
+    rules[0].body = "<ErrorResponse><Error><Code>InvalidIdentityToken</Code>"
+                    "<Message>bad token</Message></Error></ErrorResponse>";
+    CHECK(get(NULL, &c, &err) == -1 &&
+              streq(err.code, "InvalidIdentityToken") &&
+              !strstr(err.message, "eyJ"), "refused: %s", err.message);
+    fakehttp_stop(f);
+}
+
+/* ---- container ---------------------------------------------------------- */
+
+static void test_container_urls(void)
+{
+    static const char *const ok[] = {
+        "http://127.0.0.1:8080/creds", "http://127.9.8.7/x",
+        "http://localhost/x", "http://LOCALHOST:1/", "http://[::1]:80/x",
+        "http://169.254.170.2/v2/credentials/abc", "http://169.254.170.23/v1",
+        "http://[fd00:ec2::23]/v1", "https://creds.example.com/x",
+        "HTTPS://example.com", NULL};
+    static const char *const bad[] = {
+        "http://example.com/x", "http://10.0.0.1/", "http://169.254.169.254/",
+        "http://127.0.0.1.evil.com/", "http://127.0.0.1@evil.com/",
+        "http://evil.com\\@127.0.0.1/", "http://[::2]/", "ftp://127.0.0.1/",
+        "127.0.0.1/x", "http:///x", "http://[::1/", "http://127.0.0.1 /",
+        "https://", "http://[::ffff:127.0.0.1]/", "", NULL};
+
+    for (const char *const *u = ok; *u; u++)
+        CHECK(aws_container_url_allowed(*u), "should allow %s", *u);
+    for (const char *const *u = bad; *u; u++)
+        CHECK(!aws_container_url_allowed(*u), "should refuse %s", *u);
+}
+
+static char container_json[1024];
+
+static void container_env(struct fakehttp *f, const char *path)
+{
+    char url[300];
+
+    clear_env();
+    write_file(creds_path, "", 0600);
+    snprintf(url, sizeof url, "%s%s", fakehttp_url(f), path);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
+}
+
+static void test_container_token(struct fakehttp *f)
+{
+    struct aws_client_options o = {0};
+    struct aws_credentials c;
+    struct aws_error err;
+    struct aws_client *cl;
+    char h[256] = "";
+
+    /* the file beats the variable, and is re-read on every refresh */
+    container_env(f, "/creds");
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "from-env", 1);
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", ctok_path, 1);
+    write_file(ctok_path, "file-token-1\n", 0600);
+    o.retry_base_ms = 1;
+    cl = aws_client_new(&o, &err);
+    CHECK(cl && aws_creds_get(aws_client_creds(cl), &c, &err) == 0,
+          "container file token: %s", err.message);
+    aws_credentials_release(&c);
+    fakehttp_header(f, 0, "Authorization", h, sizeof h);
+    CHECK(streq(h, "file-token-1"), "file token sent: %s", h);
+    write_file(ctok_path, "file-token-2", 0600);
+    aws_creds_invalidate(aws_client_creds(cl));
+    CHECK(aws_creds_get(aws_client_creds(cl), &c, &err) == 0, "again");
+    aws_credentials_release(&c);
+    fakehttp_header(f, 1, "Authorization", h, sizeof h);
+    CHECK(streq(h, "file-token-2"), "re-read token: %s", h);
+    aws_client_free(cl);
+
+    write_file(ctok_path, "bad\ntoken", 0600);
+    CHECK(get(NULL, &c, &err) == -1 && !strstr(err.message, "bad"),
+          "line break refused: %s", err.message);
+    unsetenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    fakehttp_reset(f);
+    CHECK(get(NULL, &c, &err) == 0, "env token: %s", err.message);
+    aws_credentials_release(&c);
+    fakehttp_header(f, 0, "Authorization", h, sizeof h);
+    CHECK(streq(h, "from-env"), "env token sent: %s", h);
+}
+
+static void test_container_order(struct fakehttp *f)
+{
+    struct aws_credentials c;
+    struct aws_error err;
+    char h[256] = "";
+
+    /* config-file keys come before the container */
+    container_env(f, "/creds");
+    CHECK(get("cfgonly", &c, &err) == 0 && streq(c.source, "config-file"),
+          "config keys first: %s", c.source);
+    aws_credentials_release(&c);
+    /* credential_source = EcsContainer signs AssumeRole with them */
+    fakehttp_reset(f);
+    setenv("AWS_ENDPOINT_URL", fakehttp_url(f), 1);
+    CHECK(get("roleecs", &c, &err) == 0 && streq(c.source, "assume-role"),
+          "EcsContainer: %s", err.message);
+    aws_credentials_release(&c);
+    fakehttp_header(f, 1, "Authorization", h, sizeof h);
+    CHECK(streq(fakehttp_req(f, 0)->method, "GET") &&
+              strstr(h, "Credential=ASIACONT/"), "role signed with %s", h);
+    /* refused and disallowed endpoints */
+    container_env(f, "/denied");
+    CHECK(get(NULL, &c, &err) == -1 && err.kind == AWS_ERR_CREDENTIALS &&
+              strstr(err.message, "container"), "denied: %s", err.message);
+    clear_env();
+    write_file(creds_path, "", 0600);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://192.0.2.1/creds", 1);
+    CHECK(get(NULL, &c, &err) == -1 && err.kind == AWS_ERR_CONFIG &&
+              strstr(err.message, "FULL_URI"), "host refused: %s",
+          err.message);
+}
+
+/* RELATIVE_URI goes to http://169.254.170.2<uri>: seen through the fake
+ * server acting as curl's HTTP proxy (absolute-form request target). */
+static void test_container_relative(void)
+{
+    struct fake_rule rules[] = {
+        {"GET", NULL, 200, NULL, container_json, 0, false, 0, 0}, {0}};
+    struct fakehttp *f = fakehttp_start(rules);
+    struct aws_credentials c;
+    struct aws_error err;
+    char h[64] = "";
+
+    CHECK(f != NULL, "fake proxy");
+    if (!f)
+        return;
+    clear_env();
+    write_file(creds_path, "", 0600);
+    setenv("http_proxy", fakehttp_url(f), 1);
+    setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/id-1",
+           1);
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "rel-token", 1);
+    CHECK(get(NULL, &c, &err) == 0 && streq(c.source, "container"),
+          "relative: %s", err.message);
+    aws_credentials_release(&c);
+    CHECK(fakehttp_count(f) >= 1 &&
+              streq(fakehttp_req(f, 0)->target,
+                    "http://169.254.170.2/v2/credentials/id-1"),
+          "relative URL %s",
+          fakehttp_count(f) ? fakehttp_req(f, 0)->target : "");
+    fakehttp_header(f, 0, "Authorization", h, sizeof h);
+    CHECK(streq(h, "rel-token"), "relative token %s", h);
+    unsetenv("http_proxy");
+    fakehttp_stop(f);
+}
+
+static void test_container(void)
+{
+    struct fake_rule rules[] = {
+        {"GET", "/creds", 200, NULL, container_json, 0, false, 0, 0},
+        {"GET", "/denied", 403, NULL, "{\"message\":\"no\"}", 0, false, 0, 0},
+        {"POST", "/", 200, NULL, sts_body, 0, false, 0, 0},
+        {0}};
+    struct fakehttp *f = fakehttp_start(rules);
+    struct aws_credentials c;
+    struct aws_error err;
+    char exp[32], h[64] = "";
+    time_t t = time(NULL) + 1800;
+
+    CHECK(f != NULL, "fake container endpoint");
+    if (!f)
+        return;
+    iso(t, exp, sizeof exp);
+    snprintf(container_json, sizeof container_json,
+             "{\"AccessKeyId\":\"ASIACONT\",\"SecretAccessKey\":\"contsecret\""
+             ",\"Token\":\"conttoken\",\"Expiration\":\"%s\","
+             "\"RoleArn\":\"arn:aws:iam::1:role/task\"}", exp);
+    container_env(f, "/creds");
+    CHECK(get(NULL, &c, &err) == 0, "container: %s", err.message);
+    CHECK(streq(c.access_key_id, "ASIACONT") &&
+              streq(c.session_token, "conttoken") &&
+              streq(c.source, "container") && c.expiration == t,
+          "container creds %s %s", c.access_key_id, c.source);
+    aws_credentials_release(&c);
+    fakehttp_header(f, 0, "Accept", h, sizeof h);
+    CHECK(streq(h, "application/json") &&
+              fakehttp_header(f, 0, "Authorization", h, sizeof h) != 0,
+          "no token: no Authorization");
+    fakehttp_reset(f);
+    test_container_token(f);
+    fakehttp_reset(f);
+    test_container_order(f);
+    fakehttp_stop(f);
+    test_container_relative();
+    write_files();
+}
+
+/* ---- SSO ---------------------------------------------------------------- */
+
+static void write_sso_cache(const char *key, time_t expires)
+{
+    char path[512], text[512], exp[32];
+
+    iso(expires, exp, sizeof exp);
+    mkdir(sso_dir, 0700); /* parents made by the caller */
+    CHECK(aws_sso_cache_file(sso_dir, key, path, sizeof path) == 0, "path");
+    snprintf(text, sizeof text,
+             "{\"startUrl\":\"x\",\"region\":\"eu-west-1\",\"accessToken\":"
+             "\"sso-bearer-%s\",\"expiresAt\":\"%s\"}",
+             strstr(key, "9999") || !strchr(key, ':') ? "sess" : "legacy",
+             exp);
+    write_file(path, text, 0600);
+}
+
+static void rm_sso_cache(void)
+{
+    char path[512], d[300];
+
+    aws_sso_cache_file(sso_dir, "https://d-1234.awsapps.com/start", path,
+                       sizeof path);
+    unlink(path);
+    aws_sso_cache_file(sso_dir, "my-sso", path, sizeof path);
+    unlink(path);
+    rmdir(sso_dir);
+    snprintf(d, sizeof d, "%s/.aws/sso", dir);
+    rmdir(d);
+    snprintf(d, sizeof d, "%s/.aws", dir);
+    rmdir(d);
+}
+
+static void test_sso_parsers(void)
+{
+    char path[300], *tok = NULL;
+    time_t exp = 0;
+    struct aws_credentials c;
+    struct aws_error err;
+    static const char role[] =
+        "{\"roleCredentials\":{\"accessKeyId\":\"ASIASSO\",\"secretAccessKey\""
+        ":\"ssosecret\",\"sessionToken\":\"ssotoken\",\"expiration\":"
+        "1767225600000}}";
+    static const char utc[] =
+        "{\"accessToken\":\"t1\",\"expiresAt\":\"2030-01-01T00:00:00UTC\"}";
+    static const char old[] =
+        "{\"accessToken\":\"t1\",\"expiresAt\":\"2020-01-01T00:00:00Z\"}";
+
+    CHECK(aws_sso_cache_file("/c", "https://d-1234.awsapps.com/start", path,
+                             sizeof path) == 0 &&
+              streq(path, "/c/4c73126ffe99e8f14e2b25775d5fad6231197402.json"),
+          "legacy cache key %s", path);
+    aws_sso_cache_file("/c", "my-sso", path, sizeof path);
+    CHECK(streq(path, "/c/0ad374308c5a4e22f723adf10145eafad7c4031c.json"),
+          "session cache key %s", path);
+    CHECK(aws_sso_cache_file("/c", "k", path, 10) == -1, "too long");
+    CHECK(aws_sso_parse_token(utc, strlen(utc), 1000, &tok, &exp, &err) ==
+                  0 && streq(tok, "t1") && exp == 1893456000,
+          "UTC suffix: %s", err.message);
+    free(tok);
+    CHECK(aws_sso_parse_token(old, strlen(old), time(NULL), &tok, &exp,
+                              &err) == -1 && !tok &&
+              strstr(err.message, "expired") && !strstr(err.message, "t1"),
+          "expired: %s", err.message);
+    CHECK(aws_sso_parse_token("{\"expiresAt\":\"2030-01-01T00:00:00Z\"}", 36,
+                              0, &tok, &exp, &err) == -1, "no token");
+    CHECK(aws_sso_parse_token("[1", 2, 0, &tok, &exp, &err) == -1, "junk");
+    CHECK(aws_sso_parse_role_credentials(role, sizeof role - 1, &c, &err) ==
+                  0 && streq(c.access_key_id, "ASIASSO") &&
+              streq(c.session_token, "ssotoken") &&
+              c.expiration == 1767225600 && streq(c.source, "sso"),
+          "role creds: %s", err.message);
+    aws_credentials_release(&c);
+    CHECK(aws_sso_parse_role_credentials("{\"roleCredentials\":{}}", 22, &c,
+                                         &err) == -1, "empty role creds");
+    CHECK(aws_sso_parse_role_credentials("{}", 2, &c, &err) == -1, "no role");
+}
+
+static void sso_env(struct fakehttp *f)
+{
+    char d[300];
+
+    clear_env();
+    setenv("AWS_ENDPOINT_URL_SSO", fakehttp_url(f), 1);
+    snprintf(d, sizeof d, "%s/.aws", dir);
+    mkdir(d, 0700);
+    snprintf(d, sizeof d, "%s/.aws/sso", dir);
+    mkdir(d, 0700);
+}
+
+static void test_sso_errors(struct fakehttp *f, struct fake_rule *portal)
+{
+    struct aws_credentials c;
+    struct aws_error err;
+
+    /* expired token: tell the user what to run; no portal call */
+    fakehttp_reset(f);
+    write_sso_cache("https://d-1234.awsapps.com/start", time(NULL) - 60);
+    CHECK(get("ssolegacy", &c, &err) == -1 &&
+              err.kind == AWS_ERR_CREDENTIALS &&
+              strstr(err.message, "aws sso login --profile ssolegacy") &&
+              strstr(err.message, "expired") &&
+              !strstr(err.message, "sso-bearer"), "expired: %s", err.message);
+    CHECK(fakehttp_count(f) == 0, "expired token sent to the portal");
+    rm_sso_cache();
+    sso_env(f);
+    CHECK(get("ssosess", &c, &err) == -1 &&
+              strstr(err.message, "aws sso login --profile ssosess"),
+          "no cache: %s", err.message);
+    /* the portal refuses the token */
+    write_sso_cache("my-sso", time(NULL) + 3600);
+    portal->status = 401;
+    CHECK(get("ssosess", &c, &err) == -1 &&
+              strstr(err.message, "aws sso login --profile ssosess"),
+          "refused: %s", err.message);
+    portal->status = 200;
+    CHECK(get("ssoclash", &c, &err) == -1 && err.kind == AWS_ERR_CONFIG &&
+              strstr(err.message, "sso_region"), "clash: %s", err.message);
+    CHECK(get("ssonosess", &c, &err) == -1 && err.kind == AWS_ERR_CONFIG &&
+              strstr(err.message, "does not exist"), "no session: %s",
+          err.message);
+    CHECK(get("ssohalf", &c, &err) == -1 && err.kind == AWS_ERR_CONFIG &&
+              strstr(err.message, "sso_start_url"), "half: %s", err.message);
+}
+
+static void test_sso(void)
+{
+    static char answer[512];
+    struct fake_rule rules[] = {
+        {"GET", "/federation/credentials", 200, NULL, answer, 0, false, 0, 0},
+        {0}};
+    struct fakehttp *f = fakehttp_start(rules);
+    struct aws_credentials c;
+    struct aws_error err;
+    char h[128] = "";
+    long long ms = ((long long)time(NULL) + 3600) * 1000;
+
+    CHECK(f != NULL, "fake portal");
+    if (!f)
+        return;
+    snprintf(answer, sizeof answer,
+             "{\"roleCredentials\":{\"accessKeyId\":\"ASIASSO\","
+             "\"secretAccessKey\":\"ssosecret\",\"sessionToken\":\"ssotok\","
+             "\"expiration\":%lld}}", ms);
+    sso_env(f);
+    write_sso_cache("https://d-1234.awsapps.com/start", time(NULL) + 3600);
+    write_sso_cache("my-sso", time(NULL) + 3600);
+    CHECK(get("ssolegacy", &c, &err) == 0, "legacy: %s", err.message);
+    CHECK(streq(c.access_key_id, "ASIASSO") && streq(c.source, "sso") &&
+              c.expiration == ms / 1000, "sso creds %s", c.access_key_id);
+    aws_credentials_release(&c);
+    fakehttp_header(f, 0, "x-amz-sso_bearer_token", h, sizeof h);
+    CHECK(streq(h, "sso-bearer-legacy"), "bearer %s", h);
+    CHECK(strstr(fakehttp_req(f, 0)->target,
+                 "role_name=Admin%20Role&account_id=111122223333") != NULL,
+          "query %s", fakehttp_req(f, 0)->target);
+    fakehttp_reset(f);
+    CHECK(get("ssosess", &c, &err) == 0, "sso-session: %s", err.message);
+    aws_credentials_release(&c);
+    fakehttp_header(f, 0, "x-amz-sso_bearer_token", h, sizeof h);
+    CHECK(streq(h, "sso-bearer-sess") &&
+              strstr(fakehttp_req(f, 0)->target, "account_id=444455556666"),
+          "session bearer %s", h);
+    /* SSO comes before the shared credentials file */
+    write_file(creds_path, "[ssosess]\naws_access_key_id = AKIDF\n"
+                           "aws_secret_access_key = s\n", 0600);
+    CHECK(get("ssosess", &c, &err) == 0 && streq(c.source, "sso"),
+          "sso before the credentials file: %s", c.source);
+    aws_credentials_release(&c);
+    write_files();
+    test_sso_errors(f, &rules[0]);
+    fakehttp_stop(f);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -451,6 +1014,9 @@ int main(void)
     snprintf(creds_path, sizeof creds_path, "%s/credentials", dir);
     snprintf(script, sizeof script, "%s/creds.sh", dir);
     snprintf(counter, sizeof counter, "%s/runs", dir);
+    snprintf(wit_path, sizeof wit_path, "%s/web-token", dir);
+    snprintf(ctok_path, sizeof ctok_path, "%s/container-token", dir);
+    snprintf(sso_dir, sizeof sso_dir, "%s/.aws/sso/cache", dir);
     write_script();
     write_files();
     test_copy();
@@ -459,7 +1025,14 @@ int main(void)
     test_assume_role();
     test_imds();
     test_threads();
+    test_web_identity();
+    test_container_urls();
+    test_container();
+    test_sso_parsers();
+    test_sso();
     unlink(cfg_path), unlink(creds_path), unlink(script), unlink(counter);
+    unlink(wit_path), unlink(ctok_path);
+    rm_sso_cache();
     rmdir(dir);
     printf("creds: %d failures\n", failures);
     return failures ? 1 : 0;
