@@ -134,6 +134,27 @@ static int assume_send(struct aws_client *c, const struct aws_request *r,
     return rc;
 }
 
+/* POST the form BODY (released here, which wipes it) as request R and
+ * parse the credentials out of the answer. Each call just mints new
+ * credentials, so a retry is harmless. */
+static int assume_post(struct aws_client *c, struct aws_request *r,
+                       struct buf *body, struct aws_credentials *out,
+                       struct aws_error *err)
+{
+    static const struct sigv4_header ct[] = {
+        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+
+    r->method = "POST";
+    r->headers = ct;
+    r->nheaders = 1;
+    r->body = body->data;
+    r->body_len = body->len;
+    r->idempotent = true;
+    int rc = assume_send(c, r, out, err);
+    buf_release(body);
+    return rc;
+}
+
 int sts_assume_role(struct aws_client *c, const struct aws_credentials *src,
                     const char *role_arn, const char *session_name,
                     const char *external_id, int duration_s,
@@ -141,8 +162,6 @@ int sts_assume_role(struct aws_client *c, const struct aws_credentials *src,
 {
     struct buf body;
     struct aws_request r;
-    static const struct sigv4_header ct[] = {
-        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
 
     memset(out, 0, sizeof *out);
     buf_init(&body, 0);
@@ -153,16 +172,8 @@ int sts_assume_role(struct aws_client *c, const struct aws_credentials *src,
     }
     memset(&r, 0, sizeof r);
     r.svc = AWS_SVC_STS;
-    r.method = "POST";
-    r.headers = ct;
-    r.nheaders = 1;
-    r.body = body.data;
-    r.body_len = body.len;
-    r.idempotent = true; /* each call just mints new credentials */
     r.creds = src;
-    int rc = assume_send(c, &r, out, err);
-    buf_release(&body);
-    return rc;
+    return assume_post(c, &r, &body, out, err);
 }
 
 int sts_web_identity_body(struct buf *out, const char *role_arn,
@@ -185,8 +196,6 @@ int sts_assume_role_with_web_identity(struct aws_client *c, const char *url,
 {
     struct buf body;
     struct aws_request r;
-    static const struct sigv4_header ct[] = {
-        {"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
 
     memset(out, 0, sizeof *out);
     buf_init(&body, 0);
@@ -195,16 +204,9 @@ int sts_assume_role_with_web_identity(struct aws_client *c, const char *url,
         return aws_nomem(err);
     }
     memset(&r, 0, sizeof r);
-    r.method = "POST";
-    r.url = url;
-    r.headers = ct;
-    r.nheaders = 1;
-    r.body = body.data;
-    r.body_len = body.len;
-    r.idempotent = true;
+    r.url = url; /* no creds: sent unsigned, as AWS expects */
     r.timeout_ms = 30000;
-    int rc = assume_send(c, &r, out, err);
-    buf_release(&body);
+    int rc = assume_post(c, &r, &body, out, err);
     if (rc == 0)
         out->source = "web-identity";
     return rc;
