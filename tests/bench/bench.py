@@ -11,7 +11,6 @@ import datetime
 import glob
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import s3util  # noqa: E402
 MiB, GiB = 1 << 20, 1 << 30
 CLK = os.sysconf("SC_CLK_TCK")
 FAST_AK, FAST_SK = "AKIAFASTS3BENCH", "fasts3-does-not-check-this"
+CEIL_CONC = 8          # the ceiling's parallel connections (amifs's default)
 
 
 def log(*a):
@@ -172,12 +172,17 @@ def base_env(state_dir, region="us-east-1"):
 
 class FastServer:
     kind = "fast"
-    label = "fasts3 (tests/bench/fasts3.py: a throughput sink, no signature checks)"
+    label = ("fasts3 --discard (tests/bench/fasts3.py: a throughput sink; "
+             "no signature checks; bodies are MD5-hashed for real ETags and "
+             "dropped, GETs stream zeros of the object's length)")
 
-    def __init__(self, work, netns=None, host="127.0.0.1"):
-        self.dir = os.path.join(work, "fasts3")
+    def __init__(self, work, netns=None, host="127.0.0.1", discard=True):
+        # In a netns the server listens on the namespace's loopback: only
+        # the delay proxy (wan.py) reaches it, so nothing bypasses the RTT.
+        self.dir = os.path.join(work, "fasts3" + ("-" + netns if netns
+                                                  else ""))
         self.netns, self.host, self.bucket = netns, host, "bench"
-        self.proc = None
+        self.discard, self.proc = discard, None
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
@@ -186,7 +191,8 @@ class FastServer:
             os.unlink(pf)
         argv = [sys.executable, os.path.join(HERE, "fasts3.py"), "--host",
                 self.host, "--port", "0", "--port-file", pf, "--dir",
-                os.path.join(self.dir, "data"), "--bucket", self.bucket]
+                os.path.join(self.dir, "data"), "--bucket", self.bucket] + (
+                    ["--discard"] if self.discard else [])
         if self.netns:
             argv = ["ip", "netns", "exec", self.netns] + argv
         self.proc = subprocess.Popen(argv, stderr=open(
@@ -206,6 +212,9 @@ class FastServer:
 
     def rss(self):
         return proc_hwm(self.proc.pid)
+
+    def cpu(self):
+        return proc_cpu(self.proc.pid)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -237,6 +246,9 @@ class MotoServer:
 
     def rss(self):
         return proc_hwm(self.ep.proc.pid)
+
+    def cpu(self):
+        return proc_cpu(self.ep.proc.pid)
 
     def stop(self):
         self.ep.stop()
@@ -414,42 +426,207 @@ def mbs(nbytes, secs):
     return nbytes / secs / 1e6 if secs > 0 else None
 
 
+# ---------------------------------------------------------------- repeats --
+
+class Sample:
+    """One measurement of one client: MB/s (None = failed), client CPU
+    s/GiB, peak RSS MiB, server CPU s/GiB, note (why it failed)."""
+    def __init__(self, tp=None, cpu=None, rss=None, scpu=None, note=""):
+        self.tp, self.cpu, self.rss, self.scpu, self.note = \
+            tp, cpu, rss, scpu, note
+
+
+def median(vals):
+    vals = sorted(v for v in vals if v is not None)
+    if not vals:
+        return None
+    k = len(vals) // 2
+    return vals[k] if len(vals) % 2 else (vals[k - 1] + vals[k]) / 2
+
+
+class Agg:
+    """The median of a client's samples, with the MB/s spread as a note."""
+    def __init__(self, name, samples):
+        self.name, self.n = name, len(samples)
+        ok = [s for s in samples if s.tp is not None]
+        self.tp = median(s.tp for s in ok)
+        self.cpu = median(s.cpu for s in ok)
+        self.rss = median(s.rss for s in ok)
+        self.scpu = median(s.scpu for s in ok)
+        fails = [s.note for s in samples if s.tp is None and s.note]
+        notes = []
+        if len(ok) > 1:
+            notes.append("%s–%s MB/s over %d runs" % (
+                fmt(min(s.tp for s in ok)), fmt(max(s.tp for s in ok)),
+                len(ok)))
+        if fails:
+            notes.append("%d/%d failed: %s" % (len(fails), self.n, fails[-1]))
+        notes += sorted({s.note for s in ok if s.note})
+        self.note = "; ".join(notes)
+
+
+def rounds(clients, repeat):
+    """Run every client REPEAT times, interleaved (round 1 of all, then
+    round 2...) so a burst of load from elsewhere hits every client alike.
+    CLIENTS: [(name, fn -> Sample)]. Returns [Agg] in CLIENTS order."""
+    got = {name: [] for name, _ in clients}
+    for r in range(repeat):
+        for name, fn in clients:
+            try:
+                s = fn()
+            except Exception as e:  # noqa: BLE001 — one failing peer
+                s = Sample(note=str(e)[:160])
+            got[name].append(s)
+            log("round %d/%d %s: %s MB/s %s" % (r + 1, repeat, name,
+                                                fmt(s.tp), s.note))
+    return [Agg(name, got[name]) for name, _ in clients]
+
+
+# ---------------------------------------------------------- the ceiling --
+
+def ensure_parts(size, part=16 * MiB):
+    """The random file of SIZE split into PART-sized files (curl uploads
+    whole files, so a part is a file)."""
+    src = ensure_random(os.path.join(CTX.cache, "rand-%d" % size), size)
+    d = os.path.join(CTX.cache, "parts-%d-%d" % (size, part))
+    n = (size + part - 1) // part
+    if not (os.path.isdir(d) and len(os.listdir(d)) == n):
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d + ".tmp", exist_ok=True)
+        subprocess.run(["split", "-b", str(part), "-d", "-a", "5", src,
+                        os.path.join(d + ".tmp", "p")], check=True)
+        os.rename(d + ".tmp", d)
+    return [os.path.join(d, f) for f in sorted(os.listdir(d))]
+
+
+def curl_parallel(srv, size, key, conc):
+    """The server's ceiling: CreateMultipartUpload, then every 16 MiB part
+    as an UploadPart by one curl process with CONC parallel connections,
+    then Complete. curl costs almost no CPU, so this is what the server
+    (and the link) can take. fasts3 does not check signatures, so the
+    parts go unsigned."""
+    parts = ensure_parts(size)
+    for p in parts:
+        warm(p)
+    base = "%s/%s/%s" % (srv.url, srv.bucket, key)
+    cfg = os.path.join(CTX.work, "curl.cfg")
+    s0, t0 = srv.cpu(), time.monotonic()
+    st, _, body = srv.s3.request("POST", srv.bucket, key, [("uploads", "")])
+    uid = body.split(b"<UploadId>")[1].split(b"<")[0].decode()
+    with open(cfg, "w") as f:
+        for i, p in enumerate(parts):
+            f.write('upload-file = "%s"\nurl = "%s?partNumber=%d&uploadId=%s"'
+                    '\noutput = "/dev/null"\n' % (p, base, i + 1, uid))
+    out = os.path.join(CTX.work, "curl.out")
+    with open(out, "w") as o:
+        r = run(["curl", "-sS", "--parallel", "--parallel-max", str(conc),
+                 "-K", cfg, "-w", "%{http_code} %{url_effective} "
+                 "%header{etag}\\n"], srv.env, CTX.timeout, stdout=o)
+    etags = {}
+    with open(out) as o:
+        for line in o:
+            code, url, etag = (line.split() + ["", "", ""])[:3]
+            if code == "200":
+                n = int(url.split("partNumber=")[1].split("&")[0])
+                etags[n] = etag
+    if r.rc != 0 or len(etags) != len(parts):
+        return Sample(note="curl: %s, %d/%d parts" % (r.why(), len(etags),
+                                                      len(parts)))
+    xml = "<CompleteMultipartUpload>%s</CompleteMultipartUpload>" % "".join(
+        "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>" % (n, e)
+        for n, e in sorted(etags.items()))
+    st, _, b = srv.s3.request("POST", srv.bucket, key, [("uploadId", uid)],
+                              body=xml.encode())
+    wall = time.monotonic() - t0
+    scpu = srv.cpu() - s0
+    ok = st == 200 and srv.s3.size(srv.bucket, key) == size
+    srv.s3.delete(srv.bucket, key)
+    if not ok:
+        return Sample(note="Complete: HTTP %d" % st)
+    gib = size / GiB
+    return Sample(mbs(size, wall), r.cpu / gib, r.rss / MiB, scpu / gib)
+
+
+def curl_single(srv, size, key):
+    """One PutObject of the whole file over one connection (curl -T)."""
+    src = os.path.join(CTX.cache, "rand-%d" % size)
+    warm(src)
+    s0 = srv.cpu()
+    r = run(["curl", "-sS", "-f", "-o", "/dev/null", "-T", src,
+             "%s/%s/%s" % (srv.url, srv.bucket, key)], srv.env, CTX.timeout)
+    scpu = srv.cpu() - s0
+    ok = r.rc == 0 and srv.s3.size(srv.bucket, key) == size
+    srv.s3.delete(srv.bucket, key)
+    gib = size / GiB
+    return Sample(mbs(size, r.wall) if ok else None, r.cpu / gib,
+                  r.rss / MiB, scpu / gib, "" if ok else r.why())
+
+
+def ceiling_clients(srv, size, tag, concs):
+    return [("ceiling: curl, %d parallel UploadParts of 16 MiB" % c,
+             (lambda c=c: curl_parallel(srv, size, "c/par%d-%s" % (c, tag),
+                                        c))) for c in concs] + [
+            ("ceiling: curl, one PutObject stream",
+             lambda: curl_single(srv, size, "c/one-" + tag))]
+
+
+def section_ceiling(srv, sizes, repeat, title_extra="", concs=(CEIL_CONC,)):
+    """Section 0: what the server takes from a client that costs nothing.
+    Measured before any client so the write table can show it."""
+    t = Table("0. The server's ceiling%s" % title_extra,
+              ["size", "client", "MB/s", "curl CPU s/GiB",
+               "server CPU s/GiB", "note"],
+              "Server: %s. Median of %d; both cores are shared by curl and "
+              "the server, so this is the most any client can get here."
+              % (srv.label, repeat))
+    for size in sizes:
+        tag = "%dm" % (size >> 20)
+        for a in rounds(ceiling_clients(srv, size, tag, concs), repeat):
+            CTX.ceiling[(srv.kind, size, a.name)] = a
+            t.add(human(size), a.name, a.tp, a.cpu, a.scpu, a.note)
+
+
 # --------------------------------------------------------------- section 1 --
 
-def write_rows(srv, size, tag):
-    """[(tool, MB/s, cpu s/GiB, peak RSS MiB, note)] for one size."""
-    src = ensure_random(os.path.join(CTX.cache, "rand-%d" % size), size)
-    warm(src)
-    rows = []
+def fuse_write_sample(srv, name, mountfn, src, size, key, after=None):
+    m = mountfn()
+    try:
+        root = os.path.join(m.mnt, "buckets", srv.bucket) \
+            if name.startswith("amifs") else m.mnt
+        os.makedirs(os.path.join(root, os.path.dirname(key)), exist_ok=True)
+        c0, s0 = m.cpu(), srv.cpu()
+        r = run(["cp", src, os.path.join(root, key)], srv.env, CTX.timeout)
+        wall = r.wall
+        if r.rc == 0 and after:
+            wall = after(key, r.wall)
+        cpu, scpu = m.cpu() - c0 + r.cpu, srv.cpu() - s0
+        hwm = m.hwm()
+    finally:
+        m.stop()
+    note = "" if r.rc == 0 else r.why()
+    if r.rc == 0 and srv.s3.size(srv.bucket, key) != size:
+        note = "object missing or wrong size after cp"
     gib = size / GiB
+    return Sample(mbs(size, wall) if not note else None, cpu / gib,
+                  hwm / MiB, scpu / gib, note)
 
-    def fuse_write(name, mountfn, after=None):
-        key = "w/%s-%s" % (name.replace(" ", "_"), tag)
-        try:
-            m = mountfn()
-        except Exception as e:  # noqa: BLE001 — a peer that cannot run
-            rows.append((name, None, None, None, str(e)[:160]))
-            return
-        try:
-            root = os.path.join(m.mnt, "buckets", srv.bucket) \
-                if name == "amifs" else m.mnt
-            os.makedirs(os.path.join(root, "w"), exist_ok=True)
-            c0 = m.cpu()
-            r = run(["cp", src, os.path.join(root, key)], srv.env,
-                    CTX.timeout)
-            wall = r.wall
-            if r.rc == 0 and after:
-                wall = after(key, r.wall)
-            cpu = m.cpu() - c0 + r.cpu
-            note = "" if r.rc == 0 else r.why()
-            if r.rc == 0 and srv.s3.size(srv.bucket, key) != size:
-                note = "object missing or wrong size after cp"
-            rows.append((name, mbs(size, wall) if not note else None,
-                         cpu / gib, m.hwm() / MiB, note))
-        finally:
-            m.stop()
-        if not name.startswith("amifs"):
-            srv.s3.delete(srv.bucket, key)
+
+def cli_write_sample(srv, exe, src, size, key):
+    if not exe:
+        return Sample(note="not installed")
+    s0 = srv.cpu()
+    r = run([exe, "--endpoint-url", srv.url, "s3", "cp", "--only-show-errors",
+             src, "s3://%s/%s" % (srv.bucket, key)], srv.env, CTX.timeout)
+    scpu = srv.cpu() - s0
+    ok = r.rc == 0 and srv.s3.size(srv.bucket, key) == size
+    srv.s3.delete(srv.bucket, key)
+    gib = size / GiB
+    return Sample(mbs(size, r.wall) if ok else None, r.cpu / gib,
+                  r.rss / MiB, scpu / gib, "" if ok else r.why())
+
+
+def write_clients(srv, size, tag, wide=False):
+    src = ensure_random(os.path.join(CTX.cache, "rand-%d" % size), size)
 
     def wait_visible(key, t_cp):
         # rclone writes mode: cp ends at the local cache; the upload follows
@@ -458,74 +635,64 @@ def write_rows(srv, size, tag):
         while time.monotonic() < end:
             if srv.s3.size(srv.bucket, key) == size:
                 return time.monotonic() - t0
-            time.sleep(0.1)
+            time.sleep(0.05)
         return float("inf")
 
-    def cli_write(name, exe, key):
-        if not exe:
-            rows.append((name, None, None, None, "not installed"))
-            return
-        r = run([exe, "--endpoint-url", srv.url, "s3", "cp",
-                 "--only-show-errors", src, "s3://%s/%s" % (srv.bucket, key)],
-                srv.env, CTX.timeout)
-        ok = r.rc == 0 and srv.s3.size(srv.bucket, key) == size
-        rows.append((name, mbs(size, r.wall) if ok else None, r.cpu / gib,
-                     r.rss / MiB, "" if ok else r.why()))
-        srv.s3.delete(srv.bucket, key)
+    def fuse(name, mk, key, after=None, keep=False):
+        def fn():
+            warm(src)
+            s = fuse_write_sample(srv, name, mk, src, size, key, after)
+            if not keep:
+                srv.s3.delete(srv.bucket, key)
+            return s
+        return name, fn
 
-    fuse_write("amifs", lambda: amifs_mount(srv))
-    cli_write("aws s3 cp (pip CLI v1)", aws_cli("v1"), "w/awsv1-" + tag)
-    cli_write("aws s3 cp (/usr/bin/aws v2)", aws_cli("v2"), "w/awsv2-" + tag)
-    fuse_write("s3fs", lambda: s3fs_mount(srv))
-    fuse_write("rclone mount, cache off", lambda: rclone_mount(srv, "off"))
-    fuse_write("rclone mount, cache writes", lambda: rclone_mount(
-        srv, "writes"), after=wait_visible)
-    # the ceiling: raw parallel UploadParts from this process
-    for conc in (4, 8):
-        ru0 = resource.getrusage(resource.RUSAGE_SELF)
-        try:
-            secs = s3util.upload_parallel(srv.s3, srv.bucket, "w/raw-" + tag,
-                                          src, conc=conc)
-            ru1 = resource.getrusage(resource.RUSAGE_SELF)
-            cpu = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
-            rows.append(("ceiling: raw parallel UploadPart (%d conns, 16 MiB)"
-                         % conc, mbs(size, secs), cpu / gib, None,
-                         "in-process client"))
-        except Exception as e:  # noqa: BLE001
-            rows.append(("ceiling: raw parallel UploadPart", None, None, None,
-                         str(e)[:160]))
-        srv.s3.delete(srv.bucket, "w/raw-" + tag)
-    ex = os.path.join(CTX.build, "examples", "s3-upload")
-    if os.access(ex, os.X_OK):
-        r = run([ex, "-c", "8", "-p", "16", src,
-                 "s3://%s/w/s3upload-%s" % (srv.bucket, tag)],
-                dict(srv.env, AWS_ENDPOINT_URL=srv.url), CTX.timeout)
-        rows.append(("ceiling: examples/s3-upload -c 8 -p 16",
-                     mbs(size, r.wall) if r.rc == 0 else None, r.cpu / gib,
-                     r.rss / MiB, "" if r.rc == 0 else r.why()))
-        srv.s3.delete(srv.bucket, "w/s3upload-" + tag)
-    return rows
+    def cli(name, which, key):
+        return name, lambda: (warm(src), cli_write_sample(
+            srv, aws_cli(which), src, size, key))[1]
+
+    return [fuse("amifs", lambda: amifs_mount(srv), "w/amifs-" + tag,
+                 keep=True),
+            cli("aws s3 cp (pip CLI v1)", "v1", "w/awsv1-" + tag),
+            cli("aws s3 cp (/usr/bin/aws v2)", "v2", "w/awsv2-" + tag),
+            fuse("s3fs", lambda: s3fs_mount(srv), "w/s3fs-" + tag),
+            fuse("rclone mount, cache off", lambda: rclone_mount(srv, "off"),
+                 "w/rcoff-" + tag),
+            fuse("rclone mount, cache writes",
+                 lambda: rclone_mount(srv, "writes"), "w/rcw-" + tag,
+                 after=wait_visible)] + ([
+            fuse("amifs -o upload_concurrency=16", lambda: amifs_mount(
+                srv, "upload_concurrency=16"), "w/amifs16-" + tag)]
+                if wide else [])
 
 
-def section_write(srv, title_extra=""):
-    sizes = [CTX.size] + ([4 * GiB] if CTX.big else [])
+def section_write(srv, sizes, repeat, title_extra="", wide=False):
     for size in sizes:
         tag = "%dm" % (size >> 20)
         t = Table("1. Write %s from a local file into S3%s" % (
             human(size), title_extra),
             ["client", "MB/s", "× amifs", "CPU s/GiB", "× amifs",
-             "peak RSS MiB", "× amifs", "note"],
-            "Server: %s. CPU = the FUSE daemon's utime+stime (plus cp) or "
-            "the CLI's rusage; RSS = daemon VmHWM or CLI max RSS."
-            % srv.label)
-        rows = write_rows(srv, size, tag)
-        ref = rows[0]
-        for name, tp, cpu, rss, note in rows:
-            t.add(name, tp, ratio(tp, ref[1]), cpu, ratio(cpu, ref[2]), rss,
-                  ratio(rss, ref[3]), note)
-        if ref[3] is not None:
-            t.add("amifs peak RSS < 200 MiB", "", "", "", "", ref[3], "",
-                  "PASS" if ref[3] < 200 else "FAIL")
+             "peak RSS MiB", "× amifs", "server CPU s/GiB", "note"],
+            "Server: %s. Median of %d runs, interleaved. MB/s = size / wall "
+            "time of `cp` (CLIs: of the command; rclone writes: until the "
+            "object is in the bucket). CPU = the FUSE daemon's utime+stime "
+            "plus cp's, or the CLI's; RSS = the daemon's or the CLI's "
+            "VmHWM; server CPU = the server process's utime+stime."
+            % (srv.label, repeat))
+        aggs = rounds(write_clients(srv, size, tag, wide), repeat)
+        ref = aggs[0]
+        for a in aggs:
+            t.add(a.name, a.tp, ratio(a.tp, ref.tp), a.cpu,
+                  ratio(a.cpu, ref.cpu), a.rss, ratio(a.rss, ref.rss),
+                  a.scpu, a.note)
+        for (kind, sz, name), a in CTX.ceiling.items():
+            if kind == srv.kind and sz == size:
+                t.add(name + " (section 0)", a.tp, ratio(a.tp, ref.tp), a.cpu,
+                      ratio(a.cpu, ref.cpu), a.rss, ratio(a.rss, ref.rss),
+                      a.scpu, a.note)
+        if ref.rss is not None:
+            t.add("amifs peak RSS < 200 MiB", "", "", "", "", ref.rss, "", "",
+                  "PASS" if ref.rss < 200 else "FAIL")
 
 
 def human(n):
@@ -534,111 +701,135 @@ def human(n):
 
 # --------------------------------------------------------------- section 2 --
 
-def section_read(srv):
-    size = CTX.size
-    key = "w/amifs-%dm" % (size >> 20)
-    t = Table("2. Read the %s object back" % human(size),
-              ["client", "MB/s", "× amifs cat", "CPU s/GiB", "peak RSS MiB",
-               "note"], "Server: %s." % srv.label)
-    if srv.s3.size(srv.bucket, key) != size:
-        srcp = os.path.join(CTX.cache, "rand-%d" % size)
-        ensure_random(srcp, size)
-        s3util.upload_parallel(srv.s3, srv.bucket, key, srcp)
+def read_clients(srv, size, key):
     gib = size / GiB
-    ref = None
-    for how in ("cat > /dev/null", "cp to local disk"):
-        m = amifs_mount(srv)
-        try:
-            c0 = m.cpu()
-            path = os.path.join(m.mnt, "buckets", srv.bucket, key)
-            if how.startswith("cat"):
-                r = run(["cat", path], srv.env, CTX.timeout)
-            else:
+
+    def amifs_read(how):
+        def fn():
+            m = amifs_mount(srv)
+            try:
+                c0, s0 = m.cpu(), srv.cpu()
+                path = os.path.join(m.mnt, "buckets", srv.bucket, key)
                 dst = os.path.join(CTX.work, "readback")
-                r = run(["cp", path, dst], srv.env, CTX.timeout)
-                os.unlink(dst) if os.path.exists(dst) else None
-            tp = mbs(size, r.wall) if r.rc == 0 else None
-            ref = ref or tp
-            t.add("amifs " + how, tp, ratio(tp, ref),
-                  (m.cpu() - c0 + r.cpu) / gib, m.hwm() / MiB,
-                  "" if r.rc == 0 else r.why())
-        finally:
-            m.stop()
-    for name, which in (("aws s3 cp s3://… - (pip v1)", "v1"),
-                        ("aws s3 cp s3://… - (/usr/bin/aws v2)", "v2")):
-        exe = aws_cli(which)
-        if not exe:
-            t.add(name, "", "", "", "", "not installed")
-            continue
-        r = run([exe, "--endpoint-url", srv.url, "s3", "cp",
-                 "s3://%s/%s" % (srv.bucket, key), "-"], srv.env, CTX.timeout)
-        tp = mbs(size, r.wall) if r.rc == 0 else None
-        t.add(name, tp, ratio(tp, ref), r.cpu / gib, r.rss / MiB,
-              "" if r.rc == 0 else r.why())
-    for name, mk in (("s3fs cat", lambda: s3fs_mount(srv)),
-                     ("rclone mount (off) cat",
-                      lambda: rclone_mount(srv, "off"))):
-        try:
+                r = run(["cat", path] if how == "cat" else
+                        ["cp", path, dst], srv.env, CTX.timeout)
+                if os.path.exists(dst):
+                    os.unlink(dst)
+                cpu, scpu, hwm = m.cpu() - c0 + r.cpu, srv.cpu() - s0, m.hwm()
+            finally:
+                m.stop()
+            return Sample(mbs(size, r.wall) if r.rc == 0 else None, cpu / gib,
+                          hwm / MiB, scpu / gib, "" if r.rc == 0 else r.why())
+        return fn
+
+    def cli(which):
+        def fn():
+            exe = aws_cli(which)
+            if not exe:
+                return Sample(note="not installed")
+            s0 = srv.cpu()
+            r = run([exe, "--endpoint-url", srv.url, "s3", "cp",
+                     "s3://%s/%s" % (srv.bucket, key), "-"], srv.env,
+                    CTX.timeout)
+            return Sample(mbs(size, r.wall) if r.rc == 0 else None,
+                          r.cpu / gib, r.rss / MiB, (srv.cpu() - s0) / gib,
+                          "" if r.rc == 0 else r.why())
+        return fn
+
+    def peer(mk):
+        def fn():
             m = mk()
-        except Exception as e:  # noqa: BLE001
-            t.add(name, "", "", "", "", str(e)[:160])
-            continue
-        try:
-            c0 = m.cpu()
-            r = run(["cat", os.path.join(m.mnt, key)], srv.env, CTX.timeout)
-            tp = mbs(size, r.wall) if r.rc == 0 else None
-            t.add(name, tp, ratio(tp, ref), (m.cpu() - c0 + r.cpu) / gib,
-                  m.hwm() / MiB, "" if r.rc == 0 else r.why())
-        finally:
-            m.stop()
+            try:
+                c0, s0 = m.cpu(), srv.cpu()
+                r = run(["cat", os.path.join(m.mnt, key)], srv.env,
+                        CTX.timeout)
+                cpu, scpu, hwm = m.cpu() - c0 + r.cpu, srv.cpu() - s0, m.hwm()
+            finally:
+                m.stop()
+            return Sample(mbs(size, r.wall) if r.rc == 0 else None, cpu / gib,
+                          hwm / MiB, scpu / gib, "" if r.rc == 0 else r.why())
+        return fn
+
+    return [("amifs cat > /dev/null", amifs_read("cat")),
+            ("amifs cp to local disk", amifs_read("cp")),
+            ("aws s3 cp s3://… - (pip v1)", cli("v1")),
+            ("aws s3 cp s3://… - (/usr/bin/aws v2)", cli("v2")),
+            ("s3fs cat", peer(lambda: s3fs_mount(srv))),
+            ("rclone mount (off) cat", peer(lambda: rclone_mount(srv, "off")))]
+
+
+def section_read(srv, sizes, repeat):
+    for size in sizes:
+        key = "w/amifs-%dm" % (size >> 20)
+        t = Table("2. Read the %s object back" % human(size),
+                  ["client", "MB/s", "× amifs cat", "CPU s/GiB",
+                   "peak RSS MiB", "server CPU s/GiB", "note"],
+                  "Server: %s. The object amifs wrote in section 1. Median "
+                  "of %d runs; each run mounts afresh (nothing cached)."
+                  % (srv.label, repeat))
+        if srv.s3.size(srv.bucket, key) != size:
+            srcp = ensure_random(os.path.join(CTX.cache, "rand-%d" % size),
+                                 size)
+            s3util.upload_parallel(srv.s3, srv.bucket, key, srcp)
+        aggs = rounds(read_clients(srv, size, key), repeat)
+        ref = aggs[0]
+        for a in aggs:
+            t.add(a.name, a.tp, ratio(a.tp, ref.tp), a.cpu, a.rss, a.scpu,
+                  a.note)
 
 
 # --------------------------------------------------------------- section 3 --
 
-def section_ls(srv, nkeys=10000):
+def ls_sample(srv, name, mk):
+    """One fresh mount: `ls -l` twice (cold, then warm). Sample.tp holds
+    the cold seconds, .cpu the warm seconds (the table says which)."""
+    m = mk()
+    try:
+        d = os.path.join(m.mnt, "buckets", srv.bucket, "many") \
+            if name == "amifs" else os.path.join(m.mnt, "many")
+        out = os.path.join(CTX.work, "ls.out")
+        res = []
+        for _ in ("cold", "warm"):
+            with open(out, "w") as f:
+                r = run(["ls", "-l", d], srv.env, CTX.ls_timeout, stdout=f)
+            with open(out) as f:
+                cnt = sum(1 for line in f if not line.startswith("total"))
+            res.append((r, cnt))
+    finally:
+        m.stop()
+    (rc, cc), (rw, cw) = res
+    bad = [r.why() for r in (rc, rw) if r.rc != 0]
+    if cc != CTX.nkeys or cw != CTX.nkeys:
+        bad.append("%d / %d entries" % (cc, cw))
+    return Sample(None if bad else rc.wall, rw.wall if not bad else None,
+                  note="; ".join(bad))
+
+
+def section_ls(srv, repeat, nkeys=10000):
     prefix = "many/"
+    CTX.nkeys = nkeys
     keys = ["%sk%05d" % (prefix, i) for i in range(nkeys)]
     t0 = time.monotonic()
     n = s3util.put_many(srv.s3, srv.bucket, keys, conc=32,
                         deadline=CTX.timeout)
     made = time.monotonic() - t0
     t = Table("3. `ls -l` of a prefix with %d keys" % nkeys,
-              ["client", "cold s", "× amifs", "warm s", "× amifs", "entries",
-               "note"],
-              "Server: %s. Keys made with %d parallel PUTs in %.1f s (%d/s)."
-              % (srv.label, 32, made, n / made if made else 0))
-    ref = None
-    for name, mk in (("amifs", lambda: amifs_mount(srv)),
-                     ("s3fs", lambda: s3fs_mount(srv)),
-                     ("rclone mount", lambda: rclone_mount(srv, "off"))):
-        try:
-            m = mk()
-        except Exception as e:  # noqa: BLE001
-            t.add(name, "", "", "", "", "", str(e)[:160])
-            continue
-        try:
-            d = os.path.join(m.mnt, "buckets", srv.bucket, "many") \
-                if name == "amifs" else os.path.join(m.mnt, "many")
-            out = os.path.join(CTX.work, "ls.out")
-            res = []
-            for _ in ("cold", "warm"):
-                with open(out, "w") as f:
-                    r = run(["ls", "-l", d], srv.env, CTX.ls_timeout,
-                            stdout=f)
-                with open(out) as f:
-                    cnt = sum(1 for l in f if not l.startswith("total"))
-                res.append((r, cnt))
-            (rc, cc), (rw, cw) = res
-            cold = rc.wall if rc.rc == 0 else None
-            warm_ = rw.wall if rw.rc == 0 else None
-            if ref is None:
-                ref = (cold, warm_)
-            note = "" if rc.rc == 0 and rw.rc == 0 else (
-                rc.why() if rc.rc != 0 else rw.why())
-            t.add(name, cold, ratio(cold, ref[0]), warm_,
-                  ratio(warm_, ref[1]), "%d / %d" % (cc, cw), note)
-        finally:
-            m.stop()
+              ["client", "cold s", "× amifs", "warm s", "× amifs", "note"],
+              "Server: %s. Keys made with %d parallel PUTs in %.1f s (%d/s). "
+              "Each run mounts afresh: cold = the first `ls -l`, warm = the "
+              "second right after. Median of %d; lower is better."
+              % (srv.label, 32, made, n / made if made else 0, repeat))
+    clients = [(name, (lambda name=name, mk=mk: ls_sample(srv, name, mk)))
+               for name, mk in (("amifs", lambda: amifs_mount(srv)),
+                                ("s3fs", lambda: s3fs_mount(srv)),
+                                ("rclone mount", lambda: rclone_mount(
+                                    srv, "off")))]
+    aggs = rounds(clients, repeat)
+    ref = aggs[0]
+    for a in aggs:
+        note = a.note.replace("MB/s", "s cold")
+        t.add(a.name, a.tp, ratio(a.tp, ref.tp), a.cpu, ratio(a.cpu, ref.cpu),
+              note)
 
 
 # --------------------------------------------------------------- section 5 --
@@ -677,7 +868,7 @@ def section_bad_ova(srv):
                "tasks/NAME/status"],
               "A tar whose first member is a disk, not the OVF. Server: %s."
               % srv.label)
-    sizes = [64 * MiB, CTX.size]
+    sizes = sorted({64 * MiB, *CTX.sizes})
     times = []
     for size in sizes:
         src = ensure_bad_ova(size)
@@ -696,8 +887,9 @@ def section_bad_ova(srv):
                   err or "NO ERROR", status)
         finally:
             m.stop()
-    if len(times) == 2 and times[0] > 0:
-        t.add("ratio big/small", "%.2f×" % (times[1] / times[0]), "", "",
+    if len(times) >= 2 and times[0] > 0:
+        t.add("ratio %s/%s" % (human(sizes[-1]), human(sizes[0])),
+              "%.2f×" % (times[-1] / times[0]), "", "",
               "should be ≈1× (does not grow with size)")
 
 
@@ -707,33 +899,39 @@ def human_bytes(n):
 
 # --------------------------------------------------------------- section 6 --
 
-def section_validation_cost(srv):
+def section_validation_cost(srv, repeat):
     size = CTX.size
     ova = ensure_big_ova(size)
-    warm(ova)
     osz = os.path.getsize(ova)
     t = Table("6b. Validation's cost: the %s OVA into imports/ vs buckets/"
               % human(osz),
               ["target", "MB/s", "× buckets/", "daemon CPU s/GiB",
-               "peak RSS MiB", "note"], "Server: %s." % srv.label)
-    ref = None
-    for target in ("buckets", "imports"):
+               "peak RSS MiB", "note"],
+              "Server: %s. Median of %d. imports/ validates the OVA as it "
+              "streams and its `cp` ends after ImportImage answered."
+              % (srv.label, repeat))
+
+    def one(target):
+        warm(ova)
         m = amifs_mount(srv)
         try:
             dst = os.path.join(m.mnt, "buckets", srv.bucket, "v/vm.ova") \
-                if target == "buckets" else os.path.join(m.mnt, "imports",
-                                                         "vc-vm.ova")
+                if target == "buckets" else os.path.join(
+                    m.mnt, "imports", "vc-%d.ova" % time.monotonic_ns())
             os.makedirs(os.path.dirname(dst), exist_ok=True)
             c0 = m.cpu()
             r = run(["cp", ova, dst], srv.env, CTX.timeout)
-            tp = mbs(osz, r.wall) if r.rc == 0 else None
-            ref = ref or tp
-            t.add(target + "/", tp, ratio(tp, ref),
-                  (m.cpu() - c0) / (osz / GiB), m.hwm() / MiB,
-                  "cp ends after ImportImage answered" if target == "imports"
-                  and r.rc == 0 else ("" if r.rc == 0 else r.why()))
+            cpu, hwm = m.cpu() - c0, m.hwm()
         finally:
             m.stop()
+        return Sample(mbs(osz, r.wall) if r.rc == 0 else None,
+                      cpu / (osz / GiB), hwm / MiB,
+                      note="" if r.rc == 0 else r.why())
+
+    aggs = rounds([(tg + "/", lambda tg=tg: one(tg))
+                   for tg in ("buckets", "imports")], repeat)
+    for a in aggs:
+        t.add(a.name, a.tp, ratio(a.tp, aggs[0].tp), a.cpu, a.rss, a.note)
 
 
 def section_time_to_task(moto):
@@ -863,16 +1061,21 @@ def section_status_load(moto, readers=50):
 def section_moto_ceiling(moto):
     size = CTX.moto_mib * MiB
     src = ensure_random(os.path.join(CTX.cache, "rand-%d" % size), size)
-    t = Table("0. moto's own ceiling (why the throughput rows use fasts3)",
-              ["client", "MB/s", "moto peak RSS MiB", "note"],
-              "Server: %s." % moto.label)
+    t = Table("0m. moto's own ceiling (why the throughput rows use fasts3)",
+              ["client", "MB/s", "moto CPU s/GiB", "moto peak RSS MiB",
+               "note"],
+              "Server: %s. Client: s3util.upload_parallel (this process, "
+              "SigV4-signed, parts sent from an mmap)." % moto.label)
+    c0 = moto.cpu()
     try:
         secs = s3util.upload_parallel(moto.s3, moto.bucket, "ceiling/raw",
                                       src, conc=8)
         t.add("raw parallel UploadPart, %s, 8 conns" % human(size),
-              mbs(size, secs), moto.rss() / MiB, "")
+              mbs(size, secs), (moto.cpu() - c0) / (size / GiB),
+              moto.rss() / MiB, "moto (one Python process) is the limit")
     except Exception as e:  # noqa: BLE001
-        t.add("raw parallel UploadPart", None, moto.rss() / MiB, str(e)[:160])
+        t.add("raw parallel UploadPart", None, None, moto.rss() / MiB,
+              str(e)[:160])
     moto.s3.delete(moto.bucket, "ceiling/raw")
 
 
@@ -880,9 +1083,11 @@ def section_moto_ceiling(moto):
 
 class Ctx:
     tables = []
+    ceiling = {}        # (server kind, size, row name) -> Agg, from section 0
 
 
 CTX = Ctx()
+ALL_SECTIONS = "0,1,2,3,4,5,6,wan"
 
 
 def machine():
@@ -898,20 +1103,38 @@ def machine():
         os.cpu_count(), mem, cpu, platform.release())
 
 
-def main():
-    ap = argparse.ArgumentParser(prog="tests/bench/run.sh",
-                                 description=__doc__.split("\n")[0])
-    ap.add_argument("--server", choices=["fast", "moto"], default="fast",
-                    help="server for the throughput rows (default fast)")
-    ap.add_argument("--big", action="store_true", help="also write 4 GiB")
-    ap.add_argument("--wan", action="store_true",
-                    help="shaped link in a network namespace (see wan.py)")
-    ap.add_argument("--size-mib", type=int, default=1024,
-                    help="the big file (default 1024 = 1 GiB)")
+def parse_args():
+    ap = argparse.ArgumentParser(
+        prog="tests/bench/run.sh", description=__doc__.split("\n")[0],
+        epilog="Sections: 0 server ceiling (curl), 1 write, 2 read, 3 ls -l "
+        "of 10,000 keys, 4 status readers during an upload (moto), 5 bad "
+        "OVA, 6 validation cost + time to task (moto), wan the shaped-link "
+        "profile (ceiling + write). Default: all of them.")
+    ap.add_argument("--sections", default=ALL_SECTIONS,
+                    help="comma list of sections (default %(default)s)")
+    ap.add_argument("--sizes", default="1024,4096",
+                    help="write/read sizes in MiB (default %(default)s)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs per row on fasts3; the median is reported "
+                    "(default 3)")
+    ap.add_argument("--big-repeat", type=int, default=3,
+                    help="runs per write/read row for sizes over 1 GiB "
+                    "(default 3; a 4 GiB round of every client takes ~5 "
+                    "min here)")
+    ap.add_argument("--moto-repeat", type=int, default=1,
+                    help="runs of the slow moto sections (default 1)")
+    ap.add_argument("--quick", action="store_true",
+                    help="1 GiB only, one run per row, small WAN file")
+    ap.add_argument("--wan-mib", type=int, default=256,
+                    help="file size for the WAN rows (default 256)")
+    ap.add_argument("--wan-repeat", type=int, default=3,
+                    help="runs per WAN row (default 3)")
+    ap.add_argument("--wan-rate", default="100mbit",
+                    help="per-TCP-connection rate (default 100mbit)")
+    ap.add_argument("--wan-delay-ms", type=int, default=15,
+                    help="added delay each way (default 15 = 30 ms RTT)")
     ap.add_argument("--moto-mib", type=int, default=1024,
                     help="size for moto's ceiling row")
-    ap.add_argument("--sections", default="0,1,2,3,4,5,6",
-                    help="comma list of sections to run")
     ap.add_argument("--phase", type=float, default=1.0,
                     help="VM Import phase seconds for section 6")
     ap.add_argument("--poll", type=int, default=5,
@@ -921,7 +1144,16 @@ def main():
     ap.add_argument("--work", default="/tmp/amifs-bench")
     ap.add_argument("--out", default=None, help="Markdown file")
     a = ap.parse_args()
-    CTX.size, CTX.big, CTX.timeout = a.size_mib * MiB, a.big, a.timeout
+    if a.quick:
+        a.sizes, a.wan_mib = "1024", min(a.wan_mib, 128)
+        a.repeat = a.big_repeat = a.wan_repeat = 1
+    a.sizes = [int(x) * MiB for x in a.sizes.split(",") if x]
+    return a
+
+
+def main():
+    a = parse_args()
+    CTX.size, CTX.sizes, CTX.timeout = a.sizes[0], a.sizes, a.timeout
     CTX.ls_timeout = min(a.timeout, 600)
     CTX.moto_mib, CTX.phase, CTX.poll = a.moto_mib, a.phase, a.poll
     CTX.build = os.environ.get("AMIFS_BUILD_DIR", os.path.join(ROOT, "build"))
@@ -933,69 +1165,103 @@ def main():
     if not os.access(amifs_bin(), os.X_OK):
         sys.exit("amifs is not built: %s" % amifs_bin())
     started = datetime.datetime.now()
-    wan = None
+    t0 = time.monotonic()
+    CTX.load_before = other_load()
     try:
-        if a.wan:
-            import wan as wanmod
-            wan = wanmod.Wan(CTX.work).up()
-        run_sections(a, secs, wan)
+        run_local(a, secs)
+        run_moto(a, secs)
+        if "wan" in secs:
+            run_wan(a)
     finally:
-        if wan:
-            wan.down()
         shutil.rmtree(CTX.work, ignore_errors=True)
-    report(a, started)
+    report(a, started, time.monotonic() - t0)
 
 
-def run_sections(a, secs, wan):
-    moto = None
-    need_moto = a.server == "moto" or secs & {"0", "4", "6"}
+def run_local(a, secs):
+    if not secs & {"0", "1", "2", "3", "5", "6"}:
+        return
+    srv = FastServer(CTX.work).start()
     try:
-        if need_moto and not a.wan:
-            moto = MotoServer(CTX.work).start(phase_seconds=a.phase)
-            if "0" in secs:
-                section_moto_ceiling(moto)
-        if a.server == "moto" and not a.wan:
-            srv = moto
-        else:
-            srv = FastServer(CTX.work, *((wan.ns, wan.server_ip)
-                                         if wan else ())).start()
-            if wan:
-                srv = wan.front(srv)
-        try:
-            extra = " — WAN profile: %s" % wan.describe() if wan else ""
+        if "0" in secs:
+            section_ceiling(srv, a.sizes, a.repeat)
+        for size in a.sizes:
+            n = a.repeat if size <= GiB else a.big_repeat
             if "1" in secs:
-                section_write(srv, extra)
+                section_write(srv, [size], n)
             if "2" in secs:
-                section_read(srv)
-            if "3" in secs and not wan:
-                section_ls(srv)
-            if "5" in secs and not wan:
-                section_bad_ova(srv)
-            if "6" in secs and not wan:
-                section_validation_cost(srv)
-        finally:
-            if srv is not moto:
-                srv.stop()
-        if moto and "4" in secs:
-            section_status_load(moto)
-        if moto and "6" in secs:
-            section_time_to_task(moto)
+                section_read(srv, [size], n)
+        if "3" in secs:
+            section_ls(srv, a.repeat)
+        if "5" in secs:
+            section_bad_ova(srv)
+        if "6" in secs:
+            section_validation_cost(srv, a.repeat)
     finally:
-        if moto:
-            moto.stop()
+        srv.stop()
 
 
-def report(a, started):
+def run_moto(a, secs):
+    if not secs & {"0", "4", "6"}:
+        return
+    moto = MotoServer(CTX.work).start(phase_seconds=a.phase)
+    try:
+        if "0" in secs:
+            section_moto_ceiling(moto)
+        for _ in range(a.moto_repeat):
+            if "4" in secs:
+                section_status_load(moto)
+            if "6" in secs:
+                section_time_to_task(moto)
+    finally:
+        moto.stop()
+
+
+def run_wan(a):
+    import wan as wanmod
+    size = a.wan_mib * MiB
+    w = wanmod.Wan(CTX.work, rate=a.wan_rate, delay_ms=a.wan_delay_ms).up()
+    srv = None
+    try:
+        srv = w.front(FastServer(CTX.work, w.ns).start())
+        rtt = w.rtt(srv)
+        extra = " — WAN profile (%s; measured RTT of one small request: " \
+            "%s)" % (w.describe(), rtt)
+        section_ceiling(srv, [size], a.wan_repeat, extra, (4, 8, 16))
+        section_write(srv, [size], a.wan_repeat, extra, wide=True)
+    finally:
+        if srv:
+            srv.stop()
+        w.down()
+
+
+def report(a, started, secs):
+    others = other_load()
     head = ["# amifs benchmark — %s" % started.strftime("%Y-%m-%d %H:%M"),
             "", "Machine: %s. " % machine(),
-            "Command: `tests/bench/run.sh %s`." % " ".join(sys.argv[1:]), ""]
+            "Command: `tests/bench/run.sh %s` (took %.0f min)." % (
+                " ".join(sys.argv[1:]), secs / 60),
+            "Load before the run (others only): %s." % CTX.load_before,
+            "Load at the end (this run included): %s." % others, ""]
     text = "\n".join(head) + "\n" + "\n".join(t.markdown() for t in CTX.tables)
     print(text)
-    out = a.out or os.path.join(HERE, "results-%s%s.md" % (
-        started.strftime("%Y-%m-%d"), "-wan" if a.wan else ""))
+    out = a.out or os.path.join(HERE, "results-%s.md" % (
+        started.strftime("%Y-%m-%d")))
     with open(out, "w") as f:
         f.write(text)
     log("wrote " + out)
+
+
+def other_load():
+    """The load average and the busiest other processes: on a shared
+    machine the reader must know whether the numbers were disturbed."""
+    with open("/proc/loadavg") as f:
+        la = " ".join(f.read().split()[:3])
+    p = subprocess.run(["ps", "-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"],
+                       capture_output=True, text=True)
+    top = [l.split(None, 1) for l in p.stdout.splitlines()[:4]]
+    return "loadavg %s; busiest processes (ps %%CPU, lifetime) %s" % (
+        la, ", ".join(
+        "%s %s%%" % (c[1].strip(), c[0]) for c in top if len(c) == 2))
 
 
 if __name__ == "__main__":

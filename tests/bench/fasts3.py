@@ -12,8 +12,8 @@ ListObjects v1/v2 (prefix, delimiter, pagination), multipart upload (create,
 part, complete, abort, list uploads = empty), and a fake VM Import (ImportImage answers a task id
 that stays "pending"; see Handler.ec2). Bodies may be plain,
 HTTP-chunked and/or aws-chunked (STREAMING-* payloads). Each PUT body or part
-is written to its own file under --dir (or dropped with --discard, then GETs
-return zeros); completed multipart objects are a list of part files, so no
+is written to its own file under --dir (or dropped with --discard: MD5
+computed, bytes dropped, GETs stream zeros of the right length); completed multipart objects are a list of part files, so no
 concatenation copy. ETags are real MD5s (multipart: md5-of-md5s-N), computed
 on the fly.
 
@@ -37,6 +37,7 @@ from email.utils import formatdate
 from xml.sax.saxutils import escape
 
 CHUNK = 1 << 20
+ZEROS = memoryview(bytes(CHUNK))
 NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
 
@@ -55,6 +56,7 @@ class Store:
         self.sorted = {}           # name -> sorted key list (None = stale)
         self.tasks = []            # fake ImportImage tasks (dicts)
         self.uploads = {}          # upload id -> (bucket, key, {n: (seg, md5)}, meta)
+        self.refs = {}             # segment path -> objects using it (copies share)
 
     def new_path(self):
         return None if self.discard else os.path.join(
@@ -72,14 +74,38 @@ class Store:
         with self.lock:
             old = self.buckets[bucket].get(key)
             self.buckets[bucket][key] = obj
+            for path, _ in obj.segs:
+                if path:
+                    self.refs[path] = self.refs.get(path, 0) + 1
             if old is None:
                 self.sorted[bucket] = None
-        # old segments may be shared by copies: leave files until exit
+            dead = self._unref(old)
+        remove_all(dead)
 
     def delete(self, bucket, key):
         with self.lock:
-            if self.buckets[bucket].pop(key, None) is not None:
+            old = self.buckets[bucket].pop(key, None)
+            if old is not None:
                 self.sorted[bucket] = None
+            dead = self._unref(old)
+        remove_all(dead)
+
+    def _unref(self, obj):
+        """Drop OBJ's references (lock held); return the segment files no
+        object uses any more. Deleting them at once matters: a 4 GiB
+        benchmark writes the same size again and again, and a file
+        unlinked before writeback never reaches the disk."""
+        dead = []
+        for path, _ in (obj.segs if obj else ()):
+            if path is None:
+                continue
+            n = self.refs.get(path, 1) - 1
+            if n <= 0:
+                self.refs.pop(path, None)
+                dead.append(path)
+            else:
+                self.refs[path] = n
+        return dead
 
 
 class BodyReader:
@@ -164,6 +190,10 @@ def iso(t):
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fasts3"
+    # Headers and body go out in two writes; with Nagle the second waits
+    # for the client's delayed ACK (40 ms), which would swamp the --wan
+    # profile's 30 ms RTT.
+    disable_nagle_algorithm = True
 
     def log_message(self, *a):
         pass
@@ -186,6 +216,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def chunks(self):
         return aws_chunks(self.body) if self.awschunked else \
             plain_chunks(self.body)
+
+    def body_views(self):
+        """Like chunks(), but a plain Content-Length body is read into one
+        reused buffer (no allocation per MiB): the ceiling row must measure
+        the link, not this server's copies."""
+        b = self.body
+        if self.awschunked or b.chunked:
+            yield from self.chunks()
+            return
+        buf = memoryview(bytearray(CHUNK))
+        while b.left > 0:
+            n = self.rfile.readinto(buf[:min(CHUNK, b.left)])
+            if not n:
+                raise ConnectionError("body ended early")
+            b.left -= n
+            yield buf[:n]
 
     def send(self, code, body=b"", headers=None, ctype="application/xml"):
         self.send_response(code)
@@ -226,7 +272,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         md5, size = hashlib.md5(), 0
         f = open(path, "wb") if path else None
         try:
-            for d in self.chunks():
+            for d in self.body_views():
                 md5.update(d)
                 size += len(d)
                 if f:
@@ -577,10 +623,9 @@ def task_xml(t):
 
 def send_segment(sock, wfile, path, skip, take):
     if path is None:                       # --discard: zeros
-        zero = bytes(min(CHUNK, take))
         while take:
-            n = min(take, len(zero))
-            wfile.write(zero[:n])
+            n = min(take, CHUNK)
+            wfile.write(ZEROS[:n])
             take -= n
         return
     with open(path, "rb") as f:
@@ -591,6 +636,14 @@ def send_segment(sock, wfile, path, skip, take):
             if n == 0:
                 raise ConnectionError("segment file is short")
             sent += n
+
+
+def remove_all(paths):
+    for p in paths:
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
 
 
 def remove(seg):

@@ -10,6 +10,9 @@ sch_tbf nor cls_flow, only HTB and u32. So:
     (this file, `python3 wan.py proxy ...`) holds every chunk 15 ms in
     each direction. TCP itself sees a short RTT, so window dynamics are not
     modelled; request/response round trips are.
+The server (fasts3) runs in the namespace on its loopback, so only the
+proxy reaches it and no request skips the delay; rtt() measures the round
+trip of one small request through the link for the table header.
 Traffic only crosses the veth pair we create; everything is removed by
 down(). Needs root.
 """
@@ -89,11 +92,14 @@ class Wan:
         """Put the delay proxy in front of SRV (listening in the netns);
         return SRV re-pointed at the proxy."""
         pf = os.path.join(self.work, "proxy.port")
+        if os.path.exists(pf):
+            os.unlink(pf)           # a stale file would give a dead port
         argv = ["ip", "netns", "exec", self.ns, sys.executable,
                 os.path.abspath(__file__), "proxy", "--listen",
                 self.server_ip, "--to", "127.0.0.1:%d" % srv.port,
                 "--delay-ms", str(self.delay_ms), "--port-file", pf]
-        self.proxy = subprocess.Popen(argv)
+        self.proxy = subprocess.Popen(argv, stderr=open(
+            os.path.join(self.work, "proxy.log"), "ab"))
         end = time.monotonic() + 20
         while not os.path.exists(pf):
             if self.proxy.poll() is not None or time.monotonic() > end:
@@ -106,6 +112,24 @@ class Wan:
         srv.s3 = s3util.S3(srv.url, srv.s3.ak, srv.s3.sk)
         srv.label += "; " + self.describe()
         return srv
+
+    def rtt(self, srv, n=7):
+        """The measured round trip of one small request through the link:
+        HEAD bucket on an open keep-alive connection, median of N after
+        the first (which also connects). Proves the delay is real."""
+        times = []
+        for i in range(n + 1):
+            t0 = time.monotonic()
+            st, _, _ = srv.s3.request("HEAD", srv.bucket)
+            if st != 200:
+                raise RuntimeError("HEAD bucket through the proxy: HTTP %d"
+                                   % st)
+            if i:
+                times.append(time.monotonic() - t0)
+        times.sort()
+        return "%.1f ms (min %.1f, max %.1f, %d HEADs)" % (
+            times[len(times) // 2] * 1000, times[0] * 1000, times[-1] * 1000,
+            n)
 
     def down(self):
         if self.proxy and self.proxy.poll() is None:
