@@ -92,6 +92,7 @@ struct amis_fh {
     bool writable;
     bool dirty;  /* written (or truncated) since the last apply */
     int result;  /* outcome of the last apply, for later flushes */
+    bool refused; /* a write was refused: this handle applies nothing */
 };
 
 static const struct {
@@ -1130,6 +1131,25 @@ static int fh_resize(struct amis_fh *fh, size_t len)
     return 0;
 }
 
+/* The complete lines written so far into launch-permissions parse. A bad
+ * id then fails the write() that brought it, which every writer reports
+ * (`echo bogus > launch-permissions` from a shell, whose close() errors
+ * go unseen), instead of only the close. */
+static bool perms_lines_ok(struct amifs *fs, const struct buf *b)
+{
+    const char *nl = b->len ? memrchr(b->data, '\n', b->len) : NULL;
+    if (!nl)
+        return true;
+    char *text = strndup(b->data, (size_t)(nl - b->data));
+    if (!text)
+        return true; /* checked again when applied */
+    struct ec2_id_list ids = {0};
+    int rc = perms_parse(fs, text, &ids);
+    idl_release(&ids);
+    free(text);
+    return rc != -EINVAL;
+}
+
 int amis_view_write(struct amis_view *v, struct amifs *fs, const char *rel,
                     const char *buf, size_t n, off_t off,
                     struct fuse_file_info *fi)
@@ -1137,14 +1157,23 @@ int amis_view_write(struct amis_view *v, struct amifs *fs, const char *rel,
     struct amis_fh *fh = (struct amis_fh *)(uintptr_t)fi->fh;
     if (!fh || !fh->writable)
         return -EBADF;
-    if (off < 0 || n > INT32_MAX)
+    if (off < 0 || n > INT32_MAX || fh->refused)
         return -EINVAL;
     size_t end = (size_t)off + n;
     size_t keep = fh->data.len > end ? fh->data.len : end;
     if (fh_resize(fh, keep) != 0)
         return -EFBIG;
+    size_t before = fh->data.len;
     memcpy(fh->data.data + off, buf, n);
     fh->dirty = true;
+    if (fh->p.node == N_PERMS && !perms_lines_ok(fs, &fh->data)) {
+        if (off == (off_t)before)
+            fh_resize(fh, before); /* appended: forget the bad line */
+        fh->refused = true; /* nothing half-done: not even the O_TRUNC */
+        fh->dirty = false;
+        fh->result = -EINVAL;
+        return -EINVAL;
+    }
     return (int)n;
 }
 
@@ -1161,6 +1190,8 @@ int amis_view_truncate(struct amis_view *v, struct amifs *fs, const char *rel,
     if (size < 0)
         return -EINVAL;
     if (fh) {
+        if (fh->refused)
+            return -EINVAL;
         fh->dirty = true;
         return fh_resize(fh, (size_t)size);
     }
@@ -1242,6 +1273,41 @@ int amis_view_unlink(struct amis_view *v, struct amifs *fs, const char *rel)
     /* The generated files are views of the AMI: removing them changes
      * nothing, and succeeds so that `rm -r amis/ami-…` reaches rmdir. */
     return node_exists(v, fs, &p, &mtime);
+}
+
+/* rename within one AMI's tags/: editors and `sed -i` write a temporary
+ * file and rename it onto the tag (vim also renames the tag to a backup
+ * first). The value moves: CreateTags under the new key, then DeleteTags
+ * of the old one. */
+int amis_view_rename(struct amis_view *v, struct amifs *fs, const char *from,
+                     const char *to, unsigned int flags)
+{
+    struct amis_path a, b;
+    int rc = parse_path(from, &a);
+    if (rc == 0)
+        rc = parse_path(to, &b);
+    if (rc != 0)
+        return rc;
+    if (a.node != N_TAG || b.node != N_TAG || strcmp(a.id, b.id) != 0)
+        return -EPERM; /* nothing else in amis/ has a name to change */
+    if (flags & RENAME_EXCHANGE)
+        return -EINVAL;
+    if ((rc = check_tag_key(fs, b.arg)) != 0)
+        return rc;
+    if (strcmp(a.arg, b.arg) == 0)
+        return 0;
+    struct amis_fh *fh = fh_new(&b, true);
+    if (!fh)
+        return -ENOMEM;
+    if ((flags & RENAME_NOREPLACE) && render(v, fs, &b, &fh->data) == 0)
+        rc = -EEXIST;
+    buf_reset(&fh->data);
+    if (rc == 0)
+        rc = render(v, fs, &a, &fh->data);
+    if (rc == 0)
+        rc = apply(v, fs, fh);
+    fh_free(fh);
+    return rc == 0 ? unlink_tag(v, fs, &a) : rc;
 }
 
 /* A ClientToken that makes a repeated mkdir start no second copy. */
@@ -1556,6 +1622,12 @@ static int amis_truncate(struct amifs *fs, const char *rel, off_t size,
     return amis_view_truncate(fs->amis, fs, rel, size, fi);
 }
 
+static int amis_rename(struct amifs *fs, const char *from, const char *to,
+                       unsigned int flags)
+{
+    return amis_view_rename(fs->amis, fs, from, to, flags);
+}
+
 static int amis_unlink(struct amifs *fs, const char *rel)
 {
     return amis_view_unlink(fs->amis, fs, rel);
@@ -1586,6 +1658,7 @@ const struct folder_ops amis_folder = {
     .release = amis_release,
     .truncate = amis_truncate,
     .unlink = amis_unlink,
+    .rename = amis_rename,
     .mkdir = amis_mkdir,
     .rmdir = amis_rmdir,
 };

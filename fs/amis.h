@@ -65,6 +65,9 @@ int amis_view_release(struct amis_view *v, struct amifs *fs, const char *rel,
 int amis_view_truncate(struct amis_view *v, struct amifs *fs, const char *rel,
                        off_t size, struct fuse_file_info *fi);
 int amis_view_unlink(struct amis_view *v, struct amifs *fs, const char *rel);
+/* Only tags/K -> tags/K2 of the same AMI (the value moves); else -EPERM. */
+int amis_view_rename(struct amis_view *v, struct amifs *fs, const char *from,
+                     const char *to, unsigned int flags);
 int amis_view_mkdir(struct amis_view *v, struct amifs *fs, const char *rel,
                     mode_t mode);
 int amis_view_rmdir(struct amis_view *v, struct amifs *fs, const char *rel);

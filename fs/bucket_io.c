@@ -8,16 +8,21 @@
  * Writing a new file (create, or open with O_TRUNC) streams a multipart
  * upload (aws/mpu.h) while the writer writes. The rules, from DESIGN.md §2
  * and the client traces in FIELD-NOTES.md:
- *  - the first flush after data completes the upload and returns its result
- *    to that close(); flushes with nothing written (a shell's dup) complete
- *    nothing; later flushes return the same result;
+ *  - the first flush after data *by the process that opened the file*
+ *    completes the upload and returns its result to that close(); flushes
+ *    with nothing written (a shell's dup) complete nothing, nor do flushes
+ *    of other processes (a child that inherited the fd and exits:
+ *    `{ echo a; date; echo b; } > f`); later flushes return the same
+ *    result;
  *  - release completes what no flush completed (empty files, `touch`,
  *    clients that never flush), logging the outcome;
  *  - a forward gap (sparse copy) or an extending ftruncate writes zeros; a
  *    write before the end of what was written fails with ESPIPE (S3 objects
  *    are written front to back);
  *  - after a failure every write/flush returns the same errno; writes after
- *    a successful completion fail with EPERM;
+ *    a successful completion fail with EPERM, except a write right at the
+ *    end of an object smaller than one part (a shell's builtins between
+ *    dup/close of the fd): the upload resumes with the stored bytes;
  *  - opening an existing object for writing without O_TRUNC succeeds (touch,
  *    which only wants utimens) but its first write fails with EPERM; with
  *    O_APPEND the open itself fails with EPERM; ftruncate(fd, 0) on such a
@@ -55,6 +60,7 @@ struct upload {
     atomic_bool cancelled;
     char *journal;     /* under wlock: entry in the upload journal, or NULL */
     bool journaled;    /* under wlock: the upload id was seen (and noted) */
+    char etag[72];     /* under wlock: of the object once stored */
 };
 
 struct bfile {
@@ -63,6 +69,7 @@ struct bfile {
     struct bpath p;    /* key points into rel */
     struct upload *up; /* writing: the upload (NULL until one starts) */
     bool writable;     /* opened for writing */
+    long opener;       /* writing: the process that opened it, or 0 */
     struct reader *rd; /* reading */
     char etag[72];     /* reading: If-Match */
 };
@@ -475,6 +482,56 @@ static int closed_result(const struct upload *u)
     return u->result < 0 ? u->result : -EPERM;
 }
 
+static char *current_name(struct bk *b, struct upload *u);
+
+static int refeed(void *ctx, const char *data, size_t n)
+{
+    struct aws_error err;
+
+    aws_error_clear(&err);
+    return mpu_write(ctx, data, n, &err) < 0 ? -1 : 0;
+}
+
+/* A write right at the end of an object this open file just stored: a
+ * shell closed a dup of the fd between two builtins (`exec 3>f; echo a >&3;
+ * echo b >&3`, `{ echo a; echo b >&2; } > f 2>&1`), and that flush came
+ * from the process that opened it. For an object below one part (what
+ * such scripts write), start over: a new upload that begins with the
+ * stored bytes, read back; the next flush stores the longer object. 0, or
+ * the errno a finished upload answers. */
+static int resume_locked(struct amifs *fs, struct upload *u, uint64_t off)
+{
+    struct mpu_options mo = {0};
+    struct aws_error err;
+    char *name = current_name(bk_of(fs), u);
+    bool same = name && strcmp(name, u->obj_rel) == 0;
+
+    free(name);
+    if (atomic_load(&u->state) != UP_DONE || off != u->written || !same ||
+        u->written >= fs->opts.part_size || atomic_load(&u->cancelled))
+        return closed_result(u);
+    mo.part_size = fs->opts.part_size;
+    mo.concurrency = fs->opts.upload_concurrency;
+    aws_error_clear(&err);
+    struct mpu *m = mpu_new(fs->client, u->p.bucket, u->p.key, &mo, &err);
+    if (!m)
+        return closed_result(u);
+    if (u->written > 0 &&
+        s3_get_object(fs->client, u->p.bucket, u->p.key, 0, u->written,
+                      u->etag[0] ? u->etag : NULL, refeed, m, &err) < 0) {
+        mpu_free(m);
+        return closed_result(u);
+    }
+    mpu_free(u->mpu);
+    u->mpu = m;
+    u->result = 0;
+    atomic_store(&u->state, UP_WRITING);
+    amifs_log(fs, AWS_LOG_DEBUG, "buckets/%s: written again after close; "
+              "resumed at %llu bytes", u->obj_rel,
+              (unsigned long long)u->written);
+    return 0;
+}
+
 static int write_locked(struct amifs *fs, struct upload *u, const char *buf,
                         size_t n, uint64_t off)
 {
@@ -484,8 +541,11 @@ static int write_locked(struct amifs *fs, struct upload *u, const char *buf,
         u->result = -ECANCELED;
         atomic_store(&u->state, UP_FAILED);
     }
-    if (atomic_load(&u->state) != UP_WRITING)
-        return closed_result(u);
+    if (atomic_load(&u->state) != UP_WRITING) {
+        int rc = resume_locked(fs, u, off);
+        if (rc < 0)
+            return rc;
+    }
     if (off < u->written) {
         amifs_log(fs, AWS_LOG_WARN,
                   "buckets/%s: write at %llu before the "
@@ -572,6 +632,7 @@ static int finish_locked(struct amifs *fs, struct upload *u)
         return fail_upload(fs, u, "completing upload", &err);
     if (u->wrote || !u->empty_stored)
         bk_note_file(fs, u->obj_rel, u->written, etag);
+    memcpy(u->etag, etag, sizeof(u->etag));
     rc = move_to_name(fs, u);
     u->result = rc;
     atomic_store(&u->state, rc < 0 ? UP_FAILED : UP_DONE);
@@ -611,6 +672,8 @@ int bk_flush(struct amifs *fs, const char *rel, struct fuse_file_info *fi)
     pthread_mutex_lock(&u->wlock);
     if (atomic_load(&u->state) != UP_WRITING)
         rc = u->result;
+    else if (u->wrote && h->opener && amifs_caller_process() != h->opener)
+        rc = 0; /* a child closing its inherited fd: the writer goes on */
     else if (u->wrote)
         rc = finish_locked(fs, u);
     else if (!atomic_load(&u->cancelled))
@@ -647,6 +710,7 @@ static int open_write(struct amifs *fs, struct bfile *h, int flags)
     int rc;
 
     h->writable = true;
+    h->opener = amifs_caller_process();
     if (flags & O_TRUNC)
         return start_upload(fs, h);
     rc = bk_lookup(fs, h->rel, &a);
@@ -690,6 +754,7 @@ int bk_create(struct amifs *fs, const char *rel, mode_t mode,
     if (rc < 0)
         return rc;
     h->writable = true;
+    h->opener = amifs_caller_process();
     rc = start_upload(fs, h);
     if (rc < 0) {
         handle_free(h);

@@ -28,7 +28,7 @@ static const struct diagnosis TABLE[] = {
      "The staging bucket is in another region than the import.",
      "Use a bucket in the mounted region (bucket=NAME option) or mount the "
      "bucket's region (region=…)."},
-    {"is not in the",
+    {"region, it's in",
      "The staging bucket is in another region than the import.",
      "Use a bucket in the mounted region (bucket=NAME option)."},
     {"Invalid S3 source location",
@@ -164,12 +164,65 @@ static const struct diagnosis TABLE[] = {
     {"upload",
      "The upload to the staging bucket failed.",
      "Check the network and the bucket (amifs doctor), then copy again."},
+    /* More validator codes, found by own_refusal() by exact code; last, so
+     * that an AWS message is never explained by one of these words. */
+    {"chunked-disk",
+     "The OVA holds a disk split into chunks (ovf:chunkSize), which VM "
+     "Import does not accept.",
+     "Re-export the OVA without chunking (one tar member per disk)."},
+    {"bad-footer",
+     "A differencing (child) VHD, or a damaged VHD; VM Import would fail "
+     "with \"Footers not identical\".",
+     "Merge the snapshot chain and re-export a fixed or dynamic VHD "
+     "(qemu-img convert -O vpc)."},
+    {"empty",
+     "The file is empty: nothing was copied.",
+     "Check the source file (an export that failed leaves an empty file), "
+     "then copy it again."},
+    {"not-tar",
+     "An .ova must be a tar archive (OVF descriptor, disks, manifest); this "
+     "file is not one.",
+     "Check the file is an OVA (`tar tf FILE`), or give it the extension of "
+     "its real format (.vmdk, .vhd, .vhdx, .raw)."},
+    {"truncated",
+     "The file ends early: the export or an earlier copy was cut short.",
+     "Export or download the image again, then copy it again."},
+    {"bad-format",
+     "The content is not in the format the file name says.",
+     "Name the file after its real format, or convert it (qemu-img convert "
+     "-O vmdk -o subformat=streamOptimized)."},
 };
+
+/* Our own refusals read "invalid KIND: <sentence> (code)". The sentence
+ * quotes names from the image and may contain any AWS wording ("… which
+ * is not in the OVA"), so such a message is explained by its code alone;
+ * a code without an entry of its own gets the generic "invalid " one. */
+static const struct diagnosis *own_refusal(const char *message)
+{
+    size_t n = strlen(message);
+    const char *open = n > 2 && message[n - 1] == ')'
+                           ? memrchr(message, '(', n) : NULL;
+    if (strncmp(message, "invalid ", 8) != 0 || !open)
+        return NULL;
+    size_t clen = (size_t)(message + n - 1 - (open + 1));
+    const struct diagnosis *generic = NULL;
+    for (size_t i = 0; i < sizeof TABLE / sizeof TABLE[0]; i++) {
+        if (strcmp(TABLE[i].match, "invalid ") == 0)
+            generic = &TABLE[i];
+        else if (strlen(TABLE[i].match) == clen &&
+                 strncasecmp(TABLE[i].match, open + 1, clen) == 0)
+            return &TABLE[i];
+    }
+    return generic;
+}
 
 const struct diagnosis *diagnosis_find(const char *message)
 {
     if (!message || !*message)
         return NULL;
+    const struct diagnosis *own = own_refusal(message);
+    if (own)
+        return own;
     for (size_t i = 0; i < sizeof TABLE / sizeof TABLE[0]; i++)
         if (strcasestr(message, TABLE[i].match))
             return &TABLE[i];

@@ -35,6 +35,27 @@ struct amifs *amifs_get(void)
     return fuse_get_context()->private_data;
 }
 
+long amifs_caller_process(void)
+{
+    pid_t tid = fuse_get_context()->pid;
+    char path[64], line[128];
+    long tgid = 0;
+
+    if (tid <= 0)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return (long)tid; /* no /proc: the thread is the best we know */
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "Tgid:", 5) == 0) {
+            tgid = strtol(line + 5, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return tgid > 0 ? tgid : (long)tid;
+}
+
 void amifs_log(struct amifs *fs, enum aws_log_level lvl, const char *fmt, ...)
 {
     char msg[2048];
@@ -122,6 +143,17 @@ static int route(const struct amifs *fs, const char *path, struct route *r)
         return 0;
     }
     return -ENOENT;
+}
+
+/* route() for a name about to be created: a new name at the top level
+ * (`touch MOUNT/x`, `mkdir MOUNT/x`) is refused with EACCES — "No such
+ * file or directory" would send the user looking for a missing parent. */
+static int route_new(const struct amifs *fs, const char *path,
+                     struct route *r)
+{
+    int rc = route(fs, path, r);
+    const char *p = path[0] == '/' ? path + 1 : path;
+    return rc == -ENOENT && *p && !strchr(p, '/') ? -EACCES : rc;
 }
 
 static bool is_root(const struct route *r)
@@ -277,7 +309,11 @@ static int refuse(const struct route *r)
 
 static int op_mkdir(const char *path, mode_t mode)
 {
-    ROUTE(path, r);
+    struct amifs *fs = amifs_get();
+    struct route r;
+    int rc_ = route_new(fs, path, &r);
+    if (rc_ < 0)
+        return rc_;
     if (is_root(&r) || r.rel[0] == '\0')
         return -EEXIST;
     if (r.ops && r.ops->mkdir)
@@ -467,9 +503,12 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-    ROUTE(path, r);
-    int rc;
+    struct amifs *fs = amifs_get();
+    struct route r;
+    int rc = route_new(fs, path, &r);
 
+    if (rc < 0)
+        return rc;
     if (!r.ops || !r.ops->create || r.rel[0] == '\0')
         return refuse(&r);
     fi->fh = 0;

@@ -110,6 +110,12 @@ struct amifs {
 /* The mount's state inside a FUSE handler. */
 struct amifs *amifs_get(void);
 
+/* The process (thread group id) that made the current FUSE request, or 0
+ * when unknown. FUSE reports the calling *thread*; uploads compare
+ * processes (a GIO worker thread may open and another close), so the
+ * thread is mapped to its process through /proc. Only for handlers. */
+long amifs_caller_process(void);
+
 /* Log through the mount's logger (printf-style). */
 void amifs_log(struct amifs *fs, enum aws_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -1,5 +1,6 @@
 /* importjob.c — one dropped file: upload + validation tee + ImportImage. */
 #include "fs/importjob.h"
+#include "fs/importenums.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -22,6 +23,7 @@ struct importjob {
     const struct import_config *cfg;
     pthread_mutex_t mu;      /* guards every field below but the writer's */
     int refs;
+    int writers;             /* open handles that may write (imports.c) */
     char *name;
     char *key;
     enum upload_phase phase;
@@ -187,6 +189,10 @@ int import_params_setxattr(struct import_params *p, const char *name,
         return -ENOMEM;
     int rc = 0;
     char **f = param_field(p, k);
+    if (f && !import_enum_ok(k, v)) {
+        free(v); /* refused now, not by ImportImage after the upload */
+        return -EINVAL;
+    }
     if (f) {
         free(*f);
         *f = v;
@@ -247,6 +253,13 @@ static int json_member(struct import_params *p, const cJSON *it, char *why,
                        size_t whylen)
 {
     char **f = param_field(p, it->string);
+    if (f && cJSON_IsString(it) &&
+        !import_enum_ok(it->string, it->valuestring)) {
+        const struct import_enum *e = import_enum_of(it->string);
+        snprintf(why, whylen, "%s must be %s or %s, not \"%.80s\"",
+                 e->api, e->values[0], e->values[1], it->valuestring);
+        return -EINVAL;
+    }
     if (f && cJSON_IsString(it)) {
         replace(f, it->valuestring);
         return *f ? 0 : -ENOMEM;
@@ -705,8 +718,17 @@ static int revalidate(struct importjob *j, enum ova_kind kind)
     ova_validator_free(old);
     if (rc != 0 && !*ova_validator_code(v))
         return upload_failed(j, &err);
-    if (ova_validator_finish(v) != 0)
+    if (ova_validator_finish(v) != 0) {
+        /* The staged object can never be imported under this name and no
+         * task will point at it: leave nothing behind. */
+        aws_error_clear(&err);
+        if (s3_delete_object(j->cfg->client, j->cfg->bucket, j->key,
+                             &err) != 0)
+            aws_log(j->cfg->lg, AWS_LOG_WARN,
+                    "imports: could not delete refused s3://%s/%s",
+                    j->cfg->bucket, j->key);
         return refused(j);
+    }
     return 0;
 }
 
@@ -997,6 +1019,17 @@ enum upload_phase importjob_phase(struct importjob *j)
     enum upload_phase p = j->phase;
     pthread_mutex_unlock(&j->mu);
     return p;
+}
+
+int importjob_writers(struct importjob *j, int delta)
+{
+    pthread_mutex_lock(&j->mu);
+    j->writers += delta;
+    if (j->writers < 0)
+        j->writers = 0;
+    int n = j->writers;
+    pthread_mutex_unlock(&j->mu);
+    return n;
 }
 
 uint64_t importjob_size(struct importjob *j)

@@ -171,6 +171,10 @@ void importjob_info(struct importjob *j, struct importjob_info *out);
 void importjob_info_release(struct importjob_info *i);
 
 enum upload_phase importjob_phase(struct importjob *j);
+/* Open handles that may write: add `delta` (+1 at open, -1 at release)
+ * and return the new count. imports.c uses it to tell the last close of a
+ * file that never received a byte from a close of one of several fds. */
+int importjob_writers(struct importjob *j, int delta);
 /* Bytes so far (the file's size). */
 uint64_t importjob_size(struct importjob *j);
 /* Task id once STARTED, copied into out; 0 or -ENOENT. */

@@ -33,6 +33,7 @@ struct ihandle {
     char *sc_name;          /* sidecar being read/written */
     struct buf sc_data;     /* sidecar bytes written through this handle */
     bool writer;            /* opened for writing */
+    long opener;            /* process that opened it (writers), or 0 */
     bool wrote;             /* job data written through this handle */
     bool dirty;             /* sidecar bytes not stored yet */
     bool completed;         /* the completing flush happened */
@@ -431,6 +432,30 @@ static struct ihandle *handle_new(struct importjob *j, const char *sc_name)
     return h;
 }
 
+/* The handle may write: remember who opened it (the completing flush is
+ * that process's) and count it among the job's writers (the last one to
+ * close a file that never got a byte decides its fate). */
+static void mark_writer(struct ihandle *h)
+{
+    h->writer = true;
+    h->opener = amifs_caller_process();
+    if (h->job)
+        importjob_writers(h->job, +1);
+}
+
+/* Nothing was ever written to this job and it still takes bytes. */
+static bool never_written(struct importjob *j)
+{
+    return importjob_phase(j) == UPLOAD_WRITING && importjob_size(j) == 0;
+}
+
+static bool has_final_name(struct importjob *j)
+{
+    char nm[1024];
+    importjob_name(j, nm, sizeof nm);
+    return importjob_final_name(nm);
+}
+
 /* A new job for `rel`, registered; replaces an ended/failed/staged one. */
 static int new_job(struct fsimport *s, const char *rel,
                    struct fuse_file_info *fi)
@@ -493,7 +518,7 @@ static int imp_create(struct amifs *fs, const char *rel, mode_t mode,
     }
     int rc = new_job(state(fs), rel, fi);
     if (rc == 0)
-        ((struct ihandle *)(uintptr_t)fi->fh)->writer = true;
+        mark_writer((struct ihandle *)(uintptr_t)fi->fh);
     return rc;
 }
 
@@ -538,15 +563,25 @@ static int imp_open(struct amifs *fs, const char *rel,
     if (is_sidecar_name(rel))
         return open_sidecar(s, rel, fi);
     struct importjob *j = fsimport_job(s, rel);
+    bool wr = (fi->flags & O_ACCMODE) != O_RDONLY;
+    int rc;
     if (!j || !fsimport_visible(s, j)) {
         importjob_unref(j);
-        return -ENOENT;
+        /* The kernel still has the name from before the file left
+         * imports/ (a refused copy, an empty file that was closed): for a
+         * writer this is a create (`mktemp; cat > $tmp`). */
+        if (!wr)
+            return -ENOENT;
+        if ((rc = new_job(s, rel, fi)) == 0)
+            mark_writer((struct ihandle *)(uintptr_t)fi->fh);
+        return rc;
     }
-    bool wr = (fi->flags & O_ACCMODE) != O_RDONLY;
     enum upload_phase ph = importjob_phase(j);
     if (wr && ph == UPLOAD_STAGED && (fi->flags & O_TRUNC)) {
         importjob_unref(j);
-        return new_job(s, rel, fi); /* cp onto a staged temp file */
+        if ((rc = new_job(s, rel, fi)) == 0) /* cp onto a staged temp */
+            mark_writer((struct ihandle *)(uintptr_t)fi->fh);
+        return rc;
     }
     /* A second writer, or a write into a closed upload: S3 objects are
      * written once, front to back. An empty job (`: > f; cat >> f`) is
@@ -560,6 +595,8 @@ static int imp_open(struct amifs *fs, const char *rel,
         importjob_unref(j);
         return -ENOMEM;
     }
+    if (wr)
+        mark_writer(h);
     fi->fh = (uint64_t)(uintptr_t)h;
     return 0;
 }
@@ -645,21 +682,45 @@ static int complete(struct fsimport *s, struct ihandle *h)
     return h->result;
 }
 
+/* FUSE cannot tell the last close of a file from the close of one of its
+ * fds, so two refinements of "the first flush after data completes":
+ *  - only the process that opened the file completes it: a child that
+ *    inherited the fd and exits (`{ cat a; cat b; } > imports/vm.ova`)
+ *    flushes too, and must not end the upload halfway; what no flush of
+ *    the opener completed, release completes (the status has the outcome);
+ *  - a file with a final name that never got a byte cannot become an
+ *    import: every such flush answers EINVAL, so `cp empty.ova` and `touch
+ *    x.ova` report it. Nothing changes state here — a shell's dup flush
+ *    (`cat vm > x.ova`) comes before the data, and shells ignore its error;
+ *    the last close (release) records the refusal. */
 static int imp_flush(struct amifs *fs, const char *rel,
                      struct fuse_file_info *fi)
 {
-    return complete(state(fs), (struct ihandle *)(uintptr_t)fi->fh);
+    struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
+    if (h->job && h->writer && !h->completed) {
+        if (h->wrote && h->opener &&
+            importjob_phase(h->job) == UPLOAD_WRITING &&
+            amifs_caller_process() != h->opener)
+            return 0; /* (a failure already known is reported to all) */
+        if (!h->wrote && never_written(h->job) && has_final_name(h->job))
+            return -EINVAL;
+    }
+    return complete(state(fs), h);
 }
 
 static int imp_release(struct amifs *fs, const char *rel,
                        struct fuse_file_info *fi)
 {
     struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
-    /* Release without flush (NFS re-export), or a writer that wrote
-     * nothing (`touch x.ova`): the file is closed for good, finish it. */
-    if (h->job && h->writer && !h->wrote &&
-        importjob_phase(h->job) == UPLOAD_WRITING &&
-        importjob_size(h->job) == 0)
+    bool last = h->job && h->writer && importjob_writers(h->job, -1) == 0;
+    /* The last writer of a final name that never got a byte (`cp
+     * empty.ova`, `touch x.ova`): the file is closed for good, so it is
+     * refused now (status: the file is empty); nothing was uploaded. An
+     * empty temporary name stays an empty file (mktemp, a browser's
+     * .part): written later, or refused when renamed to a final name. A
+     * release without flush (NFS re-export) completes what was written. */
+    if (last && !h->wrote && never_written(h->job) &&
+        has_final_name(h->job))
         h->wrote = true;
     complete(state(fs), h);
     importjob_unref(h->job);
@@ -697,12 +758,29 @@ static int imp_truncate(struct amifs *fs, const char *rel, off_t size,
     return rc;
 }
 
+/* rm of a file that never got a byte (an empty mktemp/.part file): there
+ * was nothing to upload, so nothing is left to report in tasks/ either. */
+static void job_forget(struct fsimport *s, struct importjob *j)
+{
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->njobs; i++)
+        if (s->jobs[i] == j) {
+            importjob_unref(j); /* the registry's reference */
+            s->jobs[i] = s->jobs[--s->njobs];
+            break;
+        }
+    pthread_mutex_unlock(&s->mu);
+}
+
 static int imp_unlink(struct amifs *fs, const char *rel)
 {
     struct fsimport *s = state(fs);
     struct importjob *j = fsimport_job(s, rel);
     if (j && fsimport_visible(s, j)) {
+        bool empty = never_written(j);
         int rc = importjob_cancel(j);
+        if (rc == 0 && empty)
+            job_forget(s, j);
         importjob_unref(j);
         return rc;
     }
@@ -750,6 +828,18 @@ static int imp_rename(struct amifs *fs, const char *from, const char *to,
     if (!j || !fsimport_visible(s, j)) {
         importjob_unref(j);
         return -ENOENT;
+    }
+    /* An empty file nobody has open cannot become an import. Refused
+     * without a change, with ENODATA: mv retries a rename2() that failed
+     * with EINVAL as a plain rename(), and reports EINVAL from rename as
+     * "cannot move to a subdirectory of itself". */
+    if (importjob_final_name(to) && never_written(j) &&
+        importjob_writers(j, 0) == 0) {
+        importjob_unref(j);
+        aws_log(s->cfg.lg, AWS_LOG_ERROR,
+                "imports/%s: not renamed to %s: the file is empty", from,
+                to);
+        return -ENODATA;
     }
     struct importjob *target = fsimport_job(s, to);
     bool busy = target && target != j && fsimport_visible(s, target) &&

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "fs/fsops.h"
+#include "fs/importenums.h"
 #include "fs/options.h"
 
 enum {
@@ -248,6 +249,23 @@ static struct fuse_opt *merged_table(void)
     return t; /* zeroed tail = FUSE_OPT_END */
 }
 
+/* ImportImage's enums: a bad value would fail every import after its
+ * upload; refuse the mount instead. */
+static int check_enums(const struct amifs_opts *o)
+{
+    const char *const v[] = {o->boot_mode, o->license_type, o->platform,
+                             o->architecture};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        const struct import_enum *e = &IMPORT_ENUMS[i];
+        if (!import_enum_ok(e->opt, v[i])) {
+            fprintf(stderr, "amifs: %s must be %s or %s, not '%s'\n", e->opt,
+                    e->values[0], e->values[1], v[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int check_opts(const struct amifs_opts *o)
 {
     if (o->part_size < (5ul << 20)) {
@@ -259,11 +277,20 @@ static int check_opts(const struct amifs_opts *o)
         fprintf(stderr, "amifs: upload_concurrency must be 1..64\n");
         return -1;
     }
-    if (o->cache_ttl < 0 || o->umask > 0777) {
-        fprintf(stderr, "amifs: cache_ttl must be >= 0 and umask <= 0777\n");
+    if (o->part_size > (5ul << 30)) {
+        fprintf(stderr, "amifs: part_size must be at most 5G (S3's "
+                        "maximum part size)\n");
         return -1;
     }
-    return 0;
+    if (o->cache_ttl < 0) {
+        fprintf(stderr, "amifs: cache_ttl must be >= 0\n");
+        return -1;
+    }
+    if (o->umask > 0777) {
+        fprintf(stderr, "amifs: umask must be at most 0777\n");
+        return -1;
+    }
+    return check_enums(o);
 }
 
 int amifs_opts_parse(struct fuse_args *args, struct amifs_opts *o)

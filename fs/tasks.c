@@ -270,9 +270,9 @@ static int tasks_getattr(struct amifs *fs, const char *rel, struct stat *st,
         amifs_stat_link(fs, st, strlen(n.id));
     else if (!file)
         amifs_stat_dir(fs, st, 0);
-    else if (n.link)
-        rc = -ENOTDIR; /* the kernel follows the link; never asked */
-    else
+    else /* NAME/FILE of an alias: the kernel still holds NAME as the
+            upload's directory it was until ImportImage answered (for
+            entry_timeout); answer as the task's directory would. */
         rc = file_attr(fs, &n, file, st);
     node_release(&n);
     return rc;
@@ -290,7 +290,7 @@ static int tasks_readlink(struct amifs *fs, const char *rel, char *out,
     int rc = 0;
     if (!file && n.link)
         rc = buf_appends(&b, n.id);
-    else if (file && file_of(file) == F_AMI && !n.link)
+    else if (file && file_of(file) == F_AMI)
         rc = view_node(state(fs), &n, F_AMI, &b, NULL);
     else
         rc = -EINVAL;
@@ -339,12 +339,11 @@ static int tasks_readdir(struct amifs *fs, const char *rel, void *buf,
     if (lookup(fs, rel, NAME_ONLY, &n, &file) != 0)
         return -ENOENT;
     struct stat st;
-    for (int f = 0; f < F_NONE; f++)
-        if (!n.link && file_attr(fs, &n, FILES[f], &st) == 0)
+    for (int f = 0; f < F_NONE; f++) /* an alias too: see getattr */
+        if (file_attr(fs, &n, FILES[f], &st) == 0)
             filler(buf, FILES[f], NULL, 0, 0);
-    bool link = n.link;
     node_release(&n);
-    return link ? -ENOTDIR : 0;
+    return 0;
 }
 
 /* An open status file: the text rendered at the first read. */
@@ -364,10 +363,9 @@ static int tasks_open(struct amifs *fs, const char *rel,
     if (split(rel, name, sizeof name, &file) != 0 || !file ||
         resolve(state(fs), name, &n) != 0)
         return -ENOENT;
-    bool link = n.link;
     node_release(&n);
     enum tfile f = file_of(file);
-    if (link || f == F_NONE || f == F_AMI)
+    if (f == F_NONE || f == F_AMI) /* an alias's NAME/FILE: see getattr */
         return -ENOENT;
     if ((fi->flags & O_ACCMODE) != O_RDONLY)
         return -EACCES;

@@ -225,3 +225,52 @@ def test_listing_cache_and_regions_view(endpoint, vmdk, mount):
     assert read(os.path.join(same, "state")) == "available\n"
     assert not os.path.exists(os.path.join(mount.path, "regions",
                                            "xx-nowhere-1"))
+
+
+# --- audit (session 2) ---------------------------------------------------
+# FIELD-NOTES.md "editors that write a temp file and rename", shell
+# redirection of a bad value, checked with the AWS CLI.
+
+def test_editors_rename_a_temporary_onto_a_tag(endpoint, vmdk, fresh_mount):
+    ami, _ = make_ami(endpoint, vmdk, "edit")
+    tags = os.path.join(fresh_mount.path, "amis", ami, "tags")
+    write(os.path.join(tags, "Env"), "prod\n")
+    r = subprocess.run(["sed", "-i", "s/prod/staging/",
+                        os.path.join(tags, "Env")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert read(os.path.join(tags, "Env")) == "staging\n"
+    assert tags_of(endpoint, ami) == {"Env": "staging"}  # no sed temp left
+    os.rename(os.path.join(tags, "Env"), os.path.join(tags, "Stage"))
+    assert tags_of(endpoint, ami) == {"Stage": "staging"}
+    assert sorted(os.listdir(tags)) == ["Stage"]
+    with pytest.raises(PermissionError):             # reserved prefix
+        os.rename(os.path.join(tags, "Stage"), os.path.join(tags, "aws:x"))
+    with pytest.raises(PermissionError):             # not a tag
+        os.rename(os.path.join(tags, "Stage"),
+                  os.path.join(fresh_mount.path, "amis", ami, "state"))
+    assert tags_of(endpoint, ami) == {"Stage": "staging"}
+
+
+def test_a_bad_account_id_fails_the_write_and_changes_nothing(
+        endpoint, vmdk, fresh_mount):
+    ami, _ = make_ami(endpoint, vmdk, "badshare")
+    f = os.path.join(fresh_mount.path, "amis", ami, "launch-permissions")
+    write(f, OTHER + "\n")
+
+    def shared():
+        r = endpoint.aws("ec2", "describe-image-attribute", "--image-id",
+                         ami, "--attribute", "launchPermission")
+        return sorted(p.get("UserId", p.get("Group"))
+                      for p in r["LaunchPermissions"])
+    # tee reports the failed write; the list is unchanged
+    r = subprocess.run(["tee", f], input=OTHER2 + "\nbogus\n",
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "Invalid argument" in r.stderr, r.stderr
+    assert shared() == [OTHER]
+    # a shell's echo learns it from write() (it never sees close errors)
+    r = subprocess.run(["bash", "-c", 'echo bogus >> "$1"', "sh", f],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "Invalid argument" in r.stderr, r.stderr
+    assert shared() == [OTHER]
+    assert read(f).split() == [OTHER]

@@ -197,7 +197,9 @@ def test_cp_1gib_both_ways_while_stat_answers(mount, endpoint, tmp_path):
     finally:
         if cp.poll() is None:
             cp.kill()
-    assert worst < 1.0, "stat took %.2fs during a 1 GiB upload" % worst
+    # Answered locally: milliseconds. 3 s only allows for a loaded CI box;
+    # a stat that waited on the upload would wait for a 1 GiB transfer.
+    assert worst < 3.0, "stat took %.2fs during a 1 GiB upload" % worst
     check_in_s3(endpoint, mount, d + "/big.bin", src, tmp_path)
     run("cmp", src, d + "/big.bin", timeout=900)
     assert no_uploads_left(endpoint, key_of(mount, d))
@@ -536,6 +538,61 @@ def test_ls_and_stat_stay_fast_during_big_cp(mount, tmp_path):
     finally:
         if cp.poll() is None:
             cp.kill()
-    assert worst < 1.0, "ls/stat took %.2fs during an upload" % worst
+    # Not a speed target (those live in tests/bench/): a listing or stat
+    # that waited on the upload would take seconds per part; 3 s leaves
+    # room for a loaded 2-core CI machine running the ASan build.
+    assert worst < 3.0, "ls/stat took %.2fs during an upload" % worst
     assert seen_partial, "the size so far never showed while writing"
     assert os.path.getsize(d + "/big") == 96 * MiB
+
+
+# --- audit (session 2) ---------------------------------------------------
+# FIELD-NOTES.md "shell redirection": the children of a shell that
+# redirected a group into a file inherit the fd; each one's exit flushes it.
+# Only the process that opened the file ends the upload.
+
+def test_children_of_a_redirected_group_do_not_end_the_upload(mount,
+                                                              endpoint):
+    d = mount.workdir("group")
+    r = run("bash", "-c", '{ echo a; /bin/true; sleep 0.2; echo b; } > "$1"',
+            "sh", d + "/g.txt", check=False)
+    assert r.returncode == 0, r.stderr
+    with open(d + "/g.txt") as f:
+        assert f.read() == "a\nb\n"
+    r = run("bash", "-c", 'exec 3> "$1"; date >&3; /bin/echo x >&3; '
+            'exec 3>&-', "sh", d + "/fd3.txt", check=False)
+    assert r.returncode == 0, r.stderr
+    assert head(endpoint, key_of(mount, d + "/fd3.txt"))[
+        "ContentLength"] == len(open(d + "/fd3.txt").read()) > 2
+    with open(d + "/fd3.txt") as f:
+        assert f.read().endswith("\nx\n")
+
+
+def test_shell_builtins_between_dups_of_the_fd(mount, endpoint):
+    """bash saves and restores fds around a builtin's redirection, closing
+    a dup of the file (a flush from the opener) between two writes: the
+    small object is resumed, not cut after the first line."""
+    d = mount.workdir("dups")
+    r = run("bash", "-c", '{ echo a; echo w >&2; echo b; } > "$1" 2>&1',
+            "sh", d + "/g.log", check=False)
+    assert r.returncode == 0, r.stderr
+    r = run("bash", "-c", 'exec 3> "$1"; echo x >&3; echo y >&3; '
+            'exec 3>&-', "sh", d + "/fd3.log", check=False)
+    assert r.returncode == 0, r.stderr
+    for name, text in (("g.log", "a\nw\nb\n"), ("fd3.log", "x\ny\n")):
+        with open(os.path.join(d, name)) as f:
+            assert f.read() == text
+        assert head(endpoint, key_of(mount, os.path.join(d, name)))[
+            "ContentLength"] == len(text)
+    assert no_uploads_left(endpoint, key_of(mount, d))
+    # a write after close elsewhere than the end still fails at once
+    fd = os.open(d + "/h", os.O_WRONLY | os.O_CREAT)
+    try:
+        os.write(fd, b"abc")
+        os.fsync(fd)
+        os.close(os.dup(fd))  # completes: the flush of the opener
+        with pytest.raises(OSError) as e:
+            os.pwrite(fd, b"x", 1)
+        assert e.value.errno == errno.EPERM
+    finally:
+        os.close(fd)

@@ -503,3 +503,153 @@ def test_cleanup_deletes_the_staged_object_after_success(endpoint, images,
         poll_until(gone, timeout=10)
     finally:
         m.unmount()
+
+
+# --- audit (session 2) ---------------------------------------------------
+# SPEC.md "imports/" and FIELD-NOTES.md checked against a live mount: empty
+# files, touch, mktemp-style temporaries, a writer whose children close
+# the fd first.
+
+def s3_writes_under(endpoint, mark, prefix):
+    """S3 requests since `mark` that touched keys under `prefix`/."""
+    return [r for r in endpoint.requests(since=mark)
+            if r.get("service") == "s3" and ("/%s/" % prefix) in
+            (r.get("path") or "") and r.get("method") != "GET"]
+
+
+def test_cp_of_an_empty_image_fails_and_leaves_nothing(imp, endpoint,
+                                                       tmp_path):
+    src = tmp_path / "empty.ova"
+    src.write_bytes(b"")
+    mark = endpoint.mark()
+    r = cp(str(src), os.path.join(imp.path, "imports"))
+    assert r.returncode != 0, "cp of an empty image succeeded"
+    assert "failed to close" in r.stderr and "Invalid argument" in r.stderr, \
+        r.stderr
+    st = read(os.path.join(imp.path, "tasks", "empty.ova", "status"))
+    assert st == "failed invalid OVA: the file is empty (empty)\n", st
+    assert "empty.ova" not in os.listdir(os.path.join(imp.path, "imports"))
+    assert s3_writes_under(endpoint, mark, imp.prefix) == []
+    assert endpoint.requests(op="ImportImage", since=mark) == []
+    assert uploads_left(endpoint, imp.prefix) == []
+
+
+def test_dd_and_touch_of_nothing_fail_but_a_second_open_writes(imp,
+                                                                images):
+    dst = os.path.join(imp.path, "imports", "later.vmdk")
+    r = subprocess.run(["touch", dst], capture_output=True, text=True)
+    assert r.returncode != 0 and "Invalid argument" in r.stderr, r.stderr
+    r = subprocess.run(["dd", "if=/dev/null", "of=" + dst],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "Invalid argument" in r.stderr, r.stderr
+    assert read(os.path.join(imp.path, "tasks", "later.vmdk",
+                             "status")).startswith("failed invalid VMDK: ")
+    # the same name right away (the kernel may still know the old entry)
+    r = subprocess.run(["sh", "-c", 'cat "$1" >> "$2"', "sh",
+                        images["vmdk"]["path"], dst],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    # the status answers at once, also through the kernel's stale entry
+    # (tasks/later.vmdk was the failed upload's directory a moment ago)
+    st = read(os.path.join(imp.path, "tasks", "later.vmdk", "status"))
+    assert st.split()[0] in ("active", "completed"), st
+    poll_until(lambda: os.path.islink(os.path.join(imp.path, "tasks",
+                                                   "later.vmdk")), timeout=5)
+    assert_started(imp, "later.vmdk")
+
+
+def test_empty_temporary_file_stays_until_written_or_removed(imp, images,
+                                                             endpoint):
+    d = os.path.join(imp.path, "imports")
+    mark = endpoint.mark()
+    r = subprocess.run(["mktemp", "-p", d], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    tmp = r.stdout.strip()
+    assert os.path.basename(tmp) in os.listdir(d)
+    assert os.stat(tmp).st_size == 0
+    # an empty temporary name is a file, not an upload: nothing sent yet
+    assert s3_writes_under(endpoint, mark, imp.prefix) == []
+    r = subprocess.run(["sh", "-c", 'cat "$1" > "$2" && mv "$2" "$3"', "sh",
+                        images["vmdk"]["path"], tmp,
+                        os.path.join(d, "mk.vmdk")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert_started(imp, "mk.vmdk")
+    # renaming an empty one onto a final name is refused, the file stays
+    part = os.path.join(d, "e.ova.part")
+    open(part, "wb").close()
+    r = subprocess.run(["mv", part, os.path.join(d, "e.ova")],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "No data available" in r.stderr, r.stderr
+    assert "e.ova.part" in os.listdir(d) and "e.ova" not in os.listdir(d)
+    # rm leaves no record behind (there never was an upload)
+    mark = endpoint.mark()
+    os.unlink(part)
+    assert "e.ova.part" not in os.listdir(d)
+    assert "e.ova.part" not in os.listdir(os.path.join(imp.path, "tasks"))
+    assert s3_writes_under(endpoint, mark, imp.prefix) == []
+
+
+def test_children_closing_the_fd_do_not_end_the_upload(imp, images,
+                                                       endpoint):
+    """`{ head -c N f; tail -c +N+1 f; } > imports/x`: the first child's
+    exit flushes the shared fd; the import must get the whole file."""
+    src = images["vmdk"]["path"]
+    size = os.path.getsize(src)
+    dst = os.path.join(imp.path, "imports", "split.vmdk")
+    script = '{ head -c 70000 "$1"; sleep 0.3; tail -c +70001 "$1"; } > "$2"'
+    r = subprocess.run(["bash", "-c", script, "sh", src, dst],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert_started(imp, "split.vmdk")
+    url = read(os.path.join(imp.path, "tasks", "split.vmdk",
+                            "source")).splitlines()[0]
+    head = endpoint.aws("s3api", "head-object", "--bucket", endpoint.bucket,
+                        "--key", url.split("/", 3)[3])
+    assert head["ContentLength"] == size
+
+
+def test_bad_parameter_values_are_refused_where_given(imp):
+    """An xattr or sidecar value ImportImage would refuse fails at once,
+    not after the upload (SPEC.md "Errors")."""
+    d = os.path.join(imp.path, "imports")
+    p = subprocess.run(["cp", "/dev/stdin", os.path.join(d, "bm.ova.json")],
+                       input='{"BootMode": "bios"}', capture_output=True,
+                       text=True)
+    assert p.returncode != 0 and "Invalid argument" in p.stderr, p.stderr
+    assert "BootMode must be legacy-bios or uefi" in imp.log()
+    dst = os.path.join(d, "xa.vmdk")
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        with pytest.raises(OSError) as ex:
+            os.setxattr(dst, "user.amifs.platform", b"Solaris")
+        assert ex.value.errno == errno.EINVAL
+        os.setxattr(dst, "user.amifs.platform", b"Linux")
+        assert os.getxattr(dst, "user.amifs.platform") == b"Linux"
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def test_rename_refused_by_validation_leaves_no_staged_object(imp, images,
+                                                              endpoint):
+    """A staged temporary whose bytes are not what the final name says:
+    the rename fails with EINVAL, the status says why, and the staged
+    object is gone (no task will ever point at it)."""
+    d = os.path.join(imp.path, "imports")
+    part = os.path.join(d, "w.part")
+    assert cp(images["vhd-fixed"]["path"], part).returncode == 0
+    url = read(os.path.join(imp.path, "tasks", "w.part",
+                            "source")).splitlines()[0]
+    key = url.split("/", 3)[3]
+    with pytest.raises(OSError) as ex:
+        os.rename(part, os.path.join(d, "w.ova"))
+    assert ex.value.errno == errno.EINVAL
+    st = read(os.path.join(imp.path, "tasks", "w.ova", "status"))
+    assert st.startswith("failed invalid OVA: ") and "(not-tar)" in st, st
+    out = endpoint.aws("s3api", "list-objects-v2", "--bucket",
+                       endpoint.bucket, "--prefix", key)
+    assert not (out or {}).get("Contents"), out
+    assert uploads_left(endpoint, imp.prefix) == []

@@ -136,3 +136,39 @@ def test_daemonizes_without_f(endpoint, tmp_path):
     while is_mounted(d) and time.time() < deadline:
         time.sleep(0.1)
     assert not is_mounted(d)
+
+
+# --- audit (session 2) ---------------------------------------------------
+# SPEC.md mount options: a value ImportImage would refuse fails the mount
+# with a sentence naming the option, instead of every import later.
+
+@pytest.mark.parametrize("opt,word", [
+    ("boot_mode=bios", "boot_mode must be legacy-bios or uefi"),
+    ("platform=Solaris", "platform must be Linux or Windows"),
+    ("architecture=arm", "architecture must be x86_64 or i386"),
+    ("license_type=free", "license_type must be AWS or BYOL"),
+    ("part_size=6G", "part_size must be at most 5G"),
+    ("cache_ttl=-1", "cache_ttl must be >= 0"),
+])
+def test_option_values_aws_would_refuse_fail_the_mount(endpoint, opt, word):
+    if skip_reason():
+        pytest.skip(skip_reason())
+    with tempfile.TemporaryDirectory() as d:
+        # without -f: a mount that (wrongly) succeeds returns at once
+        r = run_amifs("-o", "endpoint=%s,bucket=%s,%s"
+                      % (endpoint.url, endpoint.bucket, opt), d,
+                      env=endpoint.env)
+        if is_mounted(d):
+            subprocess.run(["fusermount3", "-u", d])
+        assert r.returncode != 0
+        assert word in r.stderr, r.stderr
+
+
+def test_new_names_at_the_top_are_refused_clearly(mount):
+    """`touch MOUNT/x` / `mkdir MOUNT/x`: Permission denied, not "No such
+    file or directory" (which sends users looking for a missing parent)."""
+    for make in (lambda p: open(p, "w").close(), os.mkdir):
+        with pytest.raises(OSError) as ex:
+            make(os.path.join(mount.path, "newname"))
+        assert ex.value.errno == errno.EACCES
+    assert "newname" not in os.listdir(mount.path)

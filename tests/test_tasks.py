@@ -173,3 +173,37 @@ def test_readers_share_one_poller(endpoint, images, tmp_path):
         assert n <= elapsed / 1.0 + 2, n
     finally:
         m.unmount()
+
+
+# --- audit (session 2) ---------------------------------------------------
+# SPEC.md "Errors": the diagnosis of each refusal names its real cause.
+# Sentences quoting the image ("… which is not in the OVA") once matched
+# the catalogue's bucket-region entry.
+
+@pytest.fixture(scope="module")
+def bad_images(tmp_path_factory):
+    return make_images(str(tmp_path_factory.mktemp("tbad")),
+                       only=["bad-missing-disk", "bad-absent-cdrom",
+                             "bad-chunked", "bad-empty", "bad-not-tar",
+                             "bad-vhd-footer"])
+
+
+@pytest.mark.parametrize("name,cause", [
+    ("bad-missing-disk", "references a disk that is not in the archive"),
+    ("bad-absent-cdrom", "CD-ROM/floppy"),
+    ("bad-chunked", "split into chunks"),
+    ("bad-empty", "The file is empty"),
+    ("bad-not-tar", "must be a tar archive"),
+    ("bad-vhd-footer", "differencing (child) VHD"),
+])
+def test_diagnosis_of_each_refusal_names_its_cause(tm, bad_images, name,
+                                                   cause):
+    e = bad_images[name]
+    r = subprocess.run(["cp", e["path"], os.path.join(tm.path, "imports")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "Invalid argument" in r.stderr, r.stderr
+    diag = read(os.path.join(tm.path, "tasks", e["file"], "diagnosis"))
+    assert diag.startswith("Message: invalid "), diag
+    assert "(%s)" % e["expect"] in diag.splitlines()[0]
+    assert cause in diag.splitlines()[1], diag
+    assert "region" not in diag, diag
