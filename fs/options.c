@@ -77,7 +77,7 @@ static const char main_help[] =
     "    -o allow_other         let other users in (needs user_allow_other)\n"
     "    -o cache_ttl=SECONDS   listing/attribute cache lifetime (5)\n"
     "    -o part_size=SIZE      first multipart part size, e.g. 8M (8M)\n"
-    "    -o upload_concurrency=N  parts uploaded in parallel (4)\n"
+    "    -o upload_concurrency=N  parts uploaded in parallel (10)\n"
     "    -o max_attempts=N      HTTP attempts per request (AWS default 3)\n"
     "    -o retry_base_ms=MS    retry backoff unit (1000; for tests)\n";
 
@@ -189,7 +189,7 @@ int amifs_opts_defaults(struct amifs_opts *o)
     o->umask = 022;
     o->cache_ttl = 5.0;
     o->part_size = 8ul << 20;
-    o->upload_concurrency = 4;
+    o->upload_concurrency = 10; /* the AWS CLI's max_concurrent_requests */
     o->poll_interval = 10.0;
     o->role = strdup("vmimport");
     return o->role ? 0 : -1;

@@ -94,7 +94,7 @@ static void test_parse(void)
     CHECK(o.uid == 1234 && o.uid_set == 1 && o.gid_set == 0);
     CHECK(o.umask == 027 && o.umask_set == 1);
     CHECK(o.poll_interval == 2.0);
-    CHECK(o.upload_concurrency == 4);
+    CHECK(o.upload_concurrency == 10);
     CHECK(o.role && strcmp(o.role, "vmimport") == 0);
     /* libfuse's own options and the mount point stay. */
     CHECK(has_arg(&args, "allow_other"));
