@@ -4,6 +4,7 @@ Fixtures live in plugin modules beside this file so that separate parts of the
 suite can grow without editing one shared file:
   endpoint_fixtures.py  the local AWS endpoint (moto + our VM Import layer)
   mount_fixtures.py     mounting amifs against it
+  fuzz_background.py    the libFuzzer targets, fuzzing while the rest runs
 """
 import os
 import sys
@@ -11,6 +12,7 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 
 pytest_plugins = [
-    m for m in ("endpoint_fixtures", "mount_fixtures")
+    m for m in ("audit_fixtures", "endpoint_fixtures", "mount_fixtures",
+               "fuzz_background")
     if os.path.exists(os.path.join(os.path.dirname(__file__), m + ".py"))
 ]

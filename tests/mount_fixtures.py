@@ -14,18 +14,32 @@ made through the mount) and .unmount().
 
 Environment: AMIFS_BUILD_DIR (default <repo>/build) holds fs/amifs;
 AMIFS_BIN overrides the binary; AMIFS_VALGRIND=1 runs the daemon under
-valgrind. Mount tests skip with a reason when /dev/fuse, fusermount3 or the
-binary is missing. The `slow` marker tags big-file tests (-m "not slow").
+valgrind; AMIFS_AUDIT_DEBUG=0 runs it without -d.
+
+The secret audit (tests/audit_fixtures.py): every daemon runs with -d (FUSE
+and amifs debug logging, still in the foreground) and its stderr is a file
+of the session's audit directory; the secrets in its environment are
+recorded there; just before unmounting, Mount.snapshot_status() copies the
+text of tasks/*/{status,status.json,progress,diagnosis,source} of the
+uploads this daemon holds and of the tasks created while it was mounted
+into the audit directory (one bounded subprocess, at most a few seconds).
+
+Mount tests skip with a reason when /dev/fuse, fusermount3 or the binary is
+missing. The `slow` marker tags big-file tests (-m "not slow").
 """
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 
 import pytest
+
+import audit_fixtures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MOUNT_TIMEOUT = 20
@@ -37,6 +51,36 @@ SUSPICIOUS = re.compile(
     r"==\d+== (Invalid|Conditional|Use of uninit|Mismatched|Syscall param)|"
     r"definitely lost: [1-9]|Assertion .* failed|Segmentation fault|"
     r"ThreadSanitizer")
+
+# Reads the task files of a mount for the audit, in a child process so that
+# a hung FUSE read cannot hang the test: argv = TASKS_DIR BUDGET NAME...;
+# the uploads this daemon holds (tasks/NAME directories that are not
+# import-* ids) come first, then the NAMEs; prints {path: text} as JSON.
+STATUS_WALK = r"""
+import json, os, sys, time
+top, end, names = sys.argv[1], time.monotonic() + float(sys.argv[2]), \
+    sys.argv[3:]
+try:
+    with os.scandir(top) as it:
+        local = [e.name for e in it if not e.name.startswith("import-")
+                 and e.is_dir(follow_symlinks=False)]
+except OSError:
+    local = []
+out = {}
+for name in local + names:
+    for f in ("status", "progress", "diagnosis", "status.json", "source"):
+        if time.monotonic() > end:
+            break
+        p = os.path.join(top, name, f)
+        try:
+            with open(p, "rb") as fh:
+                out[p] = fh.read(1 << 20).decode("utf-8", "replace")
+        except OSError:
+            pass
+print(json.dumps(out))
+"""
+STATUS_WALK_BUDGET = 1.5     # seconds of reading, then stop
+STATUS_WALK_TIMEOUT = 5      # the child is killed after this
 
 
 def pytest_configure(config):
@@ -78,8 +122,12 @@ class Mount:
         self.path = tempfile.mkdtemp(prefix="mnt-", dir=base_dir)
         self.buckets = os.path.join(self.path, "buckets")
         self.bucket_dir = os.path.join(self.buckets, endpoint.bucket)
-        self.stderr_path = self.path + ".stderr"
+        self.stderr_path = audit_fixtures.daemon_log_path(
+            os.path.basename(self.path)) or self.path + ".stderr"
         self.proc = None
+        self.debug = os.environ.get("AMIFS_AUDIT_DEBUG", "1") != "0"
+        self.audit_status = True      # snapshot_status() before unmount
+        self.tasks_before = None
         self.opts = "endpoint=%s,bucket=%s,retry_base_ms=100" % (
             endpoint.url, endpoint.bucket)
         if opts:
@@ -92,6 +140,8 @@ class Mount:
 
     def argv(self):
         argv = [amifs_binary(), "-f", "-o", self.opts, self.path]
+        if self.debug:
+            argv.insert(2, "-d")
         if os.environ.get("AMIFS_VALGRIND") == "1":
             argv = ["valgrind", "-q", "--error-exitcode=99",
                     "--leak-check=full", "--errors-for-leak-kinds=definite",
@@ -99,6 +149,14 @@ class Mount:
         return argv
 
     def start(self):
+        t0 = time.monotonic()
+        audit_fixtures.record_env_secrets(self.env, "amifs daemon")
+        audit_fixtures.record_file_secrets(self.env, "amifs daemon")
+        for k, v in (getattr(self.endpoint, "creds", None) or {}).items():
+            if "SECRET" in k or "TOKEN" in k:
+                audit_fixtures.record_secret(v, "endpoint " + k)
+        self.tasks_before = self._task_ids()
+        audit_fixtures.record_cost("mount", t0)
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(self.argv(), env=self.env,
                                          stdout=err, stderr=err)
@@ -127,10 +185,62 @@ class Mount:
         os.mkdir(d)
         return d
 
+    def _task_ids(self):
+        """Ids of the endpoint's import tasks (its control API: the daemon
+        sees no request), or None."""
+        if audit_fixtures.audit_dir() is None:
+            return None
+        try:
+            return {t["id"] for t in self.endpoint.tasks()}
+        except Exception:  # not our endpoint, or stopped: walk local only
+            return None
+
+    def _used_tasks_or_imports(self):
+        """Whether the daemon's log shows the test under imports/ or tasks/
+        (-d logs every path; without -d, assume it did)."""
+        if not self.debug:
+            return True
+        try:
+            with open(self.stderr_path, "rb") as f:
+                log = f.read()
+        except OSError:
+            return True
+        return b" /imports" in log or b" /tasks" in log or \
+            b"imports/" in log or b"tasks/" in log
+
+    def snapshot_status(self):
+        """Copy the text of the task files this daemon serves into the
+        audit directory (see STATUS_WALK); never fails the test."""
+        if audit_fixtures.audit_dir() is None or self.proc is None or \
+                self.proc.poll() is not None or not is_mounted(self.path):
+            return
+        after = self._task_ids()
+        new = sorted(after - self.tasks_before) \
+            if after is not None and self.tasks_before is not None else []
+        if not new and not self._used_tasks_or_imports():
+            return      # listing tasks/ would start a poller nobody used
+        try:
+            r = subprocess.run(
+                [sys.executable, "-I", "-S", "-c", STATUS_WALK,
+                 os.path.join(self.path, "tasks"), str(STATUS_WALK_BUDGET)]
+                + new, capture_output=True, text=True,
+                timeout=STATUS_WALK_TIMEOUT)
+            texts = json.loads(r.stdout) if r.returncode == 0 else {}
+        except (subprocess.TimeoutExpired, ValueError, OSError):
+            return
+        audit_fixtures.record_texts("status", {
+            "[%s] %s" % (audit_fixtures.current_test(), p): t
+            for p, t in texts.items()})
+
     def unmount(self):
         """fusermount3 -u, then the daemon must exit 0 with a clean log."""
         if self.proc is None:
             return
+        t0 = time.monotonic()
+        audit_fixtures.record_file_secrets(self.env, "amifs daemon")
+        if self.audit_status:
+            self.snapshot_status()
+        audit_fixtures.record_cost("unmount", t0)
         proc, self.proc = self.proc, None
         if proc.poll() is None:
             r = subprocess.run(["fusermount3", "-u", self.path],

@@ -5,6 +5,11 @@
   token) go through success and error paths; the daemon's whole stderr,
   every file under tasks/ and every `cp` error message are searched for the
   secret key, the session token and SigV4 signature material.
+- The same for the whole suite: tests/audit_fixtures.py collects every
+  daemon's stderr, the output of amifs and of the tools run against mounts,
+  the task files of every mount and every secret handed out;
+  test_suite_wide_secret_audit runs last and scans the lot (and must have
+  seen enough to mean something); test_audit_scanner_* prove it can fail.
 - The mount is private by default: another user (nobody) cannot even list
   it; with `-o allow_other` it can look but not write.
 - TLS verification cannot be turned off: no CURLOPT_SSL_VERIFYPEER/HOST 0 in
@@ -24,6 +29,7 @@ import uuid
 
 import pytest
 
+import audit_fixtures
 from mount_fixtures import Mount
 from test_faults import (credential_process_env, good_image, make_file,
                          skip_unless_mountable, MKIMAGES)
@@ -33,12 +39,12 @@ MiB = 1024 * 1024
 
 
 class DebugMount(Mount):
-    """A Mount whose daemon runs with -d (FUSE and amifs debug logging)."""
+    """A Mount whose daemon runs with -d (FUSE and amifs debug logging)
+    whatever AMIFS_AUDIT_DEBUG says."""
 
     def argv(self):
-        argv = super().argv()
-        argv.insert(argv.index("-f") + 1, "-d")
-        return argv
+        self.debug = True
+        return super().argv()
 
 
 def run(argv, timeout=120):
@@ -300,6 +306,7 @@ def tls_mount(endpoint, base, url, extra=""):
     fine (the error must then be in the log)."""
     skip_unless_mountable()
     m = Mount(endpoint, base)
+    m.debug = False           # the certificate error must be amifs' own
     m.opts = "endpoint=%s,bucket=%s,max_attempts=1,cache_ttl=0%s" % (
         url, endpoint.bucket, extra)
     try:
@@ -335,3 +342,143 @@ def test_self_signed_endpoint_is_refused(endpoint, tmp_path, tls_server):
         finally:
             m.unmount()
     assert srv.hits > 0, log[-3000:]
+
+
+# ---- the suite-wide audit (tests/audit_fixtures.py) ----
+
+def audit_summary(c):
+    return ("%(daemon_logs)d daemon logs (%(daemon_lines)d lines), "
+            "%(status_files)d task files (%(diagnosis_files)d diagnoses), "
+            "%(processes)d amifs/cp/cat/ls... outputs, %(secrets)d secrets; "
+            "recording took %(cost_s).1fs" % c)
+
+
+def ran(passed, module):
+    return [n for n in passed if ("%s::" % module) in n]
+
+
+@pytest.mark.audit_last
+def test_suite_wide_secret_audit(request):
+    d = audit_fixtures.audit_dir()
+    if d is None:
+        pytest.skip("no audit directory: tests/audit_fixtures.py not loaded")
+    c = audit_fixtures.census(d)
+    mounting = audit_fixtures.mount_tests_passed(request.config)
+    if c["daemon_logs"] == 0 and not mounting:
+        pytest.skip("no amifs daemon ran in this session: nothing to audit")
+    secrets = audit_fixtures.load_secrets(d)
+    report = audit_fixtures.scan(d, secrets)
+    request.config.stash[audit_fixtures.SUMMARY] = "%s: %s" % (
+        d, audit_summary(c))
+    assert not report, "secrets in what amifs showed (%s):\n%s" % (
+        d, "\n".join(report[:200]))
+    # It saw enough to mean something.
+    assert secrets, "no secret recorded: the scan could not find any"
+    assert c["daemon_logs"] >= len(mounting), (
+        "%d tests mounted through mount_factory but only %d daemon logs"
+        % (len(mounting), c["daemon_logs"]))
+    if os.environ.get("AMIFS_AUDIT_DEBUG", "1") != "0":   # -d: verbose
+        assert c["daemon_lines"] >= 10 * c["daemon_logs"], audit_summary(c)
+    passed = audit_fixtures.passed_tests(request.config)
+    tasks = ran(passed, "test_tasks.py") + ran(passed, "test_imports.py")
+    if len(tasks) >= 3:
+        assert c["status_files"] >= 10, audit_summary(c)
+        assert c["diagnosis_files"] >= 1, audit_summary(c)
+    if len(ran(passed, "test_buckets.py")) >= 5:
+        assert c["processes"] >= 10, audit_summary(c)
+
+
+PLANTED_KEY = "pLaNtEdSeCrEtKeY/0123456789abcdefghijklmn"
+PLANTED_TOKEN = "IQoJb3JpZ2luX2VjEPLANTED" + "t0k3n" * 40 + "TOKENEND"
+
+
+def plant(d):
+    """A fake audit directory with planted leaks; {name: path}."""
+    files = {
+        "secrets-1.tsv": "static key\t%s\ntoken\t%s\nshort\tabc\n"
+                         % (PLANTED_KEY, PLANTED_TOKEN),
+        "daemon-1-mnt-x.log": "amifs 12:00:00.000 info: mounted\n"
+                              "amifs 12:00:00.001 debug: creds %s\n"
+                              "amifs 12:00:00.002 debug: cut %s\n"
+                              % (PLANTED_KEY, PLANTED_KEY[:30]),
+        "status-1.log": "### [t] /m/tasks/a/status\ncompleted ami-1\n"
+                        "### [t] /m/tasks/a/diagnosis\nwhy: ...%s\n"
+                        % PLANTED_TOKEN[-30:],
+        "procs-1.log": "### [t] cp a b (exit 1) stdout\n"
+                       "### [t] cp a b (exit 1) stderr\ncp: x\n"
+                       "Authorization: AWS4-HMAC-SHA256 Credential=AKIA/x, "
+                       "Signature=0123456789abcdef0123\n",
+        "clean.log": "nothing to see abc\n",
+    }
+    out = {}
+    for name, text in files.items():
+        (d / name).write_text(text)
+        out[name] = str(d / name)
+    return out
+
+
+def test_audit_scanner_reports_planted_secrets(tmp_path):
+    p = plant(tmp_path)
+    secrets = audit_fixtures.load_secrets(str(tmp_path))
+    assert set(secrets) == {PLANTED_KEY, PLANTED_TOKEN}  # "abc": too short
+    report = audit_fixtures.scan(str(tmp_path), secrets)
+    text = "\n".join(report)
+    assert p["daemon-1-mnt-x.log"] + ":2: secret (static key)" in text
+    assert p["daemon-1-mnt-x.log"] + \
+        ":3: first 24 chars of secret (static key)" in text
+    assert (p["status-1.log"] + ":4: last 24 chars of secret (token) "
+            "under '[t] /m/tasks/a/diagnosis'") in text, text
+    assert (p["procs-1.log"] + ":4: SigV4 material 'Signature=0123...' "
+            "under '[t] cp a b (exit 1) stderr'") in text, text
+    assert "clean.log" not in text and "secrets-1.tsv" not in text
+    assert PLANTED_KEY not in text and PLANTED_TOKEN[-24:] not in text
+    assert len(report) == 4, text
+    assert audit_fixtures.census(str(tmp_path))["status_files"] == 2
+
+
+def test_audit_records_what_tools_print_and_cli_secrets(tmp_path,
+                                                        monkeypatch):
+    """Through the real recording path: a `cat` that prints a secret, and
+    the AWS CLI handing out temporary credentials."""
+    d = tmp_path / "audit"
+    d.mkdir()
+    monkeypatch.setenv(audit_fixtures.AUDIT_ENV, str(d))
+    leak = tmp_path / "leak.txt"
+    leak.write_text("first line\nsecret=%s\n" % PLANTED_KEY)
+    subprocess.run(["cat", str(leak)], capture_output=True, text=True,
+                   env=dict(os.environ, AWS_SECRET_ACCESS_KEY=PLANTED_KEY))
+    audit_fixtures.record_process(
+        ["aws", "--endpoint-url", "http://x", "sts", "assume-role"], 0,
+        '{"Credentials": {"AccessKeyId": "ASIAX", "SecretAccessKey": '
+        '"%s", "SessionToken": "%s"}}' % (PLANTED_KEY[::-1], PLANTED_TOKEN),
+        "")
+    secrets = audit_fixtures.load_secrets(str(d))
+    assert set(secrets) == {PLANTED_KEY, PLANTED_KEY[::-1], PLANTED_TOKEN}
+    assert "sts assume-role" in secrets[PLANTED_TOKEN]
+    report = audit_fixtures.scan(str(d), secrets)
+    procs = str(d / ("procs-%d.log" % os.getpid()))
+    assert len(report) == 1, report      # the key (not also its ends)
+    assert report[0].startswith(procs + ":3: secret (AWS_SECRET_ACCESS_KEY"
+                                " of cat) under '["), report
+
+
+def test_audit_finds_secrets_in_credential_files(tmp_path, monkeypatch):
+    """Keys in a credentials file, a web identity token file and the SSO
+    token cache of a daemon's environment count as secrets."""
+    d = tmp_path / "audit"
+    d.mkdir()
+    monkeypatch.setenv(audit_fixtures.AUDIT_ENV, str(d))
+    home = tmp_path / "home"
+    (home / ".aws" / "sso" / "cache").mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text(
+        "[default]\naws_access_key_id = AKIAX\naws_secret_access_key = %s\n"
+        "aws_session_token=%s\n" % (PLANTED_KEY, PLANTED_TOKEN))
+    (home / ".aws" / "sso" / "cache" / "x.json").write_text(
+        '{"accessToken": "sso-bearer-planted-0123456789"}')
+    tok = tmp_path / "web-token"
+    tok.write_text("eyJhbGciOi.planted.sig\n")
+    audit_fixtures.record_file_secrets(
+        {"HOME": str(home), "AWS_WEB_IDENTITY_TOKEN_FILE": str(tok)}, "t")
+    assert set(audit_fixtures.load_secrets(str(d))) == {
+        PLANTED_KEY, PLANTED_TOKEN, "sso-bearer-planted-0123456789",
+        "eyJhbGciOi.planted.sig"}
