@@ -14,6 +14,7 @@
 #include <sys/statvfs.h>
 
 #include "fs/fs.h"
+#include <fuse_lowlevel.h> /* after fs.h: it sets FUSE_USE_VERSION */
 #include "fs/fsops.h"
 
 struct folder {
@@ -54,6 +55,12 @@ long amifs_caller_process(void)
         }
     fclose(f);
     return tgid > 0 ? tgid : (long)tid;
+}
+
+bool amifs_unmounting(void)
+{
+    struct fuse *f = fuse_get_context()->fuse;
+    return f && fuse_session_exited(fuse_get_session(f));
 }
 
 void amifs_log(struct amifs *fs, enum aws_log_level lvl, const char *fmt, ...)

@@ -116,6 +116,12 @@ struct amifs *amifs_get(void);
  * thread is mapped to its process through /proc. Only for handlers. */
 long amifs_caller_process(void);
 
+/* True once the kernel connection is gone (unmounted or aborted). libfuse
+ * joins every worker thread before it calls destroy, so a handler that
+ * waits for something slow (tasks/X/wait) must check this and give up, or
+ * the daemon outlives its mount. Only for handlers. */
+bool amifs_unmounting(void);
+
 /* Log through the mount's logger (printf-style). */
 void amifs_log(struct amifs *fs, enum aws_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

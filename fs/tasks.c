@@ -394,7 +394,7 @@ static int fill(struct fsimport *s, struct thandle *h)
         node_release(&n);
         if (rc != 0 || h->f != F_WAIT || status_word_ended(w))
             return rc;
-        if (fuse_interrupted())
+        if (fuse_interrupted() || amifs_unmounting())
             return -EINTR;
         if (!taskcache_wait_change(s->tc, &gen, WAIT_TICK_MS))
             return -EINTR; /* unmounting */

@@ -83,6 +83,20 @@ STATUS_WALK_BUDGET = 1.5     # seconds of reading, then stop
 STATUS_WALK_TIMEOUT = 5      # the child is killed after this
 
 
+def thread_stacks(pid):
+    """Every thread's backtrace of process PID (gdb), for a daemon that
+    hangs; a note when gdb is missing or fails."""
+    if not shutil.which("gdb"):
+        return "(gdb is not installed)"
+    try:
+        r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-nx",
+                            "-ex", "thread apply all bt"],
+                           capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "(gdb timed out)"
+    return r.stdout[-30000:] or r.stderr[-2000:]
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "slow: big files; deselect with -m 'not slow'")
@@ -242,22 +256,30 @@ class Mount:
             self.snapshot_status()
         audit_fixtures.record_cost("unmount", t0)
         proc, self.proc = self.proc, None
+        how = "fusermount3 -u"
         if proc.poll() is None:
             r = subprocess.run(["fusermount3", "-u", self.path],
                                capture_output=True, text=True)
             if r.returncode != 0:
+                # Busy: something still holds a file open. A lazy unmount
+                # keeps the mount alive until that is closed.
+                how = "fusermount3 -u -z (-u said: %s)" % r.stderr.strip()
                 subprocess.run(["fusermount3", "-u", "-z", self.path])
+        stacks = ""
         try:
             rc = proc.wait(UNMOUNT_TIMEOUT)
         except subprocess.TimeoutExpired:
+            stacks = thread_stacks(proc.pid)
             proc.kill()
             proc.wait()
             rc = None
         if is_mounted(self.path):  # the daemon died: drop the dead mount
             subprocess.run(["fusermount3", "-u", "-z", self.path])
         if rc is None:
-            raise AssertionError("amifs did not exit after unmount:\n"
-                                 + self.log())
+            raise AssertionError(
+                "amifs did not exit %d s after %s\n--- its threads ---\n%s"
+                "\n--- its log (tail) ---\n%s"
+                % (UNMOUNT_TIMEOUT, how, stacks, self.log()[-20000:]))
         log = self.log()
         bad = [l for l in log.splitlines() if SUSPICIOUS.search(l)]
         assert rc == 0, "amifs exited %d:\n%s" % (rc, log[-6000:])

@@ -12,7 +12,7 @@ PKGS=(build-essential pkg-config meson ninja-build
       python3 python3-pytest awscli
       qemu-utils fdisk e2fsprogs dosfstools mtools tar libarchive-tools rsync libglib2.0-bin attr
       curl ca-certificates openssl
-      clang libclang-rt-14-dev valgrind)
+      clang libclang-rt-14-dev valgrind gdb)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -207,3 +207,38 @@ def test_diagnosis_of_each_refusal_names_its_cause(tm, bad_images, name,
     assert "(%s)" % e["expect"] in diag.splitlines()[0]
     assert cause in diag.splitlines()[1], diag
     assert "region" not in diag, diag
+
+
+# --- shutdown with a reader blocked in wait (session 2) ------------------
+# libfuse joins every worker before it calls destroy: a `cat wait` that
+# blocks on a task still converting once kept a SIGTERMed daemon (systemd
+# stop, kill) alive until the task ended.
+
+def test_sigterm_ends_the_daemon_while_a_wait_is_blocked(endpoint, tmp_path,
+                                                         images):
+    endpoint.set_phase_seconds(30)  # the task stays active for minutes
+    m = start_mount(endpoint, str(tmp_path))
+    reader = None
+    try:
+        copy_in(m, images, "vmdk", "term.vmdk")
+        wfile = os.path.join(m.path, "tasks", "term.vmdk", "wait")
+        reader = subprocess.Popen(["cat", wfile], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        assert reader.poll() is None  # blocked: the task is converting
+        proc = m.proc
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        took = time.monotonic() - t0
+        reader.wait(timeout=30)
+        assert reader.returncode != 0  # the wait was cut short, not answered
+        assert took < 10, "the daemon took %.1f s to exit" % took
+    finally:
+        endpoint.set_phase_seconds(0.3)
+        if reader is not None and reader.poll() is None:
+            reader.kill()
+        if m.proc is not None and m.proc.poll() is not None:
+            m.proc = None  # it exited on SIGTERM: nothing left to unmount
+            subprocess.run(["fusermount3", "-u", "-z", m.path])
+        m.unmount()
