@@ -78,7 +78,11 @@ def test_status_files_while_active_and_after(tm, images):
 def test_wait_blocks_until_the_end_and_is_interruptible(tm, images):
     copy_in(tm, images, "vmdk", "w1.vmdk")
     wfile = os.path.join(tm.path, "tasks", "w1.vmdk", "wait")
-    p = subprocess.Popen(["cat", wfile], stdout=subprocess.PIPE, text=True)
+    # Ctrl-C's SIGINT, with its default action even when this test runs
+    # as a background job (which starts with SIGINT ignored).
+    p = subprocess.Popen(["cat", wfile], stdout=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                          signal.SIG_DFL))
     time.sleep(0.5)
     assert p.poll() is None  # still waiting: the task is not over
     p.send_signal(signal.SIGINT)
