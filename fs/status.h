@@ -114,5 +114,10 @@ void status_human_bytes(uint64_t n, char *out, unsigned len);
 /* Seconds since the epoch when the import was started (orders re-imports
  * of the same name). */
 #define STATUS_TAG_TIME "amifs:started"
+/* Put on the task (value: the AMI id) once its AMI and snapshots carry the
+ * task's tags, so no later mount tags them again: a tag the user removed
+ * from the AMI stays removed, and a mount does not re-tag every import the
+ * account ever made. */
+#define STATUS_TAG_TAGGED "amifs:ami-tagged"
 
 #endif

@@ -279,7 +279,8 @@ struct followup {
 static bool wants_tags(const struct entry *e)
 {
     return !e->tagged && streq(e->t.status, "completed") && e->t.image_id &&
-           *e->t.image_id && status_tag(&e->t.tags, STATUS_TAG_NAME);
+           *e->t.image_id && status_tag(&e->t.tags, STATUS_TAG_NAME) &&
+           !status_tag(&e->t.tags, STATUS_TAG_TAGGED);
 }
 
 /* Merge AWS's answer into new entries, carrying our per-task flags. */
@@ -349,7 +350,33 @@ static size_t plan(struct taskcache *tc, struct followup *f)
     return k;
 }
 
-/* The task's tags, minus the reserved aws: ones, for the AMI/snapshots. */
+/* The AMI is gone (deregistered before we got to it): nothing to tag. */
+static bool ami_gone(const struct aws_error *err)
+{
+    return strstr(err->code, ".NotFound") != NULL ||
+           strcmp(err->code, "InvalidAMIID.Unavailable") == 0;
+}
+
+/* Record on the task that its AMI is done (STATUS_TAG_TAGGED). */
+static int mark_tagged(struct taskcache *tc, const struct ec2_import_task *t)
+{
+    struct ec2_tag mark = {(char *)STATUS_TAG_TAGGED, t->image_id};
+    struct ec2_tags tags = {&mark, 1};
+    const char *res[1] = {t->import_task_id};
+    struct aws_error err;
+    aws_error_clear(&err);
+    int rc = tc->ops.create_tags(tc->ops.ctx, res, 1, &tags, &err);
+    if (rc != 0) {
+        char msg[700];
+        aws_error_format(&err, msg, sizeof msg);
+        aws_log(&tc->lg, AWS_LOG_WARN, "marking %s as tagged failed: %s",
+                t->import_task_id, msg);
+    }
+    return rc;
+}
+
+/* The task's tags, minus the reserved aws: ones, for the AMI/snapshots;
+ * then the mark on the task. 0 when both are done (or the AMI is gone). */
 static int tag_resources(struct taskcache *tc, const struct ec2_import_task *t)
 {
     const char **res = calloc(t->nsnapshots + 1, sizeof *res);
@@ -373,9 +400,12 @@ static int tag_resources(struct taskcache *tc, const struct ec2_import_task *t)
         aws_error_format(&err, msg, sizeof msg);
         aws_log(&tc->lg, AWS_LOG_WARN, "tagging %s of %s failed: %s",
                 t->image_id, t->import_task_id, msg);
+        if (ami_gone(&err))
+            rc = mark_tagged(tc, t); /* retrying cannot help */
     } else {
         aws_log(&tc->lg, AWS_LOG_INFO, "tagged %s and %zu snapshot(s) of %s",
                 t->image_id, n - 1, t->import_task_id);
+        rc = mark_tagged(tc, t);
     }
 out:
     free(res);

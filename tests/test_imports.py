@@ -175,6 +175,11 @@ def test_good_image_ends_completed_with_tagged_ami(endpoint, images,
         v.get("Name") == fname for v in t.values()) else None)(
             tags_of(endpoint, ami, *snaps)), timeout=10)
     assert all(v["amifs:name"] == fname for v in tagged.values())
+    assert all("amifs:ami-tagged" not in v for v in tagged.values())
+    # ... and the task remembers it, so no later mount tags them again.
+    poll_until(lambda: {t["Key"]: t["Value"] for t in import_tasks(
+        endpoint)[task_id].get("Tags", [])}.get("amifs:ami-tagged") == ami,
+        timeout=10)
     # Once the task has ended the file leaves imports/.
     poll_until(lambda: fname not in os.listdir(
         os.path.join(m.path, "imports")), timeout=10)

@@ -246,3 +246,39 @@ def test_sigterm_ends_the_daemon_while_a_wait_is_blocked(endpoint, tmp_path,
             m.proc = None  # it exited on SIGTERM: nothing left to unmount
             subprocess.run(["fusermount3", "-u", "-z", m.path])
         m.unmount()
+
+
+# --- tagging once per task, not once per mount (session 2) -----------------
+# The AMI and snapshots get the task's tags when it completes; the task then
+# carries amifs:ami-tagged, so a later mount neither re-tags every import
+# the account ever made nor puts back a tag the user removed.
+
+def test_a_remount_does_not_tag_the_ami_again(fresh_endpoint, images,
+                                               tmp_path):
+    ep = fresh_endpoint
+    ep.bootstrap()
+    m = start_mount(ep, str(tmp_path))
+    try:
+        copy_in(m, images, "vmdk", "once.vmdk")
+        task_id = os.readlink(os.path.join(m.path, "tasks", "once.vmdk"))
+        ami = wait_status(m, "once.vmdk").split()[1]
+        poll_until(lambda: {t["Key"]: t["Value"] for t in import_tasks(ep)[
+            task_id].get("Tags", [])}.get("amifs:ami-tagged") == ami,
+            timeout=10)
+    finally:
+        m.unmount()
+    # The user drops a tag amifs put on the AMI; a remount leaves it gone.
+    ep.aws("ec2", "delete-tags", "--resources", ami, "--tags", "Key=Name",
+           json=False)
+    mark = ep.mark()
+    m2 = start_mount(ep, str(tmp_path))
+    try:
+        assert read(os.path.join(m2.path, "tasks", "once.vmdk",
+                                 "status")).startswith("completed " + ami)
+        time.sleep(1.5)  # several refreshes at poll_interval=0.3
+        assert ep.requests(op="CreateTags", since=mark) == []
+    finally:
+        m2.unmount()
+    tags = ep.aws("ec2", "describe-tags", "--filters",
+                  "Name=resource-id,Values=" + ami)["Tags"]
+    assert "Name" not in {t["Key"] for t in tags}

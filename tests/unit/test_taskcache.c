@@ -185,6 +185,8 @@ struct fake {
     int fail_describe;   /* errno-ish: nonzero makes describe fail */
     int tag_calls;
     int fail_tags;       /* fail the next N CreateTags */
+    const char *fail_code; /* their error code ("InternalError" if NULL) */
+    int mark_calls;      /* CreateTags of amifs:ami-tagged on a task */
     char tagged[8][64];  /* resources of the last CreateTags */
     size_t ntagged;
     size_t ntags;
@@ -222,10 +224,21 @@ static int f_tags(void *ctx, const char *const *res, size_t n,
                   const struct ec2_tags *tags, struct aws_error *err)
 {
     struct fake *f = ctx;
+    if (n == 1 && strncmp(res[0], "import-", 7) == 0) {
+        /* The mark: AWS would list it with the task from now on. */
+        f->mark_calls++;
+        CHECK(tags->n == 1 && strcmp(tags->v[0].key, "amifs:ami-tagged") == 0);
+        for (size_t i = 0; i < f->n; i++)
+            if (strcmp(f->tasks[i].import_task_id, res[0]) == 0)
+                add_tag(&f->tasks[i].tags, tags->v[0].key, tags->v[0].value);
+        return 0;
+    }
     f->tag_calls++;
     if (f->fail_tags > 0) {
         f->fail_tags--;
-        return aws_error_service(err, 500, "InternalError", "boom", "r");
+        return aws_error_service(err, 400,
+                                 f->fail_code ? f->fail_code : "InternalError",
+                                 "boom", "r");
     }
     f->ntagged = n < 8 ? n : 8;
     for (size_t i = 0; i < f->ntagged; i++)
@@ -335,8 +348,14 @@ static void test_cache_refresh_alias_tags(void)
     CHECK_STR(f.tagged[0], "ami-0abc");
     CHECK_STR(f.tagged[1], "snap-1");
     CHECK(f.ntags == 3); /* amifs:name, amifs:started, Name; not aws:… */
+    CHECK(f.mark_calls == 1); /* the task remembers its AMI is tagged */
     CHECK(taskcache_refresh(tc) == 0);
-    CHECK(f.tag_calls == 2 && f.ended_calls == 1);
+    CHECK(f.tag_calls == 2 && f.ended_calls == 1 && f.mark_calls == 1);
+    /* The next mount does not tag that AMI again. */
+    struct taskcache *tc2 = new_cache(&f);
+    CHECK(taskcache_refresh(tc2) == 0);
+    CHECK(f.tag_calls == 2 && f.mark_calls == 1);
+    taskcache_free(tc2);
     CHECK(taskcache_with(tc, "import-ami-A", grab, &s) == 0);
     CHECK_STR(s.line, "completed ami-0abc\n");
 
@@ -416,6 +435,29 @@ static void test_cache_put_cancel(void)
     free(f.tasks);
 }
 
+static void test_tags_of_a_deregistered_ami(void)
+{
+    /* A completed task whose AMI was deregistered before it was tagged:
+     * CreateTags says NotFound; retrying cannot help, so the task is
+     * marked and left alone instead of failing every refresh. */
+    struct fake f = {0};
+    f.tasks = calloc(1, sizeof *f.tasks);
+    f.n = 1;
+    make_task(&f.tasks[0], "import-ami-G", "completed", "", "100");
+    set(&f.tasks[0].image_id, "ami-0gone");
+    add_tag(&f.tasks[0].tags, STATUS_TAG_NAME, "gone.ova");
+    f.fail_tags = 5;
+    f.fail_code = "InvalidAMIID.NotFound";
+    struct taskcache *tc = new_cache(&f);
+    CHECK(taskcache_refresh(tc) == 0);
+    CHECK(f.tag_calls == 1 && f.mark_calls == 1);
+    CHECK(taskcache_refresh(tc) == 0);
+    CHECK(f.tag_calls == 1 && f.mark_calls == 1);
+    taskcache_free(tc);
+    taskcache_task_free(&f.tasks[0]);
+    free(f.tasks);
+}
+
 int main(void)
 {
     test_status_lines();
@@ -424,5 +466,6 @@ int main(void)
     test_cache_refresh_alias_tags();
     test_first_refresh_failing();
     test_cache_put_cancel();
+    test_tags_of_a_deregistered_ami();
     return check_exit();
 }
