@@ -160,6 +160,31 @@ class Endpoint:
         return dict(self.env, AWS_ACCESS_KEY_ID=admin["AccessKeyId"],
                     AWS_SECRET_ACCESS_KEY=admin["SecretAccessKey"])
 
+    def temporary_credentials(self, role, session, seconds=3600):
+        """Real temporary credentials (ASIA key, secret, session token) the
+        endpoint accepts: AssumeRole of an all-powerful ROLE, made with the
+        admin keys on first use (moto refuses made-up session tokens)."""
+        admin = self.admin_env()
+        r = self.aws("iam", "get-role", "--role-name", role, env=admin,
+                     check=False, json=False)
+        if r.returncode != 0:
+            trust = jsonlib.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "*"},
+                 "Action": "sts:AssumeRole"}]})
+            policy = jsonlib.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+            self.aws("iam", "create-role", "--role-name", role,
+                     "--assume-role-policy-document", trust, env=admin)
+            self.aws("iam", "put-role-policy", "--role-name", role,
+                     "--policy-name", "all", "--policy-document", policy,
+                     env=admin)
+        arn = self.aws("iam", "get-role", "--role-name", role,
+                       env=admin)["Role"]["Arn"]
+        return self.aws("sts", "assume-role", "--role-arn", arn,
+                        "--role-session-name", session,
+                        "--duration-seconds", str(max(seconds, 900)),
+                        env=admin)["Credentials"]
+
     def aws(self, *args, cli="v1", check=True, json=True, env=None,
             timeout=180, input=None):
         """Run an AWS CLI against the endpoint. json=True: parsed stdout

@@ -34,28 +34,9 @@ ROLE_ARN_FMT = "arn:aws:iam::%s:role/" + ROLE
 
 
 def temporary_keys(endpoint, seconds=3600):
-    """Real temporary credentials the endpoint accepts: AssumeRole of an
-    all-powerful role (moto refuses made-up session tokens)."""
-    admin = endpoint.admin_env()
-    r = endpoint.aws("iam", "get-role", "--role-name", ROLE, env=admin,
-                     check=False, json=False)
-    if r.returncode != 0:
-        trust = json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"AWS": "*"},
-             "Action": "sts:AssumeRole"}]})
-        policy = json.dumps({"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "*", "Resource": "*"}]})
-        endpoint.aws("iam", "create-role", "--role-name", ROLE,
-                     "--assume-role-policy-document", trust, env=admin)
-        endpoint.aws("iam", "put-role-policy", "--role-name", ROLE,
-                     "--policy-name", "all", "--policy-document", policy,
-                     env=admin)
-    arn = endpoint.aws("iam", "get-role", "--role-name", ROLE,
-                       env=admin)["Role"]["Arn"]
-    return endpoint.aws("sts", "assume-role", "--role-arn", arn,
-                        "--role-session-name", "amifs-creds-test",
-                        "--duration-seconds", str(max(seconds, 900)),
-                        env=admin)["Credentials"]
+    """Real temporary credentials the endpoint accepts (and the role the
+    web identity tests assume)."""
+    return endpoint.temporary_credentials(ROLE, "amifs-creds-test", seconds)
 
 
 def iso(t):

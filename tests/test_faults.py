@@ -321,28 +321,8 @@ TEMP_ROLE = "amifs-test-temporary"
 
 
 def temporary_credentials(endpoint):
-    """Real temporary credentials (ASIA key, secret, session token) that
-    moto accepts: AssumeRole of an all-powerful role made with the admin
-    keys (moto refuses made-up session tokens)."""
-    admin = endpoint.admin_env()
-    trust = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": "*"},
-         "Action": "sts:AssumeRole"}]})
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "*", "Resource": "*"}]})
-    r = endpoint.aws("iam", "get-role", "--role-name", TEMP_ROLE, env=admin,
-                     check=False, json=False)
-    if r.returncode != 0:
-        endpoint.aws("iam", "create-role", "--role-name", TEMP_ROLE,
-                     "--assume-role-policy-document", trust, env=admin)
-        endpoint.aws("iam", "put-role-policy", "--role-name", TEMP_ROLE,
-                     "--policy-name", "all", "--policy-document", policy,
-                     env=admin)
-    arn = endpoint.aws("iam", "get-role", "--role-name", TEMP_ROLE,
-                       env=admin)["Role"]["Arn"]
-    return endpoint.aws("sts", "assume-role", "--role-arn", arn,
-                        "--role-session-name", "amifs-test",
-                        env=admin)["Credentials"]
+    """Real temporary credentials (ASIA key, secret, session token)."""
+    return endpoint.temporary_credentials(TEMP_ROLE, "amifs-test")
 
 
 def credential_process_env(endpoint, d, ttl=2):
