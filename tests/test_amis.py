@@ -53,6 +53,14 @@ def image(ep, ami, region=None):
     return imgs[0] if imgs else None
 
 
+def launch_permissions(ep, ami):
+    """Who may launch AMI, sorted, as the AWS CLI sees it."""
+    r = ep.aws("ec2", "describe-image-attribute", "--image-id", ami,
+               "--attribute", "launchPermission")
+    return sorted(p.get("UserId", p.get("Group"))
+                  for p in r["LaunchPermissions"])
+
+
 def tags_of(ep, ami):
     r = ep.aws("ec2", "describe-tags", "--filters",
                "Name=resource-id,Values=%s" % ami)["Tags"]
@@ -128,10 +136,7 @@ def test_launch_permissions(endpoint, vmdk, fresh_mount):
     write(f, OTHER + "\n")
 
     def shared():
-        r = endpoint.aws("ec2", "describe-image-attribute", "--image-id",
-                         ami, "--attribute", "launchPermission")
-        return sorted(p.get("UserId", p.get("Group"))
-                      for p in r["LaunchPermissions"])
+        return launch_permissions(endpoint, ami)
 
     def snap_shared():
         r = endpoint.aws("ec2", "describe-snapshot-attribute",
@@ -259,10 +264,7 @@ def test_a_bad_account_id_fails_the_write_and_changes_nothing(
     write(f, OTHER + "\n")
 
     def shared():
-        r = endpoint.aws("ec2", "describe-image-attribute", "--image-id",
-                         ami, "--attribute", "launchPermission")
-        return sorted(p.get("UserId", p.get("Group"))
-                      for p in r["LaunchPermissions"])
+        return launch_permissions(endpoint, ami)
     # tee reports the failed write; the list is unchanged
     r = subprocess.run(["tee", f], input=OTHER2 + "\nbogus\n",
                        capture_output=True, text=True)
