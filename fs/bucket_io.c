@@ -1,7 +1,7 @@
 /*
  * bucket_io.c — open files of buckets/.
  *
- * Reading: a reader (fs/reader.h) per open file, fetching ranged GETs with
+ * Reading: a reader (core/reader.h) per open file, fetching ranged GETs with
  * If-Match on the ETag seen at open, so a file replaced meanwhile fails
  * instead of mixing two versions.
  *
@@ -38,7 +38,7 @@
 #include <string.h>
 
 #include "fs/buckets_int.h"
-#include "fs/reader.h"
+#include "core/reader.h"
 
 enum up_state { UP_WRITING, UP_DONE, UP_FAILED };
 

@@ -6,7 +6,7 @@
  * not shown.
  *
  * Every S3 call happens without any lock held. What we learn goes into the
- * cache (fs/cache.h) so `ls -l` costs one listing.
+ * cache (core/cache.h) so `ls -l` costs one listing.
  */
 #include <errno.h>
 #include <stdio.h>

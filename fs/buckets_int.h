@@ -18,7 +18,7 @@
 
 #include "aws/mpu.h"
 #include "aws/s3.h"
-#include "fs/cache.h"
+#include "core/cache.h"
 #include "fs/fs.h"
 
 struct upload;       /* bucket_io.c */

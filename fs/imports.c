@@ -1,7 +1,7 @@
 /*
  * imports.c — the imports/ drop box (SPEC.md "imports/").
  *
- * Maps FUSE calls onto import jobs (fs/importjob.h) and sidecars:
+ * Maps FUSE calls onto import jobs (core/importjob.h) and sidecars:
  *  - a file with a final name (.ova .vmdk .vhd .vhdx .raw .img) or any other
  *    (temporary) name is a job: create starts it, writes stream, the first
  *    flush after data completes it (and for a final name starts the import)

@@ -4,7 +4,7 @@
  * borrows it through fs->imports, or creates it itself when imports/ could
  * not start).
  *
- * The registry maps file names to import jobs (fs/importjob.h): at most one
+ * The registry maps file names to import jobs (core/importjob.h): at most one
  * job per name; a newer job of the same name replaces an ended or failed
  * one. Jobs stay in the registry after they leave imports/ (their task ended,
  * or they failed before reaching AWS) so tasks/NAME keeps answering with the
@@ -17,8 +17,8 @@
 #include <pthread.h>
 
 #include "fs/fs.h"
-#include "fs/importjob.h"
-#include "fs/taskcache.h"
+#include "core/importjob.h"
+#include "core/taskcache.h"
 
 struct fsimport {
     struct import_config cfg;    /* cfg.bucket NULL: no staging bucket */

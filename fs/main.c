@@ -22,10 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fs/doctor.h"
+#include "cli/doctor.h"
 #include "fs/fsops.h"
 #include "fs/options.h"
-#include "fs/setup.h"
+#include "cli/setup.h"
 #include "ova/ova.h"
 
 #ifndef AMIFS_VERSION

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "fs/fsops.h"
-#include "fs/importenums.h"
+#include "core/importenums.h"
 #include "fs/options.h"
 
 enum {

@@ -9,7 +9,7 @@
  *
  * regions/REGION/tasks/ is a read-only view of that region's import-image
  * tasks (DescribeImportImageTasks with that region), served from a
- * fs/taskcache.c poller of its own, started the first time the folder is
+ * core/taskcache.c poller of its own, started the first time the folder is
  * used (the mounted region reuses the tasks/ poller instead of asking AWS
  * twice):
  *   tasks/ID/       status, status.json, progress, source, and diagnosis
@@ -32,10 +32,10 @@
 
 #include "aws/ec2.h"
 #include "fs/amis.h"
-#include "fs/diagnosis.h"
+#include "core/diagnosis.h"
 #include "fs/imports.h"
-#include "fs/status.h"
-#include "fs/taskcache.h"
+#include "core/status.h"
+#include "core/taskcache.h"
 
 #define REGIONS_TTL 3600.0
 

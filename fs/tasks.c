@@ -25,10 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/diagnosis.h"
+#include "core/diagnosis.h"
 #include "fs/fs.h"
 #include "fs/imports.h"
-#include "fs/status.h"
+#include "core/status.h"
 
 #define FIRST_LIST_WAIT_MS 3000
 #define WAIT_TICK_MS 250

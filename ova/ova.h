@@ -28,7 +28,7 @@
  * Verdicts are sticky: after the first refusal every feed()/finish() returns
  * -1 and reason/code never change. The reason is one English sentence that
  * names the offending member or field; the code is a short stable class that
- * other layers match on (fs/diagnosis.c):
+ * other layers match on (core/diagnosis.c):
  *   empty, not-tar, bad-tar, truncated, ovf-not-first, multiple-ovf,
  *   ovf-too-large, bad-xml, xml-entities, bad-ovf, no-disks, missing-disk,
  *   absent-cdrom, chunked-disk, unsafe-path, bad-member, duplicate-member,

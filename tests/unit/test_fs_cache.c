@@ -1,9 +1,9 @@
-/* Unit test of fs/cache.c: expiry, listed directories, forgetting, growth.
+/* Unit test of core/cache.c: expiry, listed directories, forgetting, growth.
  * A fake clock drives time. */
 #include <stdio.h>
 #include <string.h>
 
-#include "fs/cache.h"
+#include "core/cache.h"
 #include "check.h"
 
 static double fake_now(void *ctx)

@@ -1,4 +1,4 @@
-/* Unit test of fs/reader.c: data is right whatever the access pattern,
+/* Unit test of core/reader.c: data is right whatever the access pattern,
  * sequential reads grow the window and fetch ahead, random reads fetch
  * exact ranges, memory stays within two windows, errors are reported and
  * retried. The fetch callback is a fake object made of a byte pattern. */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/reader.h"
+#include "core/reader.h"
 #include "check.h"
 
 #define KiB ((size_t)1024)

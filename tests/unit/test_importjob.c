@@ -1,4 +1,4 @@
-/* test_importjob.c — the network-free parts of fs/importjob.c: content
+/* test_importjob.c — the network-free parts of core/importjob.c: content
  * sniffing for temporary names, the ClientToken, sidecar JSON and
  * user.amifs.* xattrs, final names. */
 #include <errno.h>
@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fs/importjob.h"
+#include "core/importjob.h"
 #include "ova/ova.h"
 #include "check.h"
 

@@ -1,11 +1,11 @@
-/* Unit tests for fs/policy.c: IAM wildcard matching, policy evaluation,
+/* Unit tests for core/policy.c: IAM wildcard matching, policy evaluation,
  * the trust-policy judgement doctor makes, and the documents setup writes
  * (which must pass doctor's own checks). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/policy.h"
+#include "core/policy.h"
 #include "check.h"
 
 static void test_glob(void)

@@ -1,13 +1,13 @@
-/* test_taskcache.c — fs/status.c, fs/diagnosis.c and fs/taskcache.c without
+/* test_taskcache.c — core/status.c, core/diagnosis.c and core/taskcache.c without
  * FUSE or a network: the cache runs over scripted ops that record calls. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/diagnosis.h"
-#include "fs/status.h"
-#include "fs/taskcache.h"
+#include "core/diagnosis.h"
+#include "core/status.h"
+#include "core/taskcache.h"
 #include "check.h"
 
 #define CHECK_STR(got, want)                                                 \

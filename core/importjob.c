@@ -1,6 +1,6 @@
 /* importjob.c — one dropped file: upload + validation tee + ImportImage. */
-#include "fs/importjob.h"
-#include "fs/importenums.h"
+#include "core/importjob.h"
+#include "core/importenums.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -18,8 +18,8 @@
  * Returned strings are malloc'd (caller frees); NULL only when out of
  * memory.
  */
-#ifndef AMIFS_FS_POLICY_H
-#define AMIFS_FS_POLICY_H
+#ifndef AMIFS_CORE_POLICY_H
+#define AMIFS_CORE_POLICY_H
 
 #include <stdbool.h>
 #include <stddef.h>

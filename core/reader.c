@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/reader.h"
+#include "core/reader.h"
 
 #define DEFAULT_MIN_WINDOW ((size_t)1 << 20)
 #define DEFAULT_MAX_WINDOW ((size_t)32 << 20)

@@ -16,8 +16,8 @@
  * helper thread; it must return exactly `len` bytes or fail, and should stop
  * early when *cancel (NULL for reads the caller waits on) becomes non-zero.
  */
-#ifndef AMIFS_FS_READER_H
-#define AMIFS_FS_READER_H
+#ifndef AMIFS_CORE_READER_H
+#define AMIFS_CORE_READER_H
 
 #include <stdatomic.h>
 #include <stddef.h>

@@ -21,8 +21,8 @@
 #include "aws/ec2.h"
 #include "aws/s3.h"
 #include "aws/xml.h"
-#include "fs/doctor.h"
-#include "fs/policy.h"
+#include "cli/doctor.h"
+#include "core/policy.h"
 
 /* ---- command line ------------------------------------------------------- */
 

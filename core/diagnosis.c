@@ -1,5 +1,5 @@
 /* diagnosis.c — the failure catalogue behind tasks/ID/diagnosis. */
-#include "fs/diagnosis.h"
+#include "core/diagnosis.h"
 
 #include <stddef.h>
 #include <string.h>

@@ -20,8 +20,8 @@
  * Returns the exit status: 0 (plan printed, or applied, or nothing to do),
  * 1 (a step failed or the account cannot be fixed by setup), 2 (usage).
  */
-#ifndef AMIFS_FS_SETUP_H
-#define AMIFS_FS_SETUP_H
+#ifndef AMIFS_CLI_SETUP_H
+#define AMIFS_CLI_SETUP_H
 
 int amifs_setup_main(int argc, char **argv);
 

@@ -8,7 +8,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "fs/policy.h"
+#include "core/policy.h"
 
 static char lower(char c)
 {

@@ -1,7 +1,7 @@
 /*
  * doctor.h — `amifs doctor`: can an import work from this account, and if
  * not, what exactly to change. Also the account context and checks that
- * `amifs setup` (fs/setup.c) shares.
+ * `amifs setup` (cli/setup.c) shares.
  *
  * amifs_doctor_main() takes the arguments after `amifs` (argv[0] is
  * "doctor"), prints a report on stdout in git's style — `ok: …`,
@@ -18,8 +18,8 @@
  * Secrets never reach the report: only account ids, ARNs and AWS error
  * codes/messages are printed.
  */
-#ifndef AMIFS_FS_DOCTOR_H
-#define AMIFS_FS_DOCTOR_H
+#ifndef AMIFS_CLI_DOCTOR_H
+#define AMIFS_CLI_DOCTOR_H
 
 #include <stdbool.h>
 #include <stddef.h>

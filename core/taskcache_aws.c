@@ -1,7 +1,7 @@
 /* taskcache_aws.c — the taskcache's ops over the real EC2 API. Kept apart
  * from taskcache.c so the cache's logic links (and is unit-tested) without
  * the network code. */
-#include "fs/taskcache.h"
+#include "core/taskcache.h"
 
 /* ---- the real ops ------------------------------------------------------ */
 

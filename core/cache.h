@@ -15,8 +15,8 @@
  * Thread-safe: one mutex, held only for in-memory work (never across I/O).
  * A ttl of 0 disables caching (every get misses). Paths are copied.
  */
-#ifndef AMIFS_FS_CACHE_H
-#define AMIFS_FS_CACHE_H
+#ifndef AMIFS_CORE_CACHE_H
+#define AMIFS_CORE_CACHE_H
 
 #include <stdbool.h>
 #include <stdint.h>

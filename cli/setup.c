@@ -1,7 +1,7 @@
 /*
  * setup.c — `amifs setup`: plan, print, and with --yes apply the bucket and
  * role an import needs (see setup.h). The plan is computed with the same
- * judgements doctor makes (fs/policy.c), so after a successful
+ * judgements doctor makes (core/policy.c), so after a successful
  * `setup --yes`, doctor finds nothing missing and a second setup plans
  * nothing.
  */
@@ -11,9 +11,9 @@
 
 #include "aws/s3.h"
 #include "aws/xml.h"
-#include "fs/doctor.h"
-#include "fs/policy.h"
-#include "fs/setup.h"
+#include "cli/doctor.h"
+#include "core/policy.h"
+#include "cli/setup.h"
 
 struct plan {
     bool create_bucket;

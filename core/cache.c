@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs/cache.h"
+#include "core/cache.h"
 
 #define SWEEP_EVERY 4096
 

@@ -1,5 +1,5 @@
 /* taskcache.c — the shared DescribeImportImageTasks poller and cache. */
-#include "fs/taskcache.h"
+#include "core/taskcache.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "fs/status.h"
+#include "core/status.h"
 
 /* A task put by ImportImage may be missing from a listing made just before
  * or while it was created: keep it this long even if AWS does not list it. */

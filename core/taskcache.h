@@ -33,8 +33,8 @@
  *
  * Thread safety: every function may be called from any thread.
  */
-#ifndef AMIFS_FS_TASKCACHE_H
-#define AMIFS_FS_TASKCACHE_H
+#ifndef AMIFS_CORE_TASKCACHE_H
+#define AMIFS_CORE_TASKCACHE_H
 
 #include <stdbool.h>
 #include <stddef.h>

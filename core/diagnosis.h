@@ -1,7 +1,7 @@
 /*
  * diagnosis.h — known VM Import failures → their usual cause and the fix.
  *
- * One static table (fs/diagnosis.c), built from the VM Import error catalogue
+ * One static table (core/diagnosis.c), built from the VM Import error catalogue
  * in shared/FIELD-NOTES.md and aws-contract.md §9.5, plus the refusal classes
  * of our own pre-flight validator (ova/: "not-stream-optimized", …). It backs
  * the `diagnosis` file of tasks/ID/. Pure: no FUSE, no network, no state.
@@ -10,8 +10,8 @@
  * entry wins (so the table lists specific strings before general ones).
  * AWS often prefixes the text with "CLIENT_ERROR : "; that does not matter.
  */
-#ifndef AMIFS_FS_DIAGNOSIS_H
-#define AMIFS_FS_DIAGNOSIS_H
+#ifndef AMIFS_CORE_DIAGNOSIS_H
+#define AMIFS_CORE_DIAGNOSIS_H
 
 #include "aws/buf.h"
 

@@ -4,7 +4,7 @@
  *
  * No FUSE here (fs/imports.c maps FUSE calls onto these functions).
  *
- * Life of a job (phase as in fs/status.h):
+ * Life of a job (phase as in core/status.h):
  *
  *   WRITING ──close, final name──► FINISHING ──ImportImage ok──► STARTED
  *      │  └─close, temp name──► STAGED ──rename to a final name──┘
@@ -44,8 +44,8 @@
  * is held across a network call. Jobs are reference-counted: importjob_new
  * returns one reference; importjob_ref/unref.
  */
-#ifndef AMIFS_FS_IMPORTJOB_H
-#define AMIFS_FS_IMPORTJOB_H
+#ifndef AMIFS_CORE_IMPORTJOB_H
+#define AMIFS_CORE_IMPORTJOB_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -54,8 +54,8 @@
 
 #include "aws/client.h"
 #include "aws/ec2.h"
-#include "fs/status.h"
-#include "fs/taskcache.h"
+#include "core/status.h"
+#include "core/taskcache.h"
 
 /* Mount-wide settings; strings borrowed (they live as long as the mount).
  * Any string may be NULL (unset). */

@@ -5,12 +5,12 @@
  * the mount option, the sidecar's close, the setxattr — instead of by
  * ImportImage after the whole image was uploaded.
  *
- * Pure and header-only (fs/options.c and fs/importjob.c both use it, and
+ * Pure and header-only (fs/options.c and core/importjob.c both use it, and
  * each is unit-tested alone). Names are the xattr/option spelling
  * ("boot_mode") or the ImportImage/sidecar one ("BootMode").
  */
-#ifndef AMIFS_FS_IMPORTENUMS_H
-#define AMIFS_FS_IMPORTENUMS_H
+#ifndef AMIFS_CORE_IMPORTENUMS_H
+#define AMIFS_CORE_IMPORTENUMS_H
 
 #include <stdbool.h>
 #include <stddef.h>

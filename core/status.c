@@ -1,5 +1,5 @@
 /* status.c — rendering of the tasks/ID/ status files. */
-#include "fs/status.h"
+#include "core/status.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -3,9 +3,9 @@
  *
  * Pure rendering: no FUSE, no network, no locks. The caller (fs/tasks.c)
  * takes a consistent snapshot of a task — the local upload's state
- * (struct upload_info, from fs/importjob.c) and/or the task as
+ * (struct upload_info, from core/importjob.c) and/or the task as
  * DescribeImportImageTasks last returned it (struct ec2_import_task, from
- * fs/taskcache.c) — and hands both here. Either may be NULL, not both.
+ * core/taskcache.c) — and hands both here. Either may be NULL, not both.
  *
  * The status line starts with a stable word (enum status_word, SPEC.md):
  *   uploading  the file is being written into imports/ (or was closed under
@@ -19,8 +19,8 @@
  *   cancelled  rm of the upload in flight, or the task was cancelled
  * When both are given, the AWS task wins once the upload phase is STARTED.
  */
-#ifndef AMIFS_FS_STATUS_H
-#define AMIFS_FS_STATUS_H
+#ifndef AMIFS_CORE_STATUS_H
+#define AMIFS_CORE_STATUS_H
 
 #include <stdbool.h>
 #include <stdint.h>
