@@ -100,232 +100,6 @@ void importjob_client_token(const char *bucket, const char *key,
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-/* ---- parameters ------------------------------------------------------- */
-
-void import_params_init(struct import_params *p)
-{
-    memset(p, 0, sizeof *p);
-    p->encrypted = -1;
-}
-
-void import_params_release(struct import_params *p)
-{
-    char **s[] = {&p->boot_mode,  &p->license_type, &p->platform,
-                  &p->architecture, &p->kms_key_id, &p->role_name,
-                  &p->description};
-    for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
-        free(*s[i]);
-    ec2_tags_release(&p->tags);
-    import_params_init(p);
-}
-
-/* Set (or replace) a tag; key/value copied. */
-static int tag_set(struct ec2_tags *t, const char *k, const char *v)
-{
-    for (size_t i = 0; i < t->n; i++)
-        if (strcmp(t->v[i].key, k) == 0) {
-            char *d = strdup(v);
-            if (!d)
-                return -ENOMEM;
-            free(t->v[i].value);
-            t->v[i].value = d;
-            return 0;
-        }
-    struct ec2_tag *nv = realloc(t->v, (t->n + 1) * sizeof *nv);
-    if (!nv)
-        return -ENOMEM;
-    t->v = nv;
-    nv[t->n].key = strdup(k);
-    nv[t->n].value = strdup(v);
-    if (!nv[t->n].key || !nv[t->n].value) {
-        free(nv[t->n].key);
-        free(nv[t->n].value);
-        return -ENOMEM;
-    }
-    t->n++;
-    return 0;
-}
-
-static char **param_field(struct import_params *p, const char *name)
-{
-    static const struct {
-        const char *json, *xattr;
-        size_t off;
-    } F[] = {
-        {"BootMode", "boot_mode", offsetof(struct import_params, boot_mode)},
-        {"LicenseType", "license_type",
-         offsetof(struct import_params, license_type)},
-        {"Platform", "platform", offsetof(struct import_params, platform)},
-        {"Architecture", "architecture",
-         offsetof(struct import_params, architecture)},
-        {"KmsKeyId", "kms_key_id", offsetof(struct import_params, kms_key_id)},
-        {"RoleName", "role_name", offsetof(struct import_params, role_name)},
-        {"Description", "description",
-         offsetof(struct import_params, description)},
-    };
-    for (size_t i = 0; i < sizeof F / sizeof F[0]; i++)
-        if (strcmp(name, F[i].json) == 0 || strcmp(name, F[i].xattr) == 0)
-            return (char **)((char *)p + F[i].off);
-    return NULL;
-}
-
-static int parse_bool(const char *s, size_t n)
-{
-    if ((n == 4 && strncasecmp(s, "true", 4) == 0) || (n == 1 && *s == '1'))
-        return 1;
-    if ((n == 5 && strncasecmp(s, "false", 5) == 0) || (n == 1 && *s == '0'))
-        return 0;
-    return -1;
-}
-
-int import_params_setxattr(struct import_params *p, const char *name,
-                           const char *value, size_t n)
-{
-    if (strncmp(name, "user.amifs.", 11) != 0)
-        return -ENOTSUP;
-    const char *k = name + 11;
-    char *v = strndup(value ? value : "", n);
-    if (!v)
-        return -ENOMEM;
-    int rc = 0;
-    char **f = param_field(p, k);
-    if (f && !import_enum_ok(k, v)) {
-        free(v); /* refused now, not by ImportImage after the upload */
-        return -EINVAL;
-    }
-    if (f) {
-        free(*f);
-        *f = v;
-        return 0;
-    }
-    if (strcmp(k, "encrypted") == 0) {
-        int b = parse_bool(v, strlen(v));
-        rc = b < 0 ? -EINVAL : 0;
-        if (b >= 0)
-            p->encrypted = b;
-    } else if (strncmp(k, "tag.", 4) == 0 && k[4]) {
-        rc = tag_set(&p->tags, k + 4, v);
-    } else {
-        rc = -ENOTSUP;
-    }
-    free(v);
-    return rc;
-}
-
-const char *import_params_getxattr(const struct import_params *p,
-                                   const char *name)
-{
-    if (strncmp(name, "user.amifs.", 11) != 0)
-        return NULL;
-    const char *k = name + 11;
-    char **f = param_field((struct import_params *)p, k);
-    if (f)
-        return *f;
-    if (strcmp(k, "encrypted") == 0)
-        return p->encrypted < 0 ? NULL : p->encrypted ? "true" : "false";
-    if (strncmp(k, "tag.", 4) == 0)
-        return status_tag(&p->tags, k + 4);
-    return NULL;
-}
-
-static int json_tags(struct import_params *p, const cJSON *t)
-{
-    const cJSON *it;
-    cJSON_ArrayForEach(it, t)
-    {
-        const char *k = NULL, *v = NULL;
-        if (cJSON_IsString(it)) {
-            k = it->string;
-            v = it->valuestring;
-        } else if (cJSON_IsObject(it)) {
-            k = cJSON_GetStringValue(cJSON_GetObjectItem(it, "Key"));
-            v = cJSON_GetStringValue(cJSON_GetObjectItem(it, "Value"));
-        }
-        if (!k || !v)
-            return -EINVAL;
-        if (tag_set(&p->tags, k, v) != 0)
-            return -ENOMEM;
-    }
-    return 0;
-}
-
-static int json_member(struct import_params *p, const cJSON *it, char *why,
-                       size_t whylen)
-{
-    char **f = param_field(p, it->string);
-    if (f && cJSON_IsString(it) &&
-        !import_enum_ok(it->string, it->valuestring)) {
-        const struct import_enum *e = import_enum_of(it->string);
-        snprintf(why, whylen, "%s must be %s or %s, not \"%.80s\"",
-                 e->api, e->values[0], e->values[1], it->valuestring);
-        return -EINVAL;
-    }
-    if (f && cJSON_IsString(it)) {
-        replace(f, it->valuestring);
-        return *f ? 0 : -ENOMEM;
-    }
-    if (strcmp(it->string, "Encrypted") == 0 && cJSON_IsBool(it)) {
-        p->encrypted = cJSON_IsTrue(it) ? 1 : 0;
-        return 0;
-    }
-    if (strcmp(it->string, "Tags") == 0 &&
-        (cJSON_IsObject(it) || cJSON_IsArray(it))) {
-        if (json_tags(p, it) == 0)
-            return 0;
-        snprintf(why, whylen, "Tags must be {\"Key\": \"Value\"} or "
-                              "[{\"Key\": …, \"Value\": …}]");
-        return -EINVAL;
-    }
-    snprintf(why, whylen, "unknown key or wrong type: \"%.80s\"", it->string);
-    return -EINVAL;
-}
-
-int import_params_from_json(struct import_params *p, const char *json,
-                            size_t n, char *why, size_t whylen)
-{
-    cJSON *root = cJSON_ParseWithLength(json, n);
-    if (!root || !cJSON_IsObject(root)) {
-        snprintf(why, whylen, "not a JSON object");
-        cJSON_Delete(root);
-        return -EINVAL;
-    }
-    int rc = 0;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, root)
-    {
-        rc = json_member(p, it, why, whylen);
-        if (rc != 0)
-            break;
-    }
-    cJSON_Delete(root);
-    return rc;
-}
-
-/* Merge `src` over `dst` (set fields of src win; tags added/replaced). */
-static int params_merge(struct import_params *dst,
-                        const struct import_params *src)
-{
-    static const char *const NAMES[] = {"boot_mode",  "license_type",
-                                        "platform",   "architecture",
-                                        "kms_key_id", "role_name",
-                                        "description"};
-    for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++) {
-        char *v = *param_field((struct import_params *)src, NAMES[i]);
-        if (v) {
-            char **f = param_field(dst, NAMES[i]);
-            replace(f, v);
-            if (!*f)
-                return -ENOMEM;
-        }
-    }
-    if (src->encrypted >= 0)
-        dst->encrypted = src->encrypted;
-    for (size_t i = 0; i < src->tags.n; i++)
-        if (tag_set(&dst->tags, src->tags.v[i].key, src->tags.v[i].value))
-            return -ENOMEM;
-    return 0;
-}
-
 /* ---- lifetime --------------------------------------------------------- */
 
 /* "prefix/20261123T105949-3fa2/NAME": a fresh key per job, so re-importing
@@ -648,7 +422,7 @@ int importjob_set_sidecar(struct importjob *j, const char *json, size_t n)
         rc = -EBUSY;
     } else {
         /* The sidecar is weaker than xattrs already set: merge it under. */
-        rc = params_merge(&side, &j->params);
+        rc = import_params_merge(&side, &j->params);
         if (rc == 0) {
             import_params_release(&j->params);
             j->params = side;
@@ -748,7 +522,7 @@ static int resolve(struct importjob *j, struct import_params *p)
     p->kms_key_id = xstrdup(c->kms_key);
     p->role_name = xstrdup(c->role);
     pthread_mutex_lock(&j->mu);
-    int rc = params_merge(p, &j->params);
+    int rc = import_params_merge(p, &j->params);
     j->import_called = true;
     pthread_mutex_unlock(&j->mu);
     const struct ova_facts *f = ova_validator_facts(j->val);
@@ -765,9 +539,9 @@ static int resolve(struct importjob *j, struct import_params *p)
     char when[32];
     snprintf(when, sizeof when, "%lld", (long long)time(NULL));
     if (!status_tag(&p->tags, "Name"))
-        ok = ok && tag_set(&p->tags, "Name", nm) == 0;
-    ok = ok && tag_set(&p->tags, STATUS_TAG_NAME, nm) == 0;
-    ok = ok && tag_set(&p->tags, STATUS_TAG_TIME, when) == 0;
+        ok = ok && import_tag_set(&p->tags, "Name", nm) == 0;
+    ok = ok && import_tag_set(&p->tags, STATUS_TAG_NAME, nm) == 0;
+    ok = ok && import_tag_set(&p->tags, STATUS_TAG_TIME, when) == 0;
     return rc != 0 ? rc : ok ? 0 : -ENOMEM;
 }
 
@@ -805,7 +579,7 @@ static void cache_task(struct importjob *j, struct ec2_import_task *t,
         return;
     if (!status_tag(&t->tags, STATUS_TAG_NAME))
         for (size_t i = 0; i < p->tags.n; i++)
-            tag_set(&t->tags, p->tags.v[i].key, p->tags.v[i].value);
+            import_tag_set(&t->tags, p->tags.v[i].key, p->tags.v[i].value);
     if (!t->status)
         t->status = strdup("active");
     taskcache_put(j->cfg->tasks, t);

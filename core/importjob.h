@@ -54,6 +54,7 @@
 
 #include "aws/client.h"
 #include "aws/ec2.h"
+#include "core/params.h"
 #include "core/status.h"
 #include "core/taskcache.h"
 
@@ -82,36 +83,6 @@ struct import_config {
     void (*journal_remove)(char *entry);
     void *journal_ctx;
 };
-
-/* Per-file parameters (every string owned, NULL = unset). */
-struct import_params {
-    char *boot_mode;
-    char *license_type;
-    char *platform;
-    char *architecture;
-    char *kms_key_id;
-    char *role_name;
-    char *description;
-    int encrypted;            /* -1 unset, 0, 1 */
-    struct ec2_tags tags;     /* owned */
-};
-void import_params_init(struct import_params *p);
-void import_params_release(struct import_params *p);
-/* Merge a sidecar's JSON (keys as ImportImage's: BootMode, LicenseType,
- * Platform, Architecture, Encrypted, KmsKeyId, RoleName, Description, Tags —
- * Tags either {"K":"V"} or [{"Key":…,"Value":…}]). 0, or -EINVAL with a
- * sentence in why. */
-int import_params_from_json(struct import_params *p, const char *json,
-                            size_t n, char *why, size_t whylen);
-/* user.amifs.boot_mode, .license_type, .platform, .architecture,
- * .encrypted, .kms_key_id, .role_name, .description, .tag.KEY.
- * 0, -ENOTSUP for another name, -EINVAL for a bad value, -ENOMEM. */
-int import_params_setxattr(struct import_params *p, const char *name,
-                           const char *value, size_t n);
-/* Value for getxattr ("" when set empty); NULL when unset/unknown. The
- * result points into p. */
-const char *import_params_getxattr(const struct import_params *p,
-                                   const char *name);
 
 /* True for names ending in .ova .vmdk .vhd .vhdx .raw .img. */
 bool importjob_final_name(const char *name);

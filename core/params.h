@@ -1,0 +1,65 @@
+/*
+ * params.h — the parameters of one import, as the user gives them per file.
+ *
+ * Three sources, weakest first, are merged into one struct import_params:
+ * the mount options (filled in by core/importjob.c from struct
+ * import_config), the sidecar NAME.json (import_params_from_json), and the
+ * user.amifs.* extended attributes set on the file before its first write
+ * (import_params_setxattr). import_params_merge lays one set over another:
+ * the fields the source sets win, and its tags are added or replace tags of
+ * the same key. Facts the validator finds (UEFI firmware, OS type) are
+ * applied later by the import job, only where nothing was given.
+ *
+ * Values of the enumerated parameters (BootMode, LicenseType, Platform,
+ * Architecture) are checked where they are given, so a typo fails the
+ * sidecar's close() or the setxattr(), not the import an hour later.
+ *
+ * Ownership: every string in the struct is owned by it (NULL = unset);
+ * import_params_release frees them and leaves the struct initialised.
+ * None of these functions keeps a pointer to its arguments.
+ */
+#ifndef AMIFS_CORE_PARAMS_H
+#define AMIFS_CORE_PARAMS_H
+
+#include <stddef.h>
+
+#include "aws/ec2.h"
+
+/* Per-file parameters (every string owned, NULL = unset). */
+struct import_params {
+    char *boot_mode;
+    char *license_type;
+    char *platform;
+    char *architecture;
+    char *kms_key_id;
+    char *role_name;
+    char *description;
+    int encrypted;            /* -1 unset, 0, 1 */
+    struct ec2_tags tags;     /* owned */
+};
+void import_params_init(struct import_params *p);
+void import_params_release(struct import_params *p);
+/* Merge a sidecar's JSON (keys as ImportImage's: BootMode, LicenseType,
+ * Platform, Architecture, Encrypted, KmsKeyId, RoleName, Description, Tags —
+ * Tags either {"K":"V"} or [{"Key":…,"Value":…}]). 0, or -EINVAL with a
+ * sentence in why. */
+int import_params_from_json(struct import_params *p, const char *json,
+                            size_t n, char *why, size_t whylen);
+/* user.amifs.boot_mode, .license_type, .platform, .architecture,
+ * .encrypted, .kms_key_id, .role_name, .description, .tag.KEY.
+ * 0, -ENOTSUP for another name, -EINVAL for a bad value, -ENOMEM. */
+int import_params_setxattr(struct import_params *p, const char *name,
+                           const char *value, size_t n);
+/* Value for getxattr ("" when set empty); NULL when unset/unknown. The
+ * result points into p. */
+const char *import_params_getxattr(const struct import_params *p,
+                                   const char *name);
+
+/* Set (or replace) the tag k=v in t; both copied. 0 or -ENOMEM. */
+int import_tag_set(struct ec2_tags *t, const char *k, const char *v);
+/* Lay `src` over `dst`: set fields of src win; tags added or replaced.
+ * 0 or -ENOMEM (dst may then be partly merged). */
+int import_params_merge(struct import_params *dst,
+                        const struct import_params *src);
+
+#endif
