@@ -530,7 +530,7 @@ static int resolve_chain(struct aws_creds_provider *p,
     int rc = 0;
 
     /* An explicitly chosen profile wins over env keys; AWS_PROFILE does
-     * not (aws-contract.md §6.3). */
+     * not (doc/AWS.md "Credentials"). */
     if (!p->cfg.profile_explicit)
         rc = from_env(c, err);
     if (rc == 0)

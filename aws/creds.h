@@ -20,7 +20,7 @@
  *             apply: the CLI's --endpoint-url does not reach it either)
  *
  * Credentials (struct aws_creds_provider) follow botocore's order
- * (aws-contract.md §6.3):
+ * (doc/AWS.md "Credentials"):
  *   1 env keys (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN),
  *     skipped when the profile was chosen explicitly (mount option)
  *   2 role_arn + source_profile / credential_source = Environment |

@@ -2,7 +2,7 @@
  * ec2.c — EC2 VM Import and AMI calls (query protocol, 2016-11-15).
  *
  * Each call is a form builder, aws_query(), and a pure parser of the answer
- * (exposed in ec2.h for unit tests). Wire names follow aws-contract.md §3.
+ * (exposed in ec2.h for unit tests). Wire names follow doc/AWS.md "EC2 lists".
  */
 #include "aws/ec2.h"
 

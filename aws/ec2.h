@@ -1,6 +1,6 @@
 /*
  * ec2.h — the EC2 actions of VM Import and AMI housekeeping (query protocol,
- * Version 2016-11-15). Wire names follow shared/aws/aws-contract.md §3: lists
+ * Version 2016-11-15). Wire names follow doc/AWS.md "EC2 lists": lists
  * are Name.N, DescribeImport*Tasks filter with Filters.N (plural), every
  * other Describe with Filter.N. Describe calls follow NextToken to the end.
  * Results are structs the caller releases with the matching _release.

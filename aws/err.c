@@ -79,7 +79,7 @@ int aws_error_service(struct aws_error *e, int http_status, const char *code,
     return -1;
 }
 
-/* Codes from aws-contract.md §7 (standard retry mode's throttling set). */
+/* Codes from doc/AWS.md "Retries" (standard retry mode's throttling set). */
 static const char *const throttling_codes[] = {
     "Throttling", "ThrottlingException", "ThrottledException",
     "RequestThrottledException", "TooManyRequestsException",

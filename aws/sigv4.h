@@ -11,7 +11,7 @@
  *   signature          = sigv4_signature(key, sts)
  *   Authorization      = sigv4_authorization(akid, scope, signed, signature)
  *
- * Rules (see shared/aws/aws-contract.md §8): non-S3 services normalise the
+ * Rules (see doc/AWS.md "SigV4"): non-S3 services normalise the
  * path (drop "." and "..", collapse "//") and percent-encode the wire path a
  * second time; S3 (`s3_rules`) uses the wire path exactly as sent. Query
  * parameters are decoded, re-encoded with the unreserved set (space as %20,

@@ -7,8 +7,8 @@
 
 /* Order matters: the first matching entry wins, so specific strings come
  * before the general ones they contain (e.g. "Disk validation failed [...]"
- * variants before plain "Disk validation failed"). Sources: FIELD-NOTES.md
- * "VM Import/Export error catalogue" C1–C4 and aws-contract.md §9.5. */
+ * variants before plain "Disk validation failed"). Sources: doc/AWS.md
+ * "VM Import facts". */
 static const struct diagnosis TABLE[] = {
     /* C1: permissions, bucket, region */
     {"does not exist or does not have sufficient permissions",
@@ -81,7 +81,7 @@ static const struct diagnosis TABLE[] = {
      "VM Import did not recognise the operating system: an unsupported "
      "distribution or version, an encrypted root, btrfs subvolumes or an "
      "unusual LVM layout, or a disk with no OS at all.",
-     "Use a supported OS (aws-contract.md §9.1); otherwise import the disk "
+     "Use a supported OS (doc/AWS.md "VM Import facts"); otherwise import the disk "
      "with ImportSnapshot and register the AMI yourself (RegisterImage)."},
     {"Unsupported kernel version",
      "The guest's kernel is not on VM Import's supported list.",

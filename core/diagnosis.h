@@ -2,7 +2,7 @@
  * diagnosis.h — known VM Import failures → their usual cause and the fix.
  *
  * One static table (core/diagnosis.c), built from the VM Import error catalogue
- * in shared/FIELD-NOTES.md and aws-contract.md §9.5, plus the refusal classes
+ * in shared/doc/CONTRACT.md "Real clients" and doc/AWS.md "VM Import facts", plus the refusal classes
  * of our own pre-flight validator (ova/: "not-stream-optimized", …). It backs
  * the `diagnosis` file of tasks/ID/. Pure: no FUSE, no network, no state.
  *

@@ -1,6 +1,6 @@
 /*
  * importenums.h — the values ImportImage accepts for its enum parameters
- * (shared/aws/aws-contract.md: BootMode, LicenseType, Platform,
+ * (doc/AWS.md: BootMode, LicenseType, Platform,
  * Architecture), so that a bad value is refused where the user gave it —
  * the mount option, the sidecar's close, the setxattr — instead of by
  * ImportImage after the whole image was uploaded.

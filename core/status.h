@@ -7,7 +7,7 @@
  * DescribeImportImageTasks last returned it (struct ec2_import_task, from
  * core/taskcache.c) — and hands both here. Either may be NULL, not both.
  *
- * The status line starts with a stable word (enum status_word, SPEC.md):
+ * The status line starts with a stable word (enum status_word, doc/CONTRACT.md):
  *   uploading  the file is being written into imports/ (or was closed under
  *              a temporary name and waits for its rename)
  *   validating the last bytes arrived: the validator's verdict, the upload's

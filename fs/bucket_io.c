@@ -6,8 +6,8 @@
  * instead of mixing two versions.
  *
  * Writing a new file (create, or open with O_TRUNC) streams a multipart
- * upload (aws/mpu.h) while the writer writes. The rules, from DESIGN.md §2
- * and the client traces in FIELD-NOTES.md:
+ * upload (aws/mpu.h) while the writer writes. The rules, from doc/ARCHITECTURE.md "Close semantics"
+ * and the client traces in doc/CONTRACT.md "Real clients":
  *  - the first flush after data *by the process that opened the file*
  *    completes the upload and returns its result to that close(); flushes
  *    with nothing written (a shell's dup) complete nothing, nor do flushes

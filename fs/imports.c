@@ -1,5 +1,5 @@
 /*
- * imports.c — the imports/ drop box (SPEC.md "imports/").
+ * imports.c — the imports/ drop box (doc/CONTRACT.md "imports/").
  *
  * Maps FUSE calls onto import jobs (core/importjob.h) and sidecars:
  *  - a file with a final name (.ova .vmdk .vhd .vhdx .raw .img) or any other
@@ -661,7 +661,7 @@ static int flush_sidecar(struct fsimport *s, struct ihandle *h)
     return rc;
 }
 
-/* The completing flush: the first one after data (DESIGN.md §2). A
+/* The completing flush: the first one after data (doc/ARCHITECTURE.md "Close semantics"). A
  * sidecar is small text in memory: every flush after a change stores it. */
 static int complete(struct fsimport *s, struct ihandle *h)
 {

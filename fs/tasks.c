@@ -1,5 +1,5 @@
 /*
- * tasks.c — the tasks/ folder (SPEC.md "tasks/").
+ * tasks.c — the tasks/ folder (doc/CONTRACT.md "tasks/").
  *
  *   tasks/ID/            every import-image task the shared poller knows
  *   tasks/NAME -> ID     alias named after the dropped file (local job, or

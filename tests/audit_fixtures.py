@@ -1,6 +1,6 @@
 """pytest plugin: the suite-wide secret audit (issue 7, "Security checks").
 
-SPEC.md: "Secrets never appear in logs, status files or error messages."
+doc/CONTRACT.md: "Secrets never appear in logs, status files or error messages."
 This plugin collects, for the whole session, what amifs and its users see,
 and the secrets that were handed out, into one audit directory; the test
 tests/test_security.py::test_suite_wide_secret_audit (marked `audit_last`,

@@ -233,7 +233,7 @@ def test_listing_cache_and_regions_view(endpoint, vmdk, mount):
 
 
 # --- audit (session 2) ---------------------------------------------------
-# FIELD-NOTES.md "editors that write a temp file and rename", shell
+# doc/CONTRACT.md "Real clients" (editors that write a temp file and rename), shell
 # redirection of a bad value, checked with the AWS CLI.
 
 def test_editors_rename_a_temporary_onto_a_tag(endpoint, vmdk, fresh_mount):

@@ -547,7 +547,7 @@ def test_ls_and_stat_stay_fast_during_big_cp(mount, tmp_path):
 
 
 # --- audit (session 2) ---------------------------------------------------
-# FIELD-NOTES.md "shell redirection": the children of a shell that
+# doc/CONTRACT.md "Real clients" (shell redirection): the children of a shell that
 # redirected a group into a file inherit the fd; each one's exit flushes it.
 # Only the process that opened the file ends the upload.
 

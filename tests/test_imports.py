@@ -511,7 +511,7 @@ def test_cleanup_deletes_the_staged_object_after_success(endpoint, images,
 
 
 # --- audit (session 2) ---------------------------------------------------
-# SPEC.md "imports/" and FIELD-NOTES.md checked against a live mount: empty
+# doc/CONTRACT.md "imports/" and doc/CONTRACT.md "Real clients" checked against a live mount: empty
 # files, touch, mktemp-style temporaries, a writer whose children close
 # the fd first.
 
@@ -616,7 +616,7 @@ def test_children_closing_the_fd_do_not_end_the_upload(imp, images,
 
 def test_bad_parameter_values_are_refused_where_given(imp):
     """An xattr or sidecar value ImportImage would refuse fails at once,
-    not after the upload (SPEC.md "Errors")."""
+    not after the upload (doc/CONTRACT.md "Errors")."""
     d = os.path.join(imp.path, "imports")
     p = subprocess.run(["cp", "/dev/stdin", os.path.join(d, "bm.ova.json")],
                        input='{"BootMode": "bios"}', capture_output=True,

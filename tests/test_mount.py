@@ -139,7 +139,7 @@ def test_daemonizes_without_f(endpoint, tmp_path):
 
 
 # --- audit (session 2) ---------------------------------------------------
-# SPEC.md mount options: a value ImportImage would refuse fails the mount
+# doc/CONTRACT.md mount options: a value ImportImage would refuse fails the mount
 # with a sentence naming the option, instead of every import later.
 
 @pytest.mark.parametrize("opt,word", [

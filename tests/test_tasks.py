@@ -180,7 +180,7 @@ def test_readers_share_one_poller(endpoint, images, tmp_path):
 
 
 # --- audit (session 2) ---------------------------------------------------
-# SPEC.md "Errors": the diagnosis of each refusal names its real cause.
+# doc/CONTRACT.md "Errors": the diagnosis of each refusal names its real cause.
 # Sentences quoting the image ("… which is not in the OVA") once matched
 # the catalogue's bucket-region entry.
 

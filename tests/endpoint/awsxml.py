@@ -1,4 +1,4 @@
-"""Response and error bodies in the exact shapes of aws-contract.md §1.3/§1.4.
+"""Response and error bodies in the exact shapes of doc/AWS.md "Protocols", "Errors".
 
 Bodies are built with ElementTree so every value is escaped; nothing here
 knows about moto.

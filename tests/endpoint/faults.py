@@ -15,7 +15,7 @@ ACTIONS = ("500", "503", "throttle", "drop", "delay")
 SERVICES = ("s3", "ec2", "iam", "sts", "*")
 
 # (service, action) -> (HTTP status, code, message): each service's own
-# throttling and failure answers (aws-contract.md §7).
+# throttling and failure answers (doc/AWS.md "Retries").
 _ERRORS = {
     ("s3", "500"): (500, "InternalError",
                     "We encountered an internal error. Please try again."),

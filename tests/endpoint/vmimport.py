@@ -1,4 +1,4 @@
-"""The EC2 VM Import actions moto lacks (aws-contract.md §3.1-§3.4, §9).
+"""The EC2 VM Import actions moto lacks (doc/AWS.md "EC2 lists", "VM Import facts").
 
 VmImport.handle(info) answers ImportImage, DescribeImportImageTasks,
 CancelImportTask, ImportSnapshot and DescribeImportSnapshotTasks. Requests

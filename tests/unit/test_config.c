@@ -1,6 +1,6 @@
 /*
  * test_config.c — config/credentials files and environment resolution
- * (creds.h, aws-contract.md §6): INI sub-sections and comments, profile,
+ * (creds.h, doc/AWS.md "Credentials"): INI sub-sections and comments, profile,
  * region, endpoint and retry precedence, IMDS settings, ISO-8601 times.
  */
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * test_creds.c — the credentials chain (creds.h, aws-contract.md §6.3/6.4)
+ * test_creds.c — the credentials chain (creds.h, doc/AWS.md "Credentials")
  * with temp files, a credential_process script, a fake STS for role_arn
  * and web identity profiles, a fake container credentials endpoint, a fake
  * SSO portal with token caches under a temp HOME, and a fake IMDS (v2 with

@@ -1,10 +1,9 @@
 /*
  * test_sigv4.c — SigV4 stages against all 34 official test vectors and the
- * S3 documentation vectors (aws-contract.md §8.2–8.3).
+ * S3 documentation vectors (doc/AWS.md "SigV4").
  *
  * The suite is found via $AMIFS_SIGV4_SUITE, else tests/unit/sigv4-testsuite
- * (a copy, Apache-2.0, LICENSE/NOTICE kept) relative to the source root, else
- * ../shared/aws/sigv4-testsuite. Each case is checked stage by stage: the
+ * (a copy, Apache-2.0, LICENSE/NOTICE kept) relative to the source root. Each case is checked stage by stage: the
  * canonical request (.creq), string to sign (.sts), Authorization (.authz).
  */
 #include <dirent.h>
@@ -112,7 +111,7 @@ static void strip_token_header(struct req *r)
 static char *case_file(const char *dir, const char *name, const char *ext);
 
 /* get-vanilla-with-session-token's .req omits the token; the value to sign
- * is the one its .creq shows (aws-contract.md §8.3). Returns the allocation
+ * is the one its .creq shows (doc/AWS.md "SigV4"). Returns the allocation
  * holding the value (caller frees) or NULL. */
 static char *add_token_from_creq(const char *dir, const char *name,
                                  struct req *r)
@@ -248,7 +247,7 @@ static void walk(const char *dir)
 static const char *find_suite(void)
 {
     static const char *const candidates[] = {
-        "tests/unit/sigv4-testsuite", "../shared/aws/sigv4-testsuite", NULL};
+        "tests/unit/sigv4-testsuite", NULL};
     const char *env = getenv("AMIFS_SIGV4_SUITE");
     struct stat st;
 
@@ -260,7 +259,7 @@ static const char *find_suite(void)
     return NULL;
 }
 
-/* get-vanilla intermediate values quoted in aws-contract.md §8.3. */
+/* get-vanilla intermediate values quoted in doc/AWS.md "SigV4". */
 static void test_vanilla_values(void)
 {
     static const char creq[] =

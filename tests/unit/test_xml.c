@@ -1,10 +1,10 @@
 /*
- * test_xml.c — the XML tree: every example body of aws-contract.md parses,
+ * test_xml.c — the XML tree: every example AWS body in tests/unit/aws-examples parses,
  * lookups work, and hostile input (deep nesting, entity tricks, huge text,
  * too many elements, truncation) fails cleanly with AWS_ERR_PARSE.
  *
  * Examples are read from $AMIFS_AWS_EXAMPLES, else tests/unit/aws-examples
- * (a copy), else ../shared/aws/examples.
+ * (bodies the AWS CLIs were checked against).
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -18,8 +18,7 @@
 
 static const char *examples_dir(void)
 {
-    static const char *const dirs[] = {"tests/unit/aws-examples",
-                                       "../shared/aws/examples", NULL};
+    static const char *const dirs[] = {"tests/unit/aws-examples", NULL};
     const char *e = getenv("AMIFS_AWS_EXAMPLES");
     struct stat st;
 
