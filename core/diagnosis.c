@@ -81,7 +81,8 @@ static const struct diagnosis TABLE[] = {
      "VM Import did not recognise the operating system: an unsupported "
      "distribution or version, an encrypted root, btrfs subvolumes or an "
      "unusual LVM layout, or a disk with no OS at all.",
-     "Use a supported OS (doc/AWS.md "VM Import facts"); otherwise import the disk "
+     "Use an OS that the VM Import/Export user guide lists as supported; "
+     "otherwise import the disk "
      "with ImportSnapshot and register the AMI yourself (RegisterImage)."},
     {"Unsupported kernel version",
      "The guest's kernel is not on VM Import's supported list.",
