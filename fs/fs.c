@@ -28,6 +28,7 @@ static const struct folder folders[] = {
     {"README", &readme_folder, false},   {"buckets", &buckets_folder, false},
     {"imports", &imports_folder, false}, {"tasks", &tasks_folder, false},
     {"amis", &amis_folder, false},       {"regions", &regions_folder, true},
+    {".amifs", &dotamifs_folder, false},
 };
 #define NFOLDERS (sizeof(folders) / sizeof(folders[0]))
 
@@ -74,6 +75,20 @@ void amifs_log(struct amifs *fs, enum aws_log_level lvl, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     fs->logger.fn(fs->logger.ctx, lvl, msg);
+}
+
+int amifs_refuse(struct amifs *fs, const char *folder, const char *rel,
+                 const char *op, int err, const char *fmt, ...)
+{
+    char why[1024], path[1100];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof(path), "%s%s%s", folder ? folder : "",
+             folder && rel && rel[0] ? "/" : "", rel ? rel : "");
+    return errlog_refuse(fs ? fs->errors : NULL, path, op, err, "%s", why);
 }
 
 static void stat_common(const struct amifs *fs, struct stat *st, time_t mtime)
@@ -155,12 +170,17 @@ static int route(const struct amifs *fs, const char *path, struct route *r)
 /* route() for a name about to be created: a new name at the top level
  * (`touch MOUNT/x`, `mkdir MOUNT/x`) is refused with EACCES — "No such
  * file or directory" would send the user looking for a missing parent. */
-static int route_new(const struct amifs *fs, const char *path,
-                     struct route *r)
+static int route_new(struct amifs *fs, const char *path, struct route *r)
 {
     int rc = route(fs, path, r);
     const char *p = path[0] == '/' ? path + 1 : path;
-    return rc == -ENOENT && *p && !strchr(p, '/') ? -EACCES : rc;
+
+    if (rc == -ENOENT && *p && !strchr(p, '/'))
+        return amifs_refuse(fs, NULL, p, "create", EACCES,
+                            "the top of the mount holds only amifs's own "
+                            "folders; copy files into buckets/BUCKET/ or "
+                            "imports/");
+    return rc;
 }
 
 static bool is_root(const struct route *r)

@@ -37,9 +37,11 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 
 #include "aws/client.h"
+#include "core/errlog.h"
 
 /* Mount options (-o name=value). Each module declares its own fuse_opt table
  * pointing into this struct; main() parses them all. Strings are malloc'd by
@@ -80,6 +82,9 @@ struct amifs_opts {
     /* retries (fs/main.c): test aids, 0 = the AWS defaults */
     int retry_base_ms;           /* backoff unit in ms */
     int max_attempts;            /* HTTP attempts per request */
+    /* mount-time checks and logging (fs/main.c, core/preflight.h) */
+    int lazy_checks;             /* skip the network checks at mount */
+    char *log_file;              /* -o log=FILE, or NULL */
 };
 
 struct open_file;
@@ -87,7 +92,11 @@ struct open_file;
 struct amifs {
     struct amifs_opts opts;
     struct aws_client *client;   /* thread-safe */
-    struct aws_logger logger;    /* stderr with -f, syslog when daemonized */
+    struct aws_logger logger;    /* stderr with -f, syslog when daemonized,
+                                    or the file of -o log=FILE */
+    FILE *log;                   /* -o log=FILE, opened before the mount */
+    struct errlog *errors;       /* refusals, MOUNT/.amifs/errors */
+    char account[16];            /* from the mount-time check, or "" */
     uid_t uid;                   /* owner shown on every node */
     gid_t gid;
     mode_t umask;
@@ -125,6 +134,14 @@ bool amifs_unmounting(void);
 /* Log through the mount's logger (printf-style). */
 void amifs_log(struct amifs *fs, enum aws_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Record a refusal where the user can read it (MOUNT/.amifs/errors and
+ * the log, core/errlog.h) and return -err: `folder` and `rel` name the
+ * path ("imports", "disk.qcow2"), `op` the operation ("create"), then the
+ * sentence a person acts on. */
+int amifs_refuse(struct amifs *fs, const char *folder, const char *rel,
+                 const char *op, int err, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* Fill a stat for a directory / regular file / symlink owned by the mount
  * user, with the mount's umask applied. */
@@ -194,6 +211,7 @@ extern const struct folder_ops tasks_folder;   /* fs/tasks.c */
 extern const struct folder_ops amis_folder;    /* fs/amis.c */
 extern const struct folder_ops regions_folder; /* fs/regions.c (optional) */
 extern const struct folder_ops readme_folder;  /* fs/root.c: the README */
+extern const struct folder_ops dotamifs_folder; /* fs/dotamifs.c: .amifs/ */
 
 
 #endif

@@ -13,6 +13,7 @@
 #include "fs/fs.h" /* first: sets FUSE_USE_VERSION */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,8 @@
 #include "fs/fsops.h"
 #include "fs/options.h"
 #include "cli/setup.h"
+#include "cli/wait.h"
+#include "core/preflight.h"
 #include "ova/ova.h"
 
 #ifndef AMIFS_VERSION
@@ -45,7 +48,7 @@ static void log_line(void *ctx, enum aws_log_level lvl, const char *msg)
     const struct amifs *fs = ctx;
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 
-    if (fs->opts.foreground) {
+    if (fs->log || fs->opts.foreground) {
         struct timespec ts;
         struct tm tm;
         char when[32];
@@ -53,8 +56,10 @@ static void log_line(void *ctx, enum aws_log_level lvl, const char *msg)
         clock_gettime(CLOCK_REALTIME, &ts);
         localtime_r(&ts.tv_sec, &tm);
         strftime(when, sizeof(when), "%H:%M:%S", &tm);
-        fprintf(stderr, "amifs %s.%03ld %s: %s\n", when, ts.tv_nsec / 1000000,
-                level_name(lvl), msg);
+        fprintf(fs->log ? fs->log : stderr, "amifs %s.%03ld %s: %s\n", when,
+                ts.tv_nsec / 1000000, level_name(lvl), msg);
+        if (fs->log)
+            fflush(fs->log);
     } else {
         syslog((unsigned)lvl < 4 ? prio[lvl] : LOG_INFO, "%s", msg);
     }
@@ -83,18 +88,41 @@ int amifs_client_open(struct amifs *fs, struct aws_error *err)
     return fs->client ? 0 : -1;
 }
 
-/* Resolve configuration and credentials once, in the foreground. */
+/* The network checks of core/preflight.h, with the client just opened. */
+static int probe_network(struct amifs *fs)
+{
+    struct preflight_identity id;
+    char why[1024];
+    int rc;
+
+    rc = preflight_identity(fs->client, &id, why, sizeof why);
+    if (rc == PREFLIGHT_OK && fs->opts.bucket)
+        rc = preflight_bucket(fs->client, fs->opts.bucket, why, sizeof why);
+    if (rc != PREFLIGHT_OK) {
+        fprintf(stderr, "amifs: %s\n", why);
+        return rc;
+    }
+    snprintf(fs->account, sizeof fs->account, "%s", id.account);
+    amifs_log(fs, AWS_LOG_INFO, "account %s, region %s%s%s", id.account,
+              aws_client_region(fs->client), fs->opts.bucket ? ", bucket " : "",
+              fs->opts.bucket ? fs->opts.bucket : "");
+    return PREFLIGHT_OK;
+}
+
+/* Resolve configuration and credentials once, in the foreground, then
+ * (unless lazy_checks) ask AWS whether they work. 0, or the exit code. */
 static int probe_aws(struct amifs *fs)
 {
     struct aws_error err;
     struct aws_credentials cr;
     char msg[768];
+    int rc = PREFLIGHT_OK;
 
     aws_error_clear(&err);
     if (amifs_client_open(fs, &err) < 0) {
         aws_error_format(&err, msg, sizeof(msg));
         fprintf(stderr, "amifs: cannot set up the AWS client: %s\n", msg);
-        return -1;
+        return 1;
     }
     memset(&cr, 0, sizeof(cr));
     if (aws_creds_get(aws_client_creds(fs->client), &cr, &err) < 0) {
@@ -104,15 +132,35 @@ static int probe_aws(struct amifs *fs)
                 "amifs: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
                 "AWS_PROFILE / -o profile=NAME (see `aws configure`)\n",
                 msg);
-        aws_client_free(fs->client);
-        fs->client = NULL;
-        return -1;
+        rc = PREFLIGHT_CREDENTIALS;
+    } else {
+        amifs_log(fs, AWS_LOG_INFO, "region %s, credentials from %s",
+                  aws_client_region(fs->client), cr.source ? cr.source : "?");
+        aws_credentials_release(&cr);
+        if (!fs->opts.lazy_checks)
+            rc = probe_network(fs);
     }
-    amifs_log(fs, AWS_LOG_INFO, "region %s, credentials from %s",
-              aws_client_region(fs->client), cr.source ? cr.source : "?");
-    aws_credentials_release(&cr);
     aws_client_free(fs->client);
     fs->client = NULL;
+    return rc;
+}
+
+/* -o log=FILE: opened once, before the daemon forks (append, 0600). */
+static int open_log(struct amifs *fs)
+{
+    int fd;
+
+    if (!fs->opts.log_file)
+        return 0;
+    fd = open(fs->opts.log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+              0600);
+    if (fd < 0 || !(fs->log = fdopen(fd, "a"))) {
+        fprintf(stderr, "amifs: cannot open the log file %s: %s\n",
+                fs->opts.log_file, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
     return 0;
 }
 
@@ -123,8 +171,10 @@ static void usage(FILE *out, const char *prog)
             "       %s inspect [--json] FILE    check an image offline\n"
             "       %s doctor                   check the account setup\n"
             "       %s setup [--yes]            create bucket and role\n"
+            "       %s wait MOUNT/tasks/NAME     wait for an import; exit 0 "
+            "only when it completed\n"
             "       %s --version\n\n",
-            prog, prog, prog, prog, prog);
+            prog, prog, prog, prog, prog, prog);
 }
 
 static void help(const char *prog, struct fuse_args *args)
@@ -166,6 +216,7 @@ static int run_mount(int argc, char **argv)
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct amifs *fs = calloc(1, sizeof(*fs));
+    char why[1024];
     int rc = 1;
 
     if (!fs || amifs_opts_defaults(&fs->opts) < 0) {
@@ -188,9 +239,18 @@ static int run_mount(int argc, char **argv)
         goto out;
     }
     setup_identity(fs);
-    if (!fs->opts.foreground)
+    if (!fs->opts.foreground && !fs->opts.log_file)
         openlog("amifs", LOG_PID, LOG_DAEMON);
-    if (probe_aws(fs) < 0 || add_fixed_args(&args) < 0)
+    if (open_log(fs) < 0)
+        goto out;
+    if ((rc = preflight_mountpoint(fs->opts.mountpoint, why, sizeof why))) {
+        fprintf(stderr, "amifs: %s\n", why);
+        goto out;
+    }
+    if ((rc = probe_aws(fs)) != 0)
+        goto out;
+    rc = 1;
+    if (!(fs->errors = errlog_new(&fs->logger)) || add_fixed_args(&args) < 0)
         goto out;
     rc = fuse_main(args.argc, args.argv, amifs_operations(), fs);
     if (fs->client)
@@ -198,6 +258,9 @@ static int run_mount(int argc, char **argv)
 out:
     fuse_opt_free_args(&args);
     amifs_opts_release(&fs->opts);
+    errlog_free(fs->errors);
+    if (fs->log)
+        fclose(fs->log);
     free(fs);
     return rc;
 }
@@ -225,5 +288,7 @@ int main(int argc, char **argv)
         return amifs_doctor_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "setup") == 0)
         return amifs_setup_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "wait") == 0)
+        return amifs_wait_main(argc - 1, argv + 1);
     return run_mount(argc, argv);
 }

@@ -41,6 +41,8 @@ static const struct fuse_opt main_opts[] = {
     OPT("upload_concurrency=%d", upload_concurrency, 0),
     OPT("retry_base_ms=%d", retry_base_ms, 0),
     OPT("max_attempts=%d", max_attempts, 0),
+    OPT("lazy_checks", lazy_checks, 1),
+    OPT("log=%s", log_file, 0),
     /* Fallback until fs/imports.c declares it (same template: deduplicated,
      * the module's entry comes first and wins). */
     OPT("bucket=%s", bucket, 0),
@@ -79,7 +81,11 @@ static const char main_help[] =
     "    -o part_size=SIZE      first multipart part size, e.g. 8M (8M)\n"
     "    -o upload_concurrency=N  parts uploaded in parallel (10)\n"
     "    -o max_attempts=N      HTTP attempts per request (AWS default 3)\n"
-    "    -o retry_base_ms=MS    retry backoff unit (1000; for tests)\n";
+    "    -o retry_base_ms=MS    retry backoff unit (1000; for tests)\n"
+    "    -o lazy_checks         mount without checking credentials and bucket\n"
+    "                           with AWS first (offline mounts)\n"
+    "    -o log=FILE            append the log to FILE (where there is no\n"
+    "                           syslog, e.g. containers)\n";
 
 int amifs_parse_size(const char *s, unsigned long *out)
 {
@@ -201,7 +207,7 @@ void amifs_opts_release(struct amifs_opts *o)
                      &o->ca_bundle, &o->bucket,       &o->role,
                      &o->kms_key,   &o->boot_mode,    &o->license_type,
                      &o->platform,  &o->architecture, &o->mountpoint,
-                     &o->source};
+                     &o->source,    &o->log_file};
 
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
