@@ -7,8 +7,6 @@ the official SDK accepts.
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,25 +14,11 @@ import urllib.request
 import pytest
 
 from endpoint_fixtures import AwsCliError
+from fixtures import bucket_read_policy, vmimport_trust
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MKIMAGES = os.path.join(HERE, "images", "mkimages.py")
 CLIS = ["v1", "v2"]
-IMAGES = ["ova-ustar", "vmdk", "raw", "vmdk-no-os", "bad-not-tar",
-          "bad-vmdk-sparse", "bad-raw-no-table", "bad-ova-sparse"]
 ROLE_MSG = ("The service role %s provided does not exist or does not have "
             "sufficient permissions")
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    """{name: path} of the images this file uses, built by mkimages.py."""
-    out = str(tmp_path_factory.mktemp("images"))
-    p = subprocess.run([sys.executable, MKIMAGES, out, "--only"] + IMAGES,
-                       capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    with open(os.path.join(out, "images.json")) as f:
-        return {e["name"]: os.path.join(out, e["file"]) for e in json.load(f)}
 
 
 def upload(ep, path, key, cli="v1"):
@@ -74,7 +58,7 @@ PHASES = ["pending", "validating", "validated", "converting", "updating",
 @pytest.mark.parametrize("cli", CLIS)
 def test_import_ova_completes_with_ami(endpoint, images, cli):
     key = "it/%s/vm.ova" % cli
-    upload(endpoint, images["ova-ustar"], key, cli)
+    upload(endpoint, images["ova-ustar"]["path"], key, cli)
     r = import_image(endpoint, key, "ova", cli, extra=[
         "--description", "amifs import of vm.ova", "--tag-specifications",
         "ResourceType=import-image-task,Tags=[{Key=amifs:source,"
@@ -126,7 +110,7 @@ def test_import_ova_completes_with_ami(endpoint, images, cli):
 def test_describe_filters_pagination_cancel(endpoint, images, cli):
     key = "pg/vm.vmdk"
     if cli == "v1":
-        upload(endpoint, images["vmdk"], key)
+        upload(endpoint, images["vmdk"]["path"], key)
     old = endpoint.set_phase_seconds(3.0)   # slow enough to cancel
     try:
         slow = import_image(endpoint, key, "vmdk", cli)["ImportTaskId"]
@@ -172,7 +156,7 @@ def test_describe_filters_pagination_cancel(endpoint, images, cli):
 def test_import_snapshot(endpoint, images, cli):
     key = "snap/disk.raw"
     if cli == "v1":
-        upload(endpoint, images["raw"], key)
+        upload(endpoint, images["raw"]["path"], key)
     r = endpoint.aws("ec2", "import-snapshot", "--description", "data disk",
                      "--disk-container",
                      "Format=RAW,UserBucket={S3Bucket=%s,S3Key=%s}"
@@ -186,7 +170,7 @@ def test_import_snapshot(endpoint, images, cli):
                      "--import-task-ids", tid, cli=cli)
     det = d["ImportSnapshotTasks"][0]["SnapshotTaskDetail"]
     assert det["Status"] == "completed", det
-    assert det["DiskImageSize"] == os.path.getsize(images["raw"])
+    assert det["DiskImageSize"] == os.path.getsize(images["raw"]["path"])
     assert det["SnapshotId"] == summary["snapshot_ids"][0]
     s = endpoint.aws("ec2", "describe-snapshots", "--snapshot-ids",
                      det["SnapshotId"], cli=cli)["Snapshots"][0]
@@ -214,12 +198,12 @@ def test_bad_images_end_deleted(endpoint, images, tmp_path):
     stage = tmp_path / "bad"
     stage.mkdir()
     for name, _, _ in BAD:
-        os.link(images[name], str(stage / os.path.basename(images[name])))
+        os.link(images[name]["path"], str(stage / os.path.basename(images[name]["path"])))
     endpoint.aws("s3", "cp", "--only-show-errors", "--recursive", str(stage),
                  "s3://%s/bad/" % endpoint.bucket, json=False)
     started = []
     for i, (name, fmt, msg) in enumerate(BAD):
-        key = "bad/" + os.path.basename(images[name])
+        key = "bad/" + os.path.basename(images[name]["path"])
         # the first one runs with slow phases so "deleting" is seen for sure
         old = endpoint.set_phase_seconds(1.5) if i == 0 else None
         try:
@@ -254,19 +238,9 @@ def _admin(ep, *args):
 def roles(endpoint):
     """Extra service roles: bad trust, no access to the bucket, and one for
     us-west-2's bucket."""
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "vmie.amazonaws.com"},
-        "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"sts:Externalid": "vmimport"}}}]}
-    bad_trust = json.loads(json.dumps(trust))
-    del bad_trust["Statement"][0]["Condition"]
-
-    def policy(bucket):
-        b = "arn:aws:s3:::" + bucket
-        return {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket",
-                                          "s3:GetBucketLocation"],
-            "Resource": [b, b + "/*"]}]}
+    trust = vmimport_trust()
+    bad_trust = vmimport_trust(external_id=None)
+    policy = bucket_read_policy
     for name, tr, bucket in (("vmimport-badtrust", bad_trust, endpoint.bucket),
                              ("vmimport-nobucket", trust, "some-other"),
                              ("vmimport-west", trust, "amifs-other-region")):
@@ -283,7 +257,7 @@ def roles(endpoint):
 def test_role_and_bucket_checks(endpoint, images, roles, cli):
     key = "roles/vm.vmdk"
     if cli == "v1":
-        upload(endpoint, images["vmdk"], key)
+        upload(endpoint, images["vmdk"]["path"], key)
     for role in ("vmimport-badtrust", "vmimport-nobucket", "nosuchrole"):
         expect_error(lambda: import_image(endpoint, key, "vmdk", cli,
                                           extra=["--role-name", role]),
@@ -305,7 +279,7 @@ def test_regions(endpoint, images, roles):
     the request's credential scope."""
     west = dict(endpoint.env, AWS_DEFAULT_REGION="us-west-2",
                 AWS_REGION="us-west-2")
-    endpoint.aws("s3", "cp", "--only-show-errors", images["vmdk"],
+    endpoint.aws("s3", "cp", "--only-show-errors", images["vmdk"]["path"],
                  "s3://amifs-other-region/vm.vmdk", env=west, json=False)
     loc = endpoint.aws("s3api", "get-bucket-location", "--bucket",
                        "amifs-other-region", cli="v2")
@@ -336,7 +310,7 @@ def test_regions(endpoint, images, roles):
 def test_client_token_idempotency(endpoint, images, cli):
     key = "tok/vm.vmdk"
     if cli == "v1":
-        upload(endpoint, images["vmdk"], key)
+        upload(endpoint, images["vmdk"]["path"], key)
     tok = ["--client-token", "amifs-token-" + cli]
     a = import_image(endpoint, key, "vmdk", cli, extra=tok)
     b = import_image(endpoint, key, "vmdk", cli, extra=tok)
@@ -537,3 +511,4 @@ def test_request_log_classifies_s3_ops(endpoint, tmp_path):
         assert op in ops, ops
     rec = endpoint.requests(op="PutObject", since=m)[0]
     assert rec["region"] == endpoint.region and rec["status"] == 200
+
