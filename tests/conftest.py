@@ -2,7 +2,7 @@
 
 Fixtures live in plugin modules beside this file so that separate parts of the
 suite can grow without editing one shared file:
-  fixtures.py           what several test files share (helpers, `images`)
+  shared_fixtures.py    what several test files share (helpers, `images`)
   endpoint_fixtures.py  the local AWS endpoint (moto + our VM Import layer)
   mount_fixtures.py     mounting amifs against it
   fuzz_background.py    the libFuzzer targets, fuzzing while the rest runs
@@ -11,9 +11,9 @@ No test module imports another test module.
 Default run and full run. `pytest --full` (what `tests/run.sh --full`
 passes) or AMIFS_FULL=1 in the environment also runs the long variants:
 tests marked `@pytest.mark.full` (skipped otherwise, with the reason), and
-tests that read fixtures.full_run() to pick a longer sweep. --full sets
-AMIFS_FULL=1 for this process and the pytest runs it starts, so the
-environment variable is the one switch tests read. The default run keeps
+tests that read shared_fixtures.full_run() to pick a longer sweep.
+--full sets AMIFS_FULL=1 for this process and the pytest runs it starts,
+so the environment variable is the one switch tests read. The default run keeps
 every behaviour covered with shorter variants; CI runs the default.
 """
 import os
@@ -24,7 +24,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 pytest_plugins = [
-    m for m in ("audit_fixtures", "fixtures", "endpoint_fixtures",
+    m for m in ("audit_fixtures", "shared_fixtures", "endpoint_fixtures",
                "mount_fixtures", "fuzz_background")
     if os.path.exists(os.path.join(os.path.dirname(__file__), m + ".py"))
 ]

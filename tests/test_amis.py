@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from fixtures import make_ami, read, write
+from shared_fixtures import make_ami, read, write
 
 OTHER = "111122223333"
 OTHER2 = "444455556666"

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from fixtures import vmimport_trust
+from shared_fixtures import vmimport_trust
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("AMIFS_BUILD_DIR", os.path.join(ROOT, "build"))

@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 from endpoint_fixtures import AwsCliError
-from fixtures import bucket_read_policy, vmimport_trust
+from shared_fixtures import bucket_read_policy, vmimport_trust
 
 CLIS = ["v1", "v2"]
 ROLE_MSG = ("The service role %s provided does not exist or does not have "
@@ -200,8 +200,10 @@ BAD = [("bad-not-tar", "ova",
 def test_bad_images_end_deleted(endpoint, images, tmp_path):
     stage = tmp_path / "bad"
     stage.mkdir()
+    images.build([name for name, _, _ in BAD])      # one mkimages run
     for name, _, _ in BAD:
-        os.link(images[name]["path"], str(stage / os.path.basename(images[name]["path"])))
+        path = images[name]["path"]
+        os.link(path, str(stage / os.path.basename(path)))
     endpoint.aws("s3", "cp", "--only-show-errors", "--recursive", str(stage),
                  "s3://%s/bad/" % endpoint.bucket, json=False)
     started = []

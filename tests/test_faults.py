@@ -14,8 +14,8 @@ import subprocess
 import time
 import uuid
 
-from fixtures import (credential_process_env, good_image, make_file,
-                      skip_unless_mountable)
+from shared_fixtures import (credential_process_env, good_image,
+                             make_file, skip_unless_mountable)
 from mount_fixtures import Mount, is_mounted
 
 MiB = 1024 * 1024

@@ -24,16 +24,16 @@ import tempfile
 
 import pytest
 
-import fixtures
+import shared_fixtures
 import fuzz_background
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FUZZ_DIR = os.path.join(ROOT, "tests", "fuzz")
 BUILD = os.environ.get("AMIFS_FUZZ_BUILD_DIR", os.path.join(ROOT, "build-fuzz"))
 # Fuzzing seconds per target: 15 in the default run, 60 with --full
-# (fixtures.full_run()); AMIFS_FUZZ_SECONDS overrides both.
+# (shared_fixtures.full_run()); AMIFS_FUZZ_SECONDS overrides both.
 SECONDS = int(os.environ.get("AMIFS_FUZZ_SECONDS",
-                             "60" if fixtures.full_run() else "15"))
+                             "60" if shared_fixtures.full_run() else "15"))
 TARGETS = ["fuzz_xml", "fuzz_config", "fuzz_creds", "fuzz_sigv4", "fuzz_text",
            "fuzz_ovf", "fuzz_ova"]
 # What a sanitizer or libFuzzer prints when something went wrong, even if

@@ -4,7 +4,7 @@ Good images (tests/images/mkimages.py) must end `completed` with an AMI whose
 tags include Name (checked with the AWS CLI); bad ones must fail the copy
 early with EINVAL, a precise status, no ImportImage call and no multipart
 upload left. Real clients (cp -p, rsync, gio, .part + mv, shell
-redirection, install, dd) must work. Shared helpers: tests/fixtures.py.
+redirection, install, dd) must work. Shared helpers: tests/shared_fixtures.py.
 """
 import errno
 import json
@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from fixtures import (cp, import_tasks, poll_until, read, start_mount,
-                      uploads_left, wait_status)
+from shared_fixtures import (cp, import_tasks, poll_until, read,
+                             start_mount, uploads_left, wait_status)
 
 
 # ---- helpers ----------------------------------------------------------------

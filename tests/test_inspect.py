@@ -27,7 +27,7 @@ AMIFS = os.path.join(BUILD, "fs", "amifs")
 
 @pytest.fixture(scope="module")
 def catalogue(images):
-    """{name: entry} of every image (tests/fixtures.py)."""
+    """{name: entry} of every image (tests/shared_fixtures.py)."""
     return images.all()
 
 

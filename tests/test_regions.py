@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from fixtures import (bucket_read_policy, make_ami, poll_until, read,
-                      vmimport_trust)
+from shared_fixtures import (bucket_read_policy, make_ami, poll_until,
+                             read, vmimport_trust)
 
 OTHER_REGION_BUCKET = "amifs-other-region"   # tests/endpoint/bootstrap.py
 # A role of our own that may read the other region's bucket (the

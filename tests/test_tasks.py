@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from fixtures import (import_tasks, poll_until, read, start_mount,
-                      wait_status)
+from shared_fixtures import (import_tasks, poll_until, read, start_mount,
+                             wait_status)
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 No test module imports another test module; what two of them need lives
 here (or in endpoint_fixtures.py / mount_fixtures.py, which own the
-endpoint and the mount). Import helpers with `from fixtures import ...`.
+endpoint and the mount). Import helpers with
+`from shared_fixtures import ...`. (Not `fixtures.py`: pytest has a
+built-in plugin of that name, so such a plugin would never load.)
 
 Fixture:
   images   session-scoped ImageSet: the VM images of tests/images/mkimages.py,
@@ -110,7 +112,7 @@ def images(tmp_path_factory):
     return ImageSet(str(tmp_path_factory.mktemp("images")))
 
 
-# ---- small helpers ------------------------------------------------------------
+# ---- small helpers ----------------------------------------------------------
 
 def read(path):
     with open(path) as f:
@@ -151,7 +153,7 @@ def cp(src, dst, *flags):
                           capture_output=True, text=True, timeout=120)
 
 
-# ---- mounts and imports -------------------------------------------------------
+# ---- mounts and imports -----------------------------------------------------
 
 def skip_unless_mountable():
     reason = mount_fixtures.skip_reason()
@@ -211,7 +213,7 @@ def make_ami(ep, vmdk, name):
     return t["ImageId"], [d["SnapshotId"] for d in t["SnapshotDetails"]]
 
 
-# ---- IAM documents ------------------------------------------------------------
+# ---- IAM documents ----------------------------------------------------------
 
 def vmimport_trust(external_id="vmimport"):
     """The trust policy VM Import documents for its service role:
@@ -233,7 +235,7 @@ def bucket_read_policy(bucket, actions=("s3:GetObject", "s3:ListBucket",
         "Resource": [b, b + "/*"]}]}
 
 
-# ---- credentials --------------------------------------------------------------
+# ---- credentials ------------------------------------------------------------
 
 CRED_SCRIPT = """#!/bin/sh
 # credential_process for the test: short-lived keys; logs each call.
