@@ -24,8 +24,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 pytest_plugins = [
-    m for m in ("audit_fixtures", "shared_fixtures", "endpoint_fixtures",
-               "mount_fixtures", "fuzz_background")
+    m for m in ("audit_fixtures", "endpoint_fixtures", "mount_fixtures",
+               "shared_fixtures", "fuzz_background")
     if os.path.exists(os.path.join(os.path.dirname(__file__), m + ".py"))
 ]
 
