@@ -1,9 +1,10 @@
 """pytest plugin: run the libFuzzer targets in the background of the suite.
 
-Each fuzz target gets about a minute (AMIFS_FUZZ_SECONDS, default 60) in CI.
-Run one after another in the foreground that would add minutes to the
-suite, while the mount and endpoint tests leave about half of the machine's
-CPU idle (they wait on the server, on import phases, on FUSE). So, when
+Each fuzz target gets 15 s in the default run and a minute with --full
+(AMIFS_FUZZ_SECONDS overrides; see tests/test_fuzz.py). Run one after
+another in the foreground that would add minutes to the suite, while
+the mount and endpoint tests leave about half of the machine's CPU idle
+(they wait on the server, on import phases, on FUSE). So, when
 tests/test_fuzz.py is part of the run, this plugin starts the fuzz build
 and the targets at the end of collection, one target at a time under
 `nice -n 19` (they take only CPU nobody else wants), and moves the

@@ -6,11 +6,29 @@
 # plain build's mount suites and the daemon under valgrind. The fuzz targets
 # run in the background meanwhile (tests/fuzz_background.py). The last line
 # is pytest's summary.
+#
+#   tests/run.sh [--full] [pytest args...]
+#
+# The default run (what CI runs) covers every behaviour with the shorter
+# variants: 15 s of fuzzing per target, a 128 MiB round trip through
+# buckets/, a subset of the mount tests under valgrind and on the plain
+# build. --full (AMIFS_FULL=1) adds the long ones: 60 s per fuzz target, the
+# 1 GiB round trip, every mount test under valgrind and on the plain build,
+# and the tests marked `full`. See README.md ("Tests") for the times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+args=()
+for a in "$@"; do
+    if [ "$a" = "--full" ]; then
+        export AMIFS_FULL=1
+    else
+        args+=("$a")
+    fi
+done
+[ "${AMIFS_FULL:-0}" = "0" ] || args+=("--full")
 tests/setup-debian.sh --asan
 export AMIFS_PYTHON="${AMIFS_PYTHON:-$(cat build/.amifs-python)}"
 export AMIFS_BUILD_DIR="$(pwd)/build"
 export AMIFS_ASAN_BUILD_DIR="$(pwd)/build-asan"
 export AMIFS_BIN="$AMIFS_ASAN_BUILD_DIR/fs/amifs"
-exec /usr/bin/python3 -m pytest -p no:cacheprovider -q -ra tests "$@"
+exec /usr/bin/python3 -m pytest -p no:cacheprovider -q -ra tests "${args[@]}"

@@ -5,44 +5,19 @@ rm -r act on the account, and the AWS CLI (the independent client) sees it.
 import json
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MKIMAGES = os.path.join(HERE, "images", "mkimages.py")
+from shared_fixtures import make_ami, read, write
+
 OTHER = "111122223333"
 OTHER2 = "444455556666"
 
 
 @pytest.fixture(scope="module")
-def vmdk(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("amis-images"))
-    p = subprocess.run([sys.executable, MKIMAGES, out, "--only", "vmdk"],
-                       capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    with open(os.path.join(out, "images.json")) as f:
-        return os.path.join(out, json.load(f)[0]["file"])
-
-
-def make_ami(ep, vmdk, name):
-    """Import VMDK with the AWS CLI; (ami id, snapshot ids)."""
-    key = "amis-test/%s.vmdk" % name
-    ep.aws("s3", "cp", "--only-show-errors", vmdk,
-           "s3://%s/%s" % (ep.bucket, key), json=False)
-    tid = ep.aws("ec2", "import-image", "--disk-containers",
-                 "Format=vmdk,UserBucket={S3Bucket=%s,S3Key=%s}"
-                 % (ep.bucket, key))["ImportTaskId"]
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        t = ep.aws("ec2", "describe-import-image-tasks", "--import-task-ids",
-                   tid)["ImportImageTasks"][0]
-        if t["Status"] in ("completed", "deleted"):
-            break
-        time.sleep(0.2)
-    assert t["Status"] == "completed", t
-    return t["ImageId"], [d["SnapshotId"] for d in t["SnapshotDetails"]]
+def vmdk(images):
+    return images["vmdk"]["path"]
 
 
 def image(ep, ami, region=None):
@@ -65,16 +40,6 @@ def tags_of(ep, ami):
     r = ep.aws("ec2", "describe-tags", "--filters",
                "Name=resource-id,Values=%s" % ami)["Tags"]
     return {t["Key"]: t["Value"] for t in r}
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def write(path, text, mode="w"):
-    with open(path, mode) as f:
-        f.write(text)
 
 
 @pytest.fixture

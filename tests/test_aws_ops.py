@@ -15,6 +15,8 @@ import uuid
 
 import pytest
 
+from shared_fixtures import vmimport_trust
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("AMIFS_BUILD_DIR", os.path.join(ROOT, "build"))
 DRIVER = os.path.join(BUILD, "tests", "unit", "aws_ops_driver")
@@ -344,21 +346,6 @@ def test_upload_every_part_failing(endpoint, tmp_path):
 
 # ----------------------------------------------------------------- imports --
 
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ops-images")
-    made = {}
-    for name in ("vmdk", "vmdk-no-os"):
-        d = out / name
-        subprocess.run(["/usr/bin/python3",
-                        os.path.join(ROOT, "tests", "images", "mkimages.py"),
-                        str(d), "--only", name], check=True,
-                       capture_output=True, timeout=300)
-        meta = json.loads((d / "images.json").read_text())[0]
-        made[name] = str(d / meta["file"])
-    return made
-
-
 def staged(ep, path, name):
     key = "ops/imports/%s-%s" % (uid(), name)
     drv(ep, "put", ep.bucket, key, path)
@@ -379,7 +366,7 @@ def wait_task(ep, task, timeout=60):
 
 def test_import_image_to_ami(endpoint, images):
     ep, b = endpoint, endpoint.bucket
-    key = staged(ep, images["vmdk"], "vm.vmdk")
+    key = staged(ep, images["vmdk"]["path"], "vm.vmdk")
     token = "tok-" + uid()
     [[task, status, _m, _p, _i]] = lines(drv(
         ep, "import-image", b, key, "VMDK", token, "Name=vm.vmdk",
@@ -462,14 +449,14 @@ def check_ami(ep, ami):
 
 
 def test_import_poll_example(endpoint, images):
-    key = staged(endpoint, images["vmdk"], "poll.vmdk")
+    key = staged(endpoint, images["vmdk"]["path"], "poll.vmdk")
     p = example(endpoint, "import-poll", "s3://%s/%s" % (endpoint.bucket, key),
                 "VMDK")
     assert p.returncode == 0, p.stderr
     out = p.stdout.splitlines()
     assert out[0].split()[1:3] == ["active", "pending"]
     assert out[-1].startswith("completed ami-")
-    key = staged(endpoint, images["vmdk-no-os"], "noos.vmdk")
+    key = staged(endpoint, images["vmdk-no-os"]["path"], "noos.vmdk")
     p = example(endpoint, "import-poll", "s3://%s/%s" % (endpoint.bucket, key),
                 "VMDK")
     assert p.returncode == 1
@@ -484,7 +471,7 @@ def test_import_refused_synchronously(endpoint):
 
 
 def test_cancel_import(endpoint, images):
-    key = staged(endpoint, images["vmdk"], "cancel.vmdk")
+    key = staged(endpoint, images["vmdk"]["path"], "cancel.vmdk")
     [[task, *_]] = lines(drv(endpoint, "import-image", endpoint.bucket, key,
                              "VMDK"))
     drv(endpoint, "cancel-import", task)
@@ -494,7 +481,7 @@ def test_cancel_import(endpoint, images):
 
 
 def test_import_snapshot(endpoint, images):
-    key = staged(endpoint, images["vmdk"], "snap.vmdk")
+    key = staged(endpoint, images["vmdk"]["path"], "snap.vmdk")
     [[task, _]] = lines(drv(endpoint, "import-snapshot", endpoint.bucket, key,
                             "VMDK", "tok-" + uid()))
     assert task.startswith("import-snap-")
@@ -514,7 +501,7 @@ def test_import_snapshot(endpoint, images):
 def test_form_values_with_spaces(endpoint, images):
     """Descriptions and tag values with spaces (every real file name has
     them) must survive the query protocol, signatures included."""
-    key = staged(endpoint, images["vmdk"], "space.vmdk")
+    key = staged(endpoint, images["vmdk"]["path"], "space.vmdk")
     [[task, *_]] = lines(drv(endpoint, "import-image", endpoint.bucket, key,
                              "VMDK", "", "Name=my vm 1.vmdk",
                              "note=two words + plus & 100%"))
@@ -532,10 +519,7 @@ def test_form_values_with_spaces(endpoint, images):
 def test_iam_role_round_trip(endpoint, tmp_path):
     env = admin_env(endpoint)
     name = "amifs-ops-" + uid()
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "vmie.amazonaws.com"},
-        "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"sts:Externalid": "vmimport"}}}]}
+    trust = vmimport_trust()
     policy = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
         "Resource": ["arn:aws:s3:::a+b", "arn:aws:s3:::a+b/*"]}]}

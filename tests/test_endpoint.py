@@ -7,34 +7,21 @@ the official SDK accepts.
 import hashlib
 import json
 import os
+import shutil
 import subprocess
-import sys
 import time
+import uuid
 import urllib.error
 import urllib.request
 
 import pytest
 
 from endpoint_fixtures import AwsCliError
+from shared_fixtures import bucket_read_policy, vmimport_trust
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MKIMAGES = os.path.join(HERE, "images", "mkimages.py")
 CLIS = ["v1", "v2"]
-IMAGES = ["ova-ustar", "vmdk", "raw", "vmdk-no-os", "bad-not-tar",
-          "bad-vmdk-sparse", "bad-raw-no-table", "bad-ova-sparse"]
 ROLE_MSG = ("The service role %s provided does not exist or does not have "
             "sufficient permissions")
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    """{name: path} of the images this file uses, built by mkimages.py."""
-    out = str(tmp_path_factory.mktemp("images"))
-    p = subprocess.run([sys.executable, MKIMAGES, out, "--only"] + IMAGES,
-                       capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    with open(os.path.join(out, "images.json")) as f:
-        return {e["name"]: os.path.join(out, e["file"]) for e in json.load(f)}
 
 
 def upload(ep, path, key, cli="v1"):
@@ -74,7 +61,7 @@ PHASES = ["pending", "validating", "validated", "converting", "updating",
 @pytest.mark.parametrize("cli", CLIS)
 def test_import_ova_completes_with_ami(endpoint, images, cli):
     key = "it/%s/vm.ova" % cli
-    upload(endpoint, images["ova-ustar"], key, cli)
+    upload(endpoint, images["ova-ustar"]["path"], key, cli)
     r = import_image(endpoint, key, "ova", cli, extra=[
         "--description", "amifs import of vm.ova", "--tag-specifications",
         "ResourceType=import-image-task,Tags=[{Key=amifs:source,"
@@ -126,7 +113,7 @@ def test_import_ova_completes_with_ami(endpoint, images, cli):
 def test_describe_filters_pagination_cancel(endpoint, images, cli):
     key = "pg/vm.vmdk"
     if cli == "v1":
-        upload(endpoint, images["vmdk"], key)
+        upload(endpoint, images["vmdk"]["path"], key)
     old = endpoint.set_phase_seconds(3.0)   # slow enough to cancel
     try:
         slow = import_image(endpoint, key, "vmdk", cli)["ImportTaskId"]
@@ -172,7 +159,7 @@ def test_describe_filters_pagination_cancel(endpoint, images, cli):
 def test_import_snapshot(endpoint, images, cli):
     key = "snap/disk.raw"
     if cli == "v1":
-        upload(endpoint, images["raw"], key)
+        upload(endpoint, images["raw"]["path"], key)
     r = endpoint.aws("ec2", "import-snapshot", "--description", "data disk",
                      "--disk-container",
                      "Format=RAW,UserBucket={S3Bucket=%s,S3Key=%s}"
@@ -186,7 +173,7 @@ def test_import_snapshot(endpoint, images, cli):
                      "--import-task-ids", tid, cli=cli)
     det = d["ImportSnapshotTasks"][0]["SnapshotTaskDetail"]
     assert det["Status"] == "completed", det
-    assert det["DiskImageSize"] == os.path.getsize(images["raw"])
+    assert det["DiskImageSize"] == os.path.getsize(images["raw"]["path"])
     assert det["SnapshotId"] == summary["snapshot_ids"][0]
     s = endpoint.aws("ec2", "describe-snapshots", "--snapshot-ids",
                      det["SnapshotId"], cli=cli)["Snapshots"][0]
@@ -213,13 +200,15 @@ BAD = [("bad-not-tar", "ova",
 def test_bad_images_end_deleted(endpoint, images, tmp_path):
     stage = tmp_path / "bad"
     stage.mkdir()
+    images.build([name for name, _, _ in BAD])      # one mkimages run
     for name, _, _ in BAD:
-        os.link(images[name], str(stage / os.path.basename(images[name])))
+        path = images[name]["path"]
+        os.link(path, str(stage / os.path.basename(path)))
     endpoint.aws("s3", "cp", "--only-show-errors", "--recursive", str(stage),
                  "s3://%s/bad/" % endpoint.bucket, json=False)
     started = []
     for i, (name, fmt, msg) in enumerate(BAD):
-        key = "bad/" + os.path.basename(images[name])
+        key = "bad/" + os.path.basename(images[name]["path"])
         # the first one runs with slow phases so "deleting" is seen for sure
         old = endpoint.set_phase_seconds(1.5) if i == 0 else None
         try:
@@ -254,19 +243,9 @@ def _admin(ep, *args):
 def roles(endpoint):
     """Extra service roles: bad trust, no access to the bucket, and one for
     us-west-2's bucket."""
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "vmie.amazonaws.com"},
-        "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"sts:Externalid": "vmimport"}}}]}
-    bad_trust = json.loads(json.dumps(trust))
-    del bad_trust["Statement"][0]["Condition"]
-
-    def policy(bucket):
-        b = "arn:aws:s3:::" + bucket
-        return {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket",
-                                          "s3:GetBucketLocation"],
-            "Resource": [b, b + "/*"]}]}
+    trust = vmimport_trust()
+    bad_trust = vmimport_trust(external_id=None)
+    policy = bucket_read_policy
     for name, tr, bucket in (("vmimport-badtrust", bad_trust, endpoint.bucket),
                              ("vmimport-nobucket", trust, "some-other"),
                              ("vmimport-west", trust, "amifs-other-region")):
@@ -283,7 +262,7 @@ def roles(endpoint):
 def test_role_and_bucket_checks(endpoint, images, roles, cli):
     key = "roles/vm.vmdk"
     if cli == "v1":
-        upload(endpoint, images["vmdk"], key)
+        upload(endpoint, images["vmdk"]["path"], key)
     for role in ("vmimport-badtrust", "vmimport-nobucket", "nosuchrole"):
         expect_error(lambda: import_image(endpoint, key, "vmdk", cli,
                                           extra=["--role-name", role]),
@@ -305,7 +284,7 @@ def test_regions(endpoint, images, roles):
     the request's credential scope."""
     west = dict(endpoint.env, AWS_DEFAULT_REGION="us-west-2",
                 AWS_REGION="us-west-2")
-    endpoint.aws("s3", "cp", "--only-show-errors", images["vmdk"],
+    endpoint.aws("s3", "cp", "--only-show-errors", images["vmdk"]["path"],
                  "s3://amifs-other-region/vm.vmdk", env=west, json=False)
     loc = endpoint.aws("s3api", "get-bucket-location", "--bucket",
                        "amifs-other-region", cli="v2")
@@ -336,7 +315,7 @@ def test_regions(endpoint, images, roles):
 def test_client_token_idempotency(endpoint, images, cli):
     key = "tok/vm.vmdk"
     if cli == "v1":
-        upload(endpoint, images["vmdk"], key)
+        upload(endpoint, images["vmdk"]["path"], key)
     tok = ["--client-token", "amifs-token-" + cli]
     a = import_image(endpoint, key, "vmdk", cli, extra=tok)
     b = import_image(endpoint, key, "vmdk", cli, extra=tok)
@@ -537,3 +516,95 @@ def test_request_log_classifies_s3_ops(endpoint, tmp_path):
         assert op in ops, ops
     rec = endpoint.requests(op="PutObject", since=m)[0]
     assert rec["region"] == endpoint.region and rec["status"] == 200
+
+
+# ------------------------------------------------------------ big objects --
+
+BIG_GET_MIB = 256
+BIG_GET_MIN_MBPS = 20       # a loaded 2-core box streams well over 100
+
+
+def _curl_s3(endpoint, key, payload_sha):
+    """The curl arguments of one SigV4-signed request for s3://bucket/KEY."""
+    return ["--aws-sigv4", "aws:amz:%s:s3" % endpoint.region, "--user",
+            "%s:%s" % (endpoint.env["AWS_ACCESS_KEY_ID"],
+                       endpoint.env["AWS_SECRET_ACCESS_KEY"]),
+            "-H", "x-amz-content-sha256: " + payload_sha,
+            "%s/%s/%s" % (endpoint.url, endpoint.bucket, key)]
+
+
+def _curl_put(endpoint, key, path):
+    """PutObject of PATH with curl (an unsigned payload: no client-side
+    hashing of a big body)."""
+    p = subprocess.run(["curl", "-sS", "--fail", "-T", path] +
+                       _curl_s3(endpoint, key, "UNSIGNED-PAYLOAD"),
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+
+
+def _curl_get(endpoint, key, outs, ranges=None):
+    """GET s3://bucket/KEY with curl (SigV4, one connection): one request
+    per file in OUTS, each with its byte range from RANGES when given.
+    Returns the wall time. curl is the client so that the time is the
+    endpoint's, not a Python client's."""
+    argv = ["curl", "-sS", "--fail"]
+    empty_sha = hashlib.sha256(b"").hexdigest()
+    for i, out in enumerate(outs):
+        if i:
+            argv.append("--next")
+        argv += ["-o", out] + _curl_s3(endpoint, key, empty_sha)
+        if ranges:
+            argv += ["-r", "%d-%d" % ranges[i]]
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    took = time.monotonic() - t0
+    assert p.returncode == 0, p.stderr
+    return took
+
+
+def _sha_of(paths):
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="no curl")
+def test_big_object_gets_stream(endpoint, tmp_path):
+    """issue 13: `aws s3 cp` of a 1 GiB object out of the endpoint crawled
+    at 1.2 MiB/s: every ranged GET made moto read the whole object, then
+    slice it (quadratic in the size). A 256 MiB object read back as the
+    CLI reads it (ranged GETs of 8 MiB) and in one GET must both come at
+    BIG_GET_MIN_MBPS or better, byte-identical."""
+    mib = 1 << 20
+    size = BIG_GET_MIB * mib
+    src = tmp_path / "big.bin"
+    block = os.urandom(mib)
+    with open(src, "wb") as f:
+        for i in range(BIG_GET_MIB):
+            f.write(i.to_bytes(8, "little") + block[8:])
+    want = _sha_of([str(src)])
+    key = "big-get/%s.bin" % uuid.uuid4().hex[:8]
+    _curl_put(endpoint, key, str(src))
+    assert endpoint.aws("s3api", "head-object", "--bucket", endpoint.bucket,
+                        "--key", key)["ContentLength"] == size
+    src.unlink()
+    chunk = 8 * mib
+    ranges = [(o, o + chunk - 1) for o in range(0, size, chunk)]
+    parts = [str(tmp_path / ("part%03d" % i)) for i in range(len(ranges))]
+    took = _curl_get(endpoint, key, parts, ranges)
+    assert _sha_of(parts) == want
+    for p in parts:
+        os.unlink(p)
+    rate = size / took / 1e6
+    assert rate >= BIG_GET_MIN_MBPS, \
+        "%d ranged GETs of 8 MiB: %.1f MB/s" % (len(ranges), rate)
+    whole = str(tmp_path / "whole")
+    took = _curl_get(endpoint, key, [whole])
+    assert _sha_of([whole]) == want
+    rate = size / took / 1e6
+    assert rate >= BIG_GET_MIN_MBPS, "one GET of the object: %.1f MB/s" % rate
+    endpoint.aws("s3api", "delete-object", "--bucket", endpoint.bucket,
+                 "--key", key)

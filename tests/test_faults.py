@@ -8,21 +8,16 @@ tasks are counted on the endpoint's control API. Every test is bounded in
 time (the whole file runs well under three minutes).
 """
 import filecmp
-import json
 import os
 import signal
-import stat
 import subprocess
 import time
 import uuid
 
-import pytest
-
-import mount_fixtures
+from shared_fixtures import (credential_process_env, good_image,
+                             make_file, skip_unless_mountable)
 from mount_fixtures import Mount, is_mounted
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-MKIMAGES = os.path.join(HERE, "images", "mkimages.py")
 MiB = 1024 * 1024
 
 # 10% 503 SlowDown, 5% 500, 2% dropped connections, on every S3 and EC2 call;
@@ -42,25 +37,6 @@ FLAKY_OPTS = "part_size=5M,retry_base_ms=20,max_attempts=10,cache_ttl=0"
 
 
 # ---- helpers ----
-
-def skip_unless_mountable():
-    reason = mount_fixtures.skip_reason()
-    if reason:
-        pytest.skip(reason)
-
-
-def make_file(path, size, seed):
-    """SIZE pseudo-random bytes (not compressible, not repeating by part)."""
-    import random
-    rng = random.Random(seed)
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, MiB)
-            f.write(rng.randbytes(n))
-            left -= n
-    return path
-
 
 def s3_fetch(endpoint, key, dest):
     """`aws s3 cp s3://bucket/key dest`; the CompletedProcess."""
@@ -93,15 +69,6 @@ def poll(fn, timeout, step=0.25):
 def cp(src, dst, timeout=120):
     return subprocess.run(["cp", src, dst], capture_output=True, text=True,
                           timeout=timeout)
-
-
-def good_image(outdir, name="ova-ustar"):
-    """The path of good image NAME built by tests/images/mkimages.py
-    (ova-ustar: 140 KiB OVA; raw: 24 MiB disk with an MBR)."""
-    subprocess.run(["/usr/bin/python3", MKIMAGES, outdir, "--only", name],
-                   check=True, capture_output=True, timeout=300)
-    with open(os.path.join(outdir, "images.json")) as f:
-        return os.path.join(outdir, json.load(f)[0]["file"])
 
 
 def mount_at(endpoint, base, opts, env=None, drop_env=()):
@@ -306,46 +273,7 @@ def test_sigkill_in_imports_then_next_mount_aborts_the_upload(endpoint,
 
 # ---- 4. temporary credentials expiring mid-upload ----
 
-CRED_SCRIPT = """#!/bin/sh
-# credential_process for the test: short-lived keys; logs each call.
-echo call >> "{log}"
-exp=$(date -u -d "@$(( $(date +%s) + {ttl} ))" +%Y-%m-%dT%H:%M:%SZ)
-cat <<EOF
-{{"Version": 1, "AccessKeyId": "{akid}", "SecretAccessKey": "{secret}",
- "SessionToken": "{token}", "Expiration": "$exp"}}
-EOF
-"""
 
-
-TEMP_ROLE = "amifs-test-temporary"
-
-
-def temporary_credentials(endpoint):
-    """Real temporary credentials (ASIA key, secret, session token)."""
-    return endpoint.temporary_credentials(TEMP_ROLE, "amifs-test")
-
-
-def credential_process_env(endpoint, d, ttl=2):
-    """(env, drop, log, creds): a config file whose default profile runs a
-    credential_process handing out temporary credentials with an
-    Expiration TTL seconds ahead; the script appends a line to LOG on every
-    call. DROP: the variables to remove so that only the profile is used."""
-    log = os.path.join(d, "calls.log")
-    script = os.path.join(d, "creds.sh")
-    creds = temporary_credentials(endpoint)
-    with open(script, "w") as f:
-        f.write(CRED_SCRIPT.format(
-            log=log, ttl=ttl, akid=creds["AccessKeyId"],
-            secret=creds["SecretAccessKey"], token=creds["SessionToken"]))
-    os.chmod(script, stat.S_IRWXU)
-    config = os.path.join(d, "config")
-    with open(config, "w") as f:
-        f.write("[default]\nregion = %s\ncredential_process = %s\n"
-                % (endpoint.region, script))
-    env = {"AWS_CONFIG_FILE": config}
-    drop = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-            "AWS_SESSION_TOKEN", "AWS_PROFILE")
-    return env, drop, log, creds
 
 
 def calls(log):

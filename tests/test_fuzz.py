@@ -2,8 +2,9 @@
 
 Builds the fuzz targets in build-fuzz (clang, ASan+UBSan, -Dfuzz=true;
 ninja rebuilds only what is stale), then runs each target for
-AMIFS_FUZZ_SECONDS (default 60; 0 = only replay) over its seed corpus in
-tests/fuzz/corpus/<target>/, at most one target per CPU at a time. When
+AMIFS_FUZZ_SECONDS (default 15 s, 60 s with --full; 0 = only replay)
+over its seed corpus in tests/fuzz/corpus/<target>/, at most one target
+per CPU at a time. When
 the whole suite runs, tests/fuzz_background.py starts this at the end of
 collection, one target at a time under `nice -n 19`, so the fuzzing overlaps
 the rest of the suite and the tests here only collect the results. New
@@ -23,12 +24,16 @@ import tempfile
 
 import pytest
 
+import shared_fixtures
 import fuzz_background
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FUZZ_DIR = os.path.join(ROOT, "tests", "fuzz")
 BUILD = os.environ.get("AMIFS_FUZZ_BUILD_DIR", os.path.join(ROOT, "build-fuzz"))
-SECONDS = int(os.environ.get("AMIFS_FUZZ_SECONDS", "60"))
+# Fuzzing seconds per target: 15 in the default run, 60 with --full
+# (shared_fixtures.full_run()); AMIFS_FUZZ_SECONDS overrides both.
+SECONDS = int(os.environ.get("AMIFS_FUZZ_SECONDS",
+                             "60" if shared_fixtures.full_run() else "15"))
 TARGETS = ["fuzz_xml", "fuzz_config", "fuzz_creds", "fuzz_sigv4", "fuzz_text",
            "fuzz_ovf", "fuzz_ova"]
 # What a sanitizer or libFuzzer prints when something went wrong, even if

@@ -4,80 +4,21 @@ Good images (tests/images/mkimages.py) must end `completed` with an AMI whose
 tags include Name (checked with the AWS CLI); bad ones must fail the copy
 early with EINVAL, a precise status, no ImportImage call and no multipart
 upload left. Real clients (cp -p, rsync, gio, .part + mv, shell
-redirection, install, dd) must work. Helpers here are reused by
-tests/test_tasks.py.
+redirection, install, dd) must work. Shared helpers: tests/shared_fixtures.py.
 """
 import errno
 import json
 import os
 import shutil
 import subprocess
-import time
-import uuid
 
 import pytest
 
-import mount_fixtures
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-MKIMAGES = os.path.join(HERE, "images", "mkimages.py")
-WAIT_TIMEOUT = 60
+from shared_fixtures import (cp, import_tasks, poll_until, read,
+                             start_mount, uploads_left, wait_status)
 
 
-# ---- shared helpers (also used by test_tasks.py) --------------------------
-
-def make_images(outdir, only=None):
-    """Build the test images; returns {name: entry} with entry["path"]."""
-    argv = ["/usr/bin/python3", MKIMAGES, outdir]
-    if only:
-        argv += ["--only"] + list(only)
-    subprocess.run(argv, check=True, capture_output=True, timeout=300)
-    with open(os.path.join(outdir, "images.json")) as f:
-        entries = json.load(f)
-    for e in entries:
-        e["path"] = os.path.join(outdir, e["file"])
-    return {e["name"]: e for e in entries}
-
-
-def start_mount(endpoint, base_dir, opts=""):
-    """A Mount (tests/mount_fixtures.py) staging under a fresh prefix and
-    polling tasks fast. The caller unmounts (which checks a clean exit)."""
-    reason = mount_fixtures.skip_reason()
-    if reason:
-        pytest.skip(reason)
-    prefix = "t-" + uuid.uuid4().hex[:8]
-    o = "bucket=%s/%s,poll_interval=0.3" % (endpoint.bucket, prefix)
-    if opts:
-        o += "," + opts
-    m = mount_fixtures.Mount(endpoint, base_dir, opts=o)
-    m.prefix = prefix
-    return m.start()
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def wait_status(mount, name, timeout=WAIT_TIMEOUT):
-    """Read tasks/NAME/wait in a subprocess (bounded): the final line."""
-    p = subprocess.run(["cat", os.path.join(mount.path, "tasks", name,
-                                            "wait")],
-                       capture_output=True, text=True, timeout=timeout)
-    assert p.returncode == 0, p.stderr
-    return p.stdout
-
-
-def poll_until(fn, timeout=WAIT_TIMEOUT, step=0.1):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError("condition not met in %ss" % timeout)
-        time.sleep(step)
-
+# ---- helpers ----------------------------------------------------------------
 
 def tags_of(endpoint, *resources):
     """{resource: {key: value}} with one DescribeTags call."""
@@ -89,28 +30,7 @@ def tags_of(endpoint, *resources):
     return res
 
 
-def import_tasks(endpoint):
-    out = endpoint.aws("ec2", "describe-import-image-tasks")
-    return {t["ImportTaskId"]: t for t in out["ImportImageTasks"]}
-
-
-def uploads_left(endpoint, prefix):
-    out = endpoint.aws("s3api", "list-multipart-uploads", "--bucket",
-                       endpoint.bucket, "--prefix", prefix + "/")
-    return (out or {}).get("Uploads") or []
-
-
-def cp(src, dst, *flags):
-    return subprocess.run(["cp"] + list(flags) + [src, dst],
-                          capture_output=True, text=True, timeout=120)
-
-
 # ---- fixtures -------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    return make_images(str(tmp_path_factory.mktemp("images")))
-
 
 GOOD = ["ova-ustar", "ova-pax", "ova-gnu", "ova-bsdtar", "ova-2disks",
         "ova-mf-sha1", "ova-mf-sha256", "ova-mf-last", "ova-efi", "vmdk",
@@ -128,6 +48,7 @@ BAD = ["bad-not-tar", "bad-empty", "bad-empty-vmdk", "bad-ovf-not-first",
 def good_run(endpoint, images, tmp_path_factory):
     """One mount; every good image copied in (imports run in parallel on
     the endpoint). Yields (mount, {name: CompletedProcess of cp})."""
+    images.all()        # built in one mkimages run, before the mount
     m = start_mount(endpoint, str(tmp_path_factory.mktemp("mnt")))
     m.mark = endpoint.mark()
     try:

@@ -26,10 +26,9 @@ AMIFS = os.path.join(BUILD, "fs", "amifs")
 
 
 @pytest.fixture(scope="module")
-def catalogue(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("images"))
-    entries = mkimages.build(out)
-    return out, {e["name"]: e for e in entries}
+def catalogue(images):
+    """{name: entry} of every image (tests/shared_fixtures.py)."""
+    return images.all()
 
 
 def inspect(path, program=INSPECT, json_out=True):
@@ -46,9 +45,9 @@ def need(program):
 @pytest.mark.parametrize("name", mkimages.ALL_NAMES)
 def test_image_verdict(catalogue, name):
     need(INSPECT)
-    out, entries = catalogue
+    entries = catalogue
     e = entries[name]
-    p = inspect(os.path.join(out, e["file"]))
+    p = inspect(e["path"])
     assert p.returncode == (0 if e["good"] else 1), p.stdout + p.stderr
     r = json.loads(p.stdout)
     assert r["kind"] == e["kind"]
@@ -64,9 +63,9 @@ def test_image_verdict(catalogue, name):
                                   if not n.startswith("bad-")])
 def test_good_image_facts(catalogue, name):
     need(INSPECT)
-    out, entries = catalogue
+    entries = catalogue
     e = entries[name]
-    r = json.loads(inspect(os.path.join(out, e["file"])).stdout)
+    r = json.loads(inspect(e["path"]).stdout)
     assert r["ndisks"] == len(e["disks"])
     for got, want in zip(r["disks"], e["disks"]):
         # VHDX virtual size is in its metadata region, not read (yet): 0
@@ -86,9 +85,9 @@ def test_good_image_facts(catalogue, name):
 
 def test_manifest_verified(catalogue):
     need(INSPECT)
-    out, entries = catalogue
+    entries = catalogue
     for name in ("ova-mf-sha1", "ova-mf-sha256", "ova-mf-last"):
-        r = json.loads(inspect(os.path.join(out, entries[name]["file"]))
+        r = json.loads(inspect(entries[name]["path"])
                        .stdout)
         assert r["manifest"]["verified"] is True, name
         assert r["manifest"]["algorithm"] in ("SHA1", "SHA256"), name
@@ -96,8 +95,8 @@ def test_manifest_verified(catalogue):
 
 def test_text_output(catalogue):
     need(INSPECT)
-    out, entries = catalogue
-    p = inspect(os.path.join(out, entries["bad-ovf-not-first"]["file"]),
+    entries = catalogue
+    p = inspect(entries["bad-ovf-not-first"]["path"],
                 json_out=False)
     assert p.returncode == 1
     first = p.stdout.splitlines()[1]
@@ -130,9 +129,9 @@ def test_amifs_inspect(catalogue, name):
     h = subprocess.run([AMIFS, "--help"], capture_output=True, text=True)
     if "inspect" not in h.stdout + h.stderr:
         pytest.skip("amifs has no inspect command yet")
-    out, entries = catalogue
+    entries = catalogue
     e = entries[name]
-    p = inspect(os.path.join(out, e["file"]), program=AMIFS, json_out=False)
+    p = inspect(e["path"], program=AMIFS, json_out=False)
     assert p.returncode == (0 if e["good"] else 1), p.stdout + p.stderr
     if not e["good"]:
         assert e["expect"] in p.stdout + p.stderr

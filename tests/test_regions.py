@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from test_amis import make_ami
-from test_imports import make_images, poll_until, read
+from shared_fixtures import (bucket_read_policy, make_ami, poll_until,
+                             read, vmimport_trust)
 
 OTHER_REGION_BUCKET = "amifs-other-region"   # tests/endpoint/bootstrap.py
 # A role of our own that may read the other region's bucket (the
@@ -21,22 +21,9 @@ ROLE = "vmimport-regions-test"
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    return make_images(str(tmp_path_factory.mktemp("rimages")),
-                       only=["vmdk"])
-
-
-@pytest.fixture(scope="module")
 def role(endpoint):
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "vmie.amazonaws.com"},
-        "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"sts:Externalid": "vmimport"}}}]}
-    b = "arn:aws:s3:::" + OTHER_REGION_BUCKET
-    policy = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket",
-                                      "s3:GetBucketLocation"],
-        "Resource": [b, b + "/*"]}]}
+    trust = vmimport_trust()
+    policy = bucket_read_policy(OTHER_REGION_BUCKET)
     admin = endpoint.admin_env()
     r = endpoint.aws("iam", "create-role", "--role-name", ROLE,
                      "--assume-role-policy-document", json.dumps(trust),

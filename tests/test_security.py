@@ -31,8 +31,8 @@ import pytest
 
 import audit_fixtures
 from mount_fixtures import Mount
-from test_faults import (credential_process_env, good_image, make_file,
-                         skip_unless_mountable, MKIMAGES)
+from shared_fixtures import (MKIMAGES, credential_process_env,
+                             good_image, make_file, skip_unless_mountable)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MiB = 1024 * 1024

@@ -9,14 +9,8 @@ import time
 
 import pytest
 
-from test_imports import (import_tasks, make_images, poll_until, read,
-                          start_mount, wait_status)
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    return make_images(str(tmp_path_factory.mktemp("timages")),
-                       only=["vmdk", "ova-ustar", "vmdk-no-os"])
+from shared_fixtures import (import_tasks, poll_until, read, start_mount,
+                             wait_status)
 
 
 @pytest.fixture
@@ -184,14 +178,6 @@ def test_readers_share_one_poller(endpoint, images, tmp_path):
 # Sentences quoting the image ("… which is not in the OVA") once matched
 # the catalogue's bucket-region entry.
 
-@pytest.fixture(scope="module")
-def bad_images(tmp_path_factory):
-    return make_images(str(tmp_path_factory.mktemp("tbad")),
-                       only=["bad-missing-disk", "bad-absent-cdrom",
-                             "bad-chunked", "bad-empty", "bad-not-tar",
-                             "bad-vhd-footer"])
-
-
 @pytest.mark.parametrize("name,cause", [
     ("bad-missing-disk", "references a disk that is not in the archive"),
     ("bad-absent-cdrom", "CD-ROM/floppy"),
@@ -200,9 +186,9 @@ def bad_images(tmp_path_factory):
     ("bad-not-tar", "must be a tar archive"),
     ("bad-vhd-footer", "differencing (child) VHD"),
 ])
-def test_diagnosis_of_each_refusal_names_its_cause(tm, bad_images, name,
+def test_diagnosis_of_each_refusal_names_its_cause(tm, images, name,
                                                    cause):
-    e = bad_images[name]
+    e = images[name]
     r = subprocess.run(["cp", e["path"], os.path.join(tm.path, "imports")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "Invalid argument" in r.stderr, r.stderr

@@ -6,11 +6,13 @@ AWS makes and moto skips are added here; none of moto's checks is removed.
 import base64
 import binascii
 import hashlib
+import os
 import re
 import threading
 import zlib
 
-from moto.s3.models import s3_backends
+from moto.s3.models import FakeKey, s3_backends
+from moto.s3.responses import S3Response
 
 from awsxml import Reply
 
@@ -184,3 +186,107 @@ def fix_response_headers(info, headers):
         return headers
     return [(k, v) for k, v in headers
             if not (k.lower() == "x-amz-version-id" and v == "null")]
+
+
+# ------------------------------------------------------- streaming GETs --
+
+READ_CHUNK = 1 << 20            # bytes per read and per write of a GET body
+_get_object = threading.local()
+
+
+class ObjectBody:
+    """An object's bytes as GetObject sends them, without holding them all.
+
+    moto's GetObject reads the whole object into memory (`key.value`), and
+    a ranged GET then slices that: `aws s3 cp` of a 1 GiB object makes 128
+    ranged GETs of 8 MiB, each copying the full 1 GiB, which crawled at
+    about 1 MiB/s. This body is what `key.value` gives while GetObject runs
+    (see install_streaming_get): len() is the size, a slice reads only
+    those bytes, and iterating streams READ_CHUNK pieces.
+
+    It is a snapshot, taken under the key's lock: a spilled key's temp file
+    descriptor is duplicated (the file survives moto closing or replacing
+    the key), a small in-memory key's bytes are copied. close() releases
+    the descriptor; the HTTP layer calls it when the response is done."""
+
+    def __init__(self, key):
+        self._fd = None
+        self._bytes = None
+        with key.lock:
+            buf = key._value_buffer
+            self._size = key.size
+            if getattr(buf, "_rolled", False):
+                self._fd = os.dup(buf._file.fileno())
+            else:
+                buf.seek(0)
+                self._bytes = buf.read()
+
+    def __len__(self):
+        return self._size
+
+    def __bool__(self):
+        return self._size > 0
+
+    def _read(self, start, stop):
+        if self._bytes is not None:
+            return self._bytes[start:stop]
+        out, pos = [], start
+        while pos < stop:
+            piece = os.pread(self._fd, stop - pos, pos)
+            if not piece:
+                break                   # cannot happen: keys are immutable
+            out.append(piece)
+            pos += len(piece)
+        return b"".join(out)
+
+    def __getitem__(self, item):
+        if not isinstance(item, slice):
+            raise TypeError("an object body is sliced, not indexed")
+        start, stop, step = item.indices(self._size)
+        if step != 1:
+            raise ValueError("no stepped slices of an object body")
+        return self._read(start, max(start, stop))
+
+    def __iter__(self):
+        try:
+            for pos in range(0, self._size, READ_CHUNK):
+                yield self._read(pos, min(self._size, pos + READ_CHUNK))
+        finally:
+            self.close()
+
+    def close(self):
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self):
+        self.close()
+
+
+def install_streaming_get():
+    """Make moto's GetObject answer with an ObjectBody instead of the whole
+    object as bytes: `key.value` read during S3Response.get_object (and
+    only there: CopyObject, ETag and checksum code still get bytes) is an
+    ObjectBody. moto's range handling uses only len() and one slice, and
+    werkzeug iterates any other body, so both paths stream."""
+    if getattr(S3Response.get_object, "_amifs_streaming", False):
+        return
+    plain = FakeKey.value
+
+    def value(self):
+        if getattr(_get_object, "active", False):
+            return ObjectBody(self)
+        return plain.fget(self)
+
+    original = S3Response.get_object
+
+    def get_object(self):
+        _get_object.active = True
+        try:
+            return original(self)
+        finally:
+            _get_object.active = False
+
+    get_object._amifs_streaming = True
+    FakeKey.value = property(value, plain.fset)
+    S3Response.get_object = get_object

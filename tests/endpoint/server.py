@@ -96,7 +96,10 @@ def read_body(environ):
         body = b"".join(chunks)
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
-    environ.pop("wsgi.input_terminated", None)
+    # The stream now ends where the body ends: werkzeug may read it as is
+    # (one BytesIO.read(), no copy) instead of through a LimitedStream
+    # that copies a big body twice in 64 KiB pieces.
+    environ["wsgi.input_terminated"] = True
     environ.pop("HTTP_TRANSFER_ENCODING", None)
     environ["amifs.body_read"] = True
     environ["amifs.body"] = body
@@ -128,6 +131,7 @@ class Endpoint:
         self.keylocks = s3fixes.KeyLocks()
         self.log = RequestLog(os.path.join(state_dir, "requests.jsonl"))
         auth.install_raw_uri_patch()
+        s3fixes.install_streaming_get()
 
     def __call__(self, environ, start_response):
         info = ReqInfo(environ)
@@ -206,20 +210,20 @@ class Endpoint:
             captured["status"], captured["headers"] = status, headers
             return lambda data: None
 
+        # The key lock covers moto's handling only. A GetObject body is an
+        # s3fixes.ObjectBody snapshot by then, streamed after the lock is
+        # released; any other body is small and already built.
         lock = self.keylocks.lock_for(info)
         if lock is not None:
             lock.acquire()
         try:
             it = self.moto(environ, start)
-            chunks = list(it)
-            if hasattr(it, "close"):
-                it.close()
         finally:
             if lock is not None:
                 lock.release()
         status = int(captured["status"].split(" ", 1)[0])
         headers = s3fixes.fix_response_headers(info, captured["headers"])
-        return status, headers, chunks
+        return status, headers, it
 
     def _send(self, start_response, reply):
         headers = list(reply.headers) + [

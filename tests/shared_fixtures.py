@@ -1,0 +1,286 @@
+"""pytest plugin and helper module: what several test files share.
+
+No test module imports another test module; what two of them need lives
+here (or in endpoint_fixtures.py / mount_fixtures.py, which own the
+endpoint and the mount). Import helpers with
+`from shared_fixtures import ...`. (Not `fixtures.py`: pytest has a
+built-in plugin of that name, so such a plugin would never load.)
+
+Fixture:
+  images   session-scoped ImageSet: the VM images of tests/images/mkimages.py,
+           built on first use and shared by every test file. images[NAME] is
+           mkimages' entry for NAME (name, file, kind, good, expect, endpoint,
+           firmware, disks, notes) plus "path"; images.build(NAMES) builds
+           several missing ones in one mkimages run; images.all() is the
+           whole catalogue.
+
+Helpers:
+  full_run()                    True for `run.sh --full` / AMIFS_FULL=1
+  read(path), write(path, text)
+  poll_until(fn, timeout, step) the first true value of fn(), or fail
+  make_file(path, size, seed)   incompressible pseudo-random bytes
+  cp(src, dst, *flags)          `cp` with a timeout; the CompletedProcess
+  start_mount(endpoint, dir, opts)  a started Mount under a fresh prefix
+  skip_unless_mountable()
+  wait_status(mount, name), import_tasks(endpoint), uploads_left(endpoint, p)
+  make_ami(endpoint, vmdk_path, name)  (ami id, snapshot ids) via the CLI
+  vmimport_trust(external_id=...)  the documented vmimport trust policy
+  bucket_read_policy(bucket)       s3:GetObject/ListBucket/GetBucketLocation
+  credential_process_env(endpoint, dir, ttl)  a credential_process profile
+"""
+import json
+import os
+import stat
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+import mount_fixtures
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MKIMAGES = os.path.join(HERE, "images", "mkimages.py")
+WAIT_TIMEOUT = 60
+MiB = 1 << 20
+
+
+def full_run():
+    """True when the long variants run: `tests/run.sh --full`, pytest
+    --full (tests/conftest.py sets AMIFS_FULL=1 for it) or AMIFS_FULL=1."""
+    return os.environ.get("AMIFS_FULL", "") not in ("", "0")
+
+
+# ---- images -----------------------------------------------------------------
+
+def make_images(outdir, only=None):
+    """Build the test images into OUTDIR; returns {name: entry} with
+    entry["path"]."""
+    argv = ["/usr/bin/python3", MKIMAGES, outdir]
+    if only:
+        argv += ["--only"] + list(only)
+    subprocess.run(argv, check=True, capture_output=True, timeout=300)
+    with open(os.path.join(outdir, "images.json")) as f:
+        entries = json.load(f)
+    for e in entries:
+        e["path"] = os.path.join(outdir, e["file"])
+    return {e["name"]: e for e in entries}
+
+
+def all_image_names():
+    p = subprocess.run(["/usr/bin/python3", MKIMAGES, "--list"],
+                       check=True, capture_output=True, text=True)
+    return p.stdout.split()
+
+
+class ImageSet:
+    """The images of one session, each built once, on first use. Each
+    mkimages run writes into its own directory under ROOT (runs never
+    overwrite each other's images.json)."""
+
+    def __init__(self, root):
+        self.root = root
+        self._entries = {}
+        self._lock = threading.Lock()
+        self._runs = 0
+
+    def build(self, names):
+        """Build the NAMES not built yet, in one mkimages run."""
+        with self._lock:
+            missing = [n for n in dict.fromkeys(names)
+                       if n not in self._entries]
+            if not missing:
+                return
+            self._runs += 1
+            out = os.path.join(self.root, "run%d" % self._runs)
+            self._entries.update(make_images(out, only=missing))
+
+    def __getitem__(self, name):
+        self.build([name])
+        return self._entries[name]
+
+    def all(self):
+        """{name: entry} of the whole catalogue."""
+        names = all_image_names()
+        self.build(names)
+        return {n: self._entries[n] for n in names}
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory):
+    return ImageSet(str(tmp_path_factory.mktemp("images")))
+
+
+# ---- small helpers ----------------------------------------------------------
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def write(path, text, mode="w"):
+    with open(path, mode) as f:
+        f.write(text)
+
+
+def poll_until(fn, timeout=WAIT_TIMEOUT, step=0.1):
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError("condition not met in %ss" % timeout)
+        time.sleep(step)
+
+
+def make_file(path, size, seed):
+    """SIZE pseudo-random bytes (not compressible, not repeating by part)."""
+    import random
+    rng = random.Random(seed)
+    with open(path, "wb") as f:
+        left = size
+        while left:
+            n = min(left, MiB)
+            f.write(rng.randbytes(n))
+            left -= n
+    return path
+
+
+def cp(src, dst, *flags):
+    return subprocess.run(["cp"] + list(flags) + [src, dst],
+                          capture_output=True, text=True, timeout=120)
+
+
+# ---- mounts and imports -----------------------------------------------------
+
+def skip_unless_mountable():
+    reason = mount_fixtures.skip_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+def start_mount(endpoint, base_dir, opts=""):
+    """A Mount (tests/mount_fixtures.py) staging under a fresh prefix and
+    polling tasks fast. The caller unmounts (which checks a clean exit)."""
+    skip_unless_mountable()
+    prefix = "t-" + uuid.uuid4().hex[:8]
+    o = "bucket=%s/%s,poll_interval=0.3" % (endpoint.bucket, prefix)
+    if opts:
+        o += "," + opts
+    m = mount_fixtures.Mount(endpoint, base_dir, opts=o)
+    m.prefix = prefix
+    return m.start()
+
+
+def wait_status(mount, name, timeout=WAIT_TIMEOUT):
+    """Read tasks/NAME/wait in a subprocess (bounded): the final line."""
+    p = subprocess.run(["cat", os.path.join(mount.path, "tasks", name,
+                                            "wait")],
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def import_tasks(endpoint):
+    out = endpoint.aws("ec2", "describe-import-image-tasks")
+    return {t["ImportTaskId"]: t for t in out["ImportImageTasks"]}
+
+
+def uploads_left(endpoint, prefix):
+    out = endpoint.aws("s3api", "list-multipart-uploads", "--bucket",
+                       endpoint.bucket, "--prefix", prefix + "/")
+    return (out or {}).get("Uploads") or []
+
+
+def make_ami(ep, vmdk, name):
+    """Import VMDK with the AWS CLI; (ami id, snapshot ids)."""
+    key = "amis-test/%s.vmdk" % name
+    ep.aws("s3", "cp", "--only-show-errors", vmdk,
+           "s3://%s/%s" % (ep.bucket, key), json=False)
+    tid = ep.aws("ec2", "import-image", "--disk-containers",
+                 "Format=vmdk,UserBucket={S3Bucket=%s,S3Key=%s}"
+                 % (ep.bucket, key))["ImportTaskId"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        t = ep.aws("ec2", "describe-import-image-tasks", "--import-task-ids",
+                   tid)["ImportImageTasks"][0]
+        if t["Status"] in ("completed", "deleted"):
+            break
+        time.sleep(0.2)
+    assert t["Status"] == "completed", t
+    return t["ImageId"], [d["SnapshotId"] for d in t["SnapshotDetails"]]
+
+
+# ---- IAM documents ----------------------------------------------------------
+
+def vmimport_trust(external_id="vmimport"):
+    """The trust policy VM Import documents for its service role:
+    vmie.amazonaws.com may sts:AssumeRole with sts:Externalid EXTERNAL_ID
+    (None: no condition at all)."""
+    st = {"Effect": "Allow", "Principal": {"Service": "vmie.amazonaws.com"},
+          "Action": "sts:AssumeRole"}
+    if external_id is not None:
+        st["Condition"] = {"StringEquals": {"sts:Externalid": external_id}}
+    return {"Version": "2012-10-17", "Statement": [st]}
+
+
+def bucket_read_policy(bucket, actions=("s3:GetObject", "s3:ListBucket",
+                                        "s3:GetBucketLocation")):
+    """A role policy letting VM Import read BUCKET."""
+    b = "arn:aws:s3:::" + bucket
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": list(actions),
+        "Resource": [b, b + "/*"]}]}
+
+
+# ---- credentials ------------------------------------------------------------
+
+CRED_SCRIPT = """#!/bin/sh
+# credential_process for the test: short-lived keys; logs each call.
+echo call >> "{log}"
+exp=$(date -u -d "@$(( $(date +%s) + {ttl} ))" +%Y-%m-%dT%H:%M:%SZ)
+cat <<EOF
+{{"Version": 1, "AccessKeyId": "{akid}", "SecretAccessKey": "{secret}",
+ "SessionToken": "{token}", "Expiration": "$exp"}}
+EOF
+"""
+TEMP_ROLE = "amifs-test-temporary"
+
+
+def temporary_credentials(endpoint):
+    """Real temporary credentials (ASIA key, secret, session token)."""
+    return endpoint.temporary_credentials(TEMP_ROLE, "amifs-test")
+
+
+def credential_process_env(endpoint, d, ttl=2):
+    """(env, drop, log, creds): a config file whose default profile runs a
+    credential_process handing out temporary credentials with an
+    Expiration TTL seconds ahead; the script appends a line to LOG on every
+    call. DROP: the variables to remove so that only the profile is used."""
+    log = os.path.join(d, "calls.log")
+    script = os.path.join(d, "creds.sh")
+    creds = temporary_credentials(endpoint)
+    with open(script, "w") as f:
+        f.write(CRED_SCRIPT.format(
+            log=log, ttl=ttl, akid=creds["AccessKeyId"],
+            secret=creds["SecretAccessKey"], token=creds["SessionToken"]))
+    os.chmod(script, stat.S_IRWXU)
+    config = os.path.join(d, "config")
+    with open(config, "w") as f:
+        f.write("[default]\nregion = %s\ncredential_process = %s\n"
+                % (endpoint.region, script))
+    env = {"AWS_CONFIG_FILE": config}
+    drop = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN", "AWS_PROFILE")
+    return env, drop, log, creds
+
+
+def good_image(outdir, name="ova-ustar"):
+    """The path of good image NAME built by tests/images/mkimages.py
+    (ova-ustar: 140 KiB OVA; raw: 24 MiB disk with an MBR)."""
+    subprocess.run(["/usr/bin/python3", MKIMAGES, outdir, "--only", name],
+                   check=True, capture_output=True, timeout=300)
+    with open(os.path.join(outdir, "images.json")) as f:
+        return os.path.join(outdir, json.load(f)[0]["file"])
