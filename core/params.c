@@ -284,9 +284,28 @@ static int json_member(struct import_params *p, const cJSON *it, char *why,
     return -EINVAL;
 }
 
+/* Does a JSON string hold the escape \u0000? cJSON would end the string
+ * there, dropping the rest; a backslash escaped itself ("\\u0000") does
+ * not count. */
+static bool json_has_nul_escape(const char *json, size_t n)
+{
+    for (size_t i = 0; i + 6 <= n; i++) {
+        if (json[i] != '\\')
+            continue;
+        if (json[i + 1] == 'u' && strncmp(json + i + 2, "0000", 4) == 0)
+            return true;
+        i++; /* skip the escaped character */
+    }
+    return false;
+}
+
 int import_params_from_json(struct import_params *p, const char *json,
                             size_t n, char *why, size_t whylen)
 {
+    if (json_has_nul_escape(json, n)) {
+        snprintf(why, whylen, "a string contains a NUL (\\u0000)");
+        return -EINVAL;
+    }
     cJSON *root = cJSON_ParseWithLength(json, n);
     if (!root || !cJSON_IsObject(root)) {
         snprintf(why, whylen, "not a JSON object");
