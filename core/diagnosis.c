@@ -1,5 +1,6 @@
 /* diagnosis.c — the failure catalogue behind tasks/ID/diagnosis. */
 #include "core/diagnosis.h"
+#include "core/name.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -241,6 +242,7 @@ int diagnosis_render(const char *message, struct buf *out)
     const char *fix = d ? d->fix
                         : "Read the message; the VM Import/Export user guide's "
                           "troubleshooting page lists most failures.";
-    return buf_printf(out, "Message: %s\nCause: %s\nFix: %s\n", message,
-                      cause, fix);
+    char esc[4096]; /* the message may quote a name: core/name.h */
+    return buf_printf(out, "Message: %s\nCause: %s\nFix: %s\n",
+                      name_esc(message, esc, sizeof esc), cause, fix);
 }

@@ -1,5 +1,6 @@
 /* importjob.c — one dropped file: upload + validation tee + ImportImage. */
 #include "core/importjob.h"
+#include "core/name.h"
 #include "core/importenums.h"
 
 #include <cjson/cJSON.h>
@@ -230,7 +231,9 @@ static int fail(struct importjob *j, int err, const char *fmt, ...)
     pthread_mutex_unlock(&j->mu);
     char nm[1024];
     importjob_name(j, nm, sizeof nm);
-    aws_log(j->cfg->lg, AWS_LOG_ERROR, "imports/%s: %s", nm, msg);
+    char e1[NAME_ESC_MAX], e2[4096];
+    aws_log(j->cfg->lg, AWS_LOG_ERROR, "imports/%s: %s",
+            name_esc(nm, e1, sizeof e1), name_esc(msg, e2, sizeof e2));
     return -err;
 }
 
@@ -500,7 +503,8 @@ static int revalidate(struct importjob *j, enum ova_kind kind)
                              &err) != 0)
             aws_log(j->cfg->lg, AWS_LOG_WARN,
                     "imports: could not delete refused s3://%s/%s",
-                    j->cfg->bucket, j->key);
+                    j->cfg->bucket,
+                    name_esc(j->key, (char[NAME_ESC_MAX]){0}, NAME_ESC_MAX));
         return refused(j);
     }
     return 0;
@@ -616,8 +620,9 @@ static int start_import(struct importjob *j)
     replace(&j->detail, NULL);
     j->result = 0;
     pthread_mutex_unlock(&j->mu);
+    char enm[NAME_ESC_MAX];
     aws_log(j->cfg->lg, AWS_LOG_INFO, "imports/%s: ImportImage started %s",
-            nm, t.import_task_id);
+            name_esc(nm, enm, sizeof enm), t.import_task_id);
     cache_task(j, &t, &p);
     ec2_import_task_release(&t);
     import_params_release(&p);

@@ -2,6 +2,7 @@
  * xattrs, and merging them over each other (see core/params.h). */
 #include "core/params.h"
 #include "core/importenums.h"
+#include "core/name.h"
 #include "core/status.h"
 
 #include <cjson/cJSON.h>
@@ -21,6 +22,54 @@ static void replace(char **f, const char *v)
     char *d = xstrdup(v);
     free(*f);
     *f = d;
+}
+
+/* ---- limits (see params.h) --------------------------------------------- */
+
+/* A string value for AWS: no NUL (everything after it would be dropped),
+ * UTF-8, at most max characters (0: no limit). 0, -EINVAL or -E2BIG with a
+ * sentence in why. */
+static int value_check(const char *what, const char *v, size_t n, size_t max,
+                       char *why, size_t whylen)
+{
+    if (memchr(v, '\0', n)) {
+        snprintf(why, whylen, "%s contains a NUL byte", what);
+        return -EINVAL;
+    }
+    if (!name_utf8_valid(v, n)) {
+        snprintf(why, whylen, "%s is not UTF-8", what);
+        return -EINVAL;
+    }
+    if (max && name_utf8_chars(v, n) > max) {
+        snprintf(why, whylen, "%s is longer than %zu characters", what, max);
+        return -E2BIG;
+    }
+    return 0;
+}
+
+/* A tag AWS accepts: key 1..128 characters not starting with "aws:",
+ * value at most 256 characters. */
+static int tag_check(const char *k, size_t kn, const char *v, size_t vn,
+                     char *why, size_t whylen)
+{
+    int rc = value_check("a tag key", k, kn, IMPORT_TAG_KEY_MAX, why, whylen);
+    if (rc == 0 && (kn == 0 || (kn >= 4 && strncasecmp(k, "aws:", 4) == 0))) {
+        snprintf(why, whylen, kn ? "tag keys starting with aws: are AWS's"
+                                 : "a tag key is empty");
+        rc = -EINVAL;
+    }
+    if (rc == 0)
+        rc = value_check("a tag value", v, vn, IMPORT_TAG_VALUE_MAX, why,
+                         whylen);
+    return rc;
+}
+
+static bool tag_known(const struct ec2_tags *t, const char *k)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->v[i].key, k) == 0)
+            return true;
+    return false;
 }
 
 /* ---- parameters ------------------------------------------------------- */
@@ -107,10 +156,23 @@ int import_params_setxattr(struct import_params *p, const char *name,
     if (strncmp(name, "user.amifs.", 11) != 0)
         return -ENOTSUP;
     const char *k = name + 11;
+    char why[128];
+    bool tag = strncmp(k, "tag.", 4) == 0 && k[4];
+    int rc = value_check("the value", value ? value : "", value ? n : 0,
+                         strcmp(k, "description") == 0 ? IMPORT_DESCRIPTION_MAX
+                                                       : 0,
+                         why, sizeof why);
+    if (rc == 0 && tag)
+        rc = tag_check(k + 4, strlen(k + 4), value ? value : "",
+                       value ? n : 0, why, sizeof why);
+    if (rc == 0 && tag && !tag_known(&p->tags, k + 4) &&
+        p->tags.n >= IMPORT_TAGS_MAX)
+        rc = -ENOSPC;
+    if (rc != 0)
+        return rc;
     char *v = strndup(value ? value : "", n);
     if (!v)
         return -ENOMEM;
-    int rc = 0;
     char **f = param_field(p, k);
     if (f && !import_enum_ok(k, v)) {
         free(v); /* refused now, not by ImportImage after the upload */
@@ -151,7 +213,8 @@ const char *import_params_getxattr(const struct import_params *p,
     return NULL;
 }
 
-static int json_tags(struct import_params *p, const cJSON *t)
+static int json_tags(struct import_params *p, const cJSON *t, char *why,
+                     size_t whylen)
 {
     const cJSON *it;
     cJSON_ArrayForEach(it, t)
@@ -166,8 +229,16 @@ static int json_tags(struct import_params *p, const cJSON *t)
         }
         if (!k || !v)
             return -EINVAL;
+        int rc = tag_check(k, strlen(k), v, strlen(v), why, whylen);
+        if (rc != 0)
+            return rc;
         if (import_tag_set(&p->tags, k, v) != 0)
             return -ENOMEM;
+        if (p->tags.n > IMPORT_TAGS_MAX) {
+            snprintf(why, whylen, "more than %d tags (AWS allows 50 and "
+                     "amifs adds 3)", IMPORT_TAGS_MAX);
+            return -EINVAL;
+        }
     }
     return 0;
 }
@@ -184,6 +255,13 @@ static int json_member(struct import_params *p, const cJSON *it, char *why,
         return -EINVAL;
     }
     if (f && cJSON_IsString(it)) {
+        const char *v = it->valuestring;
+        if (value_check(it->string, v, strlen(v),
+                        strcmp(it->string, "Description") == 0
+                            ? IMPORT_DESCRIPTION_MAX
+                            : 0,
+                        why, whylen) != 0)
+            return -EINVAL;
         replace(f, it->valuestring);
         return *f ? 0 : -ENOMEM;
     }
@@ -193,19 +271,41 @@ static int json_member(struct import_params *p, const cJSON *it, char *why,
     }
     if (strcmp(it->string, "Tags") == 0 &&
         (cJSON_IsObject(it) || cJSON_IsArray(it))) {
-        if (json_tags(p, it) == 0)
-            return 0;
-        snprintf(why, whylen, "Tags must be {\"Key\": \"Value\"} or "
-                              "[{\"Key\": …, \"Value\": …}]");
+        why[0] = '\0';
+        int rc = json_tags(p, it, why, whylen);
+        if (rc == 0 || rc == -ENOMEM)
+            return rc;
+        if (!why[0])
+            snprintf(why, whylen, "Tags must be {\"Key\": \"Value\"} or "
+                                  "[{\"Key\": …, \"Value\": …}]");
         return -EINVAL;
     }
     snprintf(why, whylen, "unknown key or wrong type: \"%.80s\"", it->string);
     return -EINVAL;
 }
 
+/* Does a JSON string hold the escape \u0000? cJSON would end the string
+ * there, dropping the rest; a backslash escaped itself ("\\u0000") does
+ * not count. */
+static bool json_has_nul_escape(const char *json, size_t n)
+{
+    for (size_t i = 0; i + 6 <= n; i++) {
+        if (json[i] != '\\')
+            continue;
+        if (json[i + 1] == 'u' && strncmp(json + i + 2, "0000", 4) == 0)
+            return true;
+        i++; /* skip the escaped character */
+    }
+    return false;
+}
+
 int import_params_from_json(struct import_params *p, const char *json,
                             size_t n, char *why, size_t whylen)
 {
+    if (json_has_nul_escape(json, n)) {
+        snprintf(why, whylen, "a string contains a NUL (\\u0000)");
+        return -EINVAL;
+    }
     cJSON *root = cJSON_ParseWithLength(json, n);
     if (!root || !cJSON_IsObject(root)) {
         snprintf(why, whylen, "not a JSON object");

@@ -25,6 +25,16 @@
 
 #include "aws/ec2.h"
 
+/* AWS's limits, checked where a value is given (sidecar close(),
+ * setxattr()), so no upload starts with a value ImportImage would refuse.
+ * Lengths count Unicode characters, as AWS does. amifs adds up to three
+ * tags of its own (Name unless given, amifs:name, amifs:started) to the 50
+ * a resource may carry, so a user gives at most 47. */
+#define IMPORT_DESCRIPTION_MAX 255
+#define IMPORT_TAG_KEY_MAX 128
+#define IMPORT_TAG_VALUE_MAX 256
+#define IMPORT_TAGS_MAX 47
+
 /* Per-file parameters (every string owned, NULL = unset). */
 struct import_params {
     char *boot_mode;
@@ -42,12 +52,16 @@ void import_params_release(struct import_params *p);
 /* Merge a sidecar's JSON (keys as ImportImage's: BootMode, LicenseType,
  * Platform, Architecture, Encrypted, KmsKeyId, RoleName, Description, Tags —
  * Tags either {"K":"V"} or [{"Key":…,"Value":…}]). 0, or -EINVAL with a
- * sentence in why. */
+ * sentence in why (also for a value over the limits above, a tag key
+ * starting with "aws:", a string that is not UTF-8). */
 int import_params_from_json(struct import_params *p, const char *json,
                             size_t n, char *why, size_t whylen);
 /* user.amifs.boot_mode, .license_type, .platform, .architecture,
  * .encrypted, .kms_key_id, .role_name, .description, .tag.KEY.
- * 0, -ENOTSUP for another name, -EINVAL for a bad value, -ENOMEM. */
+ * 0, -ENOTSUP for another name, -EINVAL for a bad value (a NUL byte
+ * anywhere in it, not UTF-8, a tag key starting with "aws:"), -E2BIG for
+ * a description or tag over the limits above, -ENOSPC for a tag beyond
+ * IMPORT_TAGS_MAX, -ENOMEM. Nothing changes on an error. */
 int import_params_setxattr(struct import_params *p, const char *name,
                            const char *value, size_t n);
 /* Value for getxattr ("" when set empty); NULL when unset/unknown. The
@@ -58,7 +72,8 @@ const char *import_params_getxattr(const struct import_params *p,
 /* Set (or replace) the tag k=v in t; both copied. 0 or -ENOMEM. */
 int import_tag_set(struct ec2_tags *t, const char *k, const char *v);
 /* Lay `src` over `dst`: set fields of src win; tags added or replaced.
- * 0 or -ENOMEM (dst may then be partly merged). */
+ * 0 or -ENOMEM (dst may then be partly merged). The limits are checked
+ * per source, not here. */
 int import_params_merge(struct import_params *dst,
                         const struct import_params *src);
 

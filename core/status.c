@@ -1,5 +1,6 @@
 /* status.c — rendering of the tasks/ID/ status files. */
 #include "core/status.h"
+#include "core/name.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -176,9 +177,11 @@ static int line_of_upload(const struct upload_info *u, enum status_word w,
     case STATUS_ACTIVE:
         return buf_printf(out, "active pending (%s)\n",
                           u->task_id ? u->task_id : "ImportImage accepted");
-    default:
+    default: {
+        char esc[4096]; /* details may quote a name: core/name.h */
         return buf_printf(out, "%s %s\n", status_word_name(w),
-                          d ? d : "(no detail)");
+                          d ? name_esc(d, esc, sizeof esc) : "(no detail)");
+    }
     }
 }
 
@@ -198,8 +201,10 @@ static int line_of_task(const struct ec2_import_task *t, enum status_word w,
                           progress_of_task(t));
     default: {
         const char *m = strip_prefix(t->status_message);
+        char esc[4096]; /* AWS messages may quote the key: core/name.h */
         return buf_printf(out, "%s %s\n", status_word_name(w),
-                          *m ? m : (t->status ? t->status : ""));
+                          name_esc(*m ? m : (t->status ? t->status : ""),
+                                   esc, sizeof esc));
     }
     }
 }
@@ -225,12 +230,15 @@ int status_source(const struct upload_info *u,
     if (t && !name)
         name = status_tag(&t->tags, STATUS_TAG_NAME);
     int rc = 0;
+    char e1[NAME_ESC_MAX], e2[NAME_ESC_MAX];
     if (bucket && key)
-        rc = buf_printf(out, "s3://%s/%s\n", bucket, key);
+        rc = buf_printf(out, "s3://%s/%s\n", name_esc(bucket, e1, sizeof e1),
+                        name_esc(key, e2, sizeof e2));
     else if (t && t->nsnapshots > 0 && t->snapshots[0].url)
-        rc = buf_printf(out, "%s\n", t->snapshots[0].url);
+        rc = buf_printf(out, "%s\n",
+                        name_esc(t->snapshots[0].url, e1, sizeof e1));
     if (rc == 0 && name)
-        rc = buf_printf(out, "%s\n", name);
+        rc = buf_printf(out, "%s\n", name_esc(name, e2, sizeof e2));
     return rc;
 }
 

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/name.h"
 #include "fs/buckets_int.h"
 #include "core/reader.h"
 
@@ -436,8 +437,8 @@ static int fail_upload(struct amifs *fs, struct upload *u, const char *what,
     atomic_store(&u->state, UP_FAILED);
     mpu_abort(u->mpu); /* normally done already; then a no-op */
     janitor_take(fs, u);
-    amifs_log(fs, AWS_LOG_ERROR, "buckets/%s: upload failed: %s", u->obj_rel,
-              strerror(-u->result));
+    amifs_log(fs, AWS_LOG_ERROR, "buckets/%s: upload failed: %s",
+              name_esc(u->obj_rel, (char[NAME_ESC_MAX]){0}, NAME_ESC_MAX), strerror(-u->result));
     return u->result;
 }
 
@@ -527,7 +528,7 @@ static int resume_locked(struct amifs *fs, struct upload *u, uint64_t off)
     u->result = 0;
     atomic_store(&u->state, UP_WRITING);
     amifs_log(fs, AWS_LOG_DEBUG, "buckets/%s: written again after close; "
-              "resumed at %llu bytes", u->obj_rel,
+              "resumed at %llu bytes", name_esc(u->obj_rel, (char[NAME_ESC_MAX]){0}, NAME_ESC_MAX),
               (unsigned long long)u->written);
     return 0;
 }
@@ -550,7 +551,7 @@ static int write_locked(struct amifs *fs, struct upload *u, const char *buf,
         amifs_log(fs, AWS_LOG_WARN,
                   "buckets/%s: write at %llu before the "
                   "end (%llu): S3 objects are written front to back",
-                  u->obj_rel, (unsigned long long)off,
+                  name_esc(u->obj_rel, (char[NAME_ESC_MAX]){0}, NAME_ESC_MAX), (unsigned long long)off,
                   (unsigned long long)u->written);
         return -ESPIPE;
     }
@@ -607,7 +608,8 @@ static int move_to_name(struct amifs *fs, struct upload *u)
         amifs_log(fs, AWS_LOG_ERROR,
                   "buckets/%s: renamed while written, "
                   "but moving it to %s failed",
-                  u->obj_rel, name);
+                  name_esc(u->obj_rel, (char[NAME_ESC_MAX]){0}, NAME_ESC_MAX),
+                  name_esc(name, (char[NAME_ESC_MAX]){0}, NAME_ESC_MAX));
     }
     free(name);
     return rc;
@@ -638,7 +640,7 @@ static int finish_locked(struct amifs *fs, struct upload *u)
     atomic_store(&u->state, rc < 0 ? UP_FAILED : UP_DONE);
     if (rc == 0)
         amifs_log(fs, AWS_LOG_INFO, "buckets/%s: stored, %llu bytes",
-                  u->obj_rel, (unsigned long long)u->written);
+                  name_esc(u->obj_rel, (char[NAME_ESC_MAX]){0}, NAME_ESC_MAX), (unsigned long long)u->written);
     return rc;
 }
 

@@ -1,9 +1,20 @@
 /*
  * buckets.c — buckets/: S3 as a tree. BUCKET/ is a bucket, KEY components
- * split on "/" are prefixes (directories) and objects (files). A prefix and
- * an object of the same name show as the directory (as mountpoint-s3 does);
- * keys that cannot be names ("a//b", "a/./b", a "dir/" marker object) are
- * not shown.
+ * split on "/" are prefixes (directories) and objects (files).
+ *
+ * Every key is shown, under exactly one name (rules in core/name.h, for
+ * users in doc/parts/names.md):
+ *  - a prefix and an object of the same name: the directory keeps the
+ *    name, the object is listed beside it as "NAME%";
+ *  - a key with an empty, "." or ".." component ("h//x", "h/./x", "/x",
+ *    "h/.") is listed, in the directory of its last usable prefix, as one
+ *    file whose name is the rest of the key encoded ("%2Fx", ".%2Fx",
+ *    "%2E");
+ *  - the "dir/" marker object is the directory itself.
+ * Names are decoded in bpath_parse, so every operation works on the key a
+ * listed name stands for. New names are checked at create, mkdir and
+ * rename: not UTF-8 -> EILSEQ, a control character or a name no key is
+ * listed as -> EINVAL, each with a log line.
  *
  * Every S3 call happens without any lock held. What we learn goes into the
  * cache (core/cache.h) so `ls -l` costs one listing.
@@ -13,21 +24,107 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/name.h"
 #include "fs/buckets_int.h"
 
 static const char etag_xattr[] = "user.amifs.etag";
 
+static bool is_dots(const char *s, size_t n)
+{
+    return (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.');
+}
+
+/* Can a key remainder that holds "/" or is "." / ".." be listed as one
+ * file? Only when its first component cannot be a directory name. */
+static bool flat_ok(const char *raw, size_t n)
+{
+    const char *slash = memchr(raw, '/', n);
+    size_t first = slash ? (size_t)(slash - raw) : n;
+
+    return first == 0 || is_dots(raw, first);
+}
+
+/* Decode one name of rel (c[0..n)) and append it to p->key. */
+static int key_name(struct bpath *p, size_t *at, const char *c, size_t n,
+                    bool last)
+{
+    char name[256], dec[sizeof p->key];
+    int flags, len;
+    bool odd;
+
+    if (n == 0 || n >= sizeof name)
+        return -ENOENT;
+    memcpy(name, c, n);
+    name[n] = '\0';
+    len = name_decode(name, dec, sizeof dec, &flags);
+    if (len < 0)
+        return len == -ENAMETOOLONG ? len : -ENOENT;
+    odd = memchr(dec, '/', (size_t)len) || is_dots(dec, (size_t)len);
+    if ((odd || flags) && !last)
+        return -ENOENT; /* an escaped name is never a directory */
+    if ((odd && !flat_ok(dec, (size_t)len)) || (odd && flags))
+        return -ENOENT; /* the key is listed under another name */
+    if (*at + (*at ? 1u : 0u) + (size_t)len >= sizeof p->key)
+        return -ENAMETOOLONG;
+    if (*at)
+        p->key[(*at)++] = '/';
+    memcpy(p->key + *at, dec, (size_t)len);
+    *at += (size_t)len;
+    p->key[*at] = '\0';
+    p->object_only = odd || flags;
+    p->shadowed = flags & NAME_SHADOWED;
+    return 0;
+}
+
 int bpath_parse(const char *rel, struct bpath *p)
 {
     const char *slash = strchr(rel, '/');
-    size_t len = slash ? (size_t)(slash - rel) : strlen(rel);
+    size_t len = slash ? (size_t)(slash - rel) : strlen(rel), at = 0;
 
     if (len == 0 || len >= sizeof(p->bucket))
         return -ENOENT;
     memcpy(p->bucket, rel, len);
     p->bucket[len] = '\0';
-    p->key = slash ? slash + 1 : "";
+    p->key[0] = '\0';
+    p->object_only = p->shadowed = false;
+    for (const char *c = slash ? slash + 1 : NULL; c && *c;) {
+        const char *end = strchr(c, '/');
+        size_t n = end ? (size_t)(end - c) : strlen(c);
+        int rc = key_name(p, &at, c, n, !end || !end[1]);
+        if (rc < 0)
+            return rc;
+        c = end ? end + 1 : NULL;
+    }
     return 0;
+}
+
+/* May a new object (or, with dir, a directory) be called rel? 0 or a
+ * negative errno, with a log line saying why. */
+static int creatable(struct amifs *fs, const char *rel, const char *what,
+                     bool dir)
+{
+    const char *why = NULL;
+    char e[NAME_ESC_MAX];
+    struct bpath p;
+    int rc = name_check(rel, &why);
+
+    if (rc == 0 && (rc = bpath_parse(rel, &p)) < 0) {
+        why = rc == -ENAMETOOLONG ? "the S3 key would be over 1024 bytes"
+                                  : "no key is listed under this name (a "
+                                    "literal % before 2F, 25, 2E or at the "
+                                    "end is written %25)";
+        rc = rc == -ENAMETOOLONG ? rc : -EINVAL;
+    } else if (rc == 0 && p.key[0] && (p.shadowed || (dir && p.object_only))) {
+        why = p.shadowed ? "a name ending in a single % is the object a "
+                           "directory of the same name hides; write %25 "
+                           "for a literal %"
+                         : "an escaped name cannot be a directory";
+        rc = -EINVAL;
+    }
+    if (rc < 0)
+        amifs_log(fs, AWS_LOG_ERROR, "buckets/%s: %s refused: %s",
+                  name_esc(rel, e, sizeof e), what, why);
+    return rc;
 }
 
 int bk_fail(struct amifs *fs, const char *what, const char *rel,
@@ -36,9 +133,12 @@ int bk_fail(struct amifs *fs, const char *what, const char *rel,
     char msg[768];
     int e = aws_error_errno(err);
 
+    char esc[NAME_ESC_MAX];
+
     aws_error_format(err, msg, sizeof(msg));
     amifs_log(fs, e == ENOENT ? AWS_LOG_DEBUG : AWS_LOG_WARN,
-              "buckets/%s: %s failed: %s", rel, what, msg);
+              "buckets/%s: %s failed: %s", name_esc(rel, esc, sizeof esc),
+              what, msg);
     return -(e > 0 ? e : EIO);
 }
 
@@ -127,28 +227,33 @@ static int prefix_exists(struct amifs *fs, const struct bpath *p,
     return rc;
 }
 
-/* HEAD the key, else look for it as a prefix. Caches the answer. */
+/* Look for the key as a prefix (a directory wins over an object of the
+ * same name: that object is listed as "NAME%"), else HEAD it. Caches the
+ * answer. */
 static int lookup_key(struct amifs *fs, const struct bpath *p, const char *rel,
                       struct cache_attr *a)
 {
     struct s3_head h;
     struct aws_error err;
-    int rc;
+    int dir = 0;
 
-    aws_error_clear(&err);
-    if (s3_head_object(fs->client, p->bucket, p->key, &h, &err) == 0) {
-        attr_set(a, CACHE_FILE, h.size, h.mtime, h.etag);
-        cache_put(bk_of(fs)->cache, rel, a);
-        return 0;
+    if (!p->object_only || p->shadowed) {
+        dir = prefix_exists(fs, p, rel);
+        if (dir < 0)
+            return dir;
     }
-    if (aws_error_errno(&err) != ENOENT)
-        return bk_fail(fs, "HeadObject", rel, &err);
-    rc = prefix_exists(fs, p, rel);
-    if (rc < 0)
-        return rc;
-    attr_set(a, rc ? CACHE_DIR : CACHE_ABSENT, 0, 0, NULL);
+    attr_set(a, CACHE_ABSENT, 0, 0, NULL);
+    if (dir && !p->shadowed) {
+        attr_set(a, CACHE_DIR, 0, 0, NULL);
+    } else if (dir || !p->shadowed) { /* "NAME%" only beside NAME/ */
+        aws_error_clear(&err);
+        if (s3_head_object(fs->client, p->bucket, p->key, &h, &err) == 0)
+            attr_set(a, CACHE_FILE, h.size, h.mtime, h.etag);
+        else if (aws_error_errno(&err) != ENOENT)
+            return bk_fail(fs, "HeadObject", rel, &err);
+    }
     cache_put(bk_of(fs)->cache, rel, a);
-    return rc ? 0 : -ENOENT;
+    return a->kind == CACHE_ABSENT ? -ENOENT : 0;
 }
 
 int bk_lookup(struct amifs *fs, const char *rel, struct cache_attr *a)
@@ -187,44 +292,44 @@ static int bk_getattr(struct amifs *fs, const char *rel, struct stat *st,
 
 /* ---- readdir ------------------------------------------------------------ */
 
-static bool usable_name(const char *name, size_t len)
-{
-    if (len == 0 || memchr(name, '/', len))
-        return false;
-    return !(len == 1 && name[0] == '.') &&
-           !(len == 2 && name[0] == '.' && name[1] == '.');
-}
-
 struct dirfill {
     struct amifs *fs;
     const char *dir; /* rel of the directory */
+    const char *bucket;
     void *buf;
     fuse_fill_dir_t filler;
     const struct s3_listing *l;
     size_t plen; /* length of the listed prefix */
 };
 
-/* Cache what the listing says about dir/name and hand the name to FUSE. */
-static void emit(struct dirfill *d, const char *name, size_t len,
+/* Cache what the listing says about the key remainder raw[0..len), shown
+ * under its encoded name, and hand that name to FUSE. */
+static void emit(struct dirfill *d, const char *raw, size_t len, int flags,
                  const struct cache_attr *a)
 {
+    char name[256], e[NAME_ESC_MAX], k[NAME_ESC_MAX];
     char *path;
 
-    if (!usable_name(name, len) ||
-        asprintf(&path, "%s/%.*s", d->dir, (int)len, name) < 0)
+    if (len == 0) /* the directory's own marker object */
+        return;
+    if (name_encode(raw, len, flags, name, sizeof name) < 0) {
+        amifs_log(d->fs, AWS_LOG_WARN,
+                  "buckets/%s: a key ending in %s has no name of at most "
+                  "255 bytes: not listed",
+                  name_esc(d->dir, e, sizeof e),
+                  name_esc_n(raw, len, k, sizeof k));
+        return;
+    }
+    if (asprintf(&path, "%s/%s", d->dir, name) < 0)
         return;
     cache_put(bk_of(d->fs)->cache, path, a);
     free(path);
-    path = strndup(name, len);
-    if (path)
-        d->filler(d->buf, path, NULL, 0, 0);
-    free(path);
+    d->filler(d->buf, name, NULL, 0, 0);
 }
 
-static bool listed_as_prefix(const struct dirfill *d, const char *name)
+static bool listed_as_prefix(const struct dirfill *d, const char *name,
+                             size_t len)
 {
-    size_t len = strlen(name);
-
     for (size_t i = 0; i < d->l->nprefixes; i++) {
         const char *p = d->l->prefixes[i] + d->plen;
         if (strncmp(p, name, len) == 0 && p[len] == '/' && p[len + 1] == 0)
@@ -237,12 +342,39 @@ static bool listed_as_prefix(const struct dirfill *d, const char *name)
 static void emit_upload(void *ctx, const char *name)
 {
     struct dirfill *d = ctx;
+    char raw[1025];
+    int flags;
+    int len = name_decode(name, raw, sizeof raw, &flags);
 
+    if (len <= 0)
+        return;
     for (size_t i = 0; i < d->l->nobjects; i++)
-        if (strcmp(d->l->objects[i].key + d->plen, name) == 0)
+        if (strcmp(d->l->objects[i].key + d->plen, raw) == 0)
             return;
-    if (!listed_as_prefix(d, name))
+    if (flags || !listed_as_prefix(d, raw, (size_t)len))
         d->filler(d->buf, name, NULL, 0, 0);
+}
+
+/* A prefix whose name cannot be a directory ("h//", "h/./", "/"): every
+ * key under it is listed here as one file, its remainder encoded. */
+static void fill_flat(struct dirfill *d, const char *prefix)
+{
+    struct s3_listing l = {0};
+    struct aws_error err;
+    struct cache_attr a;
+
+    aws_error_clear(&err);
+    if (s3_list_objects(d->fs->client, d->bucket, prefix, NULL, 0, &l,
+                        &err) < 0) {
+        bk_fail(d->fs, "ListObjectsV2", d->dir, &err);
+        return;
+    }
+    for (size_t i = 0; i < l.nobjects; i++) {
+        const struct s3_object *o = &l.objects[i];
+        attr_set(&a, CACHE_FILE, o->size, o->mtime, o->etag);
+        emit(d, o->key + d->plen, strlen(o->key + d->plen), 0, &a);
+    }
+    s3_listing_release(&l);
 }
 
 static void fill_listing(struct dirfill *d)
@@ -252,16 +384,20 @@ static void fill_listing(struct dirfill *d)
 
     for (size_t i = 0; i < l->nprefixes; i++) {
         const char *name = l->prefixes[i] + d->plen;
+        size_t len = strlen(name) ? strlen(name) - 1 : 0;
         attr_set(&a, CACHE_DIR, 0, 0, NULL);
-        emit(d, name, strlen(name) ? strlen(name) - 1 : 0, &a);
+        if (len == 0 || is_dots(name, len))
+            fill_flat(d, l->prefixes[i]);
+        else
+            emit(d, name, len, 0, &a);
     }
     for (size_t i = 0; i < l->nobjects; i++) {
         const struct s3_object *o = &l->objects[i];
         const char *name = o->key + d->plen;
-        if (listed_as_prefix(d, name))
-            continue;
+        size_t len = strlen(name);
         attr_set(&a, CACHE_FILE, o->size, o->mtime, o->etag);
-        emit(d, name, strlen(name), &a);
+        bool shadowed = !is_dots(name, len) && listed_as_prefix(d, name, len);
+        emit(d, name, len, shadowed ? NAME_SHADOWED : 0, &a);
     }
     bk_uploads_in(bk_of(d->fs), d->dir, emit_upload, d);
     cache_put_listed(bk_of(d->fs)->cache, d->dir);
@@ -284,7 +420,7 @@ static int bk_readdir(struct amifs *fs, const char *rel, void *buf,
     struct s3_listing l = {0};
     struct aws_error err;
     struct bpath p;
-    struct dirfill d = {fs, rel, buf, filler, &l, 0};
+    struct dirfill d = {fs, rel, NULL, buf, filler, &l, 0};
     char *prefix;
     int rc;
 
@@ -294,8 +430,11 @@ static int bk_readdir(struct amifs *fs, const char *rel, void *buf,
         return readdir_buckets(fs, buf, filler);
     if (bpath_parse(rel, &p) < 0)
         return -ENOENT;
+    if (p.object_only)
+        return -ENOTDIR;
     if (asprintf(&prefix, "%s%s", p.key, p.key[0] ? "/" : "") < 0)
         return -ENOMEM;
+    d.bucket = p.bucket;
     d.plen = strlen(prefix);
     aws_error_clear(&err);
     rc = s3_list_objects(fs->client, p.bucket, prefix, "/", 0, &l, &err);
@@ -350,6 +489,9 @@ static int bk_mkdir(struct amifs *fs, const char *rel, mode_t mode)
     char *marker;
     int rc;
 
+    rc = creatable(fs, rel, "mkdir", true);
+    if (rc < 0)
+        return rc;
     if (bpath_parse(rel, &p) < 0)
         return -EINVAL;
     aws_error_clear(&err);
@@ -439,7 +581,15 @@ static int bk_rename(struct amifs *fs, const char *from, const char *to,
     struct cache_attr src, dst;
     int rc;
 
-    if (bpath_parse(from, &a) < 0 || bpath_parse(to, &b) < 0)
+    if (bpath_parse(from, &a) < 0)
+        return -ENOENT;
+    rc = bk_lookup(fs, to, &dst);
+    if (rc == -ENOENT) {
+        int c = creatable(fs, to, "rename", false);
+        if (c < 0)
+            return c;
+    }
+    if (bpath_parse(to, &b) < 0)
         return -ENOENT;
     if (!a.key[0] || !b.key[0])
         return -EPERM;
@@ -447,7 +597,6 @@ static int bk_rename(struct amifs *fs, const char *from, const char *to,
         return -EINVAL;
     if (strcmp(a.bucket, b.bucket) != 0)
         return -EXDEV;
-    rc = bk_lookup(fs, to, &dst);
     if (rc == 0 && (flags & RENAME_NOREPLACE))
         return -EEXIST;
     if (rc == 0 && dst.kind == CACHE_DIR)
@@ -520,6 +669,16 @@ static int bk_listxattr(struct amifs *fs, const char *rel, char *list, size_t n)
     return sizeof(etag_xattr);
 }
 
+/* create: bucket_io.c makes the object, once the name is one we can list
+ * back (see creatable). */
+static int bk_create_checked(struct amifs *fs, const char *rel, mode_t mode,
+                             struct fuse_file_info *fi)
+{
+    int rc = creatable(fs, rel, "create", false);
+
+    return rc < 0 ? rc : bk_create(fs, rel, mode, fi);
+}
+
 /* ---- lifetime ----------------------------------------------------------- */
 
 static int bk_init(struct amifs *fs)
@@ -566,7 +725,7 @@ const struct folder_ops buckets_folder = {
     .getattr = bk_getattr,
     .readdir = bk_readdir,
     .open = bk_open,
-    .create = bk_create,
+    .create = bk_create_checked,
     .read = bk_read,
     .write = bk_write,
     .flush = bk_flush,

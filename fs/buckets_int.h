@@ -46,14 +46,21 @@ struct bk {
     char *jdir;
 };
 
-/* A parsed rel path. `key` points into the rel string ("" for the bucket
- * itself). */
+/* A parsed rel path: the bucket and the S3 key the names after it stand
+ * for ("" for the bucket itself), decoded by the rules of core/name.h (a
+ * listing shows odd keys under escaped names; see fs/buckets.c). The key
+ * is a copy, so a struct bpath may be copied. */
 struct bpath {
     char bucket[64];
-    const char *key;
+    char key[1025];    /* S3 keys are at most 1024 bytes */
+    bool object_only;  /* the name can only be an object, never a prefix:
+                          the shadow form "NAME%", or a key whose last name
+                          holds "/" or is "." or ".." */
+    bool shadowed;     /* the "NAME%" form */
 };
 
-/* 0, or -ENOENT when rel names no possible bucket/key. */
+/* 0, or -ENOENT when rel names no possible bucket/key (a name that is not
+ * canonical, a key over 1024 bytes, an escaped name used as a directory). */
 int bpath_parse(const char *rel, struct bpath *p);
 
 static inline struct bk *bk_of(struct amifs *fs)

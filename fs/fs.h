@@ -55,6 +55,7 @@ struct amifs_opts {
     /* presentation (fs/main.c) */
     unsigned uid, gid, umask;
     int uid_set, gid_set, umask_set;
+    int allow_other; /* -o allow_other given (still passed to libfuse) */
     double cache_ttl;            /* listing/attribute cache, seconds; 5 */
     /* uploads (buckets/ and imports/) */
     unsigned long part_size;     /* bytes; default 8 MiB */

@@ -24,6 +24,7 @@
 #include "fs/fs.h"
 #include "fs/buckets_int.h"
 #include "fs/imports.h"
+#include "core/name.h"
 
 #define SIDECAR_MAX (64 * 1024)
 
@@ -36,6 +37,8 @@ struct ihandle {
     long opener;            /* process that opened it (writers), or 0 */
     bool wrote;             /* job data written through this handle */
     bool dirty;             /* sidecar bytes not stored yet */
+    bool sc_created;        /* this handle created the sidecar */
+    bool sc_refused;        /* the sidecar outgrew its limit: store nothing */
     bool completed;         /* the completing flush happened */
     int result;             /* its result */
 };
@@ -61,6 +64,20 @@ static bool is_sidecar_name(const char *name)
 static bool valid_name(const char *rel)
 {
     return *rel && !strchr(rel, '/');
+}
+
+/* A new name must be UTF-8 without control characters (core/name.h): it
+ * becomes an S3 key, tags, a status file and log lines. 0, or -EILSEQ /
+ * -EINVAL with a log line, before anything is uploaded. */
+static int refuse_name(struct fsimport *s, const char *rel, const char *what)
+{
+    const char *why = NULL;
+    char e[NAME_ESC_MAX];
+    int rc = name_check(rel, &why);
+    if (rc < 0)
+        aws_log(s->cfg.lg, AWS_LOG_ERROR, "imports/%s: %s refused: %s",
+                name_esc(rel, e, sizeof e), what, why);
+    return rc;
 }
 
 /* ---- shared state ----------------------------------------------------- */
@@ -94,7 +111,9 @@ static void on_task_end(void *ctx, const struct ec2_import_task *t)
     if (s3_delete_object(s->cfg.client, importjob_bucket(found),
                          importjob_key(found), &err) == 0)
         aws_log(s->cfg.lg, AWS_LOG_INFO, "cleanup: deleted s3://%s/%s",
-                importjob_bucket(found), importjob_key(found));
+                importjob_bucket(found),
+                name_esc(importjob_key(found), (char[NAME_ESC_MAX]){0},
+                         NAME_ESC_MAX));
     importjob_unref(found);
 }
 
@@ -497,11 +516,15 @@ static int imp_create(struct amifs *fs, const char *rel, mode_t mode,
 {
     if (!valid_name(rel))
         return -EPERM;
+    int bad = refuse_name(state(fs), rel, "create");
+    if (bad < 0)
+        return bad;
     if (is_sidecar_name(rel)) {
         struct fsimport *s = state(fs);
         struct ihandle *h = handle_new(NULL, rel);
         if (!h)
             return -ENOMEM;
+        h->sc_created = true;
         /* Registered at once: the kernel looks the new file up next. */
         pthread_mutex_lock(&s->mu);
         int rc = sidecar_store(s, rel, &h->sc_data);
@@ -631,7 +654,23 @@ static int imp_write(struct amifs *fs, const char *rel, const char *buf,
     }
     if (off < 0 || (size_t)off != h->sc_data.len)
         return -ESPIPE;
+    if (h->sc_refused)
+        return -EFBIG;
     int rc = buf_append(&h->sc_data, buf, n);
+    if (rc == -E2BIG) { /* refused: leave nothing (or the old text) */
+        struct fsimport *s = state(fs);
+        char e[NAME_ESC_MAX];
+        h->sc_refused = true;
+        h->dirty = false;
+        aws_log(s->cfg.lg, AWS_LOG_ERROR,
+                "imports/%s: a sidecar is at most %d bytes",
+                name_esc(h->sc_name, e, sizeof e), SIDECAR_MAX);
+        if (h->sc_created) {
+            pthread_mutex_lock(&s->mu);
+            sidecar_remove(s, h->sc_name);
+            pthread_mutex_unlock(&s->mu);
+        }
+    }
     if (rc != 0)
         return rc == -E2BIG ? -EFBIG : rc;
     h->dirty = true;
@@ -649,7 +688,9 @@ static int flush_sidecar(struct fsimport *s, struct ihandle *h)
                                            h->sc_data.len, why, sizeof why);
     import_params_release(&p);
     if (rc != 0) {
-        aws_log(s->cfg.lg, AWS_LOG_ERROR, "imports/%s: %s", h->sc_name, why);
+        char e[NAME_ESC_MAX];
+        aws_log(s->cfg.lg, AWS_LOG_ERROR, "imports/%s: %s",
+                name_esc(h->sc_name, e, sizeof e), why);
         pthread_mutex_lock(&s->mu);
         sidecar_remove(s, h->sc_name);
         pthread_mutex_unlock(&s->mu);
@@ -667,7 +708,7 @@ static int complete(struct fsimport *s, struct ihandle *h)
 {
     if (!h->job) {
         if (!h->dirty)
-            return 0;
+            return h->sc_refused ? -EFBIG : 0;
         h->dirty = false;
         return flush_sidecar(s, h);
     }
@@ -822,6 +863,9 @@ static int imp_rename(struct amifs *fs, const char *from, const char *to,
         return -EINVAL;
     if (!valid_name(to))
         return -EPERM;
+    int bad = refuse_name(s, to, "rename");
+    if (bad < 0)
+        return bad;
     if (is_sidecar_name(from))
         return rename_sidecar(s, from, to);
     struct importjob *j = fsimport_job(s, from);
@@ -837,8 +881,9 @@ static int imp_rename(struct amifs *fs, const char *from, const char *to,
         importjob_writers(j, 0) == 0) {
         importjob_unref(j);
         aws_log(s->cfg.lg, AWS_LOG_ERROR,
-                "imports/%s: not renamed to %s: the file is empty", from,
-                to);
+                "imports/%s: not renamed to %s: the file is empty",
+                name_esc(from, (char[NAME_ESC_MAX]){0}, NAME_ESC_MAX),
+                name_esc(to, (char[NAME_ESC_MAX]){0}, NAME_ESC_MAX));
         return -ENODATA;
     }
     struct importjob *target = fsimport_job(s, to);

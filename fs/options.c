@@ -18,6 +18,7 @@ enum {
     KEY_DEBUG,
     KEY_HELP,
     KEY_VERSION,
+    KEY_ALLOW_OTHER,
     KEY_PART_SIZE,
 };
 
@@ -52,6 +53,7 @@ static const struct fuse_opt main_opts[] = {
     FUSE_OPT_KEY("debug", KEY_DEBUG),
     FUSE_OPT_KEY("-h", KEY_HELP),
     FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
     FUSE_OPT_KEY("-V", KEY_VERSION),
     FUSE_OPT_KEY("--version", KEY_VERSION),
     /* What mount(8), fstab and systemd add for themselves (mount.fuse3
@@ -76,7 +78,8 @@ static const char main_help[] =
     "    -o ca_bundle=FILE      CA certificates for TLS\n"
     "    -o uid=N,gid=N         owner shown on every file (default: you)\n"
     "    -o umask=OCTAL         permission bits to hide (default 022)\n"
-    "    -o allow_other         let other users in (needs user_allow_other)\n"
+    "    -o allow_other         let other users in (needs user_allow_other);\n"
+    "                           without umask= the umask becomes 027\n"
     "    -o cache_ttl=SECONDS   listing/attribute cache lifetime (5)\n"
     "    -o part_size=SIZE      first multipart part size, e.g. 8M (8M)\n"
     "    -o upload_concurrency=N  parts uploaded in parallel (10)\n"
@@ -172,6 +175,9 @@ static int opt_proc(void *data, const char *arg, int key,
     case KEY_VERSION:
         o->show_version = 1;
         return 0;
+    case KEY_ALLOW_OTHER:
+        o->allow_other = 1;
+        return 1; /* libfuse's too */
     case KEY_PART_SIZE:
         if (amifs_parse_size(strchr(arg, '=') + 1, &o->part_size) < 0) {
             fprintf(stderr, "amifs: bad size in '%s'\n", arg);
@@ -314,6 +320,11 @@ int amifs_opts_parse(struct fuse_args *args, struct amifs_opts *o)
         return -1;
     if (o->mountpoint && fuse_opt_add_arg(args, o->mountpoint) < 0)
         return -1;
+    /* allow_other with the default umask 022 would let every local user
+     * read every object: without an explicit umask= only the group may
+     * (doc/amifs.1). */
+    if (o->allow_other && !o->umask_set)
+        o->umask = 027;
     return o->show_help || o->show_version ? 0 : check_opts(o);
 }
 

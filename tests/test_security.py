@@ -216,7 +216,8 @@ def test_allow_other_lets_others_look_but_not_write(endpoint, open_base):
     skip_unless_mountable()
     if not allow_other_permitted():
         pytest.skip("/etc/fuse.conf does not allow allow_other")
-    m = Mount(endpoint, open_base, opts="allow_other").start()
+    # umask=022 given: allow_other alone uses umask 027 (test_names.py)
+    m = Mount(endpoint, open_base, opts="allow_other,umask=022").start()
     try:
         r = as_nobody("ls " + quote(m.path))
         assert r.returncode == 0, r.stderr

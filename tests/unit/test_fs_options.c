@@ -168,8 +168,31 @@ static void test_mount_helper_form(void)
     amifs_opts_release(&o);
 }
 
+/* allow_other opens the mount to other users: without an explicit umask=
+ * the umask becomes 027 (owner and group only); allow_other still reaches
+ * libfuse. */
+static void test_allow_other_umask(void)
+{
+    char *bare[] = {"amifs", "-o", "allow_other", "/mnt/x", NULL};
+    char *given[] = {"amifs", "-o", "allow_other,umask=022", "/mnt/x", NULL};
+    struct amifs_opts o;
+    struct fuse_args args;
+
+    CHECK(parse(&o, 4, bare, &args) == 0);
+    CHECK(o.allow_other == 1 && o.umask == 027, "umask %o", o.umask);
+    CHECK(has_arg(&args, "allow_other"));
+    fuse_opt_free_args(&args);
+    amifs_opts_release(&o);
+    CHECK(parse(&o, 4, given, &args) == 0);
+    CHECK(o.allow_other == 1 && o.umask == 022, "umask %o", o.umask);
+    CHECK(has_arg(&args, "allow_other"));
+    fuse_opt_free_args(&args);
+    amifs_opts_release(&o);
+}
+
 int main(void)
 {
+    test_allow_other_umask();
     test_sizes();
     test_mount_helper_form();
     test_parse();
