@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/diagnosis.h"
 #include "core/name.h"
+#include "core/status.h"
 #include "check.h"
 
 static void test_esc(void)
@@ -100,8 +102,32 @@ static void test_map(void)
     CHECK(name_tag_decode("dir%", out, sizeof out) == -EINVAL);
 }
 
+/* What tasks/NAME/status, source and diagnosis print never holds the raw
+ * control bytes of a name. */
+static void test_status_escapes(void)
+{
+    const char *bad = "e\x1b]0;pwn\ax.vhd";
+    struct upload_info u = {
+        .phase = UPLOAD_FAILED, .name = bad, .bucket = "b",
+        .key = "t/e\x1b]0;pwn\ax.vhd",
+        .detail = "upload to s3://b/t/e\x1b]0;pwn\ax.vhd failed"};
+    struct buf out;
+
+    buf_init(&out, 0);
+    CHECK(status_line(&u, NULL, false, &out) == 0);
+    CHECK(status_source(&u, NULL, &out) == 0);
+    CHECK(diagnosis_render(u.detail, &out) == 0);
+    CHECK(!strchr(buf_cstr(&out), '\x1b') && !strchr(buf_cstr(&out), '\a'),
+          "%s", buf_cstr(&out));
+    CHECK(strstr(buf_cstr(&out), "s3://b/t/e\\x1b]0;pwn\\x07x.vhd\n"),
+          "%s", buf_cstr(&out));
+    CHECK(strstr(buf_cstr(&out), "\ne\\x1b]0;pwn\\x07x.vhd\n"));
+    buf_release(&out);
+}
+
 int main(void)
 {
+    test_status_escapes();
     test_esc();
     test_check();
     test_map();
