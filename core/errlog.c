@@ -1,5 +1,6 @@
 /* errlog.c — the ring of refusal lines behind MOUNT/.amifs/errors. */
 #include "core/errlog.h"
+#include "core/name.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -42,53 +43,6 @@ void errlog_free(struct errlog *e)
     free(e);
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when invalid. */
-static size_t utf8_len(const unsigned char *s)
-{
-    size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
-             : s[0] >= 0xe0                 ? 3
-             : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
-                                            : 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
-void errlog_escape(const char *in, char *out, size_t n)
-{
-    const unsigned char *s = (const unsigned char *)(in ? in : "");
-    size_t o = 0;
-
-    if (n == 0)
-        return;
-    while (*s) {
-        char piece[8];
-        size_t k = 1, u = *s >= 0x80 ? utf8_len(s) : 0;
-
-        if (u) {
-            k = u;
-            memcpy(piece, s, u);
-        } else if (*s < 0x20 || *s == 0x7f || *s >= 0x80) {
-            k = 4;
-            snprintf(piece, sizeof piece, "\\x%02x", *s);
-        } else if (*s == '\\') {
-            k = 2;
-            memcpy(piece, "\\\\", 2);
-        } else {
-            piece[0] = (char)*s;
-        }
-        if (o + k + 4 > n) {
-            snprintf(out + o, n - o, "%s", o + 4 <= n ? "..." : "");
-            return;
-        }
-        memcpy(out + o, piece, k);
-        o += k;
-        s += u ? u : 1;
-    }
-    out[o] = '\0';
-}
-
 static void stamp(char *out, size_t n)
 {
     time_t now = time(NULL);
@@ -119,8 +73,8 @@ int errlog_refuse(struct errlog *e, const char *path, const char *op, int err,
     va_start(ap, fmt);
     vsnprintf(why, sizeof why, fmt, ap);
     va_end(ap);
-    errlog_escape(why, ewhy, sizeof ewhy);
-    errlog_escape(path ? path : "-", epath, sizeof epath);
+    name_esc(why, ewhy, sizeof ewhy);
+    name_esc(path ? path : "-", epath, sizeof epath);
     stamp(when, sizeof when);
     snprintf(line, sizeof line, "%s %s %s: %s: %s", when, epath,
              op ? op : "-", strerror(err), ewhy);
@@ -156,7 +110,7 @@ int errlog_last_for(struct errlog *e, const char *path, char *out, size_t n)
     char epath[LINE_MAX_BYTES / 4];
     int found = 0;
 
-    errlog_escape(path, epath, sizeof epath);
+    name_esc(path, epath, sizeof epath);
     pthread_mutex_lock(&e->mu);
     for (size_t i = 1; i <= ERRLOG_LINES && !found; i++) {
         size_t k = (e->next + ERRLOG_LINES - i) % ERRLOG_LINES;

@@ -16,8 +16,8 @@
  *
  * The record is a ring of the last ERRLOG_LINES lines: memory is bounded
  * whatever a hostile or looping client does. Paths and sentences are
- * printed with control bytes escaped (a name can hold ESC or BEL, and the
- * file is read on terminals). Secrets never belong in a sentence.
+ * printed with control bytes escaped by core/name.h's name_esc (a name can
+ * hold ESC or BEL, and the file is read on terminals). Secrets never belong in a sentence.
  *
  * Threads: every function may be called from any thread; one mutex guards
  * the ring and is never held across anything slow.
@@ -52,10 +52,5 @@ int errlog_render(struct errlog *e, struct buf *out);
 /* The last line recorded for `path` (without time and path), copied into
  * out (n bytes); 1 when found, 0 when none. */
 int errlog_last_for(struct errlog *e, const char *path, char *out, size_t n);
-
-/* Escape a name for printing: printable bytes and UTF-8 stay, control
- * bytes and invalid UTF-8 become \xHH, a backslash becomes \\. Always
- * NUL-terminates (n > 0); truncates with "..." when out is too small. */
-void errlog_escape(const char *in, char *out, size_t n);
 
 #endif
