@@ -93,11 +93,32 @@ static int open_explicit(const char *path)
     return fd;
 }
 
+/* mkdir -p of the base the environment names (0700, as XDG asks). */
+static void make_base(const char *base)
+{
+    char p[4096];
+
+    snprintf(p, sizeof(p), "%s", base);
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = '\0';
+        mkdir(p, 0700);
+        *c = '/';
+    }
+    mkdir(p, 0700);
+}
+
 /* Walk `below` ("a/b/c") from base without following links. */
 static int walk(const char *base, const char *below)
 {
     char comp[256];
     int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0 && errno == ENOENT) {
+        make_base(base);
+        fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
 
     while (fd >= 0 && below && *below) {
         const char *slash = strchr(below, '/');
