@@ -43,6 +43,7 @@ struct importjob {
     char etag[72];
     struct journal_entry *journal; /* upload journal entry, or NULL */
     bool journaled;          /* the upload id was seen (and noted) */
+    bool janitored;          /* a failed abort went to the janitor */
 };
 
 static void journal_drop(struct importjob *j);
@@ -169,7 +170,7 @@ void importjob_unref(struct importjob *j)
         return;
     if (j->mpu)
         mpu_abort(j->mpu); /* an unfinished upload; no-op when done */
-    if (j->mpu && mpu_state(j->mpu) == MPU_FAILED)
+    if (j->mpu && mpu_state(j->mpu) == MPU_FAILED && !j->janitored)
         abort_failed(j); /* keep the entry; the janitor retries */
     journal_drop(j);
     mpu_free(j->mpu);
@@ -216,8 +217,13 @@ static int fail(struct importjob *j, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (j->mpu)
+    if (j->mpu) {
         mpu_abort(j->mpu);
+        if (mpu_state(j->mpu) == MPU_FAILED)
+            abort_failed(j); /* keep the entry; the janitor retries now */
+        else
+            journal_drop(j); /* aborted: nothing left behind */
+    }
     pthread_mutex_lock(&j->mu);
     if (j->phase != UPLOAD_CANCELLED) {
         j->phase = UPLOAD_FAILED;
@@ -319,6 +325,9 @@ static void abort_failed(struct importjob *j)
 {
     char id[256];
 
+    if (j->janitored)
+        return;
+    j->janitored = true;
     mpu_upload_id(j->mpu, id, sizeof(id));
     if (j->cfg->journal_abort_failed)
         j->cfg->journal_abort_failed(j->cfg->journal_ctx, j->cfg->bucket,

@@ -30,7 +30,7 @@ FUZZ_DIR = os.path.join(ROOT, "tests", "fuzz")
 BUILD = os.environ.get("AMIFS_FUZZ_BUILD_DIR", os.path.join(ROOT, "build-fuzz"))
 SECONDS = int(os.environ.get("AMIFS_FUZZ_SECONDS", "60"))
 TARGETS = ["fuzz_xml", "fuzz_config", "fuzz_creds", "fuzz_sigv4", "fuzz_text",
-           "fuzz_ovf", "fuzz_ova"]
+           "fuzz_ovf", "fuzz_ova", "fuzz_journal"]
 # What a sanitizer or libFuzzer prints when something went wrong, even if
 # the exit status were to say otherwise.
 BAD_MARKERS = ["ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
