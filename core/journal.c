@@ -511,6 +511,23 @@ static long our_name(const char *name, int *tmp)
     return strcmp(end + 7, *tmp ? ".tmp" : ".json") == 0 ? pid : 0;
 }
 
+/* "PID.XXXXXX": an entry of an amifs before entries carried their origin
+ * (a line format). It is not read: nothing says which endpoint it is for. */
+static bool legacy_name(const char *name)
+{
+    char *end;
+    long pid = strtol(name, &end, 10);
+
+    if (pid <= 0 || end == name || *end != '.' || strlen(end + 1) != 6)
+        return false;
+    for (int i = 1; i <= 6; i++)
+        if (!((end[i] >= 'a' && end[i] <= 'z') ||
+              (end[i] >= 'A' && end[i] <= 'Z') ||
+              (end[i] >= '0' && end[i] <= '9')))
+            return false;
+    return true;
+}
+
 static void skip(struct journal *jn, const char *name, const char *why)
 {
     aws_log(jn->lg, AWS_LOG_WARN, "upload journal %s: skipped %s: %s (left "
@@ -588,7 +605,11 @@ static int recover_one(struct journal *jn, const char *name,
     char *text;
 
     if (!pid) {
-        skip(jn, name, "not an amifs journal entry name");
+        skip(jn, name, legacy_name(name)
+                           ? "an entry of an older amifs that does not say "
+                             "which endpoint it is for (abort its upload "
+                             "with `aws s3api abort-multipart-upload`)"
+                           : "not an amifs journal entry name");
         return 0;
     }
     if (tmp) {
