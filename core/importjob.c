@@ -42,11 +42,13 @@ struct importjob {
     unsigned char head[SNIFF_LEN];
     size_t headlen;
     char etag[72];
-    char *journal;           /* upload journal entry, or NULL */
+    struct journal_entry *journal; /* upload journal entry, or NULL */
     bool journaled;          /* the upload id was seen (and noted) */
+    bool janitored;          /* a failed abort went to the janitor */
 };
 
 static void journal_drop(struct importjob *j);
+static void abort_failed(struct importjob *j);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -169,10 +171,8 @@ void importjob_unref(struct importjob *j)
         return;
     if (j->mpu)
         mpu_abort(j->mpu); /* an unfinished upload; no-op when done */
-    if (j->mpu && mpu_state(j->mpu) == MPU_FAILED) {
-        free(j->journal); /* abort failed: keep the entry for next mount */
-        j->journal = NULL;
-    }
+    if (j->mpu && mpu_state(j->mpu) == MPU_FAILED && !j->janitored)
+        abort_failed(j); /* keep the entry; the janitor retries */
     journal_drop(j);
     mpu_free(j->mpu);
     ova_validator_free(j->val);
@@ -218,8 +218,13 @@ static int fail(struct importjob *j, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (j->mpu)
+    if (j->mpu) {
         mpu_abort(j->mpu);
+        if (mpu_state(j->mpu) == MPU_FAILED)
+            abort_failed(j); /* keep the entry; the janitor retries now */
+        else
+            journal_drop(j); /* aborted: nothing left behind */
+    }
     pthread_mutex_lock(&j->mu);
     if (j->phase != UPLOAD_CANCELLED) {
         j->phase = UPLOAD_FAILED;
@@ -313,10 +318,23 @@ static void journal_note(struct importjob *j)
 /* The upload ended (completed, or aborted): forget its journal entry. */
 static void journal_drop(struct importjob *j)
 {
-    if (j->journal && j->cfg->journal_remove)
-        j->cfg->journal_remove(j->journal);
-    else
-        free(j->journal);
+    if (j->journal && j->cfg->journal_done)
+        j->cfg->journal_done(j->cfg->journal_ctx, j->journal);
+    j->journal = NULL;
+}
+
+/* AbortMultipartUpload failed: the entry stays, the janitor retries. */
+static void abort_failed(struct importjob *j)
+{
+    char id[256];
+
+    if (j->janitored)
+        return;
+    j->janitored = true;
+    mpu_upload_id(j->mpu, id, sizeof(id));
+    if (j->cfg->journal_abort_failed)
+        j->cfg->journal_abort_failed(j->cfg->journal_ctx, j->cfg->bucket,
+                                     j->key, id, j->journal);
     j->journal = NULL;
 }
 

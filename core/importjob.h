@@ -60,6 +60,8 @@
 
 /* Mount-wide settings; strings borrowed (they live as long as the mount).
  * Any string may be NULL (unset). */
+struct journal_entry; /* core/journal.h */
+
 struct import_config {
     struct aws_client *client;
     const char *bucket;       /* staging bucket name (never NULL in a job) */
@@ -74,13 +76,20 @@ struct import_config {
     int concurrency;
     struct taskcache *tasks;  /* gets ImportImage's answer; may be NULL */
     const struct aws_logger *lg;
-    /* Upload journal (fs/janitor.c), so that the next mount aborts the
-     * staging upload of a daemon that was killed. journal_add records a
-     * multipart upload once it has an id and returns an entry (NULL: not
-     * recorded; best effort); journal_remove forgets it. Both may be NULL. */
-    char *(*journal_add)(void *ctx, const char *bucket, const char *key,
-                         const char *upload_id);
-    void (*journal_remove)(char *entry);
+    /* Upload journal (core/journal.h) and janitor (core/janitor.h), so that
+     * no staging upload is left behind. journal_add records a multipart
+     * upload once it has an id and returns its entry (NULL: not recorded;
+     * best effort); journal_done deletes the entry (upload complete, or
+     * aborted); journal_abort_failed is called when AbortMultipartUpload
+     * failed: it takes the entry (may be NULL), which must stay journaled
+     * while the upload is retried. Any may be NULL. */
+    struct journal_entry *(*journal_add)(void *ctx, const char *bucket,
+                                         const char *key,
+                                         const char *upload_id);
+    void (*journal_done)(void *ctx, struct journal_entry *e);
+    void (*journal_abort_failed)(void *ctx, const char *bucket,
+                                 const char *key, const char *upload_id,
+                                 struct journal_entry *e);
     void *journal_ctx;
 };
 

@@ -39,6 +39,8 @@
 
 #include "core/name.h"
 #include "fs/buckets_int.h"
+#include "core/janitor.h"
+#include "core/journal.h"
 #include "core/reader.h"
 
 enum up_state { UP_WRITING, UP_DONE, UP_FAILED };
@@ -59,8 +61,11 @@ struct upload {
     atomic_int state;  /* enum up_state */
     int result;        /* 0 or -errno once not WRITING (under wlock) */
     atomic_bool cancelled;
-    char *journal;     /* under wlock: entry in the upload journal, or NULL */
+    struct amifs *fs;  /* the mount (its journal and janitor) */
+    struct journal_entry *journal; /* under wlock: entry in the upload
+                                      journal (core/journal.h), or NULL */
     bool journaled;    /* under wlock: the upload id was seen (and noted) */
+    bool janitored;    /* a failed abort was handed to the janitor */
     char etag[72];     /* under wlock: of the object once stored */
 };
 
@@ -174,10 +179,14 @@ int bk_upload_busy(struct bk *b, const char *rel, bool below)
     return busy;
 }
 
+static void janitor_take(struct amifs *fs, struct upload *u);
+
 static void upload_free(struct upload *u)
 {
-    mpu_free(u->mpu); /* aborts unless DONE */
-    bk_journal_remove(u->journal); /* ended: complete, or aborted */
+    mpu_abort(u->mpu); /* unless DONE (then a no-op) */
+    janitor_take(u->fs, u); /* the abort failed: keep the entry, retry */
+    journal_done(u->fs->journal, u->journal); /* complete, or aborted */
+    mpu_free(u->mpu);
     pthread_mutex_destroy(&u->wlock);
     free(u->rel);
     free(u->obj_rel);
@@ -242,14 +251,21 @@ int bk_upload_cancel(struct bk *b, const char *rel)
     return 1;
 }
 
-/* Hand the upload's multipart id to the janitor (it was just aborted, but
- * that abort may have failed). */
+/* After mpu_abort: when the AbortMultipartUpload failed (mpu FAILED), hand
+ * the upload and its journal entry to the janitor, which retries until S3
+ * confirms; the entry is kept until then (and across a remount). */
 static void janitor_take(struct amifs *fs, struct upload *u)
 {
     char id[256];
 
+    if (u->janitored || mpu_state(u->mpu) != MPU_FAILED)
+        return;
     mpu_upload_id(u->mpu, id, sizeof(id));
-    bk_janitor_add(fs, u->p.bucket, u->p.key, id);
+    if (!id[0])
+        return;
+    u->janitored = true;
+    janitor_add(fs->janitor, u->p.bucket, u->p.key, id, u->journal);
+    u->journal = NULL;
 }
 
 void bk_uploads_destroy(struct amifs *fs)
@@ -300,6 +316,7 @@ static int upload_new(struct amifs *fs, const char *rel, struct upload **out)
     atomic_init(&u->state, UP_WRITING);
     atomic_init(&u->cancelled, false);
     u->started = time(NULL);
+    u->fs = fs;
     u->refs = 1;
     *out = u;
     return 0;
@@ -456,7 +473,8 @@ static int append(struct amifs *fs, struct upload *u, const void *data,
         char id[256];
         mpu_upload_id(u->mpu, id, sizeof(id));
         if (id[0]) {
-            u->journal = bk_journal_add(fs, u->p.bucket, u->p.key, id);
+            u->journal = journal_add(fs->journal, u->p.bucket, u->p.key,
+                                     id);
             u->journaled = true;
         }
     }

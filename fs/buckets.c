@@ -694,13 +694,6 @@ static int bk_init(struct amifs *fs)
     }
     pthread_mutex_init(&b->lock, NULL);
     fs->buckets = b;
-    if (bk_janitor_start(fs) < 0) {
-        cache_free(b->cache);
-        pthread_mutex_destroy(&b->lock);
-        free(b);
-        fs->buckets = NULL;
-        return -EAGAIN;
-    }
     return 0;
 }
 
@@ -710,8 +703,7 @@ static void bk_destroy(struct amifs *fs)
 
     if (!b)
         return;
-    bk_uploads_destroy(fs);
-    bk_janitor_stop(fs);
+    bk_uploads_destroy(fs); /* failed aborts go to fs->janitor */
     cache_free(b->cache);
     pthread_mutex_destroy(&b->lock);
     free(b);

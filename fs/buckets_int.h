@@ -22,28 +22,12 @@
 #include "fs/fs.h"
 
 struct upload;       /* bucket_io.c */
-struct stale_upload; /* janitor.c */
 
 /* Module state (fs->buckets). */
 struct bk {
     struct cache *cache;
     pthread_mutex_t lock;   /* guards `uploads` and each upload's `next` */
     struct upload *uploads; /* registered uploads in flight */
-
-    /* The janitor (fs/janitor.c): multipart uploads of failed writes are
-     * aborted again in the background until S3 confirms, so an endpoint
-     * that was down while we aborted leaves no upload behind. */
-    pthread_mutex_t jlock; /* guards the fields below */
-    pthread_cond_t jcond;
-    struct stale_upload *stale;
-    bool jstop;
-    bool jrunning;
-    pthread_t janitor;
-    /* The upload journal (fs/janitor.c): a directory of one file per
-     * multipart upload in flight, so that the next mount aborts the uploads
-     * of a daemon that was killed. NULL: no journal (no usable state dir).
-     * Set before the janitor thread starts, then read-only. */
-    char *jdir;
 };
 
 /* A parsed rel path: the bucket and the S3 key the names after it stand
@@ -86,25 +70,6 @@ int bk_move_object(struct amifs *fs, const char *from_rel, const char *to_rel,
 /* Log an AWS failure of `what` on rel and return its -errno. */
 int bk_fail(struct amifs *fs, const char *what, const char *rel,
             const struct aws_error *err);
-
-/* ---- the janitor (janitor.c) ---- */
-
-/* Start/stop the janitor thread. Stopping makes one last attempt for each
- * upload still pending and logs the ones that remain (bucket, key, id). */
-int bk_janitor_start(struct amifs *fs);
-void bk_janitor_stop(struct amifs *fs);
-/* Upload journal. bk_journal_add records a multipart upload in flight and
- * returns its entry (malloc'd path; NULL when there is no journal or the
- * entry could not be written: the journal is best effort).
- * bk_journal_remove deletes and frees an entry (NULL: no-op); call it once
- * the upload is complete or aborted. At start, the janitor thread aborts the
- * uploads recorded by amifs processes that no longer run. */
-char *bk_journal_add(struct amifs *fs, const char *bucket, const char *key,
-                     const char *upload_id);
-void bk_journal_remove(char *entry);
-/* Make sure this multipart upload gets aborted (no-op for id ""). */
-void bk_janitor_add(struct amifs *fs, const char *bucket, const char *key,
-                    const char *upload_id);
 
 /* ---- uploads (bucket_io.c) ---- */
 

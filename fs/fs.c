@@ -16,6 +16,8 @@
 #include "fs/fs.h"
 #include <fuse_lowlevel.h> /* after fs.h: it sets FUSE_USE_VERSION */
 #include "fs/fsops.h"
+#include "core/janitor.h"
+#include "core/journal.h"
 
 struct folder {
     const char *name;
@@ -596,6 +598,34 @@ static int op_fallocate(const char *path, int mode, off_t off, off_t len,
 
 /* ---- lifetime ----------------------------------------------------------- */
 
+/* The journal and the janitor every folder's uploads use. The origin's
+ * account is learnt by the janitor thread (STS), not here: a slow STS must
+ * not delay the mount. */
+static void uploads_start(struct amifs *fs)
+{
+    const struct aws_config *cfg = aws_client_config(fs->client);
+    const char *region = aws_client_region(fs->client);
+    const char *ep = cfg ? cfg->endpoint[AWS_SVC_S3] : NULL;
+    char dflt[256];
+    struct journal_origin o;
+
+    snprintf(dflt, sizeof(dflt), "https://s3.%s.amazonaws.com", region);
+    o = (struct journal_origin){ep ? ep : dflt, region, NULL};
+    fs->journal = journal_open(NULL, &o, &fs->logger);
+    if (fs->journal && fs->account[0]) /* known from the mount-time check */
+        journal_set_account(fs->journal, fs->account);
+    fs->janitor = janitor_start(fs->client, fs->journal, &fs->logger);
+}
+
+/* After the folders: their last aborts may still hand uploads over. */
+static void uploads_stop(struct amifs *fs)
+{
+    janitor_stop(fs->janitor);
+    fs->janitor = NULL;
+    journal_close(fs->journal);
+    fs->journal = NULL;
+}
+
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     struct amifs *fs = fuse_get_context()->private_data;
@@ -618,6 +648,7 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
         fuse_exit(fuse_get_context()->fuse);
         return fs;
     }
+    uploads_start(fs);
     for (size_t i = 0; i < NFOLDERS; i++) {
         const struct folder_ops *m = folders[i].ops;
         int rc;
@@ -663,6 +694,7 @@ static void op_destroy(void *private_data)
         if (m && m->destroy && !(fs->modules_failed & (1u << i)))
             m->destroy(fs);
     }
+    uploads_stop(fs);
 }
 
 static const struct fuse_operations amifs_ops = {

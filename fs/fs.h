@@ -89,6 +89,8 @@ struct amifs_opts {
 };
 
 struct open_file;
+struct journal; /* core/journal.h */
+struct janitor; /* core/janitor.h */
 
 struct amifs {
     struct amifs_opts opts;
@@ -102,6 +104,12 @@ struct amifs {
     gid_t gid;
     mode_t umask;
     time_t mount_time;
+    /* The upload journal and the janitor (core/journal.h, core/janitor.h),
+     * shared by buckets/ and imports/: created in init before the folder
+     * modules, stopped in destroy after them. journal NULL: no usable
+     * journal directory (logged); janitor NULL: no thread. */
+    struct journal *journal;
+    struct janitor *janitor;
     /* Module state; each module owns its slot (created in its init hook). */
     void *buckets;
     void *imports;

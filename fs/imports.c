@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 
 #include "aws/s3.h"
+#include "core/janitor.h"
+#include "core/journal.h"
 #include "fs/fs.h"
 #include "fs/buckets_int.h"
 #include "fs/imports.h"
@@ -132,14 +134,28 @@ static int split_bucket(struct fsimport *s, const char *opt)
         return -ENOMEM;
     return 0;
 }
-/* The staging uploads share buckets/' upload journal (fs/janitor.c): the
- * next mount aborts the upload of a daemon that was killed. */
-static char *journal_add(void *ctx, const char *bucket, const char *key,
-                         const char *upload_id)
+/* The staging uploads share the mount's upload journal and janitor
+ * (core/journal.h, core/janitor.h) with buckets/. */
+static struct journal_entry *journal_add_cb(void *ctx, const char *bucket,
+                                            const char *key,
+                                            const char *upload_id)
 {
-    return bk_journal_add(ctx, bucket, key, upload_id);
+    struct amifs *fs = ctx;
+    return journal_add(fs->journal, bucket, key, upload_id);
 }
 
+static void journal_done_cb(void *ctx, struct journal_entry *e)
+{
+    struct amifs *fs = ctx;
+    journal_done(fs->journal, e);
+}
+
+static void abort_failed_cb(void *ctx, const char *bucket, const char *key,
+                            const char *upload_id, struct journal_entry *e)
+{
+    struct amifs *fs = ctx;
+    janitor_add(fs->janitor, bucket, key, upload_id, e);
+}
 
 int fsimport_create(struct amifs *fs, struct fsimport **out)
 {
@@ -158,8 +174,8 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         .license_type = o->license_type, .platform = o->platform,
         .architecture = o->architecture, .part_size = o->part_size,
         .concurrency = o->upload_concurrency, .lg = &fs->logger,
-        .journal_add = journal_add, .journal_remove = bk_journal_remove,
-        .journal_ctx = fs};
+        .journal_add = journal_add_cb, .journal_done = journal_done_cb,
+        .journal_abort_failed = abort_failed_cb, .journal_ctx = fs};
     s->cleanup = o->cleanup;
     s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s};
     struct taskcache_ops ops = taskcache_ops_for_client(&s->tcc);

@@ -15,6 +15,7 @@ rerun this only to refresh the seeds. Existing corpus files are replaced.
 import argparse
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -190,6 +191,33 @@ def text_corpus():
     put("fuzz_text", "etag", b"\x00" + b"\"abc-2\"")
 
 
+def journal_corpus():
+    """Upload journal entries (core/journal.h): good ones and near misses."""
+    reset("fuzz_journal")
+    good = {"amifs_upload": 1, "endpoint": "http://127.0.0.1:5000",
+            "region": "us-east-1", "account": "123456789012",
+            "bucket": "b", "key": "dir/k.bin", "upload_id": "U-1",
+            "pid": 4242}
+    put("fuzz_journal", "good", json.dumps(good).encode())
+    put("fuzz_journal", "no-account",
+        json.dumps(dict(good, account="")).encode())
+    put("fuzz_journal", "escaped-key",
+        json.dumps(dict(good, key="e\x1b]0;pwn\x07x\u00e9/\n")).encode())
+    put("fuzz_journal", "unicode-key",
+        json.dumps(dict(good, key="d\u00e9j\u00e0/\U0001f600"),
+                   ensure_ascii=False).encode())
+    put("fuzz_journal", "version-2",
+        json.dumps(dict(good, amifs_upload=2)).encode())
+    put("fuzz_journal", "pid-float", json.dumps(dict(good, pid=1.5)).encode())
+    put("fuzz_journal", "no-pid",
+        json.dumps({k: v for k, v in good.items() if k != "pid"}).encode())
+    put("fuzz_journal", "nested",
+        json.dumps(dict(good, key={"a": [1, 2, {"b": None}]})).encode())
+    put("fuzz_journal", "old-format", b"amifs-upload 1\nb\nU-1\ndir/k.bin")
+    put("fuzz_journal", "long-key",
+        json.dumps(dict(good, key="k" * 1025)).encode())
+
+
 def load_mkimages():
     sys.path.insert(0, os.path.join(ROOT, "tests", "images"))
     import mkimages  # noqa: E402 (path set just above)
@@ -278,6 +306,7 @@ def main():
     config_corpus()
     creds_corpus()
     text_corpus()
+    journal_corpus()
     mk = load_mkimages()
     with tempfile.TemporaryDirectory() as tmp:
         disks = tiny_disks(tmp)
