@@ -323,6 +323,7 @@ static int push(struct importjob *j, const void *p, size_t n)
         struct mpu_options o = {0};
         o.part_size = j->cfg->part_size;
         o.concurrency = j->cfg->concurrency;
+        o.shared = j->cfg->uploads;
         struct aws_error err;
         aws_error_clear(&err);
         struct mpu *m = mpu_new(j->cfg->client, j->cfg->bucket, j->key, &o,

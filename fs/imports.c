@@ -138,7 +138,8 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         .role = o->role, .kms_key = o->kms_key, .boot_mode = o->boot_mode,
         .license_type = o->license_type, .platform = o->platform,
         .architecture = o->architecture, .part_size = o->part_size,
-        .concurrency = o->upload_concurrency, .lg = &fs->logger,
+        .concurrency = o->upload_concurrency, .uploads = fs->uploads,
+        .lg = &fs->logger,
         .journal_add = journal_add, .journal_remove = bk_journal_remove,
         .journal_ctx = fs};
     s->cleanup = o->cleanup;
