@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -343,7 +344,8 @@ static void slot_release(struct mpu *m, struct slot *s)
         slot_digests_free(s);
         pool_release(m->sh, 0, true);
     } else if (s->reserved) {
-        free(s->data);
+        if (s->data)
+            munmap(s->data, s->cap);
         s->data = NULL;
         s->cap = 0;
         pool_release(m->sh, s->reserved, false);
@@ -854,8 +856,13 @@ static int reserve(struct mpu *m, struct slot *s, size_t need,
         cap = MPU_FIRST_GROWTH;
     if (cap > s->want)
         cap = s->want;
-    char *p = realloc(s->data, cap);
-    if (!p) {
+    /* Straight from the kernel, not malloc: a freed part goes back at once
+     * (glibc would keep big freed chunks in its per-thread arenas, and RSS
+     * would outgrow the budget). */
+    void *p = s->data ? mremap(s->data, s->cap, cap, MREMAP_MAYMOVE)
+                      : mmap(NULL, cap, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
         aws_error_set(err, AWS_ERR_NOMEM, "out of memory for a part buffer");
         fail(m, err);
         return -1;
