@@ -700,6 +700,8 @@ int importjob_cancel(struct importjob *j)
                             "started; upload aborted");
     }
     struct mpu *m = j->mpu;
+    if (!busy && ph == UPLOAD_WRITING)
+        ova_validator_cancel(j->val); /* wakes a writer blocked in feed() */
     pthread_mutex_unlock(&j->mu);
     if (busy)
         return -EBUSY;
