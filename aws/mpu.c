@@ -1,23 +1,37 @@
 /*
- * mpu.c — the streaming multipart uploader (contract in mpu.h).
+ * mpu.c — the streaming multipart uploader and its shared pool (contract in
+ * mpu.h).
  *
- * Shared state lives under one mutex. The writer owns the slot it is filling
- * (`cur`) and copies into it without the lock; a full slot is queued for the
- * workers, which take the lock only to pop a slot and to record its result,
- * never across HTTP. Two condition variables: `work` wakes workers (a part
- * queued, or stop), `done` wakes whoever waits for a slot to come free or for
- * the in-flight count to drop (writer, mpu_finish, mpu_abort).
+ * Two kinds of locks. The pool's `lock` guards the budget, the spill count,
+ * the queue of parts (of every upload) and the worker threads; its `cond`
+ * wakes workers (a part queued, stop) and writers waiting for budget (budget
+ * freed, an upload cancelled). Each upload's `lock` guards its state, its
+ * slots and counters; its `done` wakes whoever waits for a slot to come free
+ * or for the upload's queued + in-flight count to drop. Order: an upload's
+ * lock may be held while taking the pool's, never the reverse. Neither is
+ * held across HTTP or file I/O.
+ *
+ * The writer owns the slot it is filling (`cur`) and copies into it (memory
+ * or the part's file) without a lock. `cancel` is also read without the
+ * upload's lock (atomics) by the budget wait and the body callback.
  */
 #include "aws/mpu.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
 
 #include "aws/s3.h"
+#include "aws/sigv4.h"
 
 #define MIB ((uint64_t)1 << 20)
 #define MPU_MIN_PART (5 * MIB)
@@ -84,13 +98,36 @@ size_t mpu_part_size(unsigned part_no, size_t first, uint64_t max_object)
 
 enum slot_state { SLOT_FREE, SLOT_FILLING, SLOT_QUEUED, SLOT_SENDING };
 
+struct mpu;
+
+/* One part. In memory (`data`, `reserved` bytes of the budget) or in a file
+ * (`fd`, one of the pool's spill places, digests computed as bytes come). */
 struct slot {
+    struct mpu *m;
+    struct slot *next;    /* pool queue link */
     char *data;
     size_t cap;
     size_t len;
-    size_t want; /* this part's size */
+    size_t want;          /* this part's size */
+    size_t reserved;      /* budget bytes held (memory parts) */
+    int fd;               /* spilled part: temp file, else -1 */
+    EVP_MD_CTX *md5, *sha;
+    struct s3_digests dig;
+    uint64_t rpos;        /* body callback's position */
     unsigned part_no;
     enum slot_state st;
+};
+
+struct mpu_shared {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    size_t budget, used, peak;
+    int spill_max, spill_used, spill_peak;
+    char *spill_dir;
+    struct slot *qhead, *qtail;
+    bool stop;
+    pthread_t *threads;
+    int nthreads, max_threads, idle;
 };
 
 struct mpu {
@@ -98,9 +135,10 @@ struct mpu {
     char *bucket;
     char *key;
     struct mpu_options opt;
+    struct mpu_shared *sh;
+    bool own_sh;          /* private pool, freed with the upload */
 
     pthread_mutex_t lock;
-    pthread_cond_t work;
     pthread_cond_t done;
     /* under lock */
     enum mpu_state state;
@@ -108,24 +146,366 @@ struct mpu {
     char upload_id[1024];
     char etag[72];
     bool creating;        /* writer is creating the upload (HTTP) */
-    bool cancel;          /* skip queued parts, no new work */
-    bool stop;            /* workers exit once the queue is empty */
+    bool cancel;          /* skip queued parts, no new work (also atomic) */
     bool remote_done;     /* upload aborted (or nothing to abort) */
     struct slot *slots;
-    int *queue;           /* ring of slot indices */
-    int qhead, qlen;
-    int inflight;
+    int queued;           /* slots of this upload in the pool queue */
+    int inflight;         /* slots being sent */
     struct s3_part *parts; /* index part_no - 1 */
     size_t parts_cap;
     unsigned nparts;
     uint64_t sent;
     /* writer only */
-    pthread_t *threads;
-    int nthreads;
     int cur;              /* slot being filled, -1 none */
     unsigned next_part;
     uint64_t written;     /* also read by getters: atomics */
 };
+
+static bool is_cancelled(struct mpu *m)
+{
+    return __atomic_load_n(&m->cancel, __ATOMIC_ACQUIRE);
+}
+
+/* ---- the pool: budget, spill places, queue, workers --------------------- */
+
+#define MPU_DEFAULT_BUDGET ((size_t)64 << 20)
+#define MPU_MIN_BUDGET ((size_t)20 << 20)
+#define MPU_SPILL_PARTS 3
+
+bool mpu_part_in_memory(size_t part_size, size_t budget)
+{
+    return part_size <= budget / 4;
+}
+
+struct mpu_shared *mpu_shared_new(size_t budget_bytes, int workers,
+                                  const char *spill_dir)
+{
+    struct mpu_shared *sh = calloc(1, sizeof *sh);
+    if (!sh)
+        return NULL;
+    sh->budget = budget_bytes ? budget_bytes : MPU_DEFAULT_BUDGET;
+    if (sh->budget < MPU_MIN_BUDGET)
+        sh->budget = MPU_MIN_BUDGET;
+    sh->max_threads = workers < 1 ? 10 : workers > 64 ? 64 : workers;
+    sh->spill_max = MPU_SPILL_PARTS;
+    if (!spill_dir || !*spill_dir)
+        spill_dir = getenv("TMPDIR");
+    sh->spill_dir = strdup(spill_dir && *spill_dir ? spill_dir : "/var/tmp");
+    sh->threads = calloc((size_t)sh->max_threads, sizeof *sh->threads);
+    if (!sh->spill_dir || !sh->threads) {
+        free(sh->spill_dir);
+        free(sh->threads);
+        free(sh);
+        return NULL;
+    }
+    pthread_mutex_init(&sh->lock, NULL);
+    pthread_cond_init(&sh->cond, NULL);
+    return sh;
+}
+
+void mpu_shared_free(struct mpu_shared *sh)
+{
+    if (!sh)
+        return;
+    pthread_mutex_lock(&sh->lock);
+    sh->stop = true;
+    pthread_cond_broadcast(&sh->cond);
+    pthread_mutex_unlock(&sh->lock);
+    for (int i = 0; i < sh->nthreads; i++)
+        pthread_join(sh->threads[i], NULL);
+    pthread_cond_destroy(&sh->cond);
+    pthread_mutex_destroy(&sh->lock);
+    free(sh->threads);
+    free(sh->spill_dir);
+    free(sh);
+}
+
+void mpu_shared_stats(struct mpu_shared *sh, struct mpu_shared_stats *out)
+{
+    pthread_mutex_lock(&sh->lock);
+    out->budget = sh->budget;
+    out->used = sh->used;
+    out->peak = sh->peak;
+    out->spill_parts = sh->spill_used;
+    out->spill_peak = sh->spill_peak;
+    out->threads = sh->nthreads;
+    pthread_mutex_unlock(&sh->lock);
+}
+
+/* Wait until the part fits: `bytes` of budget (memory part) or a spill
+ * place. -1 when the upload is cancelled meanwhile. */
+static int pool_reserve(struct mpu *m, size_t bytes, bool spill)
+{
+    struct mpu_shared *sh = m->sh;
+    int rc = 0;
+    pthread_mutex_lock(&sh->lock);
+    for (;;) {
+        if (is_cancelled(m)) {
+            rc = -1;
+            break;
+        }
+        if (spill ? sh->spill_used < sh->spill_max
+                  : sh->used + bytes <= sh->budget)
+            break;
+        pthread_cond_wait(&sh->cond, &sh->lock);
+    }
+    if (rc == 0 && spill && ++sh->spill_used > sh->spill_peak)
+        sh->spill_peak = sh->spill_used;
+    if (rc == 0 && !spill && (sh->used += bytes) > sh->peak)
+        sh->peak = sh->used;
+    pthread_mutex_unlock(&sh->lock);
+    return rc;
+}
+
+static void pool_release(struct mpu_shared *sh, size_t bytes, bool spill)
+{
+    pthread_mutex_lock(&sh->lock);
+    if (spill)
+        sh->spill_used--;
+    else
+        sh->used -= bytes;
+    pthread_cond_broadcast(&sh->cond);
+    pthread_mutex_unlock(&sh->lock);
+}
+
+/* Wake writers waiting for budget so they see their upload's cancel. */
+static void pool_wake(struct mpu_shared *sh)
+{
+    pthread_mutex_lock(&sh->lock);
+    pthread_cond_broadcast(&sh->cond);
+    pthread_mutex_unlock(&sh->lock);
+}
+
+static void *worker(void *arg);
+
+/* Queue a full part; start a worker when none is idle. Upload lock held. */
+static int pool_enqueue_locked(struct mpu_shared *sh, struct slot *s)
+{
+    int rc = 0;
+    pthread_mutex_lock(&sh->lock);
+    s->next = NULL;
+    if (sh->qtail)
+        sh->qtail->next = s;
+    else
+        sh->qhead = s;
+    sh->qtail = s;
+    if (sh->idle == 0 && sh->nthreads < sh->max_threads) {
+        if (pthread_create(&sh->threads[sh->nthreads], NULL, worker, sh) == 0)
+            sh->nthreads++;
+    }
+    if (sh->nthreads == 0)
+        rc = -1; /* the part stays queued; the caller cancels, which
+                    drops it */
+    pthread_cond_broadcast(&sh->cond);
+    pthread_mutex_unlock(&sh->lock);
+    return rc;
+}
+
+/* Take an upload's queued parts out of the queue (cancel). Returns them
+ * as a list; upload lock held. */
+static struct slot *pool_unqueue_locked(struct mpu_shared *sh,
+                                        struct mpu *m)
+{
+    struct slot *mine = NULL, **pp;
+    pthread_mutex_lock(&sh->lock);
+    sh->qtail = NULL;
+    for (pp = &sh->qhead; *pp;) {
+        struct slot *s = *pp;
+        if (s->m == m) {
+            *pp = s->next;
+            s->next = mine;
+            mine = s;
+        } else {
+            sh->qtail = s;
+            pp = &s->next;
+        }
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return mine;
+}
+
+/* ---- slots -------------------------------------------------------------- */
+
+static void slot_digests_free(struct slot *s)
+{
+    EVP_MD_CTX_free(s->md5);
+    EVP_MD_CTX_free(s->sha);
+    s->md5 = s->sha = NULL;
+}
+
+/* Give back what the part holds: memory to the budget, the file and its
+ * spill place. Called by whoever moves the slot to FREE. */
+static void slot_release(struct mpu *m, struct slot *s)
+{
+    bool spill = s->fd >= 0;
+    if (spill) {
+        close(s->fd);
+        s->fd = -1;
+        slot_digests_free(s);
+        pool_release(m->sh, 0, true);
+    } else if (s->reserved) {
+        if (s->data)
+            munmap(s->data, s->cap);
+        s->data = NULL;
+        s->cap = 0;
+        pool_release(m->sh, s->reserved, false);
+        s->reserved = 0;
+    }
+    s->len = 0;
+    s->st = SLOT_FREE;
+}
+
+/* An unlinked file in the spill directory. */
+static int spill_open(const char *dir)
+{
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+        return fd;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/amifs-part-XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0)
+        unlink(path);
+    return fd;
+}
+
+/* Make the slot a file-backed part: file, digest contexts. */
+static int slot_spill_open(struct mpu *m, struct slot *s,
+                           struct aws_error *err)
+{
+    s->fd = spill_open(m->sh->spill_dir);
+    s->md5 = EVP_MD_CTX_new();
+    s->sha = EVP_MD_CTX_new();
+    if (s->fd < 0 || !s->md5 || !s->sha ||
+        !EVP_DigestInit_ex(s->md5, EVP_md5(), NULL) ||
+        !EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL)) {
+        aws_error_set(err, AWS_ERR_IO, "cannot stage a part in %s: %s",
+                      m->sh->spill_dir, strerror(errno));
+        if (s->fd < 0) { /* slot_release only gives back places of files */
+            slot_digests_free(s);
+            pool_release(m->sh, 0, true);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static int spill_write(struct slot *s, const char *p, size_t k,
+                       struct aws_error *err)
+{
+    EVP_DigestUpdate(s->md5, p, k);
+    EVP_DigestUpdate(s->sha, p, k);
+    uint64_t off = s->len;
+    while (k) {
+        ssize_t w = pwrite(s->fd, p, k, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return aws_error_set(err, AWS_ERR_IO,
+                                 "cannot stage a part: %s", strerror(errno));
+        p += w;
+        k -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+static void spill_digests_final(struct slot *s)
+{
+    unsigned char md5[16], sha[32];
+    unsigned int n = 0;
+    static const char hx[] = "0123456789abcdef";
+    EVP_DigestFinal_ex(s->md5, md5, &n);
+    EVP_DigestFinal_ex(s->sha, sha, &n);
+    EVP_EncodeBlock((unsigned char *)s->dig.md5_b64, md5, 16);
+    for (int i = 0; i < 16; i++) {
+        s->dig.md5_hex[2 * i] = hx[md5[i] >> 4];
+        s->dig.md5_hex[2 * i + 1] = hx[md5[i] & 15];
+    }
+    s->dig.md5_hex[32] = '\0';
+    for (int i = 0; i < 32; i++) {
+        s->dig.sha256_hex[2 * i] = hx[sha[i] >> 4];
+        s->dig.sha256_hex[2 * i + 1] = hx[sha[i] & 15];
+    }
+    s->dig.sha256_hex[64] = '\0';
+    slot_digests_free(s);
+}
+
+/* ---- sending a part (body from memory or from the part's file) ---------- */
+
+static long body_read(void *ctx, char *dst, size_t n)
+{
+    struct slot *s = ctx;
+    if (is_cancelled(s->m))
+        return -1; /* abort: stop sending at once */
+    size_t left = (size_t)(s->len - s->rpos);
+    if (n > left)
+        n = left;
+    if (n == 0)
+        return 0;
+    if (s->fd < 0) {
+        memcpy(dst, s->data + s->rpos, n);
+    } else {
+        ssize_t r;
+        do
+            r = pread(s->fd, dst, n, (off_t)s->rpos);
+        while (r < 0 && errno == EINTR);
+        if (r <= 0)
+            return -1;
+        n = (size_t)r;
+    }
+    s->rpos += n;
+    return (long)n;
+}
+
+static int body_rewind(void *ctx)
+{
+    struct slot *s = ctx;
+    s->rpos = 0;
+    return 0;
+}
+
+/* PUT the slot's bytes: UploadPart (`part_no` > 0) or PutObject. */
+static int put_slot(struct mpu *m, struct slot *s, int part_no,
+                    char *etag, struct aws_error *err)
+{
+    struct sigv4_header h[1] = {{"Content-MD5", s->dig.md5_b64}};
+    struct aws_body_source src = {body_read, body_rewind, s, s->len};
+    struct aws_request r;
+    struct aws_response resp;
+    struct buf q;
+    char num[16], v[128];
+    buf_init(&q, 0);
+    snprintf(num, sizeof num, "%d", part_no);
+    if (part_no > 0 &&
+        (buf_appends(&q, "partNumber=") < 0 || buf_appends(&q, num) < 0 ||
+         buf_appends(&q, "&uploadId=") < 0 ||
+         sigv4_uri_encode(&q, m->upload_id, strlen(m->upload_id), false) < 0)) {
+        buf_release(&q);
+        return aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
+    }
+    memset(&r, 0, sizeof r);
+    r.svc = AWS_SVC_S3;
+    r.method = "PUT";
+    r.bucket = m->bucket;
+    r.key = m->key;
+    r.query = part_no > 0 ? buf_cstr(&q) : NULL;
+    r.headers = h;
+    r.nheaders = 1;
+    r.source = &src;
+    r.payload_sha256 = s->dig.sha256_hex;
+    r.idempotent = true;
+    s->rpos = 0;
+    aws_response_init(&resp);
+    int rc = aws_send(m->c, &r, &resp, err);
+    if (rc == 0 && aws_response_header(&resp, "ETag", v, sizeof v) == 0)
+        s3_etag_strip(v, etag);
+    aws_response_release(&resp);
+    buf_release(&q);
+    return rc;
+}
+
+/* ---- options, errors ---------------------------------------------------- */
 
 static void opts_default(struct mpu_options *o, const struct mpu_options *in)
 {
@@ -151,6 +531,8 @@ static void opts_default(struct mpu_options *o, const struct mpu_options *in)
         o->part_attempts = 5;
     if (!o->max_object_size)
         o->max_object_size = (uint64_t)5 << 40;
+    if (!o->memory_budget)
+        o->memory_budget = (size_t)o->pool_parts * o->part_size;
 }
 
 /* Record the first error; the uploader is FAILED from now on. */
@@ -160,8 +542,7 @@ static void fail_locked(struct mpu *m, const struct aws_error *e)
         return;
     m->err = *e;
     m->state = MPU_FAILED;
-    m->cancel = true;
-    pthread_cond_broadcast(&m->work);
+    __atomic_store_n(&m->cancel, true, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&m->done);
 }
 
@@ -170,6 +551,7 @@ static void fail(struct mpu *m, const struct aws_error *e)
     pthread_mutex_lock(&m->lock);
     fail_locked(m, e);
     pthread_mutex_unlock(&m->lock);
+    pool_wake(m->sh);
 }
 
 /* -1 with the first error when the uploader can no longer take data. */
@@ -183,6 +565,17 @@ static int check_failed_locked(struct mpu *m, struct aws_error *err)
     return -1;
 }
 
+static int mpu_attach_pool(struct mpu *m)
+{
+    if (m->opt.shared) {
+        m->sh = m->opt.shared;
+        return 0;
+    }
+    m->sh = mpu_shared_new(m->opt.memory_budget, m->opt.concurrency, NULL);
+    m->own_sh = m->sh != NULL;
+    return m->sh ? 0 : -1;
+}
+
 struct mpu *mpu_new(struct aws_client *c, const char *bucket, const char *key,
                     const struct mpu_options *opt, struct aws_error *err)
 {
@@ -192,19 +585,22 @@ struct mpu *mpu_new(struct aws_client *c, const char *bucket, const char *key,
         return NULL;
     }
     opts_default(&m->opt, opt);
+    if (m->opt.shared && (!opt || opt->pool_parts < 1))
+        m->opt.pool_parts = m->opt.shared->max_threads + 1;
     m->c = c;
     m->bucket = strdup(bucket);
     m->key = strdup(key);
     m->slots = calloc((size_t)m->opt.pool_parts, sizeof *m->slots);
-    m->queue = calloc((size_t)m->opt.pool_parts, sizeof *m->queue);
-    m->threads = calloc((size_t)m->opt.concurrency, sizeof *m->threads);
+    for (int i = 0; m->slots && i < m->opt.pool_parts; i++) {
+        m->slots[i].m = m;
+        m->slots[i].fd = -1;
+    }
     m->cur = -1;
     m->next_part = 1;
     m->state = MPU_IDLE;
     pthread_mutex_init(&m->lock, NULL);
-    pthread_cond_init(&m->work, NULL);
     pthread_cond_init(&m->done, NULL);
-    if (!m->bucket || !m->key || !m->slots || !m->queue || !m->threads) {
+    if (!m->bucket || !m->key || !m->slots || mpu_attach_pool(m) < 0) {
         mpu_free(m);
         aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
         return NULL;
@@ -232,28 +628,18 @@ static bool part_error_retryable(const struct aws_error *e)
     }
 }
 
-static bool cancelled(struct mpu *m)
-{
-    pthread_mutex_lock(&m->lock);
-    bool c = m->cancel;
-    pthread_mutex_unlock(&m->lock);
-    return c;
-}
-
 /* One part, `part_attempts` tries. Digests are computed once: the bytes do
  * not change between tries. */
-static int send_part(struct mpu *m, const struct slot *s, char *etag,
+static int send_part(struct mpu *m, struct slot *s, char *etag,
                      struct aws_error *err)
 {
-    struct s3_digests d;
-    s3_digests_compute(s->data, s->len, &d);
+    if (s->fd < 0)
+        s3_digests_compute(s->data ? s->data : "", s->len, &s->dig);
     for (int attempt = 1;; attempt++) {
-        if (s3_mpu_upload_part_digests(m->c, m->bucket, m->key, m->upload_id,
-                                       (int)s->part_no, s->data, s->len, &d,
-                                       etag, err) == 0)
+        if (put_slot(m, s, (int)s->part_no, etag, err) == 0)
             return 0;
         if (attempt >= m->opt.part_attempts || !part_error_retryable(err) ||
-            cancelled(m))
+            is_cancelled(m))
             return -1;
         aws_log(aws_client_logger(m->c), AWS_LOG_WARN,
                 "s3://%s/%s part %u: attempt %d failed (%s), retrying",
@@ -276,46 +662,62 @@ static void part_done_locked(struct mpu *m, struct slot *s, int rc,
     } else {
         fail_locked(m, e);
     }
-    s->st = SLOT_FREE;
-    s->len = 0;
+    slot_release(m, s);
     pthread_cond_broadcast(&m->done);
 }
 
+static void send_one(struct slot *s)
+{
+    struct mpu *m = s->m;
+    char etag[72] = "";
+    struct aws_error e;
+    aws_error_clear(&e);
+    int rc = is_cancelled(m)
+                 ? aws_error_set(&e, AWS_ERR_ABORTED, "upload aborted")
+                 : send_part(m, s, etag, &e);
+    pthread_mutex_lock(&m->lock);
+    part_done_locked(m, s, rc, etag, &e);
+    pthread_mutex_unlock(&m->lock);
+    if (rc < 0)
+        pool_wake(m->sh);
+}
+
+/* A pool worker: pops parts of any upload. The popped slot moves from the
+ * upload's `queued` to its `inflight` under the upload's lock, so the
+ * upload (and the slot) stay alive until part_done. */
 static void *worker(void *arg)
 {
-    struct mpu *m = arg;
-    pthread_mutex_lock(&m->lock);
+    struct mpu_shared *sh = arg;
+    pthread_mutex_lock(&sh->lock);
     for (;;) {
-        while (m->qlen == 0 && !m->stop)
-            pthread_cond_wait(&m->work, &m->lock);
-        if (m->qlen == 0)
+        sh->idle++;
+        while (!sh->qhead && !sh->stop)
+            pthread_cond_wait(&sh->cond, &sh->lock);
+        sh->idle--;
+        if (!sh->qhead)
             break;
-        struct slot *s = &m->slots[m->queue[m->qhead]];
-        m->qhead = (m->qhead + 1) % m->opt.pool_parts;
-        m->qlen--;
-        if (m->cancel) {
-            s->st = SLOT_FREE;
-            s->len = 0;
-            pthread_cond_broadcast(&m->done);
-            continue;
-        }
-        s->st = SLOT_SENDING;
-        m->inflight++;
-        pthread_mutex_unlock(&m->lock);
-        char etag[72] = "";
-        struct aws_error e;
-        aws_error_clear(&e);
-        int rc = send_part(m, s, etag, &e);
+        struct slot *s = sh->qhead;
+        sh->qhead = s->next;
+        if (!sh->qhead)
+            sh->qtail = NULL;
+        s->next = NULL;
+        pthread_mutex_unlock(&sh->lock);
+        struct mpu *m = s->m;
         pthread_mutex_lock(&m->lock);
-        part_done_locked(m, s, rc, etag, &e);
+        m->queued--;
+        m->inflight++;
+        s->st = SLOT_SENDING;
+        pthread_mutex_unlock(&m->lock);
+        send_one(s);
+        pthread_mutex_lock(&sh->lock);
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(&sh->lock);
     return NULL;
 }
 
 /* ---- writer side -------------------------------------------------------- */
 
-/* Create the multipart upload (first full part) and start the workers. */
+/* Create the multipart upload (first full part). */
 static int start_upload(struct mpu *m, struct aws_error *err)
 {
     char id[sizeof m->upload_id];
@@ -334,16 +736,6 @@ static int start_upload(struct mpu *m, struct aws_error *err)
     rc = check_failed_locked(m, err); /* also catches an abort meanwhile */
     pthread_cond_broadcast(&m->done);
     pthread_mutex_unlock(&m->lock);
-    for (int i = 0; rc == 0 && i < m->opt.concurrency; i++) {
-        if (pthread_create(&m->threads[i], NULL, worker, m) != 0)
-            break;
-        m->nthreads++;
-    }
-    if (rc == 0 && m->nthreads == 0) {
-        aws_error_set(err, AWS_ERR_NOMEM, "cannot start upload threads");
-        fail(m, err);
-        rc = -1;
-    }
     return rc;
 }
 
@@ -356,16 +748,21 @@ static int dispatch(struct mpu *m, struct aws_error *err)
     if (idle && start_upload(m, err) < 0)
         return -1;
     struct slot *s = &m->slots[m->cur];
+    if (s->fd >= 0)
+        spill_digests_final(s);
     pthread_mutex_lock(&m->lock);
     int rc = check_failed_locked(m, err);
     if (rc == 0) {
         s->st = SLOT_QUEUED;
-        m->queue[(m->qhead + m->qlen) % m->opt.pool_parts] = m->cur;
-        m->qlen++;
+        m->queued++;
         if (s->part_no > m->nparts)
             m->nparts = s->part_no;
-        pthread_cond_signal(&m->work);
         m->cur = -1;
+        if (pool_enqueue_locked(m->sh, s) < 0) {
+            aws_error_set(err, AWS_ERR_NOMEM, "cannot start upload threads");
+            fail_locked(m, err);
+            rc = -1;
+        }
     }
     pthread_mutex_unlock(&m->lock);
     return rc;
@@ -387,17 +784,13 @@ static int grow_parts_locked(struct mpu *m, unsigned part_no)
     return 0;
 }
 
-/* Wait for a free slot and make it the writer's, for the next part. */
-static int acquire(struct mpu *m, struct aws_error *err)
+/* Wait for a free slot of this upload. Returns its index or -1. */
+static int free_slot(struct mpu *m, struct aws_error *err)
 {
     struct aws_error e;
-    if (m->next_part > MPU_MAX_PARTS) {
-        aws_error_set(&e, AWS_ERR_TOO_LARGE, "more than 10000 parts");
-        fail(m, &e);
-    }
     pthread_mutex_lock(&m->lock);
-    int idx = -1, rc;
-    while ((rc = check_failed_locked(m, err)) == 0) {
+    int idx = -1;
+    while (check_failed_locked(m, err) == 0) {
         for (int i = 0; i < m->opt.pool_parts && idx < 0; i++)
             if (m->slots[i].st == SLOT_FREE)
                 idx = i;
@@ -405,15 +798,29 @@ static int acquire(struct mpu *m, struct aws_error *err)
             break;
         pthread_cond_wait(&m->done, &m->lock);
     }
-    if (rc == 0 && grow_parts_locked(m, m->next_part) < 0) {
+    if (idx >= 0 && grow_parts_locked(m, m->next_part) < 0) {
         aws_error_set(&e, AWS_ERR_NOMEM, "out of memory");
         fail_locked(m, &e);
-        rc = check_failed_locked(m, err);
+        check_failed_locked(m, err);
+        idx = -1;
     }
-    if (rc == 0)
+    if (idx >= 0)
         m->slots[idx].st = SLOT_FILLING;
     pthread_mutex_unlock(&m->lock);
-    if (rc < 0)
+    return idx;
+}
+
+/* Make a free slot the writer's, for the next part: its budget (or spill
+ * place) is reserved before any byte is copied. */
+static int acquire(struct mpu *m, struct aws_error *err)
+{
+    struct aws_error e;
+    if (m->next_part > MPU_MAX_PARTS) {
+        aws_error_set(&e, AWS_ERR_TOO_LARGE, "more than 10000 parts");
+        fail(m, &e);
+    }
+    int idx = free_slot(m, err);
+    if (idx < 0)
         return -1;
     struct slot *s = &m->slots[idx];
     s->part_no = m->next_part++;
@@ -421,33 +828,45 @@ static int acquire(struct mpu *m, struct aws_error *err)
                             m->opt.max_object_size);
     s->len = 0;
     m->cur = idx;
+    bool spill = !mpu_part_in_memory(s->want, m->sh->budget);
+    if (pool_reserve(m, s->want, spill) < 0) {
+        pthread_mutex_lock(&m->lock);
+        s->st = SLOT_FREE;
+        m->cur = -1;
+        check_failed_locked(m, err);
+        pthread_mutex_unlock(&m->lock);
+        return -1;
+    }
+    if (spill)
+        return slot_spill_open(m, s, err) < 0 ? (fail(m, err), -1) : 0;
+    s->reserved = s->want;
     return 0;
 }
 
-/* Room for `need` bytes in the writer's slot. The first part grows with
- * the data, so a small file costs little memory; later parts get their
- * whole size at once. */
+/* Room for `need` bytes in the writer's memory slot. The buffer grows with
+ * the data (the whole part is already reserved), so a small file touches
+ * little memory. */
 static int reserve(struct mpu *m, struct slot *s, size_t need,
                    struct aws_error *err)
 {
     if (need <= s->cap)
         return 0;
-    size_t cap = s->want;
-    if (s->part_no == 1) {
-        cap = s->cap * 2 > need ? s->cap * 2 : need;
-        if (cap < MPU_FIRST_GROWTH)
-            cap = MPU_FIRST_GROWTH;
-        if (cap > s->want)
-            cap = s->want;
-    }
-    char *p = s->part_no == 1 ? realloc(s->data, cap) : malloc(cap);
-    if (!p) {
+    size_t cap = s->cap * 2 > need ? s->cap * 2 : need;
+    if (cap < MPU_FIRST_GROWTH)
+        cap = MPU_FIRST_GROWTH;
+    if (cap > s->want)
+        cap = s->want;
+    /* Straight from the kernel, not malloc: a freed part goes back at once
+     * (glibc would keep big freed chunks in its per-thread arenas, and RSS
+     * would outgrow the budget). */
+    void *p = s->data ? mremap(s->data, s->cap, cap, MREMAP_MAYMOVE)
+                      : mmap(NULL, cap, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
         aws_error_set(err, AWS_ERR_NOMEM, "out of memory for a part buffer");
         fail(m, err);
         return -1;
     }
-    if (s->part_no != 1)
-        free(s->data);
     s->data = p;
     s->cap = cap;
     return 0;
@@ -474,6 +893,24 @@ static int too_large(struct mpu *m, uint64_t n, struct aws_error *err)
     return writer_fail(m, err);
 }
 
+/* Copy k bytes into the writer's slot (memory or its file). */
+static int fill(struct mpu *m, struct slot *s, const char *p, size_t k,
+                struct aws_error *err)
+{
+    if (s->fd >= 0) {
+        if (spill_write(s, p, k, err) < 0) {
+            fail(m, err);
+            return -1;
+        }
+    } else {
+        if (reserve(m, s, s->len + k, err) < 0)
+            return -1;
+        memcpy(s->data + s->len, p, k);
+    }
+    s->len += k;
+    return 0;
+}
+
 int mpu_write(struct mpu *m, const void *data, size_t n,
               struct aws_error *err)
 {
@@ -496,10 +933,8 @@ int mpu_write(struct mpu *m, const void *data, size_t n,
             return writer_fail(m, err);
         struct slot *s = &m->slots[m->cur];
         size_t k = s->want - s->len < n ? s->want - s->len : n;
-        if (reserve(m, s, s->len + k, err) < 0)
+        if (fill(m, s, p, k, err) < 0)
             return writer_fail(m, err);
-        memcpy(s->data + s->len, p, k);
-        s->len += k;
         p += k;
         n -= k;
         __atomic_add_fetch(&m->written, k, __ATOMIC_RELAXED);
@@ -510,37 +945,40 @@ int mpu_write(struct mpu *m, const void *data, size_t n,
 /* Nothing was big enough for a multipart upload: one PutObject. */
 static int finish_single(struct mpu *m, struct aws_error *err)
 {
-    const struct slot *s = m->cur >= 0 ? &m->slots[m->cur] : NULL;
+    struct slot empty = {.m = m, .fd = -1, .data = NULL};
+    struct slot *s = m->cur >= 0 ? &m->slots[m->cur] : &empty;
     char etag[72] = "";
     pthread_mutex_lock(&m->lock);
     m->state = MPU_COMPLETING;
     pthread_mutex_unlock(&m->lock);
-    int rc = s3_put_object(m->c, m->bucket, m->key,
-                           s && s->data ? s->data : "",
-                           s ? s->len : 0, etag, err);
+    if (s->fd >= 0)
+        spill_digests_final(s);
+    else
+        s3_digests_compute(s->data ? s->data : "", s->len, &s->dig);
+    int rc = put_slot(m, s, 0, etag, err);
     pthread_mutex_lock(&m->lock);
     if (rc == 0) {
         m->state = MPU_DONE;
-        m->sent = s ? s->len : 0;
+        m->sent = s->len;
         memcpy(m->etag, etag, sizeof etag);
     } else {
         fail_locked(m, err);
         m->state = MPU_ABORTED; /* nothing was created, nothing to abort */
         m->remote_done = true;
     }
+    if (m->cur >= 0) {
+        slot_release(m, s);
+        m->cur = -1;
+    }
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
 
-static void join_workers(struct mpu *m)
+/* Wait until none of this upload's parts is queued or being sent. */
+static void wait_parts_locked(struct mpu *m)
 {
-    pthread_mutex_lock(&m->lock);
-    m->stop = true;
-    pthread_cond_broadcast(&m->work);
-    pthread_mutex_unlock(&m->lock);
-    for (int i = 0; i < m->nthreads; i++)
-        pthread_join(m->threads[i], NULL);
-    m->nthreads = 0;
+    while (m->queued || m->inflight)
+        pthread_cond_wait(&m->done, &m->lock);
 }
 
 static int finish_multipart(struct mpu *m, struct aws_error *err)
@@ -551,13 +989,14 @@ static int finish_multipart(struct mpu *m, struct aws_error *err)
     pthread_mutex_lock(&m->lock);
     if (m->state == MPU_UPLOADING)
         m->state = MPU_COMPLETING;
-    while ((m->qlen || m->inflight) && !m->cancel)
+    while ((m->queued || m->inflight) && !m->cancel)
         pthread_cond_wait(&m->done, &m->lock);
     int rc = check_failed_locked(m, err);
     pthread_mutex_unlock(&m->lock);
-    join_workers(m);
     if (rc < 0)
         return writer_fail(m, err);
+    /* A lost answer retried into NoSuchUpload is settled by s3_mpu_complete
+     * with a HEAD against the multipart ETag of m->parts. */
     if (s3_mpu_complete(m->c, m->bucket, m->key, m->upload_id, m->parts,
                         m->nparts, etag, err) < 0) {
         fail(m, err);
@@ -589,14 +1028,16 @@ int mpu_finish(struct mpu *m, char *etag_out, struct aws_error *err)
 
 /* ---- abort, free, getters ----------------------------------------------- */
 
+/* Drop this upload's queued parts (they give back budget at once). */
 static void drain_queue_locked(struct mpu *m)
 {
-    while (m->qlen) {
-        struct slot *s = &m->slots[m->queue[m->qhead]];
-        s->st = SLOT_FREE;
-        s->len = 0;
-        m->qhead = (m->qhead + 1) % m->opt.pool_parts;
-        m->qlen--;
+    struct slot *s = pool_unqueue_locked(m->sh, m);
+    while (s) {
+        struct slot *next = s->next;
+        s->next = NULL;
+        m->queued--;
+        slot_release(m, s);
+        s = next;
     }
     pthread_cond_broadcast(&m->done);
 }
@@ -625,14 +1066,16 @@ void mpu_abort(struct mpu *m)
     pthread_mutex_lock(&m->lock);
     if (m->state == MPU_DONE || m->state == MPU_ABORTED ||
         (m->state == MPU_FAILED && m->remote_done && !m->inflight &&
-         !m->creating)) {
+         !m->queued && !m->creating)) {
         pthread_mutex_unlock(&m->lock);
         return;
     }
     aws_error_set(&e, AWS_ERR_ABORTED, "upload aborted");
     fail_locked(m, &e); /* keeps an earlier, real error */
+    __atomic_store_n(&m->cancel, true, __ATOMIC_RELEASE);
+    pool_wake(m->sh);   /* a writer waiting for budget gives up */
     drain_queue_locked(m);
-    while (m->inflight || m->creating)
+    while (m->inflight || m->queued || m->creating)
         pthread_cond_wait(&m->done, &m->lock);
     bool mine = !m->remote_done;
     m->remote_done = true;
@@ -651,18 +1094,22 @@ void mpu_free(struct mpu *m)
 {
     if (!m)
         return;
-    if (m->slots && m->queue && m->threads)
+    if (m->slots && m->sh)
         mpu_abort(m);
-    join_workers(m);
+    pthread_mutex_lock(&m->lock);
+    if (m->sh)
+        wait_parts_locked(m);
     for (int i = 0; m->slots && i < m->opt.pool_parts; i++)
-        free(m->slots[i].data);
+        if (m->slots[i].st != SLOT_FREE || m->slots[i].data ||
+            m->slots[i].fd >= 0)
+            slot_release(m, &m->slots[i]);
+    pthread_mutex_unlock(&m->lock);
+    if (m->own_sh)
+        mpu_shared_free(m->sh);
     free(m->slots);
-    free(m->queue);
-    free(m->threads);
     free(m->parts);
     free(m->bucket);
     free(m->key);
-    pthread_cond_destroy(&m->work);
     pthread_cond_destroy(&m->done);
     pthread_mutex_destroy(&m->lock);
     free(m);

@@ -1,38 +1,70 @@
 /*
- * mpu.h — the streaming multipart uploader, an explicit state machine.
+ * mpu.h — the streaming multipart uploader, an explicit state machine, and
+ * the mount-wide pool (memory budget + upload workers) its uploads share.
  *
  *   IDLE ──first full part──► UPLOADING ──mpu_finish──► COMPLETING ─► DONE
  *     │                          │  any part fails for good
  *     │ mpu_finish (small)       ▼
  *     └──► single PutObject   FAILED ──► (upload aborted) ABORTED
  *
- * Bytes come in through mpu_write() and are copied into part buffers from a
- * fixed pool (`pool_parts` buffers); a full part is queued for the upload
- * workers (`concurrency` threads, each request on its own pooled connection).
- * When every buffer is full or in flight, mpu_write() waits: memory is bounded
- * by pool_parts × the current part size, whatever the object's size.
+ * Bytes come in through mpu_write() and are copied into the part being
+ * filled; a full part is queued for the workers of the upload's pool
+ * (struct mpu_shared). The pool owns two things every upload of a mount
+ * shares:
+ *
+ *  - A memory budget in bytes. A part that is held in memory reserves its
+ *    whole size from the budget before its first byte is copied (the writer
+ *    waits while the budget is spent) and gives it back when S3 has
+ *    acknowledged it. So the bytes of part buffers held at once, summed
+ *    over every upload of the mount, never exceed the budget, and as parts
+ *    grow fewer of them are in flight.
+ *  - A part larger than a quarter of the budget (mpu_part_in_memory() says
+ *    which) is not held in memory at all: it is staged in an unlinked
+ *    temporary file in the pool's spill directory, its MD5 and SHA-256
+ *    computed as the bytes arrive, and sent from that file. At most
+ *    `spill_parts` such parts exist per mount (disk ≤ spill_parts × the
+ *    largest part: 3 × 4 GiB near 5 TiB with 8 MiB first parts). A part cannot
+ *    be streamed straight from the writer: S3 needs its length before its
+ *    first byte, and the last part's length is only known at close.
+ *  - A fixed set of worker threads (created on demand, at most `workers`),
+ *    each sending one part at a time on the client's pooled connections.
+ *
+ * Parts are sent with Content-MD5 and x-amz-content-sha256 and retried
+ * (`part_attempts` tries; the body is read again from memory or the file).
+ * A part that fails for good fails the whole upload (FAILED, then aborted).
  *
  * Part sizes come from mpu_part_size(): `part_size` for the first parts,
  * growing with the part number so that 10,000 parts reach the configured
  * maximum object size (S3: all parts but the last ≥ 5 MiB, ≤ 5 GiB).
- * Each part carries Content-MD5 and is retried (the client retries transient
- * errors; the uploader retries a part `part_attempts` times in all).
  *
  * A file that never fills its first part is sent with one PutObject at
  * mpu_finish(). The multipart upload is created when the first part is full,
- * so the upload starts while the writer is still writing.
+ * so the upload starts while the writer is still writing. A Complete whose
+ * answer was lost and whose retry gets NoSuchUpload counts as done when a
+ * HEAD of the key shows the multipart ETag our parts make (s3.h).
  *
  * Failure: once a part fails for good, the uploader is FAILED; every later
  * mpu_write()/mpu_finish() returns -1 with that first error, and the
  * multipart upload is aborted (no upload is left behind). mpu_abort() does the
- * same on request (rm of an upload in flight, unmount).
+ * same on request (rm of an upload in flight, unmount): it wakes a writer
+ * waiting for budget, drops the upload's queued parts and stops the parts
+ * being sent (the body callback gives up), then sends AbortMultipartUpload.
  *
- * Thread safety: one writer thread calls mpu_write/mpu_finish; any thread may
- * call the mpu_*_bytes/mpu_state/mpu_error getters and mpu_abort().
+ * Waiting: a writer only ever waits for budget while it holds no part
+ * buffer, and parts in the queue are complete, so the workers always make
+ * progress and every reservation is eventually granted. A process that
+ * writes many files from one thread, interleaved, each holding a partly
+ * filled part, can still spend the whole budget on parts it fills later;
+ * with the default budget that needs more than 8 such files open at once.
+ *
+ * Thread safety: one writer thread per upload calls mpu_write/mpu_finish;
+ * any thread may call the getters and mpu_abort(). The pool is thread-safe;
+ * it must outlive every upload that uses it.
  */
 #ifndef AMIFS_AWS_MPU_H
 #define AMIFS_AWS_MPU_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,12 +81,50 @@ enum mpu_state {
     MPU_ABORTED,    /* aborted (on failure or request); nothing left behind */
 };
 
+/* ---- the shared pool ---------------------------------------------------- */
+
+struct mpu_shared;
+
+/* A pool with `budget_bytes` of part memory (0: 64 MiB; at least 20 MiB so
+ * that 5 MiB parts can be held, four at a time) and at most `workers`
+ * upload threads (< 1: 10; at most 64). Part files go to `spill_dir` (NULL:
+ * $TMPDIR, else /var/tmp). No thread is started before the first part.
+ * NULL when out of memory. */
+struct mpu_shared *mpu_shared_new(size_t budget_bytes, int workers,
+                                  const char *spill_dir);
+/* Stops and joins the workers. Every upload using the pool must have been
+ * freed first. NULL is ignored. */
+void mpu_shared_free(struct mpu_shared *sh);
+
+struct mpu_shared_stats {
+    size_t budget;      /* bytes */
+    size_t used;        /* bytes reserved by part buffers now */
+    size_t peak;        /* highest `used` so far */
+    int spill_parts;    /* parts staged in files now */
+    int spill_peak;
+    int threads;        /* worker threads started */
+};
+void mpu_shared_stats(struct mpu_shared *sh, struct mpu_shared_stats *out);
+
+/* Pure: whether a part of `part_size` bytes is held in memory under a
+ * budget of `budget` bytes (else it is staged in a file). Exposed for the
+ * arithmetic tests: a part in memory is ≤ budget / 4. */
+bool mpu_part_in_memory(size_t part_size, size_t budget);
+
+/* ---- one upload --------------------------------------------------------- */
+
 struct mpu_options {
     size_t part_size;          /* first part size; default 8 MiB, min 5 MiB */
-    int concurrency;           /* parallel part uploads; default 4 */
-    int pool_parts;            /* part buffers; default concurrency + 1 */
+    int concurrency;           /* private pool's workers; default 4 */
+    int pool_parts;            /* parts of this upload held at once (filling
+                                  + queued + sending); default workers + 1 */
     int part_attempts;         /* tries per part; default 5 */
     uint64_t max_object_size;  /* default 5 TiB */
+    /* The mount's pool. NULL: the upload makes a private pool (budget
+     * `memory_budget`, default pool_parts × part_size; `concurrency`
+     * workers), freed with it: for examples/ and tests. */
+    struct mpu_shared *shared;
+    size_t memory_budget;
 };
 
 /* Pure: size of part `part_no` (1-based) for first size `first` and maximum
@@ -67,16 +137,17 @@ struct mpu;
 /* No network traffic yet. opt may be NULL for defaults. */
 struct mpu *mpu_new(struct aws_client *c, const char *bucket, const char *key,
                     const struct mpu_options *opt, struct aws_error *err);
-/* Append bytes (copied). Blocks while the pool is full. -1 after failure. */
+/* Append bytes (copied). Blocks while the budget is spent or the upload's
+ * pool_parts are all busy. -1 after failure. */
 int mpu_write(struct mpu *m, const void *data, size_t n,
               struct aws_error *err);
 /* Send what is left and complete. 0: S3 holds the object; its ETag (quotes
  * stripped) in etag_out (72 bytes, may be NULL). -1: failed and aborted. */
 int mpu_finish(struct mpu *m, char *etag_out, struct aws_error *err);
-/* Stop: cancel queued parts, wait for those in flight, AbortMultipartUpload.
- * Safe in any state; after DONE it does nothing. */
+/* Stop: cancel queued parts, stop those in flight, AbortMultipartUpload.
+ * Safe in any state and from any thread; after DONE it does nothing. */
 void mpu_abort(struct mpu *m);
-/* Waits for workers, frees. Aborts first if not DONE/ABORTED. */
+/* Waits for the upload's parts, frees. Aborts first if not DONE/ABORTED. */
 void mpu_free(struct mpu *m);
 
 enum mpu_state mpu_state(const struct mpu *m);

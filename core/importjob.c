@@ -344,6 +344,7 @@ static int push(struct importjob *j, const void *p, size_t n)
         struct mpu_options o = {0};
         o.part_size = j->cfg->part_size;
         o.concurrency = j->cfg->concurrency;
+        o.shared = j->cfg->uploads;
         struct aws_error err;
         aws_error_clear(&err);
         struct mpu *m = mpu_new(j->cfg->client, j->cfg->bucket, j->key, &o,
@@ -722,6 +723,8 @@ int importjob_cancel(struct importjob *j)
                             "started; upload aborted");
     }
     struct mpu *m = j->mpu;
+    if (!busy && ph == UPLOAD_WRITING)
+        ova_validator_cancel(j->val); /* wakes a writer blocked in feed() */
     pthread_mutex_unlock(&j->mu);
     if (busy)
         return -EBUSY;

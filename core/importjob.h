@@ -58,6 +58,8 @@
 #include "core/status.h"
 #include "core/taskcache.h"
 
+struct mpu_shared;
+
 /* Mount-wide settings; strings borrowed (they live as long as the mount).
  * Any string may be NULL (unset). */
 struct journal_entry; /* core/journal.h */
@@ -74,6 +76,8 @@ struct import_config {
     const char *architecture;
     size_t part_size;
     int concurrency;
+    struct mpu_shared *uploads; /* the mount's upload pool (aws/mpu.h);
+                                   NULL: a private one per upload */
     struct taskcache *tasks;  /* gets ImportImage's answer; may be NULL */
     const struct aws_logger *lg;
     /* Upload journal (core/journal.h) and janitor (core/janitor.h), so that

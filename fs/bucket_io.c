@@ -304,6 +304,7 @@ static int upload_new(struct amifs *fs, const char *rel, struct upload **out)
     bpath_parse(u->obj_rel, &u->p);
     mo.part_size = fs->opts.part_size;
     mo.concurrency = fs->opts.upload_concurrency;
+    mo.shared = fs->uploads;
     aws_error_clear(&err);
     u->mpu = mpu_new(fs->client, u->p.bucket, u->p.key, &mo, &err);
     if (!u->mpu) {
@@ -531,6 +532,7 @@ static int resume_locked(struct amifs *fs, struct upload *u, uint64_t off)
         return closed_result(u);
     mo.part_size = fs->opts.part_size;
     mo.concurrency = fs->opts.upload_concurrency;
+    mo.shared = fs->uploads;
     aws_error_clear(&err);
     struct mpu *m = mpu_new(fs->client, u->p.bucket, u->p.key, &mo, &err);
     if (!m)

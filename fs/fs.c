@@ -648,6 +648,15 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
         fuse_exit(fuse_get_context()->fuse);
         return fs;
     }
+    if (!fs->uploads)
+        fs->uploads = mpu_shared_new(fs->opts.max_memory,
+                                     fs->opts.upload_concurrency, NULL);
+    if (!fs->uploads) {
+        amifs_log(fs, AWS_LOG_ERROR, "cannot set up the upload pool");
+        fs->modules_failed = ~0u;
+        fuse_exit(fuse_get_context()->fuse);
+        return fs;
+    }
     uploads_start(fs);
     for (size_t i = 0; i < NFOLDERS; i++) {
         const struct folder_ops *m = folders[i].ops;
@@ -695,6 +704,8 @@ static void op_destroy(void *private_data)
             m->destroy(fs);
     }
     uploads_stop(fs);
+    mpu_shared_free(fs->uploads); /* every upload is gone with its module */
+    fs->uploads = NULL;
 }
 
 static const struct fuse_operations amifs_ops = {

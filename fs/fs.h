@@ -41,6 +41,7 @@
 #include <sys/stat.h>
 
 #include "aws/client.h"
+#include "aws/mpu.h"
 #include "core/errlog.h"
 
 /* Mount options (-o name=value). Each module declares its own fuse_opt table
@@ -59,7 +60,9 @@ struct amifs_opts {
     double cache_ttl;            /* listing/attribute cache, seconds; 5 */
     /* uploads (buckets/ and imports/) */
     unsigned long part_size;     /* bytes; default 8 MiB */
-    int upload_concurrency;      /* default 4 */
+    int upload_concurrency;      /* workers of the mount's upload pool; 10 */
+    unsigned long max_memory;    /* bytes of part buffers, whole mount;
+                                    default 64 MiB (aws/mpu.h) */
     /* imports (fs/imports.c) */
     char *bucket;                /* staging "NAME[/prefix]" */
     char *role;                  /* default "vmimport" */
@@ -95,6 +98,10 @@ struct janitor; /* core/janitor.h */
 struct amifs {
     struct amifs_opts opts;
     struct aws_client *client;   /* thread-safe */
+    /* The upload pool every upload of the mount shares (memory budget
+     * max_memory, upload_concurrency workers): created in init before the
+     * modules, freed in destroy after them. Pass it as mpu_options.shared. */
+    struct mpu_shared *uploads;
     struct aws_logger logger;    /* stderr with -f, syslog when daemonized,
                                     or the file of -o log=FILE */
     FILE *log;                   /* -o log=FILE, opened before the mount */

@@ -173,7 +173,8 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         .role = o->role, .kms_key = o->kms_key, .boot_mode = o->boot_mode,
         .license_type = o->license_type, .platform = o->platform,
         .architecture = o->architecture, .part_size = o->part_size,
-        .concurrency = o->upload_concurrency, .lg = &fs->logger,
+        .concurrency = o->upload_concurrency, .uploads = fs->uploads,
+        .lg = &fs->logger,
         .journal_add = journal_add_cb, .journal_done = journal_done_cb,
         .journal_abort_failed = abort_failed_cb, .journal_ctx = fs};
     s->cleanup = o->cleanup;

@@ -20,6 +20,7 @@ enum {
     KEY_VERSION,
     KEY_ALLOW_OTHER,
     KEY_PART_SIZE,
+    KEY_MAX_MEMORY,
 };
 
 #define OPT(t, f, v)                                                           \
@@ -48,6 +49,7 @@ static const struct fuse_opt main_opts[] = {
      * the module's entry comes first and wins). */
     OPT("bucket=%s", bucket, 0),
     FUSE_OPT_KEY("part_size=", KEY_PART_SIZE),
+    FUSE_OPT_KEY("max_memory=", KEY_MAX_MEMORY),
     FUSE_OPT_KEY("-f", KEY_FOREGROUND),
     FUSE_OPT_KEY("-d", KEY_DEBUG),
     FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -82,7 +84,8 @@ static const char main_help[] =
     "                           without umask= the umask becomes 027\n"
     "    -o cache_ttl=SECONDS   listing/attribute cache lifetime (5)\n"
     "    -o part_size=SIZE      first multipart part size, e.g. 8M (8M)\n"
-    "    -o upload_concurrency=N  parts uploaded in parallel (10)\n"
+    "    -o upload_concurrency=N  parts uploaded in parallel, whole mount (10)\n"
+    "    -o max_memory=SIZE     part buffers of all uploads together (64M)\n"
     "    -o max_attempts=N      HTTP attempts per request (AWS default 3)\n"
     "    -o retry_base_ms=MS    retry backoff unit (1000; for tests)\n"
     "    -o lazy_checks         mount without checking credentials and bucket\n"
@@ -184,6 +187,12 @@ static int opt_proc(void *data, const char *arg, int key,
             return -1;
         }
         return 0;
+    case KEY_MAX_MEMORY:
+        if (amifs_parse_size(strchr(arg, '=') + 1, &o->max_memory) < 0) {
+            fprintf(stderr, "amifs: bad size in '%s'\n", arg);
+            return -1;
+        }
+        return 0;
     case FUSE_OPT_KEY_NONOPT:
         return take_nonopt(o, arg);
     case FUSE_OPT_KEY_OPT:
@@ -202,6 +211,7 @@ int amifs_opts_defaults(struct amifs_opts *o)
     o->cache_ttl = 5.0;
     o->part_size = 8ul << 20;
     o->upload_concurrency = 10; /* the AWS CLI's max_concurrent_requests */
+    o->max_memory = 64ul << 20; /* part buffers, whole mount (aws/mpu.h) */
     o->poll_interval = 10.0;
     o->role = strdup("vmimport");
     return o->role ? 0 : -1;
@@ -292,6 +302,11 @@ static int check_opts(const struct amifs_opts *o)
     if (o->part_size > (5ul << 30)) {
         fprintf(stderr, "amifs: part_size must be at most 5G (S3's "
                         "maximum part size)\n");
+        return -1;
+    }
+    if (o->max_memory < (20ul << 20)) {
+        fprintf(stderr, "amifs: max_memory must be at least 20M (four 5M "
+                        "parts)\n");
         return -1;
     }
     if (o->cache_ttl < 0) {

@@ -168,6 +168,13 @@ static int check_name(struct ova_validator *v, const char *name,
                     name);
         return refuse(v, &vd);
     }
+    if (archive_entry_sparse_count(e) > 0) {
+        verdict_set(&vd, "sparse-member", "member '%s' is a sparse file "
+                    "(GNU or pax sparse tar entry of %" PRId64 " bytes); an "
+                    "OVA holds plain files, recreate it without --sparse",
+                    name, archive_entry_size(e));
+        return refuse(v, &vd);
+    }
     if (chunk_name(name)) {
         verdict_set(&vd, "chunked-disk", "member '%s' is a chunk of a split "
                     "disk file; VM Import does not support OVAs with "
@@ -483,11 +490,29 @@ static void archive_failed(struct ova_validator *v, struct archive *a)
     ova_refuse(v, &vd);
 }
 
-static int read_member(struct ova_validator *v, struct archive *a)
+/* A pax 1.0 sparse map comes with the member's data, so libarchive only
+ * knows it after the first read: check again there. */
+static int sparse_late(struct ova_validator *v, struct archive_entry *e)
 {
-    for (;;) {
+    struct ova_verdict vd;
+    if (archive_entry_sparse_count(e) == 0)
+        return 0;
+    verdict_set(&vd, "sparse-member", "member '%s' is a sparse file (pax "
+                "sparse tar entry); an OVA holds plain files, recreate it "
+                "without --sparse", v->arc->cur ? v->arc->cur->name : "?");
+    return refuse(v, &vd);
+}
+
+static int read_member(struct ova_validator *v, struct archive *a,
+                       struct archive_entry *e)
+{
+    for (bool first = true;; first = false) {
+        if (ova_cancelled(v))
+            return -1;
         la_ssize_t n = archive_read_data(a, v->arc->data,
                                          sizeof v->arc->data);
+        if (first && sparse_late(v, e) < 0)
+            return -1;
         if (n == 0)
             return member_end(v);
         if (n < 0) {
@@ -513,7 +538,7 @@ static void run(struct ova_validator *v, struct archive *a)
             archive_failed(v, a);
             return;
         }
-        if (member_begin(v, e) < 0 || read_member(v, a) < 0)
+        if (member_begin(v, e) < 0 || read_member(v, a, e) < 0)
             return;
     }
 }

@@ -127,6 +127,25 @@ static void vmdk_create_type(const unsigned char *d, size_t n, char *out,
     }
 }
 
+bool vmdk_desc_span(uint64_t doff, uint64_t dsz, size_t held, size_t *start,
+                    size_t *len)
+{
+    const uint64_t max = SNIFF_HEAD / 512;
+    *start = *len = 0;
+    if (doff == 0 || dsz == 0 || doff >= max)
+        return false;
+    if (dsz > max - doff)       /* (doff + dsz) * 512 cannot overflow now */
+        dsz = max - doff;
+    uint64_t a = doff * 512, b = (doff + dsz) * 512;
+    if (b > held)
+        b = held;
+    if (a >= b)
+        return false;
+    *start = (size_t)a;
+    *len = (size_t)(b - a);
+    return true;
+}
+
 static enum disk_step vmdk_head(const struct sniff *s, bool at_end,
                                 struct ova_disk_facts *df,
                                 struct ova_verdict *vd, const char *label)
@@ -143,16 +162,12 @@ static enum disk_step vmdk_head(const struct sniff *s, bool at_end,
     uint64_t cap = le64(h + 12), doff = le64(h + 28), dsz = le64(h + 36);
     uint16_t comp = (uint16_t)(h[77] | h[78] << 8);
     char ctype[32] = "";
-    if (doff > 0 && dsz > 0 && doff < SNIFF_HEAD / 512) {
-        uint64_t end = (doff + dsz) * 512;
-        if (end > SNIFF_HEAD)
-            end = SNIFF_HEAD;
-        if (s->head_len < end && !at_end)
+    size_t dstart, dlen;
+    if (vmdk_desc_span(doff, dsz, SNIFF_HEAD, &dstart, &dlen)) {
+        if (s->head_len < dstart + dlen && !at_end)
             return DISK_MORE;
-        if (s->head_len > doff * 512)
-            vmdk_create_type(h + doff * 512,
-                             (end < s->head_len ? end : s->head_len) -
-                                 doff * 512, ctype, sizeof ctype);
+        if (vmdk_desc_span(doff, dsz, s->head_len, &dstart, &dlen))
+            vmdk_create_type(h + dstart, dlen, ctype, sizeof ctype);
     }
     set_fmt(df, "VMDK", ctype[0] ? ctype : "unknown");
     df->capacity = cap * 512;
@@ -194,9 +209,16 @@ static enum disk_step vmdk_end(const struct sniff *s,
     unsigned char t[1536];
     static const unsigned char zero[512];
     df->file_size = s->total;
+    if (s->total % 512 != 0)
+        goto truncated;          /* a stream is whole sectors */
     if (le64(s->head + 56) != VMDK_GD_AT_END) {
-        /* the metadata (overHead sectors) comes first; less is cut short */
-        if (le64(s->head + 64) > s->total / 512)
+        /* the metadata (overHead sectors) comes first; less is cut short.
+         * qemu-img ends its streams with the end-of-stream marker (a zero
+         * sector) too: a cut inside the grains ends with grain data. */
+        if (le64(s->head + 64) > s->total / 512 || s->total < 1024)
+            goto truncated;
+        sniff_last(s, t, 512);
+        if (memcmp(t, zero, 512) != 0)
             goto truncated;
         return DISK_OK;
     }
@@ -279,6 +301,13 @@ static enum disk_step vhd_end(const struct sniff *s,
         return DISK_BAD;
     }
     sniff_last(s, f, 512);
+    bool copy_ok = s->head_len >= 512 && vhd_footer_valid(s->head);
+    if (copy_ok && memcmp(f, "conectix", 8) != 0) {
+        verdict_set(vd, "truncated", "%s ends before its footer (the copy "
+                    "at the start is there, the one at the end is not): "
+                    "the file is truncated", label);
+        return DISK_BAD;
+    }
     if (!vhd_footer_valid(f)) {
         verdict_set(vd, "bad-footer", "%s has no valid footer in its last "
                     "512 bytes (%s); VM Import would fail with 'Footers "

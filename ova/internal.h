@@ -199,6 +199,7 @@ struct ova_validator {
     unsigned char *ring;
     size_t ring_head, ring_len;
     bool eof, abort, idle, exited;
+    bool cancel_flag;          /* ova_validator_cancel; read lock-free */
     bool thread_started;
     pthread_t thread;
     struct ova_archive *arc;     /* thread state, archive.c */
@@ -213,6 +214,16 @@ struct ova_archive *ova_archive_new(void);
 void ova_archive_free(struct ova_archive *arc);
 void *ova_archive_main(void *validator);
 long ova_ring_read(struct ova_validator *v, unsigned char *buf, size_t max);
+/* True once ova_validator_cancel() ran (any thread, no lock). */
+bool ova_cancelled(const struct ova_validator *v);
+
+/* The embedded descriptor of a VMDK: sectors [doff, doff+dsz) of the
+ * header, clipped to the `held` bytes of it we keep. Sets *start and *len
+ * (bytes, within [0, held]); false when there is none. Overflow-safe for
+ * any doff/dsz a header may carry. */
+bool vmdk_desc_span(uint64_t doff, uint64_t dsz, size_t held, size_t *start,
+                    size_t *len);
+
 /* End-of-stream checks, after the thread has exited. 0 ok, -1 refused. */
 int ova_archive_finish(struct ova_validator *v);
 

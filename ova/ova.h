@@ -34,7 +34,15 @@
  *   absent-cdrom, chunked-disk, unsafe-path, bad-member, duplicate-member,
  *   size-mismatch, bad-manifest, manifest-mismatch, too-many-disks,
  *   too-large, bad-format, not-stream-optimized, bad-footer, differencing,
- *   no-partition-table, bad-size, internal.
+ *   no-partition-table, bad-size, sparse-member, cancelled, internal.
+ *
+ * Cost: the work done is proportional to the bytes fed. Nothing in a header
+ * can make the validator produce bytes that did not arrive: sparse tar
+ * members (GNU 'S' headers, pax GNU.sparse.*), whose holes libarchive would
+ * expand into terabytes of zeros, are refused at their header; sizes in
+ * headers, the OVF and the manifest are only compared, never looped over;
+ * the OVF (4 MiB), the manifest (1 MiB) and the member table (1024) are
+ * capped.
  * Reasons and codes never contain secrets (the validator never sees any).
  */
 #ifndef AMIFS_OVA_OVA_H
@@ -130,6 +138,14 @@ const char *ova_validator_code(const struct ova_validator *v);
 /* The facts so far; never NULL; owned by v. Stable only after finish() or a
  * refusal (the OVA thread fills them while running). */
 const struct ova_facts *ova_validator_facts(const struct ova_validator *v);
+
+/* Stop validating, from any thread, at once: refuses with code "cancelled"
+ * (unless already refused), wakes a feed() waiting for ring space and the
+ * OVA thread waiting for bytes; the thread then exits on its own. Never
+ * blocks on the validator's work. The caller keeps v alive across the call
+ * (free it later as usual). NULL is fine. For rm, unmount and SIGTERM of an
+ * upload whose writer may be blocked in feed(). */
+void ova_validator_cancel(struct ova_validator *v);
 
 /* Frees v (NULL is fine), stopping its thread if the stream never ended. */
 void ova_validator_free(struct ova_validator *v);

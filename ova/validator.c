@@ -165,10 +165,11 @@ static int feed_ring(struct ova_validator *v, const unsigned char *p,
     if (!v->thread_started && start_thread(v) < 0)
         return -1;
     pthread_mutex_lock(&v->mu);
-    while (n > 0 && !v->refused && !v->exited) {
-        while (v->ring_len == OVA_RING_SIZE && !v->refused && !v->exited)
+    while (n > 0 && !v->refused && !v->exited && !v->abort) {
+        while (v->ring_len == OVA_RING_SIZE && !v->refused && !v->exited &&
+               !v->abort)
             pthread_cond_wait(&v->space_cv, &v->mu);
-        if (v->refused || v->exited)
+        if (v->refused || v->exited || v->abort)
             break;
         size_t tail = (v->ring_head + v->ring_len) % OVA_RING_SIZE;
         size_t room = OVA_RING_SIZE - v->ring_len;
@@ -327,6 +328,25 @@ const char *ova_validator_code(const struct ova_validator *v)
 const struct ova_facts *ova_validator_facts(const struct ova_validator *v)
 {
     return &v->facts;
+}
+
+void ova_validator_cancel(struct ova_validator *v)
+{
+    struct ova_verdict vd;
+    if (!v)
+        return;
+    verdict_set(&vd, "cancelled", "validation was cancelled (the upload "
+                "was removed or the mount is stopping)");
+    pthread_mutex_lock(&v->mu);
+    v->abort = true;
+    __atomic_store_n(&v->cancel_flag, true, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&v->mu);
+    ova_refuse(v, &vd); /* first verdict wins; wakes both sides */
+}
+
+bool ova_cancelled(const struct ova_validator *v)
+{
+    return __atomic_load_n(&v->cancel_flag, __ATOMIC_ACQUIRE);
 }
 
 void ova_validator_free(struct ova_validator *v)

@@ -602,3 +602,80 @@ def test_shell_builtins_between_dups_of_the_fd(mount, endpoint):
         assert e.value.errno == errno.EPERM
     finally:
         os.close(fd)
+
+
+# ---- memory and threads bounded per mount (aws/mpu.h: one pool) -------------
+
+def proc_status(pid):
+    """(VmHWM bytes, Threads) of a process from /proc/PID/status."""
+    hwm = threads = 0
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1]) * 1024
+            elif line.startswith("Threads:"):
+                threads = int(line.split()[1])
+    return hwm, threads
+
+
+FULL = bool(os.environ.get("AMIFS_FULL"))
+
+
+@pytest.mark.parametrize("size", [
+    12 * MiB,
+    pytest.param(20 * MiB, marks=pytest.mark.skipif(
+        not FULL, reason="50 x 20 MiB takes minutes on moto: AMIFS_FULL=1")),
+])
+def test_parallel_copies_share_one_budget(mount_factory, endpoint, tmp_path,
+                                          size):
+    """50 parallel `cp` into buckets/: the daemon's peak RSS and thread
+    count stay bounded (one memory budget, one worker pool for the mount;
+    50 x 20 MiB used to take 1.07 GiB and 321 threads), and S3 then holds
+    50 byte-identical objects with no upload left behind. 5 MiB parts, so
+    the quick 12 MiB case is a multipart upload too."""
+    mount = mount_factory("part_size=5M")
+    src = make_file(str(tmp_path / "src"), size, seed=11)
+    d = mount.workdir("par")
+    pid = mount.proc.pid
+    samples = []
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            samples.append(proc_status(pid))
+            time.sleep(0.05)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        procs = [subprocess.Popen(["cp", src, os.path.join(d, "f%02d" % i)])
+                 for i in range(50)]
+        rcs = [p.wait(timeout=600) for p in procs]
+    finally:
+        stop.set()
+        t.join()
+    assert rcs == [0] * 50
+    hwm = max(s[0] for s in samples)
+    threads = max(s[1] for s in samples)
+    print("daemon VmHWM %.1f MiB, at most %d threads, %d samples"
+          % (hwm / MiB, threads, len(samples)))
+    # At most 64 FUSE request threads (fs/main.c max_threads) + the
+    # mount's 10 upload workers + a few of our own: 82. One pool per upload
+    # made 108 here, 321 for 50 x 20 MiB.
+    assert threads <= 64 + 10 + 8, threads
+    if "asan" not in os.path.basename(os.path.dirname(os.path.dirname(
+            os.environ.get("AMIFS_BIN", "")))):
+        # 64 MiB budget (max_memory) + the daemon's own ~30 MiB and FUSE's
+        # buffers; per-upload pools reached 164 MiB here, 1.07 GiB for
+        # 50 x 20 MiB. ASan's shadow memory is not ours.
+        assert hwm <= 150 * MiB, hwm
+    prefix = key_of(mount, d) + "/"
+    out = tmp_path / "back"
+    endpoint.aws("s3", "cp", "--recursive",
+                 "s3://%s/%s" % (endpoint.bucket, prefix), str(out),
+                 json=False)
+    want = sha(src)
+    names = sorted(os.listdir(out))
+    assert names == ["f%02d" % i for i in range(50)]
+    assert all(sha(str(out / n)) == want for n in names)
+    assert no_uploads_left(endpoint, prefix)

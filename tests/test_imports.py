@@ -41,7 +41,8 @@ BAD = ["bad-not-tar", "bad-empty", "bad-empty-vmdk", "bad-ovf-not-first",
        "bad-path-absolute", "bad-chunked", "bad-truncated",
        "bad-too-many-disks", "bad-ova-sparse", "bad-qcow2-as-vmdk",
        "bad-vmdk-sparse", "bad-raw-no-table", "bad-vhd-footer",
-       "bad-vhdx-sig"]
+       "bad-vhdx-sig", "bad-tar-sparse", "bad-pax-sparse",
+       "bad-vmdk-truncated", "bad-vhd-truncated"]
 
 
 @pytest.fixture(scope="module")

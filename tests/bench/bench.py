@@ -1087,7 +1087,84 @@ class Ctx:
 
 
 CTX = Ctx()
-ALL_SECTIONS = "0,1,2,3,4,5,6,wan"
+# ------------------------------------------------------------ section mem --
+
+def proc_io_wchar(pid):
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("wchar:"):
+                return int(line.split()[1])
+    return 0
+
+
+def section_memory(srv, gib, opts=""):
+    """Stream GIB GiB from /dev/zero into buckets/ (fasts3 --discard) and
+    sample the daemon's VmHWM as the parts grow (aws/mpu.h: one memory
+    budget per mount; parts over a quarter of it are staged in files)."""
+    t = Table("mem. Peak RSS while streaming %d GiB from /dev/zero%s" % (
+        gib, " (-o %s)" % opts if opts else ""),
+        ["GiB written", "part size MiB (schedule)", "daemon VmHWM MiB",
+         "daemon RSS now MiB", "MB/s so far", "note"],
+        "Server: %s. `dd if=/dev/zero bs=1M count=%d` into the mount; the "
+        "daemon's /proc status sampled every second, a row every ~%d GiB. "
+        "Not part of the test suite (tests/bench only)." % (
+            srv.label, gib << 10, max(1, gib // 16)))
+    m = amifs_mount(srv, opts)
+    rows, every = [], max(1, gib // 16) * GiB
+    try:
+        dst = os.path.join(m.mnt, "buckets", srv.bucket, "mem-%d" % gib)
+        t0 = time.monotonic()
+        dd = subprocess.Popen(["dd", "if=/dev/zero", "of=" + dst, "bs=1M",
+                               "count=%d" % (gib << 10)],
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        nxt, hwm = every, 0
+        while dd.poll() is None:
+            time.sleep(1)
+            try:
+                done = proc_io_wchar(dd.pid)
+            except OSError:
+                break
+            hwm = max(hwm, m.hwm())
+            if done >= nxt:
+                nxt += every
+                rows.append((done, hwm, proc_rss(m.proc.pid),
+                             time.monotonic() - t0))
+        hwm = max(hwm, m.hwm())
+        wall = time.monotonic() - t0
+        rows.append((gib * GiB, hwm, proc_rss(m.proc.pid), wall))
+        note = "dd exit %d" % dd.returncode
+    finally:
+        m.stop()
+    for done, h, rss, el in rows:
+        t.add("%.1f" % (done / GiB), part_mib(done), h / MiB, rss / MiB,
+              done / el / 1e6 if el else None, "")
+    t.add("peak < 200 MiB", "", max(r[1] for r in rows) / MiB, "", "",
+          ("PASS" if max(r[1] for r in rows) < 200 * MiB else "FAIL") +
+          "; " + note)
+
+
+def proc_rss(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def part_mib(offset):
+    """The part size at byte OFFSET (aws/mpu.c's schedule for 8 MiB first
+    parts and a 5 TiB maximum: 1089 parts per doubling)."""
+    size, n, at = 8 * MiB, 0, 0
+    while at + size <= offset:
+        at += size
+        n += 1
+        if n % 1089 == 0 and size < 5 * GiB:
+            size *= 2
+    return size // MiB
+
+
+ALL_SECTIONS = "0,1,2,3,4,5,6,wan,mem"
 
 
 def machine():
@@ -1109,7 +1186,8 @@ def parse_args():
         epilog="Sections: 0 server ceiling (curl), 1 write, 2 read, 3 ls -l "
         "of 10,000 keys, 4 status readers during an upload (moto), 5 bad "
         "OVA, 6 validation cost + time to task (moto), wan the shaped-link "
-        "profile (ceiling + write). Default: all of them.")
+        "profile (ceiling + write), mem peak RSS while streaming --mem-gib "
+        "GiB from /dev/zero. Default: all of them.")
     ap.add_argument("--sections", default=ALL_SECTIONS,
                     help="comma list of sections (default %(default)s)")
     ap.add_argument("--sizes", default="1024,4096",
@@ -1141,6 +1219,9 @@ def parse_args():
                     help="the script's describe polling interval")
     ap.add_argument("--timeout", type=int, default=900,
                     help="bound on every single operation (s)")
+    ap.add_argument("--mem-gib", type=int, default=300,
+                    help="GiB streamed by section mem (default 300; "
+                    "~1 h at 100 MB/s)")
     ap.add_argument("--work", default="/tmp/amifs-bench")
     ap.add_argument("--out", default=None, help="Markdown file")
     a = ap.parse_args()
@@ -1178,7 +1259,7 @@ def main():
 
 
 def run_local(a, secs):
-    if not secs & {"0", "1", "2", "3", "5", "6"}:
+    if not secs & {"0", "1", "2", "3", "5", "6", "mem"}:
         return
     srv = FastServer(CTX.work).start()
     try:
@@ -1196,6 +1277,8 @@ def run_local(a, secs):
             section_bad_ova(srv)
         if "6" in secs:
             section_validation_cost(srv, a.repeat)
+        if "mem" in secs:
+            section_memory(srv, a.mem_gib)
     finally:
         srv.stop()
 

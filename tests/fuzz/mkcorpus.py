@@ -295,6 +295,44 @@ def ova_corpus(disks, ovf, mf):
         tar_member(t, "disk1.vmdk", disks["vmdk"])
     for nib in (0, 9, 15):  # chunks of 1 byte, 512 bytes, 32 KiB
         put("fuzz_ova", "ova-%d" % nib, bytes([nib << 4]) + buf.getvalue())
+    hostile_corpus(disks, ovf)
+
+
+def sparse_tar(ovf, head, fmt, extra):
+    """OVF + a 15 TiB GNU/pax sparse member holding HEAD (GNU tar)."""
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "vm.ovf"), "w") as f:
+            f.write(ovf)
+        with open(os.path.join(d, "disk1.vmdk"), "wb") as f:
+            f.write(head)
+            f.truncate(15 << 40)
+        out = os.path.join(d, "out.tar")
+        subprocess.run(["tar", "--format=" + fmt, "--sparse"] + extra +
+                       ["-cf", out, "-C", d, "vm.ovf", "disk1.vmdk"],
+                       check=True)
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def hostile_corpus(disks, ovf):
+    """Inputs whose cost must stay proportional to their bytes: sparse
+    members, disks cut before their end marker/footer, a VMDK header whose
+    descriptor span wraps."""
+    vmdk = disks["vmdk"]
+    put("fuzz_ova", "ova-gnu-sparse", b"\x90" + sparse_tar(ovf, vmdk, "gnu",
+                                                          []))
+    put("fuzz_ova", "ova-pax-sparse", b"\x90" + sparse_tar(
+        ovf, vmdk, "pax", ["--sparse-version=1.0"]))
+    cut = len(vmdk) * 2 // 3 // 512 * 512
+    put("fuzz_ova", "vmdk-truncated", b"\xc1" + vmdk[:cut])
+    if "vhd" in disks:
+        vhd = disks["vhd"]
+        put("fuzz_ova", "vhd-truncated",
+            b"\xc2" + vhd[:len(vhd) * 2 // 3 // 512 * 512])
+    wrap = bytearray(vmdk[:65536])
+    wrap[28:36] = (100).to_bytes(8, "little")
+    wrap[36:44] = ((1 << 55) - 99).to_bytes(8, "little")
+    put("fuzz_ova", "vmdk-desc-wrap", b"\xc1" + bytes(wrap))
 
 
 def main():

@@ -694,6 +694,14 @@ def _bad_ovas(c, want):
         r = make_ova(c.path("bad-too-many-disks.ova"), ds)
         c.add("bad-too-many-disks", "bad-too-many-disks.ova", "OVA", False,
               "too-many-disks", r["disks"], "22 disks (VM Import takes 21)")
+    for name, fmt, extra in (("bad-tar-sparse", "gnu", []),
+                             ("bad-pax-sparse", "pax",
+                              ["--sparse-version=1.0"])):
+        if want(name):
+            _sparse_ova(c.path(name + ".ova"), c.work, fmt, extra, d1)
+            c.add(name, name + ".ova", "OVA", False, "sparse-member", [],
+                  "OVF, then a %s sparse tar member of 15 TiB (a good VMDK, "
+                  "then holes): libarchive would expand the holes" % fmt)
     if want("bad-ova-sparse"):
         d, _ = c.disk("vmdk", "sparse-disk1.vmdk", subformat="monolithicSparse")
         r = make_ova(c.path("bad-ova-sparse.ova"), [d])
@@ -702,7 +710,48 @@ def _bad_ovas(c, want):
               "OVA whose VMDK is monolithicSparse")
 
 
+SPARSE_SIZE = 15 << 40
+
+
+def _sparse_ova(out, tmp, fmt, extra, head):
+    """A tar (GNU tar --sparse) of an OVF and a 15 TiB sparse disk member
+    whose data is a good stream-optimized VMDK (HEAD) at its start, so
+    every check of the disk's header passes and only the holes remain."""
+    stage = tempfile.mkdtemp(dir=tmp)
+    disk = _join(stage, "big.vmdk")
+    with open(disk, "wb") as f, open(head, "rb") as h:
+        f.write(h.read())
+        f.truncate(SPARSE_SIZE)
+    with open(_join(stage, "vm.ovf"), "w") as f:
+        f.write(make_ovf([{"href": "big.vmdk", "size": SPARSE_SIZE,
+                           "capacity": 1 << 30}]))
+    run("tar", "--format=" + fmt, "--sparse", *extra, "-cf", out, "-C",
+        stage, "vm.ovf", "big.vmdk")
+    shutil.rmtree(stage)
+
+
+def _truncated(c, name, file, fmt, expect, notes):
+    """A good disk cut at two thirds (a whole sector, inside the data)."""
+    p, f = c.disk(fmt, file)
+    data = open(p, "rb").read()
+    cut = len(data) * 2 // 3 // SECTOR * SECTOR
+    while not any(data[cut - SECTOR:cut]):   # end inside data, not padding
+        cut -= SECTOR
+    with open(c.path(file), "wb") as out:
+        out.write(data[:cut])
+    c.add(name, file, KIND_OF_FMT[fmt], False, expect,
+          [dict(_strip(f), name=file)], notes)
+
+
 def _bad_disks(c, want):
+    if want("bad-vmdk-truncated"):
+        _truncated(c, "bad-vmdk-truncated", "bad-truncated.vmdk", "vmdk",
+                   "truncated", "streamOptimized VMDK (qemu-img) cut at two "
+                   "thirds: no end-of-stream marker")
+    if want("bad-vhd-truncated"):
+        _truncated(c, "bad-vhd-truncated", "bad-truncated.vhd", "vhd",
+                   "truncated", "dynamic VHD cut at two thirds: it ends "
+                   "before its footer")
     if want("bad-qcow2-as-vmdk"):
         _, f, _ = _single(c, "x", "qcow2", "bad-qcow2.vmdk", "")
         c.add("bad-qcow2-as-vmdk", "bad-qcow2.vmdk", "VMDK", False,
@@ -748,6 +797,8 @@ ALL_NAMES = [
     "bad-path-dotdot", "bad-path-absolute", "bad-chunked", "bad-truncated",
     "bad-too-many-disks", "bad-ova-sparse", "bad-qcow2-as-vmdk",
     "bad-vmdk-sparse", "bad-raw-no-table", "bad-vhd-footer", "bad-vhdx-sig",
+    "bad-tar-sparse", "bad-pax-sparse", "bad-vmdk-truncated",
+    "bad-vhd-truncated",
 ]
 
 
