@@ -1370,7 +1370,7 @@ static int amis_rename(void *self, struct amifs *fs, const char *from,
         return rc;
     if (strcmp(a.arg, b.arg) == 0)
         return 0;
-    struct amis_fh *fh = fh_new(&b, true);
+    struct amis_fh *fh = fh_new(&b, O_WRONLY);
     if (!fh)
         return -ENOMEM;
     if ((flags & RENAME_NOREPLACE) && render(v, fs, &b, &fh->data) == 0)

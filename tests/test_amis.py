@@ -290,23 +290,37 @@ def _fails(fn, code):
     return e.value
 
 
+def _refused(path, flags, code, *writes):
+    """Open path, expect every write (bytes, or (bytes, offset)) and the
+    close to fail with errno code. The descriptor is closed either way (a
+    leaked one would keep the mount busy)."""
+    fd = os.open(path, flags)
+    try:
+        for w in writes:
+            if isinstance(w, tuple):
+                _fails(lambda: os.pwrite(fd, w[0], w[1]), code)
+            else:
+                _fails(lambda: os.write(fd, w), code)
+    finally:
+        try:
+            os.close(fd)
+            closed = 0
+        except OSError as e:
+            closed = e.errno
+    assert closed == code
+
+
 def test_nul_and_holes_in_launch_permissions_are_refused(
         endpoint, vmdk, fresh_mount):
     ami, _ = make_ami(endpoint, vmdk, "nulshare")
     f = os.path.join(fresh_mount.path, "amis", ami, "launch-permissions")
     write(f, OTHER + "\n")
     # a NUL in the middle: nothing after it may be dropped silently
-    fd = os.open(f, os.O_WRONLY | os.O_TRUNC)
-    _fails(lambda: os.write(fd, OTHER2.encode() + b"\0junk\n"),
-           errno.EINVAL)
-    _fails(lambda: os.write(fd, OTHER2.encode() + b"\n"), errno.EINVAL)
-    _fails(lambda: os.close(fd), errno.EINVAL)
+    _refused(f, os.O_WRONLY | os.O_TRUNC, errno.EINVAL,
+             OTHER2.encode() + b"\0junk\n", OTHER2.encode() + b"\n")
     assert launch_permissions(endpoint, ami) == [OTHER]
     # a write past the end would leave a hole of NUL bytes
-    fd = os.open(f, os.O_WRONLY)
-    _fails(lambda: os.pwrite(fd, OTHER2.encode() + b"\n", 4096),
-           errno.EINVAL)
-    _fails(lambda: os.close(fd), errno.EINVAL)
+    _refused(f, os.O_WRONLY, errno.EINVAL, (OTHER2.encode() + b"\n", 4096))
     assert launch_permissions(endpoint, ami) == [OTHER]
     assert "NUL bytes" in fresh_mount.log()
 
@@ -341,9 +355,7 @@ def test_launch_permissions_are_bounded_and_applied_in_batches(
     # 80,000 ids: refused at once (EFBIG), nothing applied
     many = "".join("%012d\n" % (100000000000 + i) for i in range(80000))
     t0 = time.time()
-    fd = os.open(f, os.O_WRONLY | os.O_TRUNC)
-    _fails(lambda: os.write(fd, many.encode()), errno.EFBIG)
-    _fails(lambda: os.close(fd), errno.EFBIG)
+    _refused(f, os.O_WRONLY | os.O_TRUNC, errno.EFBIG, many.encode())
     assert time.time() - t0 < 10
     assert launch_permissions(endpoint, ami) == [OTHER]
     # the limit itself, 1,000 ids, is applied well within a minute
@@ -367,9 +379,8 @@ def test_a_refused_tag_value_creates_no_tag(endpoint, vmdk, fresh_mount):
     assert r.returncode != 0 and "Invalid argument" in r.stderr, r.stderr
     # binary: a NUL, or bytes that are not UTF-8
     for name, value in (("Nul", b"uefi\0junk"), ("Bin", b"\xff\xfe")):
-        fd = os.open(os.path.join(tags, name), os.O_WRONLY | os.O_CREAT)
-        _fails(lambda: os.write(fd, value), errno.EINVAL)
-        _fails(lambda: os.close(fd), errno.EINVAL)
+        _refused(os.path.join(tags, name), os.O_WRONLY | os.O_CREAT,
+                 errno.EINVAL, value)
     _fails(lambda: write(os.path.join(tags, "k" * 129), "v"),
            errno.ENAMETOOLONG)
     time.sleep(0.5)   # release runs after close() returned
