@@ -1438,7 +1438,7 @@ static int start_copy(struct amis_view *v, struct amifs *fs,
     if ((rc = check_region(v, fs, p->arg)) != 0)
         return rc;
     /* The description names the source; no spaces in it while the test
-     * endpoint mis-verifies %20 in form bodies (see the team's notes). */
+     * endpoint mis-verifies %20 in form bodies (doc/TESTING.md). */
     snprintf(desc, sizeof(desc), "copy-of-%s-from-%s", p->id, v->region);
     copy_token(p->id, p->arg, token, sizeof(token));
     aws_error_clear(&err);
