@@ -19,13 +19,12 @@
 #include "aws/ec2.h"
 #include "aws/xml.h"
 #include "fs/amis.h"
+#include "fs/amis_text.h"
 
 #define AMIS_ID_MAX 32
 #define AMIS_ARG_MAX 512
-#define AMIS_TAG_KEY_MAX 128
-#define AMIS_TAG_VALUE_MAX 256
-#define AMIS_TAG_FILE_MAX 4096          /* bytes a tag file may hold */
-#define AMIS_PERMS_FILE_MAX (1u << 20)  /* bytes launch-permissions may hold */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 enum node {
     N_ROOT, N_BYNAME, N_BYNAME_LINK, N_AMI, N_JSON, N_STATE, N_SNAPS,
@@ -76,6 +75,8 @@ struct amis_view {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     char *region;
+    struct aws_client *client;
+    int (*region_known)(struct amifs *fs, const char *name);
     char *root_up; /* from copy-to/REGION/ up to the mount root */
     struct amis_snap *snap;
     bool refreshing;
@@ -85,14 +86,24 @@ struct amis_view {
     struct copy_rec *copies;
 };
 
-/* An open file of the view. */
+/* An open file of the view. A writable one buffers the whole file and
+ * applies it once (see amis_flush); nothing reaches AWS before. */
 struct amis_fh {
     struct amis_path p;
-    struct buf data;
+    struct buf data;   /* the file's bytes, bounded by its kind's limit */
     bool writable;
-    bool dirty;  /* written (or truncated) since the last apply */
-    int result;  /* outcome of the last apply, for later flushes */
-    bool refused; /* a write was refused: this handle applies nothing */
+    bool append;       /* O_APPEND: every write goes to the end */
+    bool dirty;        /* written or truncated since open / the last apply */
+    bool wrote;        /* a write since then: the opener's close applies */
+    long opener;       /* process that opened it for writing (0: unknown) */
+    int result;        /* outcome of the last apply, for later flushes */
+    int refused;       /* -errno of a refused write or truncate: poisoned */
+    /* launch-permissions while appending: bytes [0, checked) are checked
+     * complete lines holding nids entries; unchecked after a write into
+     * the middle (then only the close checks) */
+    size_t checked;
+    size_t nids;
+    bool unchecked;
 };
 
 static const struct {
@@ -295,7 +306,7 @@ static struct amis_snap *snap_fetch(struct amis_view *v, struct amifs *fs,
         return NULL;
     }
     aws_error_clear(&err);
-    if (ec2_describe_images(fs->client, v->region, NULL, 0, &s->list,
+    if (ec2_describe_images(v->client, v->region, NULL, 0, &s->list,
                             &err) != 0) {
         free(s);
         *rc = err_errno(fs, "DescribeImages", &err);
@@ -453,7 +464,7 @@ static int perms_fetch(struct amifs *fs, struct amis_view *v,
     int rc = 0;
 
     aws_error_clear(&err);
-    if (ec2_describe_launch_permissions(fs->client, v->region, im->image_id,
+    if (ec2_describe_launch_permissions(v->client, v->region, im->image_id,
                                         &ids, &err) != 0)
         return err_errno(fs, "DescribeImageAttribute", &err);
     buf_init(&b, 0);
@@ -658,9 +669,10 @@ static int node_exists(struct amis_view *v, struct amifs *fs,
     return rc;
 }
 
-int amis_view_getattr(struct amis_view *v, struct amifs *fs, const char *rel,
+static int amis_getattr(void *self, struct amifs *fs, const char *rel,
                       struct stat *st, struct fuse_file_info *fi)
 {
+    struct amis_view *v = self;
     struct amis_path p;
     time_t mtime = 0;
     int rc = parse_path(rel, &p);
@@ -684,9 +696,10 @@ int amis_view_getattr(struct amis_view *v, struct amifs *fs, const char *rel,
     return getattr_file(v, fs, &p, st, fi, mtime);
 }
 
-int amis_view_readlink(struct amis_view *v, struct amifs *fs,
+static int amis_readlink(void *self, struct amifs *fs,
                        const char *rel, char *out, size_t n)
 {
+    struct amis_view *v = self;
     struct amis_path p;
     int rc = parse_path(rel, &p);
     if (rc != 0)
@@ -754,9 +767,10 @@ static int readdir_node(struct amis_view *v, const struct amis_snap *s,
     return 0;
 }
 
-int amis_view_readdir(struct amis_view *v, struct amifs *fs, const char *rel,
+static int amis_readdir(void *self, struct amifs *fs, const char *rel,
                       void *buf, fuse_fill_dir_t filler)
 {
+    struct amis_view *v = self;
     struct amis_path p;
     int rc = parse_path(rel, &p);
     if (rc != 0)
@@ -775,140 +789,110 @@ int amis_view_readdir(struct amis_view *v, struct amifs *fs, const char *rel,
 
 /* ---- applying writes ---------------------------------------------------- */
 
-/* The value a tag file holds: its bytes without one trailing newline. */
-static int tag_value(struct amifs *fs, const struct amis_fh *fh,
-                     const char **value)
+/* A refusal: logged with its reason, and the errno for the caller. */
+static int refuse(struct amifs *fs, const struct amis_path *p, int rc,
+                  const char *why)
 {
-    struct buf *b = (struct buf *)&fh->data;
-    if (b->len > 0 && b->data[b->len - 1] == '\n')
-        b->data[--b->len] = '\0';
-    *value = buf_cstr(b);
-    if (strlen(*value) != b->len || b->len > AMIS_TAG_VALUE_MAX) {
-        amifs_log(fs, AWS_LOG_ERROR,
-                  "amis: %s: tag '%s': a value is at most %d characters of "
-                  "text", fh->p.id, fh->p.arg, AMIS_TAG_VALUE_MAX);
-        return -EINVAL;
-    }
-    return 0;
+    amifs_log(fs, AWS_LOG_ERROR, "amis: %s: %s%s%s refused: %s", p->id,
+              p->node == N_TAG ? "tag '" : "launch-permissions",
+              p->node == N_TAG ? p->arg : "", p->node == N_TAG ? "'" : "",
+              why);
+    return rc;
 }
 
 static int check_tag_key(struct amifs *fs, const char *key)
 {
-    if (strlen(key) > AMIS_TAG_KEY_MAX) {
-        amifs_log(fs, AWS_LOG_ERROR, "amis: tag key '%s' is longer than %d",
-                  key, AMIS_TAG_KEY_MAX);
-        return -ENAMETOOLONG;
-    }
-    if (strncmp(key, "aws:", 4) == 0)
-        return -EPERM; /* AWS reserves the prefix */
+    const char *why = "";
+    int rc = amis_tag_key_check(key, &why);
+    if (rc != 0)
+        amifs_log(fs, AWS_LOG_ERROR, "amis: tag key '%.128s' refused: %s",
+                  key, why);
+    return rc;
+}
+
+/* The whole tag file, checked again; the value into *value, *vlen. */
+static int tag_value(struct amifs *fs, const struct amis_fh *fh,
+                     const char **value, size_t *vlen)
+{
+    const char *why = "";
+    int rc = amis_tag_value_check(fh->data.data ? fh->data.data : "",
+                                  fh->data.len, false, vlen, &why);
+    if (rc != 0)
+        return refuse(fs, &fh->p, rc, why);
+    *value = fh->data.data ? fh->data.data : "";
     return 0;
 }
 
 static int apply_tag(struct amis_view *v, struct amifs *fs, struct amis_fh *fh)
 {
     const char *value;
+    size_t vlen = 0;
     struct aws_error err;
-    int rc = tag_value(fs, fh, &value);
+    int rc = tag_value(fs, fh, &value, &vlen);
     if (rc != 0)
         return rc;
-    struct ec2_tag t = {fh->p.arg, (char *)value};
+    char *val = strndup(value, vlen);
+    if (!val)
+        return -ENOMEM;
+    struct ec2_tag t = {fh->p.arg, val};
     struct ec2_tags tags = {&t, 1};
     const char *res[1] = {fh->p.id};
     aws_error_clear(&err);
-    if (ec2_create_tags(fs->client, v->region, res, 1, &tags, &err) != 0)
-        return err_errno(fs, "CreateTags", &err);
+    rc = ec2_create_tags(v->client, v->region, res, 1, &tags, &err) != 0
+             ? err_errno(fs, "CreateTags", &err)
+             : 0;
+    free(val);
+    if (rc != 0)
+        return rc;
     amifs_log(fs, AWS_LOG_INFO, "amis: %s: tag '%s' set", fh->p.id,
               fh->p.arg);
     snap_invalidate(v);
     return 0;
 }
 
-/* A growable list of strings we own (not the ec2 layer's allocation). */
-static int idl_add(struct ec2_id_list *l, const char *s, size_t len)
+/* The whole launch-permissions file: sorted, repeat-free entries. */
+static int perms_parse(struct amifs *fs, const struct amis_fh *fh,
+                       struct ec2_id_list *want)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (strlen(l->v[i]) == len && memcmp(l->v[i], s, len) == 0)
-            return 0;
-    char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
-    if (!nv)
-        return -ENOMEM;
-    l->v = nv;
-    if (!(l->v[l->n] = strndup(s, len)))
-        return -ENOMEM;
-    l->n++;
-    return 0;
+    char bad[80] = "";
+    size_t count = 0;
+    const struct buf *b = &fh->data;
+    if (b->len && memchr(b->data, '\0', b->len))
+        return refuse(fs, &fh->p, -EINVAL,
+                      "it holds a NUL byte (binary data, or a write past "
+                      "the end of the file)");
+    int rc = amis_perms_scan(b->data, b->len, want, &count, bad, sizeof bad);
+    if (rc == -EINVAL)
+        amifs_log(fs, AWS_LOG_ERROR,
+                  "amis: %s: launch-permissions: '%s' is not an account id "
+                  "(12 digits) or 'all'", fh->p.id, bad);
+    if (rc == -EFBIG)
+        refuse(fs, &fh->p, rc, "more than " STR(AMIS_PERMS_IDS_MAX)
+                               " entries");
+    if (rc == 0)
+        amis_perms_sort(want);
+    return rc;
 }
 
-static void idl_release(struct ec2_id_list *l)
+/* `l` in calls of at most AMIS_PERMS_BATCH entries: add (adding) or remove
+ * on the AMI (snap NULL) or on snapshot `snap`. */
+static int perms_batches(struct amis_view *v, struct amifs *fs,
+                         const char *id, const char *snap,
+                         const struct ec2_id_list *l, bool adding)
 {
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
-
-static bool idl_has(const struct ec2_id_list *l, const char *s)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i], s) == 0)
-            return true;
-    return false;
-}
-
-static bool is_account_id(const char *s, size_t len)
-{
-    if (len == 3 && memcmp(s, "all", 3) == 0)
-        return true;
-    if (len != 12)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-/* Account ids in launch-permissions text: '#' starts a comment; ids are
- * separated by whitespace or commas. 0, -EINVAL (logged), -ENOMEM. */
-static int perms_parse(struct amifs *fs, const char *text,
-                       struct ec2_id_list *out)
-{
-    const char *s = text;
-    while (*s) {
-        if (*s == '#') {
-            s += strcspn(s, "\n");
-            continue;
-        }
-        size_t len = strcspn(s, " \t\r\n,#");
-        if (len == 0) {
-            s += *s == '#' ? 0 : 1;
-            continue;
-        }
-        if (!is_account_id(s, len)) {
-            amifs_log(fs, AWS_LOG_ERROR,
-                      "amis: launch-permissions: '%.*s' is not an account "
-                      "id (12 digits) or 'all'", (int)(len > 64 ? 64 : len),
-                      s);
-            return -EINVAL;
-        }
-        if (idl_add(out, s, len) != 0)
-            return -ENOMEM;
-        s += len;
-    }
-    return 0;
-}
-
-/* want − have into out ("all" left out when users_only). */
-static int idl_diff(const struct ec2_id_list *want,
-                    const struct ec2_id_list *have, bool users_only,
-                    struct ec2_id_list *out)
-{
-    for (size_t i = 0; i < want->n; i++) {
-        if (idl_has(have, want->v[i]) ||
-            (users_only && strcmp(want->v[i], "all") == 0))
-            continue;
-        if (idl_add(out, want->v[i], strlen(want->v[i])) != 0)
-            return -ENOMEM;
+    struct aws_error err;
+    for (size_t i = 0; i < l->n; i += AMIS_PERMS_BATCH) {
+        size_t k = l->n - i < AMIS_PERMS_BATCH ? l->n - i : AMIS_PERMS_BATCH;
+        struct ec2_id_list part = {l->v + i, k};
+        const struct ec2_id_list *add = adding ? &part : NULL;
+        const struct ec2_id_list *rem = adding ? NULL : &part;
+        aws_error_clear(&err);
+        if (!snap && ec2_modify_launch_permissions(v->client, v->region, id,
+                                                   add, rem, &err) != 0)
+            return err_errno(fs, "ModifyImageAttribute", &err);
+        if (snap && ec2_modify_snapshot_create_volume_permissions(
+                        v->client, v->region, snap, add, rem, &err) != 0)
+            return err_errno(fs, "ModifySnapshotAttribute", &err);
     }
     return 0;
 }
@@ -924,45 +908,49 @@ static int share_snapshots(struct amis_view *v, struct amifs *fs,
     struct ec2_image_list imgs = {0};
     struct aws_error err;
     const char *ids[1] = {image_id};
-    int rc = idl_diff(want, &none, true, &add);
+    int rc = amis_perms_diff(want, &none, true, &add);
     if (rc == 0)
-        rc = idl_diff(removed, &none, true, &rem);
+        rc = amis_perms_diff(removed, &none, true, &rem);
     aws_error_clear(&err);
     if (rc == 0 && (add.n || rem.n) &&
-        ec2_describe_images(fs->client, v->region, ids, 1, &imgs, &err) != 0)
+        ec2_describe_images(v->client, v->region, ids, 1, &imgs, &err) != 0)
         rc = err_errno(fs, "DescribeImages", &err);
     for (size_t i = 0; rc == 0 && imgs.n && i < imgs.v[0].ndevices; i++) {
         const char *snap = imgs.v[0].devices[i].snapshot_id;
-        if (snap && ec2_modify_snapshot_create_volume_permissions(
-                        fs->client, v->region, snap, &add, &rem, &err) != 0)
-            rc = err_errno(fs, "ModifySnapshotAttribute", &err);
+        if (snap)
+            rc = perms_batches(v, fs, image_id, snap, &add, true);
+        if (snap && rc == 0)
+            rc = perms_batches(v, fs, image_id, snap, &rem, false);
     }
     if (imgs.n || imgs.v)
         ec2_image_list_release(&imgs);
-    idl_release(&add);
-    idl_release(&rem);
+    free(add.v); /* borrowed strings */
+    free(rem.v);
     return rc;
 }
 
+/* The difference between the file and AWS's list, applied in batches. */
 static int apply_perms(struct amis_view *v, struct amifs *fs,
                        struct amis_fh *fh)
 {
     struct ec2_id_list want = {0}, have = {0}, add = {0}, rem = {0};
     struct aws_error err;
-    int rc = perms_parse(fs, buf_cstr(&fh->data), &want);
+    int rc = perms_parse(fs, fh, &want);
 
     aws_error_clear(&err);
-    if (rc == 0 && ec2_describe_launch_permissions(fs->client, v->region,
+    if (rc == 0 && ec2_describe_launch_permissions(v->client, v->region,
                                                    fh->p.id, &have, &err))
         rc = err_errno(fs, "DescribeImageAttribute", &err);
+    if (rc == 0) {
+        amis_perms_sort(&have);
+        rc = amis_perms_diff(&want, &have, false, &add);
+    }
     if (rc == 0)
-        rc = idl_diff(&want, &have, false, &add);
+        rc = amis_perms_diff(&have, &want, false, &rem);
     if (rc == 0)
-        rc = idl_diff(&have, &want, false, &rem);
-    if (rc == 0 && (add.n || rem.n) &&
-        ec2_modify_launch_permissions(fs->client, v->region, fh->p.id, &add,
-                                      &rem, &err) != 0)
-        rc = err_errno(fs, "ModifyImageAttribute", &err);
+        rc = perms_batches(v, fs, fh->p.id, NULL, &add, true);
+    if (rc == 0)
+        rc = perms_batches(v, fs, fh->p.id, NULL, &rem, false);
     if (rc == 0)
         rc = share_snapshots(v, fs, fh->p.id, &want, &rem);
     if (rc == 0)
@@ -970,10 +958,10 @@ static int apply_perms(struct amis_view *v, struct amifs *fs,
                   "amis: %s: launch permissions: %zu added, %zu removed",
                   fh->p.id, add.n, rem.n);
     perm_invalidate(v, fh->p.id);
+    free(add.v); /* borrowed strings */
+    free(rem.v);
     ec2_id_list_release(&have);
-    idl_release(&want);
-    idl_release(&add);
-    idl_release(&rem);
+    ec2_id_list_release(&want);
     return rc;
 }
 
@@ -982,6 +970,7 @@ static int apply(struct amis_view *v, struct amifs *fs, struct amis_fh *fh)
     int rc = fh->p.node == N_TAG ? apply_tag(v, fs, fh)
                                  : apply_perms(v, fs, fh);
     fh->dirty = false;
+    fh->wrote = false;
     fh->result = rc;
     return rc;
 }
@@ -1022,13 +1011,18 @@ static void pending_drop(struct amis_view *v, const struct amis_path *p)
     pthread_mutex_unlock(&v->lock);
 }
 
-static struct amis_fh *fh_new(const struct amis_path *p, bool writable)
+/* A handle; a writable one remembers its opener (the process whose close
+ * applies it) and whether it was opened for appending. */
+static struct amis_fh *fh_new(const struct amis_path *p, int flags)
 {
     struct amis_fh *fh = calloc(1, sizeof(*fh));
     if (!fh)
         return NULL;
     fh->p = *p;
-    fh->writable = writable;
+    fh->writable = (flags & O_ACCMODE) != O_RDONLY;
+    fh->append = (flags & O_APPEND) != 0;
+    if (fh->writable)
+        fh->opener = amifs_caller_process();
     buf_init(&fh->data, p->node == N_TAG   ? AMIS_TAG_FILE_MAX
                         : p->node == N_PERMS ? AMIS_PERMS_FILE_MAX
                                              : 0);
@@ -1041,9 +1035,10 @@ static void fh_free(struct amis_fh *fh)
     free(fh);
 }
 
-int amis_view_open(struct amis_view *v, struct amifs *fs, const char *rel,
+static int amis_open(void *self, struct amifs *fs, const char *rel,
                    struct fuse_file_info *fi)
 {
+    struct amis_view *v = self;
     struct amis_path p;
     int rc = parse_path(rel, &p);
     if (rc != 0)
@@ -1054,7 +1049,7 @@ int amis_view_open(struct amis_view *v, struct amifs *fs, const char *rel,
     bool wr = (fi->flags & O_ACCMODE) != O_RDONLY;
     if (wr && p.node != N_TAG && p.node != N_PERMS)
         return -EACCES;
-    struct amis_fh *fh = fh_new(&p, wr);
+    struct amis_fh *fh = fh_new(&p, fi->flags);
     if (!fh)
         return -ENOMEM;
     if (wr && (fi->flags & O_TRUNC))
@@ -1073,11 +1068,28 @@ int amis_view_open(struct amis_view *v, struct amifs *fs, const char *rel,
     return 0;
 }
 
-int amis_view_create(struct amis_view *v, struct amifs *fs, const char *rel,
+/* tags/KEY may be created while the AMI holds fewer than 50 tags. */
+static int tag_room(struct amis_view *v, struct amifs *fs,
+                    const struct amis_path *p)
+{
+    int rc = 0;
+    struct amis_snap *s = snap_get(v, fs, &rc);
+    if (!s)
+        return rc;
+    const struct ec2_image *im = find_image(s, p->id);
+    if (!im)
+        rc = -ENOENT;
+    else if (im->tags.n >= AMIS_TAGS_MAX && !ec2_tags_get(&im->tags, p->arg))
+        rc = refuse(fs, p, -EDQUOT, "an AMI holds at most 50 tags");
+    snap_put(v, s);
+    return rc;
+}
+
+static int amis_create(void *self, struct amifs *fs, const char *rel,
                      mode_t mode, struct fuse_file_info *fi)
 {
+    struct amis_view *v = self;
     struct amis_path p;
-    time_t mtime;
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
@@ -1085,11 +1097,9 @@ int amis_view_create(struct amis_view *v, struct amifs *fs, const char *rel,
         return p.node == N_PERMS ? -EEXIST : -EACCES;
     if ((rc = check_tag_key(fs, p.arg)) != 0)
         return rc;
-    struct amis_path ami = p;
-    ami.node = N_AMI;
-    if ((rc = node_exists(v, fs, &ami, &mtime)) != 0)
+    if ((rc = tag_room(v, fs, &p)) != 0)
         return rc;
-    struct amis_fh *fh = fh_new(&p, true);
+    struct amis_fh *fh = fh_new(&p, fi->flags | O_WRONLY);
     if (!fh)
         return -ENOMEM;
     fh->dirty = true; /* `touch tags/K` creates the tag with value "" */
@@ -1099,7 +1109,7 @@ int amis_view_create(struct amis_view *v, struct amifs *fs, const char *rel,
     return 0;
 }
 
-int amis_view_read(struct amis_view *v, struct amifs *fs, const char *rel,
+static int amis_read(void *self, struct amifs *fs, const char *rel,
                    char *buf, size_t n, off_t off, struct fuse_file_info *fi)
 {
     struct amis_fh *fh = (struct amis_fh *)(uintptr_t)fi->fh;
@@ -1114,119 +1124,181 @@ int amis_view_read(struct amis_view *v, struct amifs *fs, const char *rel,
     return (int)n;
 }
 
-/* Make the buffer exactly `len` bytes long (zero-filling growth). */
-static int fh_resize(struct amis_fh *fh, size_t len)
+/* Complete lines appended to launch-permissions since the last check: a bad
+ * id fails the write() that brought it, which every writer reports (`echo
+ * bogus > launch-permissions` from a shell, whose close() errors go
+ * unseen). Each byte is checked once while the writer appends; after a
+ * write into the middle, only the close parses (once, the whole file). */
+static int perms_check_lines(struct amifs *fs, struct amis_fh *fh)
 {
-    struct buf *b = &fh->data;
-    if (len <= b->len) {
-        if (b->data) {
-            b->len = len;
-            b->data[len] = '\0';
-        }
+    const struct buf *b = &fh->data;
+    if (fh->unchecked || b->len <= fh->checked)
         return 0;
-    }
-    while (b->len < len)
-        if (buf_appendc(b, '\0') != 0)
-            return -EFBIG;
-    return 0;
-}
-
-/* The complete lines written so far into launch-permissions parse. A bad
- * id then fails the write() that brought it, which every writer reports
- * (`echo bogus > launch-permissions` from a shell, whose close() errors
- * go unseen), instead of only the close. */
-static bool perms_lines_ok(struct amifs *fs, const struct buf *b)
-{
-    const char *nl = b->len ? memrchr(b->data, '\n', b->len) : NULL;
+    const char *from = b->data + fh->checked;
+    const char *nl = memrchr(from, '\n', b->len - fh->checked);
     if (!nl)
-        return true;
-    char *text = strndup(b->data, (size_t)(nl - b->data));
-    if (!text)
-        return true; /* checked again when applied */
-    struct ec2_id_list ids = {0};
-    int rc = perms_parse(fs, text, &ids);
-    idl_release(&ids);
-    free(text);
-    return rc != -EINVAL;
+        return 0;
+    size_t n = (size_t)(nl + 1 - from);
+    char bad[80] = "";
+    int rc = amis_perms_scan(from, n, NULL, &fh->nids, bad, sizeof bad);
+    if (rc == -EINVAL)
+        amifs_log(fs, AWS_LOG_ERROR,
+                  "amis: %s: launch-permissions: '%s' is not an account id "
+                  "(12 digits) or 'all'", fh->p.id, bad);
+    if (rc == -EFBIG)
+        refuse(fs, &fh->p, rc,
+               "more than " STR(AMIS_PERMS_IDS_MAX) " entries");
+    fh->checked += n;
+    return rc;
 }
 
-int amis_view_write(struct amis_view *v, struct amifs *fs, const char *rel,
+/* The bytes just written into fh (at off, n of them) make a file we accept
+ * so far? 0 or the refusal (logged). */
+static int check_written(struct amifs *fs, struct amis_fh *fh, size_t off,
+                         size_t n)
+{
+    const char *why = "";
+    int rc;
+    if (fh->p.node == N_TAG) {
+        rc = amis_tag_value_check(fh->data.data, fh->data.len, true, NULL,
+                                  &why);
+        return rc ? refuse(fs, &fh->p, rc, why) : 0;
+    }
+    if (memchr(fh->data.data + off, '\0', n))
+        return refuse(fs, &fh->p, -EINVAL,
+                      "it holds a NUL byte (binary data)");
+    if (off < fh->checked)
+        fh->unchecked = true; /* rewritten in the middle: the close parses */
+    return perms_check_lines(fs, fh);
+}
+
+/* A refusal poisons the handle: every later write, truncate and close
+ * fails with it, and nothing is applied. */
+static int poison(struct amis_fh *fh, int rc)
+{
+    fh->refused = rc;
+    fh->dirty = false;
+    return rc;
+}
+
+static int amis_write(void *self, struct amifs *fs, const char *rel,
                     const char *buf, size_t n, off_t off,
                     struct fuse_file_info *fi)
 {
     struct amis_fh *fh = (struct amis_fh *)(uintptr_t)fi->fh;
     if (!fh || !fh->writable)
         return -EBADF;
-    if (off < 0 || n > INT32_MAX || fh->refused)
-        return -EINVAL;
-    size_t end = (size_t)off + n;
-    size_t keep = fh->data.len > end ? fh->data.len : end;
-    if (fh_resize(fh, keep) != 0)
-        return -EFBIG;
-    size_t before = fh->data.len;
-    memcpy(fh->data.data + off, buf, n);
+    if (fh->refused)
+        return fh->refused;
+    if (fh->append)
+        off = (off_t)fh->data.len;
+    if (off < 0 || n > INT32_MAX)
+        return poison(fh, -EINVAL);
+    if ((size_t)off > fh->data.len)
+        return poison(fh, refuse(fs, &fh->p, -EINVAL,
+                                 "a write past the end of the file would "
+                                 "leave NUL bytes"));
+    size_t over = fh->data.len - (size_t)off < n ? fh->data.len - (size_t)off
+                                                 : n;
+    if (n > over && buf_append(&fh->data, buf + over, n - over) != 0)
+        return poison(fh, refuse(fs, &fh->p,
+                                 fh->p.node == N_TAG ? -EINVAL : -EFBIG,
+                                 fh->p.node == N_TAG
+                                     ? "a tag value is at most 256 "
+                                       "characters"
+                                     : "the file is larger than "
+                                       STR(AMIS_PERMS_FILE_MAX) " bytes"));
+    memcpy(fh->data.data + off, buf, over);
     fh->dirty = true;
-    if (fh->p.node == N_PERMS && !perms_lines_ok(fs, &fh->data)) {
-        if (off == (off_t)before)
-            fh_resize(fh, before); /* appended: forget the bad line */
-        fh->refused = true; /* nothing half-done: not even the O_TRUNC */
-        fh->dirty = false;
-        fh->result = -EINVAL;
-        return -EINVAL;
-    }
-    return (int)n;
+    fh->wrote = true;
+    int rc = check_written(fs, fh, (size_t)off, n);
+    return rc ? poison(fh, rc) : (int)n;
 }
 
-int amis_view_truncate(struct amis_view *v, struct amifs *fs, const char *rel,
+/* Shorten the buffer to len (never longer: that would write NUL bytes). */
+static int fh_shrink(struct amifs *fs, struct amis_fh *fh, size_t len)
+{
+    struct buf *b = &fh->data;
+    if (len > b->len)
+        return refuse(fs, &fh->p, -EINVAL,
+                      "truncating to a larger size would write NUL bytes");
+    if (b->data) {
+        b->len = len;
+        b->data[len] = '\0';
+    }
+    if (fh->checked > len) { /* back to the last complete line */
+        const char *nl = len ? memrchr(b->data, '\n', len) : NULL;
+        fh->checked = nl ? (size_t)(nl + 1 - b->data) : 0;
+        fh->unchecked = true; /* its id count is no longer known */
+    }
+    return 0;
+}
+
+static int amis_truncate(void *self, struct amifs *fs, const char *rel,
                        off_t size, struct fuse_file_info *fi)
 {
+    struct amis_view *v = self;
     struct amis_fh *fh = fi ? (struct amis_fh *)(uintptr_t)fi->fh : NULL;
     struct amis_path p;
     int rc = parse_path(rel, &p);
-    if (rc != 0)
+    if (rc != 0 && !fh)
         return rc;
+    if (fh) {
+        if (fh->refused)
+            return fh->refused;
+        if (size < 0)
+            return poison(fh, -EINVAL);
+        rc = fh_shrink(fs, fh, (size_t)size);
+        if (rc != 0)
+            return poison(fh, rc);
+        fh->dirty = true;
+        return 0;
+    }
     if (p.node != N_TAG && p.node != N_PERMS)
         return node_is_dir(p.node) ? -EISDIR : -EACCES;
     if (size < 0)
         return -EINVAL;
-    if (fh) {
-        if (fh->refused)
-            return -EINVAL;
-        fh->dirty = true;
-        return fh_resize(fh, (size_t)size);
-    }
     /* truncate(2) by path: apply the shortened content now. */
-    struct amis_fh *tmp = fh_new(&p, true);
+    struct amis_fh *tmp = fh_new(&p, O_WRONLY);
     if (!tmp)
         return -ENOMEM;
     rc = render(v, fs, &p, &tmp->data);
     if (rc == 0)
-        rc = fh_resize(tmp, (size_t)size);
+        rc = fh_shrink(fs, tmp, (size_t)size);
     if (rc == 0)
         rc = apply(v, fs, tmp);
     fh_free(tmp);
     return rc;
 }
 
-int amis_view_flush(struct amis_view *v, struct amifs *fs, const char *rel,
+/* Only the opener's close after a write applies: a shell's dup flush
+ * (`echo x > F` closes its first descriptor before writing) and the exit
+ * of a child that inherited the descriptor apply nothing. A change without
+ * a write (O_TRUNC alone, `touch tags/K`) is applied by release. */
+static int amis_flush(void *self, struct amifs *fs, const char *rel,
                     struct fuse_file_info *fi)
 {
+    struct amis_view *v = self;
     struct amis_fh *fh = (struct amis_fh *)(uintptr_t)fi->fh;
     if (!fh)
         return 0;
-    if (fh->writable && fh->dirty)
+    if (fh->refused)
+        return fh->refused;
+    if (fh->writable && fh->dirty && fh->wrote &&
+        (!fh->opener || amifs_caller_process() == fh->opener))
         return apply(v, fs, fh);
     return fh->result;
 }
 
-int amis_view_release(struct amis_view *v, struct amifs *fs, const char *rel,
+static int amis_release(void *self, struct amifs *fs, const char *rel,
                       struct fuse_file_info *fi)
 {
+    struct amis_view *v = self;
     struct amis_fh *fh = (struct amis_fh *)(uintptr_t)fi->fh;
     if (!fh)
         return 0;
-    if (fh->writable && fh->dirty) /* released without a flush (NFS) */
-        (void)apply(v, fs, fh);
+    if (fh->writable && fh->dirty && !fh->refused)
+        (void)apply(v, fs, fh); /* logged; see flush */
     if (fh->p.node == N_TAG)
         pending_drop(v, &fh->p);
     fh_free(fh);
@@ -1250,15 +1322,16 @@ static int unlink_tag(struct amis_view *v, struct amifs *fs,
     struct ec2_tags tags = {&t, 1};
     const char *res[1] = {p->id};
     aws_error_clear(&err);
-    if (ec2_delete_tags(fs->client, v->region, res, 1, &tags, &err) != 0)
+    if (ec2_delete_tags(v->client, v->region, res, 1, &tags, &err) != 0)
         return err_errno(fs, "DeleteTags", &err);
     amifs_log(fs, AWS_LOG_INFO, "amis: %s: tag '%s' deleted", p->id, p->arg);
     snap_invalidate(v);
     return 0;
 }
 
-int amis_view_unlink(struct amis_view *v, struct amifs *fs, const char *rel)
+static int amis_unlink(void *self, struct amifs *fs, const char *rel)
 {
+    struct amis_view *v = self;
     struct amis_path p;
     time_t mtime;
     int rc = parse_path(rel, &p);
@@ -1279,9 +1352,10 @@ int amis_view_unlink(struct amis_view *v, struct amifs *fs, const char *rel)
  * file and rename it onto the tag (vim also renames the tag to a backup
  * first). The value moves: CreateTags under the new key, then DeleteTags
  * of the old one. */
-int amis_view_rename(struct amis_view *v, struct amifs *fs, const char *from,
+static int amis_rename(void *self, struct amifs *fs, const char *from,
                      const char *to, unsigned int flags)
 {
+    struct amis_view *v = self;
     struct amis_path a, b;
     int rc = parse_path(from, &a);
     if (rc == 0)
@@ -1296,7 +1370,7 @@ int amis_view_rename(struct amis_view *v, struct amifs *fs, const char *from,
         return rc;
     if (strcmp(a.arg, b.arg) == 0)
         return 0;
-    struct amis_fh *fh = fh_new(&b, true);
+    struct amis_fh *fh = fh_new(&b, O_WRONLY);
     if (!fh)
         return -ENOMEM;
     if ((flags & RENAME_NOREPLACE) && render(v, fs, &b, &fh->data) == 0)
@@ -1334,11 +1408,10 @@ static int copy_record(struct amis_view *v, const char *id,
     return r ? 0 : -ENOMEM;
 }
 
-static int check_region(struct amifs *fs, const char *region)
+static int check_region(struct amis_view *v, struct amifs *fs,
+                        const char *region)
 {
-    if (!regions_name_ok(region))
-        return -EINVAL;
-    int known = regions_known(fs, region);
+    int known = v->region_known ? v->region_known(fs, region) : -ENOSYS;
     if (known == 0) {
         amifs_log(fs, AWS_LOG_ERROR, "amis: copy-to: no region '%s'",
                   region);
@@ -1362,14 +1435,14 @@ static int start_copy(struct amis_view *v, struct amifs *fs,
     snap_put(v, s);
     if (!im)
         return -ENOENT;
-    if ((rc = check_region(fs, p->arg)) != 0)
+    if ((rc = check_region(v, fs, p->arg)) != 0)
         return rc;
     /* The description names the source; no spaces in it while the test
-     * endpoint mis-verifies %20 in form bodies (see the team's notes). */
+     * endpoint mis-verifies %20 in form bodies (doc/TESTING.md). */
     snprintf(desc, sizeof(desc), "copy-of-%s-from-%s", p->id, v->region);
     copy_token(p->id, p->arg, token, sizeof(token));
     aws_error_clear(&err);
-    if (ec2_copy_image(fs->client, v->region, p->id, p->arg, name, desc,
+    if (ec2_copy_image(v->client, v->region, p->id, p->arg, name, desc,
                        token, new_id, sizeof(new_id), &err) != 0)
         return err_errno(fs, "CopyImage", &err);
     amifs_log(fs, AWS_LOG_INFO, "amis: %s: copy to %s started: %s", p->id,
@@ -1377,9 +1450,10 @@ static int start_copy(struct amis_view *v, struct amifs *fs,
     return copy_record(v, p->id, p->arg, new_id);
 }
 
-int amis_view_mkdir(struct amis_view *v, struct amifs *fs, const char *rel,
+static int amis_mkdir(void *self, struct amifs *fs, const char *rel,
                     mode_t mode)
 {
+    struct amis_view *v = self;
     struct amis_path p;
     int rc = parse_path(rel, &p);
     if (rc != 0)
@@ -1434,7 +1508,7 @@ static int delete_snapshots(struct amis_view *v, struct amifs *fs,
             continue;
         }
         aws_error_clear(&err);
-        if (ec2_delete_snapshot(fs->client, v->region, snap, &err) != 0) {
+        if (ec2_delete_snapshot(v->client, v->region, snap, &err) != 0) {
             rc = err_errno(fs, "DeleteSnapshot", &err);
             continue;
         }
@@ -1453,7 +1527,7 @@ static int remove_image(struct amis_view *v, struct amifs *fs, const char *id)
     int rc = 0;
 
     aws_error_clear(&err);
-    if (ec2_describe_images(fs->client, v->region, NULL, 0, &l, &err) != 0)
+    if (ec2_describe_images(v->client, v->region, NULL, 0, &l, &err) != 0)
         return err_errno(fs, "DescribeImages", &err);
     const struct ec2_image *im = NULL;
     for (size_t i = 0; i < l.n && !im; i++)
@@ -1461,7 +1535,7 @@ static int remove_image(struct amis_view *v, struct amifs *fs, const char *id)
             im = &l.v[i];
     if (!im)
         rc = -ENOENT;
-    else if (ec2_deregister_image(fs->client, v->region, id, &err) != 0)
+    else if (ec2_deregister_image(v->client, v->region, id, &err) != 0)
         rc = err_errno(fs, "DeregisterImage", &err);
     else {
         amifs_log(fs, AWS_LOG_INFO, "amis: %s deregistered", id);
@@ -1472,8 +1546,9 @@ static int remove_image(struct amis_view *v, struct amifs *fs, const char *id)
     return rc;
 }
 
-int amis_view_rmdir(struct amis_view *v, struct amifs *fs, const char *rel)
+static int amis_rmdir(void *self, struct amifs *fs, const char *rel)
 {
+    struct amis_view *v = self;
     struct amis_path p;
     time_t mtime;
     int rc = parse_path(rel, &p);
@@ -1492,31 +1567,9 @@ int amis_view_rmdir(struct amis_view *v, struct amifs *fs, const char *rel)
 
 /* ---- the view's life ---------------------------------------------------- */
 
-struct amis_view *amis_view_new(struct amifs *fs, const char *region,
-                                int depth)
+static void amis_free(void *self)
 {
-    struct amis_view *v = calloc(1, sizeof(*v));
-    if (!v)
-        return NULL;
-    if (!region)
-        region = aws_client_region(fs->client);
-    v->region = strdup(region ? region : "us-east-1");
-    v->root_up = calloc((size_t)(depth + 3) * 3 + 1, 1);
-    if (!v->region || !v->root_up) {
-        free(v->region);
-        free(v->root_up);
-        free(v);
-        return NULL;
-    }
-    for (int i = 0; i < depth + 3; i++)
-        memcpy(v->root_up + i * 3, "../", 3);
-    pthread_mutex_init(&v->lock, NULL);
-    pthread_cond_init(&v->cond, NULL);
-    return v;
-}
-
-void amis_view_free(struct amis_view *v)
-{
+    struct amis_view *v = self;
     if (!v)
         return;
     snap_put_locked(v->snap);
@@ -1543,110 +1596,33 @@ void amis_view_free(struct amis_view *v)
     free(v);
 }
 
-const char *amis_view_region(const struct amis_view *v)
+/* The view of region r: its name, client and depth are all it keeps. */
+static void *amis_new(struct amifs *fs, const struct view_region *r, int *rc)
 {
-    return v->region;
+    struct amis_view *v = calloc(1, sizeof(*v));
+    *rc = -ENOMEM;
+    if (!v)
+        return NULL;
+    pthread_mutex_init(&v->lock, NULL);
+    pthread_cond_init(&v->cond, NULL);
+    v->client = r->client;
+    v->region_known = r->region_known;
+    v->region = strdup(r->name);
+    v->root_up = calloc((size_t)(r->depth + 3) * 3 + 1, 1);
+    if (!v->region || !v->root_up) {
+        amis_free(v);
+        return NULL;
+    }
+    for (int i = 0; i < r->depth + 3; i++)
+        memcpy(v->root_up + i * 3, "../", 3);
+    *rc = 0;
+    return v;
 }
 
-/* ---- amis/: the view of the mounted region ------------------------------ */
-
-static int amis_init(struct amifs *fs)
-{
-    fs->amis = amis_view_new(fs, NULL, 1);
-    return fs->amis ? 0 : -ENOMEM;
-}
-
-static void amis_destroy(struct amifs *fs)
-{
-    amis_view_free(fs->amis);
-    fs->amis = NULL;
-}
-
-static int amis_getattr(struct amifs *fs, const char *rel, struct stat *st,
-                        struct fuse_file_info *fi)
-{
-    return amis_view_getattr(fs->amis, fs, rel, st, fi);
-}
-
-static int amis_readdir(struct amifs *fs, const char *rel, void *buf,
-                        fuse_fill_dir_t filler)
-{
-    return amis_view_readdir(fs->amis, fs, rel, buf, filler);
-}
-
-static int amis_readlink(struct amifs *fs, const char *rel, char *out,
-                         size_t n)
-{
-    return amis_view_readlink(fs->amis, fs, rel, out, n);
-}
-
-static int amis_open(struct amifs *fs, const char *rel,
-                     struct fuse_file_info *fi)
-{
-    return amis_view_open(fs->amis, fs, rel, fi);
-}
-
-static int amis_create(struct amifs *fs, const char *rel, mode_t mode,
-                       struct fuse_file_info *fi)
-{
-    return amis_view_create(fs->amis, fs, rel, mode, fi);
-}
-
-static int amis_read(struct amifs *fs, const char *rel, char *buf, size_t n,
-                     off_t off, struct fuse_file_info *fi)
-{
-    return amis_view_read(fs->amis, fs, rel, buf, n, off, fi);
-}
-
-static int amis_write(struct amifs *fs, const char *rel, const char *buf,
-                      size_t n, off_t off, struct fuse_file_info *fi)
-{
-    return amis_view_write(fs->amis, fs, rel, buf, n, off, fi);
-}
-
-static int amis_flush(struct amifs *fs, const char *rel,
-                      struct fuse_file_info *fi)
-{
-    return amis_view_flush(fs->amis, fs, rel, fi);
-}
-
-static int amis_release(struct amifs *fs, const char *rel,
-                        struct fuse_file_info *fi)
-{
-    return amis_view_release(fs->amis, fs, rel, fi);
-}
-
-static int amis_truncate(struct amifs *fs, const char *rel, off_t size,
-                         struct fuse_file_info *fi)
-{
-    return amis_view_truncate(fs->amis, fs, rel, size, fi);
-}
-
-static int amis_rename(struct amifs *fs, const char *from, const char *to,
-                       unsigned int flags)
-{
-    return amis_view_rename(fs->amis, fs, from, to, flags);
-}
-
-static int amis_unlink(struct amifs *fs, const char *rel)
-{
-    return amis_view_unlink(fs->amis, fs, rel);
-}
-
-static int amis_mkdir(struct amifs *fs, const char *rel, mode_t mode)
-{
-    return amis_view_mkdir(fs->amis, fs, rel, mode);
-}
-
-static int amis_rmdir(struct amifs *fs, const char *rel)
-{
-    return amis_view_rmdir(fs->amis, fs, rel);
-}
-
-const struct folder_ops amis_folder = {
+const struct view_ops amis_view_ops = {
     .name = "amis",
-    .init = amis_init,
-    .destroy = amis_destroy,
+    .new = amis_new,
+    .free = amis_free,
     .getattr = amis_getattr,
     .readdir = amis_readdir,
     .readlink = amis_readlink,

@@ -18,21 +18,38 @@
 #include "fs/fsops.h"
 #include "core/janitor.h"
 #include "core/journal.h"
+#include "fs/amis.h"
+#include "fs/tasks.h"
 
+/* A top-level folder: a module (folder_ops: its mount-wide life and
+ * options, and its handlers) and/or a folder kind (view.h), whose view of
+ * the mounted region fs->views[i] then answers for the folder. */
 struct folder {
     const char *name;
-    const struct folder_ops *ops; /* NULL: module not built in */
+    const struct folder_ops *ops; /* NULL: no module (or a kind alone) */
+    const struct view_ops *kind;  /* NULL: the module's handlers answer */
     bool optional;                /* hidden when not built in */
 };
 
-/* Order matters only for `ls /` and for init/destroy order. */
+/* Order matters for `ls /` and for init/destroy order: a kind's view is
+ * made after the folders before it started (tasks/ borrows imports/'
+ * registry) and freed before they stop. */
 static const struct folder folders[] = {
-    {"README", &readme_folder, false},   {"buckets", &buckets_folder, false},
-    {"imports", &imports_folder, false}, {"tasks", &tasks_folder, false},
-    {"amis", &amis_folder, false},       {"regions", &regions_folder, true},
-    {".amifs", &dotamifs_folder, false},
+    {"README", &readme_folder, NULL, false},
+    {"buckets", &buckets_folder, NULL, false},
+    {"imports", &imports_folder, NULL, false},
+    {"tasks", &tasks_folder, &tasks_view_ops, false},
+    {"amis", NULL, &amis_view_ops, false},
+    {"regions", &regions_folder, NULL, true},
+    {".amifs", &dotamifs_folder, NULL, false},
 };
 #define NFOLDERS (sizeof(folders) / sizeof(folders[0]))
+_Static_assert(NFOLDERS <= AMIFS_MAX_FOLDERS, "fs->views is too small");
+
+static bool built_in(const struct folder *f)
+{
+    return f->ops || f->kind;
+}
 
 struct amifs *amifs_get(void)
 {
@@ -138,8 +155,25 @@ void amifs_stat_link(const struct amifs *fs, struct stat *st, size_t target_len)
 struct route {
     int idx;                      /* folder index, -1 for the root */
     const struct folder_ops *ops; /* NULL: folder without a module */
+    const struct view_ops *kind;  /* the folder's kind, or NULL */
+    void *self;                   /* its view of the mounted region */
     const char *rel;              /* never NULL */
 };
+
+/* Does r's folder have handler `op` (from its kind, else its module)? */
+#define HAS(r, op) ((r).kind ? (r).kind->op != NULL : (r).ops && (r).ops->op)
+/* Call it; a kind's handler gets the folder's view first. */
+#define CALL(r, op, ...)                                                       \
+    ((r).kind ? (r).kind->op((r).self, fs, __VA_ARGS__)                        \
+              : (r).ops->op(fs, __VA_ARGS__))
+
+static void route_to(const struct amifs *fs, size_t i, struct route *r)
+{
+    r->idx = (int)i;
+    r->ops = folders[i].ops;
+    r->kind = folders[i].kind;
+    r->self = fs->views[i];
+}
 
 /* 0 with r filled, or -ENOENT / -EIO (module failed to start). */
 static int route(const struct amifs *fs, const char *path, struct route *r)
@@ -150,6 +184,8 @@ static int route(const struct amifs *fs, const char *path, struct route *r)
 
     r->idx = -1;
     r->ops = NULL;
+    r->kind = NULL;
+    r->self = NULL;
     r->rel = "";
     if (len == 0)
         return 0;
@@ -157,12 +193,11 @@ static int route(const struct amifs *fs, const char *path, struct route *r)
         if (strlen(folders[i].name) != len ||
             memcmp(folders[i].name, p, len) != 0)
             continue;
-        if (folders[i].optional && !folders[i].ops)
+        if (folders[i].optional && !built_in(&folders[i]))
             return -ENOENT;
         if (fs->modules_failed & (1u << i))
             return -EIO;
-        r->idx = (int)i;
-        r->ops = folders[i].ops;
+        route_to(fs, i, r);
         r->rel = slash ? slash + 1 : "";
         return 0;
     }
@@ -253,8 +288,7 @@ static int route_fi(const struct amifs *fs, const char *path,
         r->rel = "";
     if (!of)
         return path ? rc : -EBADF;
-    r->idx = of->idx;
-    r->ops = folders[of->idx].ops;
+    route_to(fs, (size_t)of->idx, r);
     if (rc < 0 || r->rel == NULL)
         r->rel = "";
     *mfi = *fi;
@@ -288,8 +322,8 @@ static int op_getattr(const char *path, struct stat *st,
         amifs_stat_dir(fs, st, fs->mount_time);
         return 0;
     }
-    if (r.ops && r.ops->getattr)
-        return r.ops->getattr(fs, r.rel, st, mfi);
+    if (HAS(r, getattr))
+        return CALL(r, getattr, r.rel, st, mfi);
     if (is_bare_folder(&r)) {
         amifs_stat_dir(fs, st, fs->mount_time);
         return 0;
@@ -306,12 +340,12 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
         filler(buf, ".", NULL, 0, 0);
         filler(buf, "..", NULL, 0, 0);
         for (size_t i = 0; i < NFOLDERS; i++)
-            if (folders[i].ops || !folders[i].optional)
+            if (built_in(&folders[i]) || !folders[i].optional)
                 filler(buf, folders[i].name, NULL, 0, 0);
         return 0;
     }
-    if (r.ops && r.ops->readdir)
-        return r.ops->readdir(fs, r.rel, buf, filler);
+    if (HAS(r, readdir))
+        return CALL(r, readdir, r.rel, buf, filler);
     if (is_bare_folder(&r)) {
         filler(buf, ".", NULL, 0, 0);
         filler(buf, "..", NULL, 0, 0);
@@ -323,8 +357,8 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
 static int op_readlink(const char *path, char *out, size_t n)
 {
     ROUTE(path, r);
-    if (r.ops && r.ops->readlink)
-        return r.ops->readlink(fs, r.rel, out, n);
+    if (HAS(r, readlink))
+        return CALL(r, readlink, r.rel, out, n);
     return -EINVAL;
 }
 
@@ -333,7 +367,7 @@ static int refuse(const struct route *r)
 {
     if (is_root(r) || r->rel[0] == '\0')
         return -EPERM;
-    return r->ops ? -EPERM : -ENOENT;
+    return r->ops || r->kind ? -EPERM : -ENOENT;
 }
 
 static int op_mkdir(const char *path, mode_t mode)
@@ -345,24 +379,24 @@ static int op_mkdir(const char *path, mode_t mode)
         return rc_;
     if (is_root(&r) || r.rel[0] == '\0')
         return -EEXIST;
-    if (r.ops && r.ops->mkdir)
-        return r.ops->mkdir(fs, r.rel, mode);
+    if (HAS(r, mkdir))
+        return CALL(r, mkdir, r.rel, mode);
     return refuse(&r);
 }
 
 static int op_unlink(const char *path)
 {
     ROUTE(path, r);
-    if (r.ops && r.ops->unlink && r.rel[0] != '\0')
-        return r.ops->unlink(fs, r.rel);
+    if (HAS(r, unlink) && r.rel[0] != '\0')
+        return CALL(r, unlink, r.rel);
     return refuse(&r);
 }
 
 static int op_rmdir(const char *path)
 {
     ROUTE(path, r);
-    if (r.ops && r.ops->rmdir && r.rel[0] != '\0')
-        return r.ops->rmdir(fs, r.rel);
+    if (HAS(r, rmdir) && r.rel[0] != '\0')
+        return CALL(r, rmdir, r.rel);
     return refuse(&r);
 }
 
@@ -381,8 +415,8 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
         return -EXDEV;
     if (a.rel[0] == '\0' || b.rel[0] == '\0')
         return -EPERM;
-    if (a.ops && a.ops->rename)
-        return a.ops->rename(fs, a.rel, b.rel, flags);
+    if (HAS(a, rename))
+        return CALL(a, rename, a.rel, b.rel, flags);
     return refuse(&a);
 }
 
@@ -433,8 +467,8 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     ROUTE_FI(path, fi, r);
     if (size < 0)
         return -EINVAL;
-    if (r.ops && r.ops->truncate)
-        return r.ops->truncate(fs, r.rel, size, mfi);
+    if (HAS(r, truncate))
+        return CALL(r, truncate, r.rel, size, mfi);
     return is_root(&r) || is_bare_folder(&r) ? -EISDIR : -EPERM;
 }
 
@@ -501,13 +535,14 @@ static int op_statfs(const char *path, struct statvfs *sv)
 /* After a module's open/create succeeded: remember which module owns the
  * file; the module's fh moves into the wrapper. */
 static int wrap_open(const struct route *r, struct fuse_file_info *fi,
-                     const struct folder_ops *m, const char *rel)
+                     const char *rel)
 {
     struct open_file *of = malloc(sizeof(*of));
+    struct amifs *fs = amifs_get();
 
     if (!of) {
-        if (m->release)
-            m->release(amifs_get(), rel, fi);
+        if (HAS(*r, release))
+            CALL(*r, release, rel, fi);
         return -ENOMEM;
     }
     of->idx = r->idx;
@@ -523,11 +558,11 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     ROUTE(path, r);
     int rc;
 
-    if (!r.ops || !r.ops->open)
+    if (!HAS(r, open))
         return is_root(&r) || is_bare_folder(&r) ? -EISDIR : -ENOENT;
     fi->fh = 0;
-    rc = r.ops->open(fs, r.rel, fi);
-    return rc < 0 ? rc : wrap_open(&r, fi, r.ops, r.rel);
+    rc = CALL(r, open, r.rel, fi);
+    return rc < 0 ? rc : wrap_open(&r, fi, r.rel);
 }
 
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -538,19 +573,19 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 
     if (rc < 0)
         return rc;
-    if (!r.ops || !r.ops->create || r.rel[0] == '\0')
+    if (!HAS(r, create) || r.rel[0] == '\0')
         return refuse(&r);
     fi->fh = 0;
-    rc = r.ops->create(fs, r.rel, mode, fi);
-    return rc < 0 ? rc : wrap_open(&r, fi, r.ops, r.rel);
+    rc = CALL(r, create, r.rel, mode, fi);
+    return rc < 0 ? rc : wrap_open(&r, fi, r.rel);
 }
 
 static int op_read(const char *path, char *buf, size_t n, off_t off,
                    struct fuse_file_info *fi)
 {
     ROUTE_FI(path, fi, r);
-    if (r.ops && r.ops->read && mfi)
-        return r.ops->read(fs, r.rel, buf, n, off, mfi);
+    if (HAS(r, read) && mfi)
+        return CALL(r, read, r.rel, buf, n, off, mfi);
     return -EBADF;
 }
 
@@ -558,16 +593,16 @@ static int op_write(const char *path, const char *buf, size_t n, off_t off,
                     struct fuse_file_info *fi)
 {
     ROUTE_FI(path, fi, r);
-    if (r.ops && r.ops->write && mfi)
-        return r.ops->write(fs, r.rel, buf, n, off, mfi);
+    if (HAS(r, write) && mfi)
+        return CALL(r, write, r.rel, buf, n, off, mfi);
     return -EBADF;
 }
 
 static int op_flush(const char *path, struct fuse_file_info *fi)
 {
     ROUTE_FI(path, fi, r);
-    if (r.ops && r.ops->flush && mfi)
-        return r.ops->flush(fs, r.rel, mfi);
+    if (HAS(r, flush) && mfi)
+        return CALL(r, flush, r.rel, mfi);
     return 0;
 }
 
@@ -583,8 +618,8 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 {
     struct open_file *of = open_file_of(fi);
     ROUTE_FI(path, fi, r);
-    if (r.ops && r.ops->release && mfi)
-        r.ops->release(fs, r.rel, mfi);
+    if (HAS(r, release) && mfi)
+        CALL(r, release, r.rel, mfi);
     if (of)
         open_file_unlink(fs, of);
     return 0;
@@ -660,11 +695,13 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     uploads_start(fs);
     for (size_t i = 0; i < NFOLDERS; i++) {
         const struct folder_ops *m = folders[i].ops;
-        int rc;
+        int rc = m && m->init ? m->init(fs) : 0;
 
-        if (!m || !m->init)
-            continue;
-        rc = m->init(fs);
+        if (rc == 0 && folders[i].kind) {
+            struct view_region vr;
+            view_region_mounted(fs, &vr);
+            fs->views[i] = folders[i].kind->new(fs, &vr, &rc);
+        }
         if (rc < 0) {
             fs->modules_failed |= 1u << i;
             amifs_log(fs, AWS_LOG_ERROR, "%s/: cannot start: %s",
@@ -682,13 +719,14 @@ static void release_leftovers(struct amifs *fs)
     struct open_file *of;
 
     while ((of = fs->open_files) != NULL) {
-        const struct folder_ops *m = folders[of->idx].ops;
         struct fuse_file_info fi;
+        struct route r;
 
+        route_to(fs, (size_t)of->idx, &r);
         memset(&fi, 0, sizeof(fi));
         fi.fh = of->fh;
-        if (m && m->release && !(fs->modules_failed & (1u << of->idx)))
-            m->release(fs, of->rel ? of->rel : "", &fi);
+        if (HAS(r, release) && !(fs->modules_failed & (1u << of->idx)))
+            CALL(r, release, of->rel ? of->rel : "", &fi);
         open_file_unlink(fs, of);
     }
 }
@@ -700,6 +738,9 @@ static void op_destroy(void *private_data)
     release_leftovers(fs);
     for (size_t i = NFOLDERS; i-- > 0;) {
         const struct folder_ops *m = folders[i].ops;
+        if (folders[i].kind && fs->views[i])
+            folders[i].kind->free(fs->views[i]);
+        fs->views[i] = NULL;
         if (m && m->destroy && !(fs->modules_failed & (1u << i)))
             m->destroy(fs);
     }

@@ -14,6 +14,11 @@
  * fuse_get_context()->private_data): no process globals. Folder modules keep
  * their own state behind the `void *` slot they own in `struct amifs`.
  *
+ * A folder that appears once per region (amis/, tasks/; again under
+ * regions/REGION/) is a folder kind instead (fs/view.h): one module whose
+ * handlers take the view they answer for, made per region. fs/fs.c makes
+ * the mounted region's view of each and passes it to the handlers.
+ *
  * Handlers must never hold a lock across an HTTP call: a slow upload may not
  * stall `ls` or `cat tasks/…/status`.
  *
@@ -95,6 +100,8 @@ struct open_file;
 struct journal; /* core/journal.h */
 struct janitor; /* core/janitor.h */
 
+#define AMIFS_MAX_FOLDERS 8
+
 struct amifs {
     struct amifs_opts opts;
     struct aws_client *client;   /* thread-safe */
@@ -120,9 +127,10 @@ struct amifs {
     /* Module state; each module owns its slot (created in its init hook). */
     void *buckets;
     void *imports;
-    void *tasks;
-    void *amis;
     void *regions;
+    /* fs/fs.c: for each top-level folder that is a folder kind (view.h),
+     * its view of the mounted region, by folder index. */
+    void *views[AMIFS_MAX_FOLDERS];
     /* fs/fs.c: bit i set when folder i's init failed (its folder then
      * answers EIO). */
     unsigned modules_failed;
@@ -223,8 +231,7 @@ struct folder_ops {
 /* The modules (each defined in its own file). */
 extern const struct folder_ops buckets_folder; /* fs/buckets.c */
 extern const struct folder_ops imports_folder; /* fs/imports.c */
-extern const struct folder_ops tasks_folder;   /* fs/tasks.c */
-extern const struct folder_ops amis_folder;    /* fs/amis.c */
+extern const struct folder_ops tasks_folder;   /* fs/tasks.c (options) */
 extern const struct folder_ops regions_folder; /* fs/regions.c (optional) */
 extern const struct folder_ops readme_folder;  /* fs/root.c: the README */
 extern const struct folder_ops dotamifs_folder; /* fs/dotamifs.c: .amifs/ */

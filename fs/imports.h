@@ -1,8 +1,10 @@
 /*
  * imports.h — state shared by fs/imports.c and fs/tasks.c (one owner:
- * imports.c creates it in its init and frees it in its destroy; tasks.c only
- * borrows it through fs->imports, or creates it itself when imports/ could
- * not start).
+ * imports.c creates it in its init and frees it in its destroy; the tasks/
+ * view borrows it through its view_region (fs/view.h), made after imports/
+ * started and freed before it stops. When imports/ could not start there
+ * is no registry and no task poller, and tasks/ answers EIO as imports/
+ * does).
  *
  * The registry maps file names to import jobs (core/importjob.h): at most one
  * job per name; a newer job of the same name replaces an ended or failed

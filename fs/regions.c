@@ -1,22 +1,19 @@
 /*
- * regions.c — regions/REGION/amis/: the amis/ view of any region of the
- * account, so that a copy started with `mkdir amis/ami-…/copy-to/REGION`
- * can be followed without remounting.
+ * regions.c — regions/: a directory of the account's regions, each
+ * REGION directory holding one view of every folder kind (fs/view.h):
+ * regions/REGION/amis/ (fs/amis.c) and regions/REGION/tasks/ (fs/tasks.c),
+ * so that a copy started with `mkdir amis/ami-…/copy-to/REGION` or an
+ * import in another region can be followed without remounting. This file
+ * knows no kind's layout: it makes the views and hands each subtree to its
+ * kind; a kind's missing handler answers EACCES here.
  *
  * regions/ lists DescribeRegions' answer (cached for an hour: regions change
- * rarely). A REGION directory holds `amis/` and `tasks/`, one view each per
- * region, created on first use and kept for the mount's life.
- *
- * regions/REGION/tasks/ is a read-only view of that region's import-image
- * tasks (DescribeImportImageTasks with that region), served from a
- * core/taskcache.c poller of its own, started the first time the folder is
- * used (the mounted region reuses the tasks/ poller instead of asking AWS
- * twice):
- *   tasks/ID/       status, status.json, progress, source, and diagnosis
- *                   (failed/cancelled) or ami -> ../../amis/AMI (completed)
- *   tasks/NAME -> ID  the amifs:name tag, as in tasks/
- * Nothing there can be removed or written (cancel from the mounted region's
- * tasks/, or mount that region); there is no `wait` file.
+ * rarely). A region's views are made on first use (depth 3, no registry:
+ * tasks/ there is read-only and has no `wait`) and kept for the mount's
+ * life. A kind that needs_tasks gets the region's task poller: the mounted
+ * region borrows imports/' (no second poller asking AWS the same), any
+ * other region gets a core/taskcache.c poller of its own, started the first
+ * time the folder is used.
  *
  * AWS has no task for a CopyImage: a copy started with
  * `mkdir amis/ami-…/copy-to/REGION` is followed as the new AMI itself,
@@ -31,20 +28,24 @@
 #include <time.h>
 
 #include "aws/ec2.h"
-#include "fs/amis.h"
-#include "core/diagnosis.h"
-#include "fs/imports.h"
-#include "core/status.h"
 #include "core/taskcache.h"
+#include "fs/amis.h"
+#include "fs/tasks.h"
 
 #define REGIONS_TTL 3600.0
 
+/* The kinds a REGION directory holds, in listing order. */
+static const struct view_ops *const kinds[] = {&amis_view_ops,
+                                               &tasks_view_ops};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
 struct region_view {
     char name[64];
-    struct amis_view *amis;
-    /* regions/REGION/tasks: NULL until first used. `own` is the poller this
-     * view started (NULL when it borrows the tasks/ one); tcc is its ops'
-     * context and so lives as long as it. */
+    void *views[NKINDS]; /* each kind's view, NULL until first used */
+    /* The region's task poller, for kinds that need_tasks: NULL until
+     * first used. `own` is the poller this region started (NULL when it
+     * borrows imports/' one); tcc is its ops' context and so lives as long
+     * as it. */
     struct taskcache *tc;
     struct taskcache *own;
     struct taskcache_client tcc;
@@ -66,7 +67,7 @@ static double now_mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-bool regions_name_ok(const char *name)
+static bool regions_name_ok(const char *name)
 {
     /* two letters, then dash-separated words, the last one a number:
      * us-east-1, ap-southeast-2, us-gov-west-1, eu-central-2 */
@@ -129,6 +130,8 @@ static int regions_refresh(struct amifs *fs, struct regions_state *st)
 int regions_known(struct amifs *fs, const char *name)
 {
     struct regions_state *st = fs->regions;
+    if (!regions_name_ok(name))
+        return 0;
     if (!st)
         return -ENOSYS;
     int rc = regions_refresh(fs, st);
@@ -142,8 +145,8 @@ int regions_known(struct amifs *fs, const char *name)
     return found ? 1 : have ? 0 : rc;
 }
 
-/* The view of a region, created (with its amis view) on first use; NULL
- * when out of memory. */
+/* The region's directory entry, created on first use; NULL when out of
+ * memory. Its views are made later, by region_view_of(). */
 static struct region_view *region_find(struct amifs *fs, const char *name,
                                        size_t len)
 {
@@ -155,27 +158,11 @@ static struct region_view *region_find(struct amifs *fs, const char *name,
             break;
     if (!r && len < sizeof(r->name) && (r = calloc(1, sizeof(*r)))) {
         memcpy(r->name, name, len);
-        r->amis = amis_view_new(fs, r->name, 3);
-        if (r->amis) {
-            r->next = st->views;
-            st->views = r;
-        } else {
-            free(r);
-            r = NULL;
-        }
+        r->next = st->views;
+        st->views = r;
     }
     pthread_mutex_unlock(&st->lock);
     return r;
-}
-
-/* The mounted region's tasks/ poller, when imports/ runs one. */
-static struct taskcache *mounted_cache(struct amifs *fs, const char *region)
-{
-    struct fsimport *imp = fs->imports;
-    if (!imp || !imp->tc || !fs->client)
-        return NULL;
-    return strcmp(aws_client_region(fs->client), region) == 0 ? imp->tc
-                                                               : NULL;
 }
 
 /* Start r's own poller. Called with the lock held: creating the cache and
@@ -194,59 +181,77 @@ static struct taskcache *start_cache(struct amifs *fs, struct region_view *r)
     return tc;
 }
 
-/* The task cache behind regions/REGION/tasks, started on first use. */
-static struct taskcache *region_tasks(struct amifs *fs, struct region_view *r)
+/* The region's task poller (lock held): the mounted region's when r is
+ * that region and imports/ runs one, else r's own, started now. */
+static struct taskcache *region_tasks_locked(struct amifs *fs,
+                                             struct region_view *r)
 {
-    struct regions_state *st = fs->regions;
-    pthread_mutex_lock(&st->lock);
     if (!r->tc) {
-        r->tc = mounted_cache(fs, r->name);
-        if (!r->tc)
+        struct view_region m;
+        view_region_mounted(fs, &m);
+        if (m.tasks && strcmp(m.name, r->name) == 0)
+            r->tc = m.tasks;
+        else
             r->tc = r->own = start_cache(fs, r);
     }
-    struct taskcache *tc = r->tc;
+    return r->tc;
+}
+
+/* r's view of kind k, made on first use. NULL with *rc set on failure. */
+static void *region_view_of(struct amifs *fs, struct region_view *r,
+                            size_t k, int *rc)
+{
+    struct regions_state *st = fs->regions;
+    *rc = 0;
+    pthread_mutex_lock(&st->lock);
+    if (!r->views[k]) {
+        struct view_region vr = {
+            .name = r->name, .client = fs->client, .depth = 3,
+            .region_known = regions_known};
+        if (kinds[k]->needs_tasks)
+            vr.tasks = region_tasks_locked(fs, r);
+        r->views[k] = kinds[k]->new(fs, &vr, rc);
+    }
+    void *v = r->views[k];
     pthread_mutex_unlock(&st->lock);
-    return tc;
+    return v;
 }
 
 /* Where a path below regions/ goes. */
 struct rroute {
-    enum { R_TOP, R_REGION, R_AMIS, R_TASKS } kind;
+    enum { R_TOP, R_REGION, R_VIEW } kind;
     char region[64];
-    const char *rest;          /* below REGION/amis/ or REGION/tasks/ */
-    struct amis_view *view;    /* R_AMIS */
-    struct taskcache *tc;      /* R_TASKS */
+    const char *rest;           /* below REGION/KIND/ */
+    const struct view_ops *ops; /* R_VIEW: the kind */
+    void *self;                 /* R_VIEW: the region's view of it */
 };
 
+/* A known region, or a well-formed name while the list is unknown. */
 static int region_ok(struct amifs *fs, const char *name)
 {
-    if (!regions_name_ok(name))
-        return -ENOENT;
-    int k = regions_known(fs, name);
-    return k == 0 ? -ENOENT : 0; /* unknown list: accept a good name */
+    return regions_known(fs, name) == 0 ? -ENOENT : 0;
 }
 
-/* REGION/SUB/…: which of the region's folders SUB names. */
+/* REGION/SUB/…: which kind SUB names, and the region's view of it. */
 static int route_sub(struct amifs *fs, const char *sub, size_t len,
                      struct rroute *r)
 {
     size_t sl = strcspn(sub, "/");
-    bool amis = sl == 4 && memcmp(sub, "amis", 4) == 0;
-    bool tasks = sl == 5 && memcmp(sub, "tasks", 5) == 0;
-    if (!amis && !tasks)
+    size_t k = 0;
+    while (k < NKINDS && !(strlen(kinds[k]->name) == sl &&
+                           memcmp(sub, kinds[k]->name, sl) == 0))
+        k++;
+    if (k == NKINDS)
         return -ENOENT;
     r->rest = sub[sl] ? sub + sl + 1 : "";
     struct region_view *v = region_find(fs, r->region, len);
     if (!v)
         return -ENOMEM;
-    if (amis) {
-        r->kind = R_AMIS;
-        r->view = v->amis;
-        return 0;
-    }
-    r->kind = R_TASKS;
-    r->tc = region_tasks(fs, v);
-    return r->tc ? 0 : -EIO;
+    int rc;
+    r->kind = R_VIEW;
+    r->ops = kinds[k];
+    r->self = region_view_of(fs, v, k, &rc);
+    return r->self ? 0 : rc < 0 ? rc : -EIO;
 }
 
 static int rroute(struct amifs *fs, const char *rel, struct rroute *r)
@@ -268,290 +273,18 @@ static int rroute(struct amifs *fs, const char *rel, struct rroute *r)
     return route_sub(fs, rel + len + 1, len, r);
 }
 
-/* ---- regions/REGION/tasks ------------------------------------------------ */
-
-#define FIRST_LIST_WAIT_MS 3000
-
-enum rtfile { RT_STATUS, RT_JSON, RT_PROGRESS, RT_SOURCE, RT_DIAG, RT_AMI,
-              RT_NONE };
-static const char *const RT_FILES[] = {"status", "status.json", "progress",
-                                       "source", "diagnosis",   "ami"};
-
-static enum rtfile rt_file_of(const char *name)
-{
-    for (int i = 0; i < RT_NONE; i++)
-        if (strcmp(name, RT_FILES[i]) == 0)
-            return (enum rtfile)i;
-    return RT_NONE;
-}
-
-static void rt_has(void *arg, const struct ec2_import_task *t, bool c)
-{
-    (void)t;
-    (void)c;
-    *(bool *)arg = true;
-}
-
-/* What NAME (the first component below tasks/) is: a task directory (*link
- * false, id = NAME) or an alias (*link true, id = its task). 0 or -ENOENT. */
-static int rt_resolve(struct taskcache *tc, const char *name, char *id,
-                      size_t n, bool *link)
-{
-    bool known = false;
-    *link = false;
-    for (int pass = 0; pass < 2; pass++) {
-        if (strncmp(name, "import-", 7) == 0 &&
-            strlen(name) < n &&
-            taskcache_with(tc, name, rt_has, &known) == 0) {
-            memcpy(id, name, strlen(name) + 1);
-            return 0;
-        }
-        if (taskcache_alias(tc, name, id, n) == 0) {
-            *link = true;
-            return 0;
-        }
-        /* a fresh view: names come from the first listing (bounded wait,
-         * at once once it has happened) */
-        if (pass == 0 && !taskcache_wait_first(tc, FIRST_LIST_WAIT_MS))
-            break;
-    }
-    return -ENOENT;
-}
-
-struct rt_render {
-    enum rtfile f;
-    struct buf *out;
-    int rc;
-};
-
-/* Render one file of a task (under the cache's lock: quick, no calls back). */
-static void rt_render_cb(void *arg, const struct ec2_import_task *t, bool c)
-{
-    struct rt_render *v = arg;
-    enum status_word w = status_word_of(NULL, t, c);
-    switch (v->f) {
-    case RT_STATUS:
-        v->rc = status_line(NULL, t, c, v->out);
-        break;
-    case RT_JSON:
-        v->rc = status_json(NULL, t, c, v->out);
-        break;
-    case RT_PROGRESS:
-        v->rc = buf_printf(v->out, "%d\n", status_progress(NULL, t, c));
-        break;
-    case RT_SOURCE:
-        v->rc = status_source(NULL, t, v->out);
-        break;
-    case RT_DIAG:
-        v->rc = w == STATUS_FAILED || w == STATUS_CANCELLED
-                    ? diagnosis_render(status_failure(NULL, t, c), v->out)
-                    : -ENOENT;
-        break;
-    case RT_AMI:
-        v->rc = w == STATUS_COMPLETED && t->image_id
-                    ? buf_printf(v->out, "../../amis/%s", t->image_id)
-                    : -ENOENT;
-        break;
-    default:
-        v->rc = -ENOENT;
-    }
-}
-
-/* File f of task id into out. 0 or -errno (-ENOENT: no such file now). */
-static int rt_render(struct taskcache *tc, const char *id, enum rtfile f,
-                     struct buf *out)
-{
-    struct rt_render v = {f, out, -ENOENT};
-    if (f == RT_NONE || taskcache_with(tc, id, rt_render_cb, &v) != 0)
-        return -ENOENT;
-    return v.rc;
-}
-
-/* Split "NAME[/FILE]" of rest; -ENOENT for deeper paths. */
-static int rt_split(const char *rest, char *name, size_t n, const char **file)
-{
-    const char *slash = strchr(rest, '/');
-    size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
-    if (len == 0 || len >= n || (slash && strchr(slash + 1, '/')))
-        return -ENOENT;
-    memcpy(name, rest, len);
-    name[len] = '\0';
-    *file = slash ? slash + 1 : NULL;
-    return 0;
-}
-
-/* A path below tasks/ resolved: the task id, whether NAME is an alias, and
- * the file (NULL for the NAME entry itself). */
-struct rt_node {
-    char id[128];
-    bool link;
-    const char *file;
-};
-
-static int rt_node(struct taskcache *tc, const char *rest, struct rt_node *n)
-{
-    char name[256];
-    if (rt_split(rest, name, sizeof name, &n->file) != 0)
-        return -ENOENT;
-    int rc = rt_resolve(tc, name, n->id, sizeof n->id, &n->link);
-    if (rc == 0 && n->link && n->file)
-        rc = -ENOTDIR; /* the kernel follows the link; never asked */
-    return rc;
-}
-
-static int rt_getattr(struct amifs *fs, struct taskcache *tc,
-                      const char *rest, struct stat *st)
-{
-    if (!*rest) {
-        amifs_stat_dir(fs, st, fs->mount_time);
-        return 0;
-    }
-    struct rt_node n;
-    int rc = rt_node(tc, rest, &n);
-    if (rc != 0)
-        return rc;
-    if (!n.file) {
-        if (n.link)
-            amifs_stat_link(fs, st, strlen(n.id));
-        else
-            amifs_stat_dir(fs, st, 0);
-        return 0;
-    }
-    enum rtfile f = rt_file_of(n.file);
-    struct buf b;
-    buf_init(&b, 0);
-    rc = rt_render(tc, n.id, f, &b);
-    if (rc == 0 && f == RT_AMI)
-        amifs_stat_link(fs, st, b.len);
-    else if (rc == 0)
-        amifs_stat_file(fs, st, b.len, 0, false);
-    buf_release(&b);
-    return rc;
-}
-
-static int rt_list_root(struct taskcache *tc, void *buf,
-                        fuse_fill_dir_t filler)
-{
-    taskcache_wait_first(tc, FIRST_LIST_WAIT_MS);
-    struct taskcache_names tn;
-    int rc = taskcache_names(tc, &tn);
-    if (rc != 0)
-        return rc;
-    for (size_t i = 0; i < tn.nids; i++)
-        filler(buf, tn.ids[i], NULL, 0, 0);
-    for (size_t i = 0; i < tn.naliases; i++)
-        filler(buf, tn.alias_names[i], NULL, 0, 0);
-    taskcache_names_release(&tn);
-    return 0;
-}
-
-static int rt_readdir(struct taskcache *tc, const char *rest, void *buf,
-                      fuse_fill_dir_t filler)
-{
-    filler(buf, ".", NULL, 0, 0);
-    filler(buf, "..", NULL, 0, 0);
-    if (!*rest)
-        return rt_list_root(tc, buf, filler);
-    struct rt_node n;
-    int rc = rt_node(tc, rest, &n);
-    if (rc != 0)
-        return rc;
-    if (n.file || n.link)
-        return -ENOTDIR;
-    struct buf b;
-    buf_init(&b, 0);
-    for (int f = 0; f < RT_NONE; f++) {
-        buf_reset(&b);
-        if (rt_render(tc, n.id, (enum rtfile)f, &b) == 0)
-            filler(buf, RT_FILES[f], NULL, 0, 0);
-    }
-    buf_release(&b);
-    return 0;
-}
-
-static int rt_readlink(struct taskcache *tc, const char *rest, char *out,
-                       size_t size)
-{
-    struct rt_node n;
-    int rc = rt_node(tc, rest, &n);
-    if (rc != 0)
-        return rc;
-    struct buf b;
-    buf_init(&b, 0);
-    if (!n.file && n.link)
-        rc = buf_appends(&b, n.id);
-    else if (n.file && rt_file_of(n.file) == RT_AMI)
-        rc = rt_render(tc, n.id, RT_AMI, &b);
-    else
-        rc = -EINVAL;
-    if (rc == 0 && size > 0)
-        snprintf(out, size, "%s", buf_cstr(&b));
-    buf_release(&b);
-    return rc;
-}
-
-/* An open tasks file: the text rendered at open, a consistent snapshot for
- * the reader (direct_io, so every open sees fresh text). */
-static int rt_open(struct taskcache *tc, const char *rest,
-                   struct fuse_file_info *fi)
-{
-    struct rt_node n;
-    int rc = rt_node(tc, rest, &n);
-    if (rc != 0)
-        return rc;
-    if (!n.file)
-        return -EISDIR;
-    enum rtfile f = rt_file_of(n.file);
-    if (f == RT_NONE || f == RT_AMI)
-        return -ENOENT;
-    if ((fi->flags & O_ACCMODE) != O_RDONLY)
-        return -EACCES;
-    struct buf *b = malloc(sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    buf_init(b, 0);
-    rc = rt_render(tc, n.id, f, b);
-    if (rc != 0) {
-        buf_release(b);
-        free(b);
-        return rc;
-    }
-    fi->fh = (uint64_t)(uintptr_t)b;
-    fi->direct_io = 1;
-    return 0;
-}
-
-static int rt_read(char *out, size_t n, off_t off, struct fuse_file_info *fi)
-{
-    const struct buf *b = (const struct buf *)(uintptr_t)fi->fh;
-    if (off < 0 || (size_t)off >= b->len)
-        return 0;
-    size_t got = b->len - (size_t)off < n ? b->len - (size_t)off : n;
-    memcpy(out, b->data + off, got);
-    return (int)got;
-}
-
-static int rt_release(struct fuse_file_info *fi)
-{
-    struct buf *b = (struct buf *)(uintptr_t)fi->fh;
-    if (b) {
-        buf_release(b);
-        free(b);
-    }
-    fi->fh = 0;
-    return 0;
-}
-
-/* Paths that are not below an amis view: R_TASKS changes are refused. */
-#define ROUTE_AMIS(fs, rel, r, nonamis)                                       \
-    struct rroute r;                                                         \
-    int rc_ = rroute(fs, rel, &r);                                           \
-    if (rc_ != 0)                                                            \
-        return rc_;                                                          \
-    if (r.kind == R_TASKS)                                                   \
-        return -EACCES;                                                      \
-    if (r.kind != R_AMIS)                                                    \
-        return nonamis;
+/* Route rel; above any view answer `above`; in a view call the kind's
+ * handler, or answer `missing` when it has none. */
+#define REGIONS_CALL(rel, above, missing, op, ...)                             \
+    struct rroute r;                                                           \
+    int rc_ = rroute(fs, (rel), &r);                                           \
+    if (rc_ != 0)                                                              \
+        return rc_;                                                            \
+    if (r.kind != R_VIEW)                                                      \
+        return (above);                                                        \
+    if (!r.ops->op)                                                            \
+        return (missing);                                                      \
+    return r.ops->op(r.self, fs, r.rest, __VA_ARGS__)
 
 static int regions_getattr(struct amifs *fs, const char *rel,
                            struct stat *st, struct fuse_file_info *fi)
@@ -560,13 +293,11 @@ static int regions_getattr(struct amifs *fs, const char *rel,
     int rc = rroute(fs, rel, &r);
     if (rc != 0)
         return rc;
-    if (r.kind == R_TASKS)
-        return rt_getattr(fs, r.tc, r.rest, st);
-    if (r.kind != R_AMIS) {
+    if (r.kind != R_VIEW) {
         amifs_stat_dir(fs, st, 0);
         return 0;
     }
-    return amis_view_getattr(r.view, fs, r.rest, st, fi);
+    return r.ops->getattr(r.self, fs, r.rest, st, fi);
 }
 
 static int readdir_top(struct amifs *fs, void *buf, fuse_fill_dir_t filler)
@@ -598,122 +329,86 @@ static int regions_readdir(struct amifs *fs, const char *rel, void *buf,
     if (r.kind == R_REGION) {
         filler(buf, ".", NULL, 0, 0);
         filler(buf, "..", NULL, 0, 0);
-        filler(buf, "amis", NULL, 0, 0);
-        filler(buf, "tasks", NULL, 0, 0);
+        for (size_t k = 0; k < NKINDS; k++)
+            filler(buf, kinds[k]->name, NULL, 0, 0);
         return 0;
     }
-    if (r.kind == R_TASKS)
-        return rt_readdir(r.tc, r.rest, buf, filler);
-    return amis_view_readdir(r.view, fs, r.rest, buf, filler);
+    return r.ops->readdir(r.self, fs, r.rest, buf, filler);
 }
 
 static int regions_readlink(struct amifs *fs, const char *rel, char *out,
                             size_t n)
 {
-    struct rroute r;
-    int rc = rroute(fs, rel, &r);
-    if (rc != 0)
-        return rc;
-    if (r.kind == R_TASKS)
-        return rt_readlink(r.tc, r.rest, out, n);
-    if (r.kind != R_AMIS)
-        return -EINVAL;
-    return amis_view_readlink(r.view, fs, r.rest, out, n);
+    REGIONS_CALL(rel, -EINVAL, -EINVAL, readlink, out, n);
 }
 
 static int regions_open(struct amifs *fs, const char *rel,
                         struct fuse_file_info *fi)
 {
-    struct rroute r;
-    int rc = rroute(fs, rel, &r);
-    if (rc != 0)
-        return rc;
-    if (r.kind == R_TASKS)
-        return rt_open(r.tc, r.rest, fi);
-    if (r.kind != R_AMIS)
-        return -EISDIR;
-    return amis_view_open(r.view, fs, r.rest, fi);
+    REGIONS_CALL(rel, -EISDIR, -EACCES, open, fi);
 }
 
 static int regions_create(struct amifs *fs, const char *rel, mode_t mode,
                           struct fuse_file_info *fi)
 {
-    ROUTE_AMIS(fs, rel, r, -EACCES);
-    return amis_view_create(r.view, fs, r.rest, mode, fi);
+    REGIONS_CALL(rel, -EACCES, -EACCES, create, mode, fi);
 }
 
 static int regions_read(struct amifs *fs, const char *rel, char *buf,
                         size_t n, off_t off, struct fuse_file_info *fi)
 {
-    struct rroute r;
-    int rc = rroute(fs, rel, &r);
-    if (rc != 0)
-        return rc;
-    if (r.kind == R_TASKS)
-        return rt_read(buf, n, off, fi);
-    if (r.kind != R_AMIS)
-        return -EISDIR;
-    return amis_view_read(r.view, fs, r.rest, buf, n, off, fi);
+    REGIONS_CALL(rel, -EISDIR, -EBADF, read, buf, n, off, fi);
 }
 
 static int regions_write(struct amifs *fs, const char *rel, const char *buf,
                          size_t n, off_t off, struct fuse_file_info *fi)
 {
-    ROUTE_AMIS(fs, rel, r, -EISDIR);
-    return amis_view_write(r.view, fs, r.rest, buf, n, off, fi);
+    REGIONS_CALL(rel, -EISDIR, -EACCES, write, buf, n, off, fi);
 }
 
 static int regions_flush(struct amifs *fs, const char *rel,
                          struct fuse_file_info *fi)
 {
-    struct rroute r;
-    int rc = rroute(fs, rel, &r);
-    if (rc != 0)
-        return rc;
-    if (r.kind == R_TASKS)
-        return 0;
-    if (r.kind != R_AMIS)
-        return 0;
-    return amis_view_flush(r.view, fs, r.rest, fi);
+    REGIONS_CALL(rel, 0, 0, flush, fi);
 }
 
 static int regions_release(struct amifs *fs, const char *rel,
                            struct fuse_file_info *fi)
 {
-    struct rroute r;
-    int rc = rroute(fs, rel, &r);
-    if (rc != 0)
-        return rc;
-    if (r.kind == R_TASKS)
-        return rt_release(fi);
-    if (r.kind != R_AMIS)
-        return 0;
-    return amis_view_release(r.view, fs, r.rest, fi);
+    REGIONS_CALL(rel, 0, 0, release, fi);
 }
 
 static int regions_truncate(struct amifs *fs, const char *rel, off_t size,
                             struct fuse_file_info *fi)
 {
-    ROUTE_AMIS(fs, rel, r, -EISDIR);
-    return amis_view_truncate(r.view, fs, r.rest, size, fi);
+    REGIONS_CALL(rel, -EISDIR, -EACCES, truncate, size, fi);
 }
 
 static int regions_unlink(struct amifs *fs, const char *rel)
 {
-    ROUTE_AMIS(fs, rel, r, -EISDIR);
-    return amis_view_unlink(r.view, fs, r.rest);
+    struct rroute r;
+    int rc = rroute(fs, rel, &r);
+    if (rc != 0)
+        return rc;
+    if (r.kind != R_VIEW)
+        return -EISDIR;
+    return r.ops->unlink ? r.ops->unlink(r.self, fs, r.rest) : -EACCES;
 }
 
 static int regions_mkdir(struct amifs *fs, const char *rel, mode_t mode)
 {
-    ROUTE_AMIS(fs, rel, r, -EEXIST);
-    return amis_view_mkdir(r.view, fs, r.rest, mode);
+    REGIONS_CALL(rel, -EEXIST, -EACCES, mkdir, mode);
 }
 
 static int regions_rmdir(struct amifs *fs, const char *rel)
 {
-    ROUTE_AMIS(fs, rel, r, -EPERM);
-    return amis_view_rmdir(r.view, fs, r.rest);
+    struct rroute r;
+    int rc = rroute(fs, rel, &r);
+    if (rc != 0)
+        return rc;
+    if (r.kind != R_VIEW)
+        return -EPERM;
+    return r.ops->rmdir ? r.ops->rmdir(r.self, fs, r.rest) : -EACCES;
 }
 
 static int regions_init(struct amifs *fs)
@@ -734,8 +429,10 @@ static void regions_destroy(struct amifs *fs)
     while (st->views) {
         struct region_view *r = st->views;
         st->views = r->next;
+        for (size_t k = 0; k < NKINDS; k++) /* before the poller they use */
+            if (r->views[k])
+                kinds[k]->free(r->views[k]);
         taskcache_free(r->own); /* before tcc, its ctx, goes */
-        amis_view_free(r->amis);
         free(r);
     }
     names_free(st->names, st->n);

@@ -1,7 +1,12 @@
 /*
- * tasks.c — the tasks/ folder (doc/CONTRACT.md "tasks/").
+ * tasks.c — the tasks kind of folder (fs/view.h, fs/tasks.h): the import
+ * tasks of one region. One module serves tasks/ (the mounted region: its
+ * view has imports/' registry, so it shows this mount's uploads, has
+ * `wait` and cancels) and regions/REGION/tasks/ (no registry: read-only,
+ * no `wait`, every change EACCES). A view reads its region's task cache
+ * (core/taskcache.h), which it borrows from its view_region.
  *
- *   tasks/ID/            every import-image task the shared poller knows
+ *   tasks/ID/            every import-image task the region's poller knows
  *   tasks/NAME -> ID     alias named after the dropped file (local job, or
  *                        the task's amifs:name tag: survives a remount)
  *   tasks/NAME/          before ImportImage answered (or when the upload
@@ -17,7 +22,7 @@
  *
  * rmdir of a task directory (rm -r) cancels an active task or aborts an
  * upload in flight; unlink of the files inside is accepted and does nothing
- * so that `rm -r` reaches the rmdir.
+ * so that `rm -r` reaches the rmdir. (Views with a registry only.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,22 +31,18 @@
 #include <string.h>
 
 #include "core/diagnosis.h"
-#include "fs/fs.h"
 #include "fs/imports.h"
+#include "fs/tasks.h"
 #include "core/status.h"
 
 #define FIRST_LIST_WAIT_MS 3000
 #define WAIT_TICK_MS 250
 
-struct tstate {
-    struct fsimport *s;
-    bool owner;
+/* A view: the region's task cache, and imports/' registry or NULL. */
+struct tview {
+    struct taskcache *tc;
+    struct fsimport *reg;
 };
-
-static struct fsimport *state(struct amifs *fs)
-{
-    return ((struct tstate *)fs->tasks)->s;
-}
 
 /* What a path's first component names. */
 struct tnode {
@@ -67,24 +68,26 @@ static void has_task(void *arg, const struct ec2_import_task *t, bool c)
 }
 
 /* 0 with *n filled (release with node_release), or -ENOENT. */
-static int resolve(struct fsimport *s, const char *name, struct tnode *n)
+static int resolve(struct tview *s, const char *name, struct tnode *n)
 {
     memset(n, 0, sizeof *n);
     bool known = false;
     if (is_task_id(name) &&
         taskcache_with(s->tc, name, has_task, &known) == 0) {
         snprintf(n->id, sizeof n->id, "%s", name);
-        n->job = fsimport_job_by_task(s, name); /* upload facts, if ours */
+        if (s->reg) /* upload facts, if ours */
+            n->job = fsimport_job_by_task(s->reg, name);
         return 0;
     }
-    n->job = fsimport_job(s, name);
+    n->job = s->reg ? fsimport_job(s->reg, name) : NULL;
     if (n->job) {
         n->link = importjob_task_id(n->job, n->id, sizeof n->id) == 0;
         return 0;
     }
     /* Right after mounting, names come from the first listing: wait for it
      * (bounded; returns at once once it has happened). */
-    taskcache_wait_first(s->tc, FIRST_LIST_WAIT_MS);
+    if (taskcache_alias(s->tc, name, n->id, sizeof n->id) != 0)
+        taskcache_wait_first(s->tc, FIRST_LIST_WAIT_MS);
     if (taskcache_alias(s->tc, name, n->id, sizeof n->id) == 0) {
         n->link = true;
         return 0;
@@ -105,11 +108,12 @@ static const char *const FILES[] = {"status", "status.json", "progress",
                                     "wait",   "source",      "diagnosis",
                                     "ami"};
 
-static enum tfile file_of(const char *name)
+/* A file of a view's task directory (`wait` only where a view acts). */
+static enum tfile file_of(const struct tview *s, const char *name)
 {
     for (int i = 0; i < F_NONE; i++)
         if (strcmp(name, FILES[i]) == 0)
-            return (enum tfile)i;
+            return i == F_WAIT && !s->reg ? F_NONE : (enum tfile)i;
     return F_NONE;
 }
 
@@ -137,6 +141,8 @@ static int render(struct view *v, const struct ec2_import_task *t,
     case F_SOURCE:
         return status_source(v->u, t, v->out);
     case F_DIAG:
+        if (v->word != STATUS_FAILED && v->word != STATUS_CANCELLED)
+            return -ENOENT;
         return diagnosis_render(status_failure(v->u, t, cancelled), v->out);
     case F_AMI:
         if (v->word != STATUS_COMPLETED || !t || !t->image_id)
@@ -155,7 +161,7 @@ static void render_cb(void *arg, const struct ec2_import_task *t, bool c)
 }
 
 /* Render file f of node n into out; *word gets the status word. */
-static int view_node(struct fsimport *s, struct tnode *n, enum tfile f,
+static int view_node(struct tview *s, struct tnode *n, enum tfile f,
                      struct buf *out, enum status_word *word)
 {
     struct importjob_info in;
@@ -193,59 +199,49 @@ enum want { ANY_PATH, NAME_ONLY };
 /* rel split into NAME[/FILE] (*file NULL or inside rel) and NAME resolved
  * into *n (release with node_release). With NAME_ONLY, a NAME/FILE path is
  * -ENOENT before NAME is looked up (which may wait for the first listing). */
-static int lookup(struct amifs *fs, const char *rel, enum want want,
+static int lookup(struct tview *s, const char *rel, enum want want,
                   struct tnode *n, const char **file)
 {
     char name[1024];
     if (split(rel, name, sizeof name, file) != 0 ||
         (want == NAME_ONLY && *file) ||
-        resolve(state(fs), name, n) != 0)
+        resolve(s, name, n) != 0)
         return -ENOENT;
     return 0;
 }
 
 /* ---- folder_ops ------------------------------------------------------- */
 
-static int tasks_init(struct amifs *fs)
+static void *tasks_new(struct amifs *fs, const struct view_region *r,
+                       int *rc)
 {
-    struct tstate *ts = calloc(1, sizeof *ts);
-    if (!ts)
-        return -ENOMEM;
-    ts->s = fs->imports;
-    if (!ts->s) { /* imports/ could not start: run the poller ourselves */
-        int rc = fsimport_create(fs, &ts->s);
-        if (rc != 0) {
-            free(ts);
-            return rc;
-        }
-        ts->owner = true;
+    struct tview *s = calloc(1, sizeof *s);
+    *rc = !r->tasks ? -EIO : !s ? -ENOMEM : 0;
+    if (*rc != 0) { /* no poller: imports/ (which runs it) did not start */
+        free(s);
+        return NULL;
     }
-    fs->tasks = ts;
-    return 0;
+    s->tc = r->tasks;
+    s->reg = r->registry;
+    return s;
 }
 
-static void tasks_destroy(struct amifs *fs)
+static void tasks_free(void *self)
 {
-    struct tstate *ts = fs->tasks;
-    if (ts && ts->owner)
-        fsimport_free(ts->s);
-    free(ts);
-    fs->tasks = NULL;
+    free(self);
 }
 
-static int file_attr(struct amifs *fs, struct tnode *n, const char *file,
-                     struct stat *st)
+static int file_attr(struct tview *s, struct amifs *fs, struct tnode *n,
+                     const char *file, struct stat *st)
 {
-    enum tfile f = file_of(file);
+    enum tfile f = file_of(s, file);
     if (f == F_NONE)
         return -ENOENT;
     struct buf b;
     buf_init(&b, 0);
     enum status_word w;
-    int rc = view_node(state(fs), n, f == F_WAIT ? F_STATUS : f, &b, &w);
+    int rc = view_node(s, n, f == F_WAIT ? F_STATUS : f, &b, &w);
     bool ended = status_word_ended(w);
-    if (rc == 0 && f == F_DIAG && w != STATUS_FAILED && w != STATUS_CANCELLED)
-        rc = -ENOENT;
     if (rc == 0 && f == F_AMI)
         amifs_stat_link(fs, st, b.len);
     else if (rc == 0)
@@ -254,16 +250,17 @@ static int file_attr(struct amifs *fs, struct tnode *n, const char *file,
     return rc;
 }
 
-static int tasks_getattr(struct amifs *fs, const char *rel, struct stat *st,
-                         struct fuse_file_info *fi)
+static int tasks_getattr(void *self, struct amifs *fs, const char *rel,
+                         struct stat *st, struct fuse_file_info *fi)
 {
+    struct tview *s = self;
     if (!*rel) {
         amifs_stat_dir(fs, st, fs->mount_time);
         return 0;
     }
     const char *file;
     struct tnode n;
-    if (lookup(fs, rel, ANY_PATH, &n, &file) != 0)
+    if (lookup(s, rel, ANY_PATH, &n, &file) != 0)
         return -ENOENT;
     int rc = 0;
     if (!file && n.link)
@@ -273,25 +270,26 @@ static int tasks_getattr(struct amifs *fs, const char *rel, struct stat *st,
     else /* NAME/FILE of an alias: the kernel still holds NAME as the
             upload's directory it was until ImportImage answered (for
             entry_timeout); answer as the task's directory would. */
-        rc = file_attr(fs, &n, file, st);
+        rc = file_attr(s, fs, &n, file, st);
     node_release(&n);
     return rc;
 }
 
-static int tasks_readlink(struct amifs *fs, const char *rel, char *out,
-                          size_t size)
+static int tasks_readlink(void *self, struct amifs *fs, const char *rel,
+                          char *out, size_t size)
 {
+    struct tview *s = self;
     const char *file;
     struct tnode n;
-    if (lookup(fs, rel, ANY_PATH, &n, &file) != 0)
+    if (lookup(s, rel, ANY_PATH, &n, &file) != 0)
         return -ENOENT;
     struct buf b;
     buf_init(&b, 0);
     int rc = 0;
     if (!file && n.link)
         rc = buf_appends(&b, n.id);
-    else if (file && file_of(file) == F_AMI)
-        rc = view_node(state(fs), &n, F_AMI, &b, NULL);
+    else if (file && file_of(s, file) == F_AMI)
+        rc = view_node(s, &n, F_AMI, &b, NULL);
     else
         rc = -EINVAL;
     if (rc == 0 && size > 0)
@@ -301,13 +299,14 @@ static int tasks_readlink(struct amifs *fs, const char *rel, char *out,
     return rc;
 }
 
-static void list_root(struct fsimport *s, void *buf, fuse_fill_dir_t filler)
+static void list_root(struct tview *s, void *buf, fuse_fill_dir_t filler)
 {
     taskcache_wait_first(s->tc, FIRST_LIST_WAIT_MS);
     struct taskcache_names tn;
     char **jobs = NULL;
     size_t nj = 0;
-    fsimport_job_names(s, &jobs, &nj);
+    if (s->reg)
+        fsimport_job_names(s->reg, &jobs, &nj);
     if (taskcache_names(s->tc, &tn) == 0) {
         for (size_t i = 0; i < tn.nids; i++)
             filler(buf, tn.ids[i], NULL, 0, 0);
@@ -325,22 +324,23 @@ static void list_root(struct fsimport *s, void *buf, fuse_fill_dir_t filler)
     fsimport_names_free(jobs, nj);
 }
 
-static int tasks_readdir(struct amifs *fs, const char *rel, void *buf,
-                         fuse_fill_dir_t filler)
+static int tasks_readdir(void *self, struct amifs *fs, const char *rel,
+                         void *buf, fuse_fill_dir_t filler)
 {
+    struct tview *s = self;
     filler(buf, ".", NULL, 0, 0);
     filler(buf, "..", NULL, 0, 0);
     if (!*rel) {
-        list_root(state(fs), buf, filler);
+        list_root(s, buf, filler);
         return 0;
     }
     const char *file;
     struct tnode n;
-    if (lookup(fs, rel, NAME_ONLY, &n, &file) != 0)
+    if (lookup(s, rel, NAME_ONLY, &n, &file) != 0)
         return -ENOENT;
     struct stat st;
     for (int f = 0; f < F_NONE; f++) /* an alias too: see getattr */
-        if (file_attr(fs, &n, FILES[f], &st) == 0)
+        if (file_attr(s, fs, &n, FILES[f], &st) == 0)
             filler(buf, FILES[f], NULL, 0, 0);
     node_release(&n);
     return 0;
@@ -354,17 +354,18 @@ struct thandle {
     struct buf text;
 };
 
-static int tasks_open(struct amifs *fs, const char *rel,
+static int tasks_open(void *self, struct amifs *fs, const char *rel,
                       struct fuse_file_info *fi)
 {
+    struct tview *s = self;
     char name[1024]; /* kept: the handle remembers NAME */
     const char *file;
     struct tnode n;
     if (split(rel, name, sizeof name, &file) != 0 || !file ||
-        resolve(state(fs), name, &n) != 0)
+        resolve(s, name, &n) != 0)
         return -ENOENT;
     node_release(&n);
-    enum tfile f = file_of(file);
+    enum tfile f = file_of(s, file);
     if (f == F_NONE || f == F_AMI) /* an alias's NAME/FILE: see getattr */
         return -ENOENT;
     if ((fi->flags & O_ACCMODE) != O_RDONLY)
@@ -381,7 +382,7 @@ static int tasks_open(struct amifs *fs, const char *rel,
 }
 
 /* Render h's file now (for wait: once the task has ended). */
-static int fill(struct fsimport *s, struct thandle *h)
+static int fill(struct tview *s, struct thandle *h)
 {
     uint64_t gen = taskcache_generation(s->tc);
     for (;;) {
@@ -401,12 +402,13 @@ static int fill(struct fsimport *s, struct thandle *h)
     }
 }
 
-static int tasks_read(struct amifs *fs, const char *rel, char *buf, size_t n,
-                      off_t off, struct fuse_file_info *fi)
+static int tasks_read(void *self, struct amifs *fs, const char *rel,
+                      char *buf, size_t n, off_t off,
+                      struct fuse_file_info *fi)
 {
     struct thandle *h = (struct thandle *)(uintptr_t)fi->fh;
     if (!h->filled) {
-        int rc = fill(state(fs), h);
+        int rc = fill(self, h);
         if (rc != 0)
             return rc;
         h->filled = true;
@@ -419,7 +421,7 @@ static int tasks_read(struct amifs *fs, const char *rel, char *buf, size_t n,
     return (int)got;
 }
 
-static int tasks_release(struct amifs *fs, const char *rel,
+static int tasks_release(void *self, struct amifs *fs, const char *rel,
                          struct fuse_file_info *fi)
 {
     struct thandle *h = (struct thandle *)(uintptr_t)fi->fh;
@@ -429,13 +431,13 @@ static int tasks_release(struct amifs *fs, const char *rel,
 }
 
 /* Cancel what node n names: the AWS task, or the upload in flight. */
-static int cancel_node(struct amifs *fs, struct tnode *n)
+static int cancel_node(struct tview *s, struct amifs *fs, struct tnode *n)
 {
     if (!n->id[0])
         return n->job ? importjob_cancel(n->job) : -ENOENT;
     struct aws_error err;
     aws_error_clear(&err);
-    int rc = taskcache_cancel(state(fs)->tc, n->id, &err);
+    int rc = taskcache_cancel(s->tc, n->id, &err);
     if (rc == -EBUSY)
         return -EPERM; /* ended tasks are history: nothing to remove */
     if (rc != 0 && rc != -ENOENT) {
@@ -446,28 +448,34 @@ static int cancel_node(struct amifs *fs, struct tnode *n)
     return rc;
 }
 
-static int tasks_rmdir(struct amifs *fs, const char *rel)
+static int tasks_rmdir(void *self, struct amifs *fs, const char *rel)
 {
+    struct tview *s = self;
     const char *file;
     struct tnode n;
-    if (lookup(fs, rel, NAME_ONLY, &n, &file) != 0)
+    if (!s->reg)
+        return -EACCES; /* cancel from the mounted region's tasks/ */
+    if (lookup(s, rel, NAME_ONLY, &n, &file) != 0)
         return -ENOENT;
-    int rc = n.link ? -ENOTDIR : cancel_node(fs, &n);
+    int rc = n.link ? -ENOTDIR : cancel_node(s, fs, &n);
     node_release(&n);
     return rc;
 }
 
-static int tasks_unlink(struct amifs *fs, const char *rel)
+static int tasks_unlink(void *self, struct amifs *fs, const char *rel)
 {
+    struct tview *s = self;
     const char *file;
     struct tnode n;
-    if (lookup(fs, rel, ANY_PATH, &n, &file) != 0)
+    if (!s->reg)
+        return -EACCES;
+    if (lookup(s, rel, ANY_PATH, &n, &file) != 0)
         return -ENOENT;
     int rc;
     if (file) /* a status file: accepted so rm -r reaches rmdir */
-        rc = file_of(file) == F_NONE ? -ENOENT : 0;
+        rc = file_of(s, file) == F_NONE ? -ENOENT : 0;
     else if (n.link) /* rm tasks/NAME: cancel what it points at */
-        rc = cancel_node(fs, &n);
+        rc = cancel_node(s, fs, &n);
     else
         rc = -EISDIR;
     node_release(&n);
@@ -484,10 +492,18 @@ static const char tasks_help[] =
     "    -o poll_interval=SECONDS  DescribeImportImageTasks refresh (10; "
     "2 while a task is active)\n";
 
+/* tasks/'s mount-wide part: its option (the pollers read it). */
 const struct folder_ops tasks_folder = {
     .name = "tasks",
-    .init = tasks_init,
-    .destroy = tasks_destroy,
+    .opts = tasks_opts,
+    .opts_help = tasks_help,
+};
+
+const struct view_ops tasks_view_ops = {
+    .name = "tasks",
+    .needs_tasks = true,
+    .new = tasks_new,
+    .free = tasks_free,
     .getattr = tasks_getattr,
     .readdir = tasks_readdir,
     .readlink = tasks_readlink,
@@ -496,6 +512,4 @@ const struct folder_ops tasks_folder = {
     .release = tasks_release,
     .rmdir = tasks_rmdir,
     .unlink = tasks_unlink,
-    .opts = tasks_opts,
-    .opts_help = tasks_help,
 };

@@ -2,6 +2,7 @@
 the AWS CLI show up as directories; tags, launch permissions, copy-to and
 rm -r act on the account, and the AWS CLI (the independent client) sees it.
 """
+import errno
 import json
 import os
 import subprocess
@@ -241,3 +242,123 @@ def test_a_bad_account_id_fails_the_write_and_changes_nothing(
     assert r.returncode != 0 and "Invalid argument" in r.stderr, r.stderr
     assert shared() == [OTHER]
     assert read(f).split() == [OTHER]
+
+
+# --- hostile values (issue 12 item 5, issue 11 item 7) -------------------
+# Every refused write poisons its file: later writes and the close fail
+# with the same errno and nothing reaches AWS (checked with the AWS CLI).
+
+def _fails(fn, code):
+    with pytest.raises(OSError) as e:
+        fn()
+    assert e.value.errno == code, e.value
+    return e.value
+
+
+def _refused(path, flags, code, *writes):
+    """Open path, expect every write (bytes, or (bytes, offset)) and the
+    close to fail with errno code. The descriptor is closed either way (a
+    leaked one would keep the mount busy)."""
+    fd = os.open(path, flags)
+    try:
+        for w in writes:
+            if isinstance(w, tuple):
+                _fails(lambda: os.pwrite(fd, w[0], w[1]), code)
+            else:
+                _fails(lambda: os.write(fd, w), code)
+    finally:
+        try:
+            os.close(fd)
+            closed = 0
+        except OSError as e:
+            closed = e.errno
+    assert closed == code
+
+
+def test_nul_and_holes_in_launch_permissions_are_refused(
+        endpoint, vmdk, fresh_mount):
+    ami, _ = make_ami(endpoint, vmdk, "nulshare")
+    f = os.path.join(fresh_mount.path, "amis", ami, "launch-permissions")
+    write(f, OTHER + "\n")
+    # a NUL in the middle: nothing after it may be dropped silently
+    _refused(f, os.O_WRONLY | os.O_TRUNC, errno.EINVAL,
+             OTHER2.encode() + b"\0junk\n", OTHER2.encode() + b"\n")
+    assert launch_permissions(endpoint, ami) == [OTHER]
+    # a write past the end would leave a hole of NUL bytes
+    _refused(f, os.O_WRONLY, errno.EINVAL, (OTHER2.encode() + b"\n", 4096))
+    assert launch_permissions(endpoint, ami) == [OTHER]
+    assert "NUL bytes" in fresh_mount.log()
+
+
+def test_a_refused_write_from_a_shell_unshares_nothing(
+        endpoint, vmdk, fresh_mount):
+    ami, snaps = make_ami(endpoint, vmdk, "dupflush")
+    f = os.path.join(fresh_mount.path, "amis", ami, "launch-permissions")
+    write(f, OTHER + "\n")
+    # bash closes its first descriptor (a flush) before echo writes: that
+    # flush of the truncated file must not apply an empty list
+    r = subprocess.run(["bash", "-c", 'echo bogus > "$1"', "sh", f],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "Invalid argument" in r.stderr, r.stderr
+    assert launch_permissions(endpoint, ami) == [OTHER]
+    snap = endpoint.aws("ec2", "describe-snapshot-attribute",
+                        "--snapshot-id", snaps[0], "--attribute",
+                        "createVolumePermission")
+    assert [p["UserId"] for p in snap["CreateVolumePermissions"]] == [OTHER]
+    # a good write from the same shell still works
+    r = subprocess.run(["bash", "-c", 'echo %s > "$1"' % OTHER2, "sh", f],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert launch_permissions(endpoint, ami) == [OTHER2]
+
+
+def test_launch_permissions_are_bounded_and_applied_in_batches(
+        endpoint, vmdk, fresh_mount):
+    ami, _ = make_ami(endpoint, vmdk, "manyshare")
+    f = os.path.join(fresh_mount.path, "amis", ami, "launch-permissions")
+    write(f, OTHER + "\n")
+    # 80,000 ids: refused at once (EFBIG), nothing applied
+    many = "".join("%012d\n" % (100000000000 + i) for i in range(80000))
+    t0 = time.time()
+    _refused(f, os.O_WRONLY | os.O_TRUNC, errno.EFBIG, many.encode())
+    assert time.time() - t0 < 10
+    assert launch_permissions(endpoint, ami) == [OTHER]
+    # the limit itself, 1,000 ids, is applied well within a minute
+    ids = ["%012d" % (200000000000 + i) for i in range(1000)]
+    t0 = time.time()
+    write(f, "\n".join(ids) + "\n")
+    assert time.time() - t0 < 60
+    assert launch_permissions(endpoint, ami) == ids
+    assert "1000 added, 1 removed" in fresh_mount.log()
+    write(f, OTHER + "\n")
+    assert launch_permissions(endpoint, ami) == [OTHER]
+
+
+def test_a_refused_tag_value_creates_no_tag(endpoint, vmdk, fresh_mount):
+    ami, _ = make_ami(endpoint, vmdk, "badtag")
+    tags = os.path.join(fresh_mount.path, "amis", ami, "tags")
+    # over 256 characters, from a shell (whose dup flush comes first)
+    r = subprocess.run(["bash", "-c", 'printf %s "$2" > "$1"', "sh",
+                        os.path.join(tags, "Long"), "x" * 257],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "Invalid argument" in r.stderr, r.stderr
+    # binary: a NUL, or bytes that are not UTF-8
+    for name, value in (("Nul", b"uefi\0junk"), ("Bin", b"\xff\xfe")):
+        _refused(os.path.join(tags, name), os.O_WRONLY | os.O_CREAT,
+                 errno.EINVAL, value)
+    _fails(lambda: write(os.path.join(tags, "k" * 129), "v"),
+           errno.ENAMETOOLONG)
+    time.sleep(0.5)   # release runs after close() returned
+    assert tags_of(endpoint, ami) == {}
+    # the limits themselves pass: 256 characters (not bytes), 128-char key
+    key = "é" * 100 + "k" * 28          # 128 characters, 228 bytes
+    write(os.path.join(tags, key), "ü" * 256 + "\n")
+    assert tags_of(endpoint, ami) == {key: "ü" * 256}
+    # at most 50 tags on an AMI: the 51st is refused, nothing created
+    endpoint.aws("ec2", "create-tags", "--resources", ami, "--tags",
+                 *["Key=k%02d,Value=v" % i for i in range(49)], json=False)
+    _fails(lambda: write(os.path.join(tags, "Extra"), "v"), errno.EDQUOT)
+    assert len(tags_of(endpoint, ami)) == 50
+    write(os.path.join(tags, "k00"), "changed")     # an existing one: fine
+    assert tags_of(endpoint, ami)["k00"] == "changed"
+    assert "at most 50 tags" in fresh_mount.log()
