@@ -18,6 +18,7 @@
 
 #include "aws/ec2.h"
 #include "aws/xml.h"
+#include "core/name.h"
 #include "fs/amis.h"
 #include "fs/amis_text.h"
 
@@ -146,41 +147,20 @@ static int err_errno(struct amifs *fs, const char *what,
     return e > 0 ? -e : -EIO;
 }
 
-/* File names for tag keys and AMI names, which may hold '/': '%' → %25,
- * '/' → %2F. Returns 0 or -ENAMETOOLONG. */
-static int name_encode(const char *in, char *out, size_t n)
+/* The key (tag key, AMI name) of the file name c[0..len) in a listing:
+ * core/name.h's tag encoding, so a file created under a name is listed
+ * under the same name. -ENOENT for a name no key is listed as. */
+static int tag_name_decode(const char *c, size_t len, char *out, size_t n)
 {
-    size_t j = 0;
-    for (; *in; in++) {
-        const char *rep = *in == '%' ? "%25" : *in == '/' ? "%2F" : NULL;
-        size_t len = rep ? 3 : 1;
-        if (j + len >= n)
-            return -ENAMETOOLONG;
-        memcpy(out + j, rep ? rep : in, len);
-        j += len;
-    }
-    out[j] = '\0';
-    return 0;
-}
+    char name[AMIS_ARG_MAX * 3 + 1];
+    int rc;
 
-static int name_decode(const char *in, size_t inlen, char *out, size_t n)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < inlen; i++) {
-        char c = in[i];
-        if (c == '%' && inlen - i >= 3 && memcmp(in + i, "%2F", 3) == 0) {
-            c = '/';
-            i += 2;
-        } else if (c == '%' && inlen - i >= 3 &&
-                   memcmp(in + i, "%25", 3) == 0) {
-            i += 2;
-        }
-        if (c == '\0' || j + 1 >= n)
-            return c ? -ENAMETOOLONG : -ENOENT;
-        out[j++] = c;
-    }
-    out[j] = '\0';
-    return 0;
+    if (len >= sizeof(name))
+        return -ENAMETOOLONG;
+    memcpy(name, c, len);
+    name[len] = '\0';
+    rc = name_tag_decode(name, out, n);
+    return rc == -EINVAL ? -ENOENT : rc < 0 ? rc : 0;
 }
 
 /* ---- paths -------------------------------------------------------------- */
@@ -229,7 +209,7 @@ static int parse_path(const char *rel, struct amis_path *p)
         if (nc > 2)
             return -ENOENT;
         p->node = nc == 1 ? N_BYNAME : N_BYNAME_LINK;
-        return nc == 1 ? 0 : name_decode(c[1], l[1], p->arg, sizeof(p->arg));
+        return nc == 1 ? 0 : tag_name_decode(c[1], l[1], p->arg, sizeof(p->arg));
     }
     if (l[0] < 5 || l[0] >= sizeof(p->id) || strncmp(c[0], "ami-", 4) != 0)
         return -ENOENT;
@@ -250,7 +230,7 @@ static int parse_ami_sub(const char *const *c, const size_t *l, int nc,
         }
     if (comp_is(c[0], l[0], "tags") && nc <= 2) {
         p->node = nc == 1 ? N_TAGS : N_TAG;
-        return nc == 1 ? 0 : name_decode(c[1], l[1], p->arg, sizeof(p->arg));
+        return nc == 1 ? 0 : tag_name_decode(c[1], l[1], p->arg, sizeof(p->arg));
     }
     if (!comp_is(c[0], l[0], "copy-to"))
         return -ENOENT;
@@ -712,7 +692,7 @@ static int amis_readlink(void *self, struct amifs *fs,
 static void fill_encoded(void *buf, fuse_fill_dir_t filler, const char *name)
 {
     char enc[AMIS_ARG_MAX * 3];
-    if (name && *name && name_encode(name, enc, sizeof(enc)) == 0)
+    if (name && *name && name_tag_encode(name, enc, sizeof(enc)) >= 0)
         filler(buf, enc, NULL, 0, 0);
 }
 
@@ -805,8 +785,8 @@ static int check_tag_key(struct amifs *fs, const char *key)
     const char *why = "";
     int rc = amis_tag_key_check(key, &why);
     if (rc != 0)
-        amifs_log(fs, AWS_LOG_ERROR, "amis: tag key '%.128s' refused: %s",
-                  key, why);
+        amifs_refuse(fs, "amis/ID/tags", key, "create", -rc,
+                     "the tag key is refused: %s", why);
     return rc;
 }
 
@@ -844,8 +824,9 @@ static int apply_tag(struct amis_view *v, struct amifs *fs, struct amis_fh *fh)
     free(val);
     if (rc != 0)
         return rc;
+    char kb[NAME_ESC_MAX];
     amifs_log(fs, AWS_LOG_INFO, "amis: %s: tag '%s' set", fh->p.id,
-              fh->p.arg);
+              name_esc(fh->p.arg, kb, sizeof(kb)));
     snap_invalidate(v);
     return 0;
 }
@@ -1324,7 +1305,9 @@ static int unlink_tag(struct amis_view *v, struct amifs *fs,
     aws_error_clear(&err);
     if (ec2_delete_tags(v->client, v->region, res, 1, &tags, &err) != 0)
         return err_errno(fs, "DeleteTags", &err);
-    amifs_log(fs, AWS_LOG_INFO, "amis: %s: tag '%s' deleted", p->id, p->arg);
+    char kb[NAME_ESC_MAX];
+    amifs_log(fs, AWS_LOG_INFO, "amis: %s: tag '%s' deleted", p->id,
+              name_esc(p->arg, kb, sizeof(kb)));
     snap_invalidate(v);
     return 0;
 }
