@@ -262,11 +262,13 @@ static int push_zeros(struct upload_writer *w, uint64_t upto)
     return 0;
 }
 
-/* Send the held pieces that now follow `sent`. With `holes`, gaps before
- * held pieces are zeros (the window overflowed, or the end). */
-static int drain(struct upload_writer *w, bool holes)
+/* Send the held pieces that now follow `sent`. Gaps before held pieces
+ * become holes (zeros) while more than the window is held, or for every
+ * piece with `all` (the end). */
+static int drain(struct upload_writer *w, bool all)
 {
-    while (w->held && (holes || w->held->off <= w->sent)) {
+    while (w->held && (all || w->held->off <= w->sent ||
+                       w->held_bytes > w->cfg.window)) {
         struct seg *s = w->held;
         int rc = push_zeros(w, s->off);
         if (rc == 0)
@@ -276,7 +278,6 @@ static int drain(struct upload_writer *w, bool holes)
         free(s);
         if (rc < 0)
             return rc;
-        holes = holes && w->held_bytes > w->cfg.window;
     }
     return 0;
 }
@@ -345,7 +346,7 @@ static int write_locked(struct upload_writer *w, const void *data, size_t n,
     else if ((rc = hold(w, data, n, off)) == -ESPIPE)
         return refuse_rewrite(w, off);
     if (rc == 0)
-        rc = drain(w, w->held_bytes > w->cfg.window);
+        rc = drain(w, false);
     if (rc < 0)
         return rc < 0 && state_errno(w) == 0 ? uw_fail(w, -rc) : rc;
     pthread_mutex_lock(&w->mu);

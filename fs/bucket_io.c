@@ -65,6 +65,8 @@ struct upload {
     char etag[72];        /* under wlock: of the object once stored */
     time_t parked_until;  /* under b->lock: a placeholder (closed with a
                              size hint, no data) until then; 0: not */
+    int handles;          /* under b->lock: open handles writing it */
+    bool nonzero;         /* under wlock: a non-zero byte was written */
 };
 
 struct bfile {
@@ -74,6 +76,7 @@ struct bfile {
     struct upload *up; /* writing: the upload (NULL until one starts) */
     bool writable;     /* opened for writing */
     long opener;       /* writing: the process that opened it, or 0 */
+    bool rdwr;         /* opened O_RDWR (a tool preparing a disk) */
     struct reader *rd; /* reading */
     char etag[72];     /* reading: If-Match */
 };
@@ -313,6 +316,7 @@ static int upload_new(struct amifs *fs, const char *rel, struct upload **out)
     atomic_init(&u->finished, false);
     u->started = time(NULL);
     u->refs = 1;
+    u->handles = 1;
     *out = u;
     return 0;
 }
@@ -322,7 +326,7 @@ static int upload_new(struct amifs *fs, const char *rel, struct upload **out)
 static struct upload *take_parked_locked(struct bk *b, const char *rel)
 {
     for (struct upload *u = b->uploads; u; u = u->next)
-        if (u->parked_until && strcmp(u->rel, rel) == 0) {
+        if (u->parked_until && !u->handles && strcmp(u->rel, rel) == 0) {
             unregister_locked(b, u);
             return u;
         }
@@ -369,8 +373,11 @@ static int attach_parked(struct amifs *fs, struct bfile *h)
     for (struct upload *x = b->uploads; x && !u; x = x->next)
         if (x->parked_until && strcmp(x->rel, h->rel) == 0 && live(x))
             u = x;
-    if (u)
+    if (u) {
         u->parked_until = 0;
+        if (u->handles++ > 0)
+            u->refs++; /* else h takes over the registry's reference */
+    }
     pthread_mutex_unlock(&b->lock);
     h->up = u;
     return u != NULL;
@@ -435,12 +442,35 @@ static int fetch(void *ctx, uint64_t off, size_t len, char *dst,
     return 0;
 }
 
+/* A placeholder holds only zeros. */
+static int fetch_zeros(void *ctx, uint64_t off, size_t len, char *dst,
+                       const atomic_int *cancel, struct aws_error *err)
+{
+    memset(dst, 0, len);
+    return 0;
+}
+
+static bool parked(struct bk *b, const char *rel)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&b->lock);
+    for (struct upload *u = b->uploads; u && !found; u = u->next)
+        found = u->parked_until && strcmp(u->rel, rel) == 0 && live(u);
+    pthread_mutex_unlock(&b->lock);
+    return found;
+}
+
 static int open_read(struct amifs *fs, struct bfile *h)
 {
     struct cache_attr a;
     int rc;
 
     if (bk_upload_attr(bk_of(fs), h->rel, &a)) {
+        if (a.size > 0 && parked(bk_of(fs), h->rel)) {
+            h->rd = reader_new(a.size, NULL, fetch_zeros, h);
+            return h->rd ? 0 : -ENOMEM;
+        }
         if (a.size > 0)
             return -EBUSY; /* still being written: not readable yet */
         h->rd = reader_new(0, NULL, fetch, h); /* empty so far */
@@ -556,6 +586,8 @@ static int write_locked(struct amifs *fs, struct upload *u, const char *buf,
             return rc;
     }
     ssize_t rc = uw_write(u->w, buf, n, off);
+    for (size_t i = 0; rc >= 0 && !u->nonzero && i < n; i++)
+        u->nonzero = buf[i] != 0;
     return rc < 0 ? (int)rc : (int)n;
 }
 
@@ -640,21 +672,59 @@ static int abort_killed(struct amifs *fs, struct upload *u, int sig)
     return u->result < 0 ? u->result : -ECANCELED;
 }
 
+/* Keep u as a placeholder for PARK_SECONDS: what it holds is only zeros
+ * up to its size, so it restarts as a fresh writer with that size as its
+ * hint (a reopen may then write anywhere). 0 or -errno. */
+static int park_locked(struct amifs *fs, struct upload *u)
+{
+    struct bk *b = bk_of(fs);
+    uint64_t size = uw_size(u->w);
+    struct upload_writer *w = u->w;
+
+    if (uw_wrote(u->w)) {
+        w = writer_new(fs, u->p.bucket, u->p.key, u->obj_rel);
+        if (!w || uw_truncate(w, size) < 0) {
+            uw_free(w);
+            return -ENOMEM;
+        }
+    }
+    pthread_mutex_lock(&b->lock);
+    struct upload_writer *old = u->w;
+    u->w = w;
+    u->parked_until = time(NULL) + PARK_SECONDS;
+    pthread_mutex_unlock(&b->lock);
+    if (old != w)
+        uw_free(old);
+    amifs_log(fs, AWS_LOG_INFO, "buckets/%s: closed with a size (%llu) and "
+              "no data; kept %d s for a reopen (then dropped, nothing "
+              "stored)", u->obj_rel, (unsigned long long)size, PARK_SECONDS);
+    return 0;
+}
+
+/* The deliberate close of a file with nothing in it but a size (and, for
+ * an O_RDWR open, zeros): a placeholder (qemu-img creates, sizes, closes,
+ * then reopens). */
+static bool parkable(struct bfile *h, struct upload *u)
+{
+    return uw_size(u->w) > 0 && !u->nonzero &&
+           (!uw_wrote(u->w) || h->rdwr);
+}
+
 /* A flush with nothing written: a deliberate close (the caller holds no
  * other fd of the file) stores what the file is — an empty object, also
- * over an existing one; a dup's flush changes nothing. A size hint with no
- * data waits for the release (a placeholder). */
+ * over an existing one — or parks a size-only file; a dup's flush changes
+ * nothing. */
 static int flush_nothing(struct amifs *fs, struct bfile *h, struct upload *u)
 {
     char path[1100];
 
-    if (uw_size(u->w) > 0)
-        return 0;
     if (h->opener && amifs_caller_process() != h->opener)
         return 0;
     snprintf(path, sizeof(path), "buckets/%s", h->rel);
     if (amifs_caller_holds(fs, path))
         return 0;
+    if (parkable(h, u))
+        return park_locked(fs, u);
     return finish_locked(fs, u);
 }
 
@@ -678,7 +748,7 @@ int bk_flush(struct amifs *fs, const char *rel, struct fuse_file_info *fi)
         rc = finish_locked(fs, u); /* takes the failure */
     else if (uw_wrote(u->w) && !opener)
         rc = 0; /* a child closing its inherited fd: the writer goes on */
-    else if (uw_wrote(u->w))
+    else if (uw_wrote(u->w) && !parkable(h, u))
         rc = finish_locked(fs, u);
     else
         rc = flush_nothing(fs, h, u);
@@ -686,42 +756,38 @@ int bk_flush(struct amifs *fs, const char *rel, struct fuse_file_info *fi)
     return rc;
 }
 
-/* The last close of a file created with a size hint and no data: keep it
- * as a placeholder (the registry takes h's reference). */
-static bool park(struct amifs *fs, struct upload *u)
+/* One handle fewer; the number left. */
+static int drop_handle(struct bk *b, struct upload *u)
 {
-    struct bk *b = bk_of(fs);
-
-    if (atomic_load(&u->finished) || uw_state(u->w) != UW_OPEN ||
-        uw_wrote(u->w) || uw_size(u->w) == 0)
-        return false;
     pthread_mutex_lock(&b->lock);
-    u->parked_until = time(NULL) + PARK_SECONDS;
+    int left = --u->handles;
+    bool parked = u->parked_until != 0;
     pthread_mutex_unlock(&b->lock);
-    amifs_log(fs, AWS_LOG_INFO, "buckets/%s: created with a size and no "
-              "data; kept %d s for a reopen (then dropped, nothing stored)",
-              u->obj_rel, PARK_SECONDS);
-    return true;
+    return left > 0 ? left : parked ? -1 : 0;
 }
 
 int bk_release(struct amifs *fs, const char *rel, struct fuse_file_info *fi)
 {
     struct bfile *h = handle_of(fi);
     struct upload *u = h ? h->up : NULL;
-    bool parked = false;
 
     if (!h)
         return 0;
-    if (u) {
+    int left = u ? drop_handle(bk_of(fs), u) : 0;
+    if (u && left > 0) { /* another handle goes on writing it */
+        upload_put(bk_of(fs), u);
+    } else if (u && left < 0 && !atomic_load(&fs->stopping)) {
+        /* a placeholder: the registry keeps h's reference */
+    } else if (u) {
         pthread_mutex_lock(&u->wlock);
         if (atomic_load(&fs->stopping))
             uw_abort(u->w, ECANCELED, "the daemon is stopping");
-        else
-            parked = park(fs, u);
-        if (!parked)
+        else if (parkable(h, u) && !uw_wrote(u->w))
+            left = park_locked(fs, u) == 0 ? -1 : 0;
+        if (left == 0)
             finish_locked(fs, u); /* release cannot report: it is logged */
         pthread_mutex_unlock(&u->wlock);
-        if (!parked) {
+        if (left == 0) {
             unregister(bk_of(fs), u);
             upload_put(bk_of(fs), u);
         }
@@ -742,6 +808,7 @@ static int open_write(struct amifs *fs, struct bfile *h, int flags)
 
     h->writable = true;
     h->opener = amifs_caller_process();
+    h->rdwr = (flags & O_ACCMODE) == O_RDWR;
     if (flags & O_TRUNC)
         return start_upload(fs, h);
     if (attach_parked(fs, h))
@@ -788,6 +855,7 @@ int bk_create(struct amifs *fs, const char *rel, mode_t mode,
         return rc;
     h->writable = true;
     h->opener = amifs_caller_process();
+    h->rdwr = (fi->flags & O_ACCMODE) == O_RDWR;
     rc = start_upload(fs, h);
     if (rc < 0) {
         handle_free(h);
