@@ -609,11 +609,12 @@ int s3_parse_result_etag(const struct xml_node *root, const char *root_name,
 static int copy_call(struct aws_client *c, const char *bucket,
                      const char *key, const char *query, const char *src_b,
                      const char *src_k, const char *range,
-                     const char *root_name, char *etag_out,
-                     struct aws_error *err)
+                     const char *if_match, const char *root_name,
+                     char *etag_out, struct aws_error *err)
 {
     struct buf src;
-    struct sigv4_header h[2];
+    struct sigv4_header h[3];
+    char quoted[80];
     struct aws_request r;
     struct xml_doc *doc = NULL;
     int rc;
@@ -624,10 +625,16 @@ static int copy_call(struct aws_client *c, const char *bucket,
         return aws_nomem(err);
     }
     h[0] = (struct sigv4_header){"x-amz-copy-source", buf_cstr(&src)};
-    h[1] = (struct sigv4_header){"x-amz-copy-source-range", range};
+    int nh = 1;
+    if (range)
+        h[nh++] = (struct sigv4_header){"x-amz-copy-source-range", range};
+    if (if_match && *if_match) {
+        snprintf(quoted, sizeof quoted, "\"%s\"", if_match);
+        h[nh++] = (struct sigv4_header){"x-amz-copy-source-if-match", quoted};
+    }
     req_init(&r, "PUT", bucket, key, query);
     r.headers = h;
-    r.nheaders = range ? 2 : 1;
+    r.nheaders = nh;
     r.body = "";
     r.s3_200_error = true;
     rc = send_xml(c, &r, &doc, err);
@@ -644,7 +651,7 @@ int s3_copy_object(struct aws_client *c, const char *src_bucket,
                    struct aws_error *err)
 {
     return copy_call(c, dst_bucket, dst_key, NULL, src_bucket, src_key, NULL,
-                     "CopyObjectResult", etag_out, err);
+                     NULL, "CopyObjectResult", etag_out, err);
 }
 
 static int part_query(struct buf *q, int part_no, const char *upload_id)
@@ -656,12 +663,28 @@ static int part_query(struct buf *q, int part_no, const char *upload_id)
     return q_add(q, "uploadId", upload_id);
 }
 
+static int part_copy_if(struct aws_client *c, const char *bucket,
+                        const char *key, const char *upload_id, int part_no,
+                        const char *src_bucket, const char *src_key,
+                        uint64_t first, uint64_t last, const char *if_match,
+                        char *etag_out, struct aws_error *err);
+
 int s3_mpu_upload_part_copy(struct aws_client *c, const char *bucket,
                             const char *key, const char *upload_id,
                             int part_no, const char *src_bucket,
                             const char *src_key, uint64_t first,
                             uint64_t last, char *etag_out,
                             struct aws_error *err)
+{
+    return part_copy_if(c, bucket, key, upload_id, part_no, src_bucket,
+                        src_key, first, last, NULL, etag_out, err);
+}
+
+static int part_copy_if(struct aws_client *c, const char *bucket,
+                        const char *key, const char *upload_id, int part_no,
+                        const char *src_bucket, const char *src_key,
+                        uint64_t first, uint64_t last, const char *if_match,
+                        char *etag_out, struct aws_error *err)
 {
     char range[64];
     struct buf q;
@@ -673,15 +696,16 @@ int s3_mpu_upload_part_copy(struct aws_client *c, const char *bucket,
         rc = aws_nomem(err);
     else
         rc = copy_call(c, bucket, key, buf_cstr(&q), src_bucket, src_key,
-                       range, "CopyPartResult", etag_out, err);
+                       range, if_match, "CopyPartResult", etag_out, err);
     buf_release(&q);
     return rc;
 }
 
 static int copy_parts(struct aws_client *c, const char *src_bucket,
                       const char *src_key, uint64_t size, uint64_t psize,
-                      const char *dst_bucket, const char *dst_key,
-                      const char *upload_id, struct aws_error *err)
+                      const char *if_match, const char *dst_bucket,
+                      const char *dst_key, const char *upload_id,
+                      struct aws_error *err)
 {
     size_t n = (size_t)((size + psize - 1) / psize);
     struct s3_part *parts = calloc(n, sizeof *parts);
@@ -691,9 +715,9 @@ static int copy_parts(struct aws_client *c, const char *src_bucket,
         uint64_t last = first + psize > size ? size - 1 : first + psize - 1;
         parts[i].number = (int)i + 1;
         parts[i].size = last - first + 1;
-        rc = s3_mpu_upload_part_copy(c, dst_bucket, dst_key, upload_id,
-                                     (int)i + 1, src_bucket, src_key, first,
-                                     last, parts[i].etag, err);
+        rc = part_copy_if(c, dst_bucket, dst_key, upload_id, (int)i + 1,
+                          src_bucket, src_key, first, last, if_match,
+                          parts[i].etag, err);
     }
     if (rc == 0)
         rc = s3_mpu_complete(c, dst_bucket, dst_key, upload_id, parts, n,
@@ -706,12 +730,21 @@ int s3_copy_any(struct aws_client *c, const char *src_bucket,
                 const char *src_key, uint64_t size, const char *dst_bucket,
                 const char *dst_key, struct aws_error *err)
 {
+    return s3_copy_any_if(c, src_bucket, src_key, size, NULL, dst_bucket,
+                          dst_key, err);
+}
+
+int s3_copy_any_if(struct aws_client *c, const char *src_bucket,
+                   const char *src_key, uint64_t size, const char *if_match,
+                   const char *dst_bucket, const char *dst_key,
+                   struct aws_error *err)
+{
     char upload_id[1024];
     struct aws_error ignored;
 
     if (size <= S3_MAX_PUT)
-        return s3_copy_object(c, src_bucket, src_key, dst_bucket, dst_key,
-                              NULL, err);
+        return copy_call(c, dst_bucket, dst_key, NULL, src_bucket, src_key,
+                         NULL, if_match, "CopyObjectResult", NULL, err);
     uint64_t psize = S3_COPY_PART_DEFAULT;
     while ((size + psize - 1) / psize > 10000)
         psize *= 2;
@@ -720,8 +753,8 @@ int s3_copy_any(struct aws_client *c, const char *src_bucket,
     if (s3_mpu_create(c, dst_bucket, dst_key, upload_id, sizeof upload_id,
                       err) < 0)
         return -1;
-    if (copy_parts(c, src_bucket, src_key, size, psize, dst_bucket, dst_key,
-                   upload_id, err) == 0)
+    if (copy_parts(c, src_bucket, src_key, size, psize, if_match,
+                   dst_bucket, dst_key, upload_id, err) == 0)
         return 0;
     s3_mpu_abort(c, dst_bucket, dst_key, upload_id, &ignored);
     return -1;

@@ -93,6 +93,14 @@ int s3_copy_object(struct aws_client *c, const char *src_bucket,
 int s3_copy_any(struct aws_client *c, const char *src_bucket,
                 const char *src_key, uint64_t size, const char *dst_bucket,
                 const char *dst_key, struct aws_error *err);
+/* The same, every request carrying x-amz-copy-source-if-match: `if_match`
+ * (an ETag, quotes stripped; NULL/"" for none), so a source replaced
+ * meanwhile fails with 412 instead of mixing two versions (the multipart
+ * copy of > 5 GiB in particular); the upload is aborted then. */
+int s3_copy_any_if(struct aws_client *c, const char *src_bucket,
+                   const char *src_key, uint64_t size, const char *if_match,
+                   const char *dst_bucket, const char *dst_key,
+                   struct aws_error *err);
 
 /* Multipart primitives (the uploader in mpu.h drives these). */
 int s3_mpu_create(struct aws_client *c, const char *bucket, const char *key,

@@ -11,10 +11,11 @@
  *      │  refused / upload or ImportImage failed ──► FAILED
  *      └─ importjob_cancel (rm) ──► CANCELLED
  *
- * Bytes: importjob_write() takes them in order (a forward gap is zeros, any
- * other offset fails with ESPIPE); each byte goes to the multipart uploader
- * (aws/mpu.h; memory bounded by its pool) and to the validator (ova/ova.h).
- * Nothing is buffered whole, in memory or on disk.
+ * Bytes: importjob_write() hands them to the job's upload writer
+ * (core/upload.h, the same writer as buckets/: reorder window, size hint,
+ * poison, journal), which passes them in order to the validator
+ * (ova/ova.h) and to the multipart uploader. Nothing is buffered whole, in
+ * memory or on disk. Any refused write or truncate fails the job for good.
  *
  * Which validator: a final name (.ova .vmdk .vhd .vhdx .raw .img) fixes the
  * kind at once. A temporary name (rsync's .NAME.XXXXXX, .part, GIO's
@@ -57,6 +58,7 @@
 #include "core/params.h"
 #include "core/status.h"
 #include "core/taskcache.h"
+#include "core/upload.h"
 
 struct mpu_shared;
 
@@ -80,21 +82,10 @@ struct import_config {
                                    NULL: a private one per upload */
     struct taskcache *tasks;  /* gets ImportImage's answer; may be NULL */
     const struct aws_logger *lg;
-    /* Upload journal (core/journal.h) and janitor (core/janitor.h), so that
-     * no staging upload is left behind. journal_add records a multipart
-     * upload once it has an id and returns its entry (NULL: not recorded;
-     * best effort); journal_done deletes the entry (upload complete, or
-     * aborted); journal_abort_failed is called when AbortMultipartUpload
-     * failed: it takes the entry (may be NULL), which must stay journaled
-     * while the upload is retried. Any may be NULL. */
-    struct journal_entry *(*journal_add)(void *ctx, const char *bucket,
-                                         const char *key,
-                                         const char *upload_id);
-    void (*journal_done)(void *ctx, struct journal_entry *e);
-    void (*journal_abort_failed)(void *ctx, const char *bucket,
-                                 const char *key, const char *upload_id,
-                                 struct journal_entry *e);
-    void *journal_ctx;
+    /* Upload journal (core/upload.h's ops; fs/ wires them to its journal
+     * and janitor), so that the next mount aborts the staging upload of a
+     * daemon that was killed. May be NULL. */
+    const struct uw_journal_ops *journal;
 };
 
 /* True for names ending in .ova .vmdk .vhd .vhdx .raw .img. */
@@ -140,6 +131,12 @@ int importjob_rename(struct importjob *j, const char *newname);
  * 0, or -EBUSY once ImportImage was called. */
 int importjob_cancel(struct importjob *j);
 
+/* Abort on request before the import: the writer was killed by a signal,
+ * or the daemon is stopping. The phase becomes CANCELLED with detail
+ * "<why> after N bytes; upload aborted, no import". 0, or -EBUSY once the
+ * upload is completing or ImportImage was called. */
+int importjob_abort(struct importjob *j, const char *why);
+
 /* Read the staged object (once complete): bytes read, or -errno (EBUSY
  * while still being written). */
 ssize_t importjob_read(struct importjob *j, char *buf, size_t n, off_t off);
@@ -159,8 +156,10 @@ enum upload_phase importjob_phase(struct importjob *j);
  * and return the new count. imports.c uses it to tell the last close of a
  * file that never received a byte from a close of one of several fds. */
 int importjob_writers(struct importjob *j, int delta);
-/* Bytes so far (the file's size). */
+/* Bytes so far (the file's size: data received, or the size hint). */
 uint64_t importjob_size(struct importjob *j);
+/* Whether any data byte was written (a size hint alone is not data). */
+bool importjob_wrote(struct importjob *j);
 /* Task id once STARTED, copied into out; 0 or -ENOENT. */
 int importjob_task_id(struct importjob *j, char *out, size_t n);
 /* The staged object (bucket, key); valid for the job's lifetime. */

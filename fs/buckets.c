@@ -467,6 +467,8 @@ static int bk_unlink(struct amifs *fs, const char *rel)
     if (!p.key[0])
         return -EISDIR;
     cancelled = bk_upload_cancel(bk_of(fs), rel);
+    if (cancelled < 0)
+        return cancelled; /* its close is completing: that close wins */
     rc = bk_lookup(fs, rel, &a);
     if (rc < 0 && !cancelled)
         return rc;
@@ -553,16 +555,22 @@ int bk_move_object(struct amifs *fs, const char *from_rel, const char *to_rel,
 {
     struct bpath from, to;
     struct aws_error err;
+    struct s3_head h;
 
     if (bpath_parse(from_rel, &from) < 0 || bpath_parse(to_rel, &to) < 0)
         return -EINVAL;
+    /* The size and ETag of now (not of a cached lookup): the copy of a big
+     * object goes part by part, each part checked against this ETag. */
     aws_error_clear(&err);
-    if (s3_copy_any(fs->client, from.bucket, from.key, size, to.bucket, to.key,
-                    &err) < 0) {
+    if (s3_head_object(fs->client, from.bucket, from.key, &h, &err) < 0)
+        return bk_fail(fs, "HeadObject", from_rel, &err);
+    (void)size;
+    if (s3_copy_any_if(fs->client, from.bucket, from.key, h.size, h.etag,
+                       to.bucket, to.key, &err) < 0) {
         cache_forget(bk_of(fs)->cache, to_rel);
         return bk_fail(fs, "CopyObject", from_rel, &err);
     }
-    bk_note_file(fs, to_rel, size, NULL);
+    bk_note_file(fs, to_rel, h.size, NULL);
     cache_forget(bk_of(fs)->cache, to_rel); /* ETag unknown: HEAD next */
     if (s3_delete_object(fs->client, from.bucket, from.key, &err) < 0) {
         cache_forget(bk_of(fs)->cache, from_rel);

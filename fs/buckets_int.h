@@ -19,6 +19,7 @@
 #include "aws/mpu.h"
 #include "aws/s3.h"
 #include "core/cache.h"
+#include "core/upload.h"
 #include "fs/fs.h"
 
 struct upload;       /* bucket_io.c */
@@ -87,7 +88,8 @@ int bk_upload_busy(struct bk *b, const char *rel, bool below);
  * flight at from, -EBUSY when `to` is being written too. */
 int bk_upload_rename(struct bk *b, const char *from, const char *to);
 /* rm of an upload in flight: abort it (its writer's next call fails with
- * ECANCELED). 1 when one was aborted, 0 when none was in flight. */
+ * ECANCELED). 1 when one was aborted, 0 when none was in flight, -EBUSY
+ * when its close is completing right now (that close wins). */
 int bk_upload_cancel(struct bk *b, const char *rel);
 /* Unmount: abort and free every upload still registered. */
 void bk_uploads_destroy(struct amifs *fs);

@@ -40,6 +40,7 @@
 #define FUSE_USE_VERSION 31
 #include <fuse.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@
 
 #include "aws/client.h"
 #include "aws/mpu.h"
+#include "core/upload.h"
 #include "core/errlog.h"
 
 /* Mount options (-o name=value). Each module declares its own fuse_opt table
@@ -109,6 +111,9 @@ struct amifs {
      * max_memory, upload_concurrency workers): created in init before the
      * modules, freed in destroy after them. Pass it as mpu_options.shared. */
     struct mpu_shared *uploads;
+    /* The upload journal as core/upload.h reaches it (fs/fs.c wires it to
+     * `journal` and `janitor`); one for buckets/ and imports/ alike. */
+    struct uw_journal_ops jops;
     struct aws_logger logger;    /* stderr with -f, syslog when daemonized,
                                     or the file of -o log=FILE */
     FILE *log;                   /* -o log=FILE, opened before the mount */
@@ -138,6 +143,10 @@ struct amifs {
      * unmounts before delivering every RELEASE). */
     pthread_mutex_t open_lock;
     struct open_file *open_files;
+    /* fs/fs.c: set once the daemon is told to stop (destroy: SIGTERM,
+     * unmount). From then on, releases abort uploads still open instead
+     * of completing them (doc/parts/upload.md). */
+    atomic_bool stopping;
 };
 
 /* The mount's state inside a FUSE handler. */
@@ -148,6 +157,13 @@ struct amifs *amifs_get(void);
  * processes (a GIO worker thread may open and another close), so the
  * thread is mapped to its process through /proc. Only for handlers. */
 long amifs_caller_process(void);
+/* The signal that is killing the calling thread (the writer of a flush
+ * that comes from do_exit()), read from /proc/<tid>/stat: >0 the signal,
+ * 0 alive or a plain exit(), unknown, or not in a handler. */
+int amifs_caller_exit_signal(void);
+/* Whether the calling process still holds an fd open on the mount's file
+ * `path` ("buckets/B/k"): a flush then closes a dup, not the last fd. */
+bool amifs_caller_holds(struct amifs *fs, const char *path);
 
 /* True once the kernel connection is gone (unmounted or aborted). libfuse
  * joins every worker thread before it calls destroy, so a handler that

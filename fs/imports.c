@@ -21,8 +21,6 @@
 #include <sys/stat.h>
 
 #include "aws/s3.h"
-#include "core/janitor.h"
-#include "core/journal.h"
 #include "fs/fs.h"
 #include "fs/buckets_int.h"
 #include "fs/imports.h"
@@ -134,28 +132,6 @@ static int split_bucket(struct fsimport *s, const char *opt)
         return -ENOMEM;
     return 0;
 }
-/* The staging uploads share the mount's upload journal and janitor
- * (core/journal.h, core/janitor.h) with buckets/. */
-static struct journal_entry *journal_add_cb(void *ctx, const char *bucket,
-                                            const char *key,
-                                            const char *upload_id)
-{
-    struct amifs *fs = ctx;
-    return journal_add(fs->journal, bucket, key, upload_id);
-}
-
-static void journal_done_cb(void *ctx, struct journal_entry *e)
-{
-    struct amifs *fs = ctx;
-    journal_done(fs->journal, e);
-}
-
-static void abort_failed_cb(void *ctx, const char *bucket, const char *key,
-                            const char *upload_id, struct journal_entry *e)
-{
-    struct amifs *fs = ctx;
-    janitor_add(fs->janitor, bucket, key, upload_id, e);
-}
 
 int fsimport_create(struct amifs *fs, struct fsimport **out)
 {
@@ -175,8 +151,8 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         .architecture = o->architecture, .part_size = o->part_size,
         .concurrency = o->upload_concurrency, .uploads = fs->uploads,
         .lg = &fs->logger,
-        .journal_add = journal_add_cb, .journal_done = journal_done_cb,
-        .journal_abort_failed = abort_failed_cb, .journal_ctx = fs};
+        /* the mount's upload journal and janitor (fs/fs.c: fs->jops) */
+        .journal = &fs->jops};
     s->cleanup = o->cleanup;
     s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s};
     struct taskcache_ops ops = taskcache_ops_for_client(&s->tcc);
@@ -626,7 +602,7 @@ static int imp_open(struct amifs *fs, const char *rel,
     /* A second writer, or a write into a closed upload: S3 objects are
      * written once, front to back. An empty job (`: > f; cat >> f`) is
      * fine. */
-    if (wr && (ph != UPLOAD_WRITING || importjob_size(j) > 0)) {
+    if (wr && (ph != UPLOAD_WRITING || importjob_wrote(j))) {
         importjob_unref(j);
         return ph == UPLOAD_WRITING ? -EBUSY : -EACCES;
     }
@@ -729,8 +705,12 @@ static int complete(struct fsimport *s, struct ihandle *h)
         h->dirty = false;
         return flush_sidecar(s, h);
     }
-    if (!h->wrote || h->completed)
-        return h->completed ? h->result : 0;
+    if (h->completed)
+        return h->result;
+    /* Nothing written through this handle: nothing to end, unless the job
+     * failed meanwhile (a refused write poisons the file). */
+    if (!h->wrote && !(h->writer && importjob_phase(h->job) == UPLOAD_FAILED))
+        return 0;
     h->completed = true;
     char nm[1024];
     importjob_name(h->job, nm, sizeof nm);
@@ -751,10 +731,28 @@ static int complete(struct fsimport *s, struct ihandle *h)
  *    x.ova` report it. Nothing changes state here — a shell's dup flush
  *    (`cat vm > x.ova`) comes before the data, and shells ignore its error;
  *    the last close (release) records the refusal. */
+/* The flush of an opener that is being killed by a signal: it never sees
+ * a close() result, so its upload is aborted (status: cancelled). */
+static int abort_killed(struct ihandle *h, int sig)
+{
+    char why[80];
+    snprintf(why, sizeof why, "the writer was killed by signal %d", sig);
+    importjob_abort(h->job, why);
+    h->completed = true;
+    h->result = importjob_phase(h->job) == UPLOAD_CANCELLED ? -ECANCELED
+                                                           : -EBUSY;
+    return h->result;
+}
+
 static int imp_flush(struct amifs *fs, const char *rel,
                      struct fuse_file_info *fi)
 {
     struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
+    int sig;
+    if (h->job && h->writer && !h->completed &&
+        (!h->opener || amifs_caller_process() == h->opener) &&
+        (sig = amifs_caller_exit_signal()) > 0)
+        return abort_killed(h, sig);
     if (h->job && h->writer && !h->completed) {
         if (h->wrote && h->opener &&
             importjob_phase(h->job) == UPLOAD_WRITING &&
@@ -771,6 +769,11 @@ static int imp_release(struct amifs *fs, const char *rel,
 {
     struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
     bool last = h->job && h->writer && importjob_writers(h->job, -1) == 0;
+    /* Told to stop: nobody will see this close's result; abort. */
+    if (h->job && h->writer && !h->completed && atomic_load(&fs->stopping)) {
+        importjob_abort(h->job, "the daemon is stopping");
+        h->completed = true;
+    }
     /* The last writer of a final name that never got a byte (`cp
      * empty.ova`, `touch x.ova`): the file is closed for good, so it is
      * refused now (status: the file is empty); nothing was uploaded. An
@@ -808,9 +811,7 @@ static int imp_truncate(struct amifs *fs, const char *rel, off_t size,
     struct importjob *j = h ? h->job : fsimport_job(state(fs), rel);
     if (!j)
         return is_sidecar_name(rel) ? (size == 0 ? 0 : -EINVAL) : -ENOENT;
-    int rc = importjob_truncate(j, size);
-    if (rc == 0 && h && size > 0)
-        h->wrote = true;
+    int rc = importjob_truncate(j, size); /* a size hint, not data */
     if (!h)
         importjob_unref(j);
     return rc;
