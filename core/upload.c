@@ -227,7 +227,7 @@ static int mpu_failed(struct upload_writer *w, const struct aws_error *e)
             w->label, w->bucket, kb, msg);
     pthread_mutex_lock(&w->mu);
     if (!w->why[0])
-        snprintf(w->why, sizeof w->why, "upload to s3://%s/%s failed: %s",
+        snprintf(w->why, sizeof w->why, "upload to s3://%s/%.400s failed: %s",
                  w->bucket, kb, msg);
     pthread_mutex_unlock(&w->mu);
     int en = aws_error_errno(e);
