@@ -16,3 +16,13 @@ pytest_plugins = [
                "fuzz_background")
     if os.path.exists(os.path.join(os.path.dirname(__file__), m + ".py"))
 ]
+
+
+def pytest_addoption(parser):
+    # Long sweeps (e.g. the whole crash-point matrix) run only with --full
+    # (or AMIFS_FULL=1); CI and the README's command do not pass it.
+    try:
+        parser.addoption("--full", action="store_true", default=False,
+                         help="run the long sweeps too (also AMIFS_FULL=1)")
+    except ValueError:
+        pass    # another plugin of this suite added it already
