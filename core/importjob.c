@@ -13,8 +13,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include "aws/mpu.h"
 #include "aws/s3.h"
+#include "core/upload.h"
 #include "ova/ova.h"
 
 #define SNIFF_LEN 512
@@ -35,17 +35,13 @@ struct importjob {
     bool closed, import_called;
     struct import_params params;
     /* Writer side (one writer thread at a time; not read by others). */
-    struct mpu *mpu;
+    struct upload_writer *w; /* set under mu (others read it) */
     struct ova_validator *val;
     enum ova_kind vkind;
     unsigned char head[SNIFF_LEN];
     size_t headlen;
     char etag[72];
-    char *journal;           /* upload journal entry, or NULL */
-    bool journaled;          /* the upload id was seen (and noted) */
 };
-
-static void journal_drop(struct importjob *j);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -166,14 +162,7 @@ void importjob_unref(struct importjob *j)
     pthread_mutex_unlock(&j->mu);
     if (!last)
         return;
-    if (j->mpu)
-        mpu_abort(j->mpu); /* an unfinished upload; no-op when done */
-    if (j->mpu && mpu_state(j->mpu) == MPU_FAILED) {
-        free(j->journal); /* abort failed: keep the entry for next mount */
-        j->journal = NULL;
-    }
-    journal_drop(j);
-    mpu_free(j->mpu);
+    uw_free(j->w); /* aborts an unfinished upload; settles its journal */
     ova_validator_free(j->val);
     import_params_release(&j->params);
     free(j->name);
@@ -198,14 +187,6 @@ static void set_phase(struct importjob *j, enum upload_phase ph,
     pthread_mutex_unlock(&j->mu);
 }
 
-static bool cancelled(struct importjob *j)
-{
-    pthread_mutex_lock(&j->mu);
-    bool c = j->phase == UPLOAD_CANCELLED;
-    pthread_mutex_unlock(&j->mu);
-    return c;
-}
-
 /* Fail the job with `fmt…` as its status detail; aborts the upload. Returns
  * -err so callers can `return fail(...)`. */
 static int fail(struct importjob *j, int err, const char *fmt, ...)
@@ -217,8 +198,8 @@ static int fail(struct importjob *j, int err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (j->mpu)
-        mpu_abort(j->mpu);
+    if (j->w)
+        uw_fail(j->w, err); /* poison: aborted, nothing published */
     pthread_mutex_lock(&j->mu);
     if (j->phase != UPLOAD_CANCELLED) {
         j->phase = UPLOAD_FAILED;
@@ -247,6 +228,23 @@ static int upload_failed(struct importjob *j, const struct aws_error *err)
     int e = aws_error_errno(err);
     return fail(j, e ? e : EIO, "upload to s3://%s/%s failed: %s",
                 j->cfg->bucket, j->key, msg);
+}
+
+/* The writer refused or failed with rc: the job takes that outcome (a
+ * refusal by the validator is recorded already; rm wins). */
+static int writer_failed(struct importjob *j, int rc)
+{
+    char why[1024];
+    pthread_mutex_lock(&j->mu);
+    enum upload_phase ph = j->phase;
+    int res = j->result;
+    pthread_mutex_unlock(&j->mu);
+    if (ph == UPLOAD_CANCELLED)
+        return -ECANCELED;
+    if (ph == UPLOAD_FAILED)
+        return res ? res : rc;
+    uw_error_text(j->w, why, sizeof why);
+    return fail(j, -rc, "%s", why[0] ? why : strerror(-rc));
 }
 
 /* ---- writing ---------------------------------------------------------- */
@@ -291,59 +289,46 @@ static int tee(struct importjob *j, const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Once the multipart upload exists, note it in the journal so that a
- * killed daemon's upload is aborted by the next mount. */
-static void journal_note(struct importjob *j)
+static int tee_cb(void *ctx, const void *p, size_t n)
 {
-    char id[256];
-
-    if (j->journaled || !j->cfg->journal_add)
-        return;
-    mpu_upload_id(j->mpu, id, sizeof(id));
-    if (!id[0])
-        return;
-    j->journal = j->cfg->journal_add(j->cfg->journal_ctx, j->cfg->bucket,
-                                     j->key, id);
-    j->journaled = true;
+    return tee(ctx, p, n);
 }
 
-/* The upload ended (completed, or aborted): forget its journal entry. */
-static void journal_drop(struct importjob *j)
+/* All bytes are in: the validator's verdict. */
+static int tee_end(void *ctx)
 {
-    if (j->journal && j->cfg->journal_remove)
-        j->cfg->journal_remove(j->journal);
-    else
-        free(j->journal);
-    j->journal = NULL;
+    struct importjob *j = ctx;
+    set_phase(j, UPLOAD_FINISHING, "checking the last bytes");
+    if (!j->val && start_validator(j) != 0)
+        return j->result ? j->result : -EINVAL;
+    if (ova_validator_finish(j->val) != 0)
+        return refused(j);
+    set_phase(j, UPLOAD_FINISHING, "completing the upload");
+    return 0;
 }
 
-static int push(struct importjob *j, const void *p, size_t n)
+/* The job's upload writer, created at the first byte (no traffic yet). */
+static int ensure_writer(struct importjob *j)
 {
-    if (!j->mpu) {
-        struct mpu_options o = {0};
-        o.part_size = j->cfg->part_size;
-        o.concurrency = j->cfg->concurrency;
-        struct aws_error err;
-        aws_error_clear(&err);
-        struct mpu *m = mpu_new(j->cfg->client, j->cfg->bucket, j->key, &o,
-                                &err);
-        if (!m)
-            return upload_failed(j, &err);
-        pthread_mutex_lock(&j->mu); /* importjob_info/cancel read it */
-        j->mpu = m;
-        pthread_mutex_unlock(&j->mu);
-    }
-    int rc = tee(j, p, n);
-    if (rc != 0)
-        return rc;
-    struct aws_error err;
-    aws_error_clear(&err);
-    if (mpu_write(j->mpu, p, n, &err) != 0)
-        return cancelled(j) ? -ECANCELED : upload_failed(j, &err);
-    journal_note(j);
-    pthread_mutex_lock(&j->mu);
-    j->received += n;
-    j->mtime = time(NULL);
+    if (j->w)
+        return 0;
+    struct uw_config c = {0};
+    char label[1100];
+    c.client = j->cfg->client;
+    c.lg = j->cfg->lg;
+    c.part_size = j->cfg->part_size;
+    c.concurrency = j->cfg->concurrency;
+    c.journal = j->cfg->journal;
+    c.tee = tee_cb;
+    c.tee_end = tee_end;
+    c.tee_ctx = j;
+    importjob_name(j, label + 8, sizeof label - 8);
+    memcpy(label, "imports/", 8);
+    struct upload_writer *w = uw_new(&c, j->cfg->bucket, j->key, label);
+    if (!w)
+        return fail(j, ENOMEM, "out of memory");
+    pthread_mutex_lock(&j->mu); /* importjob_info/cancel read it */
+    j->w = w;
     pthread_mutex_unlock(&j->mu);
     return 0;
 }
@@ -360,20 +345,7 @@ static int writable(struct importjob *j)
     else if (j->phase != UPLOAD_WRITING)
         rc = -EBUSY;
     pthread_mutex_unlock(&j->mu);
-    return rc;
-}
-
-static int zero_fill(struct importjob *j, uint64_t upto)
-{
-    static const unsigned char zeros[65536];
-    while (importjob_size(j) < upto) {
-        uint64_t gap = upto - importjob_size(j);
-        size_t n = gap < sizeof zeros ? (size_t)gap : sizeof zeros;
-        int rc = push(j, zeros, n);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return rc == 0 ? ensure_writer(j) : rc;
 }
 
 ssize_t importjob_write(struct importjob *j, const void *buf, size_t n,
@@ -382,26 +354,34 @@ ssize_t importjob_write(struct importjob *j, const void *buf, size_t n,
     int rc = writable(j);
     if (rc != 0)
         return rc;
-    uint64_t size = importjob_size(j);
-    if (off < 0 || (uint64_t)off < size)
-        return -ESPIPE; /* S3 objects are written front to back */
-    rc = zero_fill(j, (uint64_t)off);
-    if (rc == 0)
-        rc = push(j, buf, n);
-    return rc != 0 ? rc : (ssize_t)n;
+    if (off < 0)
+        return -EINVAL;
+    ssize_t got = uw_write(j->w, buf, n, (uint64_t)off);
+    if (got < 0)
+        return writer_failed(j, (int)got);
+    pthread_mutex_lock(&j->mu);
+    j->received = uw_size(j->w);
+    j->mtime = time(NULL);
+    pthread_mutex_unlock(&j->mu);
+    return got;
 }
 
 int importjob_truncate(struct importjob *j, off_t size)
 {
-    uint64_t cur = importjob_size(j);
-    if (size >= 0 && (uint64_t)size == cur)
+    if (size >= 0 && (uint64_t)size == importjob_size(j))
         return 0;
     int rc = writable(j);
     if (rc != 0)
         return rc;
-    if (size < 0 || (uint64_t)size < cur)
+    if (size < 0)
         return -EINVAL;
-    return zero_fill(j, (uint64_t)size);
+    rc = uw_truncate(j->w, (uint64_t)size);
+    if (rc < 0)
+        return writer_failed(j, rc == -EPERM ? -EINVAL : rc);
+    pthread_mutex_lock(&j->mu);
+    j->received = uw_size(j->w);
+    pthread_mutex_unlock(&j->mu);
+    return 0;
 }
 
 /* ---- parameters on the job -------------------------------------------- */
@@ -624,32 +604,17 @@ static int start_import(struct importjob *j)
     return 0;
 }
 
-/* Validator verdict + CompleteMultipartUpload. */
+/* Validator verdict (the writer's tee_end) + Complete. */
 static int finish_upload(struct importjob *j)
 {
-    set_phase(j, UPLOAD_FINISHING, "checking the last bytes");
-    if (!j->val && start_validator(j) != 0)
-        return j->result;
-    if (ova_validator_finish(j->val) != 0)
-        return refused(j);
-    set_phase(j, UPLOAD_FINISHING, "completing the upload");
-    struct aws_error err;
-    aws_error_clear(&err);
-    if (!j->mpu) { /* nothing was pushed (validators refuse empty files;
-                      kept for safety) */
-        struct mpu *m = mpu_new(j->cfg->client, j->cfg->bucket, j->key, NULL,
-                                &err);
-        if (!m)
-            return upload_failed(j, &err);
-        pthread_mutex_lock(&j->mu);
-        j->mpu = m;
-        pthread_mutex_unlock(&j->mu);
-    }
-    int rc = mpu_finish(j->mpu, j->etag, &err);
-    if (rc == 0 || mpu_state(j->mpu) == MPU_ABORTED)
-        journal_drop(j); /* S3 holds the object, or nothing */
+    int rc = ensure_writer(j);
+    if (rc == 0)
+        rc = uw_complete(j->w, j->etag);
     if (rc != 0)
-        return cancelled(j) ? -ECANCELED : upload_failed(j, &err);
+        return writer_failed(j, rc);
+    pthread_mutex_lock(&j->mu);
+    j->received = uw_size(j->w); /* padded to the size hint */
+    pthread_mutex_unlock(&j->mu);
     return 0;
 }
 
@@ -688,6 +653,33 @@ int importjob_rename(struct importjob *j, const char *newname)
     return start_import(j);
 }
 
+int importjob_abort(struct importjob *j, const char *why)
+{
+    char detail[512];
+    pthread_mutex_lock(&j->mu);
+    bool busy = j->import_called || j->phase == UPLOAD_FINISHING;
+    bool now = !busy && j->phase == UPLOAD_WRITING;
+    struct upload_writer *w = j->w;
+    uint64_t got = w ? uw_received(w) : 0;
+    if (now) {
+        snprintf(detail, sizeof detail, "%s after %llu bytes; upload "
+                 "aborted, no import", why, (unsigned long long)got);
+        j->phase = UPLOAD_CANCELLED;
+        j->closed = true;
+        j->result = -ECANCELED;
+        replace(&j->detail, detail);
+        j->mtime = time(NULL);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (busy)
+        return -EBUSY;
+    if (now && w)
+        uw_abort(w, ECANCELED, why);
+    if (now)
+        aws_log(j->cfg->lg, AWS_LOG_WARN, "imports/%s: %s", j->name, detail);
+    return 0;
+}
+
 int importjob_cancel(struct importjob *j)
 {
     pthread_mutex_lock(&j->mu);
@@ -698,12 +690,12 @@ int importjob_cancel(struct importjob *j)
         replace(&j->detail, "removed from imports/ before the import "
                             "started; upload aborted");
     }
-    struct mpu *m = j->mpu;
+    struct upload_writer *w = j->w;
     pthread_mutex_unlock(&j->mu);
     if (busy)
         return -EBUSY;
-    if (ph == UPLOAD_WRITING && m)
-        mpu_abort(m);
+    if (ph == UPLOAD_WRITING && w)
+        uw_abort(w, ECANCELED, "removed from imports/");
     if (ph == UPLOAD_STAGED) {
         struct aws_error err;
         aws_error_clear(&err);
@@ -768,7 +760,7 @@ void importjob_info(struct importjob *j, struct importjob_info *o)
     o->u.rate = (double)j->received / (double)(el > 0 ? el : 1);
     o->mtime = j->mtime;
     enum ova_kind k = j->val ? j->vkind : ova_kind_from_name(j->name);
-    struct mpu *m = j->mpu;
+    struct upload_writer *w = j->w;
     pthread_mutex_unlock(&j->mu);
     o->u.name = o->hold[0] ? o->hold[0] : "";
     o->u.key = o->hold[1];
@@ -776,8 +768,8 @@ void importjob_info(struct importjob *j, struct importjob_info *o)
     o->u.task_id = o->hold[3];
     o->u.bucket = j->cfg->bucket;
     o->u.kind = k != OVA_KIND_NONE ? ova_kind_format(k) : NULL;
-    /* mpu_bytes_sent is thread-safe; the mpu lives as long as j. */
-    o->u.sent = m ? mpu_bytes_sent(m) : 0;
+    /* uw_sent is thread-safe; the writer lives as long as j. */
+    o->u.sent = w ? uw_sent(w) : 0;
 }
 
 void importjob_info_release(struct importjob_info *i)
@@ -804,6 +796,14 @@ int importjob_writers(struct importjob *j, int delta)
     int n = j->writers;
     pthread_mutex_unlock(&j->mu);
     return n;
+}
+
+bool importjob_wrote(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    struct upload_writer *w = j->w;
+    pthread_mutex_unlock(&j->mu);
+    return w && uw_wrote(w);
 }
 
 uint64_t importjob_size(struct importjob *j)

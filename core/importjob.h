@@ -11,10 +11,11 @@
  *      │  refused / upload or ImportImage failed ──► FAILED
  *      └─ importjob_cancel (rm) ──► CANCELLED
  *
- * Bytes: importjob_write() takes them in order (a forward gap is zeros, any
- * other offset fails with ESPIPE); each byte goes to the multipart uploader
- * (aws/mpu.h; memory bounded by its pool) and to the validator (ova/ova.h).
- * Nothing is buffered whole, in memory or on disk.
+ * Bytes: importjob_write() hands them to the job's upload writer
+ * (core/upload.h, the same writer as buckets/: reorder window, size hint,
+ * poison, journal), which passes them in order to the validator
+ * (ova/ova.h) and to the multipart uploader. Nothing is buffered whole, in
+ * memory or on disk. Any refused write or truncate fails the job for good.
  *
  * Which validator: a final name (.ova .vmdk .vhd .vhdx .raw .img) fixes the
  * kind at once. A temporary name (rsync's .NAME.XXXXXX, .part, GIO's
@@ -57,6 +58,7 @@
 #include "core/params.h"
 #include "core/status.h"
 #include "core/taskcache.h"
+#include "core/upload.h"
 
 /* Mount-wide settings; strings borrowed (they live as long as the mount).
  * Any string may be NULL (unset). */
@@ -74,14 +76,10 @@ struct import_config {
     int concurrency;
     struct taskcache *tasks;  /* gets ImportImage's answer; may be NULL */
     const struct aws_logger *lg;
-    /* Upload journal (fs/janitor.c), so that the next mount aborts the
-     * staging upload of a daemon that was killed. journal_add records a
-     * multipart upload once it has an id and returns an entry (NULL: not
-     * recorded; best effort); journal_remove forgets it. Both may be NULL. */
-    char *(*journal_add)(void *ctx, const char *bucket, const char *key,
-                         const char *upload_id);
-    void (*journal_remove)(char *entry);
-    void *journal_ctx;
+    /* Upload journal (core/upload.h's ops; fs/ wires them to its journal
+     * and janitor), so that the next mount aborts the staging upload of a
+     * daemon that was killed. May be NULL. */
+    const struct uw_journal_ops *journal;
 };
 
 /* True for names ending in .ova .vmdk .vhd .vhdx .raw .img. */
@@ -127,6 +125,12 @@ int importjob_rename(struct importjob *j, const char *newname);
  * 0, or -EBUSY once ImportImage was called. */
 int importjob_cancel(struct importjob *j);
 
+/* Abort on request before the import: the writer was killed by a signal,
+ * or the daemon is stopping. The phase becomes CANCELLED with detail
+ * "<why> after N bytes; upload aborted, no import". 0, or -EBUSY once the
+ * upload is completing or ImportImage was called. */
+int importjob_abort(struct importjob *j, const char *why);
+
 /* Read the staged object (once complete): bytes read, or -errno (EBUSY
  * while still being written). */
 ssize_t importjob_read(struct importjob *j, char *buf, size_t n, off_t off);
@@ -146,8 +150,10 @@ enum upload_phase importjob_phase(struct importjob *j);
  * and return the new count. imports.c uses it to tell the last close of a
  * file that never received a byte from a close of one of several fds. */
 int importjob_writers(struct importjob *j, int delta);
-/* Bytes so far (the file's size). */
+/* Bytes so far (the file's size: data received, or the size hint). */
 uint64_t importjob_size(struct importjob *j);
+/* Whether any data byte was written (a size hint alone is not data). */
+bool importjob_wrote(struct importjob *j);
 /* Task id once STARTED, copied into out; 0 or -ENOENT. */
 int importjob_task_id(struct importjob *j, char *out, size_t n);
 /* The staged object (bucket, key); valid for the job's lifetime. */

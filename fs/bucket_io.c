@@ -5,32 +5,40 @@
  * If-Match on the ETag seen at open, so a file replaced meanwhile fails
  * instead of mixing two versions.
  *
- * Writing a new file (create, or open with O_TRUNC) streams a multipart
- * upload (aws/mpu.h) while the writer writes. The rules, from DESIGN.md §2
- * and the client traces in FIELD-NOTES.md:
- *  - the first flush after data *by the process that opened the file*
- *    completes the upload and returns its result to that close(); flushes
- *    with nothing written (a shell's dup) complete nothing, nor do flushes
- *    of other processes (a child that inherited the fd and exits:
- *    `{ echo a; date; echo b; } > f`); later flushes return the same
- *    result;
- *  - release completes what no flush completed (empty files, `touch`,
- *    clients that never flush), logging the outcome;
- *  - a forward gap (sparse copy) or an extending ftruncate writes zeros; a
- *    write before the end of what was written fails with ESPIPE (S3 objects
- *    are written front to back);
- *  - after a failure every write/flush returns the same errno; writes after
- *    a successful completion fail with EPERM, except a write right at the
- *    end of an object smaller than one part (a shell's builtins between
- *    dup/close of the fd): the upload resumes with the stored bytes;
+ * Writing a new file (create, or open with O_TRUNC) feeds an upload writer
+ * (core/upload.h: reorder window, size hint, poison, journal) while the
+ * writer writes. Close semantics (doc/parts/upload.md):
+ *  - only a clean, deliberate close publishes: the first flush after data
+ *    *by the process that opened the file* completes the upload and returns
+ *    its result to that close(); flushes of other processes (a child that
+ *    inherited the fd: `{ echo a; date; echo b; } > f`) complete nothing;
+ *    later flushes return the same result;
+ *  - a flush from an opener that is being killed by a signal (read from
+ *    /proc: the dying task's exit_code) aborts the upload: nothing is
+ *    published; a plain exit() without close() still publishes;
+ *  - a flush with nothing written changes nothing while the closing
+ *    process still holds another fd of the file (a shell's dup); the
+ *    deliberate close of an open with nothing written stores an empty
+ *    object (replacing an existing one only then: replacement is atomic);
+ *  - a file created with a size hint (ftruncate) and no data is, at close,
+ *    a local placeholder for PARK_SECONDS: a reopen for writing continues
+ *    it (qemu-img's create → truncate → close → reopen); nobody reopens it:
+ *    it is dropped, nothing is stored;
+ *  - release completes what no flush completed, logging the outcome; when
+ *    the daemon is stopping (destroy) it aborts instead;
+ *  - writes after a successful completion fail with EPERM, except a write
+ *    right at the end of an object smaller than one part (a shell's
+ *    builtins between dup/close of the fd): the upload resumes with the
+ *    stored bytes;
  *  - opening an existing object for writing without O_TRUNC succeeds (touch,
  *    which only wants utimens) but its first write fails with EPERM; with
  *    O_APPEND the open itself fails with EPERM; ftruncate(fd, 0) on such a
  *    handle starts a replacement upload.
  *
- * Locks: b->lock guards the registry (list + refs), up->wlock serializes the
- * calls of one upload's writer (it may wait on the network, but only that
- * writer waits). getattr reads mpu_bytes_written(), which is thread-safe.
+ * Locks: b->lock guards the registry (list + refs + placeholder fields +
+ * which writer an upload has), up->wlock serializes the calls of one
+ * upload's writers (it may wait on the network, but only that file's
+ * writers wait). getattr reads uw_size(), which is thread-safe.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,7 +48,7 @@
 #include "fs/buckets_int.h"
 #include "core/reader.h"
 
-enum up_state { UP_WRITING, UP_DONE, UP_FAILED };
+#define PARK_SECONDS 30
 
 struct upload {
     struct upload *next; /* registry, under b->lock */
@@ -49,18 +57,14 @@ struct upload {
                             rename while writing changes it) */
     char *obj_rel;       /* where the bytes go; fixed */
     struct bpath p;      /* of obj_rel (key points into it) */
-    struct mpu *mpu;
+    struct upload_writer *w; /* swapped (resume) under wlock + b->lock */
     time_t started;
     pthread_mutex_t wlock;
-    uint64_t written;  /* under wlock */
-    bool wrote;        /* under wlock: data accepted since open */
-    bool empty_stored; /* under wlock: an empty object is in S3 */
-    atomic_int state;  /* enum up_state */
-    int result;        /* 0 or -errno once not WRITING (under wlock) */
-    atomic_bool cancelled;
-    char *journal;     /* under wlock: entry in the upload journal, or NULL */
-    bool journaled;    /* under wlock: the upload id was seen (and noted) */
-    char etag[72];     /* under wlock: of the object once stored */
+    atomic_bool finished; /* completion ran; `result` is final */
+    int result;           /* under wlock: 0 or -errno once finished */
+    char etag[72];        /* under wlock: of the object once stored */
+    time_t parked_until;  /* under b->lock: a placeholder (closed with a
+                             size hint, no data) until then; 0: not */
 };
 
 struct bfile {
@@ -74,8 +78,6 @@ struct bfile {
     char etag[72];     /* reading: If-Match */
 };
 
-static const char zeros[64 * 1024];
-
 static struct bfile *handle_of(const struct fuse_file_info *fi)
 {
     return fi ? (struct bfile *)(uintptr_t)fi->fh : NULL;
@@ -83,10 +85,18 @@ static struct bfile *handle_of(const struct fuse_file_info *fi)
 
 /* ---- the registry ------------------------------------------------------- */
 
-/* Being written, and not removed meanwhile. */
+/* A closed placeholder whose grace period ran out: gone from the tree. */
+static bool expired(const struct upload *u)
+{
+    return u->parked_until && time(NULL) > u->parked_until;
+}
+
+/* Being written (or completing), and not removed meanwhile. */
 static bool live(const struct upload *u)
 {
-    return atomic_load(&u->state) == UP_WRITING && !atomic_load(&u->cancelled);
+    enum uw_state st = uw_state(u->w);
+    return !atomic_load(&u->finished) && !expired(u) &&
+           (st == UW_OPEN || st == UW_COMPLETING);
 }
 
 static struct upload *find_writing(struct bk *b, const char *rel)
@@ -131,7 +141,7 @@ int bk_upload_attr(struct bk *b, const char *rel, struct cache_attr *a)
     if (u) {
         memset(a, 0, sizeof(*a));
         a->kind = CACHE_FILE;
-        a->size = mpu_bytes_written(u->mpu);
+        a->size = uw_size(u->w);
         a->mtime = u->started;
     } else if ((u = find_under(b, rel)) != NULL) {
         memset(a, 0, sizeof(*a));
@@ -175,8 +185,7 @@ int bk_upload_busy(struct bk *b, const char *rel, bool below)
 
 static void upload_free(struct upload *u)
 {
-    mpu_free(u->mpu); /* aborts unless DONE */
-    bk_journal_remove(u->journal); /* ended: complete, or aborted */
+    uw_free(u->w); /* aborts unless DONE; settles the journal entry */
     pthread_mutex_destroy(&u->wlock);
     free(u->rel);
     free(u->obj_rel);
@@ -194,14 +203,19 @@ static void upload_put(struct bk *b, struct upload *u)
         upload_free(u);
 }
 
-static void unregister(struct bk *b, struct upload *u)
+static void unregister_locked(struct bk *b, struct upload *u)
 {
-    pthread_mutex_lock(&b->lock);
     for (struct upload **pp = &b->uploads; *pp; pp = &(*pp)->next)
         if (*pp == u) {
             *pp = u->next;
             break;
         }
+}
+
+static void unregister(struct bk *b, struct upload *u)
+{
+    pthread_mutex_lock(&b->lock);
+    unregister_locked(b, u);
     pthread_mutex_unlock(&b->lock);
 }
 
@@ -235,20 +249,10 @@ int bk_upload_cancel(struct bk *b, const char *rel)
     struct upload *u = ref_writing(b, rel);
     if (!u)
         return 0;
-    atomic_store(&u->cancelled, true);
-    mpu_abort(u->mpu); /* the writer's next mpu call fails */
+    /* A close that is completing wins: rm then answers EBUSY. */
+    int rc = uw_abort(u->w, ECANCELED, "removed (rm) while written");
     upload_put(b, u);
-    return 1;
-}
-
-/* Hand the upload's multipart id to the janitor (it was just aborted, but
- * that abort may have failed). */
-static void janitor_take(struct amifs *fs, struct upload *u)
-{
-    char id[256];
-
-    mpu_upload_id(u->mpu, id, sizeof(id));
-    bk_janitor_add(fs, u->p.bucket, u->p.key, id);
+    return rc < 0 ? rc : 1;
 }
 
 void bk_uploads_destroy(struct amifs *fs)
@@ -256,26 +260,39 @@ void bk_uploads_destroy(struct amifs *fs)
     struct bk *b = bk_of(fs);
     struct upload *u, *next;
 
-    /* Handles still open at unmount (lazy unmount): their release will
-     * never come. Abort what is left; nothing may stay half-uploaded. */
+    /* Handles still open at unmount (lazy unmount), and placeholders:
+     * their release will never come. Abort what is left: a daemon told to
+     * stop never completes an upload. */
     pthread_mutex_lock(&b->lock);
     u = b->uploads;
     b->uploads = NULL;
     pthread_mutex_unlock(&b->lock);
     for (; u; u = next) {
         next = u->next;
-        mpu_abort(u->mpu);
-        janitor_take(fs, u);
+        uw_abort(u->w, ECANCELED, "the daemon is stopping");
         upload_free(u);
     }
 }
 
 /* ---- starting uploads --------------------------------------------------- */
 
+static struct upload_writer *writer_new(struct amifs *fs, const char *bucket,
+                                        const char *key, const char *rel)
+{
+    struct uw_config c = {0};
+    char label[1200];
+
+    c.client = fs->client;
+    c.lg = &fs->logger;
+    c.part_size = fs->opts.part_size;
+    c.concurrency = fs->opts.upload_concurrency;
+    c.journal = &bk_of(fs)->jops;
+    snprintf(label, sizeof(label), "buckets/%s", rel);
+    return uw_new(&c, bucket, key, label);
+}
+
 static int upload_new(struct amifs *fs, const char *rel, struct upload **out)
 {
-    struct mpu_options mo = {0};
-    struct aws_error err;
     struct upload *u = calloc(1, sizeof(*u));
 
     if (!u || !(u->rel = strdup(rel)) || !(u->obj_rel = strdup(rel))) {
@@ -285,35 +302,45 @@ static int upload_new(struct amifs *fs, const char *rel, struct upload **out)
         return -ENOMEM;
     }
     bpath_parse(u->obj_rel, &u->p);
-    mo.part_size = fs->opts.part_size;
-    mo.concurrency = fs->opts.upload_concurrency;
-    aws_error_clear(&err);
-    u->mpu = mpu_new(fs->client, u->p.bucket, u->p.key, &mo, &err);
-    if (!u->mpu) {
+    u->w = writer_new(fs, u->p.bucket, u->p.key, rel);
+    if (!u->w) {
         free(u->rel);
         free(u->obj_rel);
         free(u);
-        return bk_fail(fs, "starting upload", rel, &err);
+        return -ENOMEM;
     }
     pthread_mutex_init(&u->wlock, NULL);
-    atomic_init(&u->state, UP_WRITING);
-    atomic_init(&u->cancelled, false);
+    atomic_init(&u->finished, false);
     u->started = time(NULL);
     u->refs = 1;
     *out = u;
     return 0;
 }
 
-/* Give h a fresh upload for its path, registered so the tree shows it. */
+/* A placeholder at rel (live or expired), unregistered; the caller owns
+ * the registry's reference. NULL when none. b->lock held. */
+static struct upload *take_parked_locked(struct bk *b, const char *rel)
+{
+    for (struct upload *u = b->uploads; u; u = u->next)
+        if (u->parked_until && strcmp(u->rel, rel) == 0) {
+            unregister_locked(b, u);
+            return u;
+        }
+    return NULL;
+}
+
+/* Give h a fresh upload for its path, registered so the tree shows it
+ * (replacing a placeholder left there). */
 static int start_upload(struct amifs *fs, struct bfile *h)
 {
     struct bk *b = bk_of(fs);
-    struct upload *u;
+    struct upload *u, *old = NULL;
     int rc = upload_new(fs, h->rel, &u);
 
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&b->lock);
+    old = take_parked_locked(b, h->rel);
     if (find_writing(b, h->rel)) {
         rc = -EBUSY; /* someone else is writing this file right now */
     } else {
@@ -321,12 +348,32 @@ static int start_upload(struct amifs *fs, struct bfile *h)
         b->uploads = u;
     }
     pthread_mutex_unlock(&b->lock);
+    if (old)
+        upload_put(b, old);
     if (rc < 0) {
         upload_free(u);
         return rc;
     }
     h->up = u;
     return 0;
+}
+
+/* A reopen for writing of a placeholder continues it: h takes over the
+ * registry's reference. 1 when attached, 0 when there is none. */
+static int attach_parked(struct amifs *fs, struct bfile *h)
+{
+    struct bk *b = bk_of(fs);
+    struct upload *u = NULL;
+
+    pthread_mutex_lock(&b->lock);
+    for (struct upload *x = b->uploads; x && !u; x = x->next)
+        if (x->parked_until && strcmp(x->rel, h->rel) == 0 && live(x))
+            u = x;
+    if (u)
+        u->parked_until = 0;
+    pthread_mutex_unlock(&b->lock);
+    h->up = u;
+    return u != NULL;
 }
 
 static int handle_new(struct amifs *fs, const char *rel, struct bfile **out)
@@ -427,69 +474,36 @@ int bk_read(struct amifs *fs, const char *rel, char *buf, size_t n, off_t off,
 
 /* ---- writing ------------------------------------------------------------ */
 
-static int fail_upload(struct amifs *fs, struct upload *u, const char *what,
-                       const struct aws_error *err)
-{
-    u->result = bk_fail(fs, what, u->obj_rel, err);
-    if (atomic_load(&u->cancelled))
-        u->result = -ECANCELED;
-    atomic_store(&u->state, UP_FAILED);
-    mpu_abort(u->mpu); /* normally done already; then a no-op */
-    janitor_take(fs, u);
-    amifs_log(fs, AWS_LOG_ERROR, "buckets/%s: upload failed: %s", u->obj_rel,
-              strerror(-u->result));
-    return u->result;
-}
-
-static int append(struct amifs *fs, struct upload *u, const void *data,
-                  size_t n)
-{
-    struct aws_error err;
-
-    aws_error_clear(&err);
-    if (mpu_write(u->mpu, data, n, &err) < 0)
-        return fail_upload(fs, u, "UploadPart", &err);
-    if (!u->journaled) {
-        /* The multipart upload exists once the first part is full: write
-         * it down so that the next mount aborts it if we get killed. */
-        char id[256];
-        mpu_upload_id(u->mpu, id, sizeof(id));
-        if (id[0]) {
-            u->journal = bk_journal_add(fs, u->p.bucket, u->p.key, id);
-            u->journaled = true;
-        }
-    }
-    u->written += n;
-    u->wrote = true;
-    return 0;
-}
-
-static int append_zeros(struct amifs *fs, struct upload *u, uint64_t n)
-{
-    while (n > 0) {
-        size_t k = n > sizeof(zeros) ? sizeof(zeros) : (size_t)n;
-        int rc = append(fs, u, zeros, k);
-        if (rc < 0)
-            return rc;
-        n -= k;
-    }
-    return 0;
-}
-
 /* Why a finished upload takes no more bytes. */
 static int closed_result(const struct upload *u)
 {
     return u->result < 0 ? u->result : -EPERM;
 }
 
-static char *current_name(struct bk *b, struct upload *u);
+/* The name the upload has now (a copy; NULL when out of memory). */
+static char *current_name(struct bk *b, struct upload *u)
+{
+    char *name;
+
+    pthread_mutex_lock(&b->lock);
+    name = strdup(u->rel);
+    pthread_mutex_unlock(&b->lock);
+    return name;
+}
+
+struct refeed {
+    struct upload_writer *w;
+    uint64_t off;
+};
 
 static int refeed(void *ctx, const char *data, size_t n)
 {
-    struct aws_error err;
+    struct refeed *r = ctx;
 
-    aws_error_clear(&err);
-    return mpu_write(ctx, data, n, &err) < 0 ? -1 : 0;
+    if (uw_write(r->w, data, n, r->off) < 0)
+        return -1;
+    r->off += n;
+    return 0;
 }
 
 /* A write right at the end of an object this open file just stored: a
@@ -501,63 +515,48 @@ static int refeed(void *ctx, const char *data, size_t n)
  * the errno a finished upload answers. */
 static int resume_locked(struct amifs *fs, struct upload *u, uint64_t off)
 {
-    struct mpu_options mo = {0};
     struct aws_error err;
     char *name = current_name(bk_of(fs), u);
     bool same = name && strcmp(name, u->obj_rel) == 0;
+    uint64_t size = uw_size(u->w);
 
     free(name);
-    if (atomic_load(&u->state) != UP_DONE || off != u->written || !same ||
-        u->written >= fs->opts.part_size || atomic_load(&u->cancelled))
+    if (u->result < 0 || uw_state(u->w) != UW_DONE || off != size ||
+        !same || size >= fs->opts.part_size)
         return closed_result(u);
-    mo.part_size = fs->opts.part_size;
-    mo.concurrency = fs->opts.upload_concurrency;
+    struct upload_writer *w = writer_new(fs, u->p.bucket, u->p.key,
+                                         u->obj_rel);
+    struct refeed r = {w, 0};
     aws_error_clear(&err);
-    struct mpu *m = mpu_new(fs->client, u->p.bucket, u->p.key, &mo, &err);
-    if (!m)
-        return closed_result(u);
-    if (u->written > 0 &&
-        s3_get_object(fs->client, u->p.bucket, u->p.key, 0, u->written,
-                      u->etag[0] ? u->etag : NULL, refeed, m, &err) < 0) {
-        mpu_free(m);
+    if (!w || (size > 0 &&
+               s3_get_object(fs->client, u->p.bucket, u->p.key, 0, size,
+                             u->etag[0] ? u->etag : NULL, refeed, &r,
+                             &err) < 0)) {
+        uw_free(w);
         return closed_result(u);
     }
-    mpu_free(u->mpu);
-    u->mpu = m;
+    pthread_mutex_lock(&bk_of(fs)->lock);
+    struct upload_writer *old = u->w;
+    u->w = w;
+    atomic_store(&u->finished, false);
+    pthread_mutex_unlock(&bk_of(fs)->lock);
+    uw_free(old);
     u->result = 0;
-    atomic_store(&u->state, UP_WRITING);
     amifs_log(fs, AWS_LOG_DEBUG, "buckets/%s: written again after close; "
-              "resumed at %llu bytes", u->obj_rel,
-              (unsigned long long)u->written);
+              "resumed at %llu bytes", u->obj_rel, (unsigned long long)size);
     return 0;
 }
 
 static int write_locked(struct amifs *fs, struct upload *u, const char *buf,
                         size_t n, uint64_t off)
 {
-    int rc;
-
-    if (atomic_load(&u->cancelled) && atomic_load(&u->state) == UP_WRITING) {
-        u->result = -ECANCELED;
-        atomic_store(&u->state, UP_FAILED);
-    }
-    if (atomic_load(&u->state) != UP_WRITING) {
+    if (atomic_load(&u->finished)) {
         int rc = resume_locked(fs, u, off);
         if (rc < 0)
             return rc;
     }
-    if (off < u->written) {
-        amifs_log(fs, AWS_LOG_WARN,
-                  "buckets/%s: write at %llu before the "
-                  "end (%llu): S3 objects are written front to back",
-                  u->obj_rel, (unsigned long long)off,
-                  (unsigned long long)u->written);
-        return -ESPIPE;
-    }
-    rc = append_zeros(fs, u, off - u->written);
-    if (rc == 0)
-        rc = append(fs, u, buf, n);
-    return rc < 0 ? rc : (int)n;
+    ssize_t rc = uw_write(u->w, buf, n, off);
+    return rc < 0 ? (int)rc : (int)n;
 }
 
 int bk_write(struct amifs *fs, const char *rel, const char *buf, size_t n,
@@ -576,20 +575,9 @@ int bk_write(struct amifs *fs, const char *rel, const char *buf, size_t n,
     return rc;
 }
 
-/* The name the upload has now (a copy; NULL when out of memory). */
-static char *current_name(struct bk *b, struct upload *u)
-{
-    char *name;
-
-    pthread_mutex_lock(&b->lock);
-    name = strdup(u->rel);
-    pthread_mutex_unlock(&b->lock);
-    return name;
-}
-
 /* Renamed while written (GIO's replace: write a temporary, rename it onto
  * the target, then close): now that the object is complete, move it. */
-static int move_to_name(struct amifs *fs, struct upload *u)
+static int move_to_name(struct amifs *fs, struct upload *u, uint64_t size)
 {
     char *name = current_name(bk_of(fs), u);
     struct aws_error err;
@@ -599,7 +587,7 @@ static int move_to_name(struct amifs *fs, struct upload *u)
         return -ENOMEM;
     rc = strcmp(name, u->obj_rel) == 0
              ? 0
-             : bk_move_object(fs, u->obj_rel, name, u->written);
+             : bk_move_object(fs, u->obj_rel, name, size);
     if (rc < 0) { /* leave nothing under the temporary name */
         aws_error_clear(&err);
         s3_delete_object(fs->client, u->p.bucket, u->p.key, &err);
@@ -613,88 +601,130 @@ static int move_to_name(struct amifs *fs, struct upload *u)
     return rc;
 }
 
-/* Complete the upload; the outcome becomes final. */
+/* Complete the upload (or take its failure); the outcome becomes final. */
 static int finish_locked(struct amifs *fs, struct upload *u)
 {
-    struct aws_error err;
     char etag[72] = "";
+    uint64_t size = uw_size(u->w);
     int rc;
 
-    if (atomic_load(&u->state) != UP_WRITING)
+    if (atomic_load(&u->finished))
         return u->result;
-    aws_error_clear(&err);
-    if (atomic_load(&u->cancelled)) {
-        aws_error_set(&err, AWS_ERR_ABORTED, "removed while written");
-        return fail_upload(fs, u, "completing upload", &err);
+    rc = uw_complete(u->w, etag);
+    if (rc == 0) {
+        bk_note_file(fs, u->obj_rel, size, etag);
+        memcpy(u->etag, etag, sizeof(u->etag));
+        rc = move_to_name(fs, u, size);
     }
-    /* Nothing written after the empty object was stored: it is complete. */
-    if ((u->wrote || !u->empty_stored) && mpu_finish(u->mpu, etag, &err) < 0)
-        return fail_upload(fs, u, "completing upload", &err);
-    if (u->wrote || !u->empty_stored)
-        bk_note_file(fs, u->obj_rel, u->written, etag);
-    memcpy(u->etag, etag, sizeof(u->etag));
-    rc = move_to_name(fs, u);
     u->result = rc;
-    atomic_store(&u->state, rc < 0 ? UP_FAILED : UP_DONE);
+    atomic_store(&u->finished, true);
     if (rc == 0)
         amifs_log(fs, AWS_LOG_INFO, "buckets/%s: stored, %llu bytes",
-                  u->obj_rel, (unsigned long long)u->written);
+                  u->obj_rel, (unsigned long long)size);
     return rc;
 }
 
-/* A flush before any data (a shell's dup, `touch`, cp of an empty file):
- * the file exists and is empty, so S3 gets an empty object now — close()
- * then reports the truth even when no data ever follows. Data written later
- * replaces it at the completing flush. */
-static int store_empty(struct amifs *fs, struct upload *u)
+/* The flush of an opener that is being killed: it will never see a
+ * close() result, so nothing it wrote is published. */
+static int abort_killed(struct amifs *fs, struct upload *u, int sig)
 {
-    struct aws_error err;
-    char etag[72] = "";
+    char why[96];
 
-    if (u->empty_stored)
+    snprintf(why, sizeof(why), "the writer was killed by signal %d", sig);
+    int rc = uw_abort(u->w, ECANCELED, why);
+    if (rc == 0 && !atomic_load(&u->finished)) {
+        u->result = uw_result(u->w);
+        atomic_store(&u->finished, true);
+    }
+    (void)fs;
+    return u->result < 0 ? u->result : -ECANCELED;
+}
+
+/* A flush with nothing written: a deliberate close (the caller holds no
+ * other fd of the file) stores what the file is — an empty object, also
+ * over an existing one; a dup's flush changes nothing. A size hint with no
+ * data waits for the release (a placeholder). */
+static int flush_nothing(struct amifs *fs, struct bfile *h, struct upload *u)
+{
+    char path[1100];
+
+    if (uw_size(u->w) > 0)
         return 0;
-    aws_error_clear(&err);
-    if (s3_put_object(fs->client, u->p.bucket, u->p.key, "", 0, etag, &err) < 0)
-        return bk_fail(fs, "PutObject", u->obj_rel, &err);
-    u->empty_stored = true;
-    bk_note_file(fs, u->obj_rel, 0, etag);
-    return 0;
+    if (h->opener && amifs_caller_process() != h->opener)
+        return 0;
+    snprintf(path, sizeof(path), "buckets/%s", h->rel);
+    if (amifs_caller_holds(fs, path))
+        return 0;
+    return finish_locked(fs, u);
 }
 
 int bk_flush(struct amifs *fs, const char *rel, struct fuse_file_info *fi)
 {
     struct bfile *h = handle_of(fi);
     struct upload *u = h ? h->up : NULL;
-    int rc = 0;
+    bool opener;
+    int rc = 0, sig;
 
     if (!u)
         return 0;
+    opener = !h->opener || amifs_caller_process() == h->opener;
     pthread_mutex_lock(&u->wlock);
-    if (atomic_load(&u->state) != UP_WRITING)
+    if (opener && !atomic_load(&u->finished) &&
+        (sig = amifs_caller_exit_signal()) > 0)
+        rc = abort_killed(fs, u, sig);
+    else if (atomic_load(&u->finished))
         rc = u->result;
-    else if (u->wrote && h->opener && amifs_caller_process() != h->opener)
+    else if (uw_state(u->w) != UW_OPEN)
+        rc = finish_locked(fs, u); /* takes the failure */
+    else if (uw_wrote(u->w) && !opener)
         rc = 0; /* a child closing its inherited fd: the writer goes on */
-    else if (u->wrote)
+    else if (uw_wrote(u->w))
         rc = finish_locked(fs, u);
-    else if (!atomic_load(&u->cancelled))
-        rc = store_empty(fs, u);
+    else
+        rc = flush_nothing(fs, h, u);
     pthread_mutex_unlock(&u->wlock);
     return rc;
+}
+
+/* The last close of a file created with a size hint and no data: keep it
+ * as a placeholder (the registry takes h's reference). */
+static bool park(struct amifs *fs, struct upload *u)
+{
+    struct bk *b = bk_of(fs);
+
+    if (atomic_load(&u->finished) || uw_state(u->w) != UW_OPEN ||
+        uw_wrote(u->w) || uw_size(u->w) == 0)
+        return false;
+    pthread_mutex_lock(&b->lock);
+    u->parked_until = time(NULL) + PARK_SECONDS;
+    pthread_mutex_unlock(&b->lock);
+    amifs_log(fs, AWS_LOG_INFO, "buckets/%s: created with a size and no "
+              "data; kept %d s for a reopen (then dropped, nothing stored)",
+              u->obj_rel, PARK_SECONDS);
+    return true;
 }
 
 int bk_release(struct amifs *fs, const char *rel, struct fuse_file_info *fi)
 {
     struct bfile *h = handle_of(fi);
     struct upload *u = h ? h->up : NULL;
+    bool parked = false;
 
     if (!h)
         return 0;
     if (u) {
         pthread_mutex_lock(&u->wlock);
-        finish_locked(fs, u); /* release cannot report: it is logged */
+        if (atomic_load(&fs->stopping))
+            uw_abort(u->w, ECANCELED, "the daemon is stopping");
+        else
+            parked = park(fs, u);
+        if (!parked)
+            finish_locked(fs, u); /* release cannot report: it is logged */
         pthread_mutex_unlock(&u->wlock);
-        unregister(bk_of(fs), u);
-        upload_put(bk_of(fs), u);
+        if (!parked) {
+            unregister(bk_of(fs), u);
+            upload_put(bk_of(fs), u);
+        }
     }
     handle_free(h);
     return 0;
@@ -703,7 +733,8 @@ int bk_release(struct amifs *fs, const char *rel, struct fuse_file_info *fi)
 /* ---- open / create / truncate ------------------------------------------- */
 
 /* Open for writing: O_TRUNC (or a new/empty object) starts an upload that
- * replaces the object at close; otherwise see the header comment. */
+ * replaces the object at close; a placeholder is continued; otherwise see
+ * the header comment. */
 static int open_write(struct amifs *fs, struct bfile *h, int flags)
 {
     struct cache_attr a;
@@ -713,6 +744,8 @@ static int open_write(struct amifs *fs, struct bfile *h, int flags)
     h->opener = amifs_caller_process();
     if (flags & O_TRUNC)
         return start_upload(fs, h);
+    if (attach_parked(fs, h))
+        return 0;
     rc = bk_lookup(fs, h->rel, &a);
     if (rc == -ENOENT || (rc == 0 && a.kind == CACHE_FILE && a.size == 0 &&
                           !bk_upload_busy(bk_of(fs), h->rel, false)))
@@ -766,15 +799,14 @@ int bk_create(struct amifs *fs, const char *rel, mode_t mode,
 
 static int truncate_upload(struct amifs *fs, struct upload *u, uint64_t size)
 {
-    int rc = 0;
+    int rc;
 
+    (void)fs;
     pthread_mutex_lock(&u->wlock);
-    if (atomic_load(&u->state) != UP_WRITING)
-        rc = size == u->written && u->result == 0 ? 0 : closed_result(u);
-    else if (size > u->written)
-        rc = append_zeros(fs, u, size - u->written);
-    else if (size < u->written)
-        rc = -EPERM; /* bytes already on their way to S3 */
+    if (atomic_load(&u->finished))
+        rc = size == uw_size(u->w) && u->result == 0 ? 0 : closed_result(u);
+    else
+        rc = uw_truncate(u->w, size);
     pthread_mutex_unlock(&u->wlock);
     return rc;
 }

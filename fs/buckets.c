@@ -328,6 +328,8 @@ static int bk_unlink(struct amifs *fs, const char *rel)
     if (!p.key[0])
         return -EISDIR;
     cancelled = bk_upload_cancel(bk_of(fs), rel);
+    if (cancelled < 0)
+        return cancelled; /* its close is completing: that close wins */
     rc = bk_lookup(fs, rel, &a);
     if (rc < 0 && !cancelled)
         return rc;

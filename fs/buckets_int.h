@@ -19,6 +19,7 @@
 #include "aws/mpu.h"
 #include "aws/s3.h"
 #include "core/cache.h"
+#include "core/upload.h"
 #include "fs/fs.h"
 
 struct upload;       /* bucket_io.c */
@@ -44,6 +45,9 @@ struct bk {
      * of a daemon that was killed. NULL: no journal (no usable state dir).
      * Set before the janitor thread starts, then read-only. */
     char *jdir;
+    /* The journal as core/upload.h reaches it (ctx: the mount); set by
+     * bk_janitor_start. */
+    struct uw_journal_ops jops;
 };
 
 /* A parsed rel path. `key` points into the rel string ("" for the bucket
@@ -96,6 +100,9 @@ char *bk_journal_add(struct amifs *fs, const char *bucket, const char *key,
                      const char *upload_id);
 void bk_journal_remove(char *entry);
 /* Make sure this multipart upload gets aborted (no-op for id ""). */
+/* (b->jops wires core/upload.h's journal ops to these: add → journal_add,
+ * done → journal_remove, abort_failed → janitor_add, keeping the entry
+ * file so that the next mount aborts the upload again.) */
 void bk_janitor_add(struct amifs *fs, const char *bucket, const char *key,
                     const char *upload_id);
 
@@ -115,7 +122,8 @@ int bk_upload_busy(struct bk *b, const char *rel, bool below);
  * flight at from, -EBUSY when `to` is being written too. */
 int bk_upload_rename(struct bk *b, const char *from, const char *to);
 /* rm of an upload in flight: abort it (its writer's next call fails with
- * ECANCELED). 1 when one was aborted, 0 when none was in flight. */
+ * ECANCELED). 1 when one was aborted, 0 when none was in flight, -EBUSY
+ * when its close is completing right now (that close wins). */
 int bk_upload_cancel(struct bk *b, const char *rel);
 /* Unmount: abort and free every upload still registered. */
 void bk_uploads_destroy(struct amifs *fs);

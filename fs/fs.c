@@ -6,12 +6,16 @@
  * of the path. The dispatcher itself never does network I/O and holds no
  * lock, so it cannot stall the tree; modules follow the same rule.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "core/upload.h"
 
 #include "fs/fs.h"
 #include <fuse_lowlevel.h> /* after fs.h: it sets FUSE_USE_VERSION */
@@ -55,6 +59,60 @@ long amifs_caller_process(void)
         }
     fclose(f);
     return tgid > 0 ? tgid : (long)tid;
+}
+
+int amifs_caller_exit_signal(void)
+{
+    pid_t tid = fuse_get_context()->pid;
+    char path[64], text[2048];
+
+    if (tid <= 0)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    int sig = uw_stat_exit_signal(text);
+    return sig > 0 ? sig : 0;
+}
+
+/* Does the link /proc/PID/fd/NAME end in "/" + path? */
+static bool fd_is(const char *dir, const char *name, const char *path)
+{
+    char link[4200], target[4200];
+    size_t plen = strlen(path);
+
+    if (snprintf(link, sizeof(link), "%s/%s", dir, name) >= (int)sizeof(link))
+        return false;
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    if (n <= (ssize_t)plen)
+        return false;
+    target[n] = '\0';
+    return target[n - (ssize_t)plen - 1] == '/' &&
+           strcmp(target + n - (ssize_t)plen, path) == 0;
+}
+
+bool amifs_caller_holds(struct amifs *fs, const char *path)
+{
+    char dir[64];
+    long pid = amifs_caller_process();
+    bool found = false;
+    struct dirent *e;
+
+    (void)fs;
+    if (pid <= 0)
+        return false;
+    snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    while (!found && (e = readdir(d)) != NULL)
+        found = e->d_name[0] != '.' && fd_is(dir, e->d_name, path);
+    closedir(d);
+    return found;
 }
 
 bool amifs_unmounting(void)
@@ -637,6 +695,9 @@ static void op_destroy(void *private_data)
 {
     struct amifs *fs = private_data;
 
+    /* Told to stop with files open: their uploads are aborted, never
+     * completed (nobody will see a close() result for them). */
+    atomic_store(&fs->stopping, true);
     release_leftovers(fs);
     for (size_t i = NFOLDERS; i-- > 0;) {
         const struct folder_ops *m = folders[i].ops;

@@ -35,6 +35,7 @@
 #define FUSE_USE_VERSION 31
 #include <fuse.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -105,6 +106,10 @@ struct amifs {
      * unmounts before delivering every RELEASE). */
     pthread_mutex_t open_lock;
     struct open_file *open_files;
+    /* fs/fs.c: set once the daemon is told to stop (destroy: SIGTERM,
+     * unmount). From then on, releases abort uploads still open instead
+     * of completing them (doc/parts/upload.md). */
+    atomic_bool stopping;
 };
 
 /* The mount's state inside a FUSE handler. */
@@ -115,6 +120,13 @@ struct amifs *amifs_get(void);
  * processes (a GIO worker thread may open and another close), so the
  * thread is mapped to its process through /proc. Only for handlers. */
 long amifs_caller_process(void);
+/* The signal that is killing the calling thread (the writer of a flush
+ * that comes from do_exit()), read from /proc/<tid>/stat: >0 the signal,
+ * 0 alive or a plain exit(), unknown, or not in a handler. */
+int amifs_caller_exit_signal(void);
+/* Whether the calling process still holds an fd open on the mount's file
+ * `path` ("buckets/B/k"): a flush then closes a dup, not the last fd. */
+bool amifs_caller_holds(struct amifs *fs, const char *path);
 
 /* True once the kernel connection is gone (unmounted or aborted). libfuse
  * joins every worker thread before it calls destroy, so a handler that

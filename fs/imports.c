@@ -113,13 +113,6 @@ static int split_bucket(struct fsimport *s, const char *opt)
         return -ENOMEM;
     return 0;
 }
-/* The staging uploads share buckets/' upload journal (fs/janitor.c): the
- * next mount aborts the upload of a daemon that was killed. */
-static char *journal_add(void *ctx, const char *bucket, const char *key,
-                         const char *upload_id)
-{
-    return bk_journal_add(ctx, bucket, key, upload_id);
-}
 
 
 int fsimport_create(struct amifs *fs, struct fsimport **out)
@@ -139,8 +132,9 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         .license_type = o->license_type, .platform = o->platform,
         .architecture = o->architecture, .part_size = o->part_size,
         .concurrency = o->upload_concurrency, .lg = &fs->logger,
-        .journal_add = journal_add, .journal_remove = bk_journal_remove,
-        .journal_ctx = fs};
+        /* buckets/' upload journal (fs/janitor.c): the next mount aborts
+         * the staging upload of a daemon that was killed. */
+        .journal = fs->buckets ? &bk_of(fs)->jops : NULL};
     s->cleanup = o->cleanup;
     s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s};
     struct taskcache_ops ops = taskcache_ops_for_client(&s->tcc);
@@ -586,7 +580,7 @@ static int imp_open(struct amifs *fs, const char *rel,
     /* A second writer, or a write into a closed upload: S3 objects are
      * written once, front to back. An empty job (`: > f; cat >> f`) is
      * fine. */
-    if (wr && (ph != UPLOAD_WRITING || importjob_size(j) > 0)) {
+    if (wr && (ph != UPLOAD_WRITING || importjob_wrote(j))) {
         importjob_unref(j);
         return ph == UPLOAD_WRITING ? -EBUSY : -EACCES;
     }
@@ -671,8 +665,12 @@ static int complete(struct fsimport *s, struct ihandle *h)
         h->dirty = false;
         return flush_sidecar(s, h);
     }
-    if (!h->wrote || h->completed)
-        return h->completed ? h->result : 0;
+    if (h->completed)
+        return h->result;
+    /* Nothing written through this handle: nothing to end, unless the job
+     * failed meanwhile (a refused write poisons the file). */
+    if (!h->wrote && !(h->writer && importjob_phase(h->job) == UPLOAD_FAILED))
+        return 0;
     h->completed = true;
     char nm[1024];
     importjob_name(h->job, nm, sizeof nm);
@@ -693,10 +691,28 @@ static int complete(struct fsimport *s, struct ihandle *h)
  *    x.ova` report it. Nothing changes state here — a shell's dup flush
  *    (`cat vm > x.ova`) comes before the data, and shells ignore its error;
  *    the last close (release) records the refusal. */
+/* The flush of an opener that is being killed by a signal: it never sees
+ * a close() result, so its upload is aborted (status: cancelled). */
+static int abort_killed(struct ihandle *h, int sig)
+{
+    char why[80];
+    snprintf(why, sizeof why, "the writer was killed by signal %d", sig);
+    importjob_abort(h->job, why);
+    h->completed = true;
+    h->result = importjob_phase(h->job) == UPLOAD_CANCELLED ? -ECANCELED
+                                                           : -EBUSY;
+    return h->result;
+}
+
 static int imp_flush(struct amifs *fs, const char *rel,
                      struct fuse_file_info *fi)
 {
     struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
+    int sig;
+    if (h->job && h->writer && !h->completed &&
+        (!h->opener || amifs_caller_process() == h->opener) &&
+        (sig = amifs_caller_exit_signal()) > 0)
+        return abort_killed(h, sig);
     if (h->job && h->writer && !h->completed) {
         if (h->wrote && h->opener &&
             importjob_phase(h->job) == UPLOAD_WRITING &&
@@ -713,6 +729,11 @@ static int imp_release(struct amifs *fs, const char *rel,
 {
     struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
     bool last = h->job && h->writer && importjob_writers(h->job, -1) == 0;
+    /* Told to stop: nobody will see this close's result; abort. */
+    if (h->job && h->writer && !h->completed && atomic_load(&fs->stopping)) {
+        importjob_abort(h->job, "the daemon is stopping");
+        h->completed = true;
+    }
     /* The last writer of a final name that never got a byte (`cp
      * empty.ova`, `touch x.ova`): the file is closed for good, so it is
      * refused now (status: the file is empty); nothing was uploaded. An
@@ -750,9 +771,7 @@ static int imp_truncate(struct amifs *fs, const char *rel, off_t size,
     struct importjob *j = h ? h->job : fsimport_job(state(fs), rel);
     if (!j)
         return is_sidecar_name(rel) ? (size == 0 ? 0 : -EINVAL) : -ENOENT;
-    int rc = importjob_truncate(j, size);
-    if (rc == 0 && h && size > 0)
-        h->wrote = true;
+    int rc = importjob_truncate(j, size); /* a size hint, not data */
     if (!h)
         importjob_unref(j);
     return rc;

@@ -311,8 +311,33 @@ static void *janitor_main(void *arg)
     return NULL;
 }
 
+/* core/upload.h's journal ops, wired to the functions above. */
+static void *jops_add(void *ctx, const char *bucket, const char *key,
+                      const char *upload_id)
+{
+    return bk_journal_add(ctx, bucket, key, upload_id);
+}
+
+static void jops_done(void *ctx, void *entry)
+{
+    (void)ctx;
+    bk_journal_remove(entry);
+}
+
+/* The abort failed: the janitor retries; the entry file stays (only its
+ * name is freed), so a killed daemon's next mount aborts it too. */
+static void jops_abort_failed(void *ctx, const char *bucket, const char *key,
+                              const char *upload_id, void *entry)
+{
+    bk_janitor_add(ctx, bucket, key, upload_id);
+    free(entry);
+}
+
 int bk_janitor_start(struct amifs *fs)
 {
+    bk_of(fs)->jops = (struct uw_journal_ops){
+        .ctx = fs, .add = jops_add, .done = jops_done,
+        .abort_failed = jops_abort_failed};
     struct bk *b = bk_of(fs);
 
     pthread_mutex_init(&b->jlock, NULL);
