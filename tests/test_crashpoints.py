@@ -1,7 +1,7 @@
 """The crash-point sweep: an interruption at any instant of a multipart
 upload leaves the old state or the complete new one, never a half.
 
-A writer (`cp`) copies a file a few parts long (part_size=5M, the smallest)
+A writer copies a file a few parts long (part_size=5M, the smallest)
 into buckets/ over an existing object ("over"), into buckets/ for a new key
 ("new"), or into imports/ (a valid raw image, "import"). The endpoint stops
 the request sequence at an exact point with a held request (see
@@ -13,7 +13,10 @@ tests/endpoint/README.md, "Held requests"):
   answer    after Complete but before its answer: held after S3 performed
             it ("drop": the answer is lost, the connection closed)
 
-and the test interrupts there:
+and the test interrupts there. After Create and after part K the writer
+is paused between two writes (as `cp` is while it reads its source) and
+goes on once the interruption has happened; during and after Complete it
+is in close(). The test interrupts by:
 
   writer-kill   SIGKILL of the writer        (must end OLD)
   writer-int    SIGINT of the writer         (must end OLD)
@@ -45,6 +48,7 @@ outcome matrix is printed at the end of the run.
 """
 import hashlib
 import os
+import select
 import signal
 import subprocess
 import time
@@ -86,6 +90,32 @@ DEFAULT_CASES = [
 ]
 
 RESULTS = []                # one dict per case, for the matrix
+
+# The writer: copies SRC to DST in 1 MiB writes; with PAUSE_AT > 0 it
+# prints "paused" after that many bytes and waits (outside the mount, as
+# `cp` does while it reads its source) for a line on stdin, then goes on
+# and closes. SIGINT keeps its default action (terminate), as for `cp`.
+WRITER = r"""
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+src, dst, pause_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+done = 0
+with open(src, "rb") as f:
+    while True:
+        n = 1 << 20
+        if 0 < pause_at and done < pause_at:
+            n = min(n, pause_at - done)
+        data = f.read(n)
+        if not data:
+            break
+        os.write(fd, data)
+        done += len(data)
+        if done == pause_at:
+            print("paused", flush=True)
+            sys.stdin.readline()
+os.close(fd)
+"""
 
 
 def full_run(config):
@@ -267,14 +297,34 @@ class Case:
         return [{"service": "s3", "op": "CompleteMultipartUpload",
                  "action": "hold", "when": "after"}]
 
+    def pause_at(self):
+        """Where the writer stops writing (0: it writes all and closes):
+        after Create and after part K it is still writing, between two
+        writes; during and after Complete it is in close()."""
+        if self.point == "create":
+            return PART + MiB
+        if self.point == "part":
+            return (K + 1) * PART + MiB
+        return 0
+
     def start_writer(self, m):
         if self.old_put is not None:
             self.old_put.result()
         self.ep.set_faults(self.point_rules())
         self.mark = self.ep.mark()
         self.writer = subprocess.Popen(
-            ["cp", self.src, self.dest(m)], stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True)
+            ["/usr/bin/python3", "-c", WRITER, self.src, self.dest(m),
+             str(self.pause_at())], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def resume_writer(self):
+        """Let a paused writer go on (it is paused until then)."""
+        if self.pause_at() and self.writer_alive():
+            try:
+                self.writer.stdin.write("go\n")
+                self.writer.stdin.flush()
+            except (BrokenPipeError, OSError):
+                pass
 
     # -- reaching the point --
 
@@ -294,6 +344,12 @@ class Case:
                                                          "answer") \
             else "UploadPart"
         self.ep.wait_held(op, alive=self.writer_alive)
+        if self.pause_at():
+            ready = select.select([self.writer.stdout], [], [],
+                                  SETTLE_TIMEOUT)[0]
+            line = self.writer.stdout.readline() if ready else ""
+            assert line.strip() == "paused", \
+                "the writer did not reach its pause (blocked in a write?)"
         if self.point == "part":
             got = wait_for(lambda: len(self.ops("UploadPart", 200)) >= K,
                            SETTLE_TIMEOUT)
@@ -338,6 +394,7 @@ class Case:
         waiting for after GRACE seconds is answered (a slow network); the
         outage of "drop" lasts until the writer has ended."""
         wait_for(lambda: self.ended(m) and not self.ep.held(), GRACE)
+        self.resume_writer()
         if self.intr == "drop":
             wait_for(lambda: not self.writer_alive(), SETTLE_TIMEOUT)
             self.ep.release(how="drop")
@@ -356,7 +413,8 @@ class Case:
             self.violation("writer hung in the mount for %ds"
                            % SETTLE_TIMEOUT)
         rc = self.writer.wait()
-        err = self.writer.stderr.read().strip()
+        err = self.writer.stderr.read().strip().splitlines()
+        err = err[-1] if err else ""
         self.r["writer"] = "sig%d" % -rc if rc < 0 else "rc%d" % rc
         self.r["writer_err"] = err[-300:]
         self.writer_rc = rc
