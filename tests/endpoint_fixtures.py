@@ -10,7 +10,8 @@ wins). Fixtures:
 Both yield an Endpoint: .url .region .bucket .env .python .state_dir
 .aws(*args, cli="v1"|"v2", check=True, json=True) .requests(op, since)
 .mark() .set_faults(rules) .clear_faults() .faults() .admin_env()
-.tasks(id) .wait_task(id) .set_phase_seconds(F).
+.tasks(id) .wait_task(id) .set_phase_seconds(F) .held() .release(...)
+.wait_held(op).
 """
 import json as jsonlib
 import os
@@ -258,6 +259,39 @@ class Endpoint:
 
     def faults(self):
         return self._control("GET", "/_amifs/faults")
+
+    def held(self, op=None):
+        """Requests kept unanswered by a "hold" rule (oldest first)."""
+        return [h for h in self._control("GET", "/_amifs/held")
+                if op is None or h["op"] == op]
+
+    def release(self, hid=None, op=None, how="answer"):
+        """Release held requests (all when neither HID nor OP): "answer"
+        performs (if held before) and answers; "drop" closes the
+        connection. Returns how many were released."""
+        body = {"how": how}
+        if hid is not None:
+            body["id"] = hid
+        if op is not None:
+            body["op"] = op
+        return self._control("POST", "/_amifs/held/release",
+                             body)["released"]
+
+    def wait_held(self, op=None, n=1, timeout=60, alive=None):
+        """Wait until N requests (of OP) are held; returns them. ALIVE: a
+        callable; the wait fails early once it returns False."""
+        deadline = time.time() + timeout
+        while True:
+            h = self.held(op)
+            if len(h) >= n:
+                return h
+            if alive is not None and not alive():
+                raise AssertionError("gave up waiting for a held %s: the "
+                                     "process it waits for ended" % op)
+            if time.time() > deadline:
+                raise AssertionError("no held %s after %ss (held: %s)"
+                                     % (op, timeout, h))
+            time.sleep(0.02)
 
 
 def _make(tmp_root, name):

@@ -608,3 +608,120 @@ def test_big_object_gets_stream(endpoint, tmp_path):
     assert rate >= BIG_GET_MIN_MBPS, "one GET of the object: %.1f MB/s" % rate
     endpoint.aws("s3api", "delete-object", "--bucket", endpoint.bucket,
                  "--key", key)
+# ------------------------------------------------- held requests ----
+
+def endpoint_faults_module():
+    sys.path.insert(0, os.path.join(HERE, "endpoint"))
+    try:
+        import faults
+    finally:
+        sys.path.pop(0)
+    return faults
+
+
+class _Info:
+    def __init__(self, op, part=None):
+        self.service, self.op, self.method = "s3", op, "PUT"
+        self.path, self.query = "/b/k", ""
+        self.qs = {"partNumber": [str(part)]} if part else {}
+
+
+def test_rules_match_a_part_number_or_the_kth_request():
+    fm = endpoint_faults_module()
+    f = fm.Faults(seed=1)
+    f.replace([{"op": "UploadPart", "part_from": 3, "action": "hold"},
+               {"op": "CompleteMultipartUpload", "action": "answer-lost",
+                "skip": 1, "count": 1},
+               {"op": "UploadPart", "part": 1, "action": "500"}])
+    got = [(p, (f.pick("s3", "UploadPart", p) or {}).get("action"))
+           for p in (1, 2, 3, 4)]
+    assert got == [(1, "500"), (2, None), (3, "hold"), (4, "hold")]
+    assert f.pick("s3", "UploadPart", None) is None      # no part number
+    complete = [(f.pick("s3", "CompleteMultipartUpload") or {})
+                .get("action") for _ in range(3)]
+    assert complete == [None, "answer-lost", None]       # the 2nd only
+    for bad in ({"action": "hold", "when": "later"},
+                {"action": "hold", "part": 0}, {"action": "500", "skip": -1}):
+        with pytest.raises(fm.FaultError):
+            f.replace([bad])
+
+
+def test_a_held_request_waits_for_release_or_its_client():
+    import socket
+    import threading
+    fm = endpoint_faults_module()
+    holds = fm.Holds()
+    a, b = socket.socketpair()
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault(
+        "how", holds.wait(_Info("UploadPart", 7), a, "before")))
+    t.start()
+    deadline = time.time() + 10
+    while not holds.list() and time.time() < deadline:
+        time.sleep(0.01)
+    [h] = holds.list()
+    assert (h["op"], h["part"], h["when"]) == ("UploadPart", 7, "before")
+    assert holds.release(op="CompleteMultipartUpload") == 0
+    assert holds.release(hid=h["id"], how="drop") == 1
+    t.join(10)
+    assert out["how"] == "drop" and holds.list() == []
+    # The client goes away: the hold ends by itself, "gone".
+    t = threading.Thread(target=lambda: out.update(
+        how2=holds.wait(_Info("CompleteMultipartUpload"), a, "after")))
+    t.start()
+    while not holds.list() and time.time() < deadline:
+        time.sleep(0.01)
+    b.close()
+    t.join(10)
+    assert out["how2"] == "gone" and holds.list() == []
+    a.close()
+
+
+def test_hold_and_answer_lost_through_the_cli(endpoint, tmp_path):
+    """A held UploadPart is performed only when released; a Complete whose
+    answer is lost was performed (the object exists) though the client
+    failed."""
+    b, key = endpoint.bucket, "held/obj-%d" % os.getpid()
+    part = tmp_path / "part"
+    part.write_bytes(os.urandom(1000))
+    up = endpoint.aws("s3api", "create-multipart-upload", "--bucket", b,
+                      "--key", key)["UploadId"]
+    try:
+        endpoint.set_faults([
+            {"service": "s3", "op": "UploadPart", "part": 1,
+             "action": "hold"},
+            {"service": "s3", "op": "CompleteMultipartUpload",
+             "action": "answer-lost", "count": 1}])
+        m = endpoint.mark()
+        exe = endpoint.clis["v1"]
+        cli = subprocess.Popen(
+            [exe, "--endpoint-url", endpoint.url, "s3api", "upload-part",
+             "--bucket", b, "--key", key, "--upload-id", up,
+             "--part-number", "1", "--body", str(part), "--output", "json"],
+            env=dict(endpoint.env, AWS_MAX_ATTEMPTS="1"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [h] = endpoint.wait_held("UploadPart", alive=lambda: cli.poll()
+                                 is None)
+        assert h["part"] == 1 and endpoint.requests("UploadPart", m) == []
+        assert endpoint.release(op="UploadPart") == 1
+        out, err = cli.communicate(timeout=120)
+        assert cli.returncode == 0, err
+        etag = json.loads(out)["ETag"]
+        [rec] = endpoint.requests("UploadPart", m)
+        assert (rec["fault"], rec["status"], rec["part"]) == \
+            ("hold", 200, 1)
+        parts = json.dumps({"Parts": [{"ETag": etag, "PartNumber": 1}]})
+        p = endpoint.aws("s3api", "complete-multipart-upload", "--bucket",
+                         b, "--key", key, "--upload-id", up,
+                         "--multipart-upload", parts, check=False,
+                         json=False,
+                         env=dict(endpoint.env, AWS_MAX_ATTEMPTS="1"))
+        assert p.returncode != 0          # the answer never came
+        [rec] = endpoint.requests("CompleteMultipartUpload", m)
+        assert (rec["fault"], rec["status"], rec["performed"]) == \
+            ("answer-lost", None, True)
+    finally:
+        endpoint.clear_faults()
+        endpoint.release(how="drop")
+    head = endpoint.aws("s3api", "head-object", "--bucket", b, "--key", key)
+    assert head["ContentLength"] == 1000   # S3 did complete it

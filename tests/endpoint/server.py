@@ -15,6 +15,10 @@ is not a valid bucket name so it cannot shadow S3):
     DELETE /_amifs/faults                   clear them
     GET    /_amifs/faults                   the rules, with "fired" counts
     GET    /_amifs/requests?since=N&op=X    the request log as a JSON list
+    GET    /_amifs/held                     requests held by a "hold" rule
+    POST   /_amifs/held/release {"id": N, "op": X, "how": "answer"|"drop"}
+                                            release held requests (all
+                                            when neither id nor op)
     GET    /_amifs/tasks[?id=ID]            import tasks: id, kind, region,
                                             status, message, progress, image
     GET    /_amifs/config                   {"phase_seconds": F}
@@ -106,10 +110,12 @@ def read_body(environ):
     return body
 
 
-def drop_connection(environ):
-    """Close the client's connection without answering (fault "drop")."""
+def drop_connection(environ, why="drop"):
+    """Close the client's connection without answering (fault "drop";
+    WHY is what the request log says in "fault")."""
     sock = environ.get("werkzeug.socket")
     environ["amifs.close"] = True
+    environ["amifs.fault"] = why
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)
@@ -125,6 +131,7 @@ class Endpoint:
         self.state_dir = state_dir
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.faults = faultmod.Faults(seed)
+        self.holds = faultmod.Holds()
         work = os.path.join(state_dir, "work")
         os.makedirs(work, exist_ok=True)
         self.vm = VmImport(phase_seconds, work)
@@ -144,7 +151,9 @@ class Endpoint:
         try:
             reply, fault = self._handle(info, environ)
         except ConnectionAbortedError:
-            self._log(rec, info, None, "drop", t0)
+            if "amifs.performed" in environ:
+                rec["performed"] = environ["amifs.performed"]
+            self._log(rec, info, None, environ.get("amifs.fault", "drop"), t0)
             raise
         status = reply.status if isinstance(reply, Reply) else reply[0]
         self._log(rec, info, status, fault, t0)
@@ -157,6 +166,7 @@ class Endpoint:
     def _log(self, rec, info, status, fault, t0):
         rec.update({"service": info.service, "op": info.op,
                     "region": info.region, "status": status, "fault": fault,
+                    "part": faultmod.part_number(info),
                     "client_token": info.client_token,
                     "bytes": len(info.body),
                     "attempt": info.header("amz-sdk-request"),
@@ -169,17 +179,42 @@ class Endpoint:
         if body_first:
             info.body = read_body(environ)
         info.classify()
-        fault = self.faults.pick(info.service, info.op)
-        if fault and fault["action"] == "drop":
+        fault = self.faults.pick(info.service, info.op,
+                                 faultmod.part_number(info))
+        action = fault["action"] if fault else None
+        if action == "drop":
             drop_connection(environ)
         info.body = read_body(environ)
-        if fault and fault["action"] == "delay":
+        if action == "delay":
             time.sleep(fault["delay_ms"] / 1000.0)
+        elif action in ("hold", "answer-lost"):
+            return self._perform_held(info, environ, fault), action
         elif fault:
-            return faultmod.error_reply(info.service, fault["action"]), \
-                fault["action"]
-        fname = fault["action"] if fault else None
-        return self._route(info, environ), fname
+            return faultmod.error_reply(info.service, action), action
+        return self._route(info, environ), action
+
+    def _hold(self, info, environ, when):
+        """Keep the request until released; drop it unless released with
+        "answer". Held before performing, a request whose client went away
+        is never performed."""
+        how = self.holds.wait(info, environ.get("werkzeug.socket"), when)
+        if how != "answer":
+            drop_connection(environ, "hold-%s:%s" % (when, how))
+
+    def _perform_held(self, info, environ, fault):
+        """The "hold" and "answer-lost" actions around performing."""
+        environ["amifs.performed"] = False
+        if fault["action"] == "hold" and fault["when"] == "before":
+            self._hold(info, environ, "before")
+        reply = self._route(info, environ)
+        reply = reply if isinstance(reply, Reply) else \
+            (reply[0], reply[1], list(reply[2]))
+        environ["amifs.performed"] = True
+        if fault["action"] == "answer-lost":
+            drop_connection(environ, "answer-lost")
+        if fault["action"] == "hold" and fault["when"] == "after":
+            self._hold(info, environ, "after")
+        return reply
 
     def _route(self, info, environ):
         if info.service == "ec2" and (info.op in VM_ACTIONS or
@@ -257,6 +292,13 @@ class Endpoint:
                 return _json(200, {"phase_seconds": self.vm.phase})
             if path == "/_amifs/config":
                 return _json(200, {"phase_seconds": self.vm.phase})
+            if path == "/_amifs/held" and m == "GET":
+                return _json(200, self.holds.list())
+            if path == "/_amifs/held/release" and m == "POST":
+                body = json.loads(environ["amifs.body"] or b"{}")
+                n = self.holds.release(body.get("id"), body.get("op"),
+                                       body.get("how", "answer"))
+                return _json(200, {"released": n})
             if path == "/_amifs/requests":
                 since = int(info.qs.get("since", ["0"])[0])
                 op = info.qs.get("op", [None])[0]
