@@ -28,8 +28,10 @@ Helpers:
   bucket_read_policy(bucket)       s3:GetObject/ListBucket/GetBucketLocation
   credential_process_env(endpoint, dir, ttl)  a credential_process profile
 """
+import hashlib
 import json
 import os
+import signal
 import stat
 import subprocess
 import threading
@@ -284,3 +286,94 @@ def good_image(outdir, name="ova-ustar"):
                    check=True, capture_output=True, timeout=300)
     with open(os.path.join(outdir, "images.json")) as f:
         return os.path.join(outdir, json.load(f)[0]["file"])
+
+
+def killed_mid_copy(endpoint, m, src, dst, prefix, ready=None):
+    """Start `cp SRC DST` through M with slow parts (1.5 s each), SIGKILL
+    the daemon once a part went up (and ready(), if given, is true);
+    returns the multipart uploads then under PREFIX."""
+    endpoint.set_faults([{"service": "s3", "op": "UploadPart",
+                          "action": "delay", "delay_ms": 1500}])
+    mark = endpoint.mark()
+    try:
+        c = subprocess.Popen(["cp", src, dst], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        assert poll(lambda: endpoint.requests("UploadPart", since=mark) and
+                    (ready is None or ready()), 20, 0.05), \
+            "the upload never started"
+        assert c.poll() is None, "the copy ended before the kill"
+        kill_dead_mount(m)
+        c.communicate(timeout=30)
+        assert c.returncode != 0, "cp succeeded although amifs was killed"
+    finally:
+        endpoint.clear_faults()
+        if m.proc is not None:
+            m.unmount()
+    return uploads(endpoint, prefix)
+
+
+def kill_dead_mount(m):
+    """SIGKILL the daemon of M and drop its dead mount point."""
+    proc, m.proc = m.proc, None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    subprocess.run(["fusermount3", "-u", "-z", m.path], capture_output=True)
+    assert not mount_fixtures.is_mounted(m.path)
+    return m.log()
+
+
+def mount_at(endpoint, base, opts, env=None, drop_env=()):
+    """A started Mount whose environment may lose DROP_ENV variables; the
+    caller unmounts it (which checks a clean daemon exit)."""
+    skip_unless_mountable()
+    m = mount_fixtures.Mount(endpoint, str(base), opts=opts, env=env)
+    for k in drop_env:
+        m.env.pop(k, None)
+    return m.start()
+
+
+def poll(fn, timeout, step=0.25):
+    """fn() until truthy or TIMEOUT seconds; returns the last value."""
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v or time.time() > deadline:
+            return v
+        time.sleep(step)
+
+
+def objects(endpoint, prefix):
+    out = endpoint.aws("s3api", "list-objects-v2", "--bucket",
+                       endpoint.bucket, "--prefix", prefix)
+    return [o["Key"] for o in (out or {}).get("Contents") or []]
+
+
+def uploads(endpoint, prefix):
+    out = endpoint.aws("s3api", "list-multipart-uploads", "--bucket",
+                       endpoint.bucket, "--prefix", prefix)
+    return (out or {}).get("Uploads") or []
+
+
+def no_uploads_left(endpoint, prefix):
+    r = endpoint.aws("s3api", "list-multipart-uploads", "--bucket",
+                     endpoint.bucket, "--prefix", prefix)
+    return not (r or {}).get("Uploads")
+
+
+def head(endpoint, key):
+    return endpoint.aws("s3api", "head-object", "--bucket", endpoint.bucket,
+                        "--key", key)
+
+
+def key_of(mount, path):
+    return os.path.relpath(path, mount.bucket_dir)
+
+
+def sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(4 * MiB)
+            if not b:
+                return h.hexdigest()
+            h.update(b)

@@ -3,7 +3,6 @@ independent client. Sizes stay modest (moto keeps objects in memory);
 the big round trip is marked slow, and its 1 GiB variant runs only with
 --full (128 MiB by default)."""
 import errno
-import hashlib
 import os
 import random
 import shutil
@@ -13,6 +12,7 @@ import threading
 import time
 
 import pytest
+from shared_fixtures import head, key_of, no_uploads_left, sha
 
 MiB = 1 << 20
 
@@ -29,30 +29,11 @@ def make_file(path, size, seed=0):
     return path
 
 
-def sha(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(4 * MiB)
-            if not b:
-                return h.hexdigest()
-            h.update(b)
-
-
 def run(*argv, check=True, **kw):
     r = subprocess.run(list(argv), capture_output=True, text=True, **kw)
     if check:
         assert r.returncode == 0, "%s: %s" % (argv, r.stderr)
     return r
-
-
-def key_of(mount, path):
-    return os.path.relpath(path, mount.bucket_dir)
-
-
-def head(endpoint, key):
-    return endpoint.aws("s3api", "head-object", "--bucket", endpoint.bucket,
-                        "--key", key)
 
 
 def check_in_s3(endpoint, mount, path, local, tmp_path):
@@ -65,12 +46,6 @@ def check_in_s3(endpoint, mount, path, local, tmp_path):
                  json=False)
     assert sha(out) == sha(local)
     os.unlink(out)
-
-
-def no_uploads_left(endpoint, prefix):
-    r = endpoint.aws("s3api", "list-multipart-uploads", "--bucket",
-                     endpoint.bucket, "--prefix", prefix)
-    return not (r or {}).get("Uploads")
 
 
 # ---- listing ----------------------------------------------------------------

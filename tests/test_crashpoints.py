@@ -59,7 +59,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import mount_fixtures
-from test_imports import make_images
+from shared_fixtures import make_images
 
 MiB = 1 << 20
 PART = 5 * MiB

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 import urllib.error
@@ -18,6 +19,8 @@ import pytest
 
 from endpoint_fixtures import AwsCliError
 from shared_fixtures import bucket_read_policy, vmimport_trust
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 CLIS = ["v1", "v2"]
 ROLE_MSG = ("The service role %s provided does not exist or does not have "
@@ -608,6 +611,8 @@ def test_big_object_gets_stream(endpoint, tmp_path):
     assert rate >= BIG_GET_MIN_MBPS, "one GET of the object: %.1f MB/s" % rate
     endpoint.aws("s3api", "delete-object", "--bucket", endpoint.bucket,
                  "--key", key)
+
+
 # ------------------------------------------------- held requests ----
 
 def endpoint_faults_module():

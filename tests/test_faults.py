@@ -9,16 +9,14 @@ time (the whole file runs well under three minutes).
 """
 import filecmp
 import os
-import signal
 import subprocess
 import time
 import uuid
 
-from shared_fixtures import (credential_process_env, good_image,
-                             make_file, skip_unless_mountable)
-from mount_fixtures import Mount, is_mounted
+from shared_fixtures import (MiB, credential_process_env, good_image,
+                             killed_mid_copy, make_file, mount_at, objects,
+                             poll, uploads)
 
-MiB = 1024 * 1024
 
 # 10% 503 SlowDown, 5% 500, 2% dropped connections, on every S3 and EC2 call;
 # the first rules make sure the calls that matter most fail at least once
@@ -44,51 +42,9 @@ def s3_fetch(endpoint, key, dest):
                         dest, json=False, check=False)
 
 
-def uploads(endpoint, prefix):
-    out = endpoint.aws("s3api", "list-multipart-uploads", "--bucket",
-                       endpoint.bucket, "--prefix", prefix)
-    return (out or {}).get("Uploads") or []
-
-
-def objects(endpoint, prefix):
-    out = endpoint.aws("s3api", "list-objects-v2", "--bucket",
-                       endpoint.bucket, "--prefix", prefix)
-    return [o["Key"] for o in (out or {}).get("Contents") or []]
-
-
-def poll(fn, timeout, step=0.25):
-    """fn() until truthy or TIMEOUT seconds; returns the last value."""
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(step)
-
-
 def cp(src, dst, timeout=120):
     return subprocess.run(["cp", src, dst], capture_output=True, text=True,
                           timeout=timeout)
-
-
-def mount_at(endpoint, base, opts, env=None, drop_env=()):
-    """A started Mount whose environment may lose DROP_ENV variables; the
-    caller unmounts it (which checks a clean daemon exit)."""
-    skip_unless_mountable()
-    m = Mount(endpoint, str(base), opts=opts, env=env)
-    for k in drop_env:
-        m.env.pop(k, None)
-    return m.start()
-
-
-def kill_dead_mount(m):
-    """SIGKILL the daemon of M and drop its dead mount point."""
-    proc, m.proc = m.proc, None
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    subprocess.run(["fusermount3", "-u", "-z", m.path], capture_output=True)
-    assert not is_mounted(m.path)
-    return m.log()
 
 
 # ---- 1. flaky endpoint ----
@@ -184,29 +140,6 @@ def test_endpoint_down_fails_cp_and_leaves_nothing(endpoint, tmp_path):
 
 # ---- 3. SIGKILL mid-upload ----
 
-def killed_mid_copy(endpoint, m, src, dst, prefix, ready=None):
-    """Start `cp SRC DST` through M with slow parts (1.5 s each), SIGKILL
-    the daemon once a part went up (and ready(), if given, is true);
-    returns the multipart uploads then under PREFIX."""
-    endpoint.set_faults([{"service": "s3", "op": "UploadPart",
-                          "action": "delay", "delay_ms": 1500}])
-    mark = endpoint.mark()
-    try:
-        c = subprocess.Popen(["cp", src, dst], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-        assert poll(lambda: endpoint.requests("UploadPart", since=mark) and
-                    (ready is None or ready()), 20, 0.05), \
-            "the upload never started"
-        assert c.poll() is None, "the copy ended before the kill"
-        kill_dead_mount(m)
-        c.communicate(timeout=30)
-        assert c.returncode != 0, "cp succeeded although amifs was killed"
-    finally:
-        endpoint.clear_faults()
-        if m.proc is not None:
-            m.unmount()
-    return uploads(endpoint, prefix)
-
 
 def test_sigkill_in_buckets_then_next_mount_aborts_the_upload(endpoint,
                                                               tmp_path):
@@ -272,8 +205,6 @@ def test_sigkill_in_imports_then_next_mount_aborts_the_upload(endpoint,
 
 
 # ---- 4. temporary credentials expiring mid-upload ----
-
-
 
 
 def calls(log):

@@ -10,7 +10,6 @@ origin: a mount of another endpoint leaves them alone. An abort that fails
 Checked with `aws s3api list-multipart-uploads` and the files themselves.
 """
 import os
-import signal
 import subprocess
 import time
 import uuid
@@ -18,7 +17,7 @@ import uuid
 import pytest
 
 from mount_fixtures import Mount, is_mounted
-from test_faults import (MiB, good_image, kill_dead_mount, killed_mid_copy,
+from shared_fixtures import (MiB, good_image, killed_mid_copy,
                          make_file, mount_at, objects, poll,
                          skip_unless_mountable, uploads)
 

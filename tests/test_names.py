@@ -25,7 +25,7 @@ import uuid
 import pytest
 
 import mount_fixtures
-from test_imports import start_mount
+from shared_fixtures import start_mount
 
 ESC_NAME = "e\x1b]0;pwn\x07x.vhd"
 

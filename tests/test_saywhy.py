@@ -5,7 +5,6 @@ an import fails."""
 import os
 import subprocess
 import tempfile
-import time
 
 import pytest
 

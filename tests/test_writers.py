@@ -15,8 +15,8 @@ import uuid
 
 import pytest
 
-from test_buckets import head, key_of, make_file, no_uploads_left, sha
-from test_imports import images, read, start_mount  # noqa: F401
+from shared_fixtures import (head, key_of, make_file, no_uploads_left,
+                             read, sha, start_mount)
 
 MiB = 1 << 20
 SLOW_PARTS = [{"service": "s3", "op": "UploadPart", "action": "delay",
