@@ -427,6 +427,11 @@ static int load_fields(struct aws_config *cfg,
     cfg->imds_endpoint = resolve_imds(cfg);
     cfg->imds_disabled = env_true("AWS_EC2_METADATA_DISABLED");
     cfg->max_attempts = resolve_attempts(cfg, ov);
+    v = env("AMIFS_CREDENTIAL_PROCESS_TIMEOUT");
+    if (v) {
+        long t = strtol(v, NULL, 10);
+        cfg->process_timeout_s = t > 0 && t <= 86400 ? (int)t : 0;
+    }
     resolve_s3_style(cfg);
     return cfg->imds_endpoint ? 0 : -1;
 }

@@ -79,6 +79,9 @@ struct aws_config {
     bool profile_explicit;           /* profile came from the overrides:
                                         env keys are then skipped */
     char *sso_endpoint;              /* NULL: portal.sso.<sso_region>… */
+    int process_timeout_s;           /* credential_process deadline:
+                                        AMIFS_CREDENTIAL_PROCESS_TIMEOUT
+                                        seconds, 0 = the default (60) */
 };
 
 /* Explicit settings (mount options); any field may be NULL / 0. */
