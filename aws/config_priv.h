@@ -26,10 +26,6 @@ bool aws_config_has_section(const char *file, const char *section);
 /* Whether either file has a section for the profile. */
 bool aws_profile_exists(const struct aws_config *cfg, const char *profile);
 
-/* Parse "2024-05-01T18:00:00Z" (fraction and ±hh:mm offsets accepted).
- * Returns 0 and *out (UTC) or -1. */
-int aws_parse_iso8601(const char *s, time_t *out);
-
 /* The instance's region from IMDS (placement/region), malloc'd. Fails when
  * IMDS is disabled or unreachable (1 s timeout). */
 int aws_imds_region(struct aws_creds_provider *p, char **region,

@@ -30,6 +30,8 @@
 #include "aws/config_priv.h"
 #include "aws/creds_priv.h"
 #include "aws/iam.h"
+#include "aws/secmem.h"
+#include "aws/iso8601.h"
 
 /* Refresh windows (botocore: 15 and 10 minutes; the CLI refreshes
  * process credentials 15 minutes ahead). Advisory: one caller refreshes,
@@ -54,49 +56,65 @@ void aws_wipe_free(char *s)
 
 void aws_credentials_release(struct aws_credentials *c)
 {
-    aws_wipe_free(c->access_key_id);
-    aws_wipe_free(c->secret_access_key);
-    aws_wipe_free(c->session_token);
+    if (c->secure) {
+        aws_secure_free(c->secure);
+    } else {
+        aws_wipe_free(c->access_key_id);
+        aws_wipe_free(c->secret_access_key);
+        aws_wipe_free(c->session_token);
+    }
     memset(c, 0, sizeof *c);
+}
+
+int aws_credentials_init(struct aws_credentials *c, const char *akid,
+                         const char *secret, const char *token)
+{
+    size_t la = strlen(akid), ls = strlen(secret);
+    size_t lt = token && *token ? strlen(token) : 0;
+    char *m = aws_secure_alloc(la + ls + lt + 3);
+
+    memset(c, 0, sizeof *c);
+    if (!m)
+        return -1;
+    c->secure = m;
+    c->access_key_id = memcpy(m, akid, la + 1);
+    c->secret_access_key = memcpy(m + la + 1, secret, ls + 1);
+    if (lt)
+        c->session_token = memcpy(m + la + ls + 2, token, lt + 1);
+    return 0;
 }
 
 int aws_credentials_copy(struct aws_credentials *dst,
                          const struct aws_credentials *src)
 {
-    memset(dst, 0, sizeof *dst);
-    dst->access_key_id = strdup(src->access_key_id ? src->access_key_id : "");
-    dst->secret_access_key =
-        strdup(src->secret_access_key ? src->secret_access_key : "");
-    if (src->session_token)
-        dst->session_token = strdup(src->session_token);
+    if (aws_credentials_init(dst,
+                             src->access_key_id ? src->access_key_id : "",
+                             src->secret_access_key ? src->secret_access_key
+                                                    : "",
+                             src->session_token))
+        return -1;
     dst->expiration = src->expiration;
     dst->source = src->source;
-    if (!dst->access_key_id || !dst->secret_access_key ||
-        (src->session_token && !dst->session_token)) {
-        aws_credentials_release(dst);
-        return -1;
-    }
     return 0;
 }
 
 int aws_creds_set(struct aws_credentials *c, char *akid, char *secret,
                   char *token, const char *source, struct aws_error *err)
 {
+    int rc = 0;
+
     memset(c, 0, sizeof *c);
-    if (!akid || !*akid || !secret || !*secret) {
-        aws_wipe_free(akid);
-        aws_wipe_free(secret);
-        aws_wipe_free(token);
-        return aws_error_set(err, AWS_ERR_CREDENTIALS,
-                             "incomplete credentials from %s", source);
-    }
-    c->access_key_id = akid;
-    c->secret_access_key = secret;
-    c->session_token = token && *token ? token : NULL;
-    if (token && !c->session_token)
-        free(token);
-    c->source = source;
-    return 0;
+    if (!akid || !*akid || !secret || !*secret)
+        rc = aws_error_set(err, AWS_ERR_CREDENTIALS,
+                           "incomplete credentials from %s", source);
+    else if (aws_credentials_init(c, akid, secret, token))
+        rc = aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
+    else
+        c->source = source;
+    aws_wipe_free(akid);
+    aws_wipe_free(secret);
+    aws_wipe_free(token);
+    return rc;
 }
 
 static char *dup_env(const char *name)
@@ -551,6 +569,7 @@ struct aws_creds_provider *aws_creds_provider_new(const struct aws_config *cfg,
     }
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->refreshed, NULL);
+    aws_secure_exclude_env();
     p->process_timeout_s = cfg->process_timeout_s > 0
                                ? cfg->process_timeout_s
                                : AWS_PROCESS_TIMEOUT_S;

@@ -106,6 +106,10 @@ void aws_config_release(struct aws_config *cfg);
  * tests. */
 char *aws_config_get(const char *file, const char *section, const char *key);
 
+/* The three strings of a provider-made value live in ONE block of
+ * DONTDUMP memory (aws/secmem.h) that `secure` owns; release wipes and
+ * unmaps it. A value assembled by hand (secure == NULL, e.g. a test's
+ * borrowed getenv() strings passed to sts_assume_role) is only read. */
 struct aws_credentials {
     char *access_key_id;
     char *secret_access_key;
@@ -115,9 +119,16 @@ struct aws_credentials {
                             "assume-role", "web-identity", "sso", "process",
                             "config-file", "container", "imds",
                             "explicit" */
+    void *secure;        /* the block holding the strings, or NULL */
 };
 
-/* Deep copy; wipe + free. */
+/* Copy the strings (token may be NULL or "" for none) into a fresh
+ * DONTDUMP block; expiration 0 and source NULL. 0, or -1 (out of memory,
+ * *c zeroed). */
+int aws_credentials_init(struct aws_credentials *c, const char *akid,
+                         const char *secret, const char *token);
+/* Deep copy (into its own block); wipe + unmap (or, for a hand-made value
+ * whose `secure` is NULL, wipe + free each string). */
 int aws_credentials_copy(struct aws_credentials *dst,
                          const struct aws_credentials *src);
 void aws_credentials_release(struct aws_credentials *c);

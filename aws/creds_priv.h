@@ -52,7 +52,8 @@ void aws_wipe_free(char *s);
  * it. NULL is fine. */
 void aws_json_wipe_delete(struct cJSON *j);
 
-/* Fill *c from malloc'd strings it takes over (any may be NULL). Fails
+/* Fill *c with copies (in DONTDUMP memory) of malloc'd strings it takes
+ * over, wipes and frees (any may be NULL). Fails
  * (AWS_ERR_CREDENTIALS, naming `source`) when the key id or secret is
  * missing or empty; an empty token becomes NULL. */
 int aws_creds_set(struct aws_credentials *c, char *akid, char *secret,

@@ -202,7 +202,6 @@ int s3_multipart_etag(const struct s3_part *parts, size_t nparts, char *out);
 /* Copy `v` into out (72 bytes) without surrounding quotes. */
 void s3_etag_strip(const char *v, char *out);
 /* ISO-8601 ("2024-05-01T12:00:00.000Z") / RFC 1123 to time_t; 0 if bad. */
-time_t s3_parse_iso8601(const char *s);
 time_t s3_parse_http_date(const char *s);
 
 #endif
