@@ -240,6 +240,7 @@ int aws_read_small_file(const char *path, size_t max, char **out)
     *out = NULL;
     if (!f)
         return -1;
+    setvbuf(f, NULL, _IONBF, 0); /* no stdio copy of a token to wipe */
     buf_init(&b, max);
     while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
         rc = buf_append(&b, chunk, n);

@@ -41,6 +41,7 @@ static const struct fuse_opt main_opts[] = {
     OPT("upload_concurrency=%d", upload_concurrency, 0),
     OPT("retry_base_ms=%d", retry_base_ms, 0),
     OPT("max_attempts=%d", max_attempts, 0),
+    OPT("core_dumps", core_dumps, 1),
     /* Fallback until fs/imports.c declares it (same template: deduplicated,
      * the module's entry comes first and wins). */
     OPT("bucket=%s", bucket, 0),
@@ -76,6 +77,8 @@ static const char main_help[] =
     "    -o umask=OCTAL         permission bits to hide (default 022)\n"
     "    -o allow_other         let other users in (needs user_allow_other)\n"
     "    -o cache_ttl=SECONDS   listing/attribute cache lifetime (5)\n"
+    "    -o core_dumps          let a crash write a core file (secrets are\n"
+    "                           kept out of it); default: no core at all\n"
     "    -o part_size=SIZE      first multipart part size, e.g. 8M (8M)\n"
     "    -o upload_concurrency=N  parts uploaded in parallel (10)\n"
     "    -o max_attempts=N      HTTP attempts per request (AWS default 3)\n"
