@@ -29,7 +29,7 @@
 #include "aws/client.h"
 #include "aws/config_priv.h"
 #include "aws/creds_priv.h"
-#include "aws/iam.h"
+#include "aws/sts.h"
 #include "aws/secmem.h"
 #include "aws/iso8601.h"
 

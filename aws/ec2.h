@@ -55,6 +55,7 @@ struct ec2_import_params {
     const char *client_token;   /* idempotency; makes the call retryable */
     const struct ec2_tags *tags; /* TagSpecification ResourceType
                                     import-image-task */
+    bool dry_run;               /* DryRun=true: check rights, start nothing */
 };
 
 struct ec2_snapshot_detail {
@@ -96,6 +97,15 @@ void ec2_import_task_release(struct ec2_import_task *t);
 
 int ec2_import_image(struct aws_client *c, const struct ec2_import_params *p,
                      struct ec2_import_task *out, struct aws_error *err);
+/* ImportImage with DryRun=true: whether the caller may import with these
+ * parameters (role, bucket, key…), starting nothing. 0: allowed (AWS said
+ * DryRunOperation; err cleared). -1: not allowed or not checkable (err:
+ * UnauthorizedOperation, a network error…). 1: the endpoint ignored DryRun
+ * and answered as for a real import (a task may have started; local test
+ * endpoints do this). Thread-safe like every call here. */
+int ec2_import_image_dry_run(struct aws_client *c,
+                             const struct ec2_import_params *p,
+                             struct aws_error *err);
 
 struct ec2_import_task_list {
     struct ec2_import_task *v;
@@ -159,6 +169,10 @@ struct ec2_image {
     char *platform;       /* "windows" or NULL */
     char *boot_mode;
     char *root_device_name;
+    char *state_reason_code;    /* stateReason/code, e.g.
+                                   "Client.InvalidSnapshot.NotFound", or
+                                   NULL (an available image has none) */
+    char *state_reason;         /* stateReason/message, or NULL */
     bool is_public;
     struct ec2_block_device *devices;
     size_t ndevices;

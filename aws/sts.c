@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/iam.h"
+#include "aws/client.h"
 #include "aws/iso8601.h"
 #include "aws/sts.h"
 #include "aws/ops_priv.h"
