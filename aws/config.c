@@ -8,8 +8,8 @@
  * "key.k". Files are small and read at mount time, so each lookup simply
  * re-reads the file: no cache to keep coherent.
  */
+#include "aws/config.h"
 #include "aws/config_priv.h"
-#include "aws/creds.h"
 
 #include <ctype.h>
 #include <errno.h>

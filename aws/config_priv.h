@@ -11,7 +11,9 @@
 
 #include <stdbool.h>
 
-#include "aws/creds.h"
+#include "aws/config.h"
+
+struct aws_creds_provider;
 
 /* `key` of profile `profile` in the config file: section [profile NAME],
  * or [default] / [profile default] for "default". */
