@@ -80,6 +80,12 @@ void aws_creds_provider_free(struct aws_creds_provider *p);
  * minutes). The caller releases `out`. */
 int aws_creds_get(struct aws_creds_provider *p, struct aws_credentials *out,
                   struct aws_error *err);
+/* The instance's region from IMDS (placement/region), malloc'd. Fails when
+ * IMDS is disabled or unreachable (1 s timeout). It lives with the
+ * provider because it shares the provider's IMDSv2 token logic and client;
+ * the client asks it once, while it is created. */
+int aws_imds_region(struct aws_creds_provider *p, char **region,
+                    struct aws_error *err);
 /* Forget cached credentials (e.g. after ExpiredToken); next get refreshes. */
 void aws_creds_invalidate(struct aws_creds_provider *p);
 
