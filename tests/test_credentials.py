@@ -223,9 +223,10 @@ def web_env(tmp_path, fake_url, role_arn, token="eyJhbGciOi.first.sig"):
 def test_web_identity_env_vars_and_token_rotation(endpoint, tmp_path,
                                                   fake_factory):
     keys = temporary_keys(endpoint)
-    # Expiration 60 s ahead: inside the 5-minute refresh window, so every
-    # request refreshes and re-reads the token file.
-    sts = fake_factory(sts_answer(keys, ttl=60))
+    # Expiration 6 s ahead: the refresh window opens after half of that
+    # (once per window, not per request), and each refresh re-reads the
+    # token file.
+    sts = fake_factory(sts_answer(keys, ttl=6))
     arn = ROLE_ARN_FMT % account_of(endpoint)
     tok, extra = web_env(tmp_path, sts.url, arn)
     m = mount_only(endpoint, tmp_path, only_env(tmp_path, extra),
@@ -244,6 +245,7 @@ def test_web_identity_env_vars_and_token_rotation(endpoint, tmp_path,
         # kubelet rotates the token: the next refresh sends the new one
         tok.write_text("eyJhbGciOi.second.sig")
         n = len(sts.requests)
+        time.sleep(4.5)  # into the refresh window of what is in hand
         copy_and_check(endpoint, m, tmp_path)
         later = [dict(urllib.parse.parse_qsl(r["body"]))["WebIdentityToken"]
                  for r in sts.requests[n:]]
