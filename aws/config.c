@@ -8,8 +8,8 @@
  * "key.k". Files are small and read at mount time, so each lookup simply
  * re-reads the file: no cache to keep coherent.
  */
+#include "aws/config.h"
 #include "aws/config_priv.h"
-#include "aws/creds.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -119,9 +119,11 @@ static int ini_scan_file(const char *file, struct ini_scan *s)
     FILE *f;
     char *line = NULL;
     size_t cap = 0;
+    char iobuf[8192]; /* stdio's buffer here, not in the heap: wiped below */
 
     if (!file || !(f = fopen(file, "r")))
         return -1;
+    setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
     while (getline(&line, &cap, f) >= 0)
         scan_line(s, line);
     if (line) {
@@ -130,6 +132,7 @@ static int ini_scan_file(const char *file, struct ini_scan *s)
         free(line);
     }
     fclose(f);
+    OPENSSL_cleanse(iobuf, sizeof iobuf);
     return 0;
 }
 
@@ -184,45 +187,6 @@ bool aws_profile_exists(const struct aws_config *cfg, const char *profile)
            (strcmp(profile, "default") == 0 &&
             ini_has_section(cfg->config_file, "default")) ||
            ini_has_section(cfg->credentials_file, profile);
-}
-
-/* ---- time --------------------------------------------------------------- */
-
-static int parse_offset(const char *p, long *off)
-{
-    int hh = 0, mm = 0;
-
-    *off = 0;
-    if (*p == 'Z' || *p == 'z' || *p == '\0')
-        return 0;
-    if ((*p != '+' && *p != '-') ||
-        sscanf(p + 1, "%2d:%2d", &hh, &mm) < 1)
-        return -1;
-    *off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
-    return 0;
-}
-
-int aws_parse_iso8601(const char *s, time_t *out)
-{
-    struct tm tm = {0};
-    int used = 0;
-    long off;
-    const char *p;
-
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
-                     &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
-                     &used) != 6)
-        return -1;
-    p = s + used;
-    if (*p == '.')
-        for (p++; isdigit((unsigned char)*p); p++)
-            ;
-    if (parse_offset(p, &off))
-        return -1;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    *out = timegm(&tm) - off;
-    return 0;
 }
 
 /* ---- aws_config_load ---------------------------------------------------- */
@@ -427,6 +391,11 @@ static int load_fields(struct aws_config *cfg,
     cfg->imds_endpoint = resolve_imds(cfg);
     cfg->imds_disabled = env_true("AWS_EC2_METADATA_DISABLED");
     cfg->max_attempts = resolve_attempts(cfg, ov);
+    v = env("AMIFS_CREDENTIAL_PROCESS_TIMEOUT");
+    if (v) {
+        long t = strtol(v, NULL, 10);
+        cfg->process_timeout_s = t > 0 && t <= 86400 ? (int)t : 0;
+    }
     resolve_s3_style(cfg);
     return cfg->imds_endpoint ? 0 : -1;
 }

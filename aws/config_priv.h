@@ -1,6 +1,6 @@
 /*
  * config_priv.h — aws/-internal access to the shared config files, for
- * creds.c and client.c. Not for use outside aws/.
+ * creds*.c and client*.c. Not for use outside aws/.
  *
  * Both files are read with the CLI's rules (see creds.h). Returned strings
  * are malloc'd (caller frees; wipe with OPENSSL_cleanse when a secret) or
@@ -11,7 +11,7 @@
 
 #include <stdbool.h>
 
-#include "aws/creds.h"
+#include "aws/config.h"
 
 /* `key` of profile `profile` in the config file: section [profile NAME],
  * or [default] / [profile default] for "default". */
@@ -25,14 +25,5 @@ char *aws_profile_credentials(const struct aws_config *cfg,
 bool aws_config_has_section(const char *file, const char *section);
 /* Whether either file has a section for the profile. */
 bool aws_profile_exists(const struct aws_config *cfg, const char *profile);
-
-/* Parse "2024-05-01T18:00:00Z" (fraction and ±hh:mm offsets accepted).
- * Returns 0 and *out (UTC) or -1. */
-int aws_parse_iso8601(const char *s, time_t *out);
-
-/* The instance's region from IMDS (placement/region), malloc'd. Fails when
- * IMDS is disabled or unreachable (1 s timeout). */
-int aws_imds_region(struct aws_creds_provider *p, char **region,
-                    struct aws_error *err);
 
 #endif

@@ -4,11 +4,12 @@
  * Web identity and the container endpoint live in creds_web.c, IAM Identity
  * Center in creds_sso.c (shared pieces: creds_priv.h).
  *
- * Resolution runs under the provider's mutex, so concurrent callers that
- * find the credentials stale wait for one refresh instead of stampeding STS
- * or IMDS. The lock is held across those calls on purpose: they are signed
- * with explicit credentials (or not signed at all) and never re-enter the
- * provider.
+ * Refresh is single-flight: one caller at a time runs the chain, with the
+ * provider's mutex released, so a slow or hung source (credential_process,
+ * STS, IMDS) never blocks callers that still hold valid credentials; only
+ * callers without any wait, on a condition variable, for that one refresh.
+ * The sources are signed with explicit credentials (or not at all) and
+ * never re-enter the provider.
  */
 #include "aws/creds.h"
 
@@ -28,9 +29,19 @@
 #include "aws/client.h"
 #include "aws/config_priv.h"
 #include "aws/creds_priv.h"
-#include "aws/iam.h"
+#include "aws/sts.h"
+#include "aws/secmem.h"
+#include "aws/iso8601.h"
 
-#define REFRESH_AHEAD_S 300
+/* Refresh windows (botocore: 15 and 10 minutes; the CLI refreshes
+ * process credentials 15 minutes ahead). Advisory: one caller refreshes,
+ * the others go on with what is in hand. Mandatory: the same, but a
+ * failed refresh is retried sooner. Expired or none: callers wait for the
+ * one refresh in flight. */
+#define ADVISORY_S 300
+#define MANDATORY_S 60
+#define ADVISORY_RETRY_S 30
+#define MANDATORY_RETRY_S 5
 #define MAX_ROLE_CHAIN 4
 
 /* ---- struct aws_credentials ---------------------------------------------- */
@@ -45,49 +56,65 @@ void aws_wipe_free(char *s)
 
 void aws_credentials_release(struct aws_credentials *c)
 {
-    aws_wipe_free(c->access_key_id);
-    aws_wipe_free(c->secret_access_key);
-    aws_wipe_free(c->session_token);
+    if (c->secure) {
+        aws_secure_free(c->secure);
+    } else {
+        aws_wipe_free(c->access_key_id);
+        aws_wipe_free(c->secret_access_key);
+        aws_wipe_free(c->session_token);
+    }
     memset(c, 0, sizeof *c);
+}
+
+int aws_credentials_init(struct aws_credentials *c, const char *akid,
+                         const char *secret, const char *token)
+{
+    size_t la = strlen(akid), ls = strlen(secret);
+    size_t lt = token && *token ? strlen(token) : 0;
+    char *m = aws_secure_alloc(la + ls + lt + 3);
+
+    memset(c, 0, sizeof *c);
+    if (!m)
+        return -1;
+    c->secure = m;
+    c->access_key_id = memcpy(m, akid, la + 1);
+    c->secret_access_key = memcpy(m + la + 1, secret, ls + 1);
+    if (lt)
+        c->session_token = memcpy(m + la + ls + 2, token, lt + 1);
+    return 0;
 }
 
 int aws_credentials_copy(struct aws_credentials *dst,
                          const struct aws_credentials *src)
 {
-    memset(dst, 0, sizeof *dst);
-    dst->access_key_id = strdup(src->access_key_id ? src->access_key_id : "");
-    dst->secret_access_key =
-        strdup(src->secret_access_key ? src->secret_access_key : "");
-    if (src->session_token)
-        dst->session_token = strdup(src->session_token);
+    if (aws_credentials_init(dst,
+                             src->access_key_id ? src->access_key_id : "",
+                             src->secret_access_key ? src->secret_access_key
+                                                    : "",
+                             src->session_token))
+        return -1;
     dst->expiration = src->expiration;
     dst->source = src->source;
-    if (!dst->access_key_id || !dst->secret_access_key ||
-        (src->session_token && !dst->session_token)) {
-        aws_credentials_release(dst);
-        return -1;
-    }
     return 0;
 }
 
 int aws_creds_set(struct aws_credentials *c, char *akid, char *secret,
                   char *token, const char *source, struct aws_error *err)
 {
+    int rc = 0;
+
     memset(c, 0, sizeof *c);
-    if (!akid || !*akid || !secret || !*secret) {
-        aws_wipe_free(akid);
-        aws_wipe_free(secret);
-        aws_wipe_free(token);
-        return aws_error_set(err, AWS_ERR_CREDENTIALS,
-                             "incomplete credentials from %s", source);
-    }
-    c->access_key_id = akid;
-    c->secret_access_key = secret;
-    c->session_token = token && *token ? token : NULL;
-    if (token && !c->session_token)
-        free(token);
-    c->source = source;
-    return 0;
+    if (!akid || !*akid || !secret || !*secret)
+        rc = aws_error_set(err, AWS_ERR_CREDENTIALS,
+                           "incomplete credentials from %s", source);
+    else if (aws_credentials_init(c, akid, secret, token))
+        rc = aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
+    else
+        c->source = source;
+    aws_wipe_free(akid);
+    aws_wipe_free(secret);
+    aws_wipe_free(token);
+    return rc;
 }
 
 static char *dup_env(const char *name)
@@ -213,6 +240,7 @@ int aws_read_small_file(const char *path, size_t max, char **out)
     *out = NULL;
     if (!f)
         return -1;
+    setvbuf(f, NULL, _IONBF, 0); /* no stdio copy of a token to wipe */
     buf_init(&b, max);
     while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
         rc = buf_append(&b, chunk, n);
@@ -230,30 +258,8 @@ int aws_read_small_file(const char *path, size_t max, char **out)
     return rc == 0 && *out ? 0 : -1;
 }
 
-static int run_process(const char *cmd, struct buf *out,
-                       struct aws_error *err)
-{
-    char chunk[4096];
-    size_t n;
-    int st;
-    FILE *f = popen(cmd, "r");
-
-    if (!f)
-        return aws_error_set(err, AWS_ERR_CREDENTIALS,
-                             "credential_process could not be started");
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (buf_append(out, chunk, n))
-            break;
-    OPENSSL_cleanse(chunk, sizeof chunk);
-    st = pclose(f);
-    if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        return aws_error_set(err, AWS_ERR_CREDENTIALS,
-                             "credential_process failed (status %d)", st);
-    return 0;
-}
-
-static int from_process(const char *cmd, struct aws_credentials *c,
-                        struct aws_error *err)
+static int from_process(const struct aws_creds_provider *p, const char *cmd,
+                        struct aws_credentials *c, struct aws_error *err)
 {
     struct buf out;
     cJSON *j = NULL;
@@ -261,7 +267,7 @@ static int from_process(const char *cmd, struct aws_credentials *c,
     int rc = -1;
 
     buf_init(&out, 1 << 20);
-    if (run_process(cmd, &out, err))
+    if (aws_run_credential_process(cmd, p->process_timeout_s, &out, err))
         goto done;
     j = cJSON_ParseWithLength(buf_cstr(&out), out.len);
     ver = cJSON_GetObjectItemCaseSensitive(j, "Version");
@@ -516,7 +522,7 @@ static int resolve_profile(struct aws_creds_provider *p, const char *prof,
         return rc;
     v = aws_profile_config(&p->cfg, prof, "credential_process");
     if (v) {
-        rc = from_process(v, c, err);
+        rc = from_process(p, v, c, err);
         free(v);
         return rc;
     }
@@ -563,6 +569,11 @@ struct aws_creds_provider *aws_creds_provider_new(const struct aws_config *cfg,
         return NULL;
     }
     pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->refreshed, NULL);
+    aws_secure_exclude_env();
+    p->process_timeout_s = cfg->process_timeout_s > 0
+                               ? cfg->process_timeout_s
+                               : AWS_PROCESS_TIMEOUT_S;
     p->cfg.profile = dup_opt(cfg->profile ? cfg->profile : "default");
     p->cfg.config_file = dup_opt(cfg->config_file);
     p->cfg.credentials_file = dup_opt(cfg->credentials_file);
@@ -598,33 +609,125 @@ void aws_creds_provider_free(struct aws_creds_provider *p)
     aws_credentials_release(&p->cur);
     aws_config_release(&p->cfg);
     pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->refreshed);
     free(p);
 }
 
-static bool stale(const struct aws_creds_provider *p)
+/* When the credentials in hand should be replaced (advisory) and when
+ * they must be (mandatory), botocore's two windows clamped to the
+ * lifetime the source gave: a helper handing out 200 s credentials is run
+ * again after 100 s, not on every request. */
+static time_t window_start(const struct aws_creds_provider *p, int ahead_s,
+                           int frac)
 {
-    return !p->have ||
-           (p->cur.expiration &&
-            time(NULL) + REFRESH_AHEAD_S >= p->cur.expiration);
+    time_t life = p->cur.expiration - p->fetched;
+    time_t ahead = ahead_s;
+
+    if (life > 0 && ahead > life / frac)
+        ahead = life / frac;
+    return p->cur.expiration - ahead;
+}
+
+static bool usable(const struct aws_creds_provider *p, time_t now)
+{
+    return p->have && (!p->cur.expiration || now < p->cur.expiration);
+}
+
+/* Whether this caller should start a refresh (none is running). */
+static bool should_refresh(const struct aws_creds_provider *p, time_t now)
+{
+    if (p->refreshing)
+        return false;
+    if (!usable(p, now))
+        return true;
+    if (!p->cur.expiration || now < p->retry_after)
+        return false;
+    return now >= window_start(p, ADVISORY_S, 2);
+}
+
+/* One line per refresh: debug when it worked, a warning when it failed
+ * (never a secret: error messages do not hold any). */
+static void log_refresh(const struct aws_creds_provider *p,
+                        const struct aws_error *e)
+{
+    const struct aws_logger *lg = p->client ? aws_client_logger(p->client)
+                                            : NULL;
+    char msg[600];
+
+    if (!lg)
+        return;
+    if (!e) {
+        aws_log(lg, AWS_LOG_DEBUG, "credentials refreshed from %s%s",
+                p->cur.source ? p->cur.source : "?",
+                p->cur.expiration ? "" : " (no expiry)");
+        return;
+    }
+    aws_error_format(e, msg, sizeof msg);
+    aws_log(lg, AWS_LOG_WARN, "credentials refresh failed%s: %s",
+            usable(p, time(NULL)) ? " (still using the current ones)" : "",
+            msg);
+}
+
+/* Runs the chain with the lock released (readers keep going), then
+ * installs the result. Called and returns with p->lock held. */
+static void refresh(struct aws_creds_provider *p, time_t now)
+{
+    struct aws_credentials fresh;
+    struct aws_error e;
+    int rc;
+
+    p->refreshing = true;
+    pthread_mutex_unlock(&p->lock);
+    aws_error_clear(&e);
+    rc = resolve_chain(p, &fresh, &e);
+    pthread_mutex_lock(&p->lock);
+    if (rc == 0) {
+        aws_credentials_release(&p->cur);
+        p->cur = fresh;
+        p->have = true;
+        p->fetched = time(NULL);
+        p->retry_after = 0;
+        log_refresh(p, NULL);
+    } else {
+        p->last_err = e;
+        log_refresh(p, &e);
+        /* In the advisory window wait a while before the next try; in the
+         * mandatory one try again soon; without credentials at once. */
+        p->retry_after =
+            now + (usable(p, now) && now < window_start(p, MANDATORY_S, 4)
+                       ? ADVISORY_RETRY_S
+                       : MANDATORY_RETRY_S);
+    }
+    p->refreshing = false;
+    p->gen++;
+    pthread_cond_broadcast(&p->refreshed);
 }
 
 int aws_creds_get(struct aws_creds_provider *p, struct aws_credentials *out,
                   struct aws_error *err)
 {
-    struct aws_credentials fresh;
     int rc = 0;
 
     pthread_mutex_lock(&p->lock);
-    if (stale(p)) {
-        rc = resolve_chain(p, &fresh, err);
-        if (rc == 0) {
-            aws_credentials_release(&p->cur);
-            p->cur = fresh;
-            p->have = true;
-        } else if (p->have && p->cur.expiration > time(NULL)) {
-            /* Refreshing ahead of time failed, but what we hold still
-             * works: keep using it and try again on the next call. */
-            rc = 0;
+    for (;;) {
+        time_t now = time(NULL);
+        unsigned gen = p->gen;
+
+        if (should_refresh(p, now))
+            refresh(p, now);
+        if (usable(p, time(NULL)))
+            break;
+        if (p->gen != gen && !p->refreshing) {
+            *err = p->last_err; /* the refresh this caller ran or awaited */
+            rc = -1;
+            break;
+        }
+        while (p->refreshing && p->gen == gen)
+            pthread_cond_wait(&p->refreshed, &p->lock);
+        if (!usable(p, time(NULL)) && p->gen != gen) {
+            *err = p->last_err;
+            rc = -1;
+            break;
         }
     }
     if (rc == 0 && aws_credentials_copy(out, &p->cur))

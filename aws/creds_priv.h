@@ -7,7 +7,9 @@
  * Source functions all follow one convention: 1 = produced credentials into
  * *c, 0 = does not apply (try the next source; err untouched), -1 = hard
  * error (err filled; the chain stops there, as botocore's does). They run
- * with the provider's mutex held and never call back into the provider.
+ * WITHOUT the provider's mutex, one refresh at a time (the `refreshing`
+ * flag makes refresh single-flight); they read only the immutable `cfg`,
+ * `client` and `process_timeout_s`, and never call back into the provider.
  * No error message ever holds a secret: not a key, a session token, a web
  * identity token, an SSO bearer token nor a container authorization token.
  */
@@ -23,13 +25,25 @@
 
 struct cJSON;
 
+/* Default deadline of a credential_process run (AWS_PROCESS_TIMEOUT_S). */
+#define AWS_PROCESS_TIMEOUT_S 60
+
 struct aws_creds_provider {
-    pthread_mutex_t lock;
-    /* A private copy: profile, files, STS and SSO endpoints, IMDS fields. */
-    struct aws_config cfg;
+    /* Immutable after creation (set_client happens before any request). */
+    struct aws_config cfg; /* a private copy: profile, files, endpoints */
     struct aws_client *client; /* NULL until set: no HTTP sources then */
+    int process_timeout_s;     /* credential_process deadline */
+    /* `lock` guards everything below; `refreshed` is broadcast when a
+     * refresh ends (successfully or not). */
+    pthread_mutex_t lock;
+    pthread_cond_t refreshed;
     struct aws_credentials cur;
     bool have;
+    bool refreshing;          /* a caller is running the chain */
+    time_t fetched;           /* when `cur` was obtained (wall clock) */
+    time_t retry_after;       /* after a failed refresh: not before this */
+    unsigned gen;             /* refreshes finished so far */
+    struct aws_error last_err; /* what the last failed refresh said */
 };
 
 /* OPENSSL_cleanse + free; NULL is fine. */
@@ -38,7 +52,8 @@ void aws_wipe_free(char *s);
  * it. NULL is fine. */
 void aws_json_wipe_delete(struct cJSON *j);
 
-/* Fill *c from malloc'd strings it takes over (any may be NULL). Fails
+/* Fill *c with copies (in DONTDUMP memory) of malloc'd strings it takes
+ * over, wipes and frees (any may be NULL). Fails
  * (AWS_ERR_CREDENTIALS, naming `source`) when the key id or secret is
  * missing or empty; an empty token becomes NULL. */
 int aws_creds_set(struct aws_credentials *c, char *akid, char *secret,
@@ -56,6 +71,15 @@ int aws_creds_from_json(const char *json, size_t len, const char *token_name,
  * bytes), trailing whitespace removed. 0, or -1 with errno set (EFBIG when
  * larger). The caller wipes it when it holds a secret. */
 int aws_read_small_file(const char *path, size_t max, char **out);
+
+/* Run `cmd` with /bin/sh -c in a process group of its own and collect its
+ * stdout into out (the caller sets out's cap and wipes it). After
+ * timeout_s seconds without EOF the group is killed with SIGKILL and the
+ * call fails ("timed out"). Fails too when the helper exits non-zero or
+ * the output exceeds out's cap. Thread-safe (posix_spawn, no fork). */
+struct buf;
+int aws_run_credential_process(const char *cmd, int timeout_s,
+                               struct buf *out, struct aws_error *err);
 
 /* ---- web identity and container (creds_web.c) --------------------------- */
 

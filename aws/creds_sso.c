@@ -26,6 +26,7 @@
 #include "aws/config_priv.h"
 #include "aws/creds_priv.h"
 #include "aws/sigv4.h"
+#include "aws/iso8601.h"
 
 #define CACHE_MAX (1 << 20)
 

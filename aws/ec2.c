@@ -324,7 +324,30 @@ void ec2_import_image_form(struct aws_form *f,
     aws_form_add(f, "KmsKeyId", p->kms_key_id);
     aws_form_add(f, "RoleName", p->role_name);
     aws_form_add(f, "ClientToken", p->client_token);
+    if (p->dry_run)
+        aws_form_add(f, "DryRun", "true");
     form_tag_spec(f, "import-image-task", p->tags);
+}
+
+int ec2_import_image_dry_run(struct aws_client *c,
+                             const struct ec2_import_params *p,
+                             struct aws_error *err)
+{
+    struct ec2_import_params dry = *p;
+    struct ec2_import_task t;
+    int rc;
+
+    dry.dry_run = true;
+    rc = ec2_import_image(c, &dry, &t, err);
+    ec2_import_task_release(&t);
+    if (rc == 0)
+        return 1; /* DryRun ignored: a task may have started */
+    if (err->kind == AWS_ERR_SERVICE &&
+        strcmp(err->code, "DryRunOperation") == 0) {
+        aws_error_clear(err);
+        return 0;
+    }
+    return -1;
 }
 
 int ec2_import_image(struct aws_client *c, const struct ec2_import_params *p,
@@ -693,6 +716,7 @@ static void image_release(struct ec2_image *im)
     char **strs[] = {&im->image_id, &im->name, &im->description, &im->state,
                      &im->owner_id, &im->creation_date, &im->architecture,
                      &im->platform, &im->boot_mode, &im->root_device_name,
+                     &im->state_reason_code, &im->state_reason,
                      &im->raw_xml};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         free(*strs[i]);
@@ -741,6 +765,8 @@ static bool parse_image(const struct xml_node *n, struct ec2_image *im)
     im->platform = dup_at(n, "platform", &ok);
     im->boot_mode = dup_at(n, "bootMode", &ok);
     im->root_device_name = dup_at(n, "rootDeviceName", &ok);
+    im->state_reason_code = dup_at(n, "stateReason/code", &ok);
+    im->state_reason = dup_at(n, "stateReason/message", &ok);
     im->is_public = bool_at(n, "isPublic");
     if (!parse_devices(n, im) || !parse_tags(n, &im->tags))
         ok = false;

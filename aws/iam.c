@@ -121,6 +121,21 @@ int iam_put_role_policy(struct aws_client *c, const char *role,
     return rc;
 }
 
+int iam_update_assume_role_policy(struct aws_client *c, const char *role,
+                                  const char *trust_policy_json,
+                                  struct aws_error *err)
+{
+    struct aws_form f;
+    struct xml_doc *doc = NULL;
+    aws_form_init(&f, "UpdateAssumeRolePolicy", IAM_VERSION);
+    aws_form_add(&f, "RoleName", role);
+    aws_form_add(&f, "PolicyDocument", trust_policy_json);
+    int rc = aws_query(c, AWS_SVC_IAM, NULL, &f, true, &doc, err);
+    xml_free(doc);
+    aws_form_release(&f);
+    return rc;
+}
+
 int iam_parse_role_policy(const struct xml_node *root, char **policy_json,
                           struct aws_error *err)
 {

@@ -1,7 +1,28 @@
 /*
- * iam.h / sts — IAM role calls for the vmimport service role, STS identity.
- * IAM is global (signed for us-east-1). Policy documents are returned
- * URL-decoded (IAM sends them %-encoded) as JSON text.
+ * iam.h — IAM role calls for the vmimport service role (query protocol,
+ * API version 2010-05-08; aws/iam.c). STS lives in aws/sts.h.
+ *
+ * Who calls: `amifs setup` (create the role, put its policy, fix its trust
+ * policy) and `amifs doctor` (read them back and compare with what
+ * core/policy.c says they should be). The mount itself never calls IAM.
+ *
+ * IAM is global: every call is signed for us-east-1 whatever the client's
+ * region (aws_query() does that when no region is given). Policy
+ * documents go out as plain JSON (the form encodes them) and come back
+ * URL-decoded (IAM sends them %-encoded) as JSON text, byte for byte what
+ * IAM stored; comparing them semantically is the caller's business.
+ *
+ * Ownership: out structs and returned strings/arrays are malloc'd; the
+ * caller releases them (iam_role_release(), free()). On failure outputs
+ * are left empty (NULL / zero).
+ *
+ * Errors: 0 or -1 with err filled. IAM's codes come through as
+ * AWS_ERR_SERVICE with err->code: NoSuchEntity (404) for a missing role or
+ * policy, EntityAlreadyExists, MalformedPolicyDocument, LimitExceeded,
+ * AccessDenied. An answer without the expected elements is AWS_ERR_PARSE.
+ *
+ * Threads: every function is thread-safe (the client is); none keeps state.
+ * Writes (create, put, update) are idempotent and retried as such.
  */
 #ifndef AMIFS_AWS_IAM_H
 #define AMIFS_AWS_IAM_H
@@ -24,6 +45,14 @@ int iam_create_role(struct aws_client *c, const char *name,
 int iam_put_role_policy(struct aws_client *c, const char *role,
                         const char *policy_name, const char *policy_json,
                         struct aws_error *err);
+/* Replace the role's trust policy (UpdateAssumeRolePolicy) with
+ * `trust_policy_json` (plain JSON; the form encodes it). Idempotent: the
+ * same document twice leaves the same role. A missing role is
+ * AWS_ERR_SERVICE "NoSuchEntity"; a malformed document
+ * "MalformedPolicyDocument". 0 or -1 (err filled). */
+int iam_update_assume_role_policy(struct aws_client *c, const char *role,
+                                  const char *trust_policy_json,
+                                  struct aws_error *err);
 /* *policy_json: malloc'd decoded JSON. */
 int iam_get_role_policy(struct aws_client *c, const char *role,
                         const char *policy_name, char **policy_json,
@@ -31,23 +60,6 @@ int iam_get_role_policy(struct aws_client *c, const char *role,
 /* Inline policy names of a role (ListRolePolicies), malloc'd array. */
 int iam_list_role_policies(struct aws_client *c, const char *role,
                            char ***names, size_t *n, struct aws_error *err);
-
-struct sts_identity {
-    char *account;
-    char *arn;
-    char *user_id;
-};
-void sts_identity_release(struct sts_identity *id);
-int sts_get_caller_identity(struct aws_client *c, struct sts_identity *out,
-                            struct aws_error *err);
-
-/* AssumeRole with explicit source credentials (used by the credentials
- * provider; does not consult the client's own credentials). */
-struct aws_credentials;
-int sts_assume_role(struct aws_client *c, const struct aws_credentials *src,
-                    const char *role_arn, const char *session_name,
-                    const char *external_id, int duration_s,
-                    struct aws_credentials *out, struct aws_error *err);
 
 /* --- Pure parsers, exposed for unit tests (0 or -1 with err) ------------- */
 struct xml_node;
@@ -61,15 +73,4 @@ int iam_parse_role_policy(const struct xml_node *root, char **policy_json,
  * when IsTruncated, else NULL. */
 int iam_parse_policy_names(const struct xml_node *root, char ***names,
                            size_t *n, char **marker, struct aws_error *err);
-int sts_parse_caller_identity(const struct xml_node *root,
-                              struct sts_identity *out, struct aws_error *err);
-/* AssumeRole's <Credentials>; out->source = "assume-role". */
-int sts_parse_assume_role(const struct xml_node *root,
-                          struct aws_credentials *out, struct aws_error *err);
-/* The form body AssumeRole sends (exposed to test its encoding). */
-struct buf;
-int sts_assume_role_body(struct buf *out, const char *role_arn,
-                         const char *session_name, const char *external_id,
-                         int duration_s);
-
 #endif

@@ -5,6 +5,14 @@
  * installs a `struct aws_logger`; with no callback installed, nothing is logged.
  * Messages never contain secrets (secret keys, session tokens, signatures,
  * Authorization headers): callers of aws_log() must not pass them.
+ *
+ * Threads: aws_log() is called from any thread at once (request threads,
+ * the uploader's workers, the credentials refresh); the callback must be
+ * thread-safe. The logger struct itself is copied into the client at
+ * creation and never changes afterwards. Levels: ERROR for what failed a
+ * caller's operation, WARN for what was worked around (a failed refresh
+ * while the old credentials still work), INFO for one-off facts, DEBUG for
+ * every attempt.
  */
 #ifndef AMIFS_AWS_LOG_H
 #define AMIFS_AWS_LOG_H

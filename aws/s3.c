@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "aws/ops_priv.h"
+#include "aws/iso8601.h"
 #include "aws/xml.h"
 
 #define S3_NS "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -122,15 +123,6 @@ static void header_etag(const struct aws_response *resp, char *etag_out)
         etag_out[0] = '\0';
 }
 
-time_t s3_parse_iso8601(const char *s)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    if (!s || !strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
-        return 0;
-    return timegm(&tm);
-}
-
 time_t s3_parse_http_date(const char *s)
 {
     struct tm tm;
@@ -226,7 +218,7 @@ int s3_parse_list_buckets(const struct xml_node *root,
             return aws_nomem(err);
         struct s3_bucket *e = &out->v[out->n];
         e->name = strdup(xml_path(b, "Name") ? xml_path(b, "Name") : "");
-        e->created = s3_parse_iso8601(xml_path(b, "CreationDate"));
+        e->created = aws_iso8601_or_zero(xml_path(b, "CreationDate"));
         if (!e->name)
             return aws_nomem(err);
         out->n++;
@@ -361,7 +353,7 @@ static int add_object(struct s3_listing *out, const struct xml_node *e,
     if (!o->key)
         return -1;
     o->size = strtoull(xml_text(xml_child(e, "Size")), NULL, 10);
-    o->mtime = s3_parse_iso8601(xml_path(e, "LastModified"));
+    o->mtime = aws_iso8601_or_zero(xml_path(e, "LastModified"));
     s3_etag_strip(xml_path(e, "ETag"), o->etag);
     out->nobjects++;
     return 0;
@@ -957,7 +949,7 @@ static int add_upload(struct s3_upload_list *out, const struct xml_node *u,
     struct s3_upload *e = &out->v[out->n];
     e->key = maybe_decode(xml_path(u, "Key"), url);
     e->upload_id = dup_or_null(xml_path(u, "UploadId"));
-    e->initiated = s3_parse_iso8601(xml_path(u, "Initiated"));
+    e->initiated = aws_iso8601_or_zero(xml_path(u, "Initiated"));
     if (!e->key || !e->upload_id) {
         free(e->key);
         free(e->upload_id);

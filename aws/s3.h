@@ -8,6 +8,37 @@
  * Results are plain structs the caller owns and releases with the matching
  * _release function. Listings follow pagination themselves only where the
  * function says so.
+ *
+ * Who calls: fs/buckets.c and fs/bucket_io.c (the buckets/ view: listings,
+ * HEAD for attributes, ranged GETs for reads, copy + delete for renames),
+ * aws/mpu.c (the multipart uploader: create, upload part, complete,
+ * abort), core/ (staging objects of imports/ and the upload journal's
+ * clean-up), cli/doctor.c (bucket region and rights).
+ *
+ * Addressing: buckets with DNS-safe names use virtual-hosted style on AWS,
+ * path style on custom endpoints or when the profile says
+ * addressing_style = path; the client decides, callers pass bucket and key
+ * separately and never build a URL.
+ *
+ * Integrity: object bodies stream (a sink for GET, a body source for PUT
+ * and UploadPart) and are never held whole in memory by these calls.
+ * Writes that S3 may answer with an <Error> inside a 200 (Complete, Copy,
+ * UploadPartCopy) are checked and retried as failures. ETags are returned
+ * without their quotes (s3_etag_strip()).
+ *
+ * Errors: 0 or -1 with err filled. Besides the 404s above: AccessDenied
+ * (403, EACCES), PreconditionFailed (412, for conditional copies),
+ * NoSuchUpload (404, an aborted or completed multipart upload),
+ * EntityTooLarge / the part limits (AWS_ERR_TOO_LARGE, EFBIG), SlowDown
+ * (503, retried by the client before it reaches the caller). A sink or a
+ * body source that fails makes the call fail with AWS_ERR_IO (or
+ * AWS_ERR_ABORTED when the caller asked to stop); nothing is retried once
+ * a sink has received bytes.
+ *
+ * Threads: every function is thread-safe and stateless (the client is
+ * shared); results belong to one caller. Timestamps (LastModified,
+ * CreationDate, Initiated) are parsed with aws/iso8601.h, HTTP dates with
+ * s3_parse_http_date().
  */
 #ifndef AMIFS_AWS_S3_H
 #define AMIFS_AWS_S3_H
@@ -19,6 +50,9 @@
 
 #include "aws/client.h"
 
+/* A bucket of the account (ListBuckets): its name and creation time. The
+ * list is every bucket the caller owns, in every region; the region of one
+ * is s3_get_bucket_location()'s business. */
 struct s3_bucket {
     char *name;
     time_t created;
@@ -38,6 +72,10 @@ int s3_get_bucket_location(struct aws_client *c, const char *bucket,
 int s3_create_bucket(struct aws_client *c, const char *bucket,
                      const char *region, struct aws_error *err);
 
+/* One entry of a listing: a key under the prefix (decoded, raw UTF-8) with
+ * its size, ETag (quotes stripped) and LastModified, or — in `prefixes` —
+ * a common prefix ending with the delimiter, which the buckets/ view shows
+ * as a directory. */
 struct s3_object {
     char *key;        /* full key */
     uint64_t size;
@@ -60,6 +98,8 @@ int s3_list_objects(struct aws_client *c, const char *bucket,
                     struct aws_error *err);
 void s3_listing_release(struct s3_listing *l);
 
+/* What HEAD says of an object: size, ETag, Last-Modified, Content-Type;
+ * a missing key is the 404 described at the top (no body to parse). */
 struct s3_head {
     uint64_t size;
     time_t mtime;
@@ -116,6 +156,8 @@ int s3_mpu_upload_part_copy(struct aws_client *c, const char *bucket,
                             const char *src_key, uint64_t first,
                             uint64_t last, char *etag_out,
                             struct aws_error *err);
+/* One part of a multipart upload: its number (1..10000), ETag and size;
+ * the uploader collects them in order for s3_mpu_complete(). */
 struct s3_part {
     int number;
     char etag[72]; /* quotes stripped */
@@ -130,6 +172,9 @@ int s3_mpu_complete(struct aws_client *c, const char *bucket,
 int s3_mpu_abort(struct aws_client *c, const char *bucket, const char *key,
                  const char *upload_id, struct aws_error *err);
 
+/* One unfinished multipart upload (ListMultipartUploads): key, upload id
+ * and when it was started. The janitor and the upload journal use these
+ * to abort what an interrupted mount left behind. */
 struct s3_upload {
     char *key;
     char *upload_id;
@@ -209,8 +254,9 @@ int s3_complete_body(struct buf *out, const struct s3_part *parts,
 int s3_multipart_etag(const struct s3_part *parts, size_t nparts, char *out);
 /* Copy `v` into out (72 bytes) without surrounding quotes. */
 void s3_etag_strip(const char *v, char *out);
-/* ISO-8601 ("2024-05-01T12:00:00.000Z") / RFC 1123 to time_t; 0 if bad. */
-time_t s3_parse_iso8601(const char *s);
+/* An RFC 1123 HTTP date ("Wed, 01 May 2024 12:00:00 GMT", Last-Modified
+ * of a HEAD) to time_t; 0 if bad. ISO-8601 dates go through
+ * aws_iso8601_or_zero() (aws/iso8601.h), the one parser for those. */
 time_t s3_parse_http_date(const char *s);
 
 #endif

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/iam.h"
-#include "aws/s3.h"
+#include "aws/client.h"
+#include "aws/iso8601.h"
 #include "aws/sts.h"
 #include "aws/ops_priv.h"
 #include "aws/xml.h"
@@ -78,16 +78,10 @@ int sts_parse_assume_role(const struct xml_node *root,
     if (!akid || !secret || !token || !*akid || !*secret)
         return aws_error_set(err, AWS_ERR_PARSE,
                              "unexpected STS answer: incomplete Credentials");
-    out->access_key_id = strdup(akid);
-    out->secret_access_key = strdup(secret);
-    out->session_token = strdup(token);
-    out->expiration = s3_parse_iso8601(xml_path(cr, "Expiration"));
-    out->source = "assume-role";
-    if (!out->access_key_id || !out->secret_access_key ||
-        !out->session_token) {
-        aws_credentials_release(out);
+    if (aws_credentials_init(out, akid, secret, token))
         return aws_nomem(err);
-    }
+    out->expiration = aws_iso8601_or_zero(xml_path(cr, "Expiration"));
+    out->source = "assume-role";
     return 0;
 }
 

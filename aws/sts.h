@@ -1,10 +1,32 @@
 /*
- * sts.h — STS AssumeRoleWithWebIdentity (aws/sts.c). GetCallerIdentity,
- * AssumeRole and their parsers are declared in aws/iam.h.
+ * sts.h — AWS Security Token Service: who am I (GetCallerIdentity), and the
+ * three ways to get temporary credentials the provider uses (AssumeRole,
+ * AssumeRoleWithWebIdentity). Query protocol, API version 2011-06-15,
+ * implemented in aws/sts.c on top of aws_query()/aws_send() (client.h).
  *
- * sts_parse_assume_role() (iam.h) also reads an
- * <AssumeRoleWithWebIdentityResponse>: both answers carry the same
- * <Credentials>.
+ * Who calls what:
+ *   - GetCallerIdentity: `amifs doctor` and the mount's account lookup
+ *     (the account id goes into task files and journal entries).
+ *   - AssumeRole / AssumeRoleWithWebIdentity: only the credentials provider
+ *     (aws/creds.c, aws/creds_web.c), while it refreshes. They never consult
+ *     the client's own credentials: AssumeRole is signed with the explicit
+ *     source credentials passed in, AssumeRoleWithWebIdentity is unsigned
+ *     (the token is the proof). So the provider can call them without
+ *     re-entering itself.
+ *
+ * Ownership: every `out` struct is filled with malloc'd (or, for
+ * credentials, DONTDUMP) memory the caller releases with the matching
+ * *_release(); on failure `out` is left zeroed. Secrets (secret keys,
+ * session tokens, web identity tokens) never appear in an error message
+ * nor a log line; request bodies holding a token are wiped after sending.
+ *
+ * Errors: 0 or -1 with err filled: AWS_ERR_SERVICE with STS's code
+ * (AccessDenied, ExpiredTokenException, InvalidIdentityToken,
+ * RegionDisabledException…), network and parse kinds as for any call.
+ * Expiration timestamps are parsed with aws_parse_iso8601() (offsets
+ * honoured, iso8601.h).
+ *
+ * Threads: every function is thread-safe (the client is).
  */
 #ifndef AMIFS_AWS_STS_H
 #define AMIFS_AWS_STS_H
@@ -13,6 +35,25 @@ struct aws_client;
 struct aws_credentials;
 struct aws_error;
 struct buf;
+struct xml_node;
+
+/* GetCallerIdentity's answer: all three strings malloc'd. */
+struct sts_identity {
+    char *account; /* 12 digits */
+    char *arn;     /* the caller's ARN (user, assumed-role session…) */
+    char *user_id;
+};
+void sts_identity_release(struct sts_identity *id);
+int sts_get_caller_identity(struct aws_client *c, struct sts_identity *out,
+                            struct aws_error *err);
+
+/* AssumeRole signed with `src` (never the client's own credentials).
+ * external_id may be NULL; duration_s 0 means STS's default (1 h). On
+ * success out->source is "assume-role" and out->expiration is set. */
+int sts_assume_role(struct aws_client *c, const struct aws_credentials *src,
+                    const char *role_arn, const char *session_name,
+                    const char *external_id, int duration_s,
+                    struct aws_credentials *out, struct aws_error *err);
 
 /* An unsigned POST of the form to `url` (the STS endpoint, e.g.
  * "https://sts.eu-west-1.amazonaws.com/"): the token is the proof. The
@@ -24,7 +65,19 @@ int sts_assume_role_with_web_identity(struct aws_client *c, const char *url,
                                       const char *token,
                                       struct aws_credentials *out,
                                       struct aws_error *err);
-/* The form body it sends (exposed to test its encoding); 0 or -1. */
+
+/* --- Pure parsers and form builders, exposed for unit and fuzz tests ---- */
+
+int sts_parse_caller_identity(const struct xml_node *root,
+                              struct sts_identity *out, struct aws_error *err);
+/* The <Credentials> of an AssumeRole or AssumeRoleWithWebIdentity answer;
+ * out->source = "assume-role" (the web identity caller overrides it). */
+int sts_parse_assume_role(const struct xml_node *root,
+                          struct aws_credentials *out, struct aws_error *err);
+/* The form bodies the two calls send (to test their encoding); 0 or -1. */
+int sts_assume_role_body(struct buf *out, const char *role_arn,
+                         const char *session_name, const char *external_id,
+                         int duration_s);
 int sts_web_identity_body(struct buf *out, const char *role_arn,
                           const char *session_name, const char *token);
 

@@ -611,20 +611,14 @@ static void check_role(struct doctor *d)
  * import, UnauthorizedOperation when not, and starts nothing either way. */
 static int dry_run_import(struct doctor *d, struct aws_error *err)
 {
-    struct aws_form f;
-    struct xml_doc *doc = NULL;
-    aws_form_init(&f, "ImportImage", "2016-11-15");
-    aws_form_add(&f, "DryRun", "true");
-    aws_form_add(&f, "RoleName", d->o->role);
-    aws_form_add(&f, "Description", "amifs doctor dry run");
-    aws_form_add(&f, "DiskContainer.1.Format", "VMDK");
-    aws_form_add(&f, "DiskContainer.1.UserBucket.S3Bucket", d->o->bucket);
-    aws_form_addf(&f, "amifs-doctor-dry-run.vmdk",
-                  "DiskContainer.1.UserBucket.S3Key");
-    int rc = aws_query(d->c, AWS_SVC_EC2, NULL, &f, true, &doc, err);
-    xml_free(doc);
-    aws_form_release(&f);
-    return rc;
+    struct ec2_disk_container disk = {
+        .format = "VMDK", .s3_bucket = d->o->bucket,
+        .s3_key = "amifs-doctor-dry-run.vmdk"};
+    struct ec2_import_params p = {
+        .disks = &disk, .ndisks = 1, .description = "amifs doctor dry run",
+        .role_name = d->o->role};
+
+    return ec2_import_image_dry_run(d->c, &p, err);
 }
 
 static void check_caller(struct doctor *d)
@@ -634,12 +628,13 @@ static void check_caller(struct doctor *d)
     if (!d->o->bucket[0])
         return;
     aws_error_clear(&err);
-    if (dry_run_import(d, &err) == 0) {
+    int rc = dry_run_import(d, &err);
+    if (rc == 1) {
         report_item(d->r, "warning", "the endpoint ignored DryRun on "
                     "ImportImage; the caller's rights are not checked");
         return;
     }
-    if (strcmp(err.code, "DryRunOperation") == 0) {
+    if (rc == 0) {
         report_item(d->r, "ok", "'%s' may call ec2:ImportImage", d->arn);
         return;
     }

@@ -26,6 +26,7 @@
 
 #include "aws/client.h"
 #include "aws/iam.h"
+#include "aws/sts.h"
 
 int amifs_doctor_main(int argc, char **argv);
 

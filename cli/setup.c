@@ -171,21 +171,6 @@ static void print_plan(const struct setup *s)
     free(trust);
 }
 
-/* IAM UpdateAssumeRolePolicy (not in aws/iam.h: only setup needs it). */
-static int update_trust(struct aws_client *c, const char *role,
-                        const char *doc, struct aws_error *err)
-{
-    struct aws_form f;
-    struct xml_doc *x = NULL;
-    aws_form_init(&f, "UpdateAssumeRolePolicy", "2010-05-08");
-    aws_form_add(&f, "RoleName", role);
-    aws_form_add(&f, "PolicyDocument", doc);
-    int rc = aws_query(c, AWS_SVC_IAM, NULL, &f, true, &x, err);
-    xml_free(x);
-    aws_form_release(&f);
-    return rc;
-}
-
 static int apply_role(struct setup *s, struct aws_error *err)
 {
     const struct plan *p = &s->plan;
@@ -199,7 +184,7 @@ static int apply_role(struct setup *s, struct aws_error *err)
         if (rc == 0)
             printf("created role '%s'\n", s->o->role);
     } else if (rc == 0 && p->update_trust) {
-        rc = update_trust(s->c, s->o->role, trust, err);
+        rc = iam_update_assume_role_policy(s->c, s->o->role, trust, err);
         if (rc == 0)
             printf("replaced the trust policy of role '%s'\n", s->o->role);
     }

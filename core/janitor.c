@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "aws/iam.h"
+#include "aws/sts.h"
 #include "aws/s3.h"
 
 #define BACKOFF_FIRST 2 /* seconds */

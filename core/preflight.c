@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "aws/iam.h"
+#include "aws/sts.h"
 #include "aws/s3.h"
 
 /* Undo mountinfo's octal escapes (\040 for a space) in place. */

@@ -17,7 +17,6 @@
 #include <time.h>
 
 #include "aws/ec2.h"
-#include "aws/xml.h"
 #include "core/name.h"
 #include "fs/amis.h"
 #include "fs/amis_text.h"
@@ -372,18 +371,10 @@ static int render_json(const struct ec2_image *im, struct buf *out)
 /* "available", or "failed: Client.InvalidSnapshot…" when AWS gave a reason. */
 static int render_state(const struct ec2_image *im, struct buf *out)
 {
-    struct aws_error err;
-    const char *reason = NULL;
-    struct xml_doc *doc = NULL;
-
-    if (im->raw_xml)
-        doc = xml_parse(im->raw_xml, strlen(im->raw_xml), &err);
-    if (doc)
-        reason = xml_path(xml_root(doc), "stateReason/message");
+    const char *reason = im->state_reason;
     int rc = buf_printf(out, "%s%s%s\n", im->state ? im->state : "unknown",
                         reason && *reason ? ": " : "",
                         reason && *reason ? reason : "");
-    xml_free(doc);
     return rc ? -ENOMEM : 0;
 }
 

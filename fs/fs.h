@@ -86,6 +86,8 @@ struct amifs_opts {
      * to libfuse */
     int foreground;              /* -f or -d */
     int debug;                   /* -d */
+    int core_dumps;              /* -o core_dumps: stay dumpable (the
+                                    secrets are still MADV_DONTDUMP) */
     int show_help;               /* -h, --help */
     int show_version;            /* -V, --version */
     char *mountpoint;            /* the last non-option argument */

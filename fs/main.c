@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -239,6 +240,10 @@ static int run_mount(int argc, char **argv)
         goto out;
     }
     setup_identity(fs);
+    /* No core file unless asked for: it would hold what the mount read
+     * (doc/parts/aws.md "Secrets and core dumps"). */
+    if (!fs->opts.core_dumps)
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!fs->opts.foreground && !fs->opts.log_file)
         openlog("amifs", LOG_PID, LOG_DAEMON);
     if (open_log(fs) < 0)
@@ -284,6 +289,9 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "inspect") == 0)
         return run_inspect(argc, argv);
+    if (argc >= 2 && (strcmp(argv[1], "doctor") == 0 ||
+                      strcmp(argv[1], "setup") == 0))
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0); /* they read credentials */
     if (argc >= 2 && strcmp(argv[1], "doctor") == 0)
         return amifs_doctor_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "setup") == 0)

@@ -45,6 +45,7 @@ static const struct fuse_opt main_opts[] = {
     OPT("max_attempts=%d", max_attempts, 0),
     OPT("lazy_checks", lazy_checks, 1),
     OPT("log=%s", log_file, 0),
+    OPT("core_dumps", core_dumps, 1),
     /* Fallback until fs/imports.c declares it (same template: deduplicated,
      * the module's entry comes first and wins). */
     OPT("bucket=%s", bucket, 0),
@@ -83,6 +84,8 @@ static const char main_help[] =
     "    -o allow_other         let other users in (needs user_allow_other);\n"
     "                           without umask= the umask becomes 027\n"
     "    -o cache_ttl=SECONDS   listing/attribute cache lifetime (5)\n"
+    "    -o core_dumps          let a crash write a core file (secrets are\n"
+    "                           kept out of it); default: no core at all\n"
     "    -o part_size=SIZE      first multipart part size, e.g. 8M (8M)\n"
     "    -o upload_concurrency=N  parts uploaded in parallel, whole mount (10)\n"
     "    -o max_memory=SIZE     part buffers of all uploads together (64M)\n"

@@ -226,9 +226,10 @@ def web_env(tmp_path, fake_url, role_arn, token="eyJhbGciOi.first.sig"):
 def test_web_identity_env_vars_and_token_rotation(endpoint, tmp_path,
                                                   fake_factory):
     keys = temporary_keys(endpoint)
-    # Expiration 60 s ahead: inside the 5-minute refresh window, so every
-    # request refreshes and re-reads the token file.
-    sts = fake_factory(sts_answer(keys, ttl=60))
+    # Expiration 6 s ahead: the refresh window opens after half of that
+    # (once per window, not per request), and each refresh re-reads the
+    # token file.
+    sts = fake_factory(sts_answer(keys, ttl=6))
     arn = ROLE_ARN_FMT % account_of(endpoint)
     tok, extra = web_env(tmp_path, sts.url, arn)
     m = mount_only(endpoint, tmp_path, only_env(tmp_path, extra),
@@ -247,6 +248,7 @@ def test_web_identity_env_vars_and_token_rotation(endpoint, tmp_path,
         # kubelet rotates the token: the next refresh sends the new one
         tok.write_text("eyJhbGciOi.second.sig")
         n = len(sts.requests)
+        time.sleep(4.5)  # into the refresh window of what is in hand
         copy_and_check(endpoint, m, tmp_path)
         later = [dict(urllib.parse.parse_qsl(r["body"]))["WebIdentityToken"]
                  for r in sts.requests[n:]]
@@ -500,3 +502,146 @@ def test_expired_sso_token_fails_the_mount_with_the_login_command(
     with pytest.raises(AssertionError):
         m.start()
     assert "aws sso login --profile sso" in m.log(), m.log()
+
+
+# ---- credential_process: once per expiry window, with a deadline --------------
+
+PROCESS_SCRIPT = """#!/bin/sh
+# credential_process for the tests: counts its runs; hangs (with a child
+# in its process group) while the file {hang} exists.
+echo run >> "{runs}"
+if [ -e "{hang}" ]; then
+    sleep 1000 &
+    echo $! > "{hang}.pid"
+    wait
+fi
+exp=$(date -u -d "@$(( $(date +%s) + {ttl} ))" +%Y-%m-%dT%H:%M:%SZ)
+cat <<EOF2
+{{"Version": 1, "AccessKeyId": "{akid}", "SecretAccessKey": "{secret}",
+ "SessionToken": "{token}", "Expiration": "$exp"}}
+EOF2
+"""
+
+
+def process_mount(endpoint, tmp_path, ttl, extra=None, opts="cache_ttl=0"):
+    """(mount, runs file, hang file): a mount whose only source is a
+    credential_process handing out keys that expire TTL seconds ahead."""
+    keys = temporary_keys(endpoint)
+    runs, hang = tmp_path / "runs", tmp_path / "hang"
+    script = tmp_path / "creds.sh"
+    script.write_text(PROCESS_SCRIPT.format(
+        runs=runs, hang=hang, ttl=ttl, akid=keys["AccessKeyId"],
+        secret=keys["SecretAccessKey"], token=keys["SessionToken"]))
+    script.chmod(0o700)
+    env = only_env(tmp_path, extra,
+                   config="[default]\nregion = %s\ncredential_process = %s\n"
+                   % (endpoint.region, script))
+    m = mount_only(endpoint, tmp_path, env)
+    m.opts += "," + opts
+    return m, runs, hang
+
+
+def run_count(runs):
+    try:
+        return len(runs.read_text().splitlines())
+    except OSError:
+        return 0
+
+
+def test_short_lived_process_credentials_run_once_per_window(endpoint,
+                                                             tmp_path):
+    """A helper whose Expiration is 200 s ahead (inside the 5-minute
+    refresh margin) ran for almost every request: 8 times during one
+    20 MiB copy. It runs at most once per expiry window now."""
+    m, runs, _ = process_mount(endpoint, tmp_path, ttl=200,
+                               opts="cache_ttl=0,part_size=5M")
+    m.start()
+    try:
+        assert source_of(m) == "process"
+        # The mount's probe and its client's first request: the baseline.
+        os.listdir(m.bucket_dir)
+        base = run_count(runs)
+        prefix = "creds-" + uuid.uuid4().hex[:8]
+        src = tmp_path / "big.bin"
+        src.write_bytes(os.urandom(20 * 1024 * 1024))
+        d = os.path.join(m.bucket_dir, prefix)
+        os.mkdir(d)
+        assert os.system("cp '%s' '%s/f.bin'" % (src, d)) == 0, m.log()[-2000:]
+        for _ in range(5):
+            os.stat(os.path.join(d, "f.bin"))
+        n = run_count(runs) - base
+    finally:
+        m.unmount()
+    assert base <= 2, "credential_process ran %d times at mount" % base
+    assert n <= 1, "credential_process ran %d times during the copy" % n
+    back = tmp_path / "back.bin"
+    p = endpoint.aws("s3", "cp", "s3://%s/%s/f.bin" % (endpoint.bucket, prefix),
+                     str(back), json=False, check=False)
+    assert p.returncode == 0, p.stderr
+    assert filecmp.cmp(str(src), str(back), shallow=False)
+
+
+def alive(pid):
+    """Whether PID is a live (not zombie) process."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_hung_process_times_out_without_freezing_requests(endpoint,
+                                                          tmp_path):
+    """The helper hangs on its second run. The refresh fails after the
+    deadline (5 s here), the helper's whole process group is killed, and
+    meanwhile other requests go on with the still-valid credentials."""
+    m, runs, hang = process_mount(
+        endpoint, tmp_path, ttl=30,
+        extra={"AMIFS_CREDENTIAL_PROCESS_TIMEOUT": "5"})
+    m.start()
+    try:
+        # The probe's run and the mount client's first one; the
+        # credentials are 30 s long: advisory window after 15 s.
+        os.listdir(m.bucket_dir)
+        t0 = time.time()
+        base = run_count(runs)
+        assert base <= 2, m.log()[-3000:]
+        hang.write_text("")
+        time.sleep(max(0, t0 + 16 - time.time()))
+        # One stat triggers the refresh and waits for it; the others run.
+        slow = threading.Thread(target=os.listdir, args=(m.bucket_dir,))
+        slow.start()
+        poll_until = time.time() + 3
+        while run_count(runs) == base and time.time() < poll_until:
+            time.sleep(0.05)
+        assert run_count(runs) == base + 1, "the refresh did not start"
+        quick = []
+        for _ in range(6):
+            s = time.time()
+            try:
+                os.listdir(m.bucket_dir)
+            except OSError as e:
+                raise AssertionError("%s\n%s" % (e, m.log()[-3000:]))
+            quick.append(time.time() - s)
+            time.sleep(0.2)
+        assert max(quick) < 2, "requests froze behind the refresh: %r" % quick
+        slow.join(30)
+        assert not slow.is_alive()
+        assert time.time() - t0 < 28, "test too slow to prove anything"
+        assert "credential_process timed out after 5 s" in m.log(), \
+            m.log()[-2000:]
+        child = int((tmp_path / "hang.pid").read_text())
+        deadline = time.time() + 3
+        while alive(child) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not alive(child), "the helper's process group survived"
+        assert run_count(runs) == base + 1, \
+            "the failed refresh was retried at once"
+        hang.unlink()
+        time.sleep(max(0, t0 + 31 - time.time()))  # expired: refresh now
+        os.listdir(m.bucket_dir)
+        assert run_count(runs) == base + 2
+    finally:
+        if hang.exists():
+            hang.unlink()
+        m.unmount()

@@ -33,6 +33,7 @@
 #include "aws/config_priv.h"
 #include "aws/creds.h"
 #include "aws/creds_priv.h"
+#include "aws/iso8601.h"
 #include "fakehttp.h"
 #include "fuzz_util.h"
 

@@ -19,6 +19,7 @@
 #include "aws/client.h"
 #include "aws/s3.h"
 #include "aws/sigv4.h"
+#include "aws/iso8601.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -72,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(s, data + 1, size - 1);
     s[size - 1] = '\0';
-    (void)s3_parse_iso8601(s);
+    (void)aws_iso8601_or_zero(s);
     (void)s3_parse_http_date(s);
     s3_etag_strip(s, etag);
     free(s3_url_decode(s, size - 1, true));

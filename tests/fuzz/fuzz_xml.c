@@ -18,6 +18,7 @@
 #include "aws/creds.h"
 #include "aws/ec2.h"
 #include "aws/iam.h"
+#include "aws/sts.h"
 #include "aws/s3.h"
 #include "aws/xml.h"
 

@@ -17,6 +17,7 @@
 
 #include "aws/ec2.h"
 #include "aws/iam.h"
+#include "aws/sts.h"
 #include "aws/mpu.h"
 #include "aws/s3.h"
 

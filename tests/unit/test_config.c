@@ -10,6 +10,7 @@
 
 #include "aws/config_priv.h"
 #include "aws/creds.h"
+#include "aws/iso8601.h"
 #include "check.h"
 
 static char dir[] = "/tmp/amifs-test-config-XXXXXX";

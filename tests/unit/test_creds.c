@@ -108,6 +108,10 @@ static void write_files(void)
              "credential_process = %s 3600\n"
              "[profile procsoon]\n"
              "credential_process = %s 120\n"
+             "[profile procshort]\n"
+             "credential_process = %s 2\n"
+             "[profile prochang]\n"
+             "credential_process = %s hang\n"
              "[profile procbad]\n"
              "credential_process = %s bad\n"
              "[profile procfail]\n"
@@ -159,7 +163,8 @@ static void write_files(void)
              "sso_account_id = 1\n"
              "sso_role_name = r\n"
              "sso_region = eu-west-1\n",
-             script, script, script, script, wit_path, wit_path);
+             script, script, script, script, script, script, wit_path,
+             wit_path);
     write_file(cfg_path, cfg, 0600);
 }
 
@@ -173,6 +178,7 @@ static void write_script(void)
              "echo run >> '%s'\n"
              "case \"$1\" in\n"
              "fail) echo oops >&2; exit 3;;\n"
+             "hang) sleep 30; exit 0;;\n"
              "bad) echo '{\"Version\": 2, \"AccessKeyId\": \"A\", "
              "\"SecretAccessKey\": \"B\"}'; exit 0;;\n"
              "esac\n"
@@ -238,6 +244,41 @@ static void test_static_sources(void)
     CHECK(aws_error_errno(&err) == 13, "EACCES");
 }
 
+/* 2 s credentials: the advisory window opens after 1 s; a hung helper
+ * fails after the deadline with a clear message. */
+static void test_process_windows(void)
+{
+    struct aws_client_options o = {0};
+    struct aws_credentials c;
+    struct aws_error err;
+    struct aws_client *cl;
+    time_t t0;
+
+    unlink(counter);
+    o.config.profile = "procshort";
+    cl = aws_client_new(&o, &err);
+    CHECK(aws_creds_get(aws_client_creds(cl), &c, &err) == 0, "short");
+    aws_credentials_release(&c);
+    CHECK(runs() == 1, "short: %d runs", runs());
+    sleep(2);
+    CHECK(aws_creds_get(aws_client_creds(cl), &c, &err) == 0, "short 2");
+    aws_credentials_release(&c);
+    CHECK(runs() == 2, "short, next window: %d runs", runs());
+    aws_client_free(cl);
+
+    setenv("AMIFS_CREDENTIAL_PROCESS_TIMEOUT", "1", 1);
+    o.config.profile = "prochang";
+    cl = aws_client_new(&o, &err);
+    unsetenv("AMIFS_CREDENTIAL_PROCESS_TIMEOUT");
+    t0 = time(NULL);
+    CHECK(aws_creds_get(aws_client_creds(cl), &c, &err) == -1 &&
+              err.kind == AWS_ERR_CREDENTIALS &&
+              strstr(err.message, "timed out after 1 s"),
+          "hang: %s", err.message);
+    CHECK(time(NULL) - t0 <= 3, "hang took %lld s", (long long)(time(NULL) - t0));
+    aws_client_free(cl);
+}
+
 static void test_process(void)
 {
     struct aws_client_options o = {0};
@@ -270,7 +311,8 @@ static void test_process(void)
     CHECK(runs() == 2, "invalidate: %d runs", runs());
     aws_client_free(cl);
 
-    /* expires within 5 minutes: refreshed on every get */
+    /* expires within 5 minutes: still refreshed once per window, not on
+     * every get (the window is clamped to half the lifetime) */
     unlink(counter);
     o.config.profile = "procsoon";
     cl = aws_client_new(&o, &err);
@@ -278,8 +320,9 @@ static void test_process(void)
         CHECK(aws_creds_get(aws_client_creds(cl), &c, &err) == 0, "soon");
         aws_credentials_release(&c);
     }
-    CHECK(runs() == 3, "refresh ahead: %d runs", runs());
+    CHECK(runs() == 1, "refresh ahead: %d runs", runs());
     aws_client_free(cl);
+    test_process_windows();
 
     CHECK(get("procbad", &c, &err) == -1 && err.kind == AWS_ERR_CREDENTIALS &&
               strstr(err.message, "Version"), "version: %s", err.message);
@@ -480,7 +523,7 @@ static void test_threads(void)
 
 static void test_copy(void)
 {
-    struct aws_credentials a = {"AK", "SK", "TK", 5, "explicit"}, b;
+    struct aws_credentials a = {"AK", "SK", "TK", 5, "explicit", NULL}, b;
 
     CHECK(aws_credentials_copy(&b, &a) == 0 && streq(b.access_key_id, "AK") &&
               streq(b.secret_access_key, "SK") &&

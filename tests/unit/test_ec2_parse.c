@@ -287,6 +287,32 @@ static void test_import_image_answer(void)
     xml_free(d);
 }
 
+static const char failed_image_xml[] =
+    "<DescribeImagesResponse><imagesSet><item>"
+    "<imageId>ami-0f</imageId><imageState>failed</imageState>"
+    "<stateReason><code>Client.InvalidSnapshot.NotFound</code>"
+    "<message>snapshot snap-1 &amp; its volume are gone</message>"
+    "</stateReason></item></imagesSet></DescribeImagesResponse>";
+
+/* A failed image carries its stateReason (code and message, entities
+ * decoded) for amis/NAME/state. */
+static void test_image_state_reason(void)
+{
+    struct aws_error err;
+    struct ec2_image_list l = {0};
+    char *next = NULL;
+    struct xml_doc *d = parse_fixture(failed_image_xml);
+    CHECK(ec2_parse_images(xml_root(d), &l, &next, &err) == 0, "parse");
+    CHECK(l.n == 1 && STREQ(l.v[0].state, "failed") &&
+              STREQ(l.v[0].state_reason_code,
+                    "Client.InvalidSnapshot.NotFound") &&
+              STREQ(l.v[0].state_reason,
+                    "snapshot snap-1 & its volume are gone"),
+          "stateReason: %s", l.n ? SHOW(l.v[0].state_reason) : "no image");
+    ec2_image_list_release(&l);
+    xml_free(d);
+}
+
 static void test_images(void)
 {
     struct aws_error err;
@@ -307,6 +333,8 @@ static void test_images(void)
     CHECK(STREQ(im->name, "import-ami-0123456789abcdef0"), "name");
     CHECK(STREQ(im->root_device_name, "/dev/sda1"), "root device");
     CHECK(STREQ(im->boot_mode, "legacy-bios"), "boot mode");
+    CHECK(im->state_reason == NULL && im->state_reason_code == NULL,
+          "no stateReason for an available image");
     CHECK(im->platform == NULL, "no platform for Linux");
     CHECK(!im->is_public, "private");
     CHECK(im->ndevices == 1 &&
@@ -488,6 +516,7 @@ int main(void)
     test_import_tasks();
     test_import_image_answer();
     test_images();
+    test_image_state_reason();
     test_snapshots_perms_regions();
     test_snapshot_tasks();
     test_import_form();

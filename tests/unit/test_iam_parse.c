@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "aws/iam.h"
+#include "aws/sts.h"
 #include "aws/xml.h"
 #include "check.h"
 #include "xmlfix.h"
