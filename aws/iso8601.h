@@ -4,7 +4,7 @@
  * Every timestamp AWS and the credential sources send — S3 LastModified,
  * CreationDate, Initiated; STS and IMDS Expiration; credential_process,
  * container and SSO cache "expiresAt" — goes through aws_parse_iso8601().
- * The rule (doc/parts/aws.md "ISO-8601"):
+ * The rule (doc/design/aws.md "ISO-8601"):
  *
  *   YYYY-MM-DDTHH:MM:SS[.fraction][zone]
  *   zone = "Z" | "z" | ("+" | "-") HH [[":"] MM] | nothing (means UTC)

@@ -5,7 +5,7 @@
  * `struct aws_credentials`, the per-request copies the signer uses) lives in
  * blocks from aws_secure_alloc(): anonymous page-aligned mappings marked
  * MADV_DONTDUMP, so a core file (when the process is dumpable at all, see
- * doc/parts/aws.md "Secrets and core dumps") holds zeros there. Blocks are
+ * doc/design/aws.md "Secrets and core dumps") holds zeros there. Blocks are
  * wiped before they are unmapped. Transient copies that cannot live in such
  * a block (a "AWS4"+secret HMAC key, a line of the credentials file) are
  * wiped with OPENSSL_cleanse before their memory is freed.

@@ -1,6 +1,6 @@
 /*
  * journal.c — the upload journal (contract in core/journal.h, design in
- * doc/parts/journal.md).
+ * doc/design/journal.md).
  */
 #include "core/journal.h"
 #include "core/name.h"

@@ -28,7 +28,7 @@
  *    FIFO or a device never blocks the daemon. Anything else is skipped,
  *    with the reason logged once per entry per mount, and never deleted.
  *
- * Format (doc/parts/journal.md): JSON, parsed with cJSON, e.g.
+ * Format (doc/design/journal.md): JSON, parsed with cJSON, e.g.
  *   {"amifs_upload":1,"endpoint":"https://s3.eu-west-1.amazonaws.com",
  *    "region":"eu-west-1","account":"123456789012","bucket":"b",
  *    "key":"k","upload_id":"...","pid":4242}

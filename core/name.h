@@ -4,7 +4,7 @@
  * Three jobs, all pure functions (no FUSE, no locks, no globals, no
  * allocation: every output goes into a buffer the caller gives), so any
  * thread may call them and the fuzz target tests/fuzz/fuzz_name.c can drive
- * them directly. doc/parts/names.md is the user-facing statement of the
+ * them directly. doc/design/names.md is the user-facing statement of the
  * rules below.
  *
  * 1. Printing. name_esc() renders a name (file name, S3 key, tag key) for a

@@ -1,7 +1,7 @@
 /*
  * upload.h — the one upload writer: bytes written to a file become one S3
  * object, or nothing. Used by buckets/ (fs/bucket_io.c) and by imports/
- * (core/importjob.c); no FUSE here. doc/parts/upload.md tells the story.
+ * (core/importjob.c); no FUSE here. doc/design/upload.md tells the story.
  *
  * States (enum uw_state) and the only legal transitions:
  *

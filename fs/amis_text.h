@@ -3,7 +3,7 @@
  * any AWS call: tag keys and values (tags/KEY) and account lists
  * (launch-permissions). fs/amis.c calls these while bytes arrive (write)
  * and once more on the whole file when it applies it (the completing
- * close); see doc/parts/views.md "write, then apply".
+ * close); see doc/design/views.md "write, then apply".
  *
  * The limits are AWS's own where AWS documents one (EC2 tags: a key of at
  * most 128 characters that does not start with "aws:", a value of at most

@@ -7,7 +7,7 @@
  *
  * Writing a new file (create, or open with O_TRUNC) feeds an upload writer
  * (core/upload.h: reorder window, size hint, poison, journal) while the
- * writer writes. Close semantics (doc/parts/upload.md):
+ * writer writes. Close semantics (doc/design/upload.md):
  *  - only a clean, deliberate close publishes: the first flush after data
  *    *by the process that opened the file* completes the upload and returns
  *    its result to that close(); flushes of other processes (a child that

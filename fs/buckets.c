@@ -3,7 +3,7 @@
  * split on "/" are prefixes (directories) and objects (files).
  *
  * Every key is shown, under exactly one name (rules in core/name.h, for
- * users in doc/parts/names.md):
+ * users in doc/design/names.md):
  *  - a prefix and an object of the same name: the directory keeps the
  *    name, the object is listed beside it as "NAME%";
  *  - a key with an empty, "." or ".." component ("h//x", "h/./x", "/x",

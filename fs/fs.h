@@ -147,7 +147,7 @@ struct amifs {
     struct open_file *open_files;
     /* fs/fs.c: set once the daemon is told to stop (destroy: SIGTERM,
      * unmount). From then on, releases abort uploads still open instead
-     * of completing them (doc/parts/upload.md). */
+     * of completing them (doc/design/upload.md). */
     atomic_bool stopping;
 };
 

@@ -241,7 +241,7 @@ static int run_mount(int argc, char **argv)
     }
     setup_identity(fs);
     /* No core file unless asked for: it would hold what the mount read
-     * (doc/parts/aws.md "Secrets and core dumps"). */
+     * (doc/design/aws.md "Secrets and core dumps"). */
     if (!fs->opts.core_dumps)
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (!fs->opts.foreground && !fs->opts.log_file)

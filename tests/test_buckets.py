@@ -350,7 +350,7 @@ def test_writes_s3_cannot_do_fail_at_once(mount, tmp_path):
         os.link(d + "/f", d + "/hard")
     assert e.value.errno == errno.EPERM
     # backwards writes while writing fail with ESPIPE, and poison the file:
-    # the close fails too and nothing is published (doc/parts/upload.md)
+    # the close fails too and nothing is published (doc/design/upload.md)
     fd = os.open(d + "/g", os.O_WRONLY | os.O_CREAT)
     try:
         os.write(fd, b"abcdef")

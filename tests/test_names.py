@@ -1,4 +1,4 @@
-"""Hostile names and values (doc/parts/names.md), on a real mount checked
+"""Hostile names and values (doc/design/names.md), on a real mount checked
 with the AWS CLI:
 
 - imports/ and buckets/ refuse a name with control characters (EINVAL) or

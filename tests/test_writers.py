@@ -2,7 +2,7 @@
 imports/: only a clean, deliberate close publishes; replacement is atomic;
 a refused write poisons the file; out-of-order and size-hinted writers
 work. Every result is checked with the AWS CLI against the local endpoint
-(doc/parts/upload.md has the rules)."""
+(doc/design/upload.md has the rules)."""
 import errno
 import os
 import random
