@@ -5,9 +5,20 @@
  * the mount option, the sidecar's close, the setxattr — instead of by
  * ImportImage after the whole image was uploaded.
  *
- * Pure and header-only (fs/options.c and core/importjob.c both use it, and
+ * Pure and header-only (fs/options.c and core/params.c both use it, and
  * each is unit-tested alone). Names are the xattr/option spelling
  * ("boot_mode") or the ImportImage/sidecar one ("BootMode").
+ *
+ * The values are AWS's, spelled as AWS spells them and compared exactly
+ * (case matters: "uefi" is accepted, "UEFI" is refused, as ImportImage
+ * refuses it). Two enums AWS has grown since are deliberately absent:
+ * BootMode "uefi-preferred" and Architecture "arm64" are accepted by
+ * RegisterImage but refused by ImportImage, so they belong to the snapshot
+ * route, not here. Adding a value means checking that ImportImage (and the
+ * local endpoint in tests/endpoint/vmimport.py) accepts it.
+ *
+ * Ownership: everything here is static constant data; the functions borrow
+ * their arguments and keep nothing. Thread-safe.
  */
 #ifndef AMIFS_CORE_IMPORTENUMS_H
 #define AMIFS_CORE_IMPORTENUMS_H

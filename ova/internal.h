@@ -13,6 +13,19 @@
  *
  * Verdicts travel as a `struct ova_verdict` filled by whoever found the
  * problem; the validator keeps the first one it is given.
+ *
+ * Threads: the writer's thread calls feed() and finish(); the OVA thread
+ * (archive.c) reads the ring and runs every check of a member as its bytes
+ * pass. The ring's mutex guards the ring, the verdict and the facts; the
+ * two condition variables wake the OVA thread when bytes arrive and the
+ * feeder when room is free or the thread went idle. Cancel wakes both and
+ * makes every later wait return at once, so neither side can block rm,
+ * unmount or SIGTERM.
+ *
+ * Cost: every check is bounded by the bytes that arrive. Members are never
+ * expanded (a sparse member is refused at its header), digests run once
+ * over the bytes as they pass, and the OVF descriptor and manifest are
+ * parsed under fixed size limits (the constants below).
  */
 #ifndef AMIFS_OVA_INTERNAL_H
 #define AMIFS_OVA_INTERNAL_H
