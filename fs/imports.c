@@ -69,15 +69,48 @@ static bool valid_name(const char *rel)
 /* A new name must be UTF-8 without control characters (core/name.h): it
  * becomes an S3 key, tags, a status file and log lines. 0, or -EILSEQ /
  * -EINVAL with a log line, before anything is uploaded. */
-static int refuse_name(struct fsimport *s, const char *rel, const char *what)
+static int refuse_name(struct amifs *fs, const char *rel, const char *what)
 {
     const char *why = NULL;
-    char e[NAME_ESC_MAX];
     int rc = name_check(rel, &why);
     if (rc < 0)
-        aws_log(s->cfg.lg, AWS_LOG_ERROR, "imports/%s: %s refused: %s",
-                name_esc(rel, e, sizeof e), what, why);
+        return amifs_refuse(fs, "imports", rel, what, -rc, "%s", why);
     return rc;
+}
+
+/* Image formats VM Import does not read, each with what to do instead. A
+ * name ending so is refused at create(): as a temporary name it would be
+ * uploaded and then wait for a rename that never comes (silent success). */
+static const char *foreign_format(const char *rel)
+{
+    static const struct {
+        const char *ext, *advice;
+    } FOREIGN[] = {
+        {".qcow2", "QCOW2 is not a format VM Import reads; convert it with "
+                   "`qemu-img convert -O vmdk -o subformat=streamOptimized "
+                   "SRC disk.vmdk` (or -O raw / -O vpc) and copy that"},
+        {".qcow", "QCOW is not a format VM Import reads; convert it with "
+                  "`qemu-img convert -O vmdk -o subformat=streamOptimized "
+                  "SRC disk.vmdk` and copy that"},
+        {".vdi", "VDI is not a format VM Import reads; export the VM from "
+                 "VirtualBox as an OVA, or convert the disk with `qemu-img "
+                 "convert -O vmdk -o subformat=streamOptimized SRC disk.vmdk`"},
+        {".iso", "an ISO is an installer, not a disk: install the VM, then "
+                 "export it as an OVA"},
+        {".ovf", "an OVF descriptor alone is not an image: pack it with its "
+                 "disks as an OVA (`tar -cf vm.ova vm.ovf vm-disk1.vmdk`, "
+                 "the .ovf first) and copy that"},
+        {".xz", "unpack the image first (`unxz`), then copy it"},
+        {".gz", "unpack the image first (`gunzip`), then copy it"},
+        {".zip", "unpack the image first (`unzip`), then copy it"},
+    };
+    size_t n = strlen(rel);
+    for (size_t i = 0; i < sizeof FOREIGN / sizeof FOREIGN[0]; i++) {
+        size_t k = strlen(FOREIGN[i].ext);
+        if (n > k && strcasecmp(rel + n - k, FOREIGN[i].ext) == 0)
+            return FOREIGN[i].advice;
+    }
+    return NULL;
 }
 
 /* ---- shared state ----------------------------------------------------- */
@@ -509,9 +542,13 @@ static int imp_create(struct amifs *fs, const char *rel, mode_t mode,
 {
     if (!valid_name(rel))
         return -EPERM;
-    int bad = refuse_name(state(fs), rel, "create");
+    int bad = refuse_name(fs, rel, "create");
     if (bad < 0)
         return bad;
+    const char *foreign = foreign_format(rel);
+    if (foreign)
+        return amifs_refuse(fs, "imports", rel, "create", EINVAL, "%s",
+                            foreign);
     if (is_sidecar_name(rel)) {
         struct fsimport *s = state(fs);
         struct ihandle *h = handle_new(NULL, rel);
@@ -535,6 +572,15 @@ static int imp_create(struct amifs *fs, const char *rel, mode_t mode,
     int rc = new_job(state(fs), rel, fi);
     if (rc == 0)
         mark_writer((struct ihandle *)(uintptr_t)fi->fh);
+    else if (rc == -EROFS)
+        amifs_refuse(fs, "imports", rel, "create", EROFS,
+                     "imports/ is read-only: this mount has no staging "
+                     "bucket; mount again with -o bucket=NAME (`amifs setup "
+                     "--bucket NAME --yes` creates one)");
+    else if (rc == -EBUSY)
+        amifs_refuse(fs, "imports", rel, "create", EBUSY,
+                     "an upload of this name is still being written; wait "
+                     "for it, or rm it to abort it");
     return rc;
 }
 
@@ -881,7 +927,7 @@ static int imp_rename(struct amifs *fs, const char *from, const char *to,
         return -EINVAL;
     if (!valid_name(to))
         return -EPERM;
-    int bad = refuse_name(s, to, "rename");
+    int bad = refuse_name(fs, to, "rename");
     if (bad < 0)
         return bad;
     if (is_sidecar_name(from))

@@ -148,3 +148,41 @@ def test_amifs_wait_exit_code_says_the_outcome(endpoint, tmp_path):
         assert r.returncode == 2
     finally:
         m.unmount()
+
+
+@pytest.mark.parametrize("name,advice", [
+    ("disk.qcow2", "convert it with `qemu-img convert -O vmdk"),
+    ("vm.vdi", "export the VM from VirtualBox as an OVA"),
+    ("vm.ovf", "pack it with its disks as an OVA"),
+])
+def test_foreign_formats_fail_at_create_with_the_fix(mount, name, advice):
+    """issue 14: `cp vm.raw imports/disk.qcow2` returned 0 and the upload
+    then waited for a rename forever. A format VM Import does not read is
+    refused at create(), nothing is uploaded, and .amifs/errors says what
+    to do instead."""
+    mark = mount.endpoint.mark()
+    dst = os.path.join(mount.path, "imports", name)
+    r = subprocess.run(["cp", "/etc/hostname", dst], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0 and "Invalid argument" in r.stderr, r.stderr
+    assert name not in os.listdir(os.path.join(mount.path, "imports"))
+    with open(os.path.join(mount.path, ".amifs", "errors")) as f:
+        lines = [x for x in f.read().splitlines() if name in x]
+    assert lines and advice in lines[-1], lines
+    assert not mount.endpoint.requests("CreateMultipartUpload", since=mark)
+    assert not mount.endpoint.requests("PutObject", since=mark)
+
+
+def test_imports_without_bucket_says_why(endpoint, tmp_path):
+    m = mount_fixtures.Mount(endpoint, str(tmp_path))
+    m.opts = m.opts.replace("bucket=%s," % endpoint.bucket, "")
+    m.start()
+    try:
+        with pytest.raises(OSError):
+            open(os.path.join(m.path, "imports", "vm.ova"), "wb").close()
+        with open(os.path.join(m.path, ".amifs", "errors")) as f:
+            text = f.read()
+        assert "imports/ is read-only: this mount has no staging bucket" \
+            in text, text
+    finally:
+        m.unmount()
