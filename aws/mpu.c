@@ -147,6 +147,8 @@ struct mpu {
     char etag[72];
     bool creating;        /* writer is creating the upload (HTTP) */
     bool cancel;          /* skip queued parts, no new work (also atomic) */
+    bool writing;         /* the writer is inside mpu_write/mpu_finish and
+                             owns `cur`; else an abort may release it */
     bool remote_done;     /* upload aborted (or nothing to abort) */
     struct slot *slots;
     int queued;           /* slots of this upload in the pool queue */
@@ -911,8 +913,37 @@ static int fill(struct mpu *m, struct slot *s, const char *p, size_t k,
     return 0;
 }
 
-int mpu_write(struct mpu *m, const void *data, size_t n,
-              struct aws_error *err)
+/* The writer's slot of an aborted upload gives its budget back at once: a
+ * refused import stays listed (its status), and a part half filled must not
+ * hold the mount's memory until the job is freed. The writer's own calls
+ * are bracketed so that an abort from another thread never frees the slot
+ * the writer is copying into; the writer frees it on its way out. */
+static void writer_enter(struct mpu *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->writing = true;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void release_cur_locked(struct mpu *m)
+{
+    if (m->cur >= 0 && m->cancel) {
+        slot_release(m, &m->slots[m->cur]);
+        m->cur = -1;
+    }
+}
+
+static int writer_leave(struct mpu *m, int rc)
+{
+    pthread_mutex_lock(&m->lock);
+    m->writing = false;
+    release_cur_locked(m);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+static int write_body(struct mpu *m, const void *data, size_t n,
+                      struct aws_error *err)
 {
     const char *p = data;
     pthread_mutex_lock(&m->lock);
@@ -940,6 +971,13 @@ int mpu_write(struct mpu *m, const void *data, size_t n,
         __atomic_add_fetch(&m->written, k, __ATOMIC_RELAXED);
     }
     return 0;
+}
+
+int mpu_write(struct mpu *m, const void *data, size_t n,
+              struct aws_error *err)
+{
+    writer_enter(m);
+    return writer_leave(m, write_body(m, data, n, err));
 }
 
 /* Nothing was big enough for a multipart upload: one PutObject. */
@@ -1009,7 +1047,7 @@ static int finish_multipart(struct mpu *m, struct aws_error *err)
     return 0;
 }
 
-int mpu_finish(struct mpu *m, char *etag_out, struct aws_error *err)
+static int finish_body(struct mpu *m, char *etag_out, struct aws_error *err)
 {
     pthread_mutex_lock(&m->lock);
     enum mpu_state st = m->state;
@@ -1024,6 +1062,12 @@ int mpu_finish(struct mpu *m, char *etag_out, struct aws_error *err)
     if (rc == 0 && etag_out)
         memcpy(etag_out, m->etag, sizeof m->etag);
     return rc;
+}
+
+int mpu_finish(struct mpu *m, char *etag_out, struct aws_error *err)
+{
+    writer_enter(m);
+    return writer_leave(m, finish_body(m, etag_out, err));
 }
 
 /* ---- abort, free, getters ----------------------------------------------- */
@@ -1077,6 +1121,8 @@ void mpu_abort(struct mpu *m)
     drain_queue_locked(m);
     while (m->inflight || m->queued || m->creating)
         pthread_cond_wait(&m->done, &m->lock);
+    if (!m->writing)
+        release_cur_locked(m); /* else the writer does on its way out */
     bool mine = !m->remote_done;
     m->remote_done = true;
     memcpy(id, m->upload_id, sizeof id);
