@@ -61,8 +61,20 @@ class CoreMount(Mount):
         self.core_dir = core_dir
 
     def argv(self):
-        return ["sh", "-c", 'ulimit -c unlimited && exec "$@"', "sh"] + \
-            super().argv()
+        a = super().argv()
+        a[a.index(amifs_binary())] = shipped_binary()
+        return ["sh", "-c", 'ulimit -c unlimited && exec "$@"', "sh"] + a
+
+
+def shipped_binary():
+    """The plain build: what users run. The suite's mounts use the ASan
+    build (AMIFS_BIN), which keeps its own core settings, so these tests
+    always run the shipped daemon."""
+    build = os.environ.get("AMIFS_BUILD_DIR",
+                           os.path.join(os.path.dirname(
+                               os.path.dirname(os.path.abspath(__file__))),
+                               "build"))
+    return os.path.join(build, "fs", "amifs")
 
 
 def cores(d, pid):
@@ -100,7 +112,7 @@ def session(endpoint, tmp_path, core_dir, source, opts):
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
-    if asan_build(amifs_binary()):
+    if asan_build(shipped_binary()):
         pytest.skip("ASan keeps its own core settings (disable_coredump)")
     secret = endpoint.creds["AWS_SECRET_ACCESS_KEY"]
     env = {}
