@@ -491,6 +491,17 @@ static int revalidate(struct importjob *j, enum ova_kind kind)
     return 0;
 }
 
+/* Cut s to at most max bytes without splitting a UTF-8 sequence. */
+static void utf8_cut(char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    s[max] = '\0';
+}
+
 /* Resolve parameters: options < sidecar/xattrs (j->params) < facts for
  * what is still unset. The result is owned by the caller. */
 static int resolve(struct importjob *j, struct import_params *p)
@@ -520,6 +531,8 @@ static int resolve(struct importjob *j, struct import_params *p)
         buf_init(&b, 0);
         ok = ok && buf_printf(&b, "amifs import of %s", nm) == 0;
         p->description = buf_detach(&b);
+        if (p->description) /* AWS takes 255; cut on a UTF-8 boundary */
+            utf8_cut(p->description, IMPORT_DESCRIPTION_MAX);
     }
     char when[32];
     snprintf(when, sizeof when, "%lld", (long long)time(NULL));

@@ -243,6 +243,32 @@ static int json_tags(struct import_params *p, const cJSON *t, char *why,
     return 0;
 }
 
+/* The sentence for a member json_member does not take: a known key with a
+ * value of the wrong type, or an unknown key, with the known key it
+ * differs from only in letter case ("Bootmode": did you mean "BootMode"?). */
+static void json_unknown(const cJSON *it, char *why, size_t whylen)
+{
+    static const char *const KEYS[] = {
+        "BootMode", "LicenseType", "Platform", "Architecture", "KmsKeyId",
+        "RoleName", "Description", "Encrypted", "Tags"};
+    for (size_t i = 0; i < sizeof KEYS / sizeof KEYS[0]; i++) {
+        if (strcmp(it->string, KEYS[i]) == 0) {
+            snprintf(why, whylen, "\"%s\" has the wrong type (%s)", KEYS[i],
+                     i == 7 ? "true or false"
+                     : i == 8 ? "an object of tags" : "a string");
+            return;
+        }
+        if (strcasecmp(it->string, KEYS[i]) == 0) {
+            snprintf(why, whylen, "unknown key \"%.80s\" (did you mean "
+                     "\"%s\"?)", it->string, KEYS[i]);
+            return;
+        }
+    }
+    snprintf(why, whylen, "unknown key \"%.80s\" (the keys are BootMode, "
+             "LicenseType, Platform, Architecture, KmsKeyId, RoleName, "
+             "Description, Encrypted, Tags)", it->string);
+}
+
 static int json_member(struct import_params *p, const cJSON *it, char *why,
                        size_t whylen)
 {
@@ -280,7 +306,7 @@ static int json_member(struct import_params *p, const cJSON *it, char *why,
                                   "[{\"Key\": …, \"Value\": …}]");
         return -EINVAL;
     }
-    snprintf(why, whylen, "unknown key or wrong type: \"%.80s\"", it->string);
+    json_unknown(it, why, whylen);
     return -EINVAL;
 }
 
@@ -347,4 +373,18 @@ int import_params_merge(struct import_params *dst,
         if (import_tag_set(&dst->tags, src->tags.v[i].key, src->tags.v[i].value))
             return -ENOMEM;
     return 0;
+}
+
+int import_params_check(const char *json, size_t n, char *why, size_t whylen)
+{
+    cJSON *root = cJSON_ParseWithLength(json, n);
+    bool whole = root != NULL;
+    cJSON_Delete(root);
+    if (!whole)
+        return 1;
+    struct import_params p;
+    import_params_init(&p);
+    int rc = import_params_from_json(&p, json, n, why, whylen);
+    import_params_release(&p);
+    return rc;
 }

@@ -56,6 +56,10 @@ void import_params_release(struct import_params *p);
  * starting with "aws:", a string that is not UTF-8). */
 int import_params_from_json(struct import_params *p, const char *json,
                             size_t n, char *why, size_t whylen);
+/* Check a sidecar text as it grows: 1 while it is not (yet) one whole JSON
+ * text (the close decides then), 0 when it is and import_params_from_json
+ * takes it, or that function's -EINVAL with its sentence in why. */
+int import_params_check(const char *json, size_t n, char *why, size_t whylen);
 /* user.amifs.boot_mode, .license_type, .platform, .architecture,
  * .encrypted, .kms_key_id, .role_name, .description, .tag.KEY.
  * 0, -ENOTSUP for another name, -EINVAL for a bad value (a NUL byte

@@ -344,13 +344,49 @@ static const struct ec2_image *find_image(const struct amis_snap *s,
     return NULL;
 }
 
+static void fill_encoded(void *buf, fuse_fill_dir_t filler, const char *name);
+
+/* The name by-name/ lists an AMI under: its Name tag (amifs sets it to the
+ * imported file's name; the console shows it), else its AMI name (an
+ * imported AMI's is "import-ami-…"). */
+static const char *byname_of(const struct ec2_image *im)
+{
+    const char *tag = ec2_tags_get(&im->tags, "Name");
+    return tag && *tag ? tag : im->name;
+}
+
+/* The newest AMI listed under `name` (a file imported twice has two). */
 static const struct ec2_image *find_by_name(const struct amis_snap *s,
                                             const char *name)
 {
-    for (size_t i = 0; i < s->list.n; i++)
-        if (s->list.v[i].name && strcmp(s->list.v[i].name, name) == 0)
-            return &s->list.v[i];
-    return NULL;
+    const struct ec2_image *best = NULL;
+    for (size_t i = 0; i < s->list.n; i++) {
+        const struct ec2_image *im = &s->list.v[i];
+        const char *nm = byname_of(im);
+        if (!nm || strcmp(nm, name) != 0)
+            continue;
+        if (!best || strcmp(im->creation_date ? im->creation_date : "",
+                            best->creation_date ? best->creation_date
+                                                : "") > 0)
+            best = im;
+    }
+    return best;
+}
+
+/* by-name/: each name once. */
+static void readdir_byname(const struct amis_snap *s, void *buf,
+                           fuse_fill_dir_t filler)
+{
+    for (size_t i = 0; i < s->list.n; i++) {
+        const char *nm = byname_of(&s->list.v[i]);
+        bool seen = false;
+        for (size_t k = 0; nm && k < i && !seen; k++) {
+            const char *o = byname_of(&s->list.v[k]);
+            seen = o && strcmp(o, nm) == 0;
+        }
+        if (nm && !seen)
+            fill_encoded(buf, filler, nm);
+    }
 }
 
 /* ---- the generated files ------------------------------------------------ */
@@ -721,8 +757,8 @@ static int readdir_node(struct amis_view *v, const struct amis_snap *s,
         filler(buf, s->list.v[i].image_id, NULL, 0, 0);
     if (p->node == N_ROOT)
         filler(buf, "by-name", NULL, 0, 0);
-    for (size_t i = 0; p->node == N_BYNAME && i < s->list.n; i++)
-        fill_encoded(buf, filler, s->list.v[i].name);
+    if (p->node == N_BYNAME)
+        readdir_byname(s, buf, filler);
     for (size_t i = 0; p->node == N_AMI && i < N_AMI_FILES; i++)
         filler(buf, ami_files[i].name, NULL, 0, 0);
     if (p->node == N_AMI) {
@@ -764,11 +800,20 @@ static int amis_readdir(void *self, struct amifs *fs, const char *rel,
 static int refuse(struct amifs *fs, const struct amis_path *p, int rc,
                   const char *why)
 {
-    amifs_log(fs, AWS_LOG_ERROR, "amis: %s: %s%s%s refused: %s", p->id,
-              p->node == N_TAG ? "tag '" : "launch-permissions",
-              p->node == N_TAG ? p->arg : "", p->node == N_TAG ? "'" : "",
-              why);
-    return rc;
+    char path[600];
+    snprintf(path, sizeof path, "amis/%s/%s%s", p->id,
+             p->node == N_TAG ? "tags/" : "launch-permissions",
+             p->node == N_TAG ? p->arg : "");
+    return amifs_refuse(fs, NULL, path, "write", -rc, "%s", why);
+}
+
+static void refuse_account(struct amifs *fs, const struct amis_path *p,
+                           const char *bad)
+{
+    char why[200];
+    snprintf(why, sizeof why, "'%s' is not an account id (12 digits) or "
+             "'all'; nothing was changed", bad);
+    refuse(fs, p, -EINVAL, why);
 }
 
 static int check_tag_key(struct amifs *fs, const char *key)
@@ -796,7 +841,7 @@ static int tag_value(struct amifs *fs, const struct amis_fh *fh,
 
 static int apply_tag(struct amis_view *v, struct amifs *fs, struct amis_fh *fh)
 {
-    const char *value;
+    const char *value = "";
     size_t vlen = 0;
     struct aws_error err;
     int rc = tag_value(fs, fh, &value, &vlen);
@@ -835,9 +880,7 @@ static int perms_parse(struct amifs *fs, const struct amis_fh *fh,
                       "the end of the file)");
     int rc = amis_perms_scan(b->data, b->len, want, &count, bad, sizeof bad);
     if (rc == -EINVAL)
-        amifs_log(fs, AWS_LOG_ERROR,
-                  "amis: %s: launch-permissions: '%s' is not an account id "
-                  "(12 digits) or 'all'", fh->p.id, bad);
+        refuse_account(fs, &fh->p, bad);
     if (rc == -EFBIG)
         refuse(fs, &fh->p, rc, "more than " STR(AMIS_PERMS_IDS_MAX)
                                " entries");
@@ -1114,9 +1157,7 @@ static int perms_check_lines(struct amifs *fs, struct amis_fh *fh)
     char bad[80] = "";
     int rc = amis_perms_scan(from, n, NULL, &fh->nids, bad, sizeof bad);
     if (rc == -EINVAL)
-        amifs_log(fs, AWS_LOG_ERROR,
-                  "amis: %s: launch-permissions: '%s' is not an account id "
-                  "(12 digits) or 'all'", fh->p.id, bad);
+        refuse_account(fs, &fh->p, bad);
     if (rc == -EFBIG)
         refuse(fs, &fh->p, rc,
                "more than " STR(AMIS_PERMS_IDS_MAX) " entries");

@@ -13,6 +13,7 @@
  * that exists), ACL xattrs get ENOTSUP there too.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -26,7 +27,11 @@
 #include "fs/imports.h"
 #include "core/name.h"
 
-#define SIDECAR_MAX (64 * 1024)
+#define SIDECAR_MAX 65536
+/* doc/CONTRACT.md "Saying why, continued" */
+#define IMPORT_NAME_MAX 255
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* One open file. */
 struct ihandle {
@@ -38,7 +43,8 @@ struct ihandle {
     bool wrote;             /* job data written through this handle */
     bool dirty;             /* sidecar bytes not stored yet */
     bool sc_created;        /* this handle created the sidecar */
-    bool sc_refused;        /* the sidecar outgrew its limit: store nothing */
+    int sc_err;             /* the sidecar was refused (-errno): store
+                             * nothing, fail every later write and close */
     bool completed;         /* the completing flush happened */
     int result;             /* its result */
 };
@@ -46,6 +52,12 @@ struct ihandle {
 static struct fsimport *state(struct amifs *fs)
 {
     return fs->imports;
+}
+
+static bool is_json(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 5 && strcmp(name + n - 5, ".json") == 0;
 }
 
 static bool is_sidecar_name(const char *name)
@@ -72,6 +84,15 @@ static bool valid_name(const char *rel)
 static int refuse_name(struct amifs *fs, const char *rel, const char *what)
 {
     const char *why = NULL;
+    size_t n = strlen(rel);
+    size_t max = IMPORT_NAME_MAX + (is_json(rel) ? 5 : 0); /* X.json */
+    if (n > max) /* refused, not cut: a cut name loses its
+                              * extension and never becomes an import */
+        return amifs_refuse(fs, "imports", rel, what, ENAMETOOLONG,
+                            "the name is %zu bytes; a name in imports/ is "
+                            "at most %d bytes (it becomes the AMI's Name "
+                            "tag, which AWS limits to 256 characters)",
+                            n, (int)max);
     int rc = name_check(rel, &why);
     if (rc < 0)
         return amifs_refuse(fs, "imports", rel, what, -rc, "%s", why);
@@ -618,6 +639,22 @@ static int open_sidecar(struct fsimport *s, const char *rel,
     return 0;
 }
 
+/* A write into a name whose upload or import is still going on. */
+static int refuse_busy(struct amifs *fs, const char *rel,
+                       enum upload_phase ph)
+{
+    if (ph == UPLOAD_WRITING)
+        return amifs_refuse(fs, "imports", rel, "open", EBUSY,
+                            "an upload of this name is still being "
+                            "written; wait for it, or rm it to abort it");
+    return amifs_refuse(fs, "imports", rel, "open", EACCES,
+                        "the import of this name is still active (see "
+                        "tasks/%s/status); wait for it with `amifs wait "
+                        "MOUNT/tasks/%s`, cancel it with `rm -r "
+                        "MOUNT/tasks/%s`, or copy under another name",
+                        rel, rel, rel);
+}
+
 static int imp_open(struct amifs *fs, const char *rel,
                     struct fuse_file_info *fi)
 {
@@ -650,7 +687,7 @@ static int imp_open(struct amifs *fs, const char *rel,
      * fine. */
     if (wr && (ph != UPLOAD_WRITING || importjob_wrote(j))) {
         importjob_unref(j);
-        return ph == UPLOAD_WRITING ? -EBUSY : -EACCES;
+        return refuse_busy(fs, rel, ph);
     }
     struct ihandle *h = handle_new(j, NULL);
     if (!h) {
@@ -681,6 +718,31 @@ static int imp_read(struct amifs *fs, const char *rel, char *buf, size_t n,
     return (int)got;
 }
 
+/* Refuse the sidecar open in h: nothing of it is stored (the sidecar is
+ * removed when `drop`, else its old text stays), the sentence goes to
+ * .amifs/errors, and every later write and close of h fails with err. */
+static int sidecar_refuse(struct amifs *fs, struct ihandle *h, bool drop,
+                          int err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static int sidecar_refuse(struct amifs *fs, struct ihandle *h, bool drop,
+                          int err, const char *fmt, ...)
+{
+    struct fsimport *s = state(fs);
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    h->sc_err = -err;
+    h->dirty = false;
+    if (drop) {
+        pthread_mutex_lock(&s->mu);
+        sidecar_remove(s, h->sc_name);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return amifs_refuse(fs, "imports", h->sc_name, "write", err, "%s", why);
+}
+
 static int imp_write(struct amifs *fs, const char *rel, const char *buf,
                      size_t n, off_t off, struct fuse_file_info *fi)
 {
@@ -693,31 +755,30 @@ static int imp_write(struct amifs *fs, const char *rel, const char *buf,
     }
     if (off < 0 || (size_t)off != h->sc_data.len)
         return -ESPIPE;
-    if (h->sc_refused)
-        return -EFBIG;
+    if (h->sc_err)
+        return h->sc_err;
     int rc = buf_append(&h->sc_data, buf, n);
-    if (rc == -E2BIG) { /* refused: leave nothing (or the old text) */
-        struct fsimport *s = state(fs);
-        char e[NAME_ESC_MAX];
-        h->sc_refused = true;
-        h->dirty = false;
-        aws_log(s->cfg.lg, AWS_LOG_ERROR,
-                "imports/%s: a sidecar is at most %d bytes",
-                name_esc(h->sc_name, e, sizeof e), SIDECAR_MAX);
-        if (h->sc_created) {
-            pthread_mutex_lock(&s->mu);
-            sidecar_remove(s, h->sc_name);
-            pthread_mutex_unlock(&s->mu);
-        }
-    }
+    if (rc == -E2BIG) /* refused: leave nothing (or the old text) */
+        return sidecar_refuse(fs, h, h->sc_created, EFBIG,
+                              "a sidecar is at most " STR(SIDECAR_MAX)
+                              " bytes");
     if (rc != 0)
-        return rc == -E2BIG ? -EFBIG : rc;
+        return rc;
+    /* A complete JSON text with a bad key or value fails the write() that
+     * completed it: a shell reports that (`echo '{...}' > vm.ova.json`),
+     * not the error of its close(). */
+    char why[256] = "";
+    if ((rc = import_params_check(h->sc_data.data, h->sc_data.len, why,
+                                  sizeof why)) < 0)
+        return sidecar_refuse(fs, h, true, -rc, "the sidecar is refused "
+                              "and its parameters not used: %s", why);
     h->dirty = true;
     return (int)n;
 }
 
-static int flush_sidecar(struct fsimport *s, struct ihandle *h)
+static int flush_sidecar(struct amifs *fs, struct ihandle *h)
 {
+    struct fsimport *s = state(fs);
     struct import_params p;
     import_params_init(&p);
     char why[256] = "";
@@ -727,9 +788,9 @@ static int flush_sidecar(struct fsimport *s, struct ihandle *h)
                                            h->sc_data.len, why, sizeof why);
     import_params_release(&p);
     if (rc != 0) {
-        char e[NAME_ESC_MAX];
-        aws_log(s->cfg.lg, AWS_LOG_ERROR, "imports/%s: %s",
-                name_esc(h->sc_name, e, sizeof e), why);
+        amifs_refuse(fs, "imports", h->sc_name, "close", -rc,
+                     "the sidecar is refused and its parameters not used: "
+                     "%s", why);
         pthread_mutex_lock(&s->mu);
         sidecar_remove(s, h->sc_name);
         pthread_mutex_unlock(&s->mu);
@@ -743,13 +804,14 @@ static int flush_sidecar(struct fsimport *s, struct ihandle *h)
 
 /* The completing flush: the first one after data (doc/ARCHITECTURE.md "Close semantics"). A
  * sidecar is small text in memory: every flush after a change stores it. */
-static int complete(struct fsimport *s, struct ihandle *h)
+static int complete(struct amifs *fs, struct ihandle *h)
 {
+    struct fsimport *s = state(fs);
     if (!h->job) {
         if (!h->dirty)
-            return h->sc_refused ? -EFBIG : 0;
+            return h->sc_err;
         h->dirty = false;
-        return flush_sidecar(s, h);
+        return flush_sidecar(fs, h);
     }
     if (h->completed)
         return h->result;
@@ -807,7 +869,7 @@ static int imp_flush(struct amifs *fs, const char *rel,
         if (!h->wrote && never_written(h->job) && has_final_name(h->job))
             return -EINVAL;
     }
-    return complete(state(fs), h);
+    return complete(fs, h);
 }
 
 static int imp_release(struct amifs *fs, const char *rel,
@@ -829,7 +891,7 @@ static int imp_release(struct amifs *fs, const char *rel,
     if (last && !h->wrote && never_written(h->job) &&
         has_final_name(h->job))
         h->wrote = true;
-    complete(state(fs), h);
+    complete(fs, h);
     importjob_unref(h->job);
     free(h->sc_name);
     buf_release(&h->sc_data);
