@@ -836,6 +836,14 @@ uint64_t importjob_size(struct importjob *j)
     return s;
 }
 
+time_t importjob_started(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    time_t t = j->start;
+    pthread_mutex_unlock(&j->mu);
+    return t;
+}
+
 int importjob_task_id(struct importjob *j, char *out, size_t n)
 {
     pthread_mutex_lock(&j->mu);

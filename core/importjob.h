@@ -156,6 +156,9 @@ enum upload_phase importjob_phase(struct importjob *j);
  * and return the new count. imports.c uses it to tell the last close of a
  * file that never received a byte from a close of one of several fds. */
 int importjob_writers(struct importjob *j, int delta);
+/* When the file was created in imports/ (its task's start time for
+ * tasks/; doc/CONTRACT.md "Saying why, continued"). */
+time_t importjob_started(struct importjob *j);
 /* Bytes so far (the file's size: data received, or the size hint). */
 uint64_t importjob_size(struct importjob *j);
 /* Whether any data byte was written (a size hint alone is not data). */

@@ -119,5 +119,8 @@ void status_human_bytes(uint64_t n, char *out, unsigned len);
  * from the AMI stays removed, and a mount does not re-tag every import the
  * account ever made. */
 #define STATUS_TAG_TAGGED "amifs:ami-tagged"
+/* Put on an ended task by `rm -r tasks/X` (value: when): every mount leaves
+ * it out of tasks/ (core/taskcache.h taskcache_hide). */
+#define STATUS_TAG_HIDDEN "amifs:hidden"
 
 #endif

@@ -390,7 +390,8 @@ static int tag_resources(struct taskcache *tc, const struct ec2_import_task *t)
         if (t->snapshots[i].snapshot_id && *t->snapshots[i].snapshot_id)
             res[n++] = t->snapshots[i].snapshot_id;
     for (size_t i = 0; i < t->tags.n; i++)
-        if (t->tags.v[i].key && strncmp(t->tags.v[i].key, "aws:", 4) != 0)
+        if (t->tags.v[i].key && strncmp(t->tags.v[i].key, "aws:", 4) != 0 &&
+            strcmp(t->tags.v[i].key, STATUS_TAG_HIDDEN) != 0)
             tags.v[tags.n++] = t->tags.v[i]; /* borrowed */
     struct aws_error err;
     aws_error_clear(&err);
@@ -565,12 +566,18 @@ static long long started_at(const struct ec2_import_task *t)
     return s ? strtoll(s, NULL, 10) : 0;
 }
 
+static bool is_hidden(const struct ec2_import_task *t)
+{
+    return status_tag(&t->tags, STATUS_TAG_HIDDEN) != NULL;
+}
+
 /* Index of the task the alias `name` means, or -1. Lock held. */
 static long alias_index(struct taskcache *tc, const char *name)
 {
     long best = -1;
     for (size_t i = 0; i < tc->n; i++) {
-        if (!streq(status_tag(&tc->v[i].t.tags, STATUS_TAG_NAME), name))
+        if (!streq(status_tag(&tc->v[i].t.tags, STATUS_TAG_NAME), name) ||
+            is_hidden(&tc->v[i].t))
             continue;
         if (best < 0 || started_at(&tc->v[i].t) >= started_at(&tc->v[best].t))
             best = (long)i;
@@ -620,6 +627,8 @@ static int collect(struct taskcache *tc, struct taskcache_names *o)
     bool ok = true;
     for (size_t i = 0; i < tc->n; i++) {
         const struct ec2_import_task *t = &tc->v[i].t;
+        if (is_hidden(t))
+            continue;
         o->ids[o->nids] = sdup(t->import_task_id, &ok);
         if (o->ids[o->nids])
             o->nids++;
@@ -671,4 +680,93 @@ bool taskcache_wait_change(struct taskcache *tc, uint64_t *gen,
     bool alive = !tc->stopping;
     pthread_mutex_unlock(&tc->mu);
     return alive;
+}
+
+/* ---- hiding ended tasks ------------------------------------------------ */
+
+bool taskcache_hidden(struct taskcache *tc, const char *id)
+{
+    pthread_mutex_lock(&tc->mu);
+    struct entry *e = find(tc, id);
+    bool h = e && is_hidden(&e->t);
+    pthread_mutex_unlock(&tc->mu);
+    return h;
+}
+
+long long taskcache_started(struct taskcache *tc, const char *id)
+{
+    pthread_mutex_lock(&tc->mu);
+    struct entry *e = find(tc, id);
+    long long t = e ? started_at(&e->t) : 0;
+    pthread_mutex_unlock(&tc->mu);
+    return t;
+}
+
+/* Add key=value to the cached task's tags (lock held). */
+static int tag_cached(struct ec2_import_task *t, const char *key,
+                      const char *value)
+{
+    struct ec2_tag *nv = realloc(t->tags.v, (t->tags.n + 1) * sizeof *nv);
+    if (!nv)
+        return -ENOMEM;
+    t->tags.v = nv;
+    bool ok = true;
+    nv[t->tags.n].key = sdup(key, &ok);
+    nv[t->tags.n].value = sdup(value, &ok);
+    t->tags.n++;
+    return ok ? 0 : -ENOMEM;
+}
+
+int taskcache_hide(struct taskcache *tc, const char *task_id,
+                   struct aws_error *err)
+{
+    pthread_mutex_lock(&tc->mu);
+    struct entry *e = find(tc, task_id);
+    int rc = !e ? -ENOENT : !task_ended(&e->t) ? -EBUSY : 0;
+    pthread_mutex_unlock(&tc->mu);
+    if (rc != 0)
+        return rc;
+    char when[32];
+    snprintf(when, sizeof when, "%lld", (long long)time(NULL));
+    struct ec2_tag mark = {(char *)STATUS_TAG_HIDDEN, when};
+    struct ec2_tags tags = {&mark, 1};
+    const char *res[1] = {task_id};
+    if (tc->ops.create_tags(tc->ops.ctx, res, 1, &tags, err) != 0)
+        return -aws_error_errno(err);
+    pthread_mutex_lock(&tc->mu);
+    e = find(tc, task_id);
+    if (e && !is_hidden(&e->t))
+        rc = tag_cached(&e->t, STATUS_TAG_HIDDEN, when);
+    bump(tc);
+    pthread_mutex_unlock(&tc->mu);
+    return rc;
+}
+
+/* Lock held. Whether task e is a completed import of `name` other than
+ * `self` that started no later than `before` and is not hidden. */
+static bool earlier_import(const struct entry *e, const char *name,
+                           const char *self, long long before)
+{
+    const struct ec2_import_task *t = &e->t;
+    return streq(status_tag(&t->tags, STATUS_TAG_NAME), name) &&
+           !streq(t->import_task_id, self) && !is_hidden(t) &&
+           streq(t->status, "completed") && t->image_id && *t->image_id &&
+           (before <= 0 || started_at(t) <= before);
+}
+
+int taskcache_previous(struct taskcache *tc, const char *name,
+                       const char *self, char *ami, size_t n)
+{
+    pthread_mutex_lock(&tc->mu);
+    struct entry *me = self ? find(tc, self) : NULL;
+    const char *nm = me ? status_tag(&me->t.tags, STATUS_TAG_NAME) : name;
+    long long before = me ? started_at(&me->t) : 0;
+    int found = 0;
+    for (size_t i = 0; nm && i < tc->n && !found; i++)
+        if (earlier_import(&tc->v[i], nm, self, before)) {
+            snprintf(ami, n, "%s", tc->v[i].t.image_id);
+            found = 1;
+        }
+    pthread_mutex_unlock(&tc->mu);
+    return found;
 }

@@ -125,6 +125,27 @@ struct taskcache_names {
 int taskcache_names(struct taskcache *tc, struct taskcache_names *out);
 void taskcache_names_release(struct taskcache_names *n);
 
+/* Hide an ended task from every listing (doc/CONTRACT.md "Saying why,
+ * continued": `rm -r tasks/X` of an ended task). The mark lives in AWS, as
+ * the tag amifs:hidden on the task (CreateTags), so every mount of the
+ * account hides it until AWS forgets the task (7 days). 0, -ENOENT
+ * (unknown), -EBUSY (still active: cancel it first) or the AWS error's
+ * -errno (`err` gets it). Hidden tasks are left out of taskcache_names and
+ * taskcache_alias; taskcache_with still finds them. */
+int taskcache_hide(struct taskcache *tc, const char *task_id,
+                   struct aws_error *err);
+bool taskcache_hidden(struct taskcache *tc, const char *id);
+/* The task's amifs:started tag (seconds since the epoch), 0 when it has
+ * none (a task amifs did not start) or is unknown. */
+long long taskcache_started(struct taskcache *tc, const char *id);
+
+/* A second drop of a name: whether a completed, not hidden task of the
+ * same amifs:name (that of task `self` when it is known, else `name`)
+ * other than `self` started before it; its AMI id into ami (n bytes).
+ * 1 found, 0 not. */
+int taskcache_previous(struct taskcache *tc, const char *name,
+                       const char *self, char *ami, size_t n);
+
 /* Changes counter: bumped by every refresh and put. */
 uint64_t taskcache_generation(struct taskcache *tc);
 /* Sleep until the generation differs from *gen or timeout_ms passed or the

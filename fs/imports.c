@@ -939,6 +939,11 @@ static void job_forget(struct fsimport *s, struct importjob *j)
     pthread_mutex_unlock(&s->mu);
 }
 
+void fsimport_forget(struct fsimport *s, struct importjob *j)
+{
+    job_forget(s, j);
+}
+
 static int imp_unlink(struct amifs *fs, const char *rel)
 {
     struct fsimport *s = state(fs);

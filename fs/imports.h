@@ -58,6 +58,10 @@ struct importjob *fsimport_job_by_task(struct fsimport *s, const char *id);
 int fsimport_job_names(struct fsimport *s, char ***names, size_t *n);
 void fsimport_names_free(char **names, size_t n);
 
+/* Drop job j from the registry (tasks/NAME of a failed upload that was
+ * `rm -r`ed, or of a task that was hidden): it no longer answers. */
+void fsimport_forget(struct fsimport *s, struct importjob *j);
+
 /* Whether the job still shows in imports/ (in flight, staged, or its task
  * not ended). */
 bool fsimport_visible(struct fsimport *s, struct importjob *j);

@@ -74,6 +74,8 @@ static int resolve(struct tview *s, const char *name, struct tnode *n)
     bool known = false;
     if (is_task_id(name) &&
         taskcache_with(s->tc, name, has_task, &known) == 0) {
+        if (taskcache_hidden(s->tc, name))
+            return -ENOENT; /* rm -r'ed: gone from every listing */
         snprintf(n->id, sizeof n->id, "%s", name);
         if (s->reg) /* upload facts, if ours */
             n->job = fsimport_job_by_task(s->reg, name);
@@ -82,7 +84,10 @@ static int resolve(struct tview *s, const char *name, struct tnode *n)
     n->job = s->reg ? fsimport_job(s->reg, name) : NULL;
     if (n->job) {
         n->link = importjob_task_id(n->job, n->id, sizeof n->id) == 0;
-        return 0;
+        if (!n->link || !taskcache_hidden(s->tc, n->id))
+            return 0;
+        node_release(n); /* its task was hidden: an older alias may show */
+        memset(n, 0, sizeof *n);
     }
     /* Right after mounting, names come from the first listing: wait for it
      * (bounded; returns at once once it has happened). */
@@ -160,6 +165,23 @@ static void render_cb(void *arg, const struct ec2_import_task *t, bool c)
     v->rc = render(v, t, c);
 }
 
+/* The status of a second drop of a name whose earlier import made an AMI
+ * (doc/CONTRACT.md "Saying why, continued"): a second line that warns. */
+static int warn_previous(struct tview *s, const struct tnode *n,
+                         struct buf *out)
+{
+    char name[1024] = "", ami[64];
+    if (n->job)
+        importjob_name(n->job, name, sizeof name);
+    if (!taskcache_previous(s->tc, name, n->id[0] ? n->id : NULL, ami,
+                            sizeof ami))
+        return 0;
+    return buf_printf(out, "warning: %s was already imported from this "
+                      "name; this import makes a second AMI with the same "
+                      "Name (rm -r the older task in tasks/ to stop this "
+                      "warning)\n", ami);
+}
+
 /* Render file f of node n into out; *word gets the status word. */
 static int view_node(struct tview *s, struct tnode *n, enum tfile f,
                      struct buf *out, enum status_word *word)
@@ -178,6 +200,8 @@ static int view_node(struct tview *s, struct tnode *n, enum tfile f,
         importjob_info_release(&in);
     if (word)
         *word = v.word;
+    if (v.rc == 0 && f == F_STATUS)
+        v.rc = warn_previous(s, n, out);
     return v.rc;
 }
 
@@ -231,6 +255,23 @@ static void tasks_free(void *self)
     free(self);
 }
 
+/* When the task started (ls -l tasks/): its amifs:started tag, else the
+ * local upload's creation, else 0 (the mount time: a task amifs did not
+ * start; AWS records no creation time for import tasks). */
+static time_t node_time(struct tview *s, const struct tnode *n)
+{
+    long long t = n->id[0] ? taskcache_started(s->tc, n->id) : 0;
+    if (t <= 0 && n->job)
+        t = (long long)importjob_started(n->job);
+    return t > 0 ? (time_t)t : 0;
+}
+
+static void set_times(struct stat *st, time_t t)
+{
+    if (t > 0)
+        st->st_mtime = st->st_ctime = st->st_atime = t;
+}
+
 static int file_attr(struct tview *s, struct amifs *fs, struct tnode *n,
                      const char *file, struct stat *st)
 {
@@ -246,6 +287,8 @@ static int file_attr(struct tview *s, struct amifs *fs, struct tnode *n,
         amifs_stat_link(fs, st, b.len);
     else if (rc == 0)
         amifs_stat_file(fs, st, f == F_WAIT && !ended ? 0 : b.len, 0, false);
+    if (rc == 0)
+        set_times(st, node_time(s, n));
     buf_release(&b);
     return rc;
 }
@@ -267,6 +310,8 @@ static int tasks_getattr(void *self, struct amifs *fs, const char *rel,
         amifs_stat_link(fs, st, strlen(n.id));
     else if (!file)
         amifs_stat_dir(fs, st, 0);
+    if (!file)
+        set_times(st, node_time(s, &n));
     else /* NAME/FILE of an alias: the kernel still holds NAME as the
             upload's directory it was until ImportImage answered (for
             entry_timeout); answer as the task's directory would. */
@@ -319,8 +364,12 @@ static void list_root(struct tview *s, void *buf, fuse_fill_dir_t filler)
         }
         taskcache_names_release(&tn);
     }
-    for (size_t k = 0; k < nj; k++)
-        filler(buf, jobs[k], NULL, 0, 0);
+    for (size_t k = 0; k < nj; k++) {
+        struct tnode n;
+        if (resolve(s, jobs[k], &n) == 0)
+            filler(buf, jobs[k], NULL, 0, 0);
+        node_release(&n);
+    }
     fsimport_names_free(jobs, nj);
 }
 
@@ -430,16 +479,46 @@ static int tasks_release(void *self, struct amifs *fs, const char *rel,
     return 0;
 }
 
-/* Cancel what node n names: the AWS task, or the upload in flight. */
+static bool upload_ended(struct importjob *j)
+{
+    enum upload_phase ph = importjob_phase(j);
+    return ph == UPLOAD_FAILED || ph == UPLOAD_CANCELLED;
+}
+
+/* rm -r of an ended task: tag it hidden (every mount leaves it out), and
+ * forget the local upload that named it. */
+static int hide_node(struct tview *s, struct amifs *fs, struct tnode *n)
+{
+    struct aws_error err;
+    aws_error_clear(&err);
+    int rc = taskcache_hide(s->tc, n->id, &err);
+    if (rc == 0 && n->job)
+        fsimport_forget(s->reg, n->job);
+    if (rc != 0 && rc != -ENOENT) {
+        char msg[700];
+        aws_error_format(&err, msg, sizeof msg);
+        return amifs_refuse(fs, "tasks", n->id, "rmdir", -rc,
+                            "the ended task could not be hidden (its tag "
+                            STATUS_TAG_HIDDEN " was refused): %s", msg);
+    }
+    return rc;
+}
+
+/* Cancel what node n names: the AWS task, or the upload in flight; hide
+ * (or forget) what has ended. */
 static int cancel_node(struct tview *s, struct amifs *fs, struct tnode *n)
 {
+    if (!n->id[0] && n->job && upload_ended(n->job)) {
+        fsimport_forget(s->reg, n->job); /* a failed upload: forget it */
+        return 0;
+    }
     if (!n->id[0])
         return n->job ? importjob_cancel(n->job) : -ENOENT;
     struct aws_error err;
     aws_error_clear(&err);
     int rc = taskcache_cancel(s->tc, n->id, &err);
-    if (rc == -EBUSY)
-        return -EPERM; /* ended tasks are history: nothing to remove */
+    if (rc == -EBUSY) /* ended: hide it (AWS keeps tasks for 7 days) */
+        return hide_node(s, fs, n);
     if (rc != 0 && rc != -ENOENT) {
         char msg[700];
         aws_error_format(&err, msg, sizeof msg);

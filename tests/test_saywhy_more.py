@@ -87,3 +87,117 @@ def test_launch_permissions_bad_account_says_why(endpoint, images,
     line = last_error(m, ami + "/launch-permissions")
     assert "write: Invalid argument: '12345' is not an account id " \
         "(12 digits) or 'all'" in line, line
+
+
+def amifs_wait(m, name, timeout=120):
+    from mount_fixtures import amifs_binary
+    return subprocess.run([amifs_binary(), "wait",
+                           os.path.join(m.path, "tasks", name)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def task_tags(ep, tid):
+    t = ep.aws("ec2", "describe-import-image-tasks", "--import-task-ids",
+               tid)["ImportImageTasks"][0]
+    return {x["Key"]: x["Value"] for x in t.get("Tags", [])}
+
+
+# ---- tasks/ housekeeping (items 2-5) ----------------------------------------
+
+def test_a_name_imported_twice_times_by_name_and_rm_r_hides(
+        endpoint, images, mount_factory):
+    """One file dropped twice: each task's own start time in ls -l tasks/,
+    by-name/ under the file's name (the newest AMI), the second drop warns
+    in its status, and rm -r of the ended tasks hides them in this mount
+    and the next one (the amifs:hidden tag)."""
+    ep = endpoint
+    name = "twice-%d.vmdk" % os.getpid()
+    m = mount_factory("poll_interval=0.5,cache_ttl=0")
+    tasks = os.path.join(m.path, "tasks")
+    time.sleep(2.1)                    # the mount time is now in the past
+    amis, tids, starts = [], [], []
+    for round_ in range(2):
+        t0 = int(time.time())
+        shutil.copyfile(images["vmdk"]["path"],
+                        os.path.join(m.path, "imports", name))
+        r = amifs_wait(m, name)
+        assert r.returncode == 0 and r.stdout.startswith("completed ami-"), \
+            (r.stdout, r.stderr)
+        amis.append(r.stdout.split()[1])
+        tids.append(os.readlink(os.path.join(tasks, name)))
+        for p in (os.path.join(tasks, name), os.path.join(tasks, tids[-1]),
+                  os.path.join(tasks, tids[-1], "status")):
+            st = os.lstat(p)
+            assert t0 - 1 <= st.st_mtime <= t0 + 2, (p, st.st_mtime, t0)
+        starts.append(os.stat(os.path.join(tasks, tids[-1])).st_mtime)
+        if round_ == 0:
+            # by-name/ names the AMI after the file (its Name tag)
+            link = os.path.join(m.path, "amis", "by-name", name)
+            poll_until(lambda: os.path.islink(link))
+            assert os.readlink(link) == "../" + amis[0]
+            time.sleep(1.1)            # the second task starts later
+    assert starts[0] < starts[1]
+    status = read(os.path.join(tasks, name, "status"))
+    assert status.startswith("completed " + amis[1]), status
+    assert ("warning: %s was already imported from this name" % amis[0]) \
+        in status, status
+    assert "warning" not in read(os.path.join(tasks, tids[0], "status"))
+    link = os.path.join(m.path, "amis", "by-name", name)
+    poll_until(lambda: os.readlink(link) == "../" + amis[1])
+
+    # rm -r of ended tasks: 0, and gone from the listing
+    subprocess.run(["rm", "-r", os.path.join(tasks, tids[0])], check=True,
+                   timeout=30)
+    assert tids[0] not in os.listdir(tasks)
+    assert "warning" not in read(os.path.join(tasks, name, "status"))
+    subprocess.run(["rm", "-r", os.path.join(tasks, name)], check=True,
+                   timeout=30)
+    listing = os.listdir(tasks)
+    assert name not in listing and tids[1] not in listing, listing
+    assert "amifs:hidden" in task_tags(ep, tids[0])
+    assert "amifs:hidden" in task_tags(ep, tids[1])
+    # the AMIs stay: hiding a task is not deregistering its AMI
+    assert amis[1] in os.listdir(os.path.join(m.path, "amis"))
+    m.unmount()
+    m2 = mount_factory("poll_interval=0.5")
+    listing = os.listdir(os.path.join(m2.path, "tasks"))
+    assert not {name, tids[0], tids[1]} & set(listing), listing
+
+
+def test_active_name_busy_then_cancelled_then_hidden(endpoint, images,
+                                                      mount):
+    """Copying a name whose import is active says why (EACCES + sentence);
+    rm -r cancels it; rm -r of the cancelled task hides it (was EPERM). A
+    failed upload (no task) is forgotten by rm -r too."""
+    ep = endpoint
+    name = "busy-%d.vmdk" % os.getpid()
+    dst = os.path.join(mount.path, "imports", name)
+    old = ep.set_phase_seconds(30)
+    try:
+        shutil.copyfile(images["vmdk"]["path"], dst)
+    finally:
+        ep.set_phase_seconds(old)
+    r = subprocess.run(["cp", images["vmdk"]["path"], dst],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "Permission denied" in r.stderr, r.stderr
+    line = last_error(mount, "imports/" + name)
+    assert "open: Permission denied: the import of this name is still " \
+        "active" in line and "amifs wait" in line, line
+    task = os.path.join(mount.path, "tasks", name)
+    tid = os.readlink(task)
+    subprocess.run(["rm", "-r", task], check=True, timeout=30)   # cancels
+    poll_until(lambda: read(os.path.join(mount.path, "tasks", tid,
+                                         "status")).startswith("cancelled"))
+    r = subprocess.run(["rm", "-r", os.path.join(mount.path, "tasks", tid)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert tid not in os.listdir(os.path.join(mount.path, "tasks"))
+    # a copy the validator refused has no task: rm -r forgets it
+    bad = "junk-%d.ova" % os.getpid()
+    with pytest.raises(OSError):
+        write(os.path.join(mount.path, "imports", bad), "not an ova\n" * 99)
+    assert read(os.path.join(mount.path, "tasks", bad, "status")) \
+        .startswith("failed")
+    subprocess.run(["rm", "-r", os.path.join(mount.path, "tasks", bad)],
+                   check=True, timeout=30)
+    assert bad not in os.listdir(os.path.join(mount.path, "tasks"))
