@@ -63,6 +63,30 @@ bool importjob_final_name(const char *name)
     return ova_kind_from_name(name) != OVA_KIND_NONE;
 }
 
+static bool stem_target(const char *stem, size_t len, char *out, size_t n)
+{
+    if (len == 0 || len >= n)
+        return false;
+    memcpy(out, stem, len);
+    out[len] = '\0';
+    return importjob_final_name(out);
+}
+
+bool importjob_temp_target(const char *tmp, char *out, size_t n)
+{
+    size_t len = strlen(tmp);
+    const char *dot = strrchr(tmp, '.');
+    if (len > 5 && strcmp(tmp + len - 5, ".part") == 0)
+        return stem_target(tmp, len - 5, out, n);
+    if (tmp[0] != '.' || !dot || dot == tmp || strlen(dot + 1) != 6)
+        return false;
+    for (const char *c = dot + 1; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              (*c >= '0' && *c <= '9')))
+            return false;
+    return stem_target(tmp + 1, (size_t)(dot - tmp - 1), out, n);
+}
+
 int importjob_sniff(const unsigned char *h, size_t n)
 {
     if (n >= 262 && memcmp(h + 257, "ustar", 5) == 0)

@@ -91,6 +91,14 @@ struct import_config {
 /* True for names ending in .ova .vmdk .vhd .vhdx .raw .img. */
 bool importjob_final_name(const char *name);
 
+/* The final name a temporary name will be renamed to, when the writer's
+ * pattern says it (doc/CONTRACT.md "Saying why, continued"): rsync's
+ * ".NAME.XXXXXX" (6 letters/digits) and the ".part" of browsers and KIO
+ * ("NAME.part"), NAME being a final name. Copied into out (n bytes);
+ * false for any other name (gio's ".goutputstream-XXXXXX" does not say
+ * it), or when it does not fit. */
+bool importjob_temp_target(const char *tmp, char *out, size_t n);
+
 struct importjob;
 
 /* A job for `name` (copied). Nothing is sent yet. NULL when out of memory. */

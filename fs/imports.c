@@ -267,6 +267,26 @@ struct importjob *fsimport_job(struct fsimport *s, const char *name)
     return j;
 }
 
+struct importjob *fsimport_job_temp_for(struct fsimport *s,
+                                        const char *final)
+{
+    struct importjob *best = NULL;
+    char nm[1024], target[1024];
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->njobs; i++) {
+        importjob_name(s->jobs[i], nm, sizeof nm);
+        if (!importjob_temp_target(nm, target, sizeof target) ||
+            strcmp(target, final) != 0)
+            continue;
+        if (!best || importjob_started(s->jobs[i]) >= importjob_started(best))
+            best = s->jobs[i];
+    }
+    if (best)
+        importjob_ref(best);
+    pthread_mutex_unlock(&s->mu);
+    return best;
+}
+
 void fsimport_names_free(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -54,6 +54,12 @@ struct importjob *fsimport_job(struct fsimport *s, const char *name);
 /* The job whose ImportImage started task `id` (referenced), or NULL. */
 struct importjob *fsimport_job_by_task(struct fsimport *s, const char *id);
 
+/* The newest job under a temporary name whose writer will rename it to
+ * `final` (core/importjob.h importjob_temp_target), referenced, or NULL:
+ * tasks/FINAL follows an rsync from its first byte. */
+struct importjob *fsimport_job_temp_for(struct fsimport *s,
+                                        const char *final);
+
 /* Names of every registered job (malloc'd array of malloc'd strings). */
 int fsimport_job_names(struct fsimport *s, char ***names, size_t *n);
 void fsimport_names_free(char **names, size_t n);

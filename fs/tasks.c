@@ -82,6 +82,15 @@ static int resolve(struct tview *s, const char *name, struct tnode *n)
         return 0;
     }
     n->job = s->reg ? fsimport_job(s->reg, name) : NULL;
+    struct importjob *tmp = s->reg ? fsimport_job_temp_for(s->reg, name)
+                                   : NULL;
+    if (tmp && (!n->job ||
+                importjob_started(tmp) >= importjob_started(n->job))) {
+        importjob_unref(n->job); /* rsync's .NAME.XXXXXX, from byte one */
+        n->job = tmp;
+        return 0;
+    }
+    importjob_unref(tmp);
     if (n->job) {
         n->link = importjob_task_id(n->job, n->id, sizeof n->id) == 0;
         if (!n->link || !taskcache_hidden(s->tc, n->id))
@@ -344,10 +353,53 @@ static int tasks_readlink(void *self, struct amifs *fs, const char *rel,
     return rc;
 }
 
+/* Names already given to the filler (each name once). */
+struct listed {
+    char **v;
+    size_t n, cap;
+};
+
+static void fill_once(struct listed *l, void *buf, fuse_fill_dir_t filler,
+                      const char *name)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], name) == 0)
+            return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **nv = realloc(l->v, cap * sizeof *nv);
+        if (!nv)
+            return;
+        l->v = nv;
+        l->cap = cap;
+    }
+    if ((l->v[l->n] = strdup(name)) == NULL)
+        return;
+    l->n++;
+    filler(buf, name, NULL, 0, 0);
+}
+
+/* This mount's uploads: each name that resolves, and the final name a
+ * temporary name will get (tasks/vm.ova while rsync writes .vm.ova.X). */
+static void list_jobs(struct tview *s, struct listed *l, void *buf,
+                      fuse_fill_dir_t filler, char **jobs, size_t nj)
+{
+    char target[1024];
+    for (size_t k = 0; k < nj; k++) {
+        struct tnode n;
+        if (resolve(s, jobs[k], &n) == 0)
+            fill_once(l, buf, filler, jobs[k]);
+        node_release(&n);
+        if (importjob_temp_target(jobs[k], target, sizeof target))
+            fill_once(l, buf, filler, target);
+    }
+}
+
 static void list_root(struct tview *s, void *buf, fuse_fill_dir_t filler)
 {
     taskcache_wait_first(s->tc, FIRST_LIST_WAIT_MS);
     struct taskcache_names tn;
+    struct listed l = {NULL, 0, 0};
     char **jobs = NULL;
     size_t nj = 0;
     if (s->reg)
@@ -360,17 +412,13 @@ static void list_root(struct tview *s, void *buf, fuse_fill_dir_t filler)
             for (size_t k = 0; k < nj && !local; k++)
                 local = strcmp(jobs[k], tn.alias_names[i]) == 0;
             if (!local)
-                filler(buf, tn.alias_names[i], NULL, 0, 0);
+                fill_once(&l, buf, filler, tn.alias_names[i]);
         }
         taskcache_names_release(&tn);
     }
-    for (size_t k = 0; k < nj; k++) {
-        struct tnode n;
-        if (resolve(s, jobs[k], &n) == 0)
-            filler(buf, jobs[k], NULL, 0, 0);
-        node_release(&n);
-    }
+    list_jobs(s, &l, buf, filler, jobs, nj);
     fsimport_names_free(jobs, nj);
+    fsimport_names_free(l.v, l.n);
 }
 
 static int tasks_readdir(void *self, struct amifs *fs, const char *rel,

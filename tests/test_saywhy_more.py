@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from shared_fixtures import make_ami, poll_until, read, write
+from shared_fixtures import make_ami, poll_until, read, wait_status, write
 
 
 def errors(m):
@@ -201,3 +201,40 @@ def test_active_name_busy_then_cancelled_then_hidden(endpoint, images,
     subprocess.run(["rm", "-r", os.path.join(mount.path, "tasks", bad)],
                    check=True, timeout=30)
     assert bad not in os.listdir(os.path.join(mount.path, "tasks"))
+
+
+# ---- following a copy by its final name (item 1) ---------------------------
+
+def test_rsync_is_followed_under_the_final_name_from_the_first_byte(
+        endpoint, images, mount, tmp_path):
+    """rsync writes .NAME.XXXXXX, then renames it: tasks/NAME is there (and
+    listed) while rsync still writes, and is the same upload after."""
+    if not shutil.which("rsync"):
+        pytest.skip("rsync not installed (tests/setup-debian.sh)")
+    ep = endpoint
+    name = "rs-%d.ova" % os.getpid()
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(images["ova-ustar"]["path"], str(src / name))
+    status = os.path.join(mount.path, "tasks", name, "status")
+    ep.set_faults([{"service": "s3", "op": "UploadPart", "action": "delay",
+                    "delay_ms": 4000, "count": 1}])
+    try:
+        p = subprocess.Popen(["rsync", str(src / name),
+                              os.path.join(mount.path, "imports") + "/"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        seen = poll_until(lambda: os.path.exists(status) and read(status),
+                          timeout=30, step=0.05)
+        during = p.poll() is None
+        listed = name in os.listdir(os.path.join(mount.path, "tasks"))
+        out, err = p.communicate(timeout=120)
+    finally:
+        ep.clear_faults()
+    assert p.returncode == 0, err
+    assert during, "rsync ended before tasks/%s answered" % name
+    assert seen.split()[0] in ("uploading", "validating"), seen
+    assert listed
+    final = wait_status(mount, name)
+    assert final.startswith("completed ami-"), final
+

@@ -118,8 +118,47 @@ static void test_final_names(void)
     CHECK(!importjob_final_name("vm.ova.json"));
 }
 
+/* doc/CONTRACT.md "Saying why, continued": the temporary names whose
+ * final name is known, so tasks/FINAL follows them from the first byte. */
+static void test_temp_targets(void)
+{
+    char out[64];
+    CHECK(importjob_temp_target(".vm.ova.xubQcH", out, sizeof out) &&
+          streq(out, "vm.ova"));
+    CHECK(importjob_temp_target(".a.b.vmdk.Ab12Z9", out, sizeof out) &&
+          streq(out, "a.b.vmdk"));
+    CHECK(importjob_temp_target("vm.ova.part", out, sizeof out) &&
+          streq(out, "vm.ova"));
+    CHECK(!importjob_temp_target(".goutputstream-ABC123", out, sizeof out));
+    CHECK(!importjob_temp_target(".vm.ova.xubQc", out, sizeof out));
+    CHECK(!importjob_temp_target(".vm.ova.xub-cH", out, sizeof out));
+    CHECK(!importjob_temp_target(".notes.txt.xubQcH", out, sizeof out));
+    CHECK(!importjob_temp_target("vm.ova", out, sizeof out));
+    CHECK(!importjob_temp_target(".part", out, sizeof out));
+    CHECK(!importjob_temp_target(".vm.ova.xubQcH", out, 4)); /* no room */
+}
+
+/* A sidecar's unknown key names the key it probably meant. */
+static void test_sidecar_unknown_key(void)
+{
+    struct import_params p;
+    char why[256];
+    const char *j = "{\"Bootmode\":\"uefi\"}";
+    import_params_init(&p);
+    CHECK(import_params_from_json(&p, j, strlen(j), why, sizeof why) ==
+          -EINVAL);
+    CHECK(strstr(why, "unknown key \"Bootmode\" (did you mean "
+                      "\"BootMode\"?)") != NULL);
+    import_params_release(&p);
+    CHECK(import_params_check("{\"Bootm", 7, why, sizeof why) == 1);
+    CHECK(import_params_check("{\"BootMode\":\"uefi\"}", 19, why,
+                              sizeof why) == 0);
+}
+
 int main(void)
 {
+    test_temp_targets();
+    test_sidecar_unknown_key();
     test_sniff();
     test_token();
     test_sidecar_json();
