@@ -18,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "aws/config.h"
 #include "aws/ec2.h"
 #include "aws/s3.h"
 #include "aws/xml.h"
@@ -323,6 +324,7 @@ struct doctor {
     char partition[16];
     char kms_arn[512];
     bool bucket_ok;
+    bool region_default;    /* no region was set anywhere */
 };
 
 static void format_err(const struct aws_error *e, char *out, size_t n)
@@ -344,6 +346,35 @@ static void setup_command(struct doctor *d)
              o->kms_key ? " --kms-key " : "", o->kms_key ? o->kms_key : "");
 }
 
+/* Why STS GetCallerIdentity failed, and the fix that matches: AWS not
+ * reached (no answer: the endpoint or the network), no credentials found,
+ * or credentials AWS refused. */
+static void identity_failed(struct doctor *d, const struct aws_error *err,
+                            const char *line)
+{
+    if (err->http_status == 0 &&
+        (err->kind == AWS_ERR_NETWORK || err->kind == AWS_ERR_TIMEOUT ||
+         err->kind == AWS_ERR_TLS)) {
+        report_item(d->r, "error", "cannot reach AWS (STS in %s): %s",
+                    d->region, line);
+        report_hint(d->r, "check the network%s%s%s; the credentials were "
+                    "not checked", d->o->endpoint ? " and --endpoint " : "",
+                    d->o->endpoint ? d->o->endpoint : "",
+                    d->o->endpoint ? " (is it up?)" : " and the proxy "
+                    "settings (HTTPS_PROXY)");
+        return;
+    }
+    if (err->kind == AWS_ERR_CREDENTIALS || err->kind == AWS_ERR_CONFIG) {
+        report_item(d->r, "error", "no usable credentials: %s", line);
+        report_hint(d->r, "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                          "pass --profile NAME, or run 'aws configure'");
+        return;
+    }
+    report_item(d->r, "error", "AWS refused the credentials: %s", line);
+    report_hint(d->r, "check the access key and secret (or the profile's); "
+                "'%s sts get-caller-identity' shows the same", d->cli);
+}
+
 static int check_identity(struct doctor *d)
 {
     struct sts_identity id;
@@ -353,9 +384,7 @@ static int check_identity(struct doctor *d)
     aws_error_clear(&err);
     if (sts_get_caller_identity(d->c, &id, &err) != 0) {
         format_err(&err, line, sizeof(line));
-        report_item(d->r, "error", "credentials are not usable: %s", line);
-        report_hint(d->r, "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                          "pass --profile NAME, or run 'aws configure'");
+        identity_failed(d, &err, line);
         return -1;
     }
     snprintf(d->account, sizeof(d->account), "%s", id.account ? id.account : "");
@@ -389,13 +418,19 @@ static void check_region(struct doctor *d)
     }
     for (size_t i = 0; i < l.n; i++)
         found = found || strcmp(l.v[i], d->region) == 0;
-    if (found)
-        report_item(d->r, "ok", "region '%s'", d->region);
-    else {
+    if (!found) {
         report_item(d->r, "error", "region '%s' is not enabled for this "
                     "account", d->region);
         report_hint(d->r, "pass --region with one of the account's regions "
                           "('%s ec2 describe-regions' lists them)", d->cli);
+    } else if (d->region_default) {
+        report_item(d->r, "warning", "region '%s' is a default: no "
+                    "--region, AWS_REGION, AWS_DEFAULT_REGION or profile "
+                    "region is set", d->region);
+        report_hint(d->r, "pass --region REGION (and mount with -o "
+                    "region=REGION) to import into another region");
+    } else {
+        report_item(d->r, "ok", "region '%s'", d->region);
     }
     ec2_id_list_release(&l);
 }
@@ -686,6 +721,24 @@ static void print_summary(const struct doctor *d)
     }
 }
 
+/* Whether no region is set (option, environment, profile): the client
+ * then uses the instance's region or us-east-1. */
+static bool region_unset(const struct acct_opts *o)
+{
+    struct aws_config cfg;
+    struct aws_config_overrides ov = {.profile = o->profile,
+                                      .region = o->region,
+                                      .endpoint = o->endpoint};
+    struct aws_error err;
+    memset(&cfg, 0, sizeof cfg);
+    aws_error_clear(&err);
+    if (aws_config_load(&cfg, &ov, &err) != 0)
+        return false;
+    bool unset = !cfg.region || !*cfg.region;
+    aws_config_release(&cfg);
+    return unset;
+}
+
 int amifs_doctor_main(int argc, char **argv)
 {
     struct acct_opts o;
@@ -706,6 +759,7 @@ int amifs_doctor_main(int argc, char **argv)
     r.items = cJSON_CreateArray();
     struct doctor d = {.o = &o, .c = c, .r = &r};
     d.region = aws_client_region(c);
+    d.region_default = region_unset(&o);
     acct_cli(&o, d.cli, sizeof(d.cli));
     setup_command(&d);
     check_all(&d);

@@ -2,6 +2,7 @@
 #include "core/diagnosis.h"
 #include "core/name.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
@@ -17,14 +18,14 @@ static const struct diagnosis TABLE[] = {
      "vmie.amazonaws.com with sts:Externalid = vmimport, its policy does not "
      "cover the staging bucket (or kms:Decrypt for the key), or you lack "
      "iam:PassRole on it. The root user cannot import either.",
-     "Run `amifs doctor` to see which; `amifs setup --yes` creates the role "
-     "and its policies (or pass role=NAME for another role)."},
+     "Run `{doctor}` to see which; `{setup}` creates the role and its "
+     "policies (or mount with role=NAME for another role)."},
     {"403 Forbidden",
      "The vmimport role cannot read the staged object: a bucket policy, a "
      "KMS-encrypted object without a key grant, or a role policy naming "
      "another bucket.",
      "Give the role s3:GetObject on the staging bucket (and kms:Decrypt on "
-     "the key); `amifs doctor` checks this."},
+     "the key); `{doctor}` checks this."},
     {"not local to the region",
      "The staging bucket is in another region than the import.",
      "Use a bucket in the mounted region (bucket=NAME option) or mount the "
@@ -82,8 +83,8 @@ static const struct diagnosis TABLE[] = {
      "VM Import did not recognise the operating system: an unsupported "
      "distribution or version, an encrypted root, btrfs subvolumes or an "
      "unusual LVM layout, or a disk with no OS at all.",
-     "Use an OS that the VM Import/Export user guide lists as supported; "
-     "otherwise import the disk "
+     "Use a distribution and version VM Import supports (AWS publishes "
+     "the list); otherwise import the disk "
      "with ImportSnapshot and register the AMI yourself (RegisterImage)."},
     {"Unsupported kernel version",
      "The guest's kernel is not on VM Import's supported list.",
@@ -165,7 +166,7 @@ static const struct diagnosis TABLE[] = {
     /* Upload / start problems */
     {"upload",
      "The upload to the staging bucket failed.",
-     "Check the network and the bucket (amifs doctor), then copy again."},
+     "Check the network and the bucket (`{doctor}`), then copy again."},
     /* More validator codes, found by own_refusal() by exact code; last, so
      * that an AWS message is never explained by one of these words. */
     {"chunked-disk",
@@ -231,7 +232,54 @@ const struct diagnosis *diagnosis_find(const char *message)
     return NULL;
 }
 
+/* "amifs CMD --region R --bucket B …" for the mount in w (placeholders
+ * for what it does not say). */
+static int command(const char *cmd, const struct diagnosis_where *w,
+                   struct buf *out)
+{
+    const char *ep = w ? w->endpoint : NULL, *role = w ? w->role : NULL;
+    bool other_role = role && *role && strcmp(role, "vmimport") != 0;
+    return buf_printf(out, "amifs %s%s%s --region %s --bucket %s%s%s%s", cmd,
+                      ep ? " --endpoint " : "", ep ? ep : "",
+                      w && w->region ? w->region : "REGION",
+                      w && w->bucket && *w->bucket ? w->bucket : "BUCKET",
+                      other_role ? " --role " : "", other_role ? role : "",
+                      strcmp(cmd, "setup") == 0 ? " --yes" : "");
+}
+
+/* The fix text with {doctor} and {setup} made into exact commands. */
+static int expand(const char *fix, const struct diagnosis_where *w,
+                  struct buf *out)
+{
+    int rc = 0;
+    while (rc == 0 && *fix) {
+        const char *b = strchr(fix, '{');
+        size_t lit = b ? (size_t)(b - fix) : strlen(fix);
+        rc = buf_append(out, fix, lit);
+        fix += lit;
+        if (rc != 0 || !b)
+            break;
+        if (strncmp(fix, "{doctor}", 8) == 0) {
+            rc = command("doctor", w, out);
+            fix += 8;
+        } else if (strncmp(fix, "{setup}", 7) == 0) {
+            rc = command("setup", w, out);
+            fix += 7;
+        } else {
+            rc = buf_append(out, fix, 1);
+            fix++;
+        }
+    }
+    return rc;
+}
+
 int diagnosis_render(const char *message, struct buf *out)
+{
+    return diagnosis_render_at(message, NULL, out);
+}
+
+int diagnosis_render_at(const char *message, const struct diagnosis_where *w,
+                        struct buf *out)
 {
     if (!message || !*message)
         return buf_appends(out, "No failure recorded.\n");
@@ -240,9 +288,13 @@ int diagnosis_render(const char *message, struct buf *out)
                           : "Not in amifs' catalogue of known VM Import "
                             "failures.";
     const char *fix = d ? d->fix
-                        : "Read the message; the VM Import/Export user guide's "
-                          "troubleshooting page lists most failures.";
+                        : "Read the message; doc/AWS.md \"VM Import "
+                          "facts\" in amifs' sources lists the failures "
+                          "amifs knows.";
     char esc[4096]; /* the message may quote a name: core/name.h */
-    return buf_printf(out, "Message: %s\nCause: %s\nFix: %s\n",
-                      name_esc(message, esc, sizeof esc), cause, fix);
+    int rc = buf_printf(out, "Message: %s\nCause: %s\nFix: ",
+                        name_esc(message, esc, sizeof esc), cause);
+    if (rc == 0)
+        rc = expand(fix, w, out);
+    return rc == 0 ? buf_appends(out, "\n") : rc;
 }

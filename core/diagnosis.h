@@ -2,7 +2,7 @@
  * diagnosis.h — known VM Import failures → their usual cause and the fix.
  *
  * One static table (core/diagnosis.c), built from the VM Import error catalogue
- * in shared/doc/CONTRACT.md "Real clients" and doc/AWS.md "VM Import facts", plus the refusal classes
+ * in doc/AWS.md "VM Import facts", plus the refusal classes
  * of our own pre-flight validator (ova/: "not-stream-optimized", …). It backs
  * the `diagnosis` file of tasks/ID/. Pure: no FUSE, no network, no state.
  *
@@ -31,5 +31,21 @@ const struct diagnosis *diagnosis_find(const char *message);
  * when no entry matches). Appends to `out`; returns 0 or a negative errno
  * from buf. message NULL or "" renders "No failure recorded.\n". */
 int diagnosis_render(const char *message, struct buf *out);
+
+/* The mount a diagnosis is read in (strings borrowed; any may be NULL):
+ * fixes that name `amifs doctor` or `amifs setup` print the exact command
+ * for it, with the --bucket setup requires (doc/CONTRACT.md "Saying why,
+ * continued"; tests/test_saywhy_more.py runs them). Every document a fix
+ * names is in the repository. */
+struct diagnosis_where {
+    const char *endpoint; /* the endpoint= option, or NULL (real AWS) */
+    const char *region;
+    const char *bucket;   /* staging NAME[/PREFIX] */
+    const char *role;     /* NULL or "vmimport": the default */
+};
+/* diagnosis_render for the mount in w (NULL: placeholders REGION and
+ * BUCKET in the commands). */
+int diagnosis_render_at(const char *message, const struct diagnosis_where *w,
+                        struct buf *out);
 
 #endif

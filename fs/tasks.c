@@ -42,6 +42,8 @@
 struct tview {
     struct taskcache *tc;
     struct fsimport *reg;
+    struct diagnosis_where where; /* for the fixes of diagnosis files */
+    char *region;                 /* where.region (owned) */
 };
 
 /* What a path's first component names. */
@@ -132,6 +134,7 @@ static enum tfile file_of(const struct tview *s, const char *name)
 }
 
 struct view {
+    const struct diagnosis_where *where;
     enum tfile f;
     const struct upload_info *u;
     struct buf *out;
@@ -157,7 +160,8 @@ static int render(struct view *v, const struct ec2_import_task *t,
     case F_DIAG:
         if (v->word != STATUS_FAILED && v->word != STATUS_CANCELLED)
             return -ENOENT;
-        return diagnosis_render(status_failure(v->u, t, cancelled), v->out);
+        return diagnosis_render_at(status_failure(v->u, t, cancelled),
+                                   v->where, v->out);
     case F_AMI:
         if (v->word != STATUS_COMPLETED || !t || !t->image_id)
             return -ENOENT;
@@ -196,7 +200,7 @@ static int view_node(struct tview *s, struct tnode *n, enum tfile f,
                      struct buf *out, enum status_word *word)
 {
     struct importjob_info in;
-    struct view v = {f, NULL, out, 0, STATUS_ACTIVE, false};
+    struct view v = {&s->where, f, NULL, out, 0, STATUS_ACTIVE, false};
     if (n->job) {
         importjob_info(n->job, &in);
         v.u = &in.u;
@@ -256,11 +260,17 @@ static void *tasks_new(struct amifs *fs, const struct view_region *r,
     }
     s->tc = r->tasks;
     s->reg = r->registry;
+    s->region = strdup(r->name);
+    s->where = (struct diagnosis_where){fs->opts.endpoint, s->region,
+                                        fs->opts.bucket, fs->opts.role};
     return s;
 }
 
 static void tasks_free(void *self)
 {
+    struct tview *s = self;
+    if (s)
+        free(s->region);
     free(self);
 }
 

@@ -238,3 +238,77 @@ def test_rsync_is_followed_under_the_final_name_from_the_first_byte(
     final = wait_status(mount, name)
     assert final.startswith("completed ami-"), final
 
+
+
+# ---- doctor's and diagnosis's advice (item 6) -------------------------------
+
+def amifs_cli(ep, *args, env=None):
+    from mount_fixtures import amifs_binary
+    return subprocess.run([amifs_binary()] + list(args), capture_output=True,
+                          text=True, env=env or ep.env, timeout=120)
+
+
+def test_doctor_with_the_endpoint_down_does_not_blame_the_keys(endpoint):
+    p = amifs_cli(endpoint, "doctor", "--endpoint", "http://127.0.0.1:9",
+                  "--region", endpoint.region, "--bucket", endpoint.bucket)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "error: cannot reach AWS (STS in %s)" % endpoint.region \
+        in p.stdout, p.stdout
+    assert "--endpoint http://127.0.0.1:9 (is it up?)" in p.stdout
+    assert "AWS_ACCESS_KEY_ID" not in p.stdout, p.stdout
+
+
+def test_doctor_without_a_region_says_which_default_it_used(endpoint,
+                                                             tmp_path):
+    env = {k: v for k, v in endpoint.env.items()
+           if k not in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE")}
+    (tmp_path / "config").write_text("")
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "config"),
+               AWS_EC2_METADATA_DISABLED="true")
+    p = amifs_cli(endpoint, "doctor", "--endpoint", endpoint.url,
+                  "--bucket", endpoint.bucket, env=env)
+    assert "warning: region 'us-east-1' is a default: no --region, " \
+        "AWS_REGION, AWS_DEFAULT_REGION or profile region is set" \
+        in p.stdout, p.stdout
+    assert "ok: region" not in p.stdout
+
+
+def test_every_fix_command_a_diagnosis_prints_works(endpoint, images,
+                                                    mount_factory):
+    """A missing role: the diagnosis prints `amifs doctor …` and `amifs
+    setup … --bucket B --yes` for this mount; each runs as printed (against
+    the local endpoint), doctor then passes, and the import then works."""
+    import re
+    import shlex
+    from mount_fixtures import amifs_binary
+    ep = endpoint
+    role = "missing-role-%d" % os.getpid()
+    m = mount_factory("role=%s,poll_interval=0.5" % role)
+    name = "norole-%d.vmdk" % os.getpid()
+    with pytest.raises(OSError):
+        shutil.copyfile(images["vmdk"]["path"],
+                        os.path.join(m.path, "imports", name))
+    diag = read(os.path.join(m.path, "tasks", name, "diagnosis"))
+    assert "does not exist or does not have sufficient permissions" in diag
+    cmds = re.findall(r"`(amifs [^`]*)`", diag)
+    assert [c.split()[1] for c in cmds] == ["doctor", "setup"], diag
+    for c in cmds:
+        assert "--bucket %s" % ep.bucket in c and "--role %s" % role in c \
+            and "--endpoint %s" % ep.url in c and "--region us-east-1" in c, c
+    for doc in re.findall(r"doc/[\w./-]+\.md", diag):   # only our own docs
+        assert os.path.exists(os.path.join(os.path.dirname(__file__), "..",
+                                           doc)), doc
+    run = [[amifs_binary()] + shlex.split(c)[1:] for c in cmds]
+    before = subprocess.run(run[0], capture_output=True, text=True,
+                            env=ep.env, timeout=120)
+    assert before.returncode == 1 and ("role '%s' does not exist" % role) \
+        in before.stdout, before.stdout
+    setup = subprocess.run(run[1], capture_output=True, text=True,
+                           env=ep.env, timeout=120)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    after = subprocess.run(run[0], capture_output=True, text=True,
+                           env=ep.env, timeout=120)
+    assert after.returncode == 0, after.stdout
+    shutil.copyfile(images["vmdk"]["path"],
+                    os.path.join(m.path, "imports", name))
+    assert wait_status(m, name).startswith("completed ami-")
