@@ -365,12 +365,14 @@ static void identity_failed(struct doctor *d, const struct aws_error *err,
         return;
     }
     if (err->kind == AWS_ERR_CREDENTIALS || err->kind == AWS_ERR_CONFIG) {
-        report_item(d->r, "error", "no usable credentials: %s", line);
+        report_item(d->r, "error", "credentials are not usable (none were "
+                    "found): %s", line);
         report_hint(d->r, "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
                           "pass --profile NAME, or run 'aws configure'");
         return;
     }
-    report_item(d->r, "error", "AWS refused the credentials: %s", line);
+    report_item(d->r, "error", "credentials are not usable (AWS refused "
+                    "them): %s", line);
     report_hint(d->r, "check the access key and secret (or the profile's); "
                 "'%s sts get-caller-identity' shows the same", d->cli);
 }
