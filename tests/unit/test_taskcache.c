@@ -227,7 +227,9 @@ static int f_tags(void *ctx, const char *const *res, size_t n,
     if (n == 1 && strncmp(res[0], "import-", 7) == 0) {
         /* The mark: AWS would list it with the task from now on. */
         f->mark_calls++;
-        CHECK(tags->n == 1 && strcmp(tags->v[0].key, "amifs:ami-tagged") == 0);
+        CHECK(tags->n == 1 &&
+              (strcmp(tags->v[0].key, "amifs:ami-tagged") == 0 ||
+               strcmp(tags->v[0].key, STATUS_TAG_HIDDEN) == 0));
         for (size_t i = 0; i < f->n; i++)
             if (strcmp(f->tasks[i].import_task_id, res[0]) == 0)
                 add_tag(&f->tasks[i].tags, tags->v[0].key, tags->v[0].value);
@@ -458,8 +460,87 @@ static void test_tags_of_a_deregistered_ami(void)
     free(f.tasks);
 }
 
+/* rm -r of ended tasks (amifs:hidden), their start times, and the warning
+ * of a second drop of a name (doc/CONTRACT.md "Saying why, continued"). */
+static void test_hide_previous_started(void)
+{
+    struct fake f = {0};
+    f.tasks = calloc(3, sizeof *f.tasks);
+    f.n = 3;
+    const char *ids[] = {"import-ami-A", "import-ami-B", "import-ami-C"};
+    const char *amis[] = {"ami-1", "ami-2", NULL};
+    const char *when[] = {"100", "200", "300"};
+    for (int i = 0; i < 3; i++) {
+        make_task(&f.tasks[i], ids[i], amis[i] ? "completed" : "active", "",
+                  amis[i] ? "100" : "10");
+        set(&f.tasks[i].image_id, amis[i]);
+        add_tag(&f.tasks[i].tags, STATUS_TAG_NAME, "vm.ova");
+        add_tag(&f.tasks[i].tags, STATUS_TAG_TIME, when[i]);
+    }
+    struct taskcache *tc = new_cache(&f);
+    CHECK(taskcache_refresh(tc) == 0);
+    char ami[32] = "", id[32] = "";
+    CHECK(taskcache_started(tc, "import-ami-B") == 200);
+    CHECK(taskcache_started(tc, "import-ami-none") == 0);
+    CHECK(taskcache_previous(tc, NULL, "import-ami-B", ami, sizeof ami) == 1);
+    CHECK_STR(ami, "ami-1");
+    CHECK(taskcache_previous(tc, NULL, "import-ami-A", ami, sizeof ami) == 0);
+    CHECK(taskcache_previous(tc, "vm.ova", NULL, ami, sizeof ami) == 1);
+    struct aws_error err;
+    aws_error_clear(&err);
+    CHECK(taskcache_hide(tc, "import-ami-C", &err) == -EBUSY); /* active */
+    CHECK(taskcache_hide(tc, "import-ami-none", &err) == -ENOENT);
+    CHECK(taskcache_hide(tc, "import-ami-A", &err) == 0);
+    CHECK(taskcache_hidden(tc, "import-ami-A"));
+    CHECK(!taskcache_hidden(tc, "import-ami-B"));
+    CHECK(taskcache_previous(tc, NULL, "import-ami-B", ami, sizeof ami) == 0);
+    struct taskcache_names tn;
+    CHECK(taskcache_names(tc, &tn) == 0);
+    CHECK(tn.nids == 2);
+    for (size_t i = 0; i < tn.nids; i++)
+        CHECK(strcmp(tn.ids[i], "import-ami-A") != 0);
+    taskcache_names_release(&tn);
+    /* The mark is in AWS: a fresh cache (another mount) hides it too. */
+    struct taskcache *tc2 = new_cache(&f);
+    CHECK(taskcache_refresh(tc2) == 0);
+    CHECK(taskcache_hidden(tc2, "import-ami-A"));
+    taskcache_free(tc2);
+    CHECK(taskcache_alias(tc, "vm.ova", id, sizeof id) == 0);
+    CHECK_STR(id, "import-ami-C");
+    taskcache_free(tc);
+    for (int i = 0; i < 3; i++)
+        taskcache_task_free(&f.tasks[i]);
+    free(f.tasks);
+}
+
+/* Fixes that name amifs doctor/setup print the mount's exact command. */
+static void test_diagnosis_commands(void)
+{
+    const char *msg = "InvalidParameter: The service role r1 provided does "
+                      "not exist or does not have sufficient permissions";
+    struct diagnosis_where w = {"http://127.0.0.1:9", "eu-west-1", "b/p",
+                                "r1"};
+    struct buf b;
+    buf_init(&b, 0);
+    CHECK(diagnosis_render_at(msg, &w, &b) == 0);
+    CHECK(strstr(buf_cstr(&b), "`amifs setup --endpoint http://127.0.0.1:9 "
+                               "--region eu-west-1 --bucket b/p --role r1 "
+                               "--yes`") != NULL);
+    CHECK(strstr(buf_cstr(&b), "`amifs doctor --endpoint http://127.0.0.1:9 "
+                               "--region eu-west-1 --bucket b/p --role r1`")
+          != NULL);
+    CHECK(strchr(buf_cstr(&b), '{') == NULL);
+    buf_reset(&b);
+    CHECK(diagnosis_render(msg, &b) == 0);
+    CHECK(strstr(buf_cstr(&b), "`amifs setup --region REGION --bucket "
+                               "BUCKET --yes`") != NULL);
+    buf_release(&b);
+}
+
 int main(void)
 {
+    test_hide_previous_started();
+    test_diagnosis_commands();
     test_status_lines();
     test_status_json_source();
     test_diagnosis();
