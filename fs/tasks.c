@@ -213,7 +213,7 @@ static int view_node(struct tview *s, struct tnode *n, enum tfile f,
         importjob_info_release(&in);
     if (word)
         *word = v.word;
-    if (v.rc == 0 && f == F_STATUS)
+    if (v.rc == 0 && (f == F_STATUS || f == F_WAIT))
         v.rc = warn_previous(s, n, out);
     return v.rc;
 }
