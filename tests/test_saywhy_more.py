@@ -73,6 +73,7 @@ def test_over_long_name_fails_at_create_with_the_reason(mount):
     line = last_error(mount, "L%d-" % os.getpid())
     assert "create: File name too long: " in line, line
     assert "the name is 256 bytes" in line and "at most 255" in line, line
+    assert "the name is 1104 bytes" in errors(mount), errors(mount)
     no_upload_started(ep, mark)
 
 
