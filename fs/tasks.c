@@ -21,8 +21,11 @@
  * variable and polling fuse_interrupted() so Ctrl-C works.
  *
  * rmdir of a task directory (rm -r) cancels an active task or aborts an
- * upload in flight; unlink of the files inside is accepted and does nothing
- * so that `rm -r` reaches the rmdir. (Views with a registry only.)
+ * upload in flight, and hides an ended task (the tag amifs:hidden, see
+ * core/taskcache.h) or forgets a failed upload; unlink of the files inside
+ * is accepted and does nothing so that `rm -r` reaches the rmdir. (Views
+ * with a registry only.) tasks/NAME also follows a temporary name that
+ * will be renamed to NAME (doc/design/saywhy-tasks.md).
  */
 #include <errno.h>
 #include <fcntl.h>
