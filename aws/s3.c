@@ -560,6 +560,59 @@ int s3_put_object(struct aws_client *c, const char *bucket, const char *key,
     return put_body(c, bucket, key, NULL, data, len, &d, etag_out, err);
 }
 
+int s3_put_object_if(struct aws_client *c, const char *bucket,
+                     const char *key, const void *data, size_t len,
+                     const char *if_match, char *etag_out,
+                     struct aws_error *err)
+{
+    struct s3_digests d;
+    char quoted[80];
+    if (len > S3_MAX_PUT)
+        return aws_error_set(err, AWS_ERR_TOO_LARGE,
+                             "a single PUT is limited to 5 GiB");
+    s3_digests_compute(data ? data : "", len, &d);
+    struct sigv4_header h[2] = {{"Content-MD5", d.md5_b64}, {NULL, NULL}};
+    if (!if_match || !*if_match)
+        h[1] = (struct sigv4_header){"If-None-Match", "*"};
+    else {
+        snprintf(quoted, sizeof quoted, "\"%s\"", if_match);
+        h[1] = (struct sigv4_header){"If-Match", quoted};
+    }
+    struct aws_request r;
+    struct aws_response resp;
+    req_init(&r, "PUT", bucket, key, NULL);
+    r.headers = h;
+    r.nheaders = 2;
+    r.body = data ? data : "";
+    r.body_len = len;
+    r.payload_sha256 = d.sha256_hex;
+    if (send_plain(c, &r, &resp, err) < 0)
+        return -1;
+    header_etag(&resp, etag_out);
+    aws_response_release(&resp);
+    return 0;
+}
+
+int s3_delete_object_if(struct aws_client *c, const char *bucket,
+                        const char *key, const char *if_match,
+                        struct aws_error *err)
+{
+    char quoted[80];
+    snprintf(quoted, sizeof quoted, "\"%s\"", if_match ? if_match : "");
+    struct sigv4_header h[1] = {{"If-Match", quoted}};
+    struct aws_request r;
+    struct aws_response resp;
+    req_init(&r, "DELETE", bucket, key, NULL);
+    if (if_match && *if_match) {
+        r.headers = h;
+        r.nheaders = 1;
+    }
+    if (send_plain(c, &r, &resp, err) < 0)
+        return -1;
+    aws_response_release(&resp);
+    return 0;
+}
+
 int s3_delete_object(struct aws_client *c, const char *bucket,
                      const char *key, struct aws_error *err)
 {

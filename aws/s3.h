@@ -120,6 +120,20 @@ int s3_get_object(struct aws_client *c, const char *bucket, const char *key,
 int s3_put_object(struct aws_client *c, const char *bucket, const char *key,
                   const void *data, size_t len, char *etag_out,
                   struct aws_error *err);
+/* Conditional PUT (S3 conditional writes): with `if_match` (an ETag,
+ * quotes stripped) the object is replaced only if it still has that ETag;
+ * with if_match NULL or "" it is created only if absent (If-None-Match: *).
+ * The loser of a race gets 412 PreconditionFailed (ESTALE) or 409
+ * ConditionalRequestConflict; a retried request whose first attempt landed
+ * also gets 412, so a caller that must know reads the object back. */
+int s3_put_object_if(struct aws_client *c, const char *bucket,
+                     const char *key, const void *data, size_t len,
+                     const char *if_match, char *etag_out,
+                     struct aws_error *err);
+/* DELETE only if the object still has ETag `if_match` (NULL/"": always). */
+int s3_delete_object_if(struct aws_client *c, const char *bucket,
+                        const char *key, const char *if_match,
+                        struct aws_error *err);
 /* DELETE; a missing key is success (S3 answers 204). */
 int s3_delete_object(struct aws_client *c, const char *bucket,
                      const char *key, struct aws_error *err);

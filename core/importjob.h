@@ -7,7 +7,9 @@
  * Life of a job (phase as in core/status.h):
  *
  *   WRITING ──close, final name──► FINISHING ──ImportImage ok──► STARTED
- *      │  └─close, temp name──► STAGED ──rename to a final name──┘
+ *      │  └─close, temp name──► STAGED ──rename to a final name──┘   ▲
+ *      │                  quota full (ResourceCountLimitExceeded) │
+ *      │                  FINISHING ──► QUEUED ──a mount started it┘
  *      │  refused / upload or ImportImage failed ──► FAILED
  *      └─ importjob_cancel (rm) ──► CANCELLED
  *
@@ -61,6 +63,7 @@
 #include "core/upload.h"
 
 struct mpu_shared;
+struct importqueue;
 
 /* Mount-wide settings; strings borrowed (they live as long as the mount).
  * Any string may be NULL (unset). */
@@ -86,6 +89,10 @@ struct import_config {
      * and janitor), so that the next mount aborts the staging upload of a
      * daemon that was killed. May be NULL. */
     const struct uw_journal_ops *journal;
+    /* The shared import queue (core/importqueue.h): when ImportImage
+     * answers ResourceCountLimitExceeded the request is queued there and
+     * close() succeeds (phase QUEUED). NULL: the close fails instead. */
+    struct importqueue *queue;
 };
 
 /* True for names ending in .ova .vmdk .vhd .vhdx .raw .img. */
@@ -119,9 +126,17 @@ int importjob_getxattr(struct importjob *j, const char *name, char *out,
 
 /* The end of the bytes: finish validating, complete the upload and, for a
  * final name, call ImportImage. 0 only when S3 holds the object and (final
- * name) ImportImage returned a task id; else -errno with the reason in the
- * status. The first call does the work; later calls return its result. */
+ * name) ImportImage returned a task id or, the quota being full, the
+ * request is durably queued (cfg->queue); else -errno with the reason in
+ * the status. The first call does the work; later calls return its result. */
 int importjob_close(struct importjob *j);
+/* The shared queue's verdicts on a QUEUED job (fs/imports.c forwards the
+ * importqueue callbacks): started as task t (phase STARTED, t goes into the
+ * task cache), or refused for good (phase FAILED, detail "ImportImage
+ * refused: <why>"). 0, or -EINVAL when the job is not QUEUED. */
+int importjob_dequeued(struct importjob *j, const struct ec2_import_task *t);
+int importjob_queue_failed(struct importjob *j, const char *why);
+
 /* The file is renamed to `newname`. A staged temp onto a final name starts
  * the import (0 or -errno as close); a job still being written only changes
  * its name (the import starts at its close). -EBUSY once ImportImage was

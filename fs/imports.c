@@ -134,6 +134,8 @@ struct importjob *fsimport_job_by_task(struct fsimport *s, const char *id)
 static void on_task_end(void *ctx, const struct ec2_import_task *t)
 {
     struct fsimport *s = ctx;
+    if (s->queue)
+        importqueue_kick(s->queue); /* a quota slot may be free */
     if (!s->cleanup || !t->status || strcmp(t->status, "completed") != 0)
         return;
     struct importjob *found = fsimport_job_by_task(s, t->import_task_id);
@@ -148,6 +150,53 @@ static void on_task_end(void *ctx, const struct ec2_import_task *t)
                 name_esc(importjob_key(found), (char[NAME_ESC_MAX]){0},
                          NAME_ESC_MAX));
     importjob_unref(found);
+}
+
+/* The job whose staged object is `key` (referenced), or NULL. */
+static struct importjob *job_by_key(struct fsimport *s, const char *key)
+{
+    struct importjob *found = NULL;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->njobs && !found; i++)
+        if (strcmp(importjob_key(s->jobs[i]), key) == 0) {
+            found = s->jobs[i];
+            importjob_ref(found);
+        }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+/* The shared queue (core/importqueue.h) started a queued job of ours. */
+static void on_dequeued(void *ctx, const char *key,
+                        const struct ec2_import_task *t)
+{
+    struct importjob *j = job_by_key(ctx, key);
+    if (j)
+        importjob_dequeued(j, t);
+    importjob_unref(j);
+}
+
+static void on_queue_failed(void *ctx, const char *key, const char *why)
+{
+    struct importjob *j = job_by_key(ctx, key);
+    if (j)
+        importjob_queue_failed(j, why);
+    importjob_unref(j);
+}
+
+static int start_queue(struct fsimport *s, const struct amifs_opts *o)
+{
+    if (!s->bucket)
+        return 0;
+    struct importqueue_config qc = {
+        .client = s->cfg.client, .bucket = s->bucket, .prefix = s->prefix,
+        .lease = o->queue_lease,
+        .interval = o->poll_interval > 0 ? o->poll_interval : 10.0,
+        .lg = s->cfg.lg, .started = on_dequeued, .failed = on_queue_failed,
+        .ctx = s};
+    s->queue = importqueue_new(&qc);
+    s->cfg.queue = s->queue;
+    return s->queue ? importqueue_start(s->queue) : -ENOMEM;
 }
 
 static int split_bucket(struct fsimport *s, const char *opt)
@@ -186,13 +235,15 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         .lg = &fs->logger,
         /* the mount's upload journal and janitor (fs/fs.c: fs->jops) */
         .journal = &fs->jops};
-    s->cleanup = o->cleanup;
+    s->cleanup = !o->keep_staged; /* the default since doc/design/fleet.md */
     s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s};
     struct taskcache_ops ops = taskcache_ops_for_client(&s->tcc);
     double iv = o->poll_interval > 0 ? o->poll_interval : 10.0;
     s->tc = taskcache_new(&ops, iv, iv < 2.0 ? iv : 2.0, &fs->logger);
     s->cfg.tasks = s->tc;
     int rc = s->tc ? taskcache_start(s->tc) : -ENOMEM;
+    if (rc == 0)
+        rc = start_queue(s, o);
     if (rc != 0) {
         fsimport_free(s);
         return rc;
@@ -205,6 +256,7 @@ void fsimport_free(struct fsimport *s)
 {
     if (!s)
         return;
+    importqueue_free(s->queue); /* its worker calls into the jobs */
     taskcache_free(s->tc); /* stops the poller first: no more callbacks */
     for (size_t i = 0; i < s->njobs; i++) {
         if (importjob_phase(s->jobs[i]) == UPLOAD_WRITING)
@@ -277,6 +329,7 @@ bool fsimport_visible(struct fsimport *s, struct importjob *j)
     case UPLOAD_WRITING:
     case UPLOAD_STAGED:
     case UPLOAD_FINISHING:
+    case UPLOAD_QUEUED:
         return true;
     case UPLOAD_STARTED:
         return importjob_task_id(j, id, sizeof id) != 0 ||
@@ -1011,6 +1064,8 @@ static const struct fuse_opt imports_opts[] = {
     IOPT("platform=%s", platform, 0),
     IOPT("architecture=%s", architecture, 0),
     IOPT("cleanup", cleanup, 1),
+    IOPT("keep_staged", keep_staged, 1),
+    IOPT("queue_lease=%lf", queue_lease, 0),
     FUSE_OPT_END,
 };
 
@@ -1023,7 +1078,10 @@ static const char imports_help[] =
     "    -o license_type=T      AWS | BYOL\n"
     "    -o platform=P          Linux | Windows (default: from the image)\n"
     "    -o architecture=A      x86_64 | i386\n"
-    "    -o cleanup             delete the staged object after success\n";
+    "    -o keep_staged         keep the staged object after success (the\n"
+    "                           default deletes it once the AMI is available)\n"
+    "    -o queue_lease=SECONDS  how long a claim on a queued import lasts\n"
+    "                           before another mount may take it (120)\n";
 
 const struct folder_ops imports_folder = {
     .name = "imports",

@@ -20,6 +20,7 @@
 
 #include "fs/fs.h"
 #include "core/importjob.h"
+#include "core/importqueue.h"
 #include "core/taskcache.h"
 
 struct fsimport {
@@ -29,6 +30,7 @@ struct fsimport {
     struct taskcache *tc;        /* never NULL once created */
     struct taskcache_client tcc;
     int cleanup;                 /* delete the staged object on success */
+    struct importqueue *queue;   /* the shared import queue (fleet.md) */
     pthread_mutex_t mu;
     struct importjob **jobs;
     size_t njobs;

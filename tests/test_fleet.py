@@ -1,0 +1,260 @@
+"""A fleet (doc/design/fleet.md, doc/CONTRACT.md "Fleet"): more imports
+than the account's concurrent-task quota, queued in the staging bucket and
+shared by several mounts; the staged object deleted once the AMI exists.
+
+Each test sets a quota scoped to its own staging prefix (the endpoint's
+tests/endpoint/quota.py), so the tests beside it are not slowed down.
+"""
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+
+import pytest
+
+import mount_fixtures
+from shared_fixtures import (cp, kill_dead_mount, poll_until, read,
+                             skip_unless_mountable, wait_status)
+
+QUEUED = re.compile(r"^queued \d+ of \d+ \(\d+ import tasks? active\)\n$")
+
+
+def fleet_mount(endpoint, base, prefix, opts=""):
+    """A mount staging into bucket/PREFIX (several mounts may share it)."""
+    skip_unless_mountable()
+    o = "bucket=%s/%s,poll_interval=0.3,queue_lease=3" % (endpoint.bucket,
+                                                          prefix)
+    if opts:
+        o += "," + opts
+    m = mount_fixtures.Mount(endpoint, base, opts=o)
+    m.prefix = prefix
+    return m.start()
+
+
+def set_quota(endpoint, prefix, limit):
+    endpoint._control("POST", "/_amifs/config", {
+        "import_quota": {"limit": limit, "prefix": prefix + "/"}})
+
+
+@pytest.fixture
+def prefix(endpoint):
+    p = "fleet-" + uuid.uuid4().hex[:8]
+    yield p
+    endpoint._control("POST", "/_amifs/config", {
+        "import_quota": {"limit": None, "prefix": p + "/"}})
+
+
+def tasks_under(endpoint, prefix):
+    return [t for t in endpoint.tasks()
+            if t["kind"] == "image" and t["keys"] and
+            t["keys"][0].startswith(prefix + "/")]
+
+
+def max_overlap(tasks):
+    """Most tasks active at one moment (from their start/end times)."""
+    ev = []
+    for t in tasks:
+        ev.append((t["started"], 1))
+        ev.append((t["ended"] if t["ended"] else time.time() + 1e6, -1))
+    cur = best = 0
+    for _, d in sorted(ev, key=lambda e: (e[0], e[1])):
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def queue_entries(endpoint, prefix):
+    out = endpoint.aws("s3api", "list-objects-v2", "--bucket",
+                       endpoint.bucket, "--prefix", prefix + "/amifs-queue/")
+    return [o["Key"] for o in (out or {}).get("Contents") or []]
+
+
+def staged_objects(endpoint, prefix):
+    out = endpoint.aws("s3api", "list-objects-v2", "--bucket",
+                       endpoint.bucket, "--prefix", prefix + "/")
+    return [o["Key"] for o in (out or {}).get("Contents") or []
+            if "/amifs-queue/" not in o["Key"]]
+
+
+def accepted_imports(endpoint, mark, tokens):
+    return [r for r in endpoint.requests(op="ImportImage", since=mark)
+            if r["status"] == 200 and r["client_token"] in tokens]
+
+
+def drop_many(endpoint, images, mounts, n):
+    """Copy N images, round robin over MOUNTS; every cp must succeed.
+    Returns [(mount, name)]; checks that a queued one said so."""
+    src = images["vmdk"]["path"]
+    drops, saw_queued = [], []
+    for i in range(n):
+        m = mounts[i % len(mounts)]
+        name = "vm%02d.vmdk" % i
+        r = cp(src, os.path.join(m.path, "imports", name))
+        assert r.returncode == 0, "cp %s: %s\n%s" % (name, r.stderr,
+                                                     m.log()[-3000:])
+        st = read(os.path.join(m.path, "tasks", name, "status"))
+        if st.startswith("queued"):
+            saw_queued.append((m, name))
+        drops.append((m, name))
+    return drops, saw_queued
+
+
+def check_fleet(endpoint, prefix, drops, quota, mark):
+    for m, name in drops:
+        final = wait_status(m, name)
+        assert final.startswith("completed ami-"), (name, final)
+    tasks = tasks_under(endpoint, prefix)
+    assert len(tasks) == len(drops), tasks
+    assert len({t["keys"][0] for t in tasks}) == len(drops)
+    assert all(t["status"] == "completed" and t["image_id"] for t in tasks)
+    assert max_overlap(tasks) <= quota, tasks
+    tokens = {t["client_token"] for t in tasks}
+    assert len(accepted_imports(endpoint, mark, tokens)) == len(drops)
+    poll_until(lambda: queue_entries(endpoint, prefix) == [], timeout=10)
+    amis = endpoint.aws("ec2", "describe-images", "--image-ids",
+                        *[t["image_id"] for t in tasks])["Images"]
+    assert len(amis) == len(drops)
+    return tasks
+
+
+def run_fleet(endpoint, images, tmp_path, prefix, nmounts, ndrops, quota):
+    set_quota(endpoint, prefix, quota)
+    mounts = [fleet_mount(endpoint, str(tmp_path), prefix)
+              for _ in range(nmounts)]
+    try:
+        mark = endpoint.mark()
+        drops, queued = drop_many(endpoint, images, mounts, ndrops)
+        assert queued, "no import was queued although the quota was full"
+        m, name = queued[-1]
+        poll_until(lambda: QUEUED.match(
+            read(os.path.join(m.path, "tasks", name, "status")))
+            or read(os.path.join(m.path, "tasks", name,
+                                 "status")).startswith(("active",
+                                                        "completed")),
+            timeout=20)
+        check_fleet(endpoint, prefix, drops, quota, mark)
+        # cleanup is the default: the staged objects go once AMIs exist
+        poll_until(lambda: staged_objects(endpoint, prefix) == [],
+                   timeout=15)
+    finally:
+        for m in mounts:
+            m.unmount()
+
+
+def test_two_mounts_share_a_quota_of_one(endpoint, images, tmp_path,
+                                         prefix):
+    """Default variant: 2 mounts, 4 drops, quota 1."""
+    run_fleet(endpoint, images, tmp_path, prefix, 2, 4, 1)
+
+
+@pytest.mark.full
+def test_two_mounts_take_eight_drops_under_a_quota_of_two(
+        endpoint, images, tmp_path, prefix):
+    run_fleet(endpoint, images, tmp_path, prefix, 2, 8, 2)
+
+
+def test_status_says_queued_with_position(endpoint, images, tmp_path,
+                                          prefix):
+    """Quota 0: nothing can start; the copies still succeed, are queued
+    durably (one S3 object each) and say where they stand."""
+    set_quota(endpoint, prefix, 0)
+    m = fleet_mount(endpoint, str(tmp_path), prefix)
+    try:
+        drops, queued = drop_many(endpoint, images, [m], 3)
+        assert len(queued) == 3
+        assert len(queue_entries(endpoint, prefix)) == 3
+        st = poll_until(lambda: QUEUED.match(read(os.path.join(
+            m.path, "tasks", "vm02.vmdk", "status"))), timeout=10)
+        assert st.group(0).startswith("queued 3 of 3 ("), st.group(0)
+        assert "vm02.vmdk" in os.listdir(os.path.join(m.path, "imports"))
+        set_quota(endpoint, prefix, 3)
+        for _, name in drops:
+            assert wait_status(m, name).startswith("completed ami-")
+    finally:
+        m.unmount()
+
+
+def test_a_mount_killed_holding_a_claim_loses_nothing(endpoint, images,
+                                                      tmp_path, prefix):
+    """Mount A queues two imports, claims the first and calls ImportImage;
+    EC2 starts the task but A is killed before the answer. After the
+    lease, mount B claims the entry and calls ImportImage with the same
+    ClientToken: the same task (not a second one), then the second entry.
+    Nothing lost, nothing done twice."""
+    set_quota(endpoint, prefix, 0)
+    a = fleet_mount(endpoint, str(tmp_path), prefix)
+    b = None
+    try:
+        drop_many(endpoint, images, [a], 2)
+        endpoint.set_faults([{"service": "ec2", "op": "ImportImage",
+                              "action": "hold", "when": "after"}])
+        set_quota(endpoint, prefix, 1)
+        endpoint.wait_held("ImportImage", 1, timeout=20)
+        kill_dead_mount(a)
+        a = None
+        endpoint.clear_faults()
+        first = tasks_under(endpoint, prefix)
+        assert len(first) == 1, first
+        mark = endpoint.mark()
+        b = fleet_mount(endpoint, str(tmp_path), prefix)
+        poll_until(lambda: len([t for t in tasks_under(endpoint, prefix)
+                                if t["status"] == "completed"]) == 2,
+                   timeout=60)
+        tasks = tasks_under(endpoint, prefix)
+        assert len(tasks) == 2, tasks
+        assert len({t["keys"][0] for t in tasks}) == 2
+        assert max_overlap(tasks) <= 1
+        # B called ImportImage again for A's claim: AWS's answer was the
+        # task A had started (its ClientToken), not a new one.
+        again = accepted_imports(endpoint, mark, {first[0]["client_token"]})
+        assert len(again) == 1, again
+        poll_until(lambda: queue_entries(endpoint, prefix) == [], timeout=10)
+    finally:
+        endpoint.clear_faults()
+        if a is not None:
+            a.unmount()
+        if b is not None:
+            b.unmount()
+
+
+COND_PUT = r"""
+import json, os, sys, boto3
+from concurrent.futures import ThreadPoolExecutor
+from botocore.exceptions import ClientError
+s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+b, key = sys.argv[1], sys.argv[2]
+
+def put(n, **kw):
+    try:
+        return s3.put_object(Bucket=b, Key=key, Body=str(n), **kw)["ETag"]
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+
+with ThreadPoolExecutor(8) as ex:
+    race = list(ex.map(lambda n: put(n, IfNoneMatch="*"), range(8)))
+etag = [r for r in race if r.startswith('"')]
+out = {"race": race,
+       "stale": put(9, IfMatch='"0123"'),
+       "match": put(10, IfMatch=etag[0]) if etag else None,
+       "body": s3.get_object(Bucket=b, Key=key)["Body"].read().decode()}
+s3.delete_object(Bucket=b, Key=key)
+print(json.dumps(out))
+"""
+
+
+def test_conditional_writes_as_s3(endpoint, prefix):
+    """The endpoint answers conditional PUTs as S3 does: of 8 racing
+    If-None-Match: * PUTs exactly one wins, the others get 412
+    PreconditionFailed; a stale If-Match is 412, the current one works."""
+    p = subprocess.run([endpoint.python, "-c", COND_PUT, endpoint.bucket,
+                        prefix + "/cond"], env=endpoint.env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    wins = [r for r in out["race"] if r.startswith('"')]
+    assert len(wins) == 1, out
+    assert sorted(set(out["race"]) - set(wins)) == ["PreconditionFailed"]
+    assert out["stale"] == "PreconditionFailed"
+    assert out["match"].startswith('"') and out["body"] == "10", out
