@@ -922,6 +922,11 @@ void importjob_name(struct importjob *j, char *out, size_t n)
 
 /* ---- the shared queue's verdicts ------------------------------------- */
 
+static void known(void *arg, const struct ec2_import_task *t, bool cancelled)
+{
+    (void)arg, (void)t, (void)cancelled;
+}
+
 int importjob_dequeued(struct importjob *j, const struct ec2_import_task *t)
 {
     pthread_mutex_lock(&j->mu);
@@ -940,7 +945,9 @@ int importjob_dequeued(struct importjob *j, const struct ec2_import_task *t)
     aws_log(j->cfg->lg, AWS_LOG_INFO, "imports/%s: queued import started %s",
             name_esc(nm, enm, sizeof enm), t->import_task_id);
     if (j->cfg->tasks) {
-        taskcache_put(j->cfg->tasks, t);
+        /* a newer state the cache holds wins over the queue's snapshot */
+        if (taskcache_with(j->cfg->tasks, t->import_task_id, known, NULL) != 0)
+            taskcache_put(j->cfg->tasks, t);
         taskcache_kick(j->cfg->tasks);
     }
     return 0;
@@ -952,4 +959,12 @@ int importjob_queue_failed(struct importjob *j, const char *why)
         return -EINVAL;
     fail(j, EIO, "ImportImage refused: %s", why);
     return 0;
+}
+
+int importjob_keep_staged(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int k = j->params.keep_staged;
+    pthread_mutex_unlock(&j->mu);
+    return k;
 }

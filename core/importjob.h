@@ -183,6 +183,10 @@ const char *importjob_bucket(const struct importjob *j);
 /* The current name, copied into out. */
 void importjob_name(struct importjob *j, char *out, size_t n);
 
+/* The file's own KeepStaged (sidecar or user.amifs.keep_staged): -1 when
+ * not given (the mount's keep_staged decides), 0 or 1. */
+int importjob_keep_staged(struct importjob *j);
+
 /* Pure helpers, exposed for unit tests. */
 int importjob_sniff(const unsigned char *head, size_t n); /* an ova_kind */
 /* ClientToken: hex SHA-256 of "bucket/key#etag", 64 chars + NUL. */

@@ -78,6 +78,7 @@ void import_params_init(struct import_params *p)
 {
     memset(p, 0, sizeof *p);
     p->encrypted = -1;
+    p->keep_staged = -1;
 }
 
 void import_params_release(struct import_params *p)
@@ -183,11 +184,14 @@ int import_params_setxattr(struct import_params *p, const char *name,
         *f = v;
         return 0;
     }
-    if (strcmp(k, "encrypted") == 0) {
+    int *flag = strcmp(k, "encrypted") == 0     ? &p->encrypted
+                : strcmp(k, "keep_staged") == 0 ? &p->keep_staged
+                                                : NULL;
+    if (flag) {
         int b = parse_bool(v, strlen(v));
         rc = b < 0 ? -EINVAL : 0;
         if (b >= 0)
-            p->encrypted = b;
+            *flag = b;
     } else if (strncmp(k, "tag.", 4) == 0 && k[4]) {
         rc = import_tag_set(&p->tags, k + 4, v);
     } else {
@@ -208,6 +212,8 @@ const char *import_params_getxattr(const struct import_params *p,
         return *f;
     if (strcmp(k, "encrypted") == 0)
         return p->encrypted < 0 ? NULL : p->encrypted ? "true" : "false";
+    if (strcmp(k, "keep_staged") == 0)
+        return p->keep_staged < 0 ? NULL : p->keep_staged ? "true" : "false";
     if (strncmp(k, "tag.", 4) == 0)
         return status_tag(&p->tags, k + 4);
     return NULL;
@@ -267,6 +273,10 @@ static int json_member(struct import_params *p, const cJSON *it, char *why,
     }
     if (strcmp(it->string, "Encrypted") == 0 && cJSON_IsBool(it)) {
         p->encrypted = cJSON_IsTrue(it) ? 1 : 0;
+        return 0;
+    }
+    if (strcmp(it->string, "KeepStaged") == 0 && cJSON_IsBool(it)) {
+        p->keep_staged = cJSON_IsTrue(it) ? 1 : 0;
         return 0;
     }
     if (strcmp(it->string, "Tags") == 0 &&
@@ -343,6 +353,8 @@ int import_params_merge(struct import_params *dst,
     }
     if (src->encrypted >= 0)
         dst->encrypted = src->encrypted;
+    if (src->keep_staged >= 0)
+        dst->keep_staged = src->keep_staged;
     for (size_t i = 0; i < src->tags.n; i++)
         if (import_tag_set(&dst->tags, src->tags.v[i].key, src->tags.v[i].value))
             return -ENOMEM;

@@ -45,19 +45,23 @@ struct import_params {
     char *role_name;
     char *description;
     int encrypted;            /* -1 unset, 0, 1 */
+    int keep_staged;          /* -1 unset, 0, 1: amifs's own, not sent to
+                                 AWS (doc/design/fleet.md) */
     struct ec2_tags tags;     /* owned */
 };
 void import_params_init(struct import_params *p);
 void import_params_release(struct import_params *p);
 /* Merge a sidecar's JSON (keys as ImportImage's: BootMode, LicenseType,
  * Platform, Architecture, Encrypted, KmsKeyId, RoleName, Description, Tags —
+ * plus amifs's own KeepStaged (a bool: keep the staged object after success) —
  * Tags either {"K":"V"} or [{"Key":…,"Value":…}]). 0, or -EINVAL with a
  * sentence in why (also for a value over the limits above, a tag key
  * starting with "aws:", a string that is not UTF-8). */
 int import_params_from_json(struct import_params *p, const char *json,
                             size_t n, char *why, size_t whylen);
 /* user.amifs.boot_mode, .license_type, .platform, .architecture,
- * .encrypted, .kms_key_id, .role_name, .description, .tag.KEY.
+ * .encrypted, .kms_key_id, .role_name, .description, .tag.KEY, and
+ * .keep_staged ("true"/"false", amifs's own).
  * 0, -ENOTSUP for another name, -EINVAL for a bad value (a NUL byte
  * anywhere in it, not UTF-8, a tag key starting with "aws:"), -E2BIG for
  * a description or tag over the limits above, -ENOSPC for a tag beyond

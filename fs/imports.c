@@ -130,17 +130,23 @@ struct importjob *fsimport_job_by_task(struct fsimport *s, const char *id)
     return found;
 }
 
-/* Delete the staged object of a task of ours that completed (cleanup). */
+/* Delete the staged object of a task of ours that completed (cleanup, the
+ * default; -o keep_staged or the file's KeepStaged keeps it). */
 static void on_task_end(void *ctx, const struct ec2_import_task *t)
 {
     struct fsimport *s = ctx;
     if (s->queue)
         importqueue_kick(s->queue); /* a quota slot may be free */
-    if (!s->cleanup || !t->status || strcmp(t->status, "completed") != 0)
-        return;
+    if (!t->status || strcmp(t->status, "completed") != 0)
+        return; /* a failed import keeps its object for diagnosis */
     struct importjob *found = fsimport_job_by_task(s, t->import_task_id);
     if (!found)
         return;
+    int keep = importjob_keep_staged(found);
+    if (keep > 0 || (keep < 0 && !s->cleanup)) {
+        importjob_unref(found);
+        return;
+    }
     struct aws_error err;
     aws_error_clear(&err);
     if (s3_delete_object(s->cfg.client, importjob_bucket(found),
@@ -166,13 +172,30 @@ static struct importjob *job_by_key(struct fsimport *s, const char *key)
     return found;
 }
 
-/* The shared queue (core/importqueue.h) started a queued job of ours. */
+static void copy_task(void *arg, const struct ec2_import_task *t,
+                      bool cancelled)
+{
+    (void)cancelled;
+    taskcache_task_dup(arg, t);
+}
+
+/* The shared queue (core/importqueue.h) started a queued job of ours. A
+ * task that ended before we learnt it was ours gets its cleanup now. */
 static void on_dequeued(void *ctx, const char *key,
                         const struct ec2_import_task *t)
 {
-    struct importjob *j = job_by_key(ctx, key);
-    if (j)
-        importjob_dequeued(j, t);
+    struct fsimport *s = ctx;
+    struct importjob *j = job_by_key(s, key);
+    if (j && importjob_dequeued(j, t) == 0) {
+        struct ec2_import_task now;
+        memset(&now, 0, sizeof now);
+        if (taskcache_ended(s->tc, t->import_task_id) &&
+            taskcache_with(s->tc, t->import_task_id, copy_task, &now) == 0)
+            on_task_end(s, &now);
+        else if (t->status && strcmp(t->status, "completed") == 0)
+            on_task_end(s, t);
+        taskcache_task_free(&now);
+    }
     importjob_unref(j);
 }
 

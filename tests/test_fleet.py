@@ -78,19 +78,35 @@ def staged_objects(endpoint, prefix):
             if "/amifs-queue/" not in o["Key"]]
 
 
+def staged_key(m, name):
+    url = read(os.path.join(m.path, "tasks", name, "source")).splitlines()[0]
+    return url.split("/", 3)[3]
+
+
+def object_exists(endpoint, key):
+    out = endpoint.aws("s3api", "list-objects-v2", "--bucket",
+                       endpoint.bucket, "--prefix", key)
+    return any(o["Key"] == key for o in (out or {}).get("Contents") or [])
+
+
 def accepted_imports(endpoint, mark, tokens):
     return [r for r in endpoint.requests(op="ImportImage", since=mark)
             if r["status"] == 200 and r["client_token"] in tokens]
 
 
-def drop_many(endpoint, images, mounts, n):
-    """Copy N images, round robin over MOUNTS; every cp must succeed.
-    Returns [(mount, name)]; checks that a queued one said so."""
+def drop_many(endpoint, images, mounts, n, keep=()):
+    """Copy N images, round robin over MOUNTS; every cp must succeed; the
+    drops numbered in KEEP get a sidecar {"KeepStaged": true}.
+    Returns [(mount, name)] and the drops whose status said queued."""
     src = images["vmdk"]["path"]
     drops, saw_queued = [], []
     for i in range(n):
         m = mounts[i % len(mounts)]
         name = "vm%02d.vmdk" % i
+        if i in keep:
+            with open(os.path.join(m.path, "imports", name + ".json"),
+                      "w") as f:
+                json.dump({"KeepStaged": True}, f)
         r = cp(src, os.path.join(m.path, "imports", name))
         assert r.returncode == 0, "cp %s: %s\n%s" % (name, r.stderr,
                                                      m.log()[-3000:])
@@ -125,7 +141,8 @@ def run_fleet(endpoint, images, tmp_path, prefix, nmounts, ndrops, quota):
               for _ in range(nmounts)]
     try:
         mark = endpoint.mark()
-        drops, queued = drop_many(endpoint, images, mounts, ndrops)
+        drops, queued = drop_many(endpoint, images, mounts, ndrops,
+                                  keep=(1,))
         assert queued, "no import was queued although the quota was full"
         m, name = queued[-1]
         poll_until(lambda: QUEUED.match(
@@ -135,18 +152,21 @@ def run_fleet(endpoint, images, tmp_path, prefix, nmounts, ndrops, quota):
                                                         "completed")),
             timeout=20)
         check_fleet(endpoint, prefix, drops, quota, mark)
-        # cleanup is the default: the staged objects go once AMIs exist
-        poll_until(lambda: staged_objects(endpoint, prefix) == [],
+        # cleanup is the default: the staged objects go once AMIs exist,
+        # but for the one whose sidecar says KeepStaged
+        kept = staged_key(*drops[1])
+        poll_until(lambda: staged_objects(endpoint, prefix) == [kept],
                    timeout=15)
     finally:
         for m in mounts:
             m.unmount()
 
 
-def test_two_mounts_share_a_quota_of_one(endpoint, images, tmp_path,
+def test_two_mounts_share_a_quota_of_two(endpoint, images, tmp_path,
                                          prefix):
-    """Default variant: 2 mounts, 4 drops, quota 1."""
-    run_fleet(endpoint, images, tmp_path, prefix, 2, 4, 1)
+    """Default variant: 2 mounts, 4 drops, quota 2 (two waves; the kill
+    test below runs a quota of 1)."""
+    run_fleet(endpoint, images, tmp_path, prefix, 2, 4, 2)
 
 
 @pytest.mark.full
@@ -155,6 +175,7 @@ def test_two_mounts_take_eight_drops_under_a_quota_of_two(
     run_fleet(endpoint, images, tmp_path, prefix, 2, 8, 2)
 
 
+@pytest.mark.full
 def test_status_says_queued_with_position(endpoint, images, tmp_path,
                                           prefix):
     """Quota 0: nothing can start; the copies still succeed, are queued
@@ -258,3 +279,28 @@ def test_conditional_writes_as_s3(endpoint, prefix):
     assert sorted(set(out["race"]) - set(wins)) == ["PreconditionFailed"]
     assert out["stale"] == "PreconditionFailed"
     assert out["match"].startswith('"') and out["body"] == "10", out
+
+
+def test_staged_object_kept_by_option_and_by_failure(endpoint, images,
+                                                    tmp_path, prefix):
+    """-o keep_staged keeps the staged object of a completed import, and a
+    failed import keeps its object (to diagnose it) on a default mount.
+    (The default deletion and the sidecar's KeepStaged are checked by the
+    fleet test above.)"""
+    m = fleet_mount(endpoint, str(tmp_path), prefix)
+    k = fleet_mount(endpoint, str(tmp_path), prefix + "-keep",
+                    opts="keep_staged")
+    try:
+        assert cp(images["vmdk-no-os"]["path"],
+                  os.path.join(m.path, "imports", "noos.vmdk")).returncode == 0
+        assert cp(images["vmdk"]["path"],
+                  os.path.join(k.path, "imports", "opt.vmdk")).returncode == 0
+        keys = [staged_key(m, "noos.vmdk"), staged_key(k, "opt.vmdk")]
+        assert wait_status(m, "noos.vmdk").startswith("failed ")
+        assert wait_status(k, "opt.vmdk").startswith("completed ami-")
+        time.sleep(1.5)      # five task polls: a deletion would be done
+        for key in keys:
+            assert object_exists(endpoint, key), key
+    finally:
+        m.unmount()
+        k.unmount()
