@@ -528,6 +528,9 @@ static int resolve(struct importjob *j, struct import_params *p)
         ok = ok && import_tag_set(&p->tags, "Name", nm) == 0;
     ok = ok && import_tag_set(&p->tags, STATUS_TAG_NAME, nm) == 0;
     ok = ok && import_tag_set(&p->tags, STATUS_TAG_TIME, when) == 0;
+    const char *copy = p->copy_regions ? p->copy_regions : c->copy_regions;
+    if (copy && *copy) /* any mount that sees the task end makes the copies */
+        ok = ok && import_tag_set(&p->tags, STATUS_TAG_COPY_TO, copy) == 0;
     return rc != 0 ? rc : ok ? 0 : -ENOMEM;
 }
 
@@ -967,4 +970,14 @@ int importjob_keep_staged(struct importjob *j)
     int k = j->params.keep_staged;
     pthread_mutex_unlock(&j->mu);
     return k;
+}
+
+char *importjob_copy_regions(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    const char *r = j->params.copy_regions ? j->params.copy_regions
+                                           : j->cfg->copy_regions;
+    char *out = r && *r ? strdup(r) : NULL;
+    pthread_mutex_unlock(&j->mu);
+    return out;
 }

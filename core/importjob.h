@@ -93,6 +93,9 @@ struct import_config {
      * answers ResourceCountLimitExceeded the request is queued there and
      * close() succeeds (phase QUEUED). NULL: the close fails instead. */
     struct importqueue *queue;
+    /* "eu-west-1,us-west-2": copy every completed AMI there (mount option
+     * copy_to_regions=; a file's CopyToRegions replaces it). May be NULL. */
+    const char *copy_regions;
 };
 
 /* True for names ending in .ova .vmdk .vhd .vhdx .raw .img. */
@@ -186,6 +189,9 @@ void importjob_name(struct importjob *j, char *out, size_t n);
 /* The file's own KeepStaged (sidecar or user.amifs.keep_staged): -1 when
  * not given (the mount's keep_staged decides), 0 or 1. */
 int importjob_keep_staged(struct importjob *j);
+/* The regions the completed AMI is copied to ("R1,R2", malloc'd: the
+ * file's CopyToRegions, else the mount's), or NULL for none. */
+char *importjob_copy_regions(struct importjob *j);
 
 /* Pure helpers, exposed for unit tests. */
 int importjob_sniff(const unsigned char *head, size_t n); /* an ova_kind */

@@ -125,5 +125,9 @@ void status_human_bytes(uint64_t n, char *out, unsigned len);
  * from the AMI stays removed, and a mount does not re-tag every import the
  * account ever made. */
 #define STATUS_TAG_TAGGED "amifs:ami-tagged"
+/* "eu-west-1,us-west-2": the regions the completed AMI is copied to
+ * (CopyToRegions, core/regioncopy.h). On the task, so that any mount that
+ * sees it complete makes the copies (the same ones: ClientToken). */
+#define STATUS_TAG_COPY_TO "amifs:copy-to"
 
 #endif

@@ -139,6 +139,10 @@ static void on_task_end(void *ctx, const struct ec2_import_task *t)
         importqueue_kick(s->queue); /* a quota slot may be free */
     if (!t->status || strcmp(t->status, "completed") != 0)
         return; /* a failed import keeps its object for diagnosis */
+    const char *copy_to = status_tag(&t->tags, STATUS_TAG_COPY_TO);
+    if (copy_to && t->image_id && s->copies) /* whoever's import it was */
+        regioncopy_add(s->copies, t->import_task_id, t->image_id, NULL,
+                       copy_to, &t->tags);
     struct importjob *found = fsimport_job_by_task(s, t->import_task_id);
     if (!found)
         return;
@@ -207,6 +211,35 @@ static void on_queue_failed(void *ctx, const char *key, const char *why)
     importjob_unref(j);
 }
 
+int fsimport_copies(struct fsimport *s, const char *task_id,
+                    const char *regions, struct importjob *j, struct buf *out)
+{
+    char *mine = !regions && j ? importjob_copy_regions(j) : NULL;
+    const char *r = regions ? regions : mine;
+    int rc = r && s->copies ? regioncopy_render(s->copies,
+                                                task_id ? task_id : "", r, out)
+                            : -ENOENT;
+    free(mine);
+    return rc;
+}
+
+/* copy_to_regions=R1:R2 (':' because ',' separates mount options). */
+static int start_copies(struct fsimport *s, const struct amifs_opts *o)
+{
+    if (o->copy_to_regions && *o->copy_to_regions) {
+        s->copy_regions = strdup(o->copy_to_regions);
+        if (!s->copy_regions)
+            return -ENOMEM;
+        for (char *c = s->copy_regions; *c; c++)
+            *c = *c == ':' ? ',' : *c;
+        if (!import_regions_ok(s->copy_regions))
+            return -EINVAL;
+        s->cfg.copy_regions = s->copy_regions;
+    }
+    s->copies = regioncopy_new(s->cfg.client, o->poll_interval, s->cfg.lg);
+    return s->copies ? regioncopy_start(s->copies) : -ENOMEM;
+}
+
 static int start_queue(struct fsimport *s, const struct amifs_opts *o)
 {
     if (!s->bucket)
@@ -267,6 +300,8 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
     int rc = s->tc ? taskcache_start(s->tc) : -ENOMEM;
     if (rc == 0)
         rc = start_queue(s, o);
+    if (rc == 0)
+        rc = start_copies(s, o);
     if (rc != 0) {
         fsimport_free(s);
         return rc;
@@ -280,6 +315,7 @@ void fsimport_free(struct fsimport *s)
     if (!s)
         return;
     importqueue_free(s->queue); /* its worker calls into the jobs */
+    regioncopy_free(s->copies);
     taskcache_free(s->tc); /* stops the poller first: no more callbacks */
     for (size_t i = 0; i < s->njobs; i++) {
         if (importjob_phase(s->jobs[i]) == UPLOAD_WRITING)
@@ -294,6 +330,7 @@ void fsimport_free(struct fsimport *s)
     free(s->sidecars);
     free(s->bucket);
     free(s->prefix);
+    free(s->copy_regions);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -1089,6 +1126,7 @@ static const struct fuse_opt imports_opts[] = {
     IOPT("cleanup", cleanup, 1),
     IOPT("keep_staged", keep_staged, 1),
     IOPT("queue_lease=%lf", queue_lease, 0),
+    IOPT("copy_to_regions=%s", copy_to_regions, 0),
     FUSE_OPT_END,
 };
 
@@ -1104,7 +1142,8 @@ static const char imports_help[] =
     "    -o keep_staged         keep the staged object after success (the\n"
     "                           default deletes it once the AMI is available)\n"
     "    -o queue_lease=SECONDS  how long a claim on a queued import lasts\n"
-    "                           before another mount may take it (120)\n";
+    "                           before another mount may take it (120)\n"
+    "    -o copy_to_regions=R1:R2  copy every completed AMI to these regions\n";
 
 const struct folder_ops imports_folder = {
     .name = "imports",

@@ -21,6 +21,7 @@
 #include "fs/fs.h"
 #include "core/importjob.h"
 #include "core/importqueue.h"
+#include "core/regioncopy.h"
 #include "core/taskcache.h"
 
 struct fsimport {
@@ -31,6 +32,8 @@ struct fsimport {
     struct taskcache_client tcc;
     int cleanup;                 /* delete the staged object on success */
     struct importqueue *queue;   /* the shared import queue (fleet.md) */
+    struct regioncopy *copies;   /* CopyToRegions (core/regioncopy.h) */
+    char *copy_regions;          /* the mount's "R1,R2", or NULL */
     pthread_mutex_t mu;
     struct importjob **jobs;
     size_t njobs;
@@ -59,6 +62,14 @@ struct importjob *fsimport_job_by_task(struct fsimport *s, const char *id);
 /* Names of every registered job (malloc'd array of malloc'd strings). */
 int fsimport_job_names(struct fsimport *s, char ***names, size_t *n);
 void fsimport_names_free(char **names, size_t n);
+
+/* tasks/NAME/copies (core/regioncopy.h) of task `task_id` (NULL: no task
+ * yet) whose amifs:copy-to tag is `regions` (NULL: not known; then the
+ * local job j's own CopyToRegions, if j). 0, or -ENOENT when no copy was
+ * asked for. */
+int fsimport_copies(struct fsimport *s, const char *task_id,
+                    const char *regions, struct importjob *j,
+                    struct buf *out);
 
 /* Whether the job still shows in imports/ (in flight, staged, or its task
  * not ended). */

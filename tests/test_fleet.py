@@ -5,6 +5,7 @@ shared by several mounts; the staged object deleted once the AMI exists.
 Each test sets a quota scoped to its own staging prefix (the endpoint's
 tests/endpoint/quota.py), so the tests beside it are not slowed down.
 """
+import errno
 import json
 import os
 import re
@@ -304,3 +305,106 @@ def test_staged_object_kept_by_option_and_by_failure(endpoint, images,
     finally:
         m.unmount()
         k.unmount()
+
+
+# ---- CopyToRegions ------------------------------------------------------
+
+COPY_REGIONS = ["eu-west-1", "us-west-2"]
+
+
+def copies_of(m, name):
+    try:
+        return read(os.path.join(m.path, "tasks", name, "copies"))
+    except OSError:
+        return ""
+
+
+def copies_done(m, name):
+    lines = copies_of(m, name).splitlines()
+    ok = [l.split() for l in lines if l.split()[1:2] == ["available"]]
+    return {l[0]: l[2] for l in ok} if len(ok) == len(COPY_REGIONS) \
+        else None
+
+
+def copies_in(endpoint, region, ami):
+    """Images in REGION that amifs copied from AMI."""
+    out = endpoint.aws("ec2", "describe-images", "--region", region,
+                       "--owners", "self", "--filters",
+                       "Name=tag:amifs:copied-from,Values=us-east-1/" + ami)
+    return out["Images"]
+
+
+def test_copy_to_regions_from_a_sidecar(endpoint, images, tmp_path, prefix):
+    """A sidecar's CopyToRegions copies the completed AMI to each region,
+    tags each copy, says so in tasks/NAME/copies, and the copies show in
+    regions/R/amis/. A mount killed in the middle of its CopyImage loses
+    nothing and makes nothing twice: another mount that saw the task end
+    makes the same copies (CopyImage's ClientToken)."""
+    a = fleet_mount(endpoint, str(tmp_path), prefix)
+    b = fleet_mount(endpoint, str(tmp_path), prefix + "-b")
+    try:
+        imports = os.path.join(a.path, "imports")
+        with open(os.path.join(imports, "cr.vmdk.json"), "w") as f:
+            json.dump({"CopyToRegions": COPY_REGIONS,
+                       "Tags": {"Team": "fleet"}}, f)
+        assert cp(images["vmdk"]["path"],
+                  os.path.join(imports, "cr.vmdk")).returncode == 0
+        assert copies_of(a, "cr.vmdk") == "".join(
+            "%s waiting for the import\n" % r for r in COPY_REGIONS)
+        tid = os.readlink(os.path.join(a.path, "tasks", "cr.vmdk"))
+        os.listdir(os.path.join(b.path, "tasks"))   # b follows the task
+        endpoint.set_faults([{"service": "ec2", "op": "CopyImage",
+                              "action": "hold", "when": "after",
+                              "count": 1}])
+        endpoint.wait_held("CopyImage", 1, timeout=90)
+        kill_dead_mount(a)
+        a = None
+        endpoint.clear_faults()
+        endpoint.release()
+        done = poll_until(lambda: copies_done(b, tid), timeout=60)
+        ami = os.path.basename(os.readlink(os.path.join(b.path, "tasks",
+                                                        tid, "ami")))
+        for region in COPY_REGIONS:
+            imgs = copies_in(endpoint, region, ami)
+            assert [i["ImageId"] for i in imgs] == [done[region]], imgs
+            tags = {t["Key"]: t["Value"] for t in imgs[0]["Tags"]}
+            assert tags["Name"] == "cr.vmdk" and tags["Team"] == "fleet"
+            assert poll_until(lambda: done[region] in os.listdir(
+                os.path.join(b.path, "regions", region, "amis")),
+                timeout=20)
+    finally:
+        endpoint.clear_faults()
+        if a is not None:
+            a.unmount()
+        b.unmount()
+
+
+def test_copy_to_regions_refused_where_given(endpoint, tmp_path, prefix):
+    """A bad region list fails the sidecar's close, not the copy later."""
+    m = fleet_mount(endpoint, str(tmp_path), prefix)
+    try:
+        p = subprocess.run(
+            ["cp", "/dev/stdin", os.path.join(m.path, "imports",
+                                              "x.vmdk.json")],
+            input='{"CopyToRegions": ["EU West"]}', capture_output=True,
+            text=True)
+        assert p.returncode != 0 and "Invalid argument" in p.stderr, \
+            p.stderr
+        assert "CopyToRegions must be a list" in m.log()
+        dst = os.path.join(m.path, "imports", "xa.vmdk")
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            with pytest.raises(OSError) as ex:
+                os.setxattr(dst, "user.amifs.copy_to_regions", b"eu west")
+            assert ex.value.errno == errno.EINVAL
+            os.setxattr(dst, "user.amifs.copy_to_regions",
+                        b"eu-west-1,us-west-2")
+            assert os.getxattr(dst, "user.amifs.copy_to_regions") == \
+                b"eu-west-1,us-west-2"
+        finally:
+            try:
+                os.close(fd)    # no byte written: EINVAL, as for any drop
+            except OSError:
+                pass
+    finally:
+        m.unmount()

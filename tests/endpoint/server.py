@@ -50,6 +50,7 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication, create_backend_app)
 
 import auth  # noqa: E402
+import copyimage  # noqa: E402
 import faults as faultmod  # noqa: E402
 import httpserver  # noqa: E402
 import s3fixes  # noqa: E402
@@ -141,6 +142,7 @@ class Endpoint:
         self.log = RequestLog(os.path.join(state_dir, "requests.jsonl"))
         auth.install_raw_uri_patch()
         s3fixes.install_streaming_get()
+        copyimage.install()         # CopyImage's ClientToken (fleet)
 
     def __call__(self, environ, start_response):
         info = ReqInfo(environ)
