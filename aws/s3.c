@@ -1155,3 +1155,83 @@ int s3_mpu_list_parts(struct aws_client *c, const char *bucket,
     }
     return rc;
 }
+
+/* ---- lifecycle: the AbortIncompleteMultipartUpload safety net ----------- */
+
+/* The prefix a rule applies to ("" for the whole bucket). */
+static const char *rule_prefix(const struct xml_node *rule)
+{
+    const struct xml_node *f = xml_child(rule, "Filter");
+    if (xml_child(f, "Prefix"))
+        return xml_text(xml_child(f, "Prefix"));
+    if (xml_child(xml_child(f, "And"), "Prefix"))
+        return xml_text(xml_child(xml_child(f, "And"), "Prefix"));
+    return xml_text(xml_child(rule, "Prefix"));
+}
+
+int s3_parse_lifecycle(const struct xml_node *root, const char *prefix,
+                       struct s3_lifecycle *out)
+{
+    memset(out, 0, sizeof *out);
+    for (const struct xml_node *r = xml_child(root, "Rule"); r;
+         r = xml_next(r, "Rule")) {
+        out->nrules++;
+        const char *days = xml_path(r, "AbortIncompleteMultipartUpload/"
+                                       "DaysAfterInitiation");
+        const char *rp = rule_prefix(r);
+        if (strcmp(xml_text(xml_child(r, "Status")), "Enabled") != 0 ||
+            !days || strncmp(prefix ? prefix : "", rp, strlen(rp)) != 0)
+            continue;
+        int d = (int)strtol(days, NULL, 10);
+        if (d > 0 && (out->abort_days == 0 || d < out->abort_days))
+            out->abort_days = d;
+    }
+    return 0;
+}
+
+int s3_get_lifecycle(struct aws_client *c, const char *bucket,
+                     const char *prefix, struct s3_lifecycle *out,
+                     struct aws_error *err)
+{
+    struct aws_request r;
+    struct xml_doc *doc = NULL;
+    memset(out, 0, sizeof *out);
+    req_init(&r, "GET", bucket, NULL, "lifecycle");
+    if (send_xml(c, &r, &doc, err) != 0) {
+        if (strcmp(err->code, "NoSuchLifecycleConfiguration") != 0)
+            return -1;
+        aws_error_clear(err);
+        return 0;
+    }
+    int rc = s3_parse_lifecycle(xml_root(doc), prefix, out);
+    xml_free(doc);
+    return rc;
+}
+
+int s3_put_lifecycle_abort(struct aws_client *c, const char *bucket,
+                           const char *prefix, int days,
+                           struct aws_error *err)
+{
+    struct buf b;
+    struct s3_digests d;
+    buf_init(&b, 0);
+    int rc = buf_printf(&b, "<LifecycleConfiguration xmlns=\"%s\"><Rule>"
+                            "<ID>" S3_ABORT_RULE_ID "</ID><Filter><Prefix>",
+                        S3_NS);
+    rc = rc < 0 ? rc : xml_escape(&b, prefix ? prefix : "");
+    rc = rc < 0 ? rc : buf_printf(&b, "</Prefix></Filter><Status>Enabled"
+                                      "</Status><AbortIncompleteMultipartUpload>"
+                                      "<DaysAfterInitiation>%d"
+                                      "</DaysAfterInitiation>"
+                                      "</AbortIncompleteMultipartUpload>"
+                                      "</Rule></LifecycleConfiguration>",
+                                  days);
+    if (rc < 0) {
+        buf_release(&b);
+        return aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
+    }
+    s3_digests_compute(b.data, b.len, &d);
+    rc = put_body(c, bucket, NULL, "lifecycle", b.data, b.len, &d, NULL, err);
+    buf_release(&b);
+    return rc;
+}

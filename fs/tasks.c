@@ -13,7 +13,8 @@
  *                        failed): the upload's own directory
  *
  * Each directory holds status, status.json, progress, wait, source, and
- * diagnosis (failed/cancelled) or ami (completed, a symlink into amis/).
+ * diagnosis (failed/cancelled) or ami (completed, a symlink into amis/),
+ * and copies when the import asked for CopyToRegions (fs/imports.c).
  * Files are rendered once per open (a consistent snapshot for the reader)
  * from memory only; they are direct_io so `cat`, `head` and `watch cat` see
  * fresh text although getattr's size is only the current length. `wait`

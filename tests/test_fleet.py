@@ -282,6 +282,7 @@ def test_conditional_writes_as_s3(endpoint, prefix):
     assert out["match"].startswith('"') and out["body"] == "10", out
 
 
+@pytest.mark.full
 def test_staged_object_kept_by_option_and_by_failure(endpoint, images,
                                                     tmp_path, prefix):
     """-o keep_staged keeps the staged object of a completed import, and a
