@@ -188,7 +188,7 @@ def test_status_says_queued_with_position(endpoint, images, tmp_path,
         assert len(queued) == 3
         assert len(queue_entries(endpoint, prefix)) == 3
         st = poll_until(lambda: QUEUED.match(read(os.path.join(
-            m.path, "tasks", "vm02.vmdk", "status"))), timeout=10)
+            m.path, "tasks", "vm02.vmdk", "status"))), timeout=30)
         assert st.group(0).startswith("queued 3 of 3 ("), st.group(0)
         assert "vm02.vmdk" in os.listdir(os.path.join(m.path, "imports"))
         set_quota(endpoint, prefix, 3)
