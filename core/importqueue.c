@@ -15,6 +15,11 @@
 #include "aws/s3.h"
 
 #define MAX_DISKS 21
+/* An idle mount (empty queue, nothing of its own queued) looks at the
+ * queue IDLE_FACTOR times less often, at most every IDLE_MAX seconds: it
+ * only serves other mounts' entries, and they poll for themselves. */
+#define IDLE_FACTOR 6.0
+#define IDLE_MAX 60.0
 #define MAX_ENTRY (256 * 1024)
 
 struct watch {
@@ -541,14 +546,17 @@ static void scan_tasks(struct importqueue *q, bool watching)
     ec2_import_task_list_release(&tl);
 }
 
-static void round_once(struct importqueue *q)
+/* true when the queue was empty and nothing is watched: the next round
+ * may wait IDLE_FACTOR intervals. */
+static bool round_once(struct importqueue *q)
 {
     pthread_mutex_lock(&q->mu);
     bool watching = q->nw > 0;
     pthread_mutex_unlock(&q->mu);
     struct s3_listing l;
     if (list_entries(q, &l) != 0)
-        return;
+        return false;
+    bool idle = !watching && l.nobjects == 0;
     if (watching || l.nobjects)
         scan_tasks(q, watching);
     for (size_t i = 0; i < l.nobjects; i++) {
@@ -562,6 +570,7 @@ static void round_once(struct importqueue *q)
             break;
     }
     s3_listing_release(&l);
+    return idle;
 }
 
 static void *worker(void *arg)
@@ -571,11 +580,16 @@ static void *worker(void *arg)
     while (!q->stop) {
         q->kicked = false;
         pthread_mutex_unlock(&q->mu);
-        round_once(q);
+        bool idle = round_once(q);
         pthread_mutex_lock(&q->mu);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        double until = (double)ts.tv_sec + ts.tv_nsec / 1e9 + q->cfg.interval;
+        double wait = q->cfg.interval;
+        if (idle && wait * IDLE_FACTOR < IDLE_MAX)
+            wait *= IDLE_FACTOR;
+        else if (idle && wait < IDLE_MAX)
+            wait = IDLE_MAX;
+        double until = (double)ts.tv_sec + ts.tv_nsec / 1e9 + wait;
         ts.tv_sec = (time_t)until;
         ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
         while (!q->stop && !q->kicked &&

@@ -12,7 +12,9 @@
  * the copy succeeds.
  *
  * Every mount that stages into the same bucket/prefix runs one worker
- * thread (importqueue_start) that, every `interval` seconds or when kicked:
+ * thread (importqueue_start) that, every `interval` seconds or when kicked
+ * (an idle mount — empty queue, nothing of its own queued — every 6
+ * intervals, at most 60 s):
  *   1. lists the entries (FIFO) and counts the active import tasks;
  *   2. for the oldest entries, claims one by rewriting it with If-Match
  *      (its ETag from the listing) and a claim {by, until = now + lease}; a
