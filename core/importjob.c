@@ -739,8 +739,34 @@ int importjob_abort(struct importjob *j, const char *why)
     return 0;
 }
 
+/* rm of a queued file: out of the shared queue, then the staged object. */
+static int cancel_queued(struct importjob *j)
+{
+    int rc = j->cfg->queue ? importqueue_remove(j->cfg->queue, j->key)
+                           : -EBUSY;
+    if (rc != 0)
+        return -EBUSY;
+    pthread_mutex_lock(&j->mu);
+    bool still = j->phase == UPLOAD_QUEUED;
+    if (still) {
+        j->phase = UPLOAD_CANCELLED;
+        replace(&j->detail, "removed from imports/ while queued; the import "
+                            "will not start");
+        j->mtime = time(NULL);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (!still)
+        return -EBUSY;
+    struct aws_error err;
+    aws_error_clear(&err);
+    s3_delete_object(j->cfg->client, j->cfg->bucket, j->key, &err);
+    return 0;
+}
+
 int importjob_cancel(struct importjob *j)
 {
+    if (importjob_phase(j) == UPLOAD_QUEUED)
+        return cancel_queued(j);
     pthread_mutex_lock(&j->mu);
     enum upload_phase ph = j->phase;
     bool busy = j->import_called || ph == UPLOAD_FINISHING;

@@ -145,8 +145,10 @@ int importjob_queue_failed(struct importjob *j, const char *why);
  * its name (the import starts at its close). -EBUSY once ImportImage was
  * called. */
 int importjob_rename(struct importjob *j, const char *newname);
-/* rm: abort an upload in flight (or delete a staged, never-imported object).
- * 0, or -EBUSY once ImportImage was called. */
+/* rm: abort an upload in flight (or delete a staged, never-imported object;
+ * or take a QUEUED import out of the shared queue and delete its object).
+ * 0, or -EBUSY once ImportImage was called (for a queued one: while a
+ * mount holds its claim). */
 int importjob_cancel(struct importjob *j);
 
 /* Abort on request before the import: the writer was killed by a signal,

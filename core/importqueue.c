@@ -609,3 +609,44 @@ int importqueue_start(struct importqueue *q)
     pthread_mutex_unlock(&q->mu);
     return -rc;
 }
+
+/* ---- removing (rm of a queued file) ----------------------------------- */
+
+static bool claimed(const cJSON *root)
+{
+    const cJSON *until = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(root, "claim"), "until");
+    return cJSON_IsNumber(until) && until->valuedouble > now_s();
+}
+
+int importqueue_remove(struct importqueue *q, const char *staged_key)
+{
+    pthread_mutex_lock(&q->mu);
+    long i = watch_index(q, staged_key);
+    char *key = i >= 0 ? strdup(q->w[i].entry_key) : NULL;
+    pthread_mutex_unlock(&q->mu);
+    if (!key)
+        return i >= 0 ? -ENOMEM : -ENOENT;
+    struct s3_head h;
+    struct aws_error err;
+    aws_error_clear(&err);
+    struct entry e;
+    memset(&e, 0, sizeof e);
+    e.key = key;
+    int rc = s3_head_object(q->cfg.client, q->cfg.bucket, key, &h, &err);
+    if (rc == 0) {
+        snprintf(e.etag, sizeof e.etag, "%s", h.etag);
+        rc = entry_load(q, &e);
+    }
+    /* claimed (by any mount, this one included): ImportImage may be under
+     * way; gone or changed: it may have started. */
+    if (rc != 0 || claimed(e.root) ||
+        s3_delete_object_if(q->cfg.client, q->cfg.bucket, key, e.etag,
+                            &err) != 0)
+        rc = -EBUSY;
+    else
+        importqueue_unwatch(q, staged_key);
+    entry_release(&e);
+    free(key);
+    return rc;
+}

@@ -96,6 +96,11 @@ struct importqueue_pos {
 };
 int importqueue_position(struct importqueue *q, const char *staged_key,
                          struct importqueue_pos *out);
+/* rm of a queued file: delete its entry (If-Match the ETag just read) and
+ * stop watching. 0; -EBUSY when the entry is claimed (ImportImage may be
+ * under way), gone or changed (it may have started); -ENOENT when not
+ * watched. */
+int importqueue_remove(struct importqueue *q, const char *staged_key);
 /* Stop watching (the job is gone); the entry itself stays queued. */
 void importqueue_unwatch(struct importqueue *q, const char *staged_key);
 

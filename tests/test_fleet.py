@@ -209,7 +209,14 @@ def test_a_mount_killed_holding_a_claim_loses_nothing(endpoint, images,
     a = fleet_mount(endpoint, str(tmp_path), prefix)
     b = None
     try:
-        drop_many(endpoint, images, [a], 2)
+        drop_many(endpoint, images, [a], 3)
+        # rm of a queued file takes it out of the queue, with its object
+        gone = staged_key(a, "vm02.vmdk")
+        os.unlink(os.path.join(a.path, "imports", "vm02.vmdk"))
+        assert read(os.path.join(a.path, "tasks", "vm02.vmdk",
+                                 "status")).startswith("cancelled ")
+        assert len(queue_entries(endpoint, prefix)) == 2
+        assert not object_exists(endpoint, gone)
         endpoint.set_faults([{"service": "ec2", "op": "ImportImage",
                               "action": "hold", "when": "after"}])
         set_quota(endpoint, prefix, 1)
