@@ -11,11 +11,13 @@
  *               HTTP 401/403, and AWS_ERR_CREDENTIALS               EACCES
  *   too big     EntityTooLarge, HTTP 413, AWS_ERR_TOO_LARGE          EFBIG
  *   quota       LimitExceeded, ResourceLimitExceeded, TooManyBuckets,
+ *               ResourceCountLimitExceeded (import-task quota),
  *               a service quota: "Disk quota exceeded" tells the user
  *               it is a limit, not a missing disk                    EDQUOT
  *   exists      EntityAlreadyExists, BucketAlreadyExists…            EEXIST
  *   not empty   BucketNotEmpty                                       ENOTEMPTY
- *   changed     PreconditionFailed, HTTP 412 (someone else wrote)    ESTALE
+ *   changed     PreconditionFailed, HTTP 412 (someone else wrote),   ESTALE
+ *               ConditionalRequestConflict (409, a racing write)
  *   busy        ConcurrentModification, IncorrectState, HTTP 409     EBUSY
  *   unsupported NotImplemented, HTTP 501                             EOPNOTSUPP
  *   throttled   any throttling code or 429/503 after retries ran out EAGAIN
@@ -149,7 +151,8 @@ static const struct code_errno code_table[] = {
     {"EntityAlreadyExists", EEXIST}, {"BucketAlreadyExists", EEXIST},
     {"BucketAlreadyOwnedByYou", EEXIST},
     {"BucketNotEmpty", ENOTEMPTY},
-    {"PreconditionFailed", ESTALE},
+    {"PreconditionFailed", ESTALE}, {"ConditionalRequestConflict", ESTALE},
+    {"ResourceCountLimitExceeded", EDQUOT},
     {"ConcurrentModification", EBUSY}, {"IncorrectState", EBUSY},
     {"OperationAborted", EBUSY},
     {"NotImplemented", EOPNOTSUPP},

@@ -560,6 +560,59 @@ int s3_put_object(struct aws_client *c, const char *bucket, const char *key,
     return put_body(c, bucket, key, NULL, data, len, &d, etag_out, err);
 }
 
+int s3_put_object_if(struct aws_client *c, const char *bucket,
+                     const char *key, const void *data, size_t len,
+                     const char *if_match, char *etag_out,
+                     struct aws_error *err)
+{
+    struct s3_digests d;
+    char quoted[80];
+    if (len > S3_MAX_PUT)
+        return aws_error_set(err, AWS_ERR_TOO_LARGE,
+                             "a single PUT is limited to 5 GiB");
+    s3_digests_compute(data ? data : "", len, &d);
+    struct sigv4_header h[2] = {{"Content-MD5", d.md5_b64}, {NULL, NULL}};
+    if (!if_match || !*if_match)
+        h[1] = (struct sigv4_header){"If-None-Match", "*"};
+    else {
+        snprintf(quoted, sizeof quoted, "\"%s\"", if_match);
+        h[1] = (struct sigv4_header){"If-Match", quoted};
+    }
+    struct aws_request r;
+    struct aws_response resp;
+    req_init(&r, "PUT", bucket, key, NULL);
+    r.headers = h;
+    r.nheaders = 2;
+    r.body = data ? data : "";
+    r.body_len = len;
+    r.payload_sha256 = d.sha256_hex;
+    if (send_plain(c, &r, &resp, err) < 0)
+        return -1;
+    header_etag(&resp, etag_out);
+    aws_response_release(&resp);
+    return 0;
+}
+
+int s3_delete_object_if(struct aws_client *c, const char *bucket,
+                        const char *key, const char *if_match,
+                        struct aws_error *err)
+{
+    char quoted[80];
+    snprintf(quoted, sizeof quoted, "\"%s\"", if_match ? if_match : "");
+    struct sigv4_header h[1] = {{"If-Match", quoted}};
+    struct aws_request r;
+    struct aws_response resp;
+    req_init(&r, "DELETE", bucket, key, NULL);
+    if (if_match && *if_match) {
+        r.headers = h;
+        r.nheaders = 1;
+    }
+    if (send_plain(c, &r, &resp, err) < 0)
+        return -1;
+    aws_response_release(&resp);
+    return 0;
+}
+
 int s3_delete_object(struct aws_client *c, const char *bucket,
                      const char *key, struct aws_error *err)
 {
@@ -1100,5 +1153,85 @@ int s3_mpu_list_parts(struct aws_client *c, const char *bucket,
         *parts = NULL;
         *nparts = 0;
     }
+    return rc;
+}
+
+/* ---- lifecycle: the AbortIncompleteMultipartUpload safety net ----------- */
+
+/* The prefix a rule applies to ("" for the whole bucket). */
+static const char *rule_prefix(const struct xml_node *rule)
+{
+    const struct xml_node *f = xml_child(rule, "Filter");
+    if (xml_child(f, "Prefix"))
+        return xml_text(xml_child(f, "Prefix"));
+    if (xml_child(xml_child(f, "And"), "Prefix"))
+        return xml_text(xml_child(xml_child(f, "And"), "Prefix"));
+    return xml_text(xml_child(rule, "Prefix"));
+}
+
+int s3_parse_lifecycle(const struct xml_node *root, const char *prefix,
+                       struct s3_lifecycle *out)
+{
+    memset(out, 0, sizeof *out);
+    for (const struct xml_node *r = xml_child(root, "Rule"); r;
+         r = xml_next(r, "Rule")) {
+        out->nrules++;
+        const char *days = xml_path(r, "AbortIncompleteMultipartUpload/"
+                                       "DaysAfterInitiation");
+        const char *rp = rule_prefix(r);
+        if (strcmp(xml_text(xml_child(r, "Status")), "Enabled") != 0 ||
+            !days || strncmp(prefix ? prefix : "", rp, strlen(rp)) != 0)
+            continue;
+        int d = (int)strtol(days, NULL, 10);
+        if (d > 0 && (out->abort_days == 0 || d < out->abort_days))
+            out->abort_days = d;
+    }
+    return 0;
+}
+
+int s3_get_lifecycle(struct aws_client *c, const char *bucket,
+                     const char *prefix, struct s3_lifecycle *out,
+                     struct aws_error *err)
+{
+    struct aws_request r;
+    struct xml_doc *doc = NULL;
+    memset(out, 0, sizeof *out);
+    req_init(&r, "GET", bucket, NULL, "lifecycle");
+    if (send_xml(c, &r, &doc, err) != 0) {
+        if (strcmp(err->code, "NoSuchLifecycleConfiguration") != 0)
+            return -1;
+        aws_error_clear(err);
+        return 0;
+    }
+    int rc = s3_parse_lifecycle(xml_root(doc), prefix, out);
+    xml_free(doc);
+    return rc;
+}
+
+int s3_put_lifecycle_abort(struct aws_client *c, const char *bucket,
+                           const char *prefix, int days,
+                           struct aws_error *err)
+{
+    struct buf b;
+    struct s3_digests d;
+    buf_init(&b, 0);
+    int rc = buf_printf(&b, "<LifecycleConfiguration xmlns=\"%s\"><Rule>"
+                            "<ID>" S3_ABORT_RULE_ID "</ID><Filter><Prefix>",
+                        S3_NS);
+    rc = rc < 0 ? rc : xml_escape(&b, prefix ? prefix : "");
+    rc = rc < 0 ? rc : buf_printf(&b, "</Prefix></Filter><Status>Enabled"
+                                      "</Status><AbortIncompleteMultipartUpload>"
+                                      "<DaysAfterInitiation>%d"
+                                      "</DaysAfterInitiation>"
+                                      "</AbortIncompleteMultipartUpload>"
+                                      "</Rule></LifecycleConfiguration>",
+                                  days);
+    if (rc < 0) {
+        buf_release(&b);
+        return aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
+    }
+    s3_digests_compute(b.data, b.len, &d);
+    rc = put_body(c, bucket, NULL, "lifecycle", b.data, b.len, &d, NULL, err);
+    buf_release(&b);
     return rc;
 }

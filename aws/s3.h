@@ -120,6 +120,20 @@ int s3_get_object(struct aws_client *c, const char *bucket, const char *key,
 int s3_put_object(struct aws_client *c, const char *bucket, const char *key,
                   const void *data, size_t len, char *etag_out,
                   struct aws_error *err);
+/* Conditional PUT (S3 conditional writes): with `if_match` (an ETag,
+ * quotes stripped) the object is replaced only if it still has that ETag;
+ * with if_match NULL or "" it is created only if absent (If-None-Match: *).
+ * The loser of a race gets 412 PreconditionFailed (ESTALE) or 409
+ * ConditionalRequestConflict; a retried request whose first attempt landed
+ * also gets 412, so a caller that must know reads the object back. */
+int s3_put_object_if(struct aws_client *c, const char *bucket,
+                     const char *key, const void *data, size_t len,
+                     const char *if_match, char *etag_out,
+                     struct aws_error *err);
+/* DELETE only if the object still has ETag `if_match` (NULL/"": always). */
+int s3_delete_object_if(struct aws_client *c, const char *bucket,
+                        const char *key, const char *if_match,
+                        struct aws_error *err);
 /* DELETE; a missing key is success (S3 answers 204). */
 int s3_delete_object(struct aws_client *c, const char *bucket,
                      const char *key, struct aws_error *err);
@@ -141,6 +155,25 @@ int s3_copy_any_if(struct aws_client *c, const char *src_bucket,
                    const char *src_key, uint64_t size, const char *if_match,
                    const char *dst_bucket, const char *dst_key,
                    struct aws_error *err);
+
+/* Lifecycle rules, as far as amifs cares (amifs setup/doctor): the days
+ * after which an enabled rule covering `prefix` aborts incomplete
+ * multipart uploads (0: no such rule), and how many rules the bucket has.
+ * A bucket without a configuration is 0 rules (not an error). */
+struct s3_lifecycle {
+    int abort_days;
+    size_t nrules;
+};
+int s3_get_lifecycle(struct aws_client *c, const char *bucket,
+                     const char *prefix, struct s3_lifecycle *out,
+                     struct aws_error *err);
+/* PUT a configuration of one rule, S3_ABORT_RULE_ID: abort incomplete
+ * multipart uploads under `prefix` after `days`. It REPLACES the bucket's
+ * configuration: callers only do it when there is none. */
+#define S3_ABORT_RULE_ID "amifs-abort-incomplete-uploads"
+int s3_put_lifecycle_abort(struct aws_client *c, const char *bucket,
+                           const char *prefix, int days,
+                           struct aws_error *err);
 
 /* Multipart primitives (the uploader in mpu.h drives these). */
 int s3_mpu_create(struct aws_client *c, const char *bucket, const char *key,
@@ -229,6 +262,8 @@ int s3_parse_list_buckets(const struct xml_node *root,
                           struct s3_bucket_list *out, char **next,
                           struct aws_error *err);
 /* Region named by a <LocationConstraint> root ("" → us-east-1). */
+int s3_parse_lifecycle(const struct xml_node *root, const char *prefix,
+                       struct s3_lifecycle *out);
 int s3_parse_location(const struct xml_node *root, char *out, size_t n,
                       struct aws_error *err);
 /* Decodes keys and prefixes when the answer says EncodingType=url. */

@@ -510,6 +510,36 @@ static void check_bucket_write(struct doctor *d)
                 d->region);
 }
 
+/* The safety net for copies that died: a lifecycle rule that aborts
+ * incomplete multipart uploads (a warning when absent: imports work). */
+static void check_lifecycle(struct doctor *d)
+{
+    struct s3_lifecycle lc;
+    struct aws_error err;
+    char line[768];
+    aws_error_clear(&err);
+    if (s3_get_lifecycle(d->c, d->o->bucket, d->o->prefix, &lc, &err) != 0) {
+        format_err(&err, line, sizeof(line));
+        report_item(d->r, "warning", "cannot read the lifecycle rules of "
+                    "bucket '%s' (%s); not checked", d->o->bucket, line);
+        return;
+    }
+    if (lc.abort_days > 0) {
+        report_item(d->r, "ok", "bucket '%s' aborts multipart uploads left "
+                    "incomplete for %d days", d->o->bucket, lc.abort_days);
+        return;
+    }
+    report_item(d->r, "warning", "bucket '%s' has no lifecycle rule that "
+                "aborts incomplete multipart uploads: the parts of a copy "
+                "that died stay (and are billed) until removed",
+                d->o->bucket);
+    if (lc.nrules)
+        report_hint(d->r, "add a rule with AbortIncompleteMultipartUpload "
+                          "to the bucket's lifecycle configuration");
+    else
+        report_hint(d->r, "%s", d->setup_cmd);
+}
+
 static void check_bucket(struct doctor *d)
 {
     if (!d->o->bucket[0]) {
@@ -522,6 +552,8 @@ static void check_bucket(struct doctor *d)
     d->bucket_ok = check_bucket_location(d);
     if (d->bucket_ok)
         check_bucket_write(d);
+    if (d->bucket_ok)
+        check_lifecycle(d);
 }
 
 /* The fixes for a role: create it, or update its trust, or add a policy. */

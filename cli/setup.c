@@ -15,8 +15,14 @@
 #include "core/policy.h"
 #include "cli/setup.h"
 
+/* Days after which the staging bucket's lifecycle rule aborts an
+ * incomplete multipart upload: long enough for a resumed copy of a huge
+ * image, short enough that a crashed one is not billed for long. */
+#define ABORT_DAYS 7
+
 struct plan {
     bool create_bucket;
+    bool add_lifecycle;      /* the AbortIncompleteMultipartUpload rule */
     bool create_role;
     bool update_trust;
     char *policy_doc;        /* put when non-NULL */
@@ -79,6 +85,33 @@ static int plan_bucket(struct setup *s)
         return -1;
     }
     s->plan.create_bucket = true;
+    return 0;
+}
+
+/* The AbortIncompleteMultipartUpload rule (doc/design/fleet.md): added
+ * when the bucket has no lifecycle configuration; a bucket with rules of
+ * its own is not rewritten (the PUT would replace them), only told. */
+static int plan_lifecycle(struct setup *s)
+{
+    struct s3_lifecycle lc;
+    struct aws_error err;
+    aws_error_clear(&err);
+    if (s->plan.create_bucket) {
+        s->plan.add_lifecycle = true;
+        return 0;
+    }
+    if (s3_get_lifecycle(s->c, s->o->bucket, s->o->prefix, &lc, &err) != 0) {
+        print_err("cannot read the bucket's lifecycle rules", &err);
+        return -1;
+    }
+    if (lc.abort_days == 0 && lc.nrules == 0)
+        s->plan.add_lifecycle = true;
+    else if (lc.abort_days == 0)
+        printf("note: bucket '%s' has lifecycle rules, none of which aborts "
+               "incomplete multipart uploads; amifs does not replace them. "
+               "Add a rule with AbortIncompleteMultipartUpload "
+               "(DaysAfterInitiation %d) for the prefix '%s'\n",
+               s->o->bucket, ABORT_DAYS, s->o->prefix);
     return 0;
 }
 
@@ -146,7 +179,7 @@ static void print_json(const char *json)
 static bool plan_empty(const struct plan *p)
 {
     return !p->create_bucket && !p->create_role && !p->update_trust &&
-           !p->policy_doc;
+           !p->policy_doc && !p->add_lifecycle;
 }
 
 static void print_plan(const struct setup *s)
@@ -156,6 +189,10 @@ static void print_plan(const struct setup *s)
     printf("plan for account %s in %s:\n", s->account, s->region);
     if (p->create_bucket)
         printf("  create bucket '%s' in %s\n", s->o->bucket, s->region);
+    if (p->add_lifecycle)
+        printf("  add lifecycle rule '" S3_ABORT_RULE_ID "' to bucket '%s': "
+               "abort multipart uploads under '%s' left incomplete for %d "
+               "days\n", s->o->bucket, s->o->prefix, ABORT_DAYS);
     if (p->create_role || p->update_trust) {
         printf("  %s role '%s' trusted by " POLICY_SERVICE
                " (sts:Externalid '" POLICY_EXTERNAL_ID "'):\n",
@@ -204,6 +241,15 @@ static int apply_plan(struct setup *s)
         }
         printf("created bucket '%s' in %s\n", s->o->bucket, s->region);
     }
+    if (p->add_lifecycle) {
+        if (s3_put_lifecycle_abort(s->c, s->o->bucket, s->o->prefix,
+                                   ABORT_DAYS, &err) != 0) {
+            print_err("cannot add the lifecycle rule", &err);
+            return 1;
+        }
+        printf("added lifecycle rule '" S3_ABORT_RULE_ID "' to bucket "
+               "'%s'\n", s->o->bucket);
+    }
     if (apply_role(s, &err) != 0) {
         print_err("cannot set up the role", &err);
         return 1;
@@ -223,7 +269,8 @@ static int apply_plan(struct setup *s)
 
 static int run(struct setup *s)
 {
-    if (identify(s) != 0 || plan_bucket(s) != 0 || plan_role(s) != 0)
+    if (identify(s) != 0 || plan_bucket(s) != 0 || plan_lifecycle(s) != 0 ||
+        plan_role(s) != 0)
         return 1;
     if (plan_empty(&s->plan)) {
         printf("nothing to do: bucket '%s' and role '%s' are ready for "

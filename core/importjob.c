@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "aws/s3.h"
+#include "core/importqueue.h"
 #include "core/upload.h"
 #include "ova/ova.h"
 
@@ -564,32 +565,86 @@ static int resolve(struct importjob *j, struct import_params *p)
         ok = ok && import_tag_set(&p->tags, "Name", nm) == 0;
     ok = ok && import_tag_set(&p->tags, STATUS_TAG_NAME, nm) == 0;
     ok = ok && import_tag_set(&p->tags, STATUS_TAG_TIME, when) == 0;
+    const char *copy = p->copy_regions ? p->copy_regions : c->copy_regions;
+    if (copy && *copy) /* any mount that sees the task end makes the copies */
+        ok = ok && import_tag_set(&p->tags, STATUS_TAG_COPY_TO, copy) == 0;
     return rc != 0 ? rc : ok ? 0 : -ENOMEM;
 }
 
-static int call_import(struct importjob *j, const struct import_params *p,
-                       struct ec2_import_task *out, struct aws_error *err)
+/* ImportImage's request for the job; borrows from j, p, disk and token. */
+static void build_request(struct importjob *j, const struct import_params *p,
+                          struct ec2_disk_container *disk, char token[65],
+                          struct ec2_import_params *ip)
 {
-    struct ec2_disk_container disk = {0};
-    disk.format = ova_kind_format(j->vkind);
-    disk.s3_bucket = j->cfg->bucket;
-    disk.s3_key = j->key;
-    char token[65];
+    memset(disk, 0, sizeof *disk);
+    disk->format = ova_kind_format(j->vkind);
+    disk->s3_bucket = j->cfg->bucket;
+    disk->s3_key = j->key;
     importjob_client_token(j->cfg->bucket, j->key, j->etag, token);
-    struct ec2_import_params ip = {0};
-    ip.disks = &disk;
-    ip.ndisks = 1;
-    ip.description = p->description;
-    ip.architecture = p->architecture;
-    ip.platform = p->platform;
-    ip.boot_mode = p->boot_mode;
-    ip.license_type = p->license_type;
-    ip.kms_key_id = p->kms_key_id;
-    ip.encrypted = p->encrypted > 0 || (p->kms_key_id && *p->kms_key_id);
-    ip.role_name = p->role_name;
-    ip.client_token = token;
-    ip.tags = &p->tags;
-    return ec2_import_image(j->cfg->client, &ip, out, err);
+    memset(ip, 0, sizeof *ip);
+    ip->disks = disk;
+    ip->ndisks = 1;
+    ip->description = p->description;
+    ip->architecture = p->architecture;
+    ip->platform = p->platform;
+    ip->boot_mode = p->boot_mode;
+    ip->license_type = p->license_type;
+    ip->kms_key_id = p->kms_key_id;
+    ip->encrypted = p->encrypted > 0 || (p->kms_key_id && *p->kms_key_id);
+    ip->role_name = p->role_name;
+    ip->client_token = token;
+    ip->tags = &p->tags;
+}
+
+/* The quota is full: hand the request to the shared queue. 0 once it is
+ * durably queued (the phase is then QUEUED), else -errno. */
+static int enqueue(struct importjob *j, const struct ec2_import_params *ip)
+{
+    char nm[1024];
+    importjob_name(j, nm, sizeof nm);
+    struct aws_error err;
+    aws_error_clear(&err);
+    int rc = importqueue_put(j->cfg->queue, ip, nm, &err);
+    if (rc != 0) {
+        char msg[700];
+        aws_error_format(&err, msg, sizeof msg);
+        return fail(j, -rc, "the import quota is full and the queue entry "
+                    "could not be stored: %s", msg);
+    }
+    pthread_mutex_lock(&j->mu);
+    if (j->phase != UPLOAD_CANCELLED)
+        j->phase = UPLOAD_QUEUED;
+    replace(&j->detail, NULL);
+    j->result = 0;
+    pthread_mutex_unlock(&j->mu);
+    char enm[NAME_ESC_MAX];
+    aws_log(j->cfg->lg, AWS_LOG_INFO, "imports/%s: import quota full; queued",
+            name_esc(nm, enm, sizeof enm));
+    return 0;
+}
+
+/* 0 with out filled (started), 1 (queued), or -errno (failed). */
+static int call_import(struct importjob *j, const struct import_params *p,
+                       struct ec2_import_task *out)
+{
+    struct ec2_disk_container disk;
+    char token[65];
+    struct ec2_import_params ip;
+    build_request(j, p, &disk, token, &ip);
+    struct aws_error err;
+    aws_error_clear(&err);
+    if (ec2_import_image(j->cfg->client, &ip, out, &err) == 0 &&
+        out->import_task_id)
+        return 0;
+    if (j->cfg->queue &&
+        strcmp(err.code, "ResourceCountLimitExceeded") == 0) {
+        int rc = enqueue(j, &ip);
+        return rc == 0 ? 1 : rc;
+    }
+    char msg[700];
+    aws_error_format(&err, msg, sizeof msg);
+    int e = aws_error_errno(&err);
+    return fail(j, e ? e : EIO, "ImportImage refused: %s", msg);
 }
 
 /* Put our tags on the cached copy when the answer lacks them, so the
@@ -623,14 +678,11 @@ static int start_import(struct importjob *j)
     }
     struct ec2_import_task t;
     memset(&t, 0, sizeof t);
-    struct aws_error err;
-    aws_error_clear(&err);
-    if (call_import(j, &p, &t, &err) != 0 || !t.import_task_id) {
+    int rc = call_import(j, &p, &t);
+    if (rc != 0) {
+        ec2_import_task_release(&t);
         import_params_release(&p);
-        char msg[700];
-        aws_error_format(&err, msg, sizeof msg);
-        int e = aws_error_errno(&err);
-        return fail(j, e ? e : EIO, "ImportImage refused: %s", msg);
+        return rc > 0 ? 0 : rc;
     }
     pthread_mutex_lock(&j->mu);
     replace(&j->task_id, t.import_task_id);
@@ -724,8 +776,34 @@ int importjob_abort(struct importjob *j, const char *why)
     return 0;
 }
 
+/* rm of a queued file: out of the shared queue, then the staged object. */
+static int cancel_queued(struct importjob *j)
+{
+    int rc = j->cfg->queue ? importqueue_remove(j->cfg->queue, j->key)
+                           : -EBUSY;
+    if (rc != 0)
+        return -EBUSY;
+    pthread_mutex_lock(&j->mu);
+    bool still = j->phase == UPLOAD_QUEUED;
+    if (still) {
+        j->phase = UPLOAD_CANCELLED;
+        replace(&j->detail, "removed from imports/ while queued; the import "
+                            "will not start");
+        j->mtime = time(NULL);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (!still)
+        return -EBUSY;
+    struct aws_error err;
+    aws_error_clear(&err);
+    s3_delete_object(j->cfg->client, j->cfg->bucket, j->key, &err);
+    return 0;
+}
+
 int importjob_cancel(struct importjob *j)
 {
+    if (importjob_phase(j) == UPLOAD_QUEUED)
+        return cancel_queued(j);
     pthread_mutex_lock(&j->mu);
     enum upload_phase ph = j->phase;
     bool busy = j->import_called || ph == UPLOAD_FINISHING;
@@ -769,7 +847,7 @@ static int read_sink(void *ctx, const char *data, size_t n)
 ssize_t importjob_read(struct importjob *j, char *buf, size_t n, off_t off)
 {
     pthread_mutex_lock(&j->mu);
-    bool complete = j->phase == UPLOAD_STAGED ||
+    bool complete = j->phase == UPLOAD_STAGED || j->phase == UPLOAD_QUEUED ||
                     j->phase == UPLOAD_STARTED ||
                     (j->phase == UPLOAD_FINISHING && j->import_called);
     uint64_t size = j->received;
@@ -791,6 +869,25 @@ ssize_t importjob_read(struct importjob *j, char *buf, size_t n, off_t off)
 }
 
 /* ---- snapshots -------------------------------------------------------- */
+
+/* "3 of 7 (20 import tasks active)" as of the queue's last round. */
+static void queued_detail(struct importjob *j, struct importjob_info *o)
+{
+    struct importqueue_pos pos;
+    if (!j->cfg->queue ||
+        importqueue_position(j->cfg->queue, j->key, &pos) != 0 ||
+        !pos.position)
+        return;
+    struct buf b;
+    buf_init(&b, 0);
+    if (buf_printf(&b, "%zu of %zu (%zu import task%s active)", pos.position,
+                   pos.total, pos.active, pos.active == 1 ? "" : "s") == 0) {
+        free(o->hold[2]);
+        o->hold[2] = buf_detach(&b);
+        o->u.detail = o->hold[2];
+    } else
+        buf_release(&b);
+}
 
 void importjob_info(struct importjob *j, struct importjob_info *o)
 {
@@ -814,6 +911,8 @@ void importjob_info(struct importjob *j, struct importjob_info *o)
     o->u.task_id = o->hold[3];
     o->u.bucket = j->cfg->bucket;
     o->u.kind = k != OVA_KIND_NONE ? ova_kind_format(k) : NULL;
+    if (o->u.phase == UPLOAD_QUEUED)
+        queued_detail(j, o);
     /* uw_sent is thread-safe; the writer lives as long as j. */
     o->u.sent = w ? uw_sent(w) : 0;
 }
@@ -893,4 +992,63 @@ void importjob_name(struct importjob *j, char *out, size_t n)
     pthread_mutex_lock(&j->mu);
     snprintf(out, n, "%s", j->name);
     pthread_mutex_unlock(&j->mu);
+}
+
+/* ---- the shared queue's verdicts ------------------------------------- */
+
+static void known(void *arg, const struct ec2_import_task *t, bool cancelled)
+{
+    (void)arg, (void)t, (void)cancelled;
+}
+
+int importjob_dequeued(struct importjob *j, const struct ec2_import_task *t)
+{
+    pthread_mutex_lock(&j->mu);
+    bool queued = j->phase == UPLOAD_QUEUED;
+    if (queued) {
+        replace(&j->task_id, t->import_task_id);
+        j->phase = UPLOAD_STARTED;
+        replace(&j->detail, NULL);
+        j->mtime = time(NULL);
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (!queued)
+        return -EINVAL;
+    char nm[1024], enm[NAME_ESC_MAX];
+    importjob_name(j, nm, sizeof nm);
+    aws_log(j->cfg->lg, AWS_LOG_INFO, "imports/%s: queued import started %s",
+            name_esc(nm, enm, sizeof enm), t->import_task_id);
+    if (j->cfg->tasks) {
+        /* a newer state the cache holds wins over the queue's snapshot */
+        if (taskcache_with(j->cfg->tasks, t->import_task_id, known, NULL) != 0)
+            taskcache_put(j->cfg->tasks, t);
+        taskcache_kick(j->cfg->tasks);
+    }
+    return 0;
+}
+
+int importjob_queue_failed(struct importjob *j, const char *why)
+{
+    if (importjob_phase(j) != UPLOAD_QUEUED)
+        return -EINVAL;
+    fail(j, EIO, "ImportImage refused: %s", why);
+    return 0;
+}
+
+int importjob_keep_staged(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int k = j->params.keep_staged;
+    pthread_mutex_unlock(&j->mu);
+    return k;
+}
+
+char *importjob_copy_regions(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    const char *r = j->params.copy_regions ? j->params.copy_regions
+                                           : j->cfg->copy_regions;
+    char *out = r && *r ? strdup(r) : NULL;
+    pthread_mutex_unlock(&j->mu);
+    return out;
 }

@@ -7,7 +7,9 @@
  * Life of a job (phase as in core/status.h):
  *
  *   WRITING ──close, final name──► FINISHING ──ImportImage ok──► STARTED
- *      │  └─close, temp name──► STAGED ──rename to a final name──┘
+ *      │  └─close, temp name──► STAGED ──rename to a final name──┘   ▲
+ *      │                  quota full (ResourceCountLimitExceeded) │
+ *      │                  FINISHING ──► QUEUED ──a mount started it┘
  *      │  refused / upload or ImportImage failed ──► FAILED
  *      └─ importjob_cancel (rm) ──► CANCELLED
  *
@@ -61,6 +63,7 @@
 #include "core/upload.h"
 
 struct mpu_shared;
+struct importqueue;
 
 /* Mount-wide settings; strings borrowed (they live as long as the mount).
  * Any string may be NULL (unset). */
@@ -86,6 +89,13 @@ struct import_config {
      * and janitor), so that the next mount aborts the staging upload of a
      * daemon that was killed. May be NULL. */
     const struct uw_journal_ops *journal;
+    /* The shared import queue (core/importqueue.h): when ImportImage
+     * answers ResourceCountLimitExceeded the request is queued there and
+     * close() succeeds (phase QUEUED). NULL: the close fails instead. */
+    struct importqueue *queue;
+    /* "eu-west-1,us-west-2": copy every completed AMI there (mount option
+     * copy_to_regions=; a file's CopyToRegions replaces it). May be NULL. */
+    const char *copy_regions;
 };
 
 /* True for names ending in .ova .vmdk .vhd .vhdx .raw .img. */
@@ -127,16 +137,26 @@ int importjob_getxattr(struct importjob *j, const char *name, char *out,
 
 /* The end of the bytes: finish validating, complete the upload and, for a
  * final name, call ImportImage. 0 only when S3 holds the object and (final
- * name) ImportImage returned a task id; else -errno with the reason in the
- * status. The first call does the work; later calls return its result. */
+ * name) ImportImage returned a task id or, the quota being full, the
+ * request is durably queued (cfg->queue); else -errno with the reason in
+ * the status. The first call does the work; later calls return its result. */
 int importjob_close(struct importjob *j);
+/* The shared queue's verdicts on a QUEUED job (fs/imports.c forwards the
+ * importqueue callbacks): started as task t (phase STARTED, t goes into the
+ * task cache), or refused for good (phase FAILED, detail "ImportImage
+ * refused: <why>"). 0, or -EINVAL when the job is not QUEUED. */
+int importjob_dequeued(struct importjob *j, const struct ec2_import_task *t);
+int importjob_queue_failed(struct importjob *j, const char *why);
+
 /* The file is renamed to `newname`. A staged temp onto a final name starts
  * the import (0 or -errno as close); a job still being written only changes
  * its name (the import starts at its close). -EBUSY once ImportImage was
  * called. */
 int importjob_rename(struct importjob *j, const char *newname);
-/* rm: abort an upload in flight (or delete a staged, never-imported object).
- * 0, or -EBUSY once ImportImage was called. */
+/* rm: abort an upload in flight (or delete a staged, never-imported object;
+ * or take a QUEUED import out of the shared queue and delete its object).
+ * 0, or -EBUSY once ImportImage was called (for a queued one: while a
+ * mount holds its claim). */
 int importjob_cancel(struct importjob *j);
 
 /* Abort on request before the import: the writer was killed by a signal,
@@ -178,6 +198,13 @@ const char *importjob_key(const struct importjob *j);
 const char *importjob_bucket(const struct importjob *j);
 /* The current name, copied into out. */
 void importjob_name(struct importjob *j, char *out, size_t n);
+
+/* The file's own KeepStaged (sidecar or user.amifs.keep_staged): -1 when
+ * not given (the mount's keep_staged decides), 0 or 1. */
+int importjob_keep_staged(struct importjob *j);
+/* The regions the completed AMI is copied to ("R1,R2", malloc'd: the
+ * file's CopyToRegions, else the mount's), or NULL for none. */
+char *importjob_copy_regions(struct importjob *j);
 
 /* Pure helpers, exposed for unit tests. */
 int importjob_sniff(const unsigned char *head, size_t n); /* an ova_kind */

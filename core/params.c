@@ -78,13 +78,14 @@ void import_params_init(struct import_params *p)
 {
     memset(p, 0, sizeof *p);
     p->encrypted = -1;
+    p->keep_staged = -1;
 }
 
 void import_params_release(struct import_params *p)
 {
     char **s[] = {&p->boot_mode,  &p->license_type, &p->platform,
                   &p->architecture, &p->kms_key_id, &p->role_name,
-                  &p->description};
+                  &p->description, &p->copy_regions};
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
         free(*s[i]);
     ec2_tags_release(&p->tags);
@@ -141,6 +142,51 @@ static char **param_field(struct import_params *p, const char *name)
     return NULL;
 }
 
+bool import_regions_ok(const char *csv)
+{
+    size_t len = 0, n = 1;
+    for (const char *c = csv; c && *c; c++) {
+        if (*c == ',') {
+            if (len < 2)
+                return false;
+            len = 0;
+            n++;
+            continue;
+        }
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              *c == '-') || ++len > 32)
+            return false;
+    }
+    return csv && len >= 2 && n <= 16;
+}
+
+/* The sidecar's "CopyToRegions": ["eu-west-1", …] as "eu-west-1,…". */
+static int json_regions(struct import_params *p, const cJSON *arr, char *why,
+                        size_t whylen)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    const cJSON *it;
+    int rc = 0;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (!cJSON_IsString(it) ||
+            buf_printf(&b, "%s%s", b.len ? "," : "", it->valuestring) != 0)
+            rc = -EINVAL;
+    }
+    if (rc == 0 && !import_regions_ok(buf_cstr(&b)))
+        rc = -EINVAL;
+    if (rc != 0) {
+        snprintf(why, whylen, "CopyToRegions must be a list of 1 to 16 "
+                              "region names such as [\"eu-west-1\"]");
+        buf_release(&b);
+        return rc;
+    }
+    free(p->copy_regions);
+    p->copy_regions = buf_detach(&b);
+    return p->copy_regions ? 0 : -ENOMEM;
+}
+
 static int parse_bool(const char *s, size_t n)
 {
     if ((n == 4 && strncasecmp(s, "true", 4) == 0) || (n == 1 && *s == '1'))
@@ -183,11 +229,23 @@ int import_params_setxattr(struct import_params *p, const char *name,
         *f = v;
         return 0;
     }
-    if (strcmp(k, "encrypted") == 0) {
+    if (strcmp(k, "copy_to_regions") == 0) {
+        if (!import_regions_ok(v)) {
+            free(v);
+            return -EINVAL;
+        }
+        free(p->copy_regions);
+        p->copy_regions = v;
+        return 0;
+    }
+    int *flag = strcmp(k, "encrypted") == 0     ? &p->encrypted
+                : strcmp(k, "keep_staged") == 0 ? &p->keep_staged
+                                                : NULL;
+    if (flag) {
         int b = parse_bool(v, strlen(v));
         rc = b < 0 ? -EINVAL : 0;
         if (b >= 0)
-            p->encrypted = b;
+            *flag = b;
     } else if (strncmp(k, "tag.", 4) == 0 && k[4]) {
         rc = import_tag_set(&p->tags, k + 4, v);
     } else {
@@ -208,6 +266,10 @@ const char *import_params_getxattr(const struct import_params *p,
         return *f;
     if (strcmp(k, "encrypted") == 0)
         return p->encrypted < 0 ? NULL : p->encrypted ? "true" : "false";
+    if (strcmp(k, "keep_staged") == 0)
+        return p->keep_staged < 0 ? NULL : p->keep_staged ? "true" : "false";
+    if (strcmp(k, "copy_to_regions") == 0)
+        return p->copy_regions;
     if (strncmp(k, "tag.", 4) == 0)
         return status_tag(&p->tags, k + 4);
     return NULL;
@@ -295,6 +357,12 @@ static int json_member(struct import_params *p, const cJSON *it, char *why,
         p->encrypted = cJSON_IsTrue(it) ? 1 : 0;
         return 0;
     }
+    if (strcmp(it->string, "CopyToRegions") == 0 && cJSON_IsArray(it))
+        return json_regions(p, it, why, whylen);
+    if (strcmp(it->string, "KeepStaged") == 0 && cJSON_IsBool(it)) {
+        p->keep_staged = cJSON_IsTrue(it) ? 1 : 0;
+        return 0;
+    }
     if (strcmp(it->string, "Tags") == 0 &&
         (cJSON_IsObject(it) || cJSON_IsArray(it))) {
         why[0] = '\0';
@@ -369,6 +437,13 @@ int import_params_merge(struct import_params *dst,
     }
     if (src->encrypted >= 0)
         dst->encrypted = src->encrypted;
+    if (src->keep_staged >= 0)
+        dst->keep_staged = src->keep_staged;
+    if (src->copy_regions) {
+        replace(&dst->copy_regions, src->copy_regions);
+        if (!dst->copy_regions)
+            return -ENOMEM;
+    }
     for (size_t i = 0; i < src->tags.n; i++)
         if (import_tag_set(&dst->tags, src->tags.v[i].key, src->tags.v[i].value))
             return -ENOMEM;

@@ -21,6 +21,7 @@
 #ifndef AMIFS_CORE_PARAMS_H
 #define AMIFS_CORE_PARAMS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "aws/ec2.h"
@@ -45,12 +46,18 @@ struct import_params {
     char *role_name;
     char *description;
     int encrypted;            /* -1 unset, 0, 1 */
+    int keep_staged;          /* -1 unset, 0, 1: amifs's own, not sent to
+                                 AWS (doc/design/fleet.md) */
+    char *copy_regions;       /* "eu-west-1,us-west-2": regions the AMI is
+                                 copied to once complete (amifs's own) */
     struct ec2_tags tags;     /* owned */
 };
 void import_params_init(struct import_params *p);
 void import_params_release(struct import_params *p);
 /* Merge a sidecar's JSON (keys as ImportImage's: BootMode, LicenseType,
  * Platform, Architecture, Encrypted, KmsKeyId, RoleName, Description, Tags —
+ * plus amifs's own KeepStaged (a bool: keep the staged object after success)
+ * and CopyToRegions (an array of region names) —
  * Tags either {"K":"V"} or [{"Key":…,"Value":…}]). 0, or -EINVAL with a
  * sentence in why (also for a value over the limits above, a tag key
  * starting with "aws:", a string that is not UTF-8). */
@@ -61,7 +68,9 @@ int import_params_from_json(struct import_params *p, const char *json,
  * takes it, or that function's -EINVAL with its sentence in why. */
 int import_params_check(const char *json, size_t n, char *why, size_t whylen);
 /* user.amifs.boot_mode, .license_type, .platform, .architecture,
- * .encrypted, .kms_key_id, .role_name, .description, .tag.KEY.
+ * .encrypted, .kms_key_id, .role_name, .description, .tag.KEY, and
+ * .keep_staged ("true"/"false") and .copy_to_regions ("R1,R2"), amifs's
+ * own.
  * 0, -ENOTSUP for another name, -EINVAL for a bad value (a NUL byte
  * anywhere in it, not UTF-8, a tag key starting with "aws:"), -E2BIG for
  * a description or tag over the limits above, -ENOSPC for a tag beyond
@@ -72,6 +81,10 @@ int import_params_setxattr(struct import_params *p, const char *name,
  * result points into p. */
 const char *import_params_getxattr(const struct import_params *p,
                                    const char *name);
+
+/* Whether csv is a comma-separated list of 1–16 region names (lower-case
+ * letters, digits, '-'; each 2–32 characters). */
+bool import_regions_ok(const char *csv);
 
 /* Set (or replace) the tag k=v in t; both copied. 0 or -ENOMEM. */
 int import_tag_set(struct ec2_tags *t, const char *k, const char *v);

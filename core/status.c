@@ -13,6 +13,7 @@ static const char *const WORDS[] = {
     [STATUS_UPLOADING] = "uploading", [STATUS_VALIDATING] = "validating",
     [STATUS_ACTIVE] = "active",       [STATUS_COMPLETED] = "completed",
     [STATUS_FAILED] = "failed",       [STATUS_CANCELLED] = "cancelled",
+    [STATUS_QUEUED] = "queued",
 };
 
 const char *status_word_name(enum status_word w)
@@ -80,6 +81,8 @@ static enum status_word word_of_upload(const struct upload_info *u)
         return STATUS_FAILED;
     case UPLOAD_CANCELLED:
         return STATUS_CANCELLED;
+    case UPLOAD_QUEUED:
+        return STATUS_QUEUED;
     }
     return STATUS_FAILED;
 }
@@ -174,6 +177,9 @@ static int line_of_upload(const struct upload_info *u, enum status_word w,
         return line_uploading(u, out);
     case STATUS_VALIDATING:
         return buf_printf(out, "validating %s\n", d ? d : "finishing upload");
+    case STATUS_QUEUED:
+        return buf_printf(out, "queued %s\n",
+                          d ? d : "(waiting for a free import slot)");
     case STATUS_ACTIVE:
         return buf_printf(out, "active pending (%s)\n",
                           u->task_id ? u->task_id : "ImportImage accepted");
@@ -316,6 +322,7 @@ static const char *const PHASES[] = {
     [UPLOAD_WRITING] = "writing",     [UPLOAD_STAGED] = "staged",
     [UPLOAD_FINISHING] = "finishing", [UPLOAD_STARTED] = "started",
     [UPLOAD_FAILED] = "failed",       [UPLOAD_CANCELLED] = "cancelled",
+    [UPLOAD_QUEUED] = "queued",
 };
 
 static void upload_json(cJSON *o, const struct upload_info *u)

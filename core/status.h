@@ -17,6 +17,10 @@
  *   failed     detail: exactly why (our validator, the upload, ImportImage's
  *              error, or AWS's StatusMessage without "CLIENT_ERROR : ")
  *   cancelled  rm of the upload in flight, or the task was cancelled
+ *   queued     the object is stored but the account's import-task quota
+ *              is full: the import waits in the shared queue
+ *              (core/importqueue.h); detail "3 of 7 (20 import tasks
+ *              active)"
  * When both are given, the AWS task wins once the upload phase is STARTED.
  */
 #ifndef AMIFS_CORE_STATUS_H
@@ -35,6 +39,7 @@ enum status_word {
     STATUS_COMPLETED,
     STATUS_FAILED,
     STATUS_CANCELLED,
+    STATUS_QUEUED,
 };
 
 /* "uploading", "validating", … */
@@ -48,6 +53,7 @@ enum upload_phase {
     UPLOAD_STARTED,    /* ImportImage returned task_id */
     UPLOAD_FAILED,     /* detail says why */
     UPLOAD_CANCELLED,  /* removed while in flight */
+    UPLOAD_QUEUED,     /* stored; ImportImage waits for a quota slot */
 };
 
 /* A snapshot of one upload. Strings are borrowed for the call; any may be
@@ -122,5 +128,9 @@ void status_human_bytes(uint64_t n, char *out, unsigned len);
 /* Put on an ended task by `rm -r tasks/X` (value: when): every mount leaves
  * it out of tasks/ (core/taskcache.h taskcache_hide). */
 #define STATUS_TAG_HIDDEN "amifs:hidden"
+/* "eu-west-1,us-west-2": the regions the completed AMI is copied to
+ * (CopyToRegions, core/regioncopy.h). On the task, so that any mount that
+ * sees it complete makes the copies (the same ones: ClientToken). */
+#define STATUS_TAG_COPY_TO "amifs:copy-to"
 
 #endif

@@ -78,7 +78,10 @@ struct amifs_opts {
     char *license_type;
     char *platform;
     char *architecture;
-    int cleanup;
+    int cleanup;                 /* accepted, the default now (fleet.md) */
+    int keep_staged;             /* keep the staged object after success */
+    double queue_lease;          /* seconds a queue claim lasts (fleet.md) */
+    char *copy_to_regions;       /* "R1:R2": copy completed AMIs there */
     /* tasks (fs/tasks.c) */
     double poll_interval;        /* DescribeImportImageTasks refresh; 10 s,
                                     2 s while a task is active */

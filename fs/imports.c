@@ -151,15 +151,27 @@ struct importjob *fsimport_job_by_task(struct fsimport *s, const char *id)
     return found;
 }
 
-/* Delete the staged object of a task of ours that completed (cleanup). */
+/* Delete the staged object of a task of ours that completed (cleanup, the
+ * default; -o keep_staged or the file's KeepStaged keeps it). */
 static void on_task_end(void *ctx, const struct ec2_import_task *t)
 {
     struct fsimport *s = ctx;
-    if (!s->cleanup || !t->status || strcmp(t->status, "completed") != 0)
-        return;
+    if (s->queue)
+        importqueue_kick(s->queue); /* a quota slot may be free */
+    if (!t->status || strcmp(t->status, "completed") != 0)
+        return; /* a failed import keeps its object for diagnosis */
+    const char *copy_to = status_tag(&t->tags, STATUS_TAG_COPY_TO);
+    if (copy_to && t->image_id && s->copies) /* whoever's import it was */
+        regioncopy_add(s->copies, t->import_task_id, t->image_id, NULL,
+                       copy_to, &t->tags);
     struct importjob *found = fsimport_job_by_task(s, t->import_task_id);
     if (!found)
         return;
+    int keep = importjob_keep_staged(found);
+    if (keep > 0 || (keep < 0 && !s->cleanup)) {
+        importjob_unref(found);
+        return;
+    }
     struct aws_error err;
     aws_error_clear(&err);
     if (s3_delete_object(s->cfg.client, importjob_bucket(found),
@@ -169,6 +181,99 @@ static void on_task_end(void *ctx, const struct ec2_import_task *t)
                 name_esc(importjob_key(found), (char[NAME_ESC_MAX]){0},
                          NAME_ESC_MAX));
     importjob_unref(found);
+}
+
+/* The job whose staged object is `key` (referenced), or NULL. */
+static struct importjob *job_by_key(struct fsimport *s, const char *key)
+{
+    struct importjob *found = NULL;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->njobs && !found; i++)
+        if (strcmp(importjob_key(s->jobs[i]), key) == 0) {
+            found = s->jobs[i];
+            importjob_ref(found);
+        }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+static void copy_task(void *arg, const struct ec2_import_task *t,
+                      bool cancelled)
+{
+    (void)cancelled;
+    taskcache_task_dup(arg, t);
+}
+
+/* The shared queue (core/importqueue.h) started a queued job of ours. A
+ * task that ended before we learnt it was ours gets its cleanup now. */
+static void on_dequeued(void *ctx, const char *key,
+                        const struct ec2_import_task *t)
+{
+    struct fsimport *s = ctx;
+    struct importjob *j = job_by_key(s, key);
+    if (j && importjob_dequeued(j, t) == 0) {
+        struct ec2_import_task now;
+        memset(&now, 0, sizeof now);
+        if (taskcache_ended(s->tc, t->import_task_id) &&
+            taskcache_with(s->tc, t->import_task_id, copy_task, &now) == 0)
+            on_task_end(s, &now);
+        else if (t->status && strcmp(t->status, "completed") == 0)
+            on_task_end(s, t);
+        taskcache_task_free(&now);
+    }
+    importjob_unref(j);
+}
+
+static void on_queue_failed(void *ctx, const char *key, const char *why)
+{
+    struct importjob *j = job_by_key(ctx, key);
+    if (j)
+        importjob_queue_failed(j, why);
+    importjob_unref(j);
+}
+
+int fsimport_copies(struct fsimport *s, const char *task_id,
+                    const char *regions, struct importjob *j, struct buf *out)
+{
+    char *mine = !regions && j ? importjob_copy_regions(j) : NULL;
+    const char *r = regions ? regions : mine;
+    int rc = r && s->copies ? regioncopy_render(s->copies,
+                                                task_id ? task_id : "", r, out)
+                            : -ENOENT;
+    free(mine);
+    return rc;
+}
+
+/* copy_to_regions=R1:R2 (':' because ',' separates mount options). */
+static int start_copies(struct fsimport *s, const struct amifs_opts *o)
+{
+    if (o->copy_to_regions && *o->copy_to_regions) {
+        s->copy_regions = strdup(o->copy_to_regions);
+        if (!s->copy_regions)
+            return -ENOMEM;
+        for (char *c = s->copy_regions; *c; c++)
+            *c = *c == ':' ? ',' : *c;
+        if (!import_regions_ok(s->copy_regions))
+            return -EINVAL;
+        s->cfg.copy_regions = s->copy_regions;
+    }
+    s->copies = regioncopy_new(s->cfg.client, o->poll_interval, s->cfg.lg);
+    return s->copies ? regioncopy_start(s->copies) : -ENOMEM;
+}
+
+static int start_queue(struct fsimport *s, const struct amifs_opts *o)
+{
+    if (!s->bucket)
+        return 0;
+    struct importqueue_config qc = {
+        .client = s->cfg.client, .bucket = s->bucket, .prefix = s->prefix,
+        .lease = o->queue_lease,
+        .interval = o->poll_interval > 0 ? o->poll_interval : 10.0,
+        .lg = s->cfg.lg, .started = on_dequeued, .failed = on_queue_failed,
+        .ctx = s};
+    s->queue = importqueue_new(&qc);
+    s->cfg.queue = s->queue;
+    return s->queue ? importqueue_start(s->queue) : -ENOMEM;
 }
 
 static int split_bucket(struct fsimport *s, const char *opt)
@@ -207,13 +312,17 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         .lg = &fs->logger,
         /* the mount's upload journal and janitor (fs/fs.c: fs->jops) */
         .journal = &fs->jops};
-    s->cleanup = o->cleanup;
+    s->cleanup = !o->keep_staged; /* the default since doc/design/fleet.md */
     s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s};
     struct taskcache_ops ops = taskcache_ops_for_client(&s->tcc);
     double iv = o->poll_interval > 0 ? o->poll_interval : 10.0;
     s->tc = taskcache_new(&ops, iv, iv < 2.0 ? iv : 2.0, &fs->logger);
     s->cfg.tasks = s->tc;
     int rc = s->tc ? taskcache_start(s->tc) : -ENOMEM;
+    if (rc == 0)
+        rc = start_queue(s, o);
+    if (rc == 0)
+        rc = start_copies(s, o);
     if (rc != 0) {
         fsimport_free(s);
         return rc;
@@ -226,6 +335,8 @@ void fsimport_free(struct fsimport *s)
 {
     if (!s)
         return;
+    importqueue_free(s->queue); /* its worker calls into the jobs */
+    regioncopy_free(s->copies);
     taskcache_free(s->tc); /* stops the poller first: no more callbacks */
     for (size_t i = 0; i < s->njobs; i++) {
         if (importjob_phase(s->jobs[i]) == UPLOAD_WRITING)
@@ -240,6 +351,7 @@ void fsimport_free(struct fsimport *s)
     free(s->sidecars);
     free(s->bucket);
     free(s->prefix);
+    free(s->copy_regions);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -318,6 +430,7 @@ bool fsimport_visible(struct fsimport *s, struct importjob *j)
     case UPLOAD_WRITING:
     case UPLOAD_STAGED:
     case UPLOAD_FINISHING:
+    case UPLOAD_QUEUED:
         return true;
     case UPLOAD_STARTED:
         return importjob_task_id(j, id, sizeof id) != 0 ||
@@ -1098,6 +1211,9 @@ static const struct fuse_opt imports_opts[] = {
     IOPT("platform=%s", platform, 0),
     IOPT("architecture=%s", architecture, 0),
     IOPT("cleanup", cleanup, 1),
+    IOPT("keep_staged", keep_staged, 1),
+    IOPT("queue_lease=%lf", queue_lease, 0),
+    IOPT("copy_to_regions=%s", copy_to_regions, 0),
     FUSE_OPT_END,
 };
 
@@ -1110,7 +1226,11 @@ static const char imports_help[] =
     "    -o license_type=T      AWS | BYOL\n"
     "    -o platform=P          Linux | Windows (default: from the image)\n"
     "    -o architecture=A      x86_64 | i386\n"
-    "    -o cleanup             delete the staged object after success\n";
+    "    -o keep_staged         keep the staged object after success (the\n"
+    "                           default deletes it once the AMI is available)\n"
+    "    -o queue_lease=SECONDS  how long a claim on a queued import lasts\n"
+    "                           before another mount may take it (120)\n"
+    "    -o copy_to_regions=R1:R2  copy every completed AMI to these regions\n";
 
 const struct folder_ops imports_folder = {
     .name = "imports",

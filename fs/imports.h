@@ -20,6 +20,8 @@
 
 #include "fs/fs.h"
 #include "core/importjob.h"
+#include "core/importqueue.h"
+#include "core/regioncopy.h"
 #include "core/taskcache.h"
 
 struct fsimport {
@@ -29,6 +31,9 @@ struct fsimport {
     struct taskcache *tc;        /* never NULL once created */
     struct taskcache_client tcc;
     int cleanup;                 /* delete the staged object on success */
+    struct importqueue *queue;   /* the shared import queue (fleet.md) */
+    struct regioncopy *copies;   /* CopyToRegions (core/regioncopy.h) */
+    char *copy_regions;          /* the mount's "R1,R2", or NULL */
     pthread_mutex_t mu;
     struct importjob **jobs;
     size_t njobs;
@@ -67,6 +72,13 @@ void fsimport_names_free(char **names, size_t n);
 /* Drop job j from the registry (tasks/NAME of a failed upload that was
  * `rm -r`ed, or of a task that was hidden): it no longer answers. */
 void fsimport_forget(struct fsimport *s, struct importjob *j);
+/* tasks/NAME/copies (core/regioncopy.h) of task `task_id` (NULL: no task
+ * yet) whose amifs:copy-to tag is `regions` (NULL: not known; then the
+ * local job j's own CopyToRegions, if j). 0, or -ENOENT when no copy was
+ * asked for. */
+int fsimport_copies(struct fsimport *s, const char *task_id,
+                    const char *regions, struct importjob *j,
+                    struct buf *out);
 
 /* Whether the job still shows in imports/ (in flight, staged, or its task
  * not ended). */

@@ -226,7 +226,7 @@ void amifs_opts_release(struct amifs_opts *o)
                      &o->ca_bundle, &o->bucket,       &o->role,
                      &o->kms_key,   &o->boot_mode,    &o->license_type,
                      &o->platform,  &o->architecture, &o->mountpoint,
-                     &o->source,    &o->log_file};
+                     &o->source,    &o->log_file,     &o->copy_to_regions};
 
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);

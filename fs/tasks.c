@@ -13,7 +13,8 @@
  *                        failed): the upload's own directory
  *
  * Each directory holds status, status.json, progress, wait, source, and
- * diagnosis (failed/cancelled) or ami (completed, a symlink into amis/).
+ * diagnosis (failed/cancelled) or ami (completed, a symlink into amis/),
+ * and copies when the import asked for CopyToRegions (fs/imports.c).
  * Files are rendered once per open (a consistent snapshot for the reader)
  * from memory only; they are direct_io so `cat`, `head` and `watch cat` see
  * fresh text although getattr's size is only the current length. `wait`
@@ -122,10 +123,10 @@ static int resolve(struct tview *s, const char *name, struct tnode *n)
 /* ---- rendering -------------------------------------------------------- */
 
 enum tfile { F_STATUS, F_JSON, F_PROGRESS, F_WAIT, F_SOURCE, F_DIAG, F_AMI,
-             F_NONE };
+             F_COPIES, F_NONE };
 static const char *const FILES[] = {"status", "status.json", "progress",
                                     "wait",   "source",      "diagnosis",
-                                    "ami"};
+                                    "ami",    "copies"};
 
 /* A file of a view's task directory (`wait` only where a view acts). */
 static enum tfile file_of(const struct tview *s, const char *name)
@@ -198,12 +199,38 @@ static int warn_previous(struct tview *s, const struct tnode *n,
                       "warning)\n", ami);
 }
 
+static void copy_to_tag(void *arg, const struct ec2_import_task *t, bool c)
+{
+    const char *v = status_tag(&t->tags, STATUS_TAG_COPY_TO);
+    (void)c;
+    if (v)
+        snprintf(arg, 512, "%s", v);
+}
+
+/* tasks/NAME/copies: the regions from the task's amifs:copy-to tag, or
+ * the local job's CopyToRegions before the task exists. */
+static int copies_of(struct tview *s, struct tnode *n, struct buf *out)
+{
+    char regions[512] = "";
+    if (!s->reg)
+        return -ENOENT;
+    if (n->id[0])
+        taskcache_with(s->tc, n->id, copy_to_tag, regions);
+    return fsimport_copies(s->reg, n->id[0] ? n->id : NULL,
+                           regions[0] ? regions : NULL, n->job, out);
+}
+
 /* Render file f of node n into out; *word gets the status word. */
 static int view_node(struct tview *s, struct tnode *n, enum tfile f,
                      struct buf *out, enum status_word *word)
 {
     struct importjob_info in;
     struct view v = {&s->where, f, NULL, out, 0, STATUS_ACTIVE, false};
+    if (f == F_COPIES) { /* CopyToRegions (doc/design/fleet.md) */
+        if (word)
+            *word = STATUS_ACTIVE;
+        return copies_of(s, n, out);
+    }
     if (n->job) {
         importjob_info(n->job, &in);
         v.u = &in.u;

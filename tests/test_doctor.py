@@ -155,3 +155,44 @@ def test_usage_errors(endpoint):
         == 2                                   # --bucket is required
     h = amifs(endpoint, "doctor", "--help")
     assert h.returncode == 0 and "--bucket" in h.stdout
+
+
+@pytest.mark.full
+def test_setup_adds_the_abort_incomplete_uploads_rule(fresh_endpoint):
+    """doctor warns when no lifecycle rule aborts incomplete multipart
+    uploads (the safety net for copies that died; doc/design/fleet.md);
+    setup adds one, doctor then says so, and a second setup plans nothing.
+    A bucket with lifecycle rules of its own is not rewritten."""
+    ep = fresh_endpoint.bootstrap()
+    p = doctor(ep)
+    assert p.returncode == 0, p.stdout + p.stderr     # a warning only
+    assert any("no lifecycle rule that aborts incomplete multipart" in l
+               for l in lines(p, "warning")), p.stdout
+    plan = run_setup(ep)
+    assert "add lifecycle rule 'amifs-abort-incomplete-uploads'" in \
+        plan.stdout, plan.stdout
+    with pytest.raises(Exception):
+        ep.aws("s3api", "get-bucket-lifecycle-configuration", "--bucket",
+               "amifs-staging")
+    done = run_setup(ep, "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    rules = ep.aws("s3api", "get-bucket-lifecycle-configuration",
+                   "--bucket", "amifs-staging")["Rules"]
+    assert [r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+            for r in rules] == [7], rules
+    ready = doctor(ep)
+    assert any("aborts multipart uploads left incomplete for 7 days" in l
+               for l in lines(ready, "ok")), ready.stdout
+    again = run_setup(ep, "--yes")
+    assert again.stdout.startswith("nothing to do"), again.stdout
+    # rules of the user's own: told, never replaced
+    ep.aws("s3api", "put-bucket-lifecycle-configuration", "--bucket",
+           "amifs-staging", "--lifecycle-configuration", json.dumps(
+               {"Rules": [{"ID": "mine", "Status": "Enabled",
+                           "Filter": {"Prefix": "logs/"},
+                           "Expiration": {"Days": 30}}]}), json=False)
+    told = run_setup(ep, "--yes")
+    assert "none of which aborts incomplete multipart uploads" in told.stdout
+    rules = ep.aws("s3api", "get-bucket-lifecycle-configuration",
+                   "--bucket", "amifs-staging")["Rules"]
+    assert [r["ID"] for r in rules] == ["mine"]

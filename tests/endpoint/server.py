@@ -23,6 +23,8 @@ is not a valid bucket name so it cannot shadow S3):
                                             status, message, progress, image
     GET    /_amifs/config                   {"phase_seconds": F}
     POST   /_amifs/config {"phase_seconds": F}  for tasks started from now on
+    POST   /_amifs/config {"import_quota": N | {"limit": N, "prefix": P}}
+                                            concurrent-task quota (quota.py)
 See README.md beside this file for the moto divergences handled.
 """
 import argparse
@@ -48,6 +50,7 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
     DomainDispatcherApplication, create_backend_app)
 
 import auth  # noqa: E402
+import copyimage  # noqa: E402
 import faults as faultmod  # noqa: E402
 import httpserver  # noqa: E402
 import s3fixes  # noqa: E402
@@ -139,6 +142,7 @@ class Endpoint:
         self.log = RequestLog(os.path.join(state_dir, "requests.jsonl"))
         auth.install_raw_uri_patch()
         s3fixes.install_streaming_get()
+        copyimage.install()         # CopyImage's ClientToken (fleet)
 
     def __call__(self, environ, start_response):
         info = ReqInfo(environ)
@@ -289,9 +293,11 @@ class Endpoint:
                 cfg = json.loads(environ["amifs.body"] or b"{}")
                 if "phase_seconds" in cfg:
                     self.vm.phase = float(cfg["phase_seconds"])
-                return _json(200, {"phase_seconds": self.vm.phase})
+                if "import_quota" in cfg:       # quota.py
+                    self.vm.quota.configure(cfg["import_quota"])
+                return _json(200, self._config())
             if path == "/_amifs/config":
-                return _json(200, {"phase_seconds": self.vm.phase})
+                return _json(200, self._config())
             if path == "/_amifs/held" and m == "GET":
                 return _json(200, self.holds.list())
             if path == "/_amifs/held/release" and m == "POST":
@@ -306,6 +312,11 @@ class Endpoint:
         except (ValueError, faultmod.FaultError) as e:
             return _json(400, {"error": str(e)})
         return _json(404, {"error": "no such control path"})
+
+
+    def _config(self):
+        return {"phase_seconds": self.vm.phase,
+                "import_quota": self.vm.quota.snapshot()}
 
 
 def _json(status, obj):

@@ -10,6 +10,7 @@ accepted requests become tasks.ImportTask objects.
 import base64
 import json
 import re
+import shutil
 import threading
 
 from moto.iam.access_control import IAMPolicy, PermissionResult
@@ -18,6 +19,7 @@ from moto.s3.models import s3_backends
 
 import auth
 from awsxml import Reply, add, ec2_response
+from quota import Quota, QuotaError, active_until
 from tasks import ImportTask
 
 ACTIONS = ("ImportImage", "DescribeImportImageTasks", "CancelImportTask",
@@ -71,6 +73,7 @@ class VmImport:
         self.lock = threading.Lock()
         self.tasks = {}                 # id -> ImportTask, creation order
         self.tokens = {}                # (acct, region, kind, token) -> ...
+        self.quota = Quota()            # concurrent-task quota (quota.py)
 
     def handle(self, info):
         denied = auth.verify(info, info.op)
@@ -97,7 +100,10 @@ class VmImport:
             out.append({"id": t.id, "kind": t.kind, "region": t.region,
                         "status": status, "message": message,
                         "progress": progress, "image_id": t.image_id,
-                        "snapshot_ids": list(t.snapshot_ids)})
+                        "snapshot_ids": list(t.snapshot_ids),
+                        "keys": [d.get("key") for d in t.req["disks"]],
+                        "client_token": getattr(t, "client_token", None),
+                        "started": t.start, "ended": active_until(t)})
         return out
 
     # ------------------------------------------------------------ import --
@@ -132,9 +138,15 @@ class VmImport:
             _check_object(account, region, d)
         task = ImportTask(kind, account, region, req, self.phase,
                           self.work_root)
+        task.client_token = token
         with self.lock:
             if token and key in self.tokens:   # lost a race: same answer
                 return self.tasks[self.tokens[key][1]]
+            try:
+                self.quota.check(self.tasks.values(), account, region, req)
+            except QuotaError as e:
+                shutil.rmtree(task.work, ignore_errors=True)
+                raise ApiError(e.code, str(e))
             self.tasks[task.id] = task
             if token:
                 self.tokens[key] = (fp, task.id)
