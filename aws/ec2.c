@@ -945,18 +945,30 @@ int ec2_copy_image(struct aws_client *c, const char *src_region,
                    const char *client_token, char *out, size_t n,
                    struct aws_error *err)
 {
+    struct ec2_copy_params p = {src_region, image_id, dst_region, name,
+                                description, client_token, NULL};
+    return ec2_copy_image_ex(c, &p, out, n, err);
+}
+
+int ec2_copy_image_ex(struct aws_client *c, const struct ec2_copy_params *p,
+                      char *out, size_t n, struct aws_error *err)
+{
     struct aws_form f;
     struct xml_doc *doc = NULL;
     aws_form_init(&f, "CopyImage", EC2_VERSION);
-    aws_form_add(&f, "SourceImageId", image_id);
+    aws_form_add(&f, "SourceImageId", p->image_id);
     aws_form_add(&f, "SourceRegion",
-                 src_region ? src_region : aws_client_region(c));
-    aws_form_add(&f, "Name", name);
-    aws_form_add(&f, "Description", description);
-    aws_form_add(&f, "ClientToken", client_token);
+                 p->src_region ? p->src_region : aws_client_region(c));
+    aws_form_add(&f, "Name", p->name);
+    aws_form_add(&f, "Description", p->description);
+    aws_form_add(&f, "ClientToken", p->client_token);
+    if (p->kms_key_id) {
+        aws_form_add(&f, "Encrypted", "true");
+        aws_form_add(&f, "KmsKeyId", p->kms_key_id);
+    }
     /* CopyImage is a call to the destination region. */
-    int rc = aws_query(c, AWS_SVC_EC2, dst_region, &f, client_token != NULL,
-                       &doc, err);
+    int rc = aws_query(c, AWS_SVC_EC2, p->dst_region, &f,
+                       p->client_token != NULL, &doc, err);
     const char *id = rc == 0 ? xml_path(xml_root(doc), "imageId") : NULL;
     if (rc == 0 && (!id || !*id || strlen(id) >= n))
         rc = aws_error_set(err, AWS_ERR_PARSE, "CopyImage: no usable imageId");

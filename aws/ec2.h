@@ -319,6 +319,24 @@ int ec2_copy_image(struct aws_client *c, const char *src_region,
                    const char *client_token, char *out, size_t n,
                    struct aws_error *err);
 
+/* CopyImage with every option amifs uses. kms_key_id (a key id, key ARN,
+ * alias name or alias ARN) makes the copy encrypted with that key
+ * (Encrypted=true, KmsKeyId); NULL copies as the source is. src_region
+ * NULL: the client's region. EC2 checks the key only asynchronously: an
+ * unusable key shows later as a failed image, so callers resolve it first
+ * (aws/kms.h) and check the copy's snapshots after. */
+struct ec2_copy_params {
+    const char *src_region;
+    const char *image_id;
+    const char *dst_region;
+    const char *name;
+    const char *description;
+    const char *client_token;
+    const char *kms_key_id;
+};
+int ec2_copy_image_ex(struct aws_client *c, const struct ec2_copy_params *p,
+                      char *out, size_t n, struct aws_error *err);
+
 /* A list of plain strings: account ids of a launch or create-volume
  * permission ("all" stands for the public group), or region names. */
 struct ec2_id_list {

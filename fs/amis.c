@@ -19,6 +19,7 @@
 #include "aws/ec2.h"
 #include "core/name.h"
 #include "fs/amis.h"
+#include "fs/amis_kms.h"
 #include "fs/amis_text.h"
 
 #define AMIS_ID_MAX 32
@@ -50,6 +51,7 @@ struct amis_snap {
 struct perm_entry {
     char id[AMIS_ID_MAX];
     char *text;
+    char *advice;  /* comment lines of the last refused share, or NULL */
     double fetched;
     struct perm_entry *next;
 };
@@ -63,12 +65,22 @@ struct pending_tag {
     struct pending_tag *next;
 };
 
-/* A copy started in this mount: copy-to/REGION of image `id`. */
+/* A copy started in this mount: copy-to/DIR of image `id`, DIR being
+ * "REGION" or "REGION@KEY" (KEY name-encoded). */
 struct copy_rec {
     char id[AMIS_ID_MAX];
+    char dir[AMIS_ARG_MAX];
     char region[64];
     char new_id[AMIS_ID_MAX];
     struct copy_rec *next;
+};
+
+/* Where copy-to/DIR copies to: the region and the KMS key (as written,
+ * decoded; "" for a copy as the source is). */
+struct copy_target {
+    char dir[AMIS_ARG_MAX];
+    char region[64];
+    char key[AMIS_ARG_MAX];
 };
 
 struct amis_view {
@@ -236,7 +248,8 @@ static int parse_ami_sub(const char *const *c, const size_t *l, int nc,
     p->node = nc == 1 ? N_COPYTO : nc == 2 ? N_COPY : N_COPY_LINK;
     if (nc == 1)
         return 0;
-    if (l[1] == 0 || l[1] >= 64 || (nc == 3 && !comp_is(c[2], l[2], "ami")))
+    if (l[1] == 0 || l[1] >= sizeof(p->arg) ||
+        (nc == 3 && !comp_is(c[2], l[2], "ami")))
         return -ENOENT;
     memcpy(p->arg, c[1], l[1]);
     p->arg[l[1]] = '\0';
@@ -486,6 +499,28 @@ static void perm_invalidate(struct amis_view *v, const char *id)
     pthread_mutex_unlock(&v->lock);
 }
 
+/* The comment lines of a refused share (advice, owned from here on; NULL
+ * clears them): shown at the top of launch-permissions until a write
+ * applies without refusal. */
+static void perm_advice(struct amis_view *v, const char *id, char *advice)
+{
+    pthread_mutex_lock(&v->lock);
+    struct perm_entry *e = perm_find_locked(v, id);
+    if (!e && advice && (e = calloc(1, sizeof(*e))) != NULL) {
+        snprintf(e->id, sizeof(e->id), "%s", id);
+        e->fetched = -1e9;
+        e->next = v->perms;
+        v->perms = e;
+    }
+    if (e) {
+        free(e->advice);
+        e->advice = advice;
+    } else {
+        free(advice);
+    }
+    pthread_mutex_unlock(&v->lock);
+}
+
 static int render_perms(struct amis_view *v, struct amifs *fs,
                         const struct ec2_image *im, struct buf *out)
 {
@@ -495,7 +530,9 @@ static int render_perms(struct amis_view *v, struct amifs *fs,
 
     pthread_mutex_lock(&v->lock);
     struct perm_entry *e = perm_find_locked(v, im->image_id);
-    if (e && e->text && now_mono() - e->fetched < ttl)
+    if (e && e->advice && buf_appends(out, e->advice))
+        rc = -ENOMEM;
+    else if (e && e->text && now_mono() - e->fetched < ttl)
         rc = buf_appends(out, e->text) ? -ENOMEM : 1;
     else
         rc = 0;
@@ -560,10 +597,10 @@ static int render(struct amis_view *v, struct amifs *fs,
 
 static const struct copy_rec *copy_find_locked(const struct amis_view *v,
                                                const char *id,
-                                               const char *region)
+                                               const char *dir)
 {
     for (const struct copy_rec *r = v->copies; r; r = r->next)
-        if (strcmp(r->id, id) == 0 && strcmp(r->region, region) == 0)
+        if (strcmp(r->id, id) == 0 && strcmp(r->dir, dir) == 0)
             return r;
     return NULL;
 }
@@ -706,7 +743,7 @@ static void readdir_copies(struct amis_view *v, const char *id, void *buf,
     pthread_mutex_lock(&v->lock);
     for (const struct copy_rec *r = v->copies; r; r = r->next)
         if (strcmp(r->id, id) == 0)
-            filler(buf, r->region, NULL, 0, 0);
+            filler(buf, r->dir, NULL, 0, 0);
     pthread_mutex_unlock(&v->lock);
 }
 
@@ -901,6 +938,20 @@ static int share_snapshots(struct amis_view *v, struct amifs *fs,
     return rc;
 }
 
+/* Before anything is shared: the KMS key of the snapshots lets the added
+ * accounts launch (fs/amis_kms.h); its advice is shown in the file. */
+static int check_kms(struct amis_view *v, struct amifs *fs, const char *id,
+                     const struct ec2_id_list *add)
+{
+    char what[128], *advice = NULL;
+    snprintf(what, sizeof(what), "amis/%s/launch-permissions", id);
+    int rc = amis_kms_share_check(fs, v->client, v->region, id, add,
+                                  fs->opts.share_kms_grants != 0, what,
+                                  &advice);
+    perm_advice(v, id, advice);
+    return rc;
+}
+
 /* The difference between the file and AWS's list, applied in batches. */
 static int apply_perms(struct amis_view *v, struct amifs *fs,
                        struct amis_fh *fh)
@@ -919,6 +970,8 @@ static int apply_perms(struct amis_view *v, struct amifs *fs,
     }
     if (rc == 0)
         rc = amis_perms_diff(&have, &want, false, &rem);
+    if (rc == 0)
+        rc = check_kms(v, fs, fh->p.id, &add);
     if (rc == 0)
         rc = perms_batches(v, fs, fh->p.id, NULL, &add, true);
     if (rc == 0)
@@ -1358,21 +1411,31 @@ static int amis_rename(void *self, struct amifs *fs, const char *from,
     return rc == 0 ? unlink_tag(v, fs, &a) : rc;
 }
 
-/* A ClientToken that makes a repeated mkdir start no second copy. */
-static void copy_token(const char *id, const char *region, char *out,
-                       size_t n)
+/* A ClientToken that makes a repeated mkdir start no second copy (at most
+ * 64 characters, as EC2 allows): the source, the region and, for an
+ * encrypted copy, a hash of the key. */
+static void copy_token(const char *id, const char *region, const char *key,
+                       char *out, size_t n)
 {
-    snprintf(out, n, "amifs-copy-%.31s-%.63s", id, region);
+    unsigned long h = 5381;
+    for (const char *k = key ? key : ""; *k; k++)
+        h = h * 33 + (unsigned char)*k;
+    if (key)
+        snprintf(out, n, "amifs-copy-%.21s-%.20s-%08lx", id, region,
+                 h & 0xfffffffful);
+    else
+        snprintf(out, n, "amifs-copy-%.31s-%.20s", id, region);
 }
 
 static int copy_record(struct amis_view *v, const char *id,
-                       const char *region, const char *new_id)
+                       const struct copy_target *t, const char *new_id)
 {
     pthread_mutex_lock(&v->lock);
-    struct copy_rec *r = (struct copy_rec *)copy_find_locked(v, id, region);
+    struct copy_rec *r = (struct copy_rec *)copy_find_locked(v, id, t->dir);
     if (!r && (r = calloc(1, sizeof(*r))) != NULL) {
         snprintf(r->id, sizeof(r->id), "%s", id);
-        snprintf(r->region, sizeof(r->region), "%.63s", region);
+        snprintf(r->dir, sizeof(r->dir), "%s", t->dir);
+        snprintf(r->region, sizeof(r->region), "%s", t->region);
         r->next = v->copies;
         v->copies = r;
     }
@@ -1394,11 +1457,77 @@ static int check_region(struct amis_view *v, struct amifs *fs,
     return 0; /* known, or cannot tell: let CopyImage decide */
 }
 
+/* copy-to/DIR: "REGION", or "REGION@KEY" with KEY name-encoded ('/' as
+ * %2F). Without "@KEY" the mount's kms_key (if any) encrypts the copy. */
+static int copy_target_parse(struct amifs *fs, const char *dir,
+                             struct copy_target *t)
+{
+    const char *at = strchr(dir, '@');
+    size_t rl = at ? (size_t)(at - dir) : strlen(dir);
+    memset(t, 0, sizeof(*t));
+    snprintf(t->dir, sizeof(t->dir), "%s", dir);
+    if (rl == 0 || rl >= sizeof(t->region))
+        return -EINVAL;
+    memcpy(t->region, dir, rl);
+    if (at && (!at[1] || name_tag_decode(at + 1, t->key, sizeof(t->key)) < 0
+               || !t->key[0]))
+        return -EINVAL;
+    if (!at && fs->opts.kms_key && *fs->opts.kms_key)
+        snprintf(t->key, sizeof(t->key), "%s", fs->opts.kms_key);
+    return 0;
+}
+
+/* After a copy that failed its check: take it back (the AMI and the
+ * snapshots it made), so that nothing half-done stays. */
+static void copy_undo(struct amis_view *v, struct amifs *fs,
+                      const char *region, const char *new_id)
+{
+    struct ec2_image_list l = {0};
+    struct aws_error err;
+    const char *ids[1] = {new_id};
+    aws_error_clear(&err);
+    if (ec2_describe_images(v->client, region, ids, 1, &l, &err) == 0 &&
+        ec2_deregister_image(v->client, region, new_id, &err) == 0) {
+        for (size_t i = 0; l.n && i < l.v[0].ndevices; i++)
+            if (l.v[0].devices[i].snapshot_id)
+                (void)ec2_delete_snapshot(v->client, region,
+                                          l.v[0].devices[i].snapshot_id,
+                                          &err);
+        amifs_log(fs, AWS_LOG_INFO, "amis: copy %s in %s taken back",
+                  new_id, region);
+    }
+    ec2_image_list_release(&l);
+}
+
+static int copy_send(struct amis_view *v, struct amifs *fs,
+                     const struct amis_path *p, const struct copy_target *t,
+                     const char *name, const struct kms_key *key,
+                     char *new_id, size_t n)
+{
+    char desc[256], token[72];
+    struct aws_error err;
+    /* The description names the source; no spaces in it while the test
+     * endpoint mis-verifies %20 in form bodies (doc/TESTING.md). */
+    snprintf(desc, sizeof(desc), "copy-of-%s-from-%s", p->id, v->region);
+    copy_token(p->id, t->region, key ? key->arn : NULL, token,
+               sizeof(token));
+    struct ec2_copy_params cp = {v->region, p->id, t->region, name, desc,
+                                 token, key ? key->arn : NULL};
+    aws_error_clear(&err);
+    if (ec2_copy_image_ex(v->client, &cp, new_id, n, &err) != 0)
+        return err_errno(fs, "CopyImage", &err);
+    amifs_log(fs, AWS_LOG_INFO, "amis: %s: copy to %s%s%s started: %s",
+              p->id, t->region, key ? " encrypted with " : "",
+              key ? key->arn : "", new_id);
+    return 0;
+}
+
 static int start_copy(struct amis_view *v, struct amifs *fs,
                       const struct amis_path *p)
 {
-    char name[256], desc[256], token[128], new_id[AMIS_ID_MAX];
-    struct aws_error err;
+    char name[256], new_id[AMIS_ID_MAX], what[AMIS_ARG_MAX + 64];
+    struct copy_target t;
+    struct kms_key key = {0};
     int rc = 0;
     struct amis_snap *s = snap_get(v, fs, &rc);
     if (!s)
@@ -1409,19 +1538,27 @@ static int start_copy(struct amis_view *v, struct amifs *fs,
     snap_put(v, s);
     if (!im)
         return -ENOENT;
-    if ((rc = check_region(v, fs, p->arg)) != 0)
+    snprintf(what, sizeof(what), "amis/%s/copy-to/%s", p->id, p->arg);
+    if (copy_target_parse(fs, p->arg, &t) != 0)
+        return amifs_refuse(fs, NULL, what, "mkdir", EINVAL,
+                            "name it REGION or REGION@KEY (KEY a KMS key "
+                            "id, ARN or alias, '/' written %%2F)");
+    if ((rc = check_region(v, fs, t.region)) != 0)
         return rc;
-    /* The description names the source; no spaces in it while the test
-     * endpoint mis-verifies %20 in form bodies (doc/TESTING.md). */
-    snprintf(desc, sizeof(desc), "copy-of-%s-from-%s", p->id, v->region);
-    copy_token(p->id, p->arg, token, sizeof(token));
-    aws_error_clear(&err);
-    if (ec2_copy_image(v->client, v->region, p->id, p->arg, name, desc,
-                       token, new_id, sizeof(new_id), &err) != 0)
-        return err_errno(fs, "CopyImage", &err);
-    amifs_log(fs, AWS_LOG_INFO, "amis: %s: copy to %s started: %s", p->id,
-              p->arg, new_id);
-    return copy_record(v, p->id, p->arg, new_id);
+    if (t.key[0] &&
+        (rc = amis_kms_resolve(fs, v->client, t.region, t.key, what,
+                               &key)) != 0)
+        return rc;
+    rc = copy_send(v, fs, p, &t, name, t.key[0] ? &key : NULL, new_id,
+                   sizeof(new_id));
+    if (rc == 0 && t.key[0] &&
+        (rc = amis_kms_verify_copy(fs, v->client, t.region, new_id, &key,
+                                   what)) != 0)
+        copy_undo(v, fs, t.region, new_id);
+    if (rc == 0)
+        rc = copy_record(v, p->id, &t, new_id);
+    kms_key_release(&key);
+    return rc;
 }
 
 static int amis_mkdir(void *self, struct amifs *fs, const char *rel,
@@ -1551,6 +1688,7 @@ static void amis_free(void *self)
         struct perm_entry *e = v->perms;
         v->perms = e->next;
         free(e->text);
+        free(e->advice);
         free(e);
     }
     while (v->pending) {

@@ -79,6 +79,9 @@ struct amifs_opts {
     char *platform;
     char *architecture;
     int cleanup;
+    /* amis/ (fs/amis.c, fs/amis_kms.h): the consent to create the KMS
+     * grants that sharing an encrypted AMI needs */
+    int share_kms_grants;
     /* tasks (fs/tasks.c) */
     double poll_interval;        /* DescribeImportImageTasks refresh; 10 s,
                                     2 s while a task is active */

@@ -52,7 +52,8 @@ def user_policy():
          "Resource": "*"},
         {"Effect": "Allow", "Action": ["iam:" + a for a in IAM_ACTIONS],
          "Resource": "*"},
-        {"Effect": "Allow", "Action": "sts:*", "Resource": "*"}]}
+        {"Effect": "Allow", "Action": "sts:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
 
 
 def trust_policy(external_id="vmimport", service="vmie.amazonaws.com"):

@@ -54,6 +54,7 @@ import s3fixes  # noqa: E402
 from awsxml import STATUS_TEXT, Reply  # noqa: E402
 from reqinfo import ReqInfo  # noqa: E402
 from vmimport import ACTIONS as VM_ACTIONS, VmImport  # noqa: E402
+from lifecycle import ACTIONS as LC_ACTIONS, Lifecycle  # noqa: E402
 
 UNSIGNED_OK = auth.UNSIGNED_ACTIONS
 ADMIN_USER = "amifs-admin"
@@ -135,6 +136,7 @@ class Endpoint:
         work = os.path.join(state_dir, "work")
         os.makedirs(work, exist_ok=True)
         self.vm = VmImport(phase_seconds, work)
+        self.lifecycle = Lifecycle()
         self.keylocks = s3fixes.KeyLocks()
         self.log = RequestLog(os.path.join(state_dir, "requests.jsonl"))
         auth.install_raw_uri_patch()
@@ -220,6 +222,8 @@ class Endpoint:
         if info.service == "ec2" and (info.op in VM_ACTIONS or
                                       self.vm.owns_tag_request(info)):
             return self.vm.handle(info)
+        if info.service == "ec2" and info.op in LC_ACTIONS:
+            return self.lifecycle.handle(info)
         if auth.auth_enabled() and not info.signed and \
                 info.op not in UNSIGNED_OK:
             return auth.unsigned_reply(info)

@@ -1,0 +1,216 @@
+"""The AMI lifecycle actions moto gets wrong or lacks (see README.md
+"AMI lifecycle").
+
+moto 5.2.1's CopyImage ignores Encrypted/KmsKeyId, invents one 15 GiB
+unencrypted snapshot, and only finds a source in the caller's own account.
+Lifecycle.handle(info) answers CopyImage instead:
+
+  - the source is the caller's own AMI in SourceRegion, or an AMI of another
+    account that shared it with the caller (launch permission for the
+    account, or "all"); otherwise InvalidAMIID.NotFound;
+  - KmsKeyId without Encrypted=true: InvalidParameterDependency; an unknown
+    or disabled key (key id, key ARN, alias name or alias ARN, looked up in
+    the caller's account and destination region): InvalidParameterValue;
+    Encrypted without KmsKeyId means the account's aws/ebs key;
+  - a source snapshot encrypted with a key of another account: that key's
+    policy must allow the caller kms:Decrypt (principal *, the account id,
+    or an ARN of the account), or a grant must name the account's root;
+    else InvalidParameterValue (AWS fails the copy);
+  - each source snapshot becomes a snapshot of the caller in the
+    destination region, of the same size, encrypted with the key's ARN
+    (or as the source was, when the copy is not encrypted); the new AMI maps
+    them like the source (ImportedAmi) and is available at once;
+  - ClientToken: the same token (account, region) returns the first copy.
+"""
+import threading
+
+from moto.ec2.models import ec2_backends
+from moto.ec2.utils import random_ami_id
+from moto.kms.models import kms_backends
+
+import auth
+from awsxml import Reply, add, ec2_response
+from tasks import ImportedAmi
+from vmimport import ApiError, _bool
+
+ACTIONS = ("CopyImage",)
+
+
+class CopiedAmi(ImportedAmi):
+    """An AMI whose block device mappings show each snapshot's key."""
+
+    __module__ = "moto.ec2.amifs_copied"
+
+    @property
+    def block_device_mappings(self):
+        out = super().block_device_mappings
+        for m, s in zip(out, self._snaps):
+            if s.encrypted and s.kms_key_id:
+                m["Ebs"]["KmsKeyId"] = s.kms_key_id
+        return out
+
+
+def _shared_with(ami, account):
+    return any(lp.get("UserId") == account or lp.get("Group") == "all"
+               for lp in ami.launch_permissions)
+
+
+def _find_source(account, region, image_id):
+    """(owner account, backend, ami) of a source the caller may copy."""
+    own = ec2_backends[account][region]
+    if image_id in own.amis:
+        return account, own, own.amis[image_id]
+    for acct in list(ec2_backends.keys()):
+        if acct == account or region not in ec2_backends[acct].regions:
+            continue
+        be = ec2_backends[acct][region]
+        ami = be.amis.get(image_id)
+        if ami is not None and _shared_with(ami, account):
+            return acct, be, ami
+    raise ApiError("InvalidAMIID.NotFound",
+                   "The image id '[%s]' does not exist" % image_id)
+
+
+def _key(account, region, key_id):
+    """The moto Key for any form of key id in account/region, or None."""
+    kms = kms_backends[account][region]
+    try:
+        return kms.describe_key(key_id)
+    except Exception:                  # moto raises KeyError/NotFound
+        return None
+
+
+def _key_of_arn(arn):
+    """(account, region, Key) of a key ARN, or None."""
+    parts = (arn or "").split(":")
+    if len(parts) < 6 or parts[2] != "kms":
+        return None
+    key = _key(parts[4], parts[3], arn)
+    return (parts[4], parts[3], key) if key else None
+
+
+def _may_decrypt(key, owner, account):
+    """Does the key policy (or a grant) let ACCOUNT decrypt with KEY?"""
+    import json
+    if owner == account:
+        return True
+    try:
+        doc = json.loads(key.policy)
+    except ValueError:
+        doc = {}
+    sts = doc.get("Statement", [])
+    for st in sts if isinstance(sts, list) else [sts]:
+        if st.get("Effect") != "Allow":
+            continue
+        pr = st.get("Principal")
+        aws = pr.get("AWS", []) if isinstance(pr, dict) else pr
+        aws = aws if isinstance(aws, list) else [aws]
+        acts = st.get("Action", [])
+        acts = acts if isinstance(acts, list) else [acts]
+        if any(a in ("*", account) or (":iam::%s:" % account) in str(a)
+               for a in aws) and \
+                any(a in ("*", "kms:*", "kms:Decrypt") for a in acts):
+            return True
+    for g in getattr(key, "grants", {}).values():
+        if getattr(g, "grantee_principal", "") in (
+                account, "arn:aws:iam::%s:root" % account) and \
+                "Decrypt" in (getattr(g, "operations", None) or []):
+            return True
+    return False
+
+
+def _source_snapshots(be, ami):
+    out = []
+    for m in ami.block_device_mappings:
+        sid = (m.get("Ebs") or {}).get("SnapshotId")
+        if sid and sid in be.snapshots:
+            out.append(be.snapshots[sid])
+    return out
+
+
+def _new_snapshot(be, region, src, desc, kms_arn):
+    vol = be.create_volume(size=src.volume.size, zone_name=region + "a",
+                           encrypted=bool(kms_arn), kms_key_id=kms_arn)
+    snap = be.create_snapshot(vol.id, desc)
+    be.delete_volume(vol.id)
+    vol.id = "vol-ffffffff"
+    snap.encrypted = bool(kms_arn) or bool(src.encrypted)
+    snap.kms_key_id = kms_arn or (src.kms_key_id if src.encrypted else None)
+    return snap
+
+
+class Lifecycle:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.tokens = {}              # (account, region, token) -> image id
+
+    def handle(self, info):
+        denied = auth.verify(info, info.op)
+        if denied is not None:
+            return denied
+        try:
+            if _bool(info.params.get("DryRun")):
+                raise ApiError("DryRunOperation", "Request would have "
+                               "succeeded, but DryRun flag is set.", 412)
+            fn = getattr(self, "_" + info.op)
+            return Reply(200, fn(info, auth.account_of(info)))
+        except ApiError as e:
+            return Reply.error("ec2", e.status, e.code, e.message)
+
+    def _CopyImage(self, info, account):
+        p = info.params
+        region = info.region or "us-east-1"
+        token = p.get("ClientToken")
+        with self.lock:
+            if token and (account, region, token) in self.tokens:
+                ami_id = self.tokens[(account, region, token)]
+            else:
+                ami_id = self._copy(p, account, region)
+                if token:
+                    self.tokens[(account, region, token)] = ami_id
+        return ec2_response("CopyImage", lambda r: add(r, "imageId", ami_id))
+
+    def _copy(self, p, account, region):
+        src_id, src_region = p.get("SourceImageId"), p.get("SourceRegion")
+        if not src_id or not src_region:
+            raise ApiError("MissingParameter", "The request must contain "
+                           "the parameters SourceImageId and SourceRegion")
+        encrypted, kms_id = _bool(p.get("Encrypted")), p.get("KmsKeyId")
+        if kms_id and not encrypted:
+            raise ApiError("InvalidParameterDependency", "The parameter "
+                           "KmsKeyId requires the parameter Encrypted")
+        kms_arn = None
+        if encrypted:
+            key = _key(account, region, kms_id or "alias/aws/ebs")
+            if key is None or getattr(key, "key_state", "Enabled") != \
+                    "Enabled":
+                raise ApiError("InvalidParameterValue", "Invalid KMS key "
+                               "'%s'" % kms_id)
+            kms_arn = key.arn
+        owner, sbe, src = _find_source(account, src_region, src_id)
+        snaps = _source_snapshots(sbe, src)
+        for s in snaps:
+            k = _key_of_arn(s.kms_key_id) if s.encrypted else None
+            if k and not _may_decrypt(k[2], k[0], account):
+                raise ApiError("InvalidParameterValue", "The account %s "
+                               "may not use KMS key %s of snapshot %s"
+                               % (account, s.kms_key_id, s.id))
+        be = ec2_backends[account][region]
+        new_id = random_ami_id()
+        desc = "Copied for DestinationAmi %s from SourceAmi %s" % (
+            new_id, src_id)
+        new = [_new_snapshot(be, region, s, desc, kms_arn) for s in snaps]
+        if not new:
+            raise ApiError("InvalidAMIID.Unavailable", "The image %s has "
+                           "no EBS snapshot to copy" % src_id)
+        ami = CopiedAmi(
+            be, new_id, new, name=p.get("Name") or src.name,
+            description=p.get("Description") or src.description,
+            architecture=src.architecture,
+            virtualization_type=src.virtualization_type,
+            hypervisor=src.hypervisor, root_device_type="ebs",
+            root_device_name=src.root_device_name, platform=src.platform,
+            region_name=region + "a", boot_mode=src.boot_mode,
+            image_location="%s/%s" % (account, p.get("Name") or src.name))
+        be.amis[new_id] = ami
+        return new_id

@@ -1,0 +1,171 @@
+"""The AMI lifecycle on a real mount (doc/CONTRACT.md "AMI lifecycle"):
+encrypted copies (copy-to/REGION@KEY, -o kms_key=), sharing encrypted
+AMIs with KMS in mind (launch-permissions: aws/ebs refused with EPERM,
+a customer managed key without consent refused with EACCES and the key-policy
+statement, with -o share_kms_grants the grants made). Every result is
+checked with the AWS CLI; refusals leave nothing behind.
+"""
+import errno
+import json
+import os
+import subprocess
+import threading
+import uuid
+
+import pytest
+
+from shared_fixtures import make_ami, poll_until, read, write
+
+OTHER = "111122223333"
+
+
+@pytest.fixture(scope="module")
+def vmdk(images):
+    return images["vmdk"]["path"]
+
+
+def new_key(ep, region=None):
+    """A customer managed key with a fresh alias: (alias, key ARN)."""
+    reg = ["--region", region] if region else []
+    arn = ep.aws("kms", "create-key", *reg)["KeyMetadata"]["Arn"]
+    alias = "alias/amifs-%s" % uuid.uuid4().hex[:10]
+    ep.aws("kms", "create-alias", "--alias-name", alias, "--target-key-id",
+           arn, *reg, json=False)
+    return alias, arn
+
+
+def snapshots_of(ep, ami, region=None):
+    """DescribeSnapshots of AMI's snapshots, as the CLI sees them."""
+    reg = ["--region", region] if region else []
+    img = ep.aws("ec2", "describe-images", "--image-ids", ami,
+                 *reg)["Images"][0]
+    ids = [m["Ebs"]["SnapshotId"] for m in img["BlockDeviceMappings"]
+           if "Ebs" in m]
+    return ep.aws("ec2", "describe-snapshots", "--snapshot-ids", *ids,
+                  *reg)["Snapshots"]
+
+
+def image_ids(ep, region=None):
+    reg = ["--region", region] if region else []
+    return {i["ImageId"] for i in ep.aws(
+        "ec2", "describe-images", "--owners", "self", *reg)["Images"]}
+
+
+def errors(m):
+    return read(os.path.join(m.path, ".amifs", "errors"))
+
+
+@pytest.fixture(scope="module")
+def src_ami(endpoint, vmdk):
+    """One unencrypted imported AMI the copy tests copy from (a copy does
+    not change its source)."""
+    return make_ami(endpoint, vmdk, "lifecycle-src-%s" % uuid.uuid4().hex[:6])
+
+
+@pytest.fixture
+def fresh_mount(mount_factory):
+    return mount_factory("cache_ttl=0")
+
+
+# ---- 1. encrypted copies ----------------------------------------------------
+
+def test_encrypted_copy_same_region(endpoint, src_ami, fresh_mount):
+    ami, _ = src_ami
+    alias, arn = new_key(endpoint)
+    d = "%s@%s" % (endpoint.region, alias.replace("/", "%2F"))
+    copy_to = os.path.join(fresh_mount.path, "amis", ami, "copy-to")
+    os.mkdir(os.path.join(copy_to, d))
+    assert os.listdir(copy_to) == [d]
+    link = os.readlink(os.path.join(copy_to, d, "ami"))
+    new = os.path.basename(link)
+    assert new.startswith("ami-") and new != ami
+    snaps = snapshots_of(endpoint, new)
+    assert snaps and all(s["Encrypted"] and s["KmsKeyId"] == arn
+                         for s in snaps), snaps
+    # the source is untouched
+    assert not any(s["Encrypted"] for s in snapshots_of(endpoint, ami))
+    # a repeated mkdir starts no second copy
+    mark = endpoint.mark()
+    with pytest.raises(FileExistsError):
+        os.mkdir(os.path.join(copy_to, d))
+    assert endpoint.requests("CopyImage", since=mark) == []
+
+
+@pytest.mark.full
+def test_kms_key_mount_option_other_region(endpoint, src_ami, mount_factory):
+    ami, _ = src_ami
+    other = "us-west-2"
+    alias, arn = new_key(endpoint, other)
+    # the key lives in the destination region: amifs resolves it there
+    m = mount_factory("cache_ttl=0,kms_key=%s" % alias)
+    os.mkdir(os.path.join(m.path, "amis", ami, "copy-to", other))
+    new = os.path.basename(os.readlink(
+        os.path.join(m.path, "amis", ami, "copy-to", other, "ami")))
+    snaps = snapshots_of(endpoint, new, other)
+    assert snaps and all(s["Encrypted"] and s["KmsKeyId"] == arn
+                         for s in snaps)
+    # and it shows under regions/
+    assert new in os.listdir(os.path.join(m.path, "regions", other, "amis"))
+
+
+@pytest.mark.parametrize("name,why", [
+    ("@alias%2Fno-such-key-here", "no usable KMS key"),
+    ("@", "REGION@KEY"),
+])
+def test_encrypted_copy_bad_key(endpoint, src_ami, fresh_mount, name, why):
+    ami, _ = src_ami
+    before = image_ids(endpoint)
+    mark = endpoint.mark()
+    d = os.path.join(fresh_mount.path, "amis", ami, "copy-to",
+                     endpoint.region + name)
+    with pytest.raises(OSError) as e:
+        os.mkdir(d)
+    assert e.value.errno == errno.EINVAL
+    assert endpoint.requests("CopyImage", since=mark) == []
+    assert image_ids(endpoint) == before
+    assert not os.path.exists(d)
+    assert why in errors(fresh_mount)
+
+
+@pytest.mark.full
+def test_encrypted_copy_daemon_killed(endpoint, src_ami, fresh_mount):
+    """SIGKILL of the daemon while CopyImage is on the wire: either no copy
+    (held before: never performed) or one complete encrypted copy."""
+    ami, _ = src_ami
+    alias, arn = new_key(endpoint)
+    before = image_ids(endpoint)
+    mark = endpoint.mark()
+    endpoint.set_faults([{"service": "ec2", "op": "CopyImage",
+                          "action": "hold"}])
+    d = os.path.join(fresh_mount.path, "amis", ami, "copy-to",
+                     "%s@%s" % (endpoint.region, alias.replace("/", "%2F")))
+    t = threading.Thread(target=lambda: _try_mkdir(d), daemon=True)
+    t.start()
+    try:
+        endpoint.wait_held("CopyImage",
+                           alive=lambda: fresh_mount.proc.poll() is None)
+        proc, fresh_mount.proc = fresh_mount.proc, None
+        proc.kill()
+        proc.wait()
+        # the server notices the dead connection: the held request is gone
+        poll_until(lambda: not endpoint.held("CopyImage"), timeout=30)
+    finally:
+        endpoint.clear_faults()
+        endpoint.release()
+        subprocess.run(["fusermount3", "-u", "-z", fresh_mount.path])
+    t.join(10)
+    new = image_ids(endpoint) - before
+    assert len(new) <= 1
+    for n in new:   # complete: every snapshot under the key
+        assert all(s["Encrypted"] and s["KmsKeyId"] == arn
+                   for s in snapshots_of(endpoint, n))
+    assert new == set()   # held before and gone: never performed
+    assert [r["fault"] for r in endpoint.requests("CopyImage", since=mark)
+            ] == ["hold-before:gone"]
+
+
+def _try_mkdir(d):
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
