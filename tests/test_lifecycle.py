@@ -169,3 +169,97 @@ def _try_mkdir(d):
         os.mkdir(d)
     except OSError:
         pass
+
+
+# ---- 2. sharing encrypted AMIs ----------------------------------------------
+
+def cli_copy(ep, ami, *enc):
+    """An encrypted copy made with the CLI (not through amifs)."""
+    return ep.aws("ec2", "copy-image", "--source-image-id", ami,
+                  "--source-region", ep.region, "--name",
+                  "enc-%s" % uuid.uuid4().hex[:8], *enc)["ImageId"]
+
+
+def launch_perms(ep, ami):
+    r = ep.aws("ec2", "describe-image-attribute", "--image-id", ami,
+               "--attribute", "launchPermission")
+    return sorted(p.get("UserId", p.get("Group"))
+                  for p in r["LaunchPermissions"])
+
+
+def volume_perms(ep, ami):
+    out = []
+    for s in snapshots_of(ep, ami):
+        r = ep.aws("ec2", "describe-snapshot-attribute", "--snapshot-id",
+                   s["SnapshotId"], "--attribute", "createVolumePermission")
+        out += [p["UserId"] for p in r["CreateVolumePermissions"]]
+    return out
+
+
+def test_share_aws_managed_key_refused(endpoint, src_ami, fresh_mount):
+    ami = cli_copy(endpoint, src_ami[0], "--encrypted")
+    assert all(s["Encrypted"] for s in snapshots_of(endpoint, ami))
+    f = os.path.join(fresh_mount.path, "amis", ami, "launch-permissions")
+    with pytest.raises(OSError) as e:
+        write(f, OTHER + "\n")
+    assert e.value.errno == errno.EPERM
+    assert launch_perms(endpoint, ami) == []
+    assert volume_perms(endpoint, ami) == []
+    err = errors(fresh_mount)
+    assert "aws/ebs" in err and "copy-to/REGION@alias%2FKEY" in err
+
+
+def test_share_cmk_needs_key_policy(endpoint, src_ami, fresh_mount):
+    """Without consent: EACCES, nothing shared, and the statement shown in
+    the file and .amifs/errors; once the owner adds exactly that statement
+    to the key policy, the same write shares."""
+    alias, arn = new_key(endpoint)
+    ami = cli_copy(endpoint, src_ami[0], "--encrypted", "--kms-key-id", arn)
+    f = os.path.join(fresh_mount.path, "amis", ami, "launch-permissions")
+    mark = endpoint.mark()
+    with pytest.raises(OSError) as e:
+        write(f, OTHER + "\n")
+    assert e.value.errno == errno.EACCES
+    assert launch_perms(endpoint, ami) == []
+    assert volume_perms(endpoint, ami) == []
+    assert endpoint.requests("ModifyImageAttribute", since=mark) == []
+    text = read(f)
+    line = [l for l in text.splitlines() if l.startswith("#   {")]
+    assert len(line) == 1 and OTHER in text and arn in text, text
+    statement = json.loads(line[0][4:])
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::%s:root" % OTHER}
+    assert "kms:Decrypt" in statement["Action"]
+    assert json.dumps(statement) in errors(fresh_mount) or \
+        statement["Sid"] in errors(fresh_mount)
+    # the key owner adds the statement: the share goes through
+    pol = json.loads(endpoint.aws("kms", "get-key-policy", "--key-id", arn,
+                                  "--policy-name", "default")["Policy"])
+    pol["Statement"].append(statement)
+    endpoint.aws("kms", "put-key-policy", "--key-id", arn, "--policy-name",
+                 "default", "--policy", json.dumps(pol), json=False)
+    write(f, OTHER + "\n")
+    assert launch_perms(endpoint, ami) == [OTHER]
+    assert volume_perms(endpoint, ami) == [OTHER]
+    assert "refused" not in read(f)
+
+
+def test_share_cmk_with_grants(endpoint, src_ami, mount_factory):
+    m = mount_factory("cache_ttl=0,share_kms_grants")
+    alias, arn = new_key(endpoint)
+    ami = cli_copy(endpoint, src_ami[0], "--encrypted", "--kms-key-id",
+                   alias)
+    write(os.path.join(m.path, "amis", ami, "launch-permissions"),
+          OTHER + "\n")
+    assert launch_perms(endpoint, ami) == [OTHER]
+    grants = endpoint.aws("kms", "list-grants", "--key-id", arn)["Grants"]
+    mine = [g for g in grants
+            if g["GranteePrincipal"] == "arn:aws:iam::%s:root" % OTHER]
+    assert len(mine) == 1, grants
+    assert {"Decrypt", "CreateGrant", "DescribeKey"} <= set(
+        mine[0]["Operations"])
+    # public sharing of an encrypted AMI: AWS refuses it, so does amifs
+    with pytest.raises(OSError) as e:
+        write(os.path.join(m.path, "amis", ami, "launch-permissions"),
+              "all\n" + OTHER + "\n")
+    assert e.value.errno == errno.EPERM
+    assert launch_perms(endpoint, ami) == [OTHER]

@@ -26,7 +26,7 @@ import threading
 
 from moto.ec2.models import ec2_backends
 from moto.ec2.utils import random_ami_id
-from moto.kms.models import kms_backends
+from moto.kms.models import KmsBackend, kms_backends
 
 import auth
 from awsxml import Reply, add, ec2_response
@@ -139,8 +139,29 @@ def _new_snapshot(be, region, src, desc, kms_arn):
     return snap
 
 
+def install_aws_managed_keys():
+    """moto makes the account's aws/ebs key (and the other reserved
+    aliases) on first use as a customer managed key; AWS reports them as
+    KeyManager AWS, which is how a client tells that they cannot be
+    shared."""
+    cls = KmsBackend
+    if getattr(cls, "_amifs_aws_managed", False):
+        return
+    original = cls._generate_default_keys
+
+    def patched(self, alias_name):
+        key_id = original(self, alias_name)
+        if key_id and key_id in self.keys:
+            self.keys[key_id].key_manager = "AWS"
+        return key_id
+
+    cls._generate_default_keys = patched
+    cls._amifs_aws_managed = True
+
+
 class Lifecycle:
     def __init__(self):
+        install_aws_managed_keys()
         self.lock = threading.Lock()
         self.tokens = {}              # (account, region, token) -> image id
 
