@@ -383,6 +383,7 @@ struct describe_args {
     const char *filter_name; /* Filters.1.Name / Filter.1.Name, or NULL */
     const char *filter_key;  /* "Filters" or "Filter" */
     const char *filter_value;
+    const char *exec_by;     /* ExecutableBy.1, or NULL */
 };
 
 typedef int (*page_parser)(const struct xml_node *root, void *out,
@@ -393,6 +394,7 @@ static void describe_form(struct aws_form *f, const struct describe_args *a,
 {
     form_list(f, a->id_name, a->ids, a->nids);
     aws_form_add(f, "Owner.1", a->owner);
+    aws_form_add(f, "ExecutableBy.1", a->exec_by);
     if (a->filter_name && a->filter_value) {
         aws_form_addf(f, a->filter_name, "%s.1.Name", a->filter_key);
         aws_form_addf(f, a->filter_value, "%s.1.Value.1", a->filter_key);
@@ -442,7 +444,7 @@ int ec2_describe_import_image_tasks(struct aws_client *c, const char *region,
 {
     /* DescribeImportImageTasks filters with Filters.N, plural. */
     struct describe_args a = {"ImportTaskId", ids, nids, NULL, "task-state",
-                              "Filters", state_filter};
+                              "Filters", state_filter, NULL};
     memset(out, 0, sizeof *out);
     int rc = describe_all(c, region, "DescribeImportImageTasks", &a,
                           tasks_page, out, err);
@@ -574,7 +576,7 @@ int ec2_describe_import_snapshot_tasks(
     struct ec2_import_snapshot_task_list *out, struct aws_error *err)
 {
     struct describe_args a = {"ImportTaskId", ids, nids, NULL, NULL,
-                              "Filters", NULL};
+                              "Filters", NULL, NULL};
     memset(out, 0, sizeof *out);
     int rc = describe_all(c, NULL, "DescribeImportSnapshotTasks", &a,
                           snap_tasks_page, out, err);
@@ -815,7 +817,21 @@ int ec2_describe_images(struct aws_client *c, const char *region,
                         struct ec2_image_list *out, struct aws_error *err)
 {
     struct describe_args a = {"ImageId", ids, nids, "self", NULL, "Filter",
-                              NULL};
+                              NULL, NULL};
+    memset(out, 0, sizeof *out);
+    int rc = describe_all(c, region, "DescribeImages", &a, images_page, out,
+                          err);
+    if (rc < 0)
+        ec2_image_list_release(out);
+    return rc;
+}
+
+int ec2_describe_images_shared(struct aws_client *c, const char *region,
+                               struct ec2_image_list *out,
+                               struct aws_error *err)
+{
+    struct describe_args a = {"ImageId", NULL, 0, NULL, NULL, "Filter",
+                              NULL, "self"};
     memset(out, 0, sizeof *out);
     int rc = describe_all(c, region, "DescribeImages", &a, images_page, out,
                           err);
@@ -888,7 +904,7 @@ int ec2_describe_snapshots(struct aws_client *c, const char *region,
                            struct aws_error *err)
 {
     struct describe_args a = {"SnapshotId", ids, nids, "self", NULL, "Filter",
-                              NULL};
+                              NULL, NULL};
     memset(out, 0, sizeof *out);
     int rc = describe_all(c, region, "DescribeSnapshots", &a, snapshots_page,
                           out, err);

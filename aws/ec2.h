@@ -273,6 +273,12 @@ int ec2_describe_images(struct aws_client *c, const char *region,
                         const char *const *ids, size_t nids,
                         struct ec2_image_list *out, struct aws_error *err);
 void ec2_image_list_release(struct ec2_image_list *l);
+/* The images other accounts let this one launch (ExecutableBy=self, any
+ * owner) in `region`; images the account owns may be among them (callers
+ * that want only others' compare owner_id). */
+int ec2_describe_images_shared(struct aws_client *c, const char *region,
+                               struct ec2_image_list *out,
+                               struct aws_error *err);
 
 /* One snapshot of the account (DescribeSnapshots): state is pending,
  * completed or error; volume_size in GiB; kms_key_id as for block

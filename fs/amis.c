@@ -20,6 +20,7 @@
 #include "core/name.h"
 #include "fs/amis.h"
 #include "fs/amis_kms.h"
+#include "fs/amis_shared.h"
 #include "fs/amis_text.h"
 
 #define AMIS_ID_MAX 32
@@ -30,6 +31,7 @@
 enum node {
     N_ROOT, N_BYNAME, N_BYNAME_LINK, N_AMI, N_JSON, N_STATE, N_SNAPS,
     N_PERMS, N_TAGS, N_TAG, N_COPYTO, N_COPY, N_COPY_LINK,
+    N_SHARED, /* shared/…: fs/amis_shared.c's, arg the path below it */
 };
 
 struct amis_path {
@@ -75,14 +77,6 @@ struct copy_rec {
     struct copy_rec *next;
 };
 
-/* Where copy-to/DIR copies to: the region and the KMS key (as written,
- * decoded; "" for a copy as the source is). */
-struct copy_target {
-    char dir[AMIS_ARG_MAX];
-    char region[64];
-    char key[AMIS_ARG_MAX];
-};
-
 struct amis_view {
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -96,6 +90,7 @@ struct amis_view {
     struct perm_entry *perms;
     struct pending_tag *pending;
     struct copy_rec *copies;
+    struct amis_shared *shared; /* amis/shared/ */
 };
 
 /* An open file of the view. A writable one buffers the whole file and
@@ -209,9 +204,16 @@ static int parse_path(const char *rel, struct amis_path *p)
 {
     const char *c[4];
     size_t l[4];
-    int nc = split(rel, c, l);
 
     memset(p, 0, sizeof(*p));
+    if (strncmp(rel, "shared", 6) == 0 && (!rel[6] || rel[6] == '/')) {
+        p->node = N_SHARED;
+        if (strlen(rel) > sizeof(p->arg) + 6)
+            return -ENAMETOOLONG;
+        snprintf(p->arg, sizeof(p->arg), "%s", rel[6] ? rel + 7 : "");
+        return 0;
+    }
+    int nc = split(rel, c, l);
     if (nc <= 0) {
         p->node = N_ROOT;
         return nc;
@@ -686,6 +688,8 @@ static int amis_getattr(void *self, struct amifs *fs, const char *rel,
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return amis_shared_getattr(v->shared, fs, p.arg, st);
     if (node_is_dir(p.node) || p.node == N_BYNAME_LINK ||
         p.node == N_COPY_LINK) {
         rc = node_exists(v, fs, &p, &mtime);
@@ -712,6 +716,8 @@ static int amis_readlink(void *self, struct amifs *fs,
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return amis_shared_readlink(v->shared, fs, p.arg, out, n);
     if (p.node != N_BYNAME_LINK && p.node != N_COPY_LINK)
         return -EINVAL;
     return link_target(v, fs, &p, out, n);
@@ -756,8 +762,10 @@ static int readdir_node(struct amis_view *v, const struct amis_snap *s,
         return -ENOENT;
     for (size_t i = 0; p->node == N_ROOT && i < s->list.n; i++)
         filler(buf, s->list.v[i].image_id, NULL, 0, 0);
-    if (p->node == N_ROOT)
+    if (p->node == N_ROOT) {
         filler(buf, "by-name", NULL, 0, 0);
+        filler(buf, "shared", NULL, 0, 0);
+    }
     for (size_t i = 0; p->node == N_BYNAME && i < s->list.n; i++)
         fill_encoded(buf, filler, s->list.v[i].name);
     for (size_t i = 0; p->node == N_AMI && i < N_AMI_FILES; i++)
@@ -783,6 +791,8 @@ static int amis_readdir(void *self, struct amifs *fs, const char *rel,
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return amis_shared_readdir(v->shared, fs, p.arg, buf, filler);
     if (!node_is_dir(p.node))
         return -ENOTDIR;
     struct amis_snap *s = snap_get(v, fs, &rc);
@@ -1060,6 +1070,25 @@ static void fh_free(struct amis_fh *fh)
     free(fh);
 }
 
+/* A file of amis/shared/: read-only, its bytes rendered at open. */
+static int open_shared(struct amis_view *v, struct amifs *fs,
+                       const struct amis_path *p, struct fuse_file_info *fi)
+{
+    if ((fi->flags & O_ACCMODE) != O_RDONLY)
+        return -EROFS;
+    struct amis_fh *fh = fh_new(p, O_RDONLY);
+    if (!fh)
+        return -ENOMEM;
+    int rc = amis_shared_render(v->shared, fs, p->arg, &fh->data);
+    if (rc != 0) {
+        fh_free(fh);
+        return rc;
+    }
+    fi->fh = (uint64_t)(uintptr_t)fh;
+    fi->direct_io = 1;
+    return 0;
+}
+
 static int amis_open(void *self, struct amifs *fs, const char *rel,
                    struct fuse_file_info *fi)
 {
@@ -1068,6 +1097,8 @@ static int amis_open(void *self, struct amifs *fs, const char *rel,
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return open_shared(v, fs, &p, fi);
     if (node_is_dir(p.node) || p.node == N_BYNAME_LINK ||
         p.node == N_COPY_LINK)
         return -EISDIR;
@@ -1118,6 +1149,8 @@ static int amis_create(void *self, struct amifs *fs, const char *rel,
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return -EROFS;
     if (p.node != N_TAG)
         return p.node == N_PERMS ? -EEXIST : -EACCES;
     if ((rc = check_tag_key(fs, p.arg)) != 0)
@@ -1279,6 +1312,8 @@ static int amis_truncate(void *self, struct amifs *fs, const char *rel,
         fh->dirty = true;
         return 0;
     }
+    if (p.node == N_SHARED)
+        return -EROFS;
     if (p.node != N_TAG && p.node != N_PERMS)
         return node_is_dir(p.node) ? -EISDIR : -EACCES;
     if (size < 0)
@@ -1364,6 +1399,8 @@ static int amis_unlink(void *self, struct amifs *fs, const char *rel)
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return -EROFS;
     if (node_is_dir(p.node))
         return -EISDIR;
     if (p.node == N_TAG)
@@ -1411,31 +1448,15 @@ static int amis_rename(void *self, struct amifs *fs, const char *from,
     return rc == 0 ? unlink_tag(v, fs, &a) : rc;
 }
 
-/* A ClientToken that makes a repeated mkdir start no second copy (at most
- * 64 characters, as EC2 allows): the source, the region and, for an
- * encrypted copy, a hash of the key. */
-static void copy_token(const char *id, const char *region, const char *key,
-                       char *out, size_t n)
-{
-    unsigned long h = 5381;
-    for (const char *k = key ? key : ""; *k; k++)
-        h = h * 33 + (unsigned char)*k;
-    if (key)
-        snprintf(out, n, "amifs-copy-%.21s-%.20s-%08lx", id, region,
-                 h & 0xfffffffful);
-    else
-        snprintf(out, n, "amifs-copy-%.31s-%.20s", id, region);
-}
-
-static int copy_record(struct amis_view *v, const char *id,
-                       const struct copy_target *t, const char *new_id)
+static int copy_record(struct amis_view *v, const char *id, const char *dir,
+                       const char *region, const char *new_id)
 {
     pthread_mutex_lock(&v->lock);
-    struct copy_rec *r = (struct copy_rec *)copy_find_locked(v, id, t->dir);
+    struct copy_rec *r = (struct copy_rec *)copy_find_locked(v, id, dir);
     if (!r && (r = calloc(1, sizeof(*r))) != NULL) {
         snprintf(r->id, sizeof(r->id), "%s", id);
-        snprintf(r->dir, sizeof(r->dir), "%s", t->dir);
-        snprintf(r->region, sizeof(r->region), "%s", t->region);
+        snprintf(r->dir, sizeof(r->dir), "%s", dir);
+        snprintf(r->region, sizeof(r->region), "%s", region);
         r->next = v->copies;
         v->copies = r;
     }
@@ -1445,89 +1466,10 @@ static int copy_record(struct amis_view *v, const char *id,
     return r ? 0 : -ENOMEM;
 }
 
-static int check_region(struct amis_view *v, struct amifs *fs,
-                        const char *region)
-{
-    int known = v->region_known ? v->region_known(fs, region) : -ENOSYS;
-    if (known == 0) {
-        amifs_log(fs, AWS_LOG_ERROR, "amis: copy-to: no region '%s'",
-                  region);
-        return -EINVAL;
-    }
-    return 0; /* known, or cannot tell: let CopyImage decide */
-}
-
-/* copy-to/DIR: "REGION", or "REGION@KEY" with KEY name-encoded ('/' as
- * %2F). Without "@KEY" the mount's kms_key (if any) encrypts the copy. */
-static int copy_target_parse(struct amifs *fs, const char *dir,
-                             struct copy_target *t)
-{
-    const char *at = strchr(dir, '@');
-    size_t rl = at ? (size_t)(at - dir) : strlen(dir);
-    memset(t, 0, sizeof(*t));
-    snprintf(t->dir, sizeof(t->dir), "%s", dir);
-    if (rl == 0 || rl >= sizeof(t->region))
-        return -EINVAL;
-    memcpy(t->region, dir, rl);
-    if (at && (!at[1] || name_tag_decode(at + 1, t->key, sizeof(t->key)) < 0
-               || !t->key[0]))
-        return -EINVAL;
-    if (!at && fs->opts.kms_key && *fs->opts.kms_key)
-        snprintf(t->key, sizeof(t->key), "%s", fs->opts.kms_key);
-    return 0;
-}
-
-/* After a copy that failed its check: take it back (the AMI and the
- * snapshots it made), so that nothing half-done stays. */
-static void copy_undo(struct amis_view *v, struct amifs *fs,
-                      const char *region, const char *new_id)
-{
-    struct ec2_image_list l = {0};
-    struct aws_error err;
-    const char *ids[1] = {new_id};
-    aws_error_clear(&err);
-    if (ec2_describe_images(v->client, region, ids, 1, &l, &err) == 0 &&
-        ec2_deregister_image(v->client, region, new_id, &err) == 0) {
-        for (size_t i = 0; l.n && i < l.v[0].ndevices; i++)
-            if (l.v[0].devices[i].snapshot_id)
-                (void)ec2_delete_snapshot(v->client, region,
-                                          l.v[0].devices[i].snapshot_id,
-                                          &err);
-        amifs_log(fs, AWS_LOG_INFO, "amis: copy %s in %s taken back",
-                  new_id, region);
-    }
-    ec2_image_list_release(&l);
-}
-
-static int copy_send(struct amis_view *v, struct amifs *fs,
-                     const struct amis_path *p, const struct copy_target *t,
-                     const char *name, const struct kms_key *key,
-                     char *new_id, size_t n)
-{
-    char desc[256], token[72];
-    struct aws_error err;
-    /* The description names the source; no spaces in it while the test
-     * endpoint mis-verifies %20 in form bodies (doc/TESTING.md). */
-    snprintf(desc, sizeof(desc), "copy-of-%s-from-%s", p->id, v->region);
-    copy_token(p->id, t->region, key ? key->arn : NULL, token,
-               sizeof(token));
-    struct ec2_copy_params cp = {v->region, p->id, t->region, name, desc,
-                                 token, key ? key->arn : NULL};
-    aws_error_clear(&err);
-    if (ec2_copy_image_ex(v->client, &cp, new_id, n, &err) != 0)
-        return err_errno(fs, "CopyImage", &err);
-    amifs_log(fs, AWS_LOG_INFO, "amis: %s: copy to %s%s%s started: %s",
-              p->id, t->region, key ? " encrypted with " : "",
-              key ? key->arn : "", new_id);
-    return 0;
-}
-
 static int start_copy(struct amis_view *v, struct amifs *fs,
                       const struct amis_path *p)
 {
-    char name[256], new_id[AMIS_ID_MAX], what[AMIS_ARG_MAX + 64];
-    struct copy_target t;
-    struct kms_key key = {0};
+    char name[256], new_id[AMIS_ID_MAX], region[64], what[AMIS_ARG_MAX + 64];
     int rc = 0;
     struct amis_snap *s = snap_get(v, fs, &rc);
     if (!s)
@@ -1539,26 +1481,11 @@ static int start_copy(struct amis_view *v, struct amifs *fs,
     if (!im)
         return -ENOENT;
     snprintf(what, sizeof(what), "amis/%s/copy-to/%s", p->id, p->arg);
-    if (copy_target_parse(fs, p->arg, &t) != 0)
-        return amifs_refuse(fs, NULL, what, "mkdir", EINVAL,
-                            "name it REGION or REGION@KEY (KEY a KMS key "
-                            "id, ARN or alias, '/' written %%2F)");
-    if ((rc = check_region(v, fs, t.region)) != 0)
-        return rc;
-    if (t.key[0] &&
-        (rc = amis_kms_resolve(fs, v->client, t.region, t.key, what,
-                               &key)) != 0)
-        return rc;
-    rc = copy_send(v, fs, p, &t, name, t.key[0] ? &key : NULL, new_id,
-                   sizeof(new_id));
-    if (rc == 0 && t.key[0] &&
-        (rc = amis_kms_verify_copy(fs, v->client, t.region, new_id, &key,
-                                   what)) != 0)
-        copy_undo(v, fs, t.region, new_id);
-    if (rc == 0)
-        rc = copy_record(v, p->id, &t, new_id);
-    kms_key_release(&key);
-    return rc;
+    struct amis_copy c = {v->client, v->region, p->id, name, p->arg, what,
+                          v->region_known};
+    rc = amis_copy_start(fs, &c, new_id, sizeof(new_id), region,
+                         sizeof(region));
+    return rc == 0 ? copy_record(v, p->id, p->arg, region, new_id) : rc;
 }
 
 static int amis_mkdir(void *self, struct amifs *fs, const char *rel,
@@ -1569,6 +1496,8 @@ static int amis_mkdir(void *self, struct amifs *fs, const char *rel,
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc == -ENOENT ? -EPERM : rc;
+    if (p.node == N_SHARED)
+        return p.arg[0] ? amis_shared_mkdir(v->shared, fs, p.arg) : -EEXIST;
     if (p.node == N_COPY)
         return start_copy(v, fs, &p);
     if (p.node == N_TAG || p.node == N_COPY_LINK || p.node == N_TAGS ||
@@ -1665,6 +1594,8 @@ static int amis_rmdir(void *self, struct amifs *fs, const char *rel)
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return -EROFS;
     if (!node_is_dir(p.node))
         return -ENOTDIR;
     if (p.node == N_ROOT || p.node == N_BYNAME)
@@ -1701,6 +1632,7 @@ static void amis_free(void *self)
         v->copies = r->next;
         free(r);
     }
+    amis_shared_free(v->shared);
     pthread_cond_destroy(&v->cond);
     pthread_mutex_destroy(&v->lock);
     free(v->region);
@@ -1727,6 +1659,13 @@ static void *amis_new(struct amifs *fs, const struct view_region *r, int *rc)
     }
     for (int i = 0; i < r->depth + 3; i++)
         memcpy(v->root_up + i * 3, "../", 3);
+    char up[256];
+    snprintf(up, sizeof(up), "../%s", v->root_up);
+    v->shared = amis_shared_new(r->client, r->name, up, r->region_known);
+    if (!v->shared) {
+        amis_free(v);
+        return NULL;
+    }
     *rc = 0;
     return v;
 }

@@ -68,4 +68,26 @@ int amis_kms_share_check(struct amifs *fs, struct aws_client *c,
                          const struct ec2_id_list *add, bool grants,
                          const char *what, char **advice);
 
+/* One copy-to/DIR: the source (its region and id, the name the copy
+ * gets), DIR as written ("REGION" or "REGION@KEY", KEY name-encoded; no
+ * "@KEY": the mount's kms_key, if any), `what` the path for
+ * .amifs/errors, region_known (may be NULL) the check of REGION. */
+struct amis_copy {
+    struct aws_client *client;
+    const char *src_region;
+    const char *src_id;
+    const char *name;
+    const char *dir;
+    const char *what;
+    int (*region_known)(struct amifs *fs, const char *name);
+};
+
+/* Start the copy: DIR parsed (-EINVAL, refused), the region checked, the
+ * key resolved, CopyImage sent (with a ClientToken: a repeated mkdir or a
+ * retry starts no second copy), the copy's snapshots checked against the
+ * key (a mismatch takes the copy back: -EIO). The new image id into
+ * new_id, the destination region into region. 0 or -errno. */
+int amis_copy_start(struct amifs *fs, const struct amis_copy *c,
+                    char *new_id, size_t n, char *region, size_t rn);
+
 #endif

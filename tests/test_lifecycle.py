@@ -263,3 +263,67 @@ def test_share_cmk_with_grants(endpoint, src_ami, mount_factory):
               "all\n" + OTHER + "\n")
     assert e.value.errno == errno.EPERM
     assert launch_perms(endpoint, ami) == [OTHER]
+
+
+# ---- 3. amis/shared/: two accounts ------------------------------------------
+
+def account_b(ep):
+    """(account id, env) of the endpoint's second account."""
+    with open(os.path.join(ep.state_dir, "account-b.json")) as f:
+        b = json.load(f)
+    return b["Account"], dict(ep.env, AWS_ACCESS_KEY_ID=b["AccessKeyId"],
+                              AWS_SECRET_ACCESS_KEY=b["SecretAccessKey"])
+
+
+def test_shared_with_me_copy_under_own_key(endpoint, src_ami, mount_factory):
+    """Account A shares an AMI encrypted with its CMK (amifs makes the
+    grant); account B sees it in amis/shared/, copies it under B's own key;
+    the copy's snapshots are checked with the CLI as B."""
+    b_id, b_env = account_b(endpoint)
+    a_alias, a_arn = new_key(endpoint)
+    ami = cli_copy(endpoint, src_ami[0], "--encrypted", "--kms-key-id", a_arn)
+    not_shared = cli_copy(endpoint, src_ami[0])
+    ma = mount_factory("cache_ttl=0,share_kms_grants")
+    write(os.path.join(ma.path, "amis", ami, "launch-permissions"),
+          b_id + "\n")
+    assert launch_perms(endpoint, ami) == [b_id]
+
+    b_arn = endpoint.aws("kms", "create-key", env=b_env)["KeyMetadata"]["Arn"]
+    b_alias = "alias/b-%s" % uuid.uuid4().hex[:8]
+    endpoint.aws("kms", "create-alias", "--alias-name", b_alias,
+                 "--target-key-id", b_arn, env=b_env, json=False)
+    mb = mount_factory("cache_ttl=0,lazy_checks",
+                       env={k: b_env[k] for k in ("AWS_ACCESS_KEY_ID",
+                                                  "AWS_SECRET_ACCESS_KEY")})
+    shared = os.path.join(mb.path, "amis", "shared")
+    listed = os.listdir(shared)
+    assert ami in listed and not_shared not in listed
+    assert read(os.path.join(shared, ami, "owner")).strip() == \
+        ami_owner(endpoint, ami)
+    assert read(os.path.join(shared, ami, "state")) == "available\n"
+    # read-only
+    with pytest.raises(OSError) as e:
+        os.rmdir(os.path.join(shared, ami))
+    assert e.value.errno == errno.EROFS
+    with pytest.raises(OSError) as e:
+        write(os.path.join(shared, ami, "state"), "x")
+    assert e.value.errno in (errno.EROFS, errno.EACCES)
+    d = os.path.join(shared, ami, "copy-to",
+                     "%s@%s" % (endpoint.region, b_alias.replace("/", "%2F")))
+    os.mkdir(d)
+    new = os.path.basename(os.readlink(os.path.join(d, "ami")))
+    img = endpoint.aws("ec2", "describe-images", "--image-ids", new,
+                       env=b_env)["Images"][0]
+    assert img["OwnerId"] == b_id
+    ids = [m["Ebs"]["SnapshotId"] for m in img["BlockDeviceMappings"]]
+    snaps = endpoint.aws("ec2", "describe-snapshots", "--snapshot-ids", *ids,
+                         env=b_env)["Snapshots"]
+    assert snaps and all(s["Encrypted"] and s["KmsKeyId"] == b_arn and
+                         s["OwnerId"] == b_id for s in snaps), snaps
+    # the copy is B's own: it shows under B's amis/
+    assert new in os.listdir(os.path.join(mb.path, "amis"))
+
+
+def ami_owner(ep, ami):
+    return ep.aws("ec2", "describe-images", "--image-ids",
+                  ami)["Images"][0]["OwnerId"]

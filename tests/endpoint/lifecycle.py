@@ -34,6 +34,40 @@ from tasks import ImportedAmi
 from vmimport import ApiError, _bool
 
 ACTIONS = ("CopyImage",)
+# The second account of the endpoint (account B of the sharing tests);
+# create_second_account() writes its all-powerful user's key.
+SECOND_ACCOUNT = "210987654321"
+
+
+def owns(info):
+    """Does the layer answer this EC2 request? CopyImage always;
+    DescribeImages when it asks for ExecutableBy (moto looks only in the
+    caller's own account for those)."""
+    if info.op in ACTIONS:
+        return True
+    return info.op == "DescribeImages" and any(
+        k.startswith("ExecutableBy.") for k in info.params)
+
+
+def create_second_account(state_dir):
+    """An IAM user allowed everything in SECOND_ACCOUNT, made in-process
+    like the server's admin (authentication is on from the first request):
+    its key goes to DIR/account-b.json (mode 0600)."""
+    import json
+    import os
+    from moto.iam.models import iam_backends
+    iam = iam_backends[SECOND_ACCOUNT]["aws"]
+    iam.create_user("us-east-1", "amifs-admin-b")
+    iam.put_user_policy("amifs-admin-b", "admin", json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    key = iam.create_access_key("amifs-admin-b")
+    path = os.path.join(state_dir, "account-b.json")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"AccessKeyId": key.access_key_id,
+                   "SecretAccessKey": key.secret_access_key,
+                   "Account": SECOND_ACCOUNT}, f)
 
 
 class CopiedAmi(ImportedAmi):
@@ -178,6 +212,31 @@ class Lifecycle:
         except ApiError as e:
             return Reply.error("ec2", e.status, e.code, e.message)
 
+    def _DescribeImages(self, info, account):
+        """ExecutableBy=self (or the account's id): the images of every
+        account in the region that list the caller in their launch
+        permissions (AWS: explicit launch permissions; public ones only
+        with ExecutableBy=all)."""
+        region = info.region or "us-east-1"
+        who = {v for k, v in info.params.items()
+               if k.startswith("ExecutableBy.")}
+        users = {account if w == "self" else w for w in who}
+        want = {v for k, v in info.params.items()
+                if k.startswith("ImageId.")}
+        found = []
+        for acct in list(ec2_backends.keys()):
+            if region not in ec2_backends[acct].regions:
+                continue
+            be = ec2_backends[acct][region]
+            for ami in list(be.amis.values()):
+                ok = any(lp.get("UserId") in users or (
+                    "all" in users and lp.get("Group") == "all")
+                    for lp in ami.launch_permissions)
+                if ok and (not want or ami.id in want):
+                    found.append((be, ami))
+        return ec2_response("DescribeImages", lambda r: _images_xml(
+            add(r, "imagesSet", ""), found))
+
     def _CopyImage(self, info, account):
         p = info.params
         region = info.region or "us-east-1"
@@ -235,3 +294,44 @@ class Lifecycle:
             image_location="%s/%s" % (account, p.get("Name") or src.name))
         be.amis[new_id] = ami
         return new_id
+
+
+def _images_xml(parent, found):
+    for be, ami in found:
+        it = add(parent, "item", "")
+        for tag, val in (("imageId", ami.id),
+                         ("imageLocation", ami.image_location),
+                         ("imageState", ami.state),
+                         ("imageOwnerId", ami.owner_id),
+                         ("isPublic", ami.is_public),
+                         ("architecture", ami.architecture),
+                         ("imageType", ami.image_type),
+                         ("name", ami.name),
+                         ("description", ami.description),
+                         ("rootDeviceType", ami.root_device_type),
+                         ("rootDeviceName", ami.root_device_name),
+                         ("virtualizationType", ami.virtualization_type),
+                         ("hypervisor", ami.hypervisor),
+                         ("bootMode", ami.boot_mode),
+                         ("creationDate", ami.creation_date.strftime(
+                             "%Y-%m-%dT%H:%M:%S.000Z")
+                          if hasattr(ami.creation_date, "strftime")
+                          else ami.creation_date)):
+            add(it, tag, val)
+        bdm = add(it, "blockDeviceMapping", "")
+        for m in ami.block_device_mappings:
+            mi = add(bdm, "item", "")
+            add(mi, "deviceName", m.get("DeviceName"))
+            ebs = m.get("Ebs")
+            if ebs:
+                e = add(mi, "ebs", "")
+                snap = be.snapshots.get(ebs.get("SnapshotId"))
+                add(e, "snapshotId", ebs.get("SnapshotId"))
+                add(e, "volumeSize", ebs.get("VolumeSize"))
+                add(e, "deleteOnTermination",
+                    bool(ebs.get("DeleteOnTermination")))
+                add(e, "volumeType", ebs.get("VolumeType"))
+                add(e, "encrypted", bool(snap and snap.encrypted))
+                if snap is not None and snap.encrypted and snap.kms_key_id:
+                    add(e, "kmsKeyId", snap.kms_key_id)
+        add(it, "tagSet", "")
