@@ -1148,3 +1148,131 @@ int ec2_describe_regions(struct aws_client *c, struct ec2_id_list *out,
     aws_form_release(&f);
     return rc;
 }
+
+/* ---- instances (DescribeInstances, CreateImage) ------------------------ */
+
+static void instance_release(struct ec2_instance *in)
+{
+    free(in->instance_id);
+    free(in->state);
+    free(in->type);
+    free(in->name);
+    free(in->raw_xml);
+    ec2_id_list_release(&in->volumes);
+    ec2_tags_release(&in->tags);
+    memset(in, 0, sizeof *in);
+}
+
+void ec2_instance_list_release(struct ec2_instance_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        instance_release(&l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static bool parse_instance(const struct xml_node *n, struct ec2_instance *in)
+{
+    bool ok = true;
+    struct buf raw;
+    const struct xml_node *it;
+    memset(in, 0, sizeof *in);
+    in->instance_id = dup_at(n, "instanceId", &ok);
+    in->state = dup_at(n, "instanceState/name", &ok);
+    in->type = dup_at(n, "instanceType", &ok);
+    if (!parse_tags(n, &in->tags))
+        ok = false;
+    const char *name = ec2_tags_get(&in->tags, "Name");
+    if (name && !(in->name = strdup(name)))
+        ok = false;
+    it = xml_child(xml_child(n, "blockDeviceMapping"), "item");
+    for (; it && ok; it = xml_next(it, "item")) {
+        const char *vol = xml_path(it, "ebs/volumeId");
+        if (vol && id_add(&in->volumes, vol) < 0)
+            ok = false;
+    }
+    buf_init(&raw, 0);
+    if (xml_serialize(&raw, n) < 0 || !(in->raw_xml = buf_detach(&raw)))
+        ok = false;
+    buf_release(&raw);
+    return ok;
+}
+
+int ec2_parse_instances(const struct xml_node *root,
+                        struct ec2_instance_list *out, char **next,
+                        struct aws_error *err)
+{
+    const struct xml_node *r, *it;
+    *next = NULL;
+    if (check_root(root, "DescribeInstancesResponse", err) < 0)
+        return -1;
+    r = xml_child(xml_child(root, "reservationSet"), "item");
+    for (; r; r = xml_next(r, "item")) {
+        it = xml_child(xml_child(r, "instancesSet"), "item");
+        for (; it; it = xml_next(it, "item")) {
+            if (aws_grow_array((void **)&out->v, out->n, sizeof *out->v) < 0)
+                return aws_nomem(err);
+            if (!parse_instance(it, &out->v[out->n])) {
+                instance_release(&out->v[out->n]);
+                return aws_nomem(err);
+            }
+            out->n++;
+        }
+    }
+    const char *tok = xml_path(root, "nextToken");
+    if (tok && *tok && !(*next = strdup(tok)))
+        return aws_nomem(err);
+    return 0;
+}
+
+static int instances_page(const struct xml_node *root, void *out,
+                          char **next, struct aws_error *err)
+{
+    return ec2_parse_instances(root, out, next, err);
+}
+
+int ec2_describe_instances(struct aws_client *c, const char *region,
+                           struct ec2_instance_list *out,
+                           struct aws_error *err)
+{
+    struct describe_args a = {"InstanceId", NULL, 0, NULL, NULL, "Filter",
+                              NULL, NULL};
+    memset(out, 0, sizeof *out);
+    int rc = describe_all(c, region, "DescribeInstances", &a,
+                          instances_page, out, err);
+    if (rc < 0)
+        ec2_instance_list_release(out);
+    return rc;
+}
+
+int ec2_create_image(struct aws_client *c, const char *region,
+                     const char *instance_id, const char *name,
+                     bool no_reboot, const struct ec2_tags *tags, char *out,
+                     size_t n, struct aws_error *err)
+{
+    struct aws_form f;
+    struct xml_doc *doc = NULL;
+    aws_form_init(&f, "CreateImage", EC2_VERSION);
+    aws_form_add(&f, "InstanceId", instance_id);
+    aws_form_add(&f, "Name", name);
+    aws_form_add(&f, "NoReboot", no_reboot ? "true" : "false");
+    if (tags && tags->n) {
+        aws_form_add(&f, "TagSpecification.1.ResourceType", "image");
+        form_tags(&f, "TagSpecification.1.Tag", tags);
+        aws_form_add(&f, "TagSpecification.2.ResourceType", "snapshot");
+        form_tags(&f, "TagSpecification.2.Tag", tags);
+    }
+    /* No ClientToken exists for CreateImage: not retried once sent (the
+     * name is unique per region, so a retry could only fail anyway). */
+    int rc = aws_query(c, AWS_SVC_EC2, region, &f, false, &doc, err);
+    const char *id = rc == 0 ? xml_path(xml_root(doc), "imageId") : NULL;
+    if (rc == 0 && (!id || !*id || strlen(id) >= n))
+        rc = aws_error_set(err, AWS_ERR_PARSE,
+                           "CreateImage: no usable imageId");
+    else if (rc == 0)
+        memcpy(out, id, strlen(id) + 1);
+    xml_free(doc);
+    aws_form_release(&f);
+    return rc;
+}

@@ -370,6 +370,41 @@ int ec2_modify_snapshot_create_volume_permissions(
 int ec2_describe_regions(struct aws_client *c, struct ec2_id_list *out,
                          struct aws_error *err);
 
+/* --- Instances -----------------------------------------------------------
+ * The account's instances in one region (DescribeInstances, every page,
+ * every reservation flattened), and CreateImage from one of them. */
+struct ec2_instance {
+    char *instance_id;
+    char *state;           /* pending running stopping stopped … */
+    char *type;            /* t3.micro … */
+    char *name;            /* the Name tag, or NULL */
+    struct ec2_id_list volumes; /* EBS volume ids, in mapping order */
+    struct ec2_tags tags;
+    char *raw_xml;         /* the <item>, for info.json */
+};
+struct ec2_instance_list {
+    struct ec2_instance *v;
+    size_t n;
+};
+int ec2_describe_instances(struct aws_client *c, const char *region,
+                           struct ec2_instance_list *out,
+                           struct aws_error *err);
+void ec2_instance_list_release(struct ec2_instance_list *l);
+struct xml_node;
+int ec2_parse_instances(const struct xml_node *root,
+                        struct ec2_instance_list *out, char **next,
+                        struct aws_error *err);
+/* CreateImage of instance_id named `name`: with no_reboot false EC2 stops
+ * the instance's OS for the snapshot (a consistent file system), with
+ * true it snapshots the running disks (crash-consistent). `tags` (may be
+ * NULL) go on the image and on its snapshots (TagSpecification). The new
+ * image id into out. Not retried once sent (no ClientToken exists; the
+ * name is unique, so a second image cannot appear). */
+int ec2_create_image(struct aws_client *c, const char *region,
+                     const char *instance_id, const char *name,
+                     bool no_reboot, const struct ec2_tags *tags, char *out,
+                     size_t n, struct aws_error *err);
+
 /* --- JSON rendering and pieces exposed for unit tests -------------------
  * The renderers and parsers below are pure (no I/O, no client): the unit
  * tests feed them recorded answers and the fuzz targets feed them hostile

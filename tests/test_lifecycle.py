@@ -327,3 +327,72 @@ def test_shared_with_me_copy_under_own_key(endpoint, src_ami, mount_factory):
 def ami_owner(ep, ami):
     return ep.aws("ec2", "describe-images", "--image-ids",
                   ami)["Images"][0]["OwnerId"]
+
+
+# ---- 4. instances/: images from instances ----------------------------------
+
+def run_instance(ep, ami, name):
+    r = ep.aws("ec2", "run-instances", "--image-id", ami, "--instance-type",
+               "t3.micro", "--tag-specifications",
+               "ResourceType=instance,Tags=[{Key=Name,Value=%s}]" % name,
+               env=ep.admin_env())
+    return r["Instances"][0]["InstanceId"]
+
+
+def test_instance_image_pending_then_available(endpoint, src_ami,
+                                               fresh_mount):
+    iid = run_instance(endpoint, src_ami[0], "web-1")
+    d = os.path.join(fresh_mount.path, "instances", iid)
+    assert iid in os.listdir(os.path.join(fresh_mount.path, "instances"))
+    cli = endpoint.aws("ec2", "describe-instances", "--instance-ids",
+                       iid)["Reservations"][0]["Instances"][0]
+    assert read(os.path.join(d, "state")) == cli["State"]["Name"] + "\n"
+    assert read(os.path.join(d, "name")) == "web-1\n"
+    assert read(os.path.join(d, "type")) == "t3.micro\n"
+    assert read(os.path.join(d, "volumes")).split() == [
+        m["Ebs"]["VolumeId"] for m in cli["BlockDeviceMappings"]]
+    assert read(os.path.join(d, "tags", "Name")) == "web-1\n"
+    assert json.loads(read(os.path.join(d, "info.json")))["InstanceId"] == iid
+    # read-only
+    with pytest.raises(OSError):
+        write(os.path.join(d, "state"), "stopped")
+
+    name = "img-%s" % uuid.uuid4().hex[:8]
+    os.mkdir(os.path.join(d, "image", name))
+    link = os.path.join(d, "image", name, "ami")
+    ami = os.path.basename(os.readlink(link))
+    state = os.path.join(fresh_mount.path, "amis", ami, "state")
+    assert read(state) == "pending\n"
+    poll_until(lambda: read(state) == "available\n", timeout=30)
+    assert os.path.samefile(link, os.path.join(fresh_mount.path, "amis",
+                                               ami))
+    img = endpoint.aws("ec2", "describe-images", "--image-ids",
+                       ami)["Images"][0]
+    tags = {t["Key"]: t["Value"] for t in img["Tags"]}
+    assert tags == {"Name": name, "amifs:source-instance": iid,
+                    "amifs:reboot": "true"}
+    for s in snapshots_of(endpoint, ami):
+        st = {t["Key"]: t["Value"] for t in s.get("Tags", [])}
+        assert st["amifs:source-instance"] == iid, s
+
+    # the NoReboot variant
+    name2 = "img-%s" % uuid.uuid4().hex[:8]
+    os.mkdir(os.path.join(d, "image-noreboot", name2))
+    ami2 = os.path.basename(os.readlink(
+        os.path.join(d, "image-noreboot", name2, "ami")))
+    tags2 = {t["Key"]: t["Value"] for t in endpoint.aws(
+        "ec2", "describe-images", "--image-ids", ami2)["Images"][0]["Tags"]}
+    assert tags2["amifs:reboot"] == "false"
+
+    # bad input: nothing is created
+    before = image_ids(endpoint)
+    mark = endpoint.mark()
+    with pytest.raises(OSError) as e:
+        os.mkdir(os.path.join(d, "image", "ab"))       # too short
+    assert e.value.errno == errno.EINVAL
+    assert endpoint.requests("CreateImage", since=mark) == []
+    with pytest.raises(OSError) as e:                  # name in use
+        os.mkdir(os.path.join(d, "image-noreboot", name))
+    assert e.value.errno == errno.EEXIST
+    assert image_ids(endpoint) == before
+    assert "CreateImage failed" in errors(fresh_mount)

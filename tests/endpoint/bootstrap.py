@@ -39,7 +39,8 @@ EC2_ACTIONS = [
     "DescribeImageAttribute", "ExportImage", "DescribeExportImageTasks",
     "CancelExportTask", "CreateStoreImageTask", "DescribeStoreImageTasks",
     "CreateRestoreImageTask", "DescribeRegions", "RegisterImage",
-    "ModifySnapshotAttribute", "DescribeSnapshotAttribute"]
+    "ModifySnapshotAttribute", "DescribeSnapshotAttribute",
+    "DescribeInstances", "CreateImage"]
 IAM_ACTIONS = ["GetRole", "CreateRole", "PutRolePolicy", "GetRolePolicy",
                "ListRolePolicies", "ListAttachedRolePolicies", "PassRole",
                "GetUser"]

@@ -31,9 +31,11 @@ from moto.kms.models import KmsBackend, kms_backends
 import auth
 from awsxml import Reply, add, ec2_response
 from tasks import ImportedAmi
-from vmimport import ApiError, _bool
+from vmimport import ApiError, _bool, _indexed
 
-ACTIONS = ("CopyImage",)
+ACTIONS = ("CopyImage", "CreateImage")
+# How long an image made by CreateImage stays "pending".
+PENDING_SECONDS = 2.0
 # The second account of the endpoint (account B of the sharing tests);
 # create_second_account() writes its all-powerful user's key.
 SECOND_ACCOUNT = "210987654321"
@@ -237,6 +239,59 @@ class Lifecycle:
         return ec2_response("DescribeImages", lambda r: _images_xml(
             add(r, "imagesSet", ""), found))
 
+    def _CreateImage(self, info, account):
+        """CreateImage: moto's makes the image available at once, invents
+        one unrelated 15 GiB snapshot, ignores NoReboot and tags only the
+        image. Here: one snapshot per EBS volume of the instance (its
+        size), tags by TagSpecification resource type (image, snapshot),
+        "pending" for PENDING_SECONDS, then "available"; the reboot choice
+        is kept as the image's tag-free attribute `amifs_no_reboot`."""
+        p, region = info.params, info.region or "us-east-1"
+        be = ec2_backends[account][region]
+        iid, name = p.get("InstanceId"), p.get("Name")
+        if not iid or not name:
+            raise ApiError("MissingParameter", "The request must contain "
+                           "the parameters InstanceId and Name")
+        inst = be.get_instance_by_id(iid)
+        if inst is None:
+            raise ApiError("InvalidInstanceID.NotFound",
+                           "The instance ID '%s' does not exist" % iid)
+        if any(a.name == name for a in be.amis.values()):
+            raise ApiError("InvalidAMIName.Duplicate", "AMI name %s is "
+                           "already in use by AMI" % name)
+        tags = {}
+        for spec in _indexed(p, "TagSpecification").values():
+            rtype = spec.get("ResourceType")
+            kv = _indexed(_sub_of(spec, "Tag"), "Tag")
+            tags.setdefault(rtype, {}).update(
+                {t.get("Key"): t.get("Value", "") for t in kv.values()})
+        new_id = random_ami_id()
+        snaps = []
+        for dev, block in inst.get_block_device_mapping:
+            vol = be.get_volume(block.volume_id)
+            snap = be.create_snapshot(vol.id, "Created by CreateImage(%s) "
+                                      "for %s" % (iid, new_id))
+            snap.add_tags(tags.get("snapshot", {}))
+            snaps.append(snap)
+        if not snaps:
+            raise ApiError("InvalidParameterValue", "The instance %s has "
+                           "no EBS volume" % iid)
+        ami = CopiedAmi(be, new_id, snaps, name=name,
+                        description=p.get("Description") or "",
+                        architecture=inst.architecture or "x86_64",
+                        virtualization_type="hvm", hypervisor="xen",
+                        root_device_type="ebs", root_device_name="/dev/sda1",
+                        region_name=region + "a", state="pending",
+                        image_location="%s/%s" % (account, name))
+        ami.amifs_no_reboot = _bool(p.get("NoReboot"))
+        ami.add_tags(tags.get("image", {}))
+        be.amis[new_id] = ami
+        t = threading.Timer(PENDING_SECONDS, _make_available, (ami,))
+        t.daemon = True
+        t.start()
+        return ec2_response("CreateImage", lambda r: add(r, "imageId",
+                                                         new_id))
+
     def _CopyImage(self, info, account):
         p = info.params
         region = info.region or "us-east-1"
@@ -294,6 +349,15 @@ class Lifecycle:
             image_location="%s/%s" % (account, p.get("Name") or src.name))
         be.amis[new_id] = ami
         return new_id
+
+
+def _make_available(ami):
+    ami.state = "available"
+
+
+def _sub_of(spec, prefix):
+    """{PREFIX.rest: value} of one TagSpecification's entries."""
+    return {k: v for k, v in spec.items() if k.startswith(prefix + ".")}
 
 
 def _images_xml(parent, found):
