@@ -110,7 +110,7 @@ def test_kms_key_mount_option_other_region(endpoint, src_ami, mount_factory):
 
 @pytest.mark.parametrize("name,why", [
     ("@alias%2Fno-such-key-here", "no usable KMS key"),
-    ("@", "REGION@KEY"),
+    pytest.param("@", "REGION@KEY", marks=pytest.mark.full),
 ])
 def test_encrypted_copy_bad_key(endpoint, src_ami, fresh_mount, name, why):
     ami, _ = src_ami
@@ -243,6 +243,7 @@ def test_share_cmk_needs_key_policy(endpoint, src_ami, fresh_mount):
     assert "refused" not in read(f)
 
 
+@pytest.mark.full
 def test_share_cmk_with_grants(endpoint, src_ami, mount_factory):
     m = mount_factory("cache_ttl=0,share_kms_grants")
     alias, arn = new_key(endpoint)
@@ -396,3 +397,33 @@ def test_instance_image_pending_then_available(endpoint, src_ami,
     assert e.value.errno == errno.EEXIST
     assert image_ids(endpoint) == before
     assert "CreateImage failed" in errors(fresh_mount)
+
+
+@pytest.mark.full
+def test_instance_image_daemon_killed(endpoint, src_ami, fresh_mount):
+    """SIGKILL of the daemon while CreateImage is held: the request is
+    never performed, no image exists (old state)."""
+    iid = run_instance(endpoint, src_ami[0], "web-kill")
+    name = "img-%s" % uuid.uuid4().hex[:8]
+    before = image_ids(endpoint)
+    mark = endpoint.mark()
+    endpoint.set_faults([{"service": "ec2", "op": "CreateImage",
+                          "action": "hold"}])
+    d = os.path.join(fresh_mount.path, "instances", iid, "image", name)
+    t = threading.Thread(target=lambda: _try_mkdir(d), daemon=True)
+    t.start()
+    try:
+        endpoint.wait_held("CreateImage",
+                           alive=lambda: fresh_mount.proc.poll() is None)
+        proc, fresh_mount.proc = fresh_mount.proc, None
+        proc.kill()
+        proc.wait()
+        poll_until(lambda: not endpoint.held("CreateImage"), timeout=30)
+    finally:
+        endpoint.clear_faults()
+        endpoint.release()
+        subprocess.run(["fusermount3", "-u", "-z", fresh_mount.path])
+    t.join(10)
+    assert image_ids(endpoint) == before
+    assert [r["fault"] for r in endpoint.requests("CreateImage", since=mark)
+            ] == ["hold-before:gone"]
