@@ -1276,3 +1276,38 @@ int ec2_create_image(struct aws_client *c, const char *region,
     aws_form_release(&f);
     return rc;
 }
+
+/* ---- RegisterImage from a snapshot -------------------------------------- */
+
+int ec2_register_image(struct aws_client *c, const char *region,
+                       const struct ec2_register_params *p, char *out,
+                       size_t n, struct aws_error *err)
+{
+    struct aws_form f;
+    struct xml_doc *doc = NULL;
+    const char *root = p->root_device_name ? p->root_device_name
+                                           : "/dev/sda1";
+    aws_form_init(&f, "RegisterImage", EC2_VERSION);
+    aws_form_add(&f, "Name", p->name);
+    aws_form_add(&f, "Description", p->description);
+    aws_form_add(&f, "RootDeviceName", root);
+    aws_form_add(&f, "BlockDeviceMapping.1.DeviceName", root);
+    aws_form_add(&f, "BlockDeviceMapping.1.Ebs.SnapshotId", p->snapshot_id);
+    aws_form_add(&f, "BlockDeviceMapping.1.Ebs.DeleteOnTermination", "true");
+    aws_form_add(&f, "VirtualizationType", "hvm");
+    aws_form_add(&f, "Architecture", p->architecture);
+    aws_form_add(&f, "BootMode", p->boot_mode);
+    aws_form_add(&f, "EnaSupport", p->ena ? "true" : NULL);
+    aws_form_add(&f, "TpmSupport", p->tpm);
+    /* Not retried once sent: the name is unique, a repeat fails. */
+    int rc = aws_query(c, AWS_SVC_EC2, region, &f, false, &doc, err);
+    const char *id = rc == 0 ? xml_path(xml_root(doc), "imageId") : NULL;
+    if (rc == 0 && (!id || !*id || strlen(id) >= n))
+        rc = aws_error_set(err, AWS_ERR_PARSE,
+                           "RegisterImage: no usable imageId");
+    else if (rc == 0)
+        memcpy(out, id, strlen(id) + 1);
+    xml_free(doc);
+    aws_form_release(&f);
+    return rc;
+}

@@ -405,6 +405,25 @@ int ec2_create_image(struct aws_client *c, const char *region,
                      bool no_reboot, const struct ec2_tags *tags, char *out,
                      size_t n, struct aws_error *err);
 
+/* RegisterImage of one EBS snapshot as the root volume of an hvm image:
+ * root_device_name NULL = "/dev/sda1"; architecture (x86_64, arm64…),
+ * boot_mode (legacy-bios, uefi, uefi-preferred) and tpm ("v2.0") NULL =
+ * EC2's defaults; ena sends EnaSupport=true. The new id into out. Not
+ * retried once sent (the name is unique per region). */
+struct ec2_register_params {
+    const char *name;
+    const char *description;
+    const char *snapshot_id;
+    const char *root_device_name;
+    const char *architecture;
+    const char *boot_mode;
+    const char *tpm;
+    bool ena;
+};
+int ec2_register_image(struct aws_client *c, const char *region,
+                       const struct ec2_register_params *p, char *out,
+                       size_t n, struct aws_error *err);
+
 /* --- JSON rendering and pieces exposed for unit tests -------------------
  * The renderers and parsers below are pure (no I/O, no client): the unit
  * tests feed them recorded answers and the fuzz targets feed them hostile

@@ -31,6 +31,7 @@
 #include "core/taskcache.h"
 #include "fs/amis.h"
 #include "fs/instances.h"
+#include "fs/snapshots.h"
 #include "fs/tasks.h"
 
 #define REGIONS_TTL 3600.0
@@ -38,7 +39,8 @@
 /* The kinds a REGION directory holds, in listing order. */
 static const struct view_ops *const kinds[] = {&amis_view_ops,
                                                &tasks_view_ops,
-                                               &instances_view_ops};
+                                               &instances_view_ops,
+                                               &snapshots_view_ops};
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 struct region_view {

@@ -427,3 +427,57 @@ def test_instance_image_daemon_killed(endpoint, src_ami, fresh_mount):
     assert image_ids(endpoint) == before
     assert [r["fault"] for r in endpoint.requests("CreateImage", since=mark)
             ] == ["hold-before:gone"]
+
+
+# ---- 5. snapshots/ ----------------------------------------------------------
+
+def test_snapshots_register_and_orphans(endpoint, vmdk, src_ami, fresh_mount):
+    ami, snaps = make_ami(endpoint, vmdk, "orphan-%s" % uuid.uuid4().hex[:6])
+    snap = snaps[0]
+    root = os.path.join(fresh_mount.path, "snapshots")
+    d = os.path.join(root, snap)
+    cli = endpoint.aws("ec2", "describe-snapshots", "--snapshot-ids",
+                       snap)["Snapshots"][0]
+    info = json.loads(read(os.path.join(d, "info.json")))
+    assert info["SnapshotId"] == snap
+    assert info["VolumeSize"] == cli["VolumeSize"]
+    assert info["Description"] == cli["Description"]
+    assert read(os.path.join(d, "size")) == "%d\n" % cli["VolumeSize"]
+    assert read(os.path.join(d, "amis")) == ami + "\n"
+    assert snap not in os.listdir(os.path.join(root, "orphans"))
+    # the AMI goes (by another client): its VM Import snapshot is an orphan
+    endpoint.aws("ec2", "deregister-image", "--image-id", ami, json=False)
+    assert read(os.path.join(d, "amis")) == ""
+    assert snap in os.listdir(os.path.join(root, "orphans"))
+    dry = read(os.path.join(root, "orphans", "dry-run"))
+    assert "%s %d GiB" % (snap, cli["VolumeSize"]) in dry and "total:" in dry
+
+    # register/NAME: RegisterImage with the snapshot as root volume
+    name = "reg-%s" % uuid.uuid4().hex[:8]
+    os.mkdir(os.path.join(d, "register", name))
+    new = os.path.basename(os.readlink(os.path.join(d, "register", name,
+                                                    "ami")))
+    img = endpoint.aws("ec2", "describe-images", "--image-ids",
+                       new)["Images"][0]
+    assert img["Name"] == name and img["Architecture"] == "x86_64"
+    assert [m["Ebs"]["SnapshotId"] for m in img["BlockDeviceMappings"]] == \
+        [snap]
+    assert snap not in os.listdir(os.path.join(root, "orphans"))
+    # bad input: nothing registered, nothing deleted
+    mark = endpoint.mark()
+    with pytest.raises(OSError) as e:
+        os.mkdir(os.path.join(d, "register", "ab"))
+    assert e.value.errno == errno.EINVAL
+    with pytest.raises(OSError) as e:          # in use: not an orphan
+        os.unlink(os.path.join(root, "orphans", src_ami[1][0]))
+    assert e.value.errno == errno.ENOENT
+    assert endpoint.requests("RegisterImage", since=mark) == []
+    assert endpoint.requests("DeleteSnapshot", since=mark) == []
+
+    # rm orphans/snap-… deletes it
+    endpoint.aws("ec2", "deregister-image", "--image-id", new, json=False)
+    os.unlink(os.path.join(root, "orphans", snap))
+    r = endpoint.aws("ec2", "describe-snapshots", "--snapshot-ids", snap,
+                     check=False, json=False)
+    assert r.returncode != 0 and "NotFound" in r.stderr
+    assert snap not in os.listdir(root)
