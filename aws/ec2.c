@@ -719,7 +719,7 @@ static void image_release(struct ec2_image *im)
                      &im->owner_id, &im->creation_date, &im->architecture,
                      &im->platform, &im->boot_mode, &im->root_device_name,
                      &im->state_reason_code, &im->state_reason,
-                     &im->raw_xml};
+                     &im->raw_xml, &im->deprecation_time};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         free(*strs[i]);
     for (size_t i = 0; i < im->ndevices; i++) {
@@ -770,6 +770,7 @@ static bool parse_image(const struct xml_node *n, struct ec2_image *im)
     im->state_reason_code = dup_at(n, "stateReason/code", &ok);
     im->state_reason = dup_at(n, "stateReason/message", &ok);
     im->is_public = bool_at(n, "isPublic");
+    im->deprecation_time = dup_at(n, "deprecationTime", &ok);
     if (!parse_devices(n, im) || !parse_tags(n, &im->tags))
         ok = false;
     buf_init(&raw, 0);
@@ -1310,4 +1311,17 @@ int ec2_register_image(struct aws_client *c, const char *region,
     xml_free(doc);
     aws_form_release(&f);
     return rc;
+}
+
+int ec2_image_action(struct aws_client *c, const char *region,
+                     const char *action, const char *image_id,
+                     const char *name, const char *value,
+                     struct aws_error *err)
+{
+    struct aws_form f;
+    aws_form_init(&f, action, EC2_VERSION);
+    aws_form_add(&f, "ImageId", image_id);
+    if (name)
+        aws_form_add(&f, name, value);
+    return simple_call(c, region, &f, true, err);
 }

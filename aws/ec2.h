@@ -257,6 +257,7 @@ struct ec2_image {
                                    NULL (an available image has none) */
     char *state_reason;         /* stateReason/message, or NULL */
     bool is_public;
+    char *deprecation_time;     /* deprecationTime, or NULL */
     struct ec2_block_device *devices;
     size_t ndevices;
     struct ec2_tags tags;
@@ -423,6 +424,15 @@ struct ec2_register_params {
 int ec2_register_image(struct aws_client *c, const char *region,
                        const struct ec2_register_params *p, char *out,
                        size_t n, struct aws_error *err);
+
+/* An image action whose only parameters are ImageId and at most one more
+ * (name=value; NULL: none) and whose answer is <return>true</return>:
+ * EnableImageDeprecation (DeprecateAt), DisableImageDeprecation,
+ * DisableImage, EnableImage. Idempotent (sent as retryable). */
+int ec2_image_action(struct aws_client *c, const char *region,
+                     const char *action, const char *image_id,
+                     const char *name, const char *value,
+                     struct aws_error *err);
 
 /* --- JSON rendering and pieces exposed for unit tests -------------------
  * The renderers and parsers below are pure (no I/O, no client): the unit

@@ -20,6 +20,7 @@
 #include "core/name.h"
 #include "fs/amis.h"
 #include "fs/amis_kms.h"
+#include "fs/amis_retire.h"
 #include "fs/amis_shared.h"
 #include "fs/amis_text.h"
 
@@ -31,6 +32,7 @@
 enum node {
     N_ROOT, N_BYNAME, N_BYNAME_LINK, N_AMI, N_JSON, N_STATE, N_SNAPS,
     N_PERMS, N_TAGS, N_TAG, N_COPYTO, N_COPY, N_COPY_LINK,
+    N_DEPR, N_DISABLED, /* deprecation, disabled (fs/amis_retire.h) */
     N_SHARED, /* shared/…: fs/amis_shared.c's, arg the path below it */
 };
 
@@ -121,6 +123,8 @@ static const struct {
     {"state", N_STATE},
     {"snapshots", N_SNAPS},
     {"launch-permissions", N_PERMS},
+    {"deprecation", N_DEPR},
+    {"disabled", N_DISABLED},
 };
 #define N_AMI_FILES (sizeof(ami_files) / sizeof(ami_files[0]))
 
@@ -587,6 +591,13 @@ static int render(struct amis_view *v, struct amifs *fs,
         rc = render_perms(v, fs, im, out);
     else if (p->node == N_TAG)
         rc = render_tag(im, p->arg, out);
+    else if (p->node == N_DEPR)
+        rc = im->deprecation_time &&
+                     buf_printf(out, "%s\n", im->deprecation_time)
+                 ? -ENOMEM : 0;
+    else if (p->node == N_DISABLED)
+        rc = buf_appends(out, im->state && strcmp(im->state, "disabled") == 0
+                                  ? "true\n" : "false\n") ? -ENOMEM : 0;
     else
         rc = -EISDIR;
     snap_put(v, s);
@@ -637,7 +648,8 @@ static int getattr_file(struct amis_view *v, struct amifs *fs,
                         const struct amis_path *p, struct stat *st,
                         struct fuse_file_info *fi, time_t mtime)
 {
-    bool writable = p->node == N_TAG || p->node == N_PERMS;
+    bool writable = p->node == N_TAG || p->node == N_PERMS ||
+                    p->node == N_DEPR || p->node == N_DISABLED;
     struct amis_fh *fh = fi ? (struct amis_fh *)(uintptr_t)fi->fh : NULL;
     if (fh && fh->p.node == p->node && strcmp(fh->p.id, p->id) == 0) {
         amifs_stat_file(fs, st, fh->data.len, mtime, writable);
@@ -1000,10 +1012,25 @@ static int apply_perms(struct amis_view *v, struct amifs *fs,
     return rc;
 }
 
+static int apply_retire(struct amis_view *v, struct amifs *fs,
+                        struct amis_fh *fh)
+{
+    char what[128];
+    snprintf(what, sizeof(what), "amis/%s/%s", fh->p.id,
+             fh->p.node == N_DEPR ? "deprecation" : "disabled");
+    int rc = amis_retire_apply(fs, v->client, v->region, fh->p.id,
+                               fh->p.node == N_DISABLED, fh->data.data,
+                               fh->data.len, what);
+    snap_invalidate(v);
+    return rc;
+}
+
 static int apply(struct amis_view *v, struct amifs *fs, struct amis_fh *fh)
 {
     int rc = fh->p.node == N_TAG ? apply_tag(v, fs, fh)
-                                 : apply_perms(v, fs, fh);
+             : fh->p.node == N_DEPR || fh->p.node == N_DISABLED
+                 ? apply_retire(v, fs, fh)
+                 : apply_perms(v, fs, fh);
     fh->dirty = false;
     fh->wrote = false;
     fh->result = rc;
@@ -1060,6 +1087,7 @@ static struct amis_fh *fh_new(const struct amis_path *p, int flags)
         fh->opener = amifs_caller_process();
     buf_init(&fh->data, p->node == N_TAG   ? AMIS_TAG_FILE_MAX
                         : p->node == N_PERMS ? AMIS_PERMS_FILE_MAX
+                        : p->node == N_DEPR || p->node == N_DISABLED ? 64
                                              : 0);
     return fh;
 }
@@ -1103,7 +1131,8 @@ static int amis_open(void *self, struct amifs *fs, const char *rel,
         p.node == N_COPY_LINK)
         return -EISDIR;
     bool wr = (fi->flags & O_ACCMODE) != O_RDONLY;
-    if (wr && p.node != N_TAG && p.node != N_PERMS)
+    if (wr && p.node != N_TAG && p.node != N_PERMS && p.node != N_DEPR &&
+        p.node != N_DISABLED)
         return -EACCES;
     struct amis_fh *fh = fh_new(&p, fi->flags);
     if (!fh)
@@ -1225,6 +1254,8 @@ static int check_written(struct amifs *fs, struct amis_fh *fh, size_t off,
     if (memchr(fh->data.data + off, '\0', n))
         return refuse(fs, &fh->p, -EINVAL,
                       "it holds a NUL byte (binary data)");
+    if (fh->p.node == N_DEPR || fh->p.node == N_DISABLED)
+        return 0; /* checked whole at the close */
     if (off < fh->checked)
         fh->unchecked = true; /* rewritten in the middle: the close parses */
     return perms_check_lines(fs, fh);
@@ -1314,7 +1345,8 @@ static int amis_truncate(void *self, struct amifs *fs, const char *rel,
     }
     if (p.node == N_SHARED)
         return -EROFS;
-    if (p.node != N_TAG && p.node != N_PERMS)
+    if (p.node != N_TAG && p.node != N_PERMS && p.node != N_DEPR &&
+        p.node != N_DISABLED)
         return node_is_dir(p.node) ? -EISDIR : -EACCES;
     if (size < 0)
         return -EINVAL;

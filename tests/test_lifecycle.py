@@ -481,3 +481,52 @@ def test_snapshots_register_and_orphans(endpoint, vmdk, src_ami, fresh_mount):
                      check=False, json=False)
     assert r.returncode != 0 and "NotFound" in r.stderr
     assert snap not in os.listdir(root)
+
+
+# ---- 6. deprecation and disabling -------------------------------------------
+
+def test_deprecation_and_disable_files(endpoint, src_ami, fresh_mount):
+    ami = cli_copy(endpoint, src_ami[0])
+    d = os.path.join(fresh_mount.path, "amis", ami)
+    assert read(os.path.join(d, "deprecation")) == ""
+    assert read(os.path.join(d, "disabled")) == "false\n"
+    write(os.path.join(d, "deprecation"), "2031-01-02T03:04Z\n")
+
+    def cli_image():
+        return endpoint.aws("ec2", "describe-images", "--image-ids",
+                            ami)["Images"][0]
+    assert cli_image()["DeprecationTime"].startswith("2031-01-02T03:04")
+    assert read(os.path.join(d, "deprecation")).startswith("2031-01-02T03:04")
+    # bad input: no call, the old time stays
+    mark = endpoint.mark()
+    for bad in ("next tuesday\n", "2031-13-40T00:00Z"):
+        with pytest.raises(OSError) as e:
+            write(os.path.join(d, "deprecation"), bad)
+        assert e.value.errno == errno.EINVAL
+    assert endpoint.requests("EnableImageDeprecation", since=mark) == []
+    with pytest.raises(OSError) as e:       # EC2 refuses a time in the past
+        write(os.path.join(d, "deprecation"), "2001-01-01T00:00Z")
+    assert e.value.errno == errno.EINVAL
+    assert "in the past" in errors(fresh_mount)
+    assert cli_image()["DeprecationTime"].startswith("2031-01-02T03:04")
+    write(os.path.join(d, "deprecation"), "")      # removes it
+    assert "DeprecationTime" not in cli_image()
+
+    write(os.path.join(fresh_mount.path, "amis", ami, "launch-permissions"),
+          OTHER + "\n")
+    write(os.path.join(d, "disabled"), "true\n")
+    assert cli_image()["State"] == "disabled"
+    assert read(os.path.join(d, "disabled")) == "true\n"
+    assert launch_perms(endpoint, ami) == []        # made private
+    with pytest.raises(OSError) as e:
+        write(os.path.join(d, "disabled"), "maybe\n")
+    assert e.value.errno == errno.EINVAL
+    write(os.path.join(d, "disabled"), "false\n")
+    assert cli_image()["State"] == "available"
+    # rm -r still removes the AMI with its snapshots
+    snaps = [s["SnapshotId"] for s in snapshots_of(endpoint, ami)]
+    subprocess.run(["rm", "-r", d], check=True)
+    assert ami not in image_ids(endpoint)
+    r = endpoint.aws("ec2", "describe-snapshots", "--snapshot-ids", *snaps,
+                     check=False, json=False)
+    assert r.returncode != 0

@@ -40,7 +40,8 @@ EC2_ACTIONS = [
     "CancelExportTask", "CreateStoreImageTask", "DescribeStoreImageTasks",
     "CreateRestoreImageTask", "DescribeRegions", "RegisterImage",
     "ModifySnapshotAttribute", "DescribeSnapshotAttribute",
-    "DescribeInstances", "CreateImage"]
+    "DescribeInstances", "CreateImage", "EnableImageDeprecation",
+    "DisableImageDeprecation", "DisableImage", "EnableImage"]
 IAM_ACTIONS = ["GetRole", "CreateRole", "PutRolePolicy", "GetRolePolicy",
                "ListRolePolicies", "ListAttachedRolePolicies", "PassRole",
                "GetUser"]

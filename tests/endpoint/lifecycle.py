@@ -33,7 +33,9 @@ from awsxml import Reply, add, ec2_response
 from tasks import ImportedAmi
 from vmimport import ApiError, _bool, _indexed
 
-ACTIONS = ("CopyImage", "CreateImage", "RegisterImage")
+ACTIONS = ("CopyImage", "CreateImage", "RegisterImage",
+           "EnableImageDeprecation", "DisableImageDeprecation",
+           "DisableImage", "EnableImage")
 # How long an image made by CreateImage stays "pending".
 PENDING_SECONDS = 2.0
 # The second account of the endpoint (account B of the sharing tests);
@@ -338,6 +340,61 @@ class Lifecycle:
         return ec2_response("RegisterImage", lambda r: add(r, "imageId",
                                                            new_id))
 
+    # ---- deprecation and disabling (moto 5.2.1 has neither) ----
+
+    @staticmethod
+    def _own_image(info, account):
+        be = ec2_backends[account][info.region or "us-east-1"]
+        iid = info.params.get("ImageId")
+        if not iid or iid not in be.amis:
+            raise ApiError("InvalidAMIID.NotFound",
+                           "The image id '[%s]' does not exist" % iid)
+        return be.amis[iid]
+
+    def _EnableImageDeprecation(self, info, account):
+        """DeprecateAt: not in the past, at most 10 years ahead; seconds
+        are dropped (EC2 rounds to the minute)."""
+        import datetime
+        ami = self._own_image(info, account)
+        raw = info.params.get("DeprecateAt", "")
+        try:
+            at = datetime.datetime.strptime(raw[:16], "%Y-%m-%dT%H:%M")
+        except ValueError:
+            raise ApiError("InvalidParameterValue", "Invalid value '%s' "
+                           "for DeprecateAt" % raw)
+        now = datetime.datetime.utcnow()
+        if at < now - datetime.timedelta(minutes=1):
+            raise ApiError("InvalidParameterValue", "The DeprecateAt time "
+                           "cannot be in the past.")
+        if at > now + datetime.timedelta(days=3653):
+            raise ApiError("InvalidParameterValue", "The DeprecateAt time "
+                           "cannot be more than 10 years in the future.")
+        ami.deprecation_time = at.strftime("%Y-%m-%dT%H:%M:00.000Z")
+        return _true("EnableImageDeprecation")
+
+    def _DisableImageDeprecation(self, info, account):
+        self._own_image(info, account).deprecation_time = None
+        return _true("DisableImageDeprecation")
+
+    def _DisableImage(self, info, account):
+        """available → disabled; a shared or public image becomes
+        private (its launch permissions go)."""
+        ami = self._own_image(info, account)
+        if ami.state != "available":
+            raise ApiError("IncorrectState", "The image %s is in state %s"
+                           % (ami.id, ami.state))
+        ami.launch_permissions = []
+        ami.state = "disabled"
+        return _true("DisableImage")
+
+    def _EnableImage(self, info, account):
+        ami = self._own_image(info, account)
+        if ami.state != "disabled":
+            raise ApiError("IncorrectState", "The image %s is not disabled"
+                           % ami.id)
+        ami.state = "available"
+        return _true("EnableImage")
+
     def _CopyImage(self, info, account):
         p = info.params
         region = info.region or "us-east-1"
@@ -395,6 +452,10 @@ class Lifecycle:
             image_location="%s/%s" % (account, p.get("Name") or src.name))
         be.amis[new_id] = ami
         return new_id
+
+
+def _true(action):
+    return ec2_response(action, lambda r: add(r, "return", "true"))
 
 
 def _make_available(ami):
