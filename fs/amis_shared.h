@@ -40,15 +40,30 @@ struct amis_shared *amis_shared_new(struct aws_client *c, const char *region,
                                                         const char *));
 void amis_shared_free(struct amis_shared *sh);
 
+/* The handlers below take rel relative to shared/ and answer like the
+ * folder_ops they stand for: 0 or a negative errno. Each may refresh the
+ * listing first (one DescribeImages, outside the lock); -ENOENT for an
+ * image no other account shares with this one (any more), the AWS errno
+ * when the listing cannot be read. */
+
+/* Directories (shared/, ami-…/, copy-to/, copy-to/DIR/), the read-only
+ * files (their size is the rendered text's), and the symlink ami. */
 int amis_shared_getattr(struct amis_shared *sh, struct amifs *fs,
                         const char *rel, struct stat *st);
+/* The entries of a directory (with "." and ".."); -ENOTDIR for a file. */
 int amis_shared_readdir(struct amis_shared *sh, struct amifs *fs,
                         const char *rel, void *buf, fuse_fill_dir_t filler);
+/* copy-to/DIR/ami: the relative target regions/REGION/amis/ami-… of a copy
+ * started by this mount; -EINVAL for any other node. */
 int amis_shared_readlink(struct amis_shared *sh, struct amifs *fs,
                          const char *rel, char *out, size_t n);
 /* The bytes of a file (for open): 0, -ENOENT, -EISDIR or the AWS errno. */
 int amis_shared_render(struct amis_shared *sh, struct amifs *fs,
                        const char *rel, struct buf *out);
+/* Only copy-to/DIR is a directory one makes: it starts the copy
+ * (amis_copy_start: the key resolved, CopyImage, the snapshots checked)
+ * and returns when CopyImage has answered; -EEXIST when this mount has
+ * started that copy already, -EROFS for any other name. */
 int amis_shared_mkdir(struct amis_shared *sh, struct amifs *fs,
                       const char *rel);
 
