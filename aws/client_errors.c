@@ -17,6 +17,8 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <cjson/cJSON.h>
+
 #include "aws/client_priv.h"
 #include "aws/xml.h"
 
@@ -120,6 +122,28 @@ static int parse_error_xml(const struct aws_response *resp, long status,
     return 0;
 }
 
+/* JSON protocols (KMS): {"__type": "NotFoundException", "message": …};
+ * __type may carry a "namespace#" prefix, which botocore drops. */
+static int parse_error_json(const struct aws_response *resp, long status,
+                            const char *reqid_hdr, struct aws_error *err)
+{
+    cJSON *j = cJSON_ParseWithLength(resp->body.data, resp->body.len);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "__type");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
+    if (!m)
+        m = cJSON_GetObjectItemCaseSensitive(j, "Message");
+    if (!cJSON_IsString(t)) {
+        cJSON_Delete(j);
+        return -1;
+    }
+    const char *code = strrchr(t->valuestring, '#');
+    aws_error_service(err, (int)status,
+                      code ? code + 1 : t->valuestring,
+                      cJSON_IsString(m) ? m->valuestring : "", reqid_hdr);
+    cJSON_Delete(j);
+    return 0;
+}
+
 void awsc_parse_error(const struct aws_response *resp, long status,
                         struct aws_error *err)
 {
@@ -128,6 +152,8 @@ void awsc_parse_error(const struct aws_response *resp, long status,
     if (aws_response_header(resp, "x-amz-request-id", rid, sizeof rid))
         aws_response_header(resp, "x-amzn-RequestId", rid, sizeof rid);
     if (resp->body.len && parse_error_xml(resp, status, rid, err) == 0)
+        return;
+    if (resp->body.len && parse_error_json(resp, status, rid, err) == 0)
         return;
     /* HEAD answers and non-XML bodies: the status is the code (botocore). */
     snprintf(code, sizeof code, "%ld", status);

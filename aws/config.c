@@ -26,7 +26,7 @@
 const char *aws_service_name(enum aws_service svc)
 {
     static const char *const names[AWS_SVC_COUNT] = {"s3", "ec2", "iam",
-                                                     "sts"};
+                                                     "sts", "kms"};
 
     return (unsigned)svc < AWS_SVC_COUNT ? names[svc] : "unknown";
 }
@@ -254,7 +254,7 @@ static char *resolve_endpoint(const struct aws_config *cfg,
 {
     static const char *const svc_env[AWS_SVC_COUNT] = {
         "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_IAM",
-        "AWS_ENDPOINT_URL_STS"};
+        "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_KMS"};
     const char *v;
     char *s;
 

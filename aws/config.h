@@ -49,10 +49,11 @@ enum aws_service {
     AWS_SVC_EC2,
     AWS_SVC_IAM,
     AWS_SVC_STS,
+    AWS_SVC_KMS,
     AWS_SVC_COUNT
 };
 
-/* "s3", "ec2", "iam", "sts" — also the SigV4 scope service names. */
+/* "s3", "ec2", "iam", "sts", "kms" — also the SigV4 scope service names. */
 const char *aws_service_name(enum aws_service svc);
 
 struct aws_config {

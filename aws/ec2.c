@@ -383,6 +383,7 @@ struct describe_args {
     const char *filter_name; /* Filters.1.Name / Filter.1.Name, or NULL */
     const char *filter_key;  /* "Filters" or "Filter" */
     const char *filter_value;
+    const char *exec_by;     /* ExecutableBy.1, or NULL */
 };
 
 typedef int (*page_parser)(const struct xml_node *root, void *out,
@@ -393,6 +394,7 @@ static void describe_form(struct aws_form *f, const struct describe_args *a,
 {
     form_list(f, a->id_name, a->ids, a->nids);
     aws_form_add(f, "Owner.1", a->owner);
+    aws_form_add(f, "ExecutableBy.1", a->exec_by);
     if (a->filter_name && a->filter_value) {
         aws_form_addf(f, a->filter_name, "%s.1.Name", a->filter_key);
         aws_form_addf(f, a->filter_value, "%s.1.Value.1", a->filter_key);
@@ -442,7 +444,7 @@ int ec2_describe_import_image_tasks(struct aws_client *c, const char *region,
 {
     /* DescribeImportImageTasks filters with Filters.N, plural. */
     struct describe_args a = {"ImportTaskId", ids, nids, NULL, "task-state",
-                              "Filters", state_filter};
+                              "Filters", state_filter, NULL};
     memset(out, 0, sizeof *out);
     int rc = describe_all(c, region, "DescribeImportImageTasks", &a,
                           tasks_page, out, err);
@@ -574,7 +576,7 @@ int ec2_describe_import_snapshot_tasks(
     struct ec2_import_snapshot_task_list *out, struct aws_error *err)
 {
     struct describe_args a = {"ImportTaskId", ids, nids, NULL, NULL,
-                              "Filters", NULL};
+                              "Filters", NULL, NULL};
     memset(out, 0, sizeof *out);
     int rc = describe_all(c, NULL, "DescribeImportSnapshotTasks", &a,
                           snap_tasks_page, out, err);
@@ -717,7 +719,7 @@ static void image_release(struct ec2_image *im)
                      &im->owner_id, &im->creation_date, &im->architecture,
                      &im->platform, &im->boot_mode, &im->root_device_name,
                      &im->state_reason_code, &im->state_reason,
-                     &im->raw_xml};
+                     &im->raw_xml, &im->deprecation_time};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         free(*strs[i]);
     for (size_t i = 0; i < im->ndevices; i++) {
@@ -768,6 +770,7 @@ static bool parse_image(const struct xml_node *n, struct ec2_image *im)
     im->state_reason_code = dup_at(n, "stateReason/code", &ok);
     im->state_reason = dup_at(n, "stateReason/message", &ok);
     im->is_public = bool_at(n, "isPublic");
+    im->deprecation_time = dup_at(n, "deprecationTime", &ok);
     if (!parse_devices(n, im) || !parse_tags(n, &im->tags))
         ok = false;
     buf_init(&raw, 0);
@@ -815,7 +818,21 @@ int ec2_describe_images(struct aws_client *c, const char *region,
                         struct ec2_image_list *out, struct aws_error *err)
 {
     struct describe_args a = {"ImageId", ids, nids, "self", NULL, "Filter",
-                              NULL};
+                              NULL, NULL};
+    memset(out, 0, sizeof *out);
+    int rc = describe_all(c, region, "DescribeImages", &a, images_page, out,
+                          err);
+    if (rc < 0)
+        ec2_image_list_release(out);
+    return rc;
+}
+
+int ec2_describe_images_shared(struct aws_client *c, const char *region,
+                               struct ec2_image_list *out,
+                               struct aws_error *err)
+{
+    struct describe_args a = {"ImageId", NULL, 0, NULL, NULL, "Filter",
+                              NULL, "self"};
     memset(out, 0, sizeof *out);
     int rc = describe_all(c, region, "DescribeImages", &a, images_page, out,
                           err);
@@ -888,7 +905,7 @@ int ec2_describe_snapshots(struct aws_client *c, const char *region,
                            struct aws_error *err)
 {
     struct describe_args a = {"SnapshotId", ids, nids, "self", NULL, "Filter",
-                              NULL};
+                              NULL, NULL};
     memset(out, 0, sizeof *out);
     int rc = describe_all(c, region, "DescribeSnapshots", &a, snapshots_page,
                           out, err);
@@ -945,18 +962,30 @@ int ec2_copy_image(struct aws_client *c, const char *src_region,
                    const char *client_token, char *out, size_t n,
                    struct aws_error *err)
 {
+    struct ec2_copy_params p = {src_region, image_id, dst_region, name,
+                                description, client_token, NULL};
+    return ec2_copy_image_ex(c, &p, out, n, err);
+}
+
+int ec2_copy_image_ex(struct aws_client *c, const struct ec2_copy_params *p,
+                      char *out, size_t n, struct aws_error *err)
+{
     struct aws_form f;
     struct xml_doc *doc = NULL;
     aws_form_init(&f, "CopyImage", EC2_VERSION);
-    aws_form_add(&f, "SourceImageId", image_id);
+    aws_form_add(&f, "SourceImageId", p->image_id);
     aws_form_add(&f, "SourceRegion",
-                 src_region ? src_region : aws_client_region(c));
-    aws_form_add(&f, "Name", name);
-    aws_form_add(&f, "Description", description);
-    aws_form_add(&f, "ClientToken", client_token);
+                 p->src_region ? p->src_region : aws_client_region(c));
+    aws_form_add(&f, "Name", p->name);
+    aws_form_add(&f, "Description", p->description);
+    aws_form_add(&f, "ClientToken", p->client_token);
+    if (p->kms_key_id) {
+        aws_form_add(&f, "Encrypted", "true");
+        aws_form_add(&f, "KmsKeyId", p->kms_key_id);
+    }
     /* CopyImage is a call to the destination region. */
-    int rc = aws_query(c, AWS_SVC_EC2, dst_region, &f, client_token != NULL,
-                       &doc, err);
+    int rc = aws_query(c, AWS_SVC_EC2, p->dst_region, &f,
+                       p->client_token != NULL, &doc, err);
     const char *id = rc == 0 ? xml_path(xml_root(doc), "imageId") : NULL;
     if (rc == 0 && (!id || !*id || strlen(id) >= n))
         rc = aws_error_set(err, AWS_ERR_PARSE, "CopyImage: no usable imageId");
@@ -1119,4 +1148,180 @@ int ec2_describe_regions(struct aws_client *c, struct ec2_id_list *out,
     xml_free(doc);
     aws_form_release(&f);
     return rc;
+}
+
+/* ---- instances (DescribeInstances, CreateImage) ------------------------ */
+
+static void instance_release(struct ec2_instance *in)
+{
+    free(in->instance_id);
+    free(in->state);
+    free(in->type);
+    free(in->name);
+    free(in->raw_xml);
+    ec2_id_list_release(&in->volumes);
+    ec2_tags_release(&in->tags);
+    memset(in, 0, sizeof *in);
+}
+
+void ec2_instance_list_release(struct ec2_instance_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        instance_release(&l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static bool parse_instance(const struct xml_node *n, struct ec2_instance *in)
+{
+    bool ok = true;
+    struct buf raw;
+    const struct xml_node *it;
+    memset(in, 0, sizeof *in);
+    in->instance_id = dup_at(n, "instanceId", &ok);
+    in->state = dup_at(n, "instanceState/name", &ok);
+    in->type = dup_at(n, "instanceType", &ok);
+    if (!parse_tags(n, &in->tags))
+        ok = false;
+    const char *name = ec2_tags_get(&in->tags, "Name");
+    if (name && !(in->name = strdup(name)))
+        ok = false;
+    it = xml_child(xml_child(n, "blockDeviceMapping"), "item");
+    for (; it && ok; it = xml_next(it, "item")) {
+        const char *vol = xml_path(it, "ebs/volumeId");
+        if (vol && id_add(&in->volumes, vol) < 0)
+            ok = false;
+    }
+    buf_init(&raw, 0);
+    if (xml_serialize(&raw, n) < 0 || !(in->raw_xml = buf_detach(&raw)))
+        ok = false;
+    buf_release(&raw);
+    return ok;
+}
+
+int ec2_parse_instances(const struct xml_node *root,
+                        struct ec2_instance_list *out, char **next,
+                        struct aws_error *err)
+{
+    const struct xml_node *r, *it;
+    *next = NULL;
+    if (check_root(root, "DescribeInstancesResponse", err) < 0)
+        return -1;
+    r = xml_child(xml_child(root, "reservationSet"), "item");
+    for (; r; r = xml_next(r, "item")) {
+        it = xml_child(xml_child(r, "instancesSet"), "item");
+        for (; it; it = xml_next(it, "item")) {
+            if (aws_grow_array((void **)&out->v, out->n, sizeof *out->v) < 0)
+                return aws_nomem(err);
+            if (!parse_instance(it, &out->v[out->n])) {
+                instance_release(&out->v[out->n]);
+                return aws_nomem(err);
+            }
+            out->n++;
+        }
+    }
+    const char *tok = xml_path(root, "nextToken");
+    if (tok && *tok && !(*next = strdup(tok)))
+        return aws_nomem(err);
+    return 0;
+}
+
+static int instances_page(const struct xml_node *root, void *out,
+                          char **next, struct aws_error *err)
+{
+    return ec2_parse_instances(root, out, next, err);
+}
+
+int ec2_describe_instances(struct aws_client *c, const char *region,
+                           struct ec2_instance_list *out,
+                           struct aws_error *err)
+{
+    struct describe_args a = {"InstanceId", NULL, 0, NULL, NULL, "Filter",
+                              NULL, NULL};
+    memset(out, 0, sizeof *out);
+    int rc = describe_all(c, region, "DescribeInstances", &a,
+                          instances_page, out, err);
+    if (rc < 0)
+        ec2_instance_list_release(out);
+    return rc;
+}
+
+int ec2_create_image(struct aws_client *c, const char *region,
+                     const char *instance_id, const char *name,
+                     bool no_reboot, const struct ec2_tags *tags, char *out,
+                     size_t n, struct aws_error *err)
+{
+    struct aws_form f;
+    struct xml_doc *doc = NULL;
+    aws_form_init(&f, "CreateImage", EC2_VERSION);
+    aws_form_add(&f, "InstanceId", instance_id);
+    aws_form_add(&f, "Name", name);
+    aws_form_add(&f, "NoReboot", no_reboot ? "true" : "false");
+    if (tags && tags->n) {
+        aws_form_add(&f, "TagSpecification.1.ResourceType", "image");
+        form_tags(&f, "TagSpecification.1.Tag", tags);
+        aws_form_add(&f, "TagSpecification.2.ResourceType", "snapshot");
+        form_tags(&f, "TagSpecification.2.Tag", tags);
+    }
+    /* No ClientToken exists for CreateImage: not retried once sent (the
+     * name is unique per region, so a retry could only fail anyway). */
+    int rc = aws_query(c, AWS_SVC_EC2, region, &f, false, &doc, err);
+    const char *id = rc == 0 ? xml_path(xml_root(doc), "imageId") : NULL;
+    if (rc == 0 && (!id || !*id || strlen(id) >= n))
+        rc = aws_error_set(err, AWS_ERR_PARSE,
+                           "CreateImage: no usable imageId");
+    else if (rc == 0)
+        memcpy(out, id, strlen(id) + 1);
+    xml_free(doc);
+    aws_form_release(&f);
+    return rc;
+}
+
+/* ---- RegisterImage from a snapshot -------------------------------------- */
+
+int ec2_register_image(struct aws_client *c, const char *region,
+                       const struct ec2_register_params *p, char *out,
+                       size_t n, struct aws_error *err)
+{
+    struct aws_form f;
+    struct xml_doc *doc = NULL;
+    const char *root = p->root_device_name ? p->root_device_name
+                                           : "/dev/sda1";
+    aws_form_init(&f, "RegisterImage", EC2_VERSION);
+    aws_form_add(&f, "Name", p->name);
+    aws_form_add(&f, "Description", p->description);
+    aws_form_add(&f, "RootDeviceName", root);
+    aws_form_add(&f, "BlockDeviceMapping.1.DeviceName", root);
+    aws_form_add(&f, "BlockDeviceMapping.1.Ebs.SnapshotId", p->snapshot_id);
+    aws_form_add(&f, "BlockDeviceMapping.1.Ebs.DeleteOnTermination", "true");
+    aws_form_add(&f, "VirtualizationType", "hvm");
+    aws_form_add(&f, "Architecture", p->architecture);
+    aws_form_add(&f, "BootMode", p->boot_mode);
+    aws_form_add(&f, "EnaSupport", p->ena ? "true" : NULL);
+    aws_form_add(&f, "TpmSupport", p->tpm);
+    /* Not retried once sent: the name is unique, a repeat fails. */
+    int rc = aws_query(c, AWS_SVC_EC2, region, &f, false, &doc, err);
+    const char *id = rc == 0 ? xml_path(xml_root(doc), "imageId") : NULL;
+    if (rc == 0 && (!id || !*id || strlen(id) >= n))
+        rc = aws_error_set(err, AWS_ERR_PARSE,
+                           "RegisterImage: no usable imageId");
+    else if (rc == 0)
+        memcpy(out, id, strlen(id) + 1);
+    xml_free(doc);
+    aws_form_release(&f);
+    return rc;
+}
+
+int ec2_image_action(struct aws_client *c, const char *region,
+                     const char *action, const char *image_id,
+                     const char *name, const char *value,
+                     struct aws_error *err)
+{
+    struct aws_form f;
+    aws_form_init(&f, action, EC2_VERSION);
+    aws_form_add(&f, "ImageId", image_id);
+    if (name)
+        aws_form_add(&f, name, value);
+    return simple_call(c, region, &f, true, err);
 }

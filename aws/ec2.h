@@ -257,6 +257,7 @@ struct ec2_image {
                                    NULL (an available image has none) */
     char *state_reason;         /* stateReason/message, or NULL */
     bool is_public;
+    char *deprecation_time;     /* deprecationTime, or NULL */
     struct ec2_block_device *devices;
     size_t ndevices;
     struct ec2_tags tags;
@@ -273,6 +274,12 @@ int ec2_describe_images(struct aws_client *c, const char *region,
                         const char *const *ids, size_t nids,
                         struct ec2_image_list *out, struct aws_error *err);
 void ec2_image_list_release(struct ec2_image_list *l);
+/* The images other accounts let this one launch (ExecutableBy=self, any
+ * owner) in `region`; images the account owns may be among them (callers
+ * that want only others' compare owner_id). */
+int ec2_describe_images_shared(struct aws_client *c, const char *region,
+                               struct ec2_image_list *out,
+                               struct aws_error *err);
 
 /* One snapshot of the account (DescribeSnapshots): state is pending,
  * completed or error; volume_size in GiB; kms_key_id as for block
@@ -319,6 +326,24 @@ int ec2_copy_image(struct aws_client *c, const char *src_region,
                    const char *client_token, char *out, size_t n,
                    struct aws_error *err);
 
+/* CopyImage with every option amifs uses. kms_key_id (a key id, key ARN,
+ * alias name or alias ARN) makes the copy encrypted with that key
+ * (Encrypted=true, KmsKeyId); NULL copies as the source is. src_region
+ * NULL: the client's region. EC2 checks the key only asynchronously: an
+ * unusable key shows later as a failed image, so callers resolve it first
+ * (aws/kms.h) and check the copy's snapshots after. */
+struct ec2_copy_params {
+    const char *src_region;
+    const char *image_id;
+    const char *dst_region;
+    const char *name;
+    const char *description;
+    const char *client_token;
+    const char *kms_key_id;
+};
+int ec2_copy_image_ex(struct aws_client *c, const struct ec2_copy_params *p,
+                      char *out, size_t n, struct aws_error *err);
+
 /* A list of plain strings: account ids of a launch or create-volume
  * permission ("all" stands for the public group), or region names. */
 struct ec2_id_list {
@@ -345,6 +370,69 @@ int ec2_modify_snapshot_create_volume_permissions(
  * left out), in EC2's order. */
 int ec2_describe_regions(struct aws_client *c, struct ec2_id_list *out,
                          struct aws_error *err);
+
+/* --- Instances -----------------------------------------------------------
+ * The account's instances in one region (DescribeInstances, every page,
+ * every reservation flattened), and CreateImage from one of them. */
+struct ec2_instance {
+    char *instance_id;
+    char *state;           /* pending running stopping stopped … */
+    char *type;            /* t3.micro … */
+    char *name;            /* the Name tag, or NULL */
+    struct ec2_id_list volumes; /* EBS volume ids, in mapping order */
+    struct ec2_tags tags;
+    char *raw_xml;         /* the <item>, for info.json */
+};
+struct ec2_instance_list {
+    struct ec2_instance *v;
+    size_t n;
+};
+int ec2_describe_instances(struct aws_client *c, const char *region,
+                           struct ec2_instance_list *out,
+                           struct aws_error *err);
+void ec2_instance_list_release(struct ec2_instance_list *l);
+struct xml_node;
+int ec2_parse_instances(const struct xml_node *root,
+                        struct ec2_instance_list *out, char **next,
+                        struct aws_error *err);
+/* CreateImage of instance_id named `name`: with no_reboot false EC2 stops
+ * the instance's OS for the snapshot (a consistent file system), with
+ * true it snapshots the running disks (crash-consistent). `tags` (may be
+ * NULL) go on the image and on its snapshots (TagSpecification). The new
+ * image id into out. Not retried once sent (no ClientToken exists; the
+ * name is unique, so a second image cannot appear). */
+int ec2_create_image(struct aws_client *c, const char *region,
+                     const char *instance_id, const char *name,
+                     bool no_reboot, const struct ec2_tags *tags, char *out,
+                     size_t n, struct aws_error *err);
+
+/* RegisterImage of one EBS snapshot as the root volume of an hvm image:
+ * root_device_name NULL = "/dev/sda1"; architecture (x86_64, arm64…),
+ * boot_mode (legacy-bios, uefi, uefi-preferred) and tpm ("v2.0") NULL =
+ * EC2's defaults; ena sends EnaSupport=true. The new id into out. Not
+ * retried once sent (the name is unique per region). */
+struct ec2_register_params {
+    const char *name;
+    const char *description;
+    const char *snapshot_id;
+    const char *root_device_name;
+    const char *architecture;
+    const char *boot_mode;
+    const char *tpm;
+    bool ena;
+};
+int ec2_register_image(struct aws_client *c, const char *region,
+                       const struct ec2_register_params *p, char *out,
+                       size_t n, struct aws_error *err);
+
+/* An image action whose only parameters are ImageId and at most one more
+ * (name=value; NULL: none) and whose answer is <return>true</return>:
+ * EnableImageDeprecation (DeprecateAt), DisableImageDeprecation,
+ * DisableImage, EnableImage. Idempotent (sent as retryable). */
+int ec2_image_action(struct aws_client *c, const char *region,
+                     const char *action, const char *image_id,
+                     const char *name, const char *value,
+                     struct aws_error *err);
 
 /* --- JSON rendering and pieces exposed for unit tests -------------------
  * The renderers and parsers below are pure (no I/O, no client): the unit

@@ -145,6 +145,8 @@ static const struct code_errno code_table[] = {
     {"RequestExpired", EACCES}, {"AllAccessDisabled", EACCES},
     {"AccountProblem", EACCES}, {"OptInRequired", EACCES},
     {"RegionDisabledException", EACCES},
+    {"AccessDeniedException", EACCES}, {"NotFoundException", ENOENT},
+    {"DisabledException", EACCES}, {"KMSInvalidStateException", EINVAL},
     {"EntityTooLarge", EFBIG},
     {"LimitExceeded", EDQUOT}, {"ResourceLimitExceeded", EDQUOT},
     {"TooManyBuckets", EDQUOT},

@@ -19,6 +19,9 @@
 #include "aws/ec2.h"
 #include "core/name.h"
 #include "fs/amis.h"
+#include "fs/amis_kms.h"
+#include "fs/amis_retire.h"
+#include "fs/amis_shared.h"
 #include "fs/amis_text.h"
 
 #define AMIS_ID_MAX 32
@@ -29,6 +32,8 @@
 enum node {
     N_ROOT, N_BYNAME, N_BYNAME_LINK, N_AMI, N_JSON, N_STATE, N_SNAPS,
     N_PERMS, N_TAGS, N_TAG, N_COPYTO, N_COPY, N_COPY_LINK,
+    N_DEPR, N_DISABLED, /* deprecation, disabled (fs/amis_retire.h) */
+    N_SHARED, /* shared/…: fs/amis_shared.c's, arg the path below it */
 };
 
 struct amis_path {
@@ -50,6 +55,7 @@ struct amis_snap {
 struct perm_entry {
     char id[AMIS_ID_MAX];
     char *text;
+    char *advice;  /* comment lines of the last refused share, or NULL */
     double fetched;
     struct perm_entry *next;
 };
@@ -63,9 +69,11 @@ struct pending_tag {
     struct pending_tag *next;
 };
 
-/* A copy started in this mount: copy-to/REGION of image `id`. */
+/* A copy started in this mount: copy-to/DIR of image `id`, DIR being
+ * "REGION" or "REGION@KEY" (KEY name-encoded). */
 struct copy_rec {
     char id[AMIS_ID_MAX];
+    char dir[AMIS_ARG_MAX];
     char region[64];
     char new_id[AMIS_ID_MAX];
     struct copy_rec *next;
@@ -84,6 +92,7 @@ struct amis_view {
     struct perm_entry *perms;
     struct pending_tag *pending;
     struct copy_rec *copies;
+    struct amis_shared *shared; /* amis/shared/ */
 };
 
 /* An open file of the view. A writable one buffers the whole file and
@@ -114,6 +123,8 @@ static const struct {
     {"state", N_STATE},
     {"snapshots", N_SNAPS},
     {"launch-permissions", N_PERMS},
+    {"deprecation", N_DEPR},
+    {"disabled", N_DISABLED},
 };
 #define N_AMI_FILES (sizeof(ami_files) / sizeof(ami_files[0]))
 
@@ -197,9 +208,16 @@ static int parse_path(const char *rel, struct amis_path *p)
 {
     const char *c[4];
     size_t l[4];
-    int nc = split(rel, c, l);
 
     memset(p, 0, sizeof(*p));
+    if (strncmp(rel, "shared", 6) == 0 && (!rel[6] || rel[6] == '/')) {
+        p->node = N_SHARED;
+        if (strlen(rel) > sizeof(p->arg) + 6)
+            return -ENAMETOOLONG;
+        snprintf(p->arg, sizeof(p->arg), "%s", rel[6] ? rel + 7 : "");
+        return 0;
+    }
+    int nc = split(rel, c, l);
     if (nc <= 0) {
         p->node = N_ROOT;
         return nc;
@@ -236,7 +254,8 @@ static int parse_ami_sub(const char *const *c, const size_t *l, int nc,
     p->node = nc == 1 ? N_COPYTO : nc == 2 ? N_COPY : N_COPY_LINK;
     if (nc == 1)
         return 0;
-    if (l[1] == 0 || l[1] >= 64 || (nc == 3 && !comp_is(c[2], l[2], "ami")))
+    if (l[1] == 0 || l[1] >= sizeof(p->arg) ||
+        (nc == 3 && !comp_is(c[2], l[2], "ami")))
         return -ENOENT;
     memcpy(p->arg, c[1], l[1]);
     p->arg[l[1]] = '\0';
@@ -522,6 +541,28 @@ static void perm_invalidate(struct amis_view *v, const char *id)
     pthread_mutex_unlock(&v->lock);
 }
 
+/* The comment lines of a refused share (advice, owned from here on; NULL
+ * clears them): shown at the top of launch-permissions until a write
+ * applies without refusal. */
+static void perm_advice(struct amis_view *v, const char *id, char *advice)
+{
+    pthread_mutex_lock(&v->lock);
+    struct perm_entry *e = perm_find_locked(v, id);
+    if (!e && advice && (e = calloc(1, sizeof(*e))) != NULL) {
+        snprintf(e->id, sizeof(e->id), "%s", id);
+        e->fetched = -1e9;
+        e->next = v->perms;
+        v->perms = e;
+    }
+    if (e) {
+        free(e->advice);
+        e->advice = advice;
+    } else {
+        free(advice);
+    }
+    pthread_mutex_unlock(&v->lock);
+}
+
 static int render_perms(struct amis_view *v, struct amifs *fs,
                         const struct ec2_image *im, struct buf *out)
 {
@@ -531,7 +572,9 @@ static int render_perms(struct amis_view *v, struct amifs *fs,
 
     pthread_mutex_lock(&v->lock);
     struct perm_entry *e = perm_find_locked(v, im->image_id);
-    if (e && e->text && now_mono() - e->fetched < ttl)
+    if (e && e->advice && buf_appends(out, e->advice))
+        rc = -ENOMEM;
+    else if (e && e->text && now_mono() - e->fetched < ttl)
         rc = buf_appends(out, e->text) ? -ENOMEM : 1;
     else
         rc = 0;
@@ -584,6 +627,13 @@ static int render(struct amis_view *v, struct amifs *fs,
         rc = render_perms(v, fs, im, out);
     else if (p->node == N_TAG)
         rc = render_tag(im, p->arg, out);
+    else if (p->node == N_DEPR)
+        rc = im->deprecation_time &&
+                     buf_printf(out, "%s\n", im->deprecation_time)
+                 ? -ENOMEM : 0;
+    else if (p->node == N_DISABLED)
+        rc = buf_appends(out, im->state && strcmp(im->state, "disabled") == 0
+                                  ? "true\n" : "false\n") ? -ENOMEM : 0;
     else
         rc = -EISDIR;
     snap_put(v, s);
@@ -596,10 +646,10 @@ static int render(struct amis_view *v, struct amifs *fs,
 
 static const struct copy_rec *copy_find_locked(const struct amis_view *v,
                                                const char *id,
-                                               const char *region)
+                                               const char *dir)
 {
     for (const struct copy_rec *r = v->copies; r; r = r->next)
-        if (strcmp(r->id, id) == 0 && strcmp(r->region, region) == 0)
+        if (strcmp(r->id, id) == 0 && strcmp(r->dir, dir) == 0)
             return r;
     return NULL;
 }
@@ -634,7 +684,8 @@ static int getattr_file(struct amis_view *v, struct amifs *fs,
                         const struct amis_path *p, struct stat *st,
                         struct fuse_file_info *fi, time_t mtime)
 {
-    bool writable = p->node == N_TAG || p->node == N_PERMS;
+    bool writable = p->node == N_TAG || p->node == N_PERMS ||
+                    p->node == N_DEPR || p->node == N_DISABLED;
     struct amis_fh *fh = fi ? (struct amis_fh *)(uintptr_t)fi->fh : NULL;
     if (fh && fh->p.node == p->node && strcmp(fh->p.id, p->id) == 0) {
         amifs_stat_file(fs, st, fh->data.len, mtime, writable);
@@ -685,6 +736,8 @@ static int amis_getattr(void *self, struct amifs *fs, const char *rel,
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return amis_shared_getattr(v->shared, fs, p.arg, st);
     if (node_is_dir(p.node) || p.node == N_BYNAME_LINK ||
         p.node == N_COPY_LINK) {
         rc = node_exists(v, fs, &p, &mtime);
@@ -711,6 +764,8 @@ static int amis_readlink(void *self, struct amifs *fs,
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return amis_shared_readlink(v->shared, fs, p.arg, out, n);
     if (p.node != N_BYNAME_LINK && p.node != N_COPY_LINK)
         return -EINVAL;
     return link_target(v, fs, &p, out, n);
@@ -742,7 +797,7 @@ static void readdir_copies(struct amis_view *v, const char *id, void *buf,
     pthread_mutex_lock(&v->lock);
     for (const struct copy_rec *r = v->copies; r; r = r->next)
         if (strcmp(r->id, id) == 0)
-            filler(buf, r->region, NULL, 0, 0);
+            filler(buf, r->dir, NULL, 0, 0);
     pthread_mutex_unlock(&v->lock);
 }
 
@@ -755,8 +810,10 @@ static int readdir_node(struct amis_view *v, const struct amis_snap *s,
         return -ENOENT;
     for (size_t i = 0; p->node == N_ROOT && i < s->list.n; i++)
         filler(buf, s->list.v[i].image_id, NULL, 0, 0);
-    if (p->node == N_ROOT)
+    if (p->node == N_ROOT) {
         filler(buf, "by-name", NULL, 0, 0);
+        filler(buf, "shared", NULL, 0, 0);
+    }
     if (p->node == N_BYNAME)
         readdir_byname(s, buf, filler);
     for (size_t i = 0; p->node == N_AMI && i < N_AMI_FILES; i++)
@@ -782,6 +839,8 @@ static int amis_readdir(void *self, struct amifs *fs, const char *rel,
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return amis_shared_readdir(v->shared, fs, p.arg, buf, filler);
     if (!node_is_dir(p.node))
         return -ENOTDIR;
     struct amis_snap *s = snap_get(v, fs, &rc);
@@ -944,6 +1003,20 @@ static int share_snapshots(struct amis_view *v, struct amifs *fs,
     return rc;
 }
 
+/* Before anything is shared: the KMS key of the snapshots lets the added
+ * accounts launch (fs/amis_kms.h); its advice is shown in the file. */
+static int check_kms(struct amis_view *v, struct amifs *fs, const char *id,
+                     const struct ec2_id_list *add)
+{
+    char what[128], *advice = NULL;
+    snprintf(what, sizeof(what), "amis/%s/launch-permissions", id);
+    int rc = amis_kms_share_check(fs, v->client, v->region, id, add,
+                                  fs->opts.share_kms_grants != 0, what,
+                                  &advice);
+    perm_advice(v, id, advice);
+    return rc;
+}
+
 /* The difference between the file and AWS's list, applied in batches. */
 static int apply_perms(struct amis_view *v, struct amifs *fs,
                        struct amis_fh *fh)
@@ -963,6 +1036,8 @@ static int apply_perms(struct amis_view *v, struct amifs *fs,
     if (rc == 0)
         rc = amis_perms_diff(&have, &want, false, &rem);
     if (rc == 0)
+        rc = check_kms(v, fs, fh->p.id, &add);
+    if (rc == 0)
         rc = perms_batches(v, fs, fh->p.id, NULL, &add, true);
     if (rc == 0)
         rc = perms_batches(v, fs, fh->p.id, NULL, &rem, false);
@@ -980,10 +1055,25 @@ static int apply_perms(struct amis_view *v, struct amifs *fs,
     return rc;
 }
 
+static int apply_retire(struct amis_view *v, struct amifs *fs,
+                        struct amis_fh *fh)
+{
+    char what[128];
+    snprintf(what, sizeof(what), "amis/%s/%s", fh->p.id,
+             fh->p.node == N_DEPR ? "deprecation" : "disabled");
+    int rc = amis_retire_apply(fs, v->client, v->region, fh->p.id,
+                               fh->p.node == N_DISABLED, fh->data.data,
+                               fh->data.len, what);
+    snap_invalidate(v);
+    return rc;
+}
+
 static int apply(struct amis_view *v, struct amifs *fs, struct amis_fh *fh)
 {
     int rc = fh->p.node == N_TAG ? apply_tag(v, fs, fh)
-                                 : apply_perms(v, fs, fh);
+             : fh->p.node == N_DEPR || fh->p.node == N_DISABLED
+                 ? apply_retire(v, fs, fh)
+                 : apply_perms(v, fs, fh);
     fh->dirty = false;
     fh->wrote = false;
     fh->result = rc;
@@ -1040,6 +1130,7 @@ static struct amis_fh *fh_new(const struct amis_path *p, int flags)
         fh->opener = amifs_caller_process();
     buf_init(&fh->data, p->node == N_TAG   ? AMIS_TAG_FILE_MAX
                         : p->node == N_PERMS ? AMIS_PERMS_FILE_MAX
+                        : p->node == N_DEPR || p->node == N_DISABLED ? 64
                                              : 0);
     return fh;
 }
@@ -1050,6 +1141,25 @@ static void fh_free(struct amis_fh *fh)
     free(fh);
 }
 
+/* A file of amis/shared/: read-only, its bytes rendered at open. */
+static int open_shared(struct amis_view *v, struct amifs *fs,
+                       const struct amis_path *p, struct fuse_file_info *fi)
+{
+    if ((fi->flags & O_ACCMODE) != O_RDONLY)
+        return -EROFS;
+    struct amis_fh *fh = fh_new(p, O_RDONLY);
+    if (!fh)
+        return -ENOMEM;
+    int rc = amis_shared_render(v->shared, fs, p->arg, &fh->data);
+    if (rc != 0) {
+        fh_free(fh);
+        return rc;
+    }
+    fi->fh = (uint64_t)(uintptr_t)fh;
+    fi->direct_io = 1;
+    return 0;
+}
+
 static int amis_open(void *self, struct amifs *fs, const char *rel,
                    struct fuse_file_info *fi)
 {
@@ -1058,11 +1168,14 @@ static int amis_open(void *self, struct amifs *fs, const char *rel,
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return open_shared(v, fs, &p, fi);
     if (node_is_dir(p.node) || p.node == N_BYNAME_LINK ||
         p.node == N_COPY_LINK)
         return -EISDIR;
     bool wr = (fi->flags & O_ACCMODE) != O_RDONLY;
-    if (wr && p.node != N_TAG && p.node != N_PERMS)
+    if (wr && p.node != N_TAG && p.node != N_PERMS && p.node != N_DEPR &&
+        p.node != N_DISABLED)
         return -EACCES;
     struct amis_fh *fh = fh_new(&p, fi->flags);
     if (!fh)
@@ -1108,6 +1221,8 @@ static int amis_create(void *self, struct amifs *fs, const char *rel,
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return -EROFS;
     if (p.node != N_TAG)
         return p.node == N_PERMS ? -EEXIST : -EACCES;
     if ((rc = check_tag_key(fs, p.arg)) != 0)
@@ -1180,6 +1295,8 @@ static int check_written(struct amifs *fs, struct amis_fh *fh, size_t off,
     if (memchr(fh->data.data + off, '\0', n))
         return refuse(fs, &fh->p, -EINVAL,
                       "it holds a NUL byte (binary data)");
+    if (fh->p.node == N_DEPR || fh->p.node == N_DISABLED)
+        return 0; /* checked whole at the close */
     if (off < fh->checked)
         fh->unchecked = true; /* rewritten in the middle: the close parses */
     return perms_check_lines(fs, fh);
@@ -1267,7 +1384,10 @@ static int amis_truncate(void *self, struct amifs *fs, const char *rel,
         fh->dirty = true;
         return 0;
     }
-    if (p.node != N_TAG && p.node != N_PERMS)
+    if (p.node == N_SHARED)
+        return -EROFS;
+    if (p.node != N_TAG && p.node != N_PERMS && p.node != N_DEPR &&
+        p.node != N_DISABLED)
         return node_is_dir(p.node) ? -EISDIR : -EACCES;
     if (size < 0)
         return -EINVAL;
@@ -1352,6 +1472,8 @@ static int amis_unlink(void *self, struct amifs *fs, const char *rel)
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return -EROFS;
     if (node_is_dir(p.node))
         return -EISDIR;
     if (p.node == N_TAG)
@@ -1399,21 +1521,15 @@ static int amis_rename(void *self, struct amifs *fs, const char *from,
     return rc == 0 ? unlink_tag(v, fs, &a) : rc;
 }
 
-/* A ClientToken that makes a repeated mkdir start no second copy. */
-static void copy_token(const char *id, const char *region, char *out,
-                       size_t n)
-{
-    snprintf(out, n, "amifs-copy-%.31s-%.63s", id, region);
-}
-
-static int copy_record(struct amis_view *v, const char *id,
+static int copy_record(struct amis_view *v, const char *id, const char *dir,
                        const char *region, const char *new_id)
 {
     pthread_mutex_lock(&v->lock);
-    struct copy_rec *r = (struct copy_rec *)copy_find_locked(v, id, region);
+    struct copy_rec *r = (struct copy_rec *)copy_find_locked(v, id, dir);
     if (!r && (r = calloc(1, sizeof(*r))) != NULL) {
         snprintf(r->id, sizeof(r->id), "%s", id);
-        snprintf(r->region, sizeof(r->region), "%.63s", region);
+        snprintf(r->dir, sizeof(r->dir), "%s", dir);
+        snprintf(r->region, sizeof(r->region), "%s", region);
         r->next = v->copies;
         v->copies = r;
     }
@@ -1423,23 +1539,10 @@ static int copy_record(struct amis_view *v, const char *id,
     return r ? 0 : -ENOMEM;
 }
 
-static int check_region(struct amis_view *v, struct amifs *fs,
-                        const char *region)
-{
-    int known = v->region_known ? v->region_known(fs, region) : -ENOSYS;
-    if (known == 0) {
-        amifs_log(fs, AWS_LOG_ERROR, "amis: copy-to: no region '%s'",
-                  region);
-        return -EINVAL;
-    }
-    return 0; /* known, or cannot tell: let CopyImage decide */
-}
-
 static int start_copy(struct amis_view *v, struct amifs *fs,
                       const struct amis_path *p)
 {
-    char name[256], desc[256], token[128], new_id[AMIS_ID_MAX];
-    struct aws_error err;
+    char name[256], new_id[AMIS_ID_MAX], region[64], what[AMIS_ARG_MAX + 64];
     int rc = 0;
     struct amis_snap *s = snap_get(v, fs, &rc);
     if (!s)
@@ -1450,19 +1553,12 @@ static int start_copy(struct amis_view *v, struct amifs *fs,
     snap_put(v, s);
     if (!im)
         return -ENOENT;
-    if ((rc = check_region(v, fs, p->arg)) != 0)
-        return rc;
-    /* The description names the source; no spaces in it while the test
-     * endpoint mis-verifies %20 in form bodies (doc/TESTING.md). */
-    snprintf(desc, sizeof(desc), "copy-of-%s-from-%s", p->id, v->region);
-    copy_token(p->id, p->arg, token, sizeof(token));
-    aws_error_clear(&err);
-    if (ec2_copy_image(v->client, v->region, p->id, p->arg, name, desc,
-                       token, new_id, sizeof(new_id), &err) != 0)
-        return err_errno(fs, "CopyImage", &err);
-    amifs_log(fs, AWS_LOG_INFO, "amis: %s: copy to %s started: %s", p->id,
-              p->arg, new_id);
-    return copy_record(v, p->id, p->arg, new_id);
+    snprintf(what, sizeof(what), "amis/%s/copy-to/%s", p->id, p->arg);
+    struct amis_copy c = {v->client, v->region, p->id, name, p->arg, what,
+                          v->region_known};
+    rc = amis_copy_start(fs, &c, new_id, sizeof(new_id), region,
+                         sizeof(region));
+    return rc == 0 ? copy_record(v, p->id, p->arg, region, new_id) : rc;
 }
 
 static int amis_mkdir(void *self, struct amifs *fs, const char *rel,
@@ -1473,6 +1569,8 @@ static int amis_mkdir(void *self, struct amifs *fs, const char *rel,
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc == -ENOENT ? -EPERM : rc;
+    if (p.node == N_SHARED)
+        return p.arg[0] ? amis_shared_mkdir(v->shared, fs, p.arg) : -EEXIST;
     if (p.node == N_COPY)
         return start_copy(v, fs, &p);
     if (p.node == N_TAG || p.node == N_COPY_LINK || p.node == N_TAGS ||
@@ -1569,6 +1667,8 @@ static int amis_rmdir(void *self, struct amifs *fs, const char *rel)
     int rc = parse_path(rel, &p);
     if (rc != 0)
         return rc;
+    if (p.node == N_SHARED)
+        return -EROFS;
     if (!node_is_dir(p.node))
         return -ENOTDIR;
     if (p.node == N_ROOT || p.node == N_BYNAME)
@@ -1592,6 +1692,7 @@ static void amis_free(void *self)
         struct perm_entry *e = v->perms;
         v->perms = e->next;
         free(e->text);
+        free(e->advice);
         free(e);
     }
     while (v->pending) {
@@ -1604,6 +1705,7 @@ static void amis_free(void *self)
         v->copies = r->next;
         free(r);
     }
+    amis_shared_free(v->shared);
     pthread_cond_destroy(&v->cond);
     pthread_mutex_destroy(&v->lock);
     free(v->region);
@@ -1630,6 +1732,13 @@ static void *amis_new(struct amifs *fs, const struct view_region *r, int *rc)
     }
     for (int i = 0; i < r->depth + 3; i++)
         memcpy(v->root_up + i * 3, "../", 3);
+    char up[256];
+    snprintf(up, sizeof(up), "../%s", v->root_up);
+    v->shared = amis_shared_new(r->client, r->name, up, r->region_known);
+    if (!v->shared) {
+        amis_free(v);
+        return NULL;
+    }
     *rc = 0;
     return v;
 }

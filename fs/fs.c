@@ -23,6 +23,8 @@
 #include "core/janitor.h"
 #include "core/journal.h"
 #include "fs/amis.h"
+#include "fs/instances.h"
+#include "fs/snapshots.h"
 #include "fs/tasks.h"
 
 /* A top-level folder: a module (folder_ops: its mount-wide life and
@@ -44,6 +46,8 @@ static const struct folder folders[] = {
     {"imports", &imports_folder, NULL, false},
     {"tasks", &tasks_folder, &tasks_view_ops, false},
     {"amis", NULL, &amis_view_ops, false},
+    {"instances", NULL, &instances_view_ops, false},
+    {"snapshots", NULL, &snapshots_view_ops, false},
     {"regions", &regions_folder, NULL, true},
     {".amifs", &dotamifs_folder, NULL, false},
 };

@@ -82,6 +82,9 @@ struct amifs_opts {
     int keep_staged;             /* keep the staged object after success */
     double queue_lease;          /* seconds a queue claim lasts (fleet.md) */
     char *copy_to_regions;       /* "R1:R2": copy completed AMIs there */
+    /* amis/ (fs/amis.c, fs/amis_kms.h): the consent to create the KMS
+     * grants that sharing an encrypted AMI needs */
+    int share_kms_grants;
     /* tasks (fs/tasks.c) */
     double poll_interval;        /* DescribeImportImageTasks refresh; 10 s,
                                     2 s while a task is active */
@@ -107,7 +110,7 @@ struct open_file;
 struct journal; /* core/journal.h */
 struct janitor; /* core/janitor.h */
 
-#define AMIFS_MAX_FOLDERS 8
+#define AMIFS_MAX_FOLDERS 12
 
 struct amifs {
     struct amifs_opts opts;

@@ -46,6 +46,7 @@ static const struct fuse_opt main_opts[] = {
     OPT("lazy_checks", lazy_checks, 1),
     OPT("log=%s", log_file, 0),
     OPT("core_dumps", core_dumps, 1),
+    OPT("share_kms_grants", share_kms_grants, 1),
     /* Fallback until fs/imports.c declares it (same template: deduplicated,
      * the module's entry comes first and wins). */
     OPT("bucket=%s", bucket, 0),
@@ -94,7 +95,10 @@ static const char main_help[] =
     "    -o lazy_checks         mount without checking credentials and bucket\n"
     "                           with AWS first (offline mounts)\n"
     "    -o log=FILE            append the log to FILE (where there is no\n"
-    "                           syslog, e.g. containers)\n";
+    "                           syslog, e.g. containers)\n"
+    "    -o share_kms_grants    sharing an AMI encrypted with a customer\n"
+    "                           managed key creates the KMS grants the other\n"
+    "                           account needs (else: EACCES + the statement)\n";
 
 int amifs_parse_size(const char *s, unsigned long *out)
 {

@@ -30,13 +30,17 @@
 #include "aws/ec2.h"
 #include "core/taskcache.h"
 #include "fs/amis.h"
+#include "fs/instances.h"
+#include "fs/snapshots.h"
 #include "fs/tasks.h"
 
 #define REGIONS_TTL 3600.0
 
 /* The kinds a REGION directory holds, in listing order. */
 static const struct view_ops *const kinds[] = {&amis_view_ops,
-                                               &tasks_view_ops};
+                                               &tasks_view_ops,
+                                               &instances_view_ops,
+                                               &snapshots_view_ops};
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 struct region_view {

@@ -39,7 +39,9 @@ EC2_ACTIONS = [
     "DescribeImageAttribute", "ExportImage", "DescribeExportImageTasks",
     "CancelExportTask", "CreateStoreImageTask", "DescribeStoreImageTasks",
     "CreateRestoreImageTask", "DescribeRegions", "RegisterImage",
-    "ModifySnapshotAttribute", "DescribeSnapshotAttribute"]
+    "ModifySnapshotAttribute", "DescribeSnapshotAttribute",
+    "DescribeInstances", "CreateImage", "EnableImageDeprecation",
+    "DisableImageDeprecation", "DisableImage", "EnableImage"]
 IAM_ACTIONS = ["GetRole", "CreateRole", "PutRolePolicy", "GetRolePolicy",
                "ListRolePolicies", "ListAttachedRolePolicies", "PassRole",
                "GetUser"]
@@ -52,7 +54,8 @@ def user_policy():
          "Resource": "*"},
         {"Effect": "Allow", "Action": ["iam:" + a for a in IAM_ACTIONS],
          "Resource": "*"},
-        {"Effect": "Allow", "Action": "sts:*", "Resource": "*"}]}
+        {"Effect": "Allow", "Action": "sts:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
 
 
 def trust_policy(external_id="vmimport", service="vmie.amazonaws.com"):

@@ -57,6 +57,7 @@ import s3fixes  # noqa: E402
 from awsxml import STATUS_TEXT, Reply  # noqa: E402
 from reqinfo import ReqInfo  # noqa: E402
 from vmimport import ACTIONS as VM_ACTIONS, VmImport  # noqa: E402
+import lifecycle  # noqa: E402
 
 UNSIGNED_OK = auth.UNSIGNED_ACTIONS
 ADMIN_USER = "amifs-admin"
@@ -138,6 +139,7 @@ class Endpoint:
         work = os.path.join(state_dir, "work")
         os.makedirs(work, exist_ok=True)
         self.vm = VmImport(phase_seconds, work)
+        self.lifecycle = lifecycle.Lifecycle()
         self.keylocks = s3fixes.KeyLocks()
         self.log = RequestLog(os.path.join(state_dir, "requests.jsonl"))
         auth.install_raw_uri_patch()
@@ -224,6 +226,8 @@ class Endpoint:
         if info.service == "ec2" and (info.op in VM_ACTIONS or
                                       self.vm.owns_tag_request(info)):
             return self.vm.handle(info)
+        if info.service == "ec2" and lifecycle.owns(info):
+            return self.lifecycle.handle(info)
         if auth.auth_enabled() and not info.signed and \
                 info.op not in UNSIGNED_OK:
             return auth.unsigned_reply(info)
@@ -362,6 +366,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     os.makedirs(a.state_dir, exist_ok=True)
     create_admin(a.state_dir)
+    lifecycle.create_second_account(a.state_dir)
     app = Endpoint(a.state_dir, a.phase_seconds, a.seed)
     srv = httpserver.make_server(a.host, a.port, app)
     _write(os.path.join(a.state_dir, "pid"), "%d\n" % os.getpid())
