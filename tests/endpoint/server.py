@@ -289,6 +289,8 @@ class Endpoint:
                 cfg = json.loads(environ["amifs.body"] or b"{}")
                 if "phase_seconds" in cfg:
                     self.vm.phase = float(cfg["phase_seconds"])
+                if "task_ttl_seconds" in cfg:     # exports.py: expiry
+                    self.vm.exports.ttl = float(cfg["task_ttl_seconds"])
                 return _json(200, {"phase_seconds": self.vm.phase})
             if path == "/_amifs/config":
                 return _json(200, {"phase_seconds": self.vm.phase})
