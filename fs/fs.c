@@ -24,6 +24,7 @@
 #include "core/journal.h"
 #include "fs/amis.h"
 #include "fs/tasks.h"
+#include "fs/exports.h"
 
 /* A top-level folder: a module (folder_ops: its mount-wide life and
  * options, and its handlers) and/or a folder kind (view.h), whose view of
@@ -44,6 +45,7 @@ static const struct folder folders[] = {
     {"imports", &imports_folder, NULL, false},
     {"tasks", &tasks_folder, &tasks_view_ops, false},
     {"amis", NULL, &amis_view_ops, false},
+    {"exports", NULL, &exports_view_ops, false},
     {"regions", &regions_folder, NULL, true},
     {".amifs", &dotamifs_folder, NULL, false},
 };

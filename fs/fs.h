@@ -104,7 +104,7 @@ struct open_file;
 struct journal; /* core/journal.h */
 struct janitor; /* core/janitor.h */
 
-#define AMIFS_MAX_FOLDERS 8
+#define AMIFS_MAX_FOLDERS 12
 
 struct amifs {
     struct amifs_opts opts;

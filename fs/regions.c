@@ -31,12 +31,14 @@
 #include "core/taskcache.h"
 #include "fs/amis.h"
 #include "fs/tasks.h"
+#include "fs/exports.h"
 
 #define REGIONS_TTL 3600.0
 
 /* The kinds a REGION directory holds, in listing order. */
 static const struct view_ops *const kinds[] = {&amis_view_ops,
-                                               &tasks_view_ops};
+                                               &tasks_view_ops,
+                                               &exports_view_ops};
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 struct region_view {

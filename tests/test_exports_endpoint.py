@@ -52,11 +52,24 @@ def qemu_compare(a, b, fa=None, fb=None):
     return subprocess.run(argv + [a, b], capture_output=True, text=True)
 
 
-def test_export_writes_real_disks(endpoint, images, tmp_path):
+@pytest.fixture(scope="module")
+def vm_ami(endpoint, images):
+    """(ami, snapshots, source path): one imported VMDK for this module."""
     src = images["vmdk"]["path"]
-    ami, _ = imported_ami(endpoint, src, "vmdk")
+    ami, snaps = imported_ami(endpoint, src, "vmdk")
+    return ami, snaps, src
+
+
+FORMATS = [("VMDK", "vmdk"),
+           pytest.param("RAW", "raw", marks=pytest.mark.full),
+           pytest.param("VHD", "vpc", marks=pytest.mark.full)]
+
+
+@pytest.mark.parametrize("fmt,qfmt", FORMATS)
+def test_export_writes_real_disks(endpoint, vm_ami, tmp_path, fmt, qfmt):
+    ami, _, src = vm_ami
     prefix = "exp-%s/" % uuid.uuid4().hex[:6]
-    for fmt, qfmt in (("VMDK", "vmdk"), ("RAW", "raw"), ("VHD", "vpc")):
+    if True:
         r = export(endpoint, ami, fmt, prefix)
         tid = r["ExportImageTaskId"]
         assert tid.startswith("export-ami-") and r["Status"] == "active"
@@ -82,8 +95,8 @@ def test_export_writes_real_disks(endpoint, images, tmp_path):
         assert c.returncode == 0, c.stdout + c.stderr
 
 
-def test_export_refusals(endpoint, images):
-    ami, snaps = imported_ami(endpoint, images["raw"]["path"], "raw")
+def test_export_refusals(endpoint, vm_ami):
+    ami, snaps, _ = vm_ami
     # an AMI VM Import did not make
     other = endpoint.aws("ec2", "register-image", "--name",
                          "reg-%s" % uuid.uuid4().hex[:6], "--root-device-name",
@@ -122,8 +135,8 @@ def test_export_refusals(endpoint, images):
     assert not listed.get("Contents"), "a refused export wrote an object"
 
 
-def test_export_cancel_and_expiry(endpoint, images):
-    ami, _ = imported_ami(endpoint, images["raw"]["path"], "raw")
+def test_export_cancel_and_expiry(endpoint, vm_ami):
+    ami = vm_ami[0]
     prefix = "cx-%s/" % uuid.uuid4().hex[:6]
     old = endpoint.set_phase_seconds(3.0)
     try:
@@ -161,9 +174,8 @@ def test_export_cancel_and_expiry(endpoint, images):
                         "--export-image-task-ids", tid)["ExportImageTasks"]
 
 
-def test_store_and_restore_keep_bytes(endpoint, images, tmp_path):
-    src = images["vmdk"]["path"]
-    ami, _ = imported_ami(endpoint, src, "vmdk")
+def test_store_and_restore_keep_bytes(endpoint, vm_ami, tmp_path):
+    ami, _, src = vm_ami
     r = endpoint.aws("ec2", "create-store-image-task", "--image-id", ami,
                      "--bucket", endpoint.bucket)
     assert r["ObjectKey"] == ami + ".bin"
