@@ -18,6 +18,7 @@
 #include "aws/ec2_export.h"
 #include "core/diagnosis.h"
 #include "fs/exports.h"
+#include "fs/exports_ova.h"
 
 #define WAIT_TICK_MS 500
 #define CANCEL_WORD "cancel"
@@ -30,6 +31,14 @@ struct xview {
     bool acts;                        /* the mounted region's exports/ */
     struct ec2_export_task_list list; /* last answer */
     double fetched;                   /* monotonic seconds, 0: never */
+    struct ova_ent *ovas;             /* built NAME.ova layouts */
+};
+
+/* The OVA of a completed VMDK export, built at first use (immutable). */
+struct ova_ent {
+    char id[64];
+    struct xova *o;
+    struct ova_ent *next;
 };
 
 enum xfile { X_STATUS, X_PROGRESS, X_WAIT, X_SOURCE, X_DIAG, X_FILE,
@@ -243,6 +252,65 @@ static int view_file(struct xview *v, struct amifs *fs, const char *id,
     return rc;
 }
 
+/* ---- NAME.ova ----------------------------------------------------------- */
+
+/* The OVA of export id (a reference: xova_unref it), built on first use.
+ * -ENOENT when the export is not a completed VMDK export. */
+static int ova_get(struct xview *v, struct amifs *fs, const char *id,
+                   struct xova **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&v->lock);
+    for (struct ova_ent *e = v->ovas; e && !*out; e = e->next)
+        if (strcmp(e->id, id) == 0) {
+            xova_ref(e->o);
+            *out = e->o;
+        }
+    pthread_mutex_unlock(&v->lock);
+    if (*out)
+        return 0;
+    struct ec2_export_task t;
+    struct xova *o = NULL;
+    int rc = task_get(v, fs, id, &t);
+    if (rc != 0)
+        return rc;
+    rc = xova_build(fs, v->client, v->region, &t, &o);
+    task_free(&t);
+    struct ova_ent *e = rc == 0 ? calloc(1, sizeof *e) : NULL;
+    if (rc == 0 && !e) {
+        xova_unref(o);
+        return -ENOMEM;
+    }
+    if (rc != 0)
+        return rc;
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->o = o;
+    xova_ref(o);
+    pthread_mutex_lock(&v->lock);
+    e->next = v->ovas;
+    v->ovas = e;
+    pthread_mutex_unlock(&v->lock);
+    *out = o;
+    return 0;
+}
+
+/* Is `file` the export's NAME.ova? Its OVA into *out (a reference). */
+static int ova_named(struct xview *v, struct amifs *fs, const char *id,
+                     const char *file, struct xova **out)
+{
+    size_t n = strlen(file);
+    *out = NULL;
+    if (n < 5 || strcmp(file + n - 4, ".ova") != 0)
+        return -ENOENT;
+    int rc = ova_get(v, fs, id, out);
+    if (rc == 0 && strcmp(xova_name(*out), file) != 0) {
+        xova_unref(*out);
+        *out = NULL;
+        rc = -ENOENT;
+    }
+    return rc;
+}
+
 /* ---- view_ops ----------------------------------------------------------- */
 
 static int file_attr(struct xview *v, struct amifs *fs, const char *id,
@@ -276,7 +344,15 @@ static int x_getattr(void *self, struct amifs *fs, const char *rel,
         return -ENOENT;
     if (file) {
         enum xfile f = file_of(v, file);
-        return f == X_NONE ? -ENOENT : file_attr(v, fs, id, f, st);
+        struct xova *o;
+        if (f != X_NONE)
+            return file_attr(v, fs, id, f, st);
+        int rc = ova_named(v, fs, id, file, &o);
+        if (rc == 0) {
+            amifs_stat_file(fs, st, xova_size(o), 0, false);
+            xova_unref(o);
+        }
+        return rc;
     }
     struct ec2_export_task t;
     int rc = task_get(v, fs, id, &t);
@@ -331,6 +407,11 @@ static int x_readdir(void *self, struct amifs *fs, const char *rel,
         if (file_of(v, XFILES[f]) != X_NONE &&
             file_attr(v, fs, id, (enum xfile)f, &st) == 0)
             filler(buf, XFILES[f], NULL, 0, 0);
+    struct xova *o;
+    if (ova_get(v, fs, id, &o) == 0) {
+        filler(buf, xova_name(o), NULL, 0, 0);
+        xova_unref(o);
+    }
     return 0;
 }
 
@@ -340,7 +421,33 @@ struct xhandle {
     enum xfile f;
     bool filled;
     struct buf text;
+    struct xova_reader *ova; /* NAME.ova, else NULL */
 };
+
+static int open_ova(struct xview *v, struct amifs *fs, const char *id,
+                    const char *file, struct fuse_file_info *fi)
+{
+    struct xova *o;
+    int rc = ova_named(v, fs, id, file, &o);
+    if (rc != 0)
+        return rc;
+    if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+        xova_unref(o);
+        return -EACCES;
+    }
+    struct xhandle *h = calloc(1, sizeof *h);
+    if (h)
+        h->ova = xova_reader_new(o);
+    xova_unref(o);
+    if (!h || !h->ova) {
+        free(h);
+        return -ENOMEM;
+    }
+    buf_init(&h->text, 0);
+    fi->fh = (uint64_t)(uintptr_t)h;
+    fi->keep_cache = 1; /* the bytes never change (If-Match the ETag) */
+    return 0;
+}
 
 static int x_open(void *self, struct amifs *fs, const char *rel,
                   struct fuse_file_info *fi)
@@ -351,7 +458,9 @@ static int x_open(void *self, struct amifs *fs, const char *rel,
     if (split(rel, id, sizeof id, &file) != 0 || !file)
         return -ENOENT;
     enum xfile f = file_of(v, file);
-    if (f == X_NONE || f == X_FILE)
+    if (f == X_NONE)
+        return open_ova(v, fs, id, file, fi);
+    if (f == X_FILE)
         return -ENOENT;
     if ((fi->flags & O_ACCMODE) != O_RDONLY)
         return -EACCES;
@@ -399,6 +508,9 @@ static int x_read(void *self, struct amifs *fs, const char *rel, char *buf,
 {
     struct xhandle *h = (struct xhandle *)(uintptr_t)fi->fh;
     (void)rel;
+    if (h->ova)
+        return xova_read(fs, ((struct xview *)self)->client, h->ova, buf, n,
+                         off);
     if (!h->filled) {
         int rc = fill(self, fs, h);
         if (rc != 0)
@@ -418,6 +530,7 @@ static int x_release(void *self, struct amifs *fs, const char *rel,
 {
     struct xhandle *h = (struct xhandle *)(uintptr_t)fi->fh;
     (void)self, (void)fs, (void)rel;
+    xova_reader_free(h->ova);
     buf_release(&h->text);
     free(h);
     return 0;
@@ -470,7 +583,12 @@ static int x_unlink(void *self, struct amifs *fs, const char *rel)
         return -EISDIR;
     struct stat st;
     enum xfile f = file_of(v, file);
-    return f == X_NONE ? -ENOENT : file_attr(v, fs, id, f, &st);
+    if (f != X_NONE)
+        return file_attr(v, fs, id, f, &st);
+    struct xova *o;
+    int rc = ova_named(v, fs, id, file, &o); /* NAME.ova: rm -r passes */
+    xova_unref(o);
+    return rc;
 }
 
 static void x_free(void *self)
@@ -479,6 +597,12 @@ static void x_free(void *self)
     if (!v)
         return;
     ec2_export_task_list_release(&v->list);
+    while (v->ovas) {
+        struct ova_ent *e = v->ovas;
+        v->ovas = e->next;
+        xova_unref(e->o);
+        free(e);
+    }
     pthread_mutex_destroy(&v->lock);
     free(v->region);
     free(v);

@@ -3,13 +3,22 @@ amis/ami-X/export-to/FORMAT calls ExportImage, exports/ID/ shows the task
 (status, progress, wait, source, diagnosis, file), rm -r cancels, and a
 daemon killed mid-export leaves a task the next mount shows."""
 import errno
+import json
 import os
+import shutil
 import subprocess
+import tarfile
 import uuid
 
 import pytest
 
-from shared_fixtures import kill_dead_mount, make_ami, poll_until, read
+from shared_fixtures import (cp, kill_dead_mount, make_ami, poll_until,
+                             read, wait_status)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+AMIFS = os.environ.get("AMIFS_BIN") or os.path.join(
+    os.environ.get("AMIFS_BUILD_DIR", os.path.join(HERE, "..", "build")),
+    "fs", "amifs")
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +40,31 @@ def start_export(m, ami, fmt="vmdk"):
     return tid
 
 
-def test_export_to_vmdk_end_to_end(endpoint, vmdk, mount_factory, tmp_path):
-    ami, _ = make_ami(endpoint, vmdk, "export-%s" % uuid.uuid4().hex[:6])
+def disk_of_ova(ova, out):
+    """Extract the (one) disk of OVA into OUT."""
+    with tarfile.open(ova) as tf:
+        members = tf.getmembers()
+        assert members[0].name.endswith(".ovf"), [x.name for x in members]
+        disk = [x for x in members if x.name.endswith(".vmdk")]
+        assert len(disk) == 1
+        with tf.extractfile(disk[0]) as src, open(out, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        return tf.extractfile(members[0]).read().decode()
+
+
+def test_ova_round_trip_bytes_identical(endpoint, images, mount_factory,
+                                        tmp_path):
+    """The proof: a generated OVA goes through imports/ to an AMI, out
+    through export-to/vmdk, back through exports/ID/NAME.ova; the disk
+    inside is the original's, guest byte for guest byte."""
+    src = images["ova-ustar"]
     m = mount_factory("cache_ttl=0")
+    name = "rt-%s.ova" % uuid.uuid4().hex[:6]
+    r = cp(src["path"], os.path.join(m.path, "imports", name))
+    assert r.returncode == 0, r.stderr
+    final = wait_status(m, name)
+    assert final.startswith("completed ami-"), final
+    ami = final.split()[1]
     assert "exports" in os.listdir(m.path)
     assert "export-to" in os.listdir(os.path.join(m.path, "amis", ami))
     tid = start_export(m, ami)
@@ -49,21 +80,41 @@ def test_export_to_vmdk_end_to_end(endpoint, vmdk, mount_factory, tmp_path):
     assert read(os.path.join(d, "source")) == (
         "image: %s\nformat: VMDK\nobject: s3://%s/%s\n"
         % (ami, endpoint.bucket, key))
-    assert sorted(os.listdir(d)) == ["file", "progress", "source",
-                                     "status", "wait"]
+    img = endpoint.aws("ec2", "describe-images", "--image-ids",
+                       ami)["Images"][0]
+    ova_name = img["Name"] + ".ova"
+    assert sorted(os.listdir(d)) == sorted(
+        ["file", "progress", "source", "status", "wait", ova_name])
     assert os.readlink(os.path.join(d, "file")) == \
         "../../buckets/%s/%s" % (endpoint.bucket, key)
-    # the exported disk, read through buckets/, is the imported one
-    out = str(tmp_path / "back.vmdk")
-    subprocess.run(["cp", os.path.join(d, "file"), out], check=True)
+    # NAME.ova: its size is exact before the first read
+    ova = os.path.join(d, ova_name)
+    size = os.stat(ova).st_size
+    local = str(tmp_path / "back.ova")
+    mark = endpoint.mark()
+    subprocess.run(["cp", ova, local], check=True, timeout=120)
+    assert os.path.getsize(local) == size
+    gets = endpoint.requests("GetObject", since=mark)
+    assert gets and all(g["status"] in (200, 206) for g in gets)
+    v = subprocess.run([AMIFS, "inspect", "--json", local],
+                       capture_output=True, text=True, timeout=120)
+    verdict = json.loads(v.stdout)
+    assert v.returncode == 0 and verdict["verdict"] == "accepted", v.stdout
+    assert verdict["disks"][0]["subformat"] == "streamOptimized"
+    orig = str(tmp_path / "orig.vmdk")
+    back = str(tmp_path / "back.vmdk")
+    disk_of_ova(src["path"], orig)
+    ovf = disk_of_ova(local, back)
+    assert 'vmw:osType="otherLinux64Guest"' in ovf
+    assert "<Name>%s</Name>" % img["Name"] in ovf
     c = subprocess.run(["qemu-img", "compare", "-f", "vmdk", "-F", "vmdk",
-                        vmdk, out], capture_output=True, text=True)
+                        orig, back], capture_output=True, text=True)
     assert c.returncode == 0, c.stdout + c.stderr
-    # AWS sees the same task (the independent client)
-    t = endpoint.aws("ec2", "describe-export-image-tasks",
-                     "--export-image-task-ids", tid)["ExportImageTasks"][0]
-    assert t["ImageId"] == ami and t["S3ExportLocation"]["S3Prefix"] == \
-        "amifs-exports/"
+    # the object itself, read through buckets/, is the same disk
+    c = subprocess.run(["qemu-img", "compare", "-f", "vmdk", "-F", "vmdk",
+                        orig, os.path.join(d, "file")],
+                       capture_output=True, text=True)
+    assert c.returncode == 0, c.stdout + c.stderr
     # an ended export is history: rm -r refuses and says why
     with pytest.raises(OSError) as ei:
         os.rmdir(d)
