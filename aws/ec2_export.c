@@ -173,3 +173,80 @@ int ec2_cancel_export_task(struct aws_client *c, const char *region,
     aws_form_release(&f);
     return rc;
 }
+
+/* ---- store and restore -------------------------------------------------- */
+
+/* One call whose answer carries one string at `path` (into out). */
+static int call_for(struct aws_client *c, const char *region,
+                    struct aws_form *f, const char *path, char *out,
+                    size_t n, struct aws_error *err)
+{
+    struct xml_doc *doc = NULL;
+    int rc = aws_query(c, AWS_SVC_EC2, region, f, false, &doc, err);
+    const char *v = rc == 0 ? xml_path(xml_root(doc), path) : NULL;
+    if (rc == 0 && (!v || !*v || strlen(v) >= n))
+        rc = aws_error_set(err, AWS_ERR_PARSE, "EC2: no usable %s", path);
+    else if (rc == 0)
+        memcpy(out, v, strlen(v) + 1);
+    xml_free(doc);
+    aws_form_release(f);
+    return rc;
+}
+
+int ec2_create_store_image_task(struct aws_client *c, const char *region,
+                                const char *image_id, const char *bucket,
+                                char *key, size_t n, struct aws_error *err)
+{
+    struct aws_form f;
+    aws_form_init(&f, "CreateStoreImageTask", EC2_VERSION);
+    aws_form_add(&f, "ImageId", image_id);
+    aws_form_add(&f, "Bucket", bucket);
+    return call_for(c, region, &f, "objectKey", key, n, err);
+}
+
+int ec2_describe_store_image_task(struct aws_client *c, const char *region,
+                                  const char *image_id,
+                                  struct ec2_store_task *out,
+                                  struct aws_error *err)
+{
+    struct aws_form f;
+    struct xml_doc *doc = NULL;
+    memset(out, 0, sizeof *out);
+    aws_form_init(&f, "DescribeStoreImageTasks", EC2_VERSION);
+    aws_form_add(&f, "ImageId.1", image_id);
+    int rc = aws_query(c, AWS_SVC_EC2, region, &f, true, &doc, err);
+    const struct xml_node *it =
+        rc == 0 ? xml_child(xml_child(xml_root(doc), "storeImageTaskResultSet"),
+                            "item")
+                : NULL;
+    if (rc == 0 && !it)
+        rc = 1;
+    if (rc == 0) {
+        const char *p = xml_path(it, "progressPercentage");
+        snprintf(out->state, sizeof out->state, "%s",
+                 xml_text(xml_child(it, "storeTaskState")));
+        out->progress = p ? (int)strtol(p, NULL, 10) : 0;
+        snprintf(out->bucket, sizeof out->bucket, "%s",
+                 xml_text(xml_child(it, "bucket")));
+        snprintf(out->key, sizeof out->key, "%s",
+                 xml_text(xml_child(it, "s3objectKey")));
+        snprintf(out->reason, sizeof out->reason, "%s",
+                 xml_text(xml_child(it, "storeTaskFailureReason")));
+    }
+    xml_free(doc);
+    aws_form_release(&f);
+    return rc;
+}
+
+int ec2_create_restore_image_task(struct aws_client *c, const char *region,
+                                  const char *bucket, const char *key,
+                                  const char *name, char *image_id, size_t n,
+                                  struct aws_error *err)
+{
+    struct aws_form f;
+    aws_form_init(&f, "CreateRestoreImageTask", EC2_VERSION);
+    aws_form_add(&f, "Bucket", bucket);
+    aws_form_add(&f, "ObjectKey", key);
+    aws_form_add(&f, "Name", name);
+    return call_for(c, region, &f, "imageId", image_id, n, err);
+}

@@ -67,6 +67,33 @@ int ec2_describe_export_image_tasks(struct aws_client *c, const char *region,
 int ec2_cancel_export_task(struct aws_client *c, const char *region,
                            const char *task_id, struct aws_error *err);
 
+/* The store task of one AMI (DescribeStoreImageTasks ImageId.1): state
+ * InProgress, Completed or Failed; progress 0..100; reason on failure. */
+struct ec2_store_task {
+    char state[32];
+    int progress;
+    char bucket[256];
+    char key[1024];
+    char reason[512];
+};
+
+/* CreateStoreImageTask of image_id into bucket; the object key AWS will
+ * write (ami-….bin) into key (n bytes). */
+int ec2_create_store_image_task(struct aws_client *c, const char *region,
+                                const char *image_id, const char *bucket,
+                                char *key, size_t n, struct aws_error *err);
+/* 0 with *out filled, 1 when AWS knows no store task of the image. */
+int ec2_describe_store_image_task(struct aws_client *c, const char *region,
+                                  const char *image_id,
+                                  struct ec2_store_task *out,
+                                  struct aws_error *err);
+/* CreateRestoreImageTask of bucket/key as a new AMI named name (NULL:
+ * the stored name); the new id into image_id (n bytes). */
+int ec2_create_restore_image_task(struct aws_client *c, const char *region,
+                                  const char *bucket, const char *key,
+                                  const char *name, char *image_id, size_t n,
+                                  struct aws_error *err);
+
 /* Parse one DescribeExportImageTasks page (appends to out); *next gets
  * the NextToken (malloc'd) or NULL. */
 struct xml_node;

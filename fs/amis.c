@@ -20,6 +20,7 @@
 #include "core/name.h"
 #include "fs/amis.h"
 #include "fs/amis_text.h"
+#include "fs/amis_store.h"
 #include "fs/exports.h"
 
 #define AMIS_ID_MAX 32
@@ -31,6 +32,7 @@ enum node {
     N_ROOT, N_BYNAME, N_BYNAME_LINK, N_AMI, N_JSON, N_STATE, N_SNAPS,
     N_PERMS, N_TAGS, N_TAG, N_COPYTO, N_COPY, N_COPY_LINK,
     N_EXPORTTO, N_EXPORT, N_EXPORT_LINK, /* export-to/FORMAT/task */
+    N_STORE, N_STORE_FILE,               /* store/{status,progress} */
 };
 
 struct amis_path {
@@ -236,6 +238,14 @@ static int parse_ami_sub(const char *const *c, const size_t *l, int nc,
         p->node = nc == 1 ? N_TAGS : N_TAG;
         return nc == 1 ? 0 : tag_name_decode(c[1], l[1], p->arg, sizeof(p->arg));
     }
+    if (comp_is(c[0], l[0], "store") && nc <= 2) {
+        p->node = nc == 1 ? N_STORE : N_STORE_FILE;
+        if (nc == 2 && !amis_store_file(c[1], l[1]))
+            return -ENOENT;
+        if (nc == 2)
+            snprintf(p->arg, sizeof p->arg, "%.*s", (int)l[1], c[1]);
+        return 0;
+    }
     if (comp_is(c[0], l[0], "export-to")) {
         p->node = nc == 1 ? N_EXPORTTO : nc == 2 ? N_EXPORT : N_EXPORT_LINK;
         if (nc > 1 && !comp_is(c[1], l[1], "vmdk") &&
@@ -261,7 +271,8 @@ static int parse_ami_sub(const char *const *c, const size_t *l, int nc,
 static bool node_is_dir(enum node n)
 {
     return n == N_ROOT || n == N_BYNAME || n == N_AMI || n == N_TAGS ||
-           n == N_COPYTO || n == N_COPY || n == N_EXPORTTO || n == N_EXPORT;
+           n == N_COPYTO || n == N_COPY || n == N_EXPORTTO || n == N_EXPORT ||
+           n == N_STORE;
 }
 
 /* ---- the listing cache -------------------------------------------------- */
@@ -563,6 +574,8 @@ static int render(struct amis_view *v, struct amifs *fs,
         rc = render_perms(v, fs, im, out);
     else if (p->node == N_TAG)
         rc = render_tag(im, p->arg, out);
+    else if (p->node == N_STORE_FILE)
+        rc = amis_store_render(fs, v->client, v->region, p->id, p->arg, out);
     else
         rc = -EISDIR;
     snap_put(v, s);
@@ -672,6 +685,13 @@ static int node_exists(struct amis_view *v, struct amifs *fs,
     snap_put(v, s);
     if (!im)
         return -ENOENT;
+    if (p->node == N_STORE) {
+        struct buf b;
+        buf_init(&b, 0);
+        rc = amis_store_render(fs, v->client, v->region, p->id, "status",
+                               &b);
+        buf_release(&b);
+    }
     if (p->node == N_EXPORT || p->node == N_EXPORT_LINK) {
         pthread_mutex_lock(&v->lock);
         rc = rec_find_locked(v->exports, p->id, p->arg) ? 0 : -ENOENT;
@@ -776,6 +796,15 @@ static int readdir_node(struct amis_view *v, const struct amis_snap *s,
         filler(buf, "tags", NULL, 0, 0);
         filler(buf, "copy-to", NULL, 0, 0);
         filler(buf, "export-to", NULL, 0, 0);
+        struct amis_path st = *p;
+        time_t mtime;
+        st.node = N_STORE;
+        if (node_exists(v, amifs_get(), &st, &mtime) == 0)
+            filler(buf, "store", NULL, 0, 0);
+    }
+    if (p->node == N_STORE) {
+        filler(buf, "status", NULL, 0, 0);
+        filler(buf, "progress", NULL, 0, 0);
     }
     if (p->node == N_TAGS)
         readdir_tags(v, im, buf, filler);
@@ -1525,6 +1554,16 @@ static int amis_mkdir(void *self, struct amifs *fs, const char *rel,
         return start_export(v, fs, &p, rel);
     if (p.node == N_EXPORTTO)
         return -EEXIST;
+    if (p.node == N_STORE) {
+        time_t mtime;
+        struct amis_path ami = p;
+        ami.node = N_AMI;
+        rc = node_exists(v, fs, &ami, &mtime);
+        if (rc == 0 && node_exists(v, fs, &p, &mtime) == 0)
+            rc = -EEXIST;
+        return rc ? rc : amis_store_start(fs, v->client, v->region, p.id,
+                                          rel);
+    }
     if (p.node == N_TAG || p.node == N_COPY_LINK || p.node == N_TAGS ||
         p.node == N_COPYTO || p.node == N_AMI || p.node == N_BYNAME)
         return p.node == N_AMI || p.node == N_TAGS || p.node == N_COPYTO ||

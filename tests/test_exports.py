@@ -176,3 +176,41 @@ def test_export_killed_daemon_then_cancel(endpoint, vmdk, mount_factory):
                           endpoint.bucket, "--prefix",
                           "amifs-exports/" + tid)
     assert not listed.get("Contents"), "a cancelled export left an object"
+
+
+def test_store_then_restore_same_bytes(endpoint, vmdk, mount_factory,
+                                       tmp_path):
+    """mkdir amis/ami-X/store stores the AMI in the staging bucket; the
+    object shows under buckets/ with user.amifs.ami; restored, the new
+    AMI's disk is the original's (exported through export-to/raw)."""
+    ami, _ = make_ami(endpoint, vmdk, "store-%s" % uuid.uuid4().hex[:6])
+    m = mount_factory("cache_ttl=0")
+    adir = os.path.join(m.path, "amis", ami)
+    assert "store" not in os.listdir(adir)
+    os.mkdir(os.path.join(adir, "store"))
+    assert "store" in os.listdir(adir)
+    assert sorted(os.listdir(os.path.join(adir, "store"))) == \
+        ["progress", "status"]
+    key = ami + ".bin"
+    done = "completed: s3://%s/%s\n" % (endpoint.bucket, key)
+    poll_until(lambda: read(os.path.join(adir, "store", "status")) == done,
+               timeout=60, step=0.3)
+    assert read(os.path.join(adir, "store", "progress")) == "100\n"
+    with pytest.raises(OSError) as ei:
+        os.mkdir(os.path.join(adir, "store"))
+    assert ei.value.errno == errno.EEXIST
+    obj = os.path.join(m.path, "buckets", endpoint.bucket, key)
+    assert os.path.isfile(obj)
+    assert os.getxattr(obj, "user.amifs.ami").decode() == ami
+    assert "user.amifs.ami" in os.listxattr(obj)
+    restored = endpoint.aws("ec2", "create-restore-image-task", "--bucket",
+                            endpoint.bucket, "--object-key", key, "--name",
+                            "restored-%s" % ami)["ImageId"]
+    tid = start_export(m, restored, "raw")
+    status = read(os.path.join(m.path, "exports", tid, "wait"))
+    assert status.startswith("completed: "), status
+    out = str(tmp_path / "restored.raw")
+    shutil.copyfile(os.path.join(m.path, "exports", tid, "file"), out)
+    c = subprocess.run(["qemu-img", "compare", "-f", "vmdk", "-F", "raw",
+                        vmdk, out], capture_output=True, text=True)
+    assert c.returncode == 0, c.stdout + c.stderr
