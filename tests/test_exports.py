@@ -214,3 +214,49 @@ def test_store_then_restore_same_bytes(endpoint, vmdk, mount_factory,
     c = subprocess.run(["qemu-img", "compare", "-f", "vmdk", "-F", "raw",
                         vmdk, out], capture_output=True, text=True)
     assert c.returncode == 0, c.stdout + c.stderr
+
+
+# ---- amifs doctor / setup: the export rights --------------------------------
+
+def _amifs_cli(ep, *args):
+    return subprocess.run([AMIFS] + list(args), capture_output=True,
+                          text=True, env=ep.env, timeout=120)
+
+
+def test_doctor_and_setup_export_rights(fresh_endpoint):
+    """A role that may read the bucket but not write exports: doctor warns
+    (imports still work, exit 0) with the exact fix; setup --yes adds the
+    rights; then doctor is clean and ExportImage's role check passes."""
+    ep = fresh_endpoint.bootstrap()
+    b = "arn:aws:s3:::amifs-staging"
+    ep.aws("iam", "put-role-policy", "--role-name", "vmimport",
+           "--policy-name", "vmimport", "--policy-document", json.dumps({
+               "Version": "2012-10-17", "Statement": [{
+                   "Effect": "Allow", "Action": [
+                       "s3:GetObject", "s3:ListBucket",
+                       "s3:GetBucketLocation"],
+                   "Resource": [b, b + "/*"]}]}),
+           env=ep.admin_env(), json=False)
+    common = ["--endpoint", ep.url, "--region", ep.region, "--bucket",
+              "amifs-staging"]
+    p = _amifs_cli(ep, "doctor", *common)
+    assert p.returncode == 0, p.stdout + p.stderr
+    warn = [l for l in p.stdout.splitlines() if l.startswith("warning: ")]
+    assert ("warning: role 'vmimport' may not write exports (mkdir "
+            "amis/ami-…/export-to/vmdk): it does not allow s3:PutObject on "
+            "'arn:aws:s3:::amifs-staging/*'") in warn, p.stdout
+    assert ("warning: role 'vmimport' may not write exports (mkdir "
+            "amis/ami-…/export-to/vmdk): it does not allow s3:GetBucketAcl "
+            "on 'arn:aws:s3:::amifs-staging'") in warn, p.stdout
+    hints = [l for l in p.stdout.splitlines() if l.startswith("hint: ")]
+    assert any("put-role-policy" in h and "s3:PutObject" in h
+               for h in hints), p.stdout
+    assert any("amifs setup" in h and "--yes" in h for h in hints), p.stdout
+    # setup adds them (an admin's credentials: the tester may not)
+    s = subprocess.run([AMIFS, "setup", *common, "--yes"],
+                       capture_output=True, text=True, env=ep.admin_env(),
+                       timeout=120)
+    assert s.returncode == 0, s.stdout + s.stderr
+    fixed = _amifs_cli(ep, "doctor", *common)
+    assert fixed.returncode == 0, fixed.stdout
+    assert "may not write exports" not in fixed.stdout, fixed.stdout
