@@ -482,6 +482,13 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 
 static int op_symlink(const char *target, const char *path)
 {
+    struct amifs *fs = amifs_get();
+    struct route r;
+    int rc_ = route_new(fs, path, &r);
+    if (rc_ < 0)
+        return rc_;
+    if (!r.kind && r.ops && r.ops->symlink && r.rel[0] != '\0')
+        return r.ops->symlink(fs, target, r.rel);
     return -EPERM;
 }
 

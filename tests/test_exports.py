@@ -260,3 +260,65 @@ def test_doctor_and_setup_export_rights(fresh_endpoint):
     fixed = _amifs_cli(ep, "doctor", *common)
     assert fixed.returncode == 0, fixed.stdout
     assert "may not write exports" not in fixed.stdout, fixed.stdout
+
+
+# ---- a symlink into imports/: import an object where it lies ---------------
+
+def test_symlink_import_uploads_nothing(endpoint, images, mount_factory):
+    tag = uuid.uuid4().hex[:6]
+    key = "library/vm-%s.ova" % tag
+    endpoint.aws("s3", "cp", "--only-show-errors", images["ova-ustar"]["path"],
+                 "s3://%s/%s" % (endpoint.bucket, key), json=False)
+    m = mount_factory("cache_ttl=0")
+    name = "ln-%s.ova" % tag
+    target = "../buckets/%s/%s" % (endpoint.bucket, key)
+    mark = endpoint.mark()
+    os.symlink(target, os.path.join(m.path, "imports", name))
+    final = wait_status(m, name)
+    assert final.startswith("completed ami-"), final
+    for op in ("PutObject", "UploadPart", "CreateMultipartUpload",
+               "CompleteMultipartUpload", "CopyObject"):
+        assert endpoint.requests(op, since=mark) == [], op
+    assert [r["status"] for r in endpoint.requests("ImportImage",
+                                                   since=mark)] == [200]
+    tid = os.readlink(os.path.join(m.path, "tasks", name))
+    t = endpoint.aws("ec2", "describe-import-image-tasks",
+                     "--import-task-ids", tid)["ImportImageTasks"][0]
+    assert t["SnapshotDetails"][0]["UserBucket"] == {
+        "S3Bucket": endpoint.bucket, "S3Key": key}
+    tags = {x["Key"]: x["Value"] for x in t["Tags"]}
+    assert tags["amifs:name"] == name and tags["Name"] == name
+    src = read(os.path.join(m.path, "tasks", name, "source"))
+    assert key in src, src
+    # the object stays where it was
+    endpoint.aws("s3api", "head-object", "--bucket", endpoint.bucket,
+                 "--key", key)
+
+
+def test_symlink_import_refused_as_cp_would(endpoint, images, mount_factory):
+    tag = uuid.uuid4().hex[:6]
+    key = "library/bad-%s.ova" % tag
+    endpoint.aws("s3", "cp", "--only-show-errors",
+                 images["bad-not-tar"]["path"],
+                 "s3://%s/%s" % (endpoint.bucket, key), json=False)
+    m = mount_factory("cache_ttl=0")
+    name = "bad-%s.ova" % tag
+    mark = endpoint.mark()
+    with pytest.raises(OSError) as ei:
+        os.symlink("../buckets/%s/%s" % (endpoint.bucket, key),
+                   os.path.join(m.path, "imports", name))
+    assert ei.value.errno == errno.EINVAL
+    status = read(os.path.join(m.path, "tasks", name, "status"))
+    assert status.startswith("failed invalid OVA: "), status
+    assert "diagnosis" in os.listdir(os.path.join(m.path, "tasks", name))
+    assert endpoint.requests("ImportImage", since=mark) == []
+    assert endpoint.requests("PutObject", since=mark) == []
+    endpoint.aws("s3api", "head-object", "--bucket", endpoint.bucket,
+                 "--key", key)       # the user's object is left alone
+    # a link that does not point under buckets/ says so
+    with pytest.raises(OSError) as ei:
+        os.symlink("/etc/passwd", os.path.join(m.path, "imports",
+                                               "x-%s.ova" % tag))
+    assert ei.value.errno == errno.EINVAL
+    assert "the link must point at an object under buckets/" in \
+        errors_of(m)
