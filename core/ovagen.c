@@ -162,7 +162,7 @@ static int write_head(struct archive *a, struct sink *s,
                       const struct ovagen_vm *vm, const char *ovf_name,
                       const struct buf *ovf)
 {
-    if (archive_write_set_format_ustar(a) != ARCHIVE_OK ||
+    if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
         archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
         archive_write_open2(a, s, NULL, sink_write, NULL, NULL) !=
             ARCHIVE_OK)
@@ -193,7 +193,10 @@ int ovagen_build(const struct ovagen_vm *vm, const char *ovf_name,
     if (rc == 0)
         rc = write_head(a, &s, vm, ovf_name, &ovf);
     if (a) {
-        archive_write_fail(a); /* no close: it would pad the whole disk */
+        /* close pads the disk member with zeros, which the sink drops (1
+         * KiB per callback: ~0.1 s per 10 GiB, once per export and mount);
+         * archive_write_fail would skip that but leaks the client state */
+        archive_write_close(a);
         archive_write_free(a);
     }
     buf_release(&ovf);

@@ -2,7 +2,8 @@
  * ovagen.h — an OVA assembled on the fly around an exported VMDK
  * (exports/ID/NAME.ova, doc/design/exports.md).
  *
- * The OVA is a ustar archive: NAME.ovf (an OVF 1.0 descriptor generated
+ * The OVA is a ustar archive (a pax extended header carries the size of a
+ * disk over 8 GiB, which ustar cannot): NAME.ovf (an OVF 1.0 descriptor generated
  * from the AMI: its name, the disk's capacity, firmware from the boot
  * mode, a guest OS type from the platform) then NAME-disk1.vmdk, the
  * exported stream-optimized VMDK byte for byte, then the archive's end.

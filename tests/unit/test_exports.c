@@ -120,8 +120,23 @@ static void test_policy(void)
     free(doc);
 }
 
+/* A disk over ustar's 8 GiB: a pax size record, the layout still exact. */
+static void test_big_disk(void)
+{
+    struct ovagen_vm vm = {"big", "big-disk1.vmdk", (9ULL << 30) + 1,
+                           9ULL << 30, false, true};
+    struct ovagen g;
+    CHECK(ovagen_build(&vm, "big.ovf", &g) == 0);
+    CHECK(g.disk_off % 512 == 0 &&
+          g.total == g.disk_off + vm.disk_size + 511 + 1024);
+    CHECK(memmem(g.head.data, g.head.len, "size=9663676417", 15) != NULL);
+    CHECK(memmem(g.head.data, g.head.len, "windows9Server64Guest", 21));
+    ovagen_release(&g);
+}
+
 int main(void)
 {
+    test_big_disk();
     test_layout(1, false);
     test_layout(512, true);
     test_layout(70001, false);
