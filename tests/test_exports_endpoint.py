@@ -138,7 +138,7 @@ def test_export_refusals(endpoint, vm_ami):
 def test_export_cancel_and_expiry(endpoint, vm_ami):
     ami = vm_ami[0]
     prefix = "cx-%s/" % uuid.uuid4().hex[:6]
-    old = endpoint.set_phase_seconds(3.0)
+    old = endpoint.set_phase_seconds(10.0)  # 40 s: slow enough to cancel
     try:
         tid = export(endpoint, ami, "RAW", prefix)["ExportImageTaskId"]
         _expect(lambda: export(endpoint, ami, "VMDK", prefix),
