@@ -101,10 +101,10 @@ static void task_free(struct ec2_export_task *t)
 }
 
 /* Copy of task `id` into *out (free with task_free). 0 or -ENOENT. */
-static int task_get(struct xview *v, struct amifs *fs, const char *id,
-                    struct ec2_export_task *out)
+static int task_find(struct xview *v, struct amifs *fs, const char *id,
+                     struct ec2_export_task *out, bool force)
 {
-    int rc = refresh(v, fs, false);
+    int rc = refresh(v, fs, force);
     if (rc != 0)
         return rc;
     bool ok = true;
@@ -127,6 +127,22 @@ static int task_get(struct xview *v, struct amifs *fs, const char *id,
         return -ENOMEM;
     }
     return rc;
+}
+
+/* task_find from the cached answer; an id it lacks is asked again unless
+ * the answer is younger than MISS_REFRESH_S (an export started by mkdir a
+ * moment ago is not in a listing cached before it). */
+#define MISS_REFRESH_S 0.5
+static int task_get(struct xview *v, struct amifs *fs, const char *id,
+                    struct ec2_export_task *out)
+{
+    int rc = task_find(v, fs, id, out, false);
+    if (rc != -ENOENT)
+        return rc;
+    pthread_mutex_lock(&v->lock);
+    bool young = now_mono() - v->fetched < MISS_REFRESH_S;
+    pthread_mutex_unlock(&v->lock);
+    return young ? rc : task_find(v, fs, id, out, true);
 }
 
 /* ---- rendering ---------------------------------------------------------- */

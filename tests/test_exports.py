@@ -130,7 +130,7 @@ def test_export_refusals_say_why(endpoint, vmdk, mount_factory):
                          "--block-device-mappings",
                          "DeviceName=/dev/sda1,Ebs={SnapshotId=%s}"
                          % snaps[0])["ImageId"]
-    m = mount_factory("cache_ttl=0")
+    m = mount_factory("cache_ttl=60")
     mark = endpoint.mark()
     with pytest.raises(OSError) as ei:
         os.mkdir(os.path.join(m.path, "amis", other, "export-to", "vmdk"))
@@ -146,6 +146,12 @@ def test_export_refusals_say_why(endpoint, vmdk, mount_factory):
     assert ei.value.errno == errno.EPERM
     assert [r for r in endpoint.requests("ExportImage", since=mark)
             if r["status"] == 200] == []
+    # an export started after exports/ was listed (and cached for 60 s) is
+    # there at once
+    assert os.listdir(os.path.join(m.path, "exports")) is not None
+    tid = start_export(m, ami)
+    assert read(os.path.join(m.path, "exports", tid, "wait")).startswith(
+        "completed: s3://")
 
 
 def test_export_killed_daemon_then_cancel(endpoint, vmdk, mount_factory):
