@@ -129,20 +129,14 @@ static int task_find(struct xview *v, struct amifs *fs, const char *id,
     return rc;
 }
 
-/* task_find from the cached answer; an id it lacks is asked again unless
- * the answer is younger than MISS_REFRESH_S (an export started by mkdir a
- * moment ago is not in a listing cached before it). */
-#define MISS_REFRESH_S 0.5
+/* task_find from the cached answer; an export-… id it lacks is asked
+ * again at once (an export started by mkdir a moment ago is not in a
+ * listing cached before it; only names shaped like ids get here). */
 static int task_get(struct xview *v, struct amifs *fs, const char *id,
                     struct ec2_export_task *out)
 {
     int rc = task_find(v, fs, id, out, false);
-    if (rc != -ENOENT)
-        return rc;
-    pthread_mutex_lock(&v->lock);
-    bool young = now_mono() - v->fetched < MISS_REFRESH_S;
-    pthread_mutex_unlock(&v->lock);
-    return young ? rc : task_find(v, fs, id, out, true);
+    return rc == -ENOENT ? task_find(v, fs, id, out, true) : rc;
 }
 
 /* ---- rendering ---------------------------------------------------------- */
