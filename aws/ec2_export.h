@@ -24,7 +24,14 @@
 #include "aws/err.h"
 
 /* One export task as DescribeExportImageTasks says it. Any string but
- * task_id may be NULL. progress is -1 when absent. */
+ * task_id may be NULL. progress is -1 when absent. The task's life on AWS:
+ * status "active" with statusMessage the phase (pending, validating,
+ * converting, updating …) and progress a percentage; "completed" once the
+ * object is written (ec2_export_key names it); "deleting" then "deleted"
+ * with statusMessage the reason when it failed or was cancelled (AWS's own
+ * wording: callers tell a cancel by the word in it). AWS forgets ended
+ * tasks after about 7 days, silently: the task is then simply absent from
+ * the answer, which is no error. */
 struct ec2_export_task {
     char *task_id;        /* export-ami-… */
     char *image_id;
