@@ -157,7 +157,7 @@ static const struct code_errno code_table[] = {
     {"ResourceCountLimitExceeded", EDQUOT},
     {"ConcurrentModification", EBUSY}, {"IncorrectState", EBUSY},
     {"OperationAborted", EBUSY},
-    {"NotImplemented", EOPNOTSUPP},
+    {"NotImplemented", EOPNOTSUPP}, {"NotExportable", EOPNOTSUPP},
     {"RequestTimeout", ETIMEDOUT}, {"RequestTimeoutException", ETIMEDOUT},
     {"BadDigest", EIO}, {"XAmzContentSHA256Mismatch", EIO},
     {"InternalError", EIO},

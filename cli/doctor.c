@@ -251,6 +251,18 @@ void role_missing(const struct role_policies *p, const char *partition,
     }
 }
 
+void role_missing_export(const struct role_policies *p, const char *partition,
+                         const struct acct_opts *o, struct buf *out)
+{
+    struct policy_need needs[4];
+    size_t n = policy_export_needs(partition, o->bucket, o->prefix, needs, 4);
+    for (size_t i = 0; i < n; i++)
+        if (!policy_docs_allow((const char *const *)p->docs, p->n,
+                               needs[i].action, needs[i].resource))
+            buf_printf(out, "%s on '%s'\n", needs[i].action,
+                       needs[i].resource);
+}
+
 /* ---- the report --------------------------------------------------------- */
 
 struct report {
@@ -638,6 +650,27 @@ static void report_missing(struct doctor *d, const struct role_policies *p,
     }
 }
 
+/* Export rights: a warning (imports work without them) with the fix. */
+static void check_export_rights(struct doctor *d,
+                                const struct role_policies *p)
+{
+    struct buf exp;
+    buf_init(&exp, 0);
+    role_missing_export(p, d->partition, d->o, &exp);
+    const char *s = buf_cstr(&exp);
+    for (size_t len; *s; s += len + 1) {
+        len = strcspn(s, "\n");
+        report_item(d->r, "warning", "role '%s' may not write exports "
+                    "(mkdir amis/ami-…/export-to/vmdk): it does not allow "
+                    "%.*s", d->o->role, (int)len, s);
+    }
+    if (exp.len) {
+        hint_role_policy(d, p);
+        report_hint(d->r, "or let amifs do it: %s", d->setup_cmd);
+    }
+    buf_release(&exp);
+}
+
 static void check_role_policy(struct doctor *d)
 {
     struct role_policies p;
@@ -659,6 +692,8 @@ static void check_role_policy(struct doctor *d)
                     d->o->role, d->o->bucket,
                     d->kms_arn[0] ? " and use the KMS key" : "");
     report_missing(d, &p, &missing, &optional);
+    if (!missing.len)
+        check_export_rights(d, &p);
     buf_release(&missing);
     buf_release(&optional);
     role_policies_release(&p);

@@ -91,4 +91,10 @@ void role_missing(const struct role_policies *p, const char *partition,
                   const struct acct_opts *o, const char *kms_arn,
                   struct buf *out, struct buf *optional);
 
+/* The same for what ExportImage needs (exports/, doc/design/exports.md):
+ * "action on resource" lines into `out`, empty when the role may export
+ * into the bucket. Imports work without them. */
+void role_missing_export(const struct role_policies *p, const char *partition,
+                         const struct acct_opts *o, struct buf *out);
+
 #endif

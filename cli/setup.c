@@ -129,6 +129,7 @@ static int plan_policy(struct setup *s, bool role_exists)
     buf_init(&missing, 0);
     buf_init(&optional, 0);
     role_missing(&p, s->partition, s->o, s->kms_arn, &missing, &optional);
+    role_missing_export(&p, s->partition, s->o, &missing); /* exports/ */
     if (missing.len) {
         role_policy_name(&p, s->o->bucket, s->plan.policy_name,
                          sizeof(s->plan.policy_name));

@@ -43,7 +43,17 @@ struct importjob {
     unsigned char head[SNIFF_LEN];
     size_t headlen;
     char etag[72];
+    /* importjob_adopt: the user's object, never uploaded nor deleted by
+     * us; `link` is the symlink's text as the user wrote it */
+    char *src_bucket;
+    char *link;
 };
+
+/* The bucket of the job's object: the user's for an adopted one. */
+static const char *obj_bucket(const struct importjob *j)
+{
+    return j->src_bucket ? j->src_bucket : j->cfg->bucket;
+}
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -193,6 +203,8 @@ void importjob_unref(struct importjob *j)
     import_params_release(&j->params);
     free(j->name);
     free(j->key);
+    free(j->src_bucket);
+    free(j->link);
     free(j->detail);
     free(j->task_id);
     pthread_mutex_destroy(&j->mu);
@@ -254,8 +266,9 @@ static int upload_failed(struct importjob *j, const struct aws_error *err)
     char msg[700];
     aws_error_format(err, msg, sizeof msg);
     int e = aws_error_errno(err);
-    return fail(j, e ? e : EIO, "upload to s3://%s/%s failed: %s",
-                j->cfg->bucket, j->key, msg);
+    return fail(j, e ? e : EIO, "%s s3://%s/%s failed: %s",
+                j->src_bucket ? "reading" : "upload to", obj_bucket(j),
+                j->key, msg);
 }
 
 /* The writer refused or failed with rc: the job takes that outcome (a
@@ -491,8 +504,9 @@ static int revalidate(struct importjob *j, enum ova_kind kind)
     struct refeed r = {v};
     struct aws_error err;
     aws_error_clear(&err);
-    int rc = s3_get_object(j->cfg->client, j->cfg->bucket, j->key, 0, 0,
-                           NULL, refeed_sink, &r, &err);
+    int rc = s3_get_object(j->cfg->client, obj_bucket(j), j->key, 0, 0,
+                           j->etag[0] ? j->etag : NULL, refeed_sink, &r,
+                           &err);
     pthread_mutex_lock(&j->mu);
     struct ova_validator *old = j->val;
     j->val = v;
@@ -502,6 +516,8 @@ static int revalidate(struct importjob *j, enum ova_kind kind)
     if (rc != 0 && !*ova_validator_code(v))
         return upload_failed(j, &err);
     if (ova_validator_finish(v) != 0) {
+        if (j->src_bucket)
+            return refused(j); /* the user's object: left as it is */
         /* The staged object can never be imported under this name and no
          * task will point at it: leave nothing behind. */
         aws_error_clear(&err);
@@ -578,9 +594,9 @@ static void build_request(struct importjob *j, const struct import_params *p,
 {
     memset(disk, 0, sizeof *disk);
     disk->format = ova_kind_format(j->vkind);
-    disk->s3_bucket = j->cfg->bucket;
+    disk->s3_bucket = obj_bucket(j);
     disk->s3_key = j->key;
-    importjob_client_token(j->cfg->bucket, j->key, j->etag, token);
+    importjob_client_token(obj_bucket(j), j->key, j->etag, token);
     memset(ip, 0, sizeof *ip);
     ip->disks = disk;
     ip->ndisks = 1;
@@ -861,7 +877,7 @@ ssize_t importjob_read(struct importjob *j, char *buf, size_t n, off_t off)
     struct readbuf r = {buf, n, 0};
     struct aws_error err;
     aws_error_clear(&err);
-    if (s3_get_object(j->cfg->client, j->cfg->bucket, j->key, (uint64_t)off,
+    if (s3_get_object(j->cfg->client, obj_bucket(j), j->key, (uint64_t)off,
                       n, j->etag[0] ? j->etag : NULL, read_sink, &r,
                       &err) != 0)
         return -aws_error_errno(&err);
@@ -909,7 +925,7 @@ void importjob_info(struct importjob *j, struct importjob_info *o)
     o->u.key = o->hold[1];
     o->u.detail = o->hold[2];
     o->u.task_id = o->hold[3];
-    o->u.bucket = j->cfg->bucket;
+    o->u.bucket = obj_bucket(j);
     o->u.kind = k != OVA_KIND_NONE ? ova_kind_format(k) : NULL;
     if (o->u.phase == UPLOAD_QUEUED)
         queued_detail(j, o);
@@ -984,7 +1000,54 @@ const char *importjob_key(const struct importjob *j)
 
 const char *importjob_bucket(const struct importjob *j)
 {
-    return j->cfg->bucket;
+    return obj_bucket(j);
+}
+
+int importjob_adopt(struct importjob *j, const char *bucket, const char *key,
+                    const char *link)
+{
+    struct s3_head h;
+    struct aws_error err;
+    aws_error_clear(&err);
+    char *b = strdup(bucket), *k = strdup(key), *l = strdup(link);
+    pthread_mutex_lock(&j->mu);
+    bool fresh = j->phase == UPLOAD_WRITING && !j->w && !j->closed;
+    if (fresh && b && k && l) {
+        free(j->key);
+        j->key = k;
+        j->src_bucket = b;
+        j->link = l;
+        j->closed = true;
+        j->vkind = OVA_KIND_NONE; /* start_import validates it first */
+        b = k = l = NULL;
+    }
+    pthread_mutex_unlock(&j->mu);
+    bool nomem = b || k || l;
+    free(b);
+    free(k);
+    free(l);
+    if (!fresh)
+        return -EBUSY;
+    if (nomem)
+        return fail(j, ENOMEM, "out of memory");
+    set_phase(j, UPLOAD_FINISHING, "reading the object where it lies");
+    if (s3_head_object(j->cfg->client, bucket, key, &h, &err) != 0)
+        return upload_failed(j, &err);
+    pthread_mutex_lock(&j->mu);
+    snprintf(j->etag, sizeof j->etag, "%s", h.etag);
+    j->received = h.size;
+    pthread_mutex_unlock(&j->mu);
+    return start_import(j);
+}
+
+int importjob_link(struct importjob *j, char *out, size_t n)
+{
+    pthread_mutex_lock(&j->mu);
+    int rc = j->link ? 0 : -EINVAL;
+    if (j->link && n)
+        snprintf(out, n, "%s", j->link);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
 }
 
 void importjob_name(struct importjob *j, char *out, size_t n)

@@ -165,6 +165,21 @@ int importjob_cancel(struct importjob *j);
  * upload is completing or ImportImage was called. */
 int importjob_abort(struct importjob *j, const char *why);
 
+/* Import an object where it lies (a symlink into imports/ pointing under
+ * buckets/, doc/design/exports.md): no upload; the object is read back
+ * through the validator of the job's name's kind (one streaming GET,
+ * If-Match the ETag HEAD saw) and refused as a copy would be — then the
+ * job is FAILED with the same detail and the object is left alone (never
+ * deleted, also not by importjob_cancel). Accepted, ImportImage is called
+ * on bucket/key with the same parameters, tags and ClientToken rule as a
+ * copy. link: the symlink's text (for readlink). Only on a fresh job
+ * (nothing written: else -EBUSY). Blocks; 0 or -errno like close. */
+int importjob_adopt(struct importjob *j, const char *bucket, const char *key,
+                    const char *link);
+/* The symlink text of an adopted job into out: 0, or -EINVAL when the job
+ * is a copied file. */
+int importjob_link(struct importjob *j, char *out, size_t n);
+
 /* Read the staged object (once complete): bytes read, or -errno (EBUSY
  * while still being written). */
 ssize_t importjob_read(struct importjob *j, char *buf, size_t n, off_t off);

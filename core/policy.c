@@ -86,6 +86,8 @@ char *policy_role_doc(const char *partition, const char *bucket,
     static const char *const kms[] = {"kms:CreateGrant", "kms:Decrypt",
                                       "kms:DescribeKey", "kms:Encrypt",
                                       "kms:GenerateDataKey*", "kms:ReEncrypt*"};
+    static const char *const exp_obj[] = {"s3:PutObject"};
+    static const char *const exp_bucket[] = {"s3:GetBucketAcl"};
     char b_arn[512], o_arn[1600], dir[1024];
     prefix_dir(prefix, dir, sizeof(dir));
     snprintf(b_arn, sizeof(b_arn), "arn:%s:s3:::%s", partition, bucket);
@@ -98,6 +100,9 @@ char *policy_role_doc(const char *partition, const char *bucket,
     cJSON_AddItemToObject(doc, "Statement", sts);
     cJSON_AddItemToArray(sts, statement(s3, 3, res, 2));
     cJSON_AddItemToArray(sts, statement(ec2, 4, star, 1));
+    /* ExportImage writes into the same place (exports/, amifs-exports/) */
+    cJSON_AddItemToArray(sts, statement(exp_obj, 1, res + 1, 1));
+    cJSON_AddItemToArray(sts, statement(exp_bucket, 1, res, 1));
     if (kms_arn && *kms_arn)
         cJSON_AddItemToArray(sts, statement(kms, 6, key, 1));
     char *out = cJSON_PrintUnformatted(doc);
@@ -225,6 +230,30 @@ size_t policy_needs(const char *partition, const char *bucket,
     for (size_t i = 0; i < 4; i++)
         NEED(ec2[i], false, "*");
 #undef NEED
+    return n;
+}
+
+size_t policy_export_needs(const char *partition, const char *bucket,
+                           const char *prefix, struct policy_need *out,
+                           size_t max)
+{
+    char dir[512];
+    size_t n = 0;
+    prefix_dir(prefix, dir, sizeof(dir));
+    if (n < max) {
+        out[n].action = "s3:PutObject";
+        out[n].required = true;
+        snprintf(out[n].resource, sizeof(out[n].resource),
+                 "arn:%s:s3:::%s/%s*", partition, bucket, dir);
+        n++;
+    }
+    if (n < max) {
+        out[n].action = "s3:GetBucketAcl";
+        out[n].required = true;
+        snprintf(out[n].resource, sizeof(out[n].resource), "arn:%s:s3:::%s",
+                 partition, bucket);
+        n++;
+    }
     return n;
 }
 

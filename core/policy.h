@@ -70,6 +70,13 @@ size_t policy_needs(const char *partition, const char *bucket,
                     const char *prefix, const char *kms_arn,
                     struct policy_need *out, size_t max);
 
+/* What ExportImage needs of the role (doc/design/exports.md): s3:PutObject
+ * on the objects below bucket[/prefix] and s3:GetBucketAcl on the bucket
+ * (AWS's VM Import/Export guide). Fills at most `max`; returns how many. */
+size_t policy_export_needs(const char *partition, const char *bucket,
+                           const char *prefix, struct policy_need *out,
+                           size_t max);
+
 /* Over several documents (a role's inline policies): allowed by one and
  * denied by none. */
 bool policy_docs_allow(const char *const *docs, size_t n, const char *action,

@@ -23,6 +23,8 @@
 #include "fs/amis_retire.h"
 #include "fs/amis_shared.h"
 #include "fs/amis_text.h"
+#include "fs/amis_store.h"
+#include "fs/exports.h"
 
 #define AMIS_ID_MAX 32
 #define AMIS_ARG_MAX 512
@@ -34,6 +36,8 @@ enum node {
     N_PERMS, N_TAGS, N_TAG, N_COPYTO, N_COPY, N_COPY_LINK,
     N_DEPR, N_DISABLED, /* deprecation, disabled (fs/amis_retire.h) */
     N_SHARED, /* shared/…: fs/amis_shared.c's, arg the path below it */
+    N_EXPORTTO, N_EXPORT, N_EXPORT_LINK, /* export-to/FORMAT/task */
+    N_STORE, N_STORE_FILE,               /* store/{status,progress} */
 };
 
 struct amis_path {
@@ -70,7 +74,9 @@ struct pending_tag {
 };
 
 /* A copy started in this mount: copy-to/DIR of image `id`, DIR being
- * "REGION" or "REGION@KEY" (KEY name-encoded). */
+ * "REGION" or "REGION@KEY" (KEY name-encoded); in the view's `exports`
+ * list, an export: export-to/FORMAT (region = the format, new_id = the
+ * export task id, fs/exports.h). */
 struct copy_rec {
     char id[AMIS_ID_MAX];
     char dir[AMIS_ARG_MAX];
@@ -93,6 +99,7 @@ struct amis_view {
     struct pending_tag *pending;
     struct copy_rec *copies;
     struct amis_shared *shared; /* amis/shared/ */
+    struct copy_rec *exports;
 };
 
 /* An open file of the view. A writable one buffers the whole file and
@@ -249,13 +256,30 @@ static int parse_ami_sub(const char *const *c, const size_t *l, int nc,
         p->node = nc == 1 ? N_TAGS : N_TAG;
         return nc == 1 ? 0 : tag_name_decode(c[1], l[1], p->arg, sizeof(p->arg));
     }
-    if (!comp_is(c[0], l[0], "copy-to"))
+    if (comp_is(c[0], l[0], "store") && nc <= 2) {
+        p->node = nc == 1 ? N_STORE : N_STORE_FILE;
+        if (nc == 2 && !amis_store_file(c[1], l[1]))
+            return -ENOENT;
+        if (nc == 2)
+            snprintf(p->arg, sizeof p->arg, "%.*s", (int)l[1], c[1]);
+        return 0;
+    }
+    if (comp_is(c[0], l[0], "export-to")) {
+        p->node = nc == 1 ? N_EXPORTTO : nc == 2 ? N_EXPORT : N_EXPORT_LINK;
+        if (nc > 1 && !comp_is(c[1], l[1], "vmdk") &&
+            !comp_is(c[1], l[1], "vhd") && !comp_is(c[1], l[1], "raw"))
+            return -ENOENT;
+        if (nc == 3 && !comp_is(c[2], l[2], "task"))
+            return -ENOENT;
+    } else if (comp_is(c[0], l[0], "copy-to")) {
+        p->node = nc == 1 ? N_COPYTO : nc == 2 ? N_COPY : N_COPY_LINK;
+    } else {
         return -ENOENT;
-    p->node = nc == 1 ? N_COPYTO : nc == 2 ? N_COPY : N_COPY_LINK;
+    }
     if (nc == 1)
         return 0;
     if (l[1] == 0 || l[1] >= sizeof(p->arg) ||
-        (nc == 3 && !comp_is(c[2], l[2], "ami")))
+        (nc == 3 && p->node == N_COPY_LINK && !comp_is(c[2], l[2], "ami")))
         return -ENOENT;
     memcpy(p->arg, c[1], l[1]);
     p->arg[l[1]] = '\0';
@@ -265,7 +289,8 @@ static int parse_ami_sub(const char *const *c, const size_t *l, int nc,
 static bool node_is_dir(enum node n)
 {
     return n == N_ROOT || n == N_BYNAME || n == N_AMI || n == N_TAGS ||
-           n == N_COPYTO || n == N_COPY;
+           n == N_COPYTO || n == N_COPY || n == N_EXPORTTO || n == N_EXPORT ||
+           n == N_STORE;
 }
 
 /* ---- the listing cache -------------------------------------------------- */
@@ -634,6 +659,8 @@ static int render(struct amis_view *v, struct amifs *fs,
     else if (p->node == N_DISABLED)
         rc = buf_appends(out, im->state && strcmp(im->state, "disabled") == 0
                                   ? "true\n" : "false\n") ? -ENOMEM : 0;
+    else if (p->node == N_STORE_FILE)
+        rc = amis_store_render(fs, v->client, v->region, p->id, p->arg, out);
     else
         rc = -EISDIR;
     snap_put(v, s);
@@ -643,6 +670,16 @@ static int render(struct amis_view *v, struct amifs *fs,
 }
 
 /* ---- getattr / readdir / readlink --------------------------------------- */
+
+static const struct copy_rec *rec_find_locked(const struct copy_rec *list,
+                                              const char *id,
+                                              const char *region)
+{
+    for (const struct copy_rec *r = list; r; r = r->next)
+        if (strcmp(r->id, id) == 0 && strcmp(r->region, region) == 0)
+            return r;
+    return NULL;
+}
 
 static const struct copy_rec *copy_find_locked(const struct amis_view *v,
                                                const char *id,
@@ -659,6 +696,22 @@ static int link_target(struct amis_view *v, struct amifs *fs,
                        const struct amis_path *p, char *out, size_t n)
 {
     int rc = 0;
+    if (p->node == N_EXPORT_LINK) {
+        /* the exports/ folder of the same region: top-level for amis/
+         * (root_up is depth+3 "../"), regions/R/exports otherwise */
+        bool top = strlen(v->root_up) == 4 * 3;
+        pthread_mutex_lock(&v->lock);
+        const struct copy_rec *r = rec_find_locked(v->exports, p->id, p->arg);
+        if (!r)
+            rc = -ENOENT;
+        else if (top)
+            snprintf(out, n, "%sexports/%s", v->root_up, r->new_id);
+        else
+            snprintf(out, n, "%sregions/%s/exports/%s", v->root_up,
+                     v->region, r->new_id);
+        pthread_mutex_unlock(&v->lock);
+        return rc;
+    }
     if (p->node == N_COPY_LINK) {
         pthread_mutex_lock(&v->lock);
         const struct copy_rec *r = copy_find_locked(v, p->id, p->arg);
@@ -718,6 +771,18 @@ static int node_exists(struct amis_view *v, struct amifs *fs,
     snap_put(v, s);
     if (!im)
         return -ENOENT;
+    if (p->node == N_STORE) {
+        struct buf b;
+        buf_init(&b, 0);
+        rc = amis_store_render(fs, v->client, v->region, p->id, "status",
+                               &b);
+        buf_release(&b);
+    }
+    if (p->node == N_EXPORT || p->node == N_EXPORT_LINK) {
+        pthread_mutex_lock(&v->lock);
+        rc = rec_find_locked(v->exports, p->id, p->arg) ? 0 : -ENOENT;
+        pthread_mutex_unlock(&v->lock);
+    }
     if (p->node == N_COPY || p->node == N_COPY_LINK) {
         pthread_mutex_lock(&v->lock);
         const struct copy_rec *r = copy_find_locked(v, p->id, p->arg);
@@ -739,7 +804,7 @@ static int amis_getattr(void *self, struct amifs *fs, const char *rel,
     if (p.node == N_SHARED)
         return amis_shared_getattr(v->shared, fs, p.arg, st);
     if (node_is_dir(p.node) || p.node == N_BYNAME_LINK ||
-        p.node == N_COPY_LINK) {
+        p.node == N_COPY_LINK || p.node == N_EXPORT_LINK) {
         rc = node_exists(v, fs, &p, &mtime);
         if (rc != 0)
             return rc;
@@ -766,7 +831,8 @@ static int amis_readlink(void *self, struct amifs *fs,
         return rc;
     if (p.node == N_SHARED)
         return amis_shared_readlink(v->shared, fs, p.arg, out, n);
-    if (p.node != N_BYNAME_LINK && p.node != N_COPY_LINK)
+    if (p.node != N_BYNAME_LINK && p.node != N_COPY_LINK &&
+        p.node != N_EXPORT_LINK)
         return -EINVAL;
     return link_target(v, fs, &p, out, n);
 }
@@ -791,11 +857,11 @@ static void readdir_tags(struct amis_view *v, const struct ec2_image *im,
     pthread_mutex_unlock(&v->lock);
 }
 
-static void readdir_copies(struct amis_view *v, const char *id, void *buf,
-                           fuse_fill_dir_t filler)
+static void readdir_copies(struct amis_view *v, const struct copy_rec *list,
+                           const char *id, void *buf, fuse_fill_dir_t filler)
 {
     pthread_mutex_lock(&v->lock);
-    for (const struct copy_rec *r = v->copies; r; r = r->next)
+    for (const struct copy_rec *r = list; r; r = r->next)
         if (strcmp(r->id, id) == 0)
             filler(buf, r->dir, NULL, 0, 0);
     pthread_mutex_unlock(&v->lock);
@@ -821,13 +887,27 @@ static int readdir_node(struct amis_view *v, const struct amis_snap *s,
     if (p->node == N_AMI) {
         filler(buf, "tags", NULL, 0, 0);
         filler(buf, "copy-to", NULL, 0, 0);
+        filler(buf, "export-to", NULL, 0, 0);
+        struct amis_path st = *p;
+        time_t mtime;
+        st.node = N_STORE;
+        if (node_exists(v, amifs_get(), &st, &mtime) == 0)
+            filler(buf, "store", NULL, 0, 0);
+    }
+    if (p->node == N_STORE) {
+        filler(buf, "status", NULL, 0, 0);
+        filler(buf, "progress", NULL, 0, 0);
     }
     if (p->node == N_TAGS)
         readdir_tags(v, im, buf, filler);
     if (p->node == N_COPYTO)
-        readdir_copies(v, p->id, buf, filler);
+        readdir_copies(v, v->copies, p->id, buf, filler);
+    if (p->node == N_EXPORTTO)
+        readdir_copies(v, v->exports, p->id, buf, filler);
     if (p->node == N_COPY)
         filler(buf, "ami", NULL, 0, 0);
+    if (p->node == N_EXPORT)
+        filler(buf, "task", NULL, 0, 0);
     return 0;
 }
 
@@ -1561,6 +1641,41 @@ static int start_copy(struct amis_view *v, struct amifs *fs,
     return rc == 0 ? copy_record(v, p->id, p->arg, region, new_id) : rc;
 }
 
+/* mkdir export-to/FORMAT: ExportImage (fs/exports.h); the directory then
+ * holds `task`, a symlink to the export's exports/ID. A second mkdir of
+ * an existing one is EEXIST (AWS runs one export of an AMI at a time). */
+static int start_export(struct amis_view *v, struct amifs *fs,
+                        const struct amis_path *p, const char *rel)
+{
+    char task[AMIS_ID_MAX];
+    time_t mtime;
+    struct amis_path ami = *p;
+    ami.node = N_AMI;
+    int rc = node_exists(v, fs, &ami, &mtime);
+    if (rc != 0)
+        return rc;
+    pthread_mutex_lock(&v->lock);
+    bool have = rec_find_locked(v->exports, p->id, p->arg) != NULL;
+    pthread_mutex_unlock(&v->lock);
+    if (have)
+        return -EEXIST;
+    rc = exports_start(fs, v->client, v->region, p->id, p->arg, rel, task,
+                       sizeof task);
+    if (rc != 0)
+        return rc;
+    struct copy_rec *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    snprintf(r->id, sizeof r->id, "%s", p->id);
+    snprintf(r->region, sizeof r->region, "%.7s", p->arg);
+    snprintf(r->new_id, sizeof r->new_id, "%s", task);
+    pthread_mutex_lock(&v->lock);
+    r->next = v->exports;
+    v->exports = r;
+    pthread_mutex_unlock(&v->lock);
+    return 0;
+}
+
 static int amis_mkdir(void *self, struct amifs *fs, const char *rel,
                     mode_t mode)
 {
@@ -1573,6 +1688,20 @@ static int amis_mkdir(void *self, struct amifs *fs, const char *rel,
         return p.arg[0] ? amis_shared_mkdir(v->shared, fs, p.arg) : -EEXIST;
     if (p.node == N_COPY)
         return start_copy(v, fs, &p);
+    if (p.node == N_EXPORT)
+        return start_export(v, fs, &p, rel);
+    if (p.node == N_EXPORTTO)
+        return -EEXIST;
+    if (p.node == N_STORE) {
+        time_t mtime;
+        struct amis_path ami = p;
+        ami.node = N_AMI;
+        rc = node_exists(v, fs, &ami, &mtime);
+        if (rc == 0 && node_exists(v, fs, &p, &mtime) == 0)
+            rc = -EEXIST;
+        return rc ? rc : amis_store_start(fs, v->client, v->region, p.id,
+                                          rel);
+    }
     if (p.node == N_TAG || p.node == N_COPY_LINK || p.node == N_TAGS ||
         p.node == N_COPYTO || p.node == N_AMI || p.node == N_BYNAME)
         return p.node == N_AMI || p.node == N_TAGS || p.node == N_COPYTO ||
@@ -1706,6 +1835,11 @@ static void amis_free(void *self)
         free(r);
     }
     amis_shared_free(v->shared);
+    while (v->exports) {
+        struct copy_rec *r = v->exports;
+        v->exports = r->next;
+        free(r);
+    }
     pthread_cond_destroy(&v->cond);
     pthread_mutex_destroy(&v->lock);
     free(v->region);

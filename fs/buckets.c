@@ -630,6 +630,26 @@ static int bk_rename(struct amifs *fs, const char *from, const char *to,
 
 /* ---- xattrs ------------------------------------------------------------- */
 
+/* user.amifs.ami: the AMI a stored-AMI object holds (CreateStoreImageTask
+ * names it ami-….bin at the bucket's top; doc/design/exports.md). Its
+ * length, with the id copied into out (n bytes, when it fits), or 0. */
+static const char ami_xattr[] = "user.amifs.ami";
+
+static size_t stored_ami(const char *rel, char *out, size_t n)
+{
+    const char *key = strchr(rel, '/');
+    size_t len = key ? strlen(++key) : 0;
+    if (len < 9 || strchr(key, '/') || strncmp(key, "ami-", 4) != 0 ||
+        strcmp(key + len - 4, ".bin") != 0)
+        return 0;
+    for (size_t i = 4; i < len - 4; i++)
+        if (!strchr("0123456789abcdef", key[i]))
+            return 0;
+    if (out && n >= len - 4)
+        memcpy(out, key, len - 4);
+    return len - 4;
+}
+
 static int bk_getxattr(struct amifs *fs, const char *rel, const char *name,
                        char *value, size_t n)
 {
@@ -638,6 +658,15 @@ static int bk_getxattr(struct amifs *fs, const char *rel, const char *name,
     size_t len;
     int rc;
 
+    if (strcmp(name, ami_xattr) == 0) {
+        len = stored_ami(rel, NULL, 0);
+        if (len == 0 || (rc = bk_lookup(fs, rel, &a)) < 0 ||
+            a.kind != CACHE_FILE)
+            return len == 0 ? -ENODATA : rc < 0 ? rc : -ENODATA;
+        if (n && n < len)
+            return -ERANGE;
+        return (int)stored_ami(rel, value, n);
+    }
     if (strcmp(name, etag_xattr) != 0)
         return -ENODATA;
     rc = bk_lookup(fs, rel, &a);
@@ -669,12 +698,16 @@ static int bk_listxattr(struct amifs *fs, const char *rel, char *list, size_t n)
         return rc;
     if (a.kind != CACHE_FILE)
         return 0;
+    size_t total = sizeof(etag_xattr) +
+                   (stored_ami(rel, NULL, 0) ? sizeof(ami_xattr) : 0);
     if (n == 0)
-        return sizeof(etag_xattr);
-    if (n < sizeof(etag_xattr))
+        return (int)total;
+    if (n < total)
         return -ERANGE;
     memcpy(list, etag_xattr, sizeof(etag_xattr));
-    return sizeof(etag_xattr);
+    if (total > sizeof(etag_xattr))
+        memcpy(list + sizeof(etag_xattr), ami_xattr, sizeof(ami_xattr));
+    return (int)total;
 }
 
 /* create: bucket_io.c makes the object, once the name is one we can list

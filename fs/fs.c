@@ -26,6 +26,7 @@
 #include "fs/instances.h"
 #include "fs/snapshots.h"
 #include "fs/tasks.h"
+#include "fs/exports.h"
 
 /* A top-level folder: a module (folder_ops: its mount-wide life and
  * options, and its handlers) and/or a folder kind (view.h), whose view of
@@ -48,6 +49,7 @@ static const struct folder folders[] = {
     {"amis", NULL, &amis_view_ops, false},
     {"instances", NULL, &instances_view_ops, false},
     {"snapshots", NULL, &snapshots_view_ops, false},
+    {"exports", NULL, &exports_view_ops, false},
     {"regions", &regions_folder, NULL, true},
     {".amifs", &dotamifs_folder, NULL, false},
 };
@@ -484,6 +486,13 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 
 static int op_symlink(const char *target, const char *path)
 {
+    struct amifs *fs = amifs_get();
+    struct route r;
+    int rc_ = route_new(fs, path, &r);
+    if (rc_ < 0)
+        return rc_;
+    if (!r.kind && r.ops && r.ops->symlink && r.rel[0] != '\0')
+        return r.ops->symlink(fs, target, r.rel);
     return -EPERM;
 }
 

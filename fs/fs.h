@@ -211,6 +211,8 @@ struct folder_ops {
     int (*readdir)(struct amifs *fs, const char *rel, void *buf,
                    fuse_fill_dir_t filler);
     int (*readlink)(struct amifs *fs, const char *rel, char *out, size_t n);
+    /* symlink(target, rel): target as the caller wrote it (imports/) */
+    int (*symlink)(struct amifs *fs, const char *target, const char *rel);
     int (*open)(struct amifs *fs, const char *rel, struct fuse_file_info *fi);
     int (*create)(struct amifs *fs, const char *rel, mode_t mode,
                   struct fuse_file_info *fi);

@@ -553,6 +553,11 @@ static void imp_destroy(struct amifs *fs)
 
 static void stat_job(struct amifs *fs, struct importjob *j, struct stat *st)
 {
+    char link[1100];
+    if (importjob_link(j, link, sizeof link) == 0) { /* imp_symlink */
+        amifs_stat_link(fs, st, strlen(link));
+        return;
+    }
     struct importjob_info in;
     importjob_info(j, &in);
     amifs_stat_file(fs, st, in.u.received, in.mtime,
@@ -735,6 +740,72 @@ static int imp_create(struct amifs *fs, const char *rel, mode_t mode,
         amifs_refuse(fs, "imports", rel, "create", EBUSY,
                      "an upload of this name is still being written; wait "
                      "for it, or rm it to abort it");
+    return rc;
+}
+
+/* ---- symlink: import an object where it lies ---------------------------- */
+
+/* "../buckets/B/KEY" (the names as buckets/ shows them) into *p. */
+static int link_object(const char *target, struct bpath *p)
+{
+    static const char pre[] = "../buckets/";
+    if (strncmp(target, pre, sizeof pre - 1) != 0)
+        return -EINVAL;
+    int rc = bpath_parse(target + sizeof pre - 1, p);
+    return rc != 0 || !p->key[0] ? -EINVAL : 0;
+}
+
+static int imp_symlink(struct amifs *fs, const char *target, const char *rel)
+{
+    struct fsimport *s = state(fs);
+    struct bpath p;
+    if (!valid_name(rel) || is_sidecar_name(rel))
+        return -EPERM;
+    int rc = refuse_name(fs, rel, "symlink");
+    if (rc < 0)
+        return rc;
+    const char *foreign = foreign_format(rel);
+    if (foreign)
+        return amifs_refuse(fs, "imports", rel, "symlink", EINVAL, "%s",
+                            foreign);
+    if (!importjob_final_name(rel))
+        return amifs_refuse(fs, "imports", rel, "symlink", EINVAL,
+                            "name the link after the image's format (.ova, "
+                            ".vmdk, .vhd, .vhdx, .raw or .img)");
+    if (link_object(target, &p) != 0)
+        return amifs_refuse(fs, "imports", rel, "symlink", EINVAL,
+                            "the link must point at an object under "
+                            "buckets/, written ../buckets/BUCKET/KEY");
+    struct importjob *old = fsimport_job(s, rel);
+    bool busy = old && fsimport_visible(s, old);
+    importjob_unref(old);
+    if (busy)
+        return amifs_refuse(fs, "imports", rel, "symlink", EBUSY,
+                            "an import of this name is still under way");
+    struct importjob *j = importjob_new(&s->cfg, rel);
+    if (!j)
+        return -ENOMEM;
+    importjob_ref(j); /* the registry's reference */
+    pthread_mutex_lock(&s->mu);
+    rc = job_add(s, j, rel);
+    pthread_mutex_unlock(&s->mu);
+    if (rc != 0) {
+        importjob_unref(j);
+        importjob_unref(j);
+        return rc;
+    }
+    apply_sidecar(s, j, rel);
+    rc = importjob_adopt(j, p.bucket, p.key, target);
+    importjob_unref(j);
+    return rc;
+}
+
+static int imp_readlink(struct amifs *fs, const char *rel, char *out,
+                        size_t n)
+{
+    struct importjob *j = fsimport_job(state(fs), rel);
+    int rc = j ? importjob_link(j, out, n) : -ENOENT;
+    importjob_unref(j);
     return rc;
 }
 
@@ -1238,6 +1309,8 @@ const struct folder_ops imports_folder = {
     .destroy = imp_destroy,
     .getattr = imp_getattr,
     .readdir = imp_readdir,
+    .readlink = imp_readlink,
+    .symlink = imp_symlink,
     .open = imp_open,
     .create = imp_create,
     .read = imp_read,

@@ -33,6 +33,7 @@
 #include "fs/instances.h"
 #include "fs/snapshots.h"
 #include "fs/tasks.h"
+#include "fs/exports.h"
 
 #define REGIONS_TTL 3600.0
 
@@ -40,7 +41,8 @@
 static const struct view_ops *const kinds[] = {&amis_view_ops,
                                                &tasks_view_ops,
                                                &instances_view_ops,
-                                               &snapshots_view_ops};
+                                               &snapshots_view_ops,
+                                               &exports_view_ops};
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 struct region_view {

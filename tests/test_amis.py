@@ -55,7 +55,7 @@ def test_ami_directory(endpoint, vmdk, fresh_mount):
     assert ami in os.listdir(os.path.join(fresh_mount.path, "amis"))
     assert sorted(os.listdir(d)) == sorted(
         ["image.json", "state", "snapshots", "launch-permissions", "tags",
-         "copy-to", "deprecation", "disabled"])
+         "copy-to", "deprecation", "disabled", "export-to"])
     doc = json.loads(read(os.path.join(d, "image.json")))
     cli = image(endpoint, ami)
     assert doc["ImageId"] == ami and doc["State"] == cli["State"]

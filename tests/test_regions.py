@@ -66,7 +66,8 @@ def test_region_tasks_follow_an_import_of_that_region(endpoint, images,
     task_id, key = import_in(endpoint, role, region, images["vmdk"]["path"],
                              "west.vmdk")
     rdir = os.path.join(rmount.path, "regions", region)
-    assert sorted(os.listdir(rdir)) == ["amis", "instances", "snapshots", "tasks"]
+    assert sorted(os.listdir(rdir)) == ["amis", "exports", "instances", "snapshots",
+                                        "tasks"]
     tasks = os.path.join(rdir, "tasks")
     poll_until(lambda: task_id in os.listdir(tasks), timeout=15)
     # another region's task is not in the mounted region's tasks/

@@ -72,6 +72,9 @@ def role_policy(bucket):
         {"Effect": "Allow",
          "Action": ["s3:GetBucketLocation", "s3:GetObject", "s3:ListBucket"],
          "Resource": [b, b + "/*"]},
+        {"Effect": "Allow",             # ExportImage (tests/endpoint/exports.py)
+         "Action": ["s3:PutObject", "s3:GetBucketAcl"],
+         "Resource": [b, b + "/*"]},
         {"Effect": "Allow",
          "Action": ["ec2:ModifySnapshotAttribute", "ec2:CopySnapshot",
                     "ec2:RegisterImage", "ec2:Describe*"],

@@ -299,6 +299,8 @@ class Endpoint:
                     self.vm.phase = float(cfg["phase_seconds"])
                 if "import_quota" in cfg:       # quota.py
                     self.vm.quota.configure(cfg["import_quota"])
+                if "task_ttl_seconds" in cfg:     # exports.py: expiry
+                    self.vm.exports.ttl = float(cfg["task_ttl_seconds"])
                 return _json(200, self._config())
             if path == "/_amifs/config":
                 return _json(200, self._config())

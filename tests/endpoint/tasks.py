@@ -48,8 +48,11 @@ class ImportTask:
     read-only afterwards; verdict/cancel/finalize fields change under
     self.lock."""
 
-    def __init__(self, kind, account, region, req, phase_seconds, work_root):
+    def __init__(self, kind, account, region, req, phase_seconds, work_root,
+                 disks=None):
         self.kind = kind
+        self.disks = disks              # exports.DiskStore or None
+        self.kept = []                  # raw copies of the disks (exports)
         self.id = new_task_id(kind)
         self.account = account
         self.region = region
@@ -173,6 +176,8 @@ class ImportTask:
                 return v
             v = diskcheck.analyze(path, d["format"], self.work,
                                   check_os=(i == 0 and self.kind == "image"))
+            if v.ok and self.disks is not None and self.kind == "image":
+                self.kept += self.disks.keep(path, d["format"], self.work)
             os.unlink(path)
             if not v.ok:
                 return v
@@ -198,11 +203,13 @@ class ImportTask:
         self.finalized = True
         be = ec2_backends[self.account][self.region]
         desc = "Created by AWS-VMImport service for %s" % self.id
-        snaps = [_make_snapshot(be, self.region, d["virtual_size"], desc,
+        snaps = [make_snapshot(be, self.region, d["virtual_size"], desc,
                                 self.req.get("encrypted", False),
                                 self.req.get("kms_key_id"))
                  for d in self.verdict.disks]
         self.snapshot_ids = [s.id for s in snaps]
+        if self.disks is not None and len(self.kept) == len(snaps):
+            self.disks.bind(self.snapshot_ids, self.kept)
         if self.kind == "image":
             self.image_id = _register_ami(be, self, snaps).id
 
@@ -228,7 +235,7 @@ def stage_object(account, bucket, key, dest):
     return True
 
 
-def _make_snapshot(be, region, virtual_size, description, encrypted, kms):
+def make_snapshot(be, region, virtual_size, description, encrypted, kms):
     """An EBS snapshot as VM Import leaves it: volume vol-ffffffff, size the
     disk's virtual size rounded up to GiB."""
     size = max(1, math.ceil(virtual_size / GIB))

@@ -9,6 +9,7 @@ accepted requests become tasks.ImportTask objects.
 """
 import base64
 import json
+import os
 import re
 import shutil
 import threading
@@ -18,12 +19,13 @@ from moto.iam.models import iam_backends
 from moto.s3.models import s3_backends
 
 import auth
+import exports
 from awsxml import Reply, add, ec2_response
 from quota import Quota, QuotaError, active_until
 from tasks import ImportTask
 
 ACTIONS = ("ImportImage", "DescribeImportImageTasks", "CancelImportTask",
-           "ImportSnapshot", "DescribeImportSnapshotTasks")
+           "ImportSnapshot", "DescribeImportSnapshotTasks") + exports.ACTIONS
 IMAGE_FORMATS = ("OVA", "VMDK", "VHD", "VHDX", "RAW")
 SNAP_FORMATS = ("VMDK", "VHD", "VHDX", "RAW")
 EXT_FORMAT = {"ova": "OVA", "vmdk": "VMDK", "vhd": "VHD", "vhdx": "VHDX",
@@ -74,6 +76,9 @@ class VmImport:
         self.tasks = {}                 # id -> ImportTask, creation order
         self.tokens = {}                # (acct, region, kind, token) -> ...
         self.quota = Quota()            # concurrent-task quota (quota.py)
+        self.disks = exports.DiskStore(os.path.join(
+            os.path.dirname(work_root), "disks"))
+        self.exports = exports.Exports(self, self.disks)
 
     def handle(self, info):
         denied = auth.verify(info, info.op)
@@ -83,9 +88,12 @@ class VmImport:
             if _bool(info.params.get("DryRun")):
                 raise ApiError("DryRunOperation", "Request would have "
                                "succeeded, but DryRun flag is set.", 412)
+            if info.op in exports.ACTIONS:
+                return Reply(200, self.exports.call(info,
+                                                    auth.account_of(info)))
             fn = getattr(self, "_" + info.op)
             return Reply(200, fn(info, auth.account_of(info)))
-        except ApiError as e:
+        except (ApiError, exports.ApiError) as e:
             return Reply.error("ec2", e.status, e.code, e.message)
 
     def summary(self, task_id=None):
@@ -104,7 +112,8 @@ class VmImport:
                         "keys": [d.get("key") for d in t.req["disks"]],
                         "client_token": getattr(t, "client_token", None),
                         "started": t.start, "ended": active_until(t)})
-        return out
+        return out + [e for e in self.exports.summary()
+                      if task_id is None or e["id"] == task_id]
 
     # ------------------------------------------------------------ import --
 
@@ -137,7 +146,7 @@ class VmImport:
         for d in req["disks"]:
             _check_object(account, region, d)
         task = ImportTask(kind, account, region, req, self.phase,
-                          self.work_root)
+                          self.work_root, self.disks)
         task.client_token = token
         with self.lock:
             if token and key in self.tokens:   # lost a race: same answer
