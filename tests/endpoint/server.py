@@ -36,7 +36,6 @@ import socket
 import sys
 import threading
 import time
-import urllib.parse
 
 # moto reads its settings at import time: authentication on from the first
 # request (bootstrap uses the admin user created below), no default AMIs.
