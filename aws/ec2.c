@@ -1120,3 +1120,55 @@ int ec2_describe_regions(struct aws_client *c, struct ec2_id_list *out,
     aws_form_release(&f);
     return rc;
 }
+
+/* ---- RegisterImage ------------------------------------------------------ */
+
+void ec2_register_image_form(struct aws_form *f,
+                             const struct ec2_register_params *p)
+{
+    aws_form_add(f, "Name", p->name);
+    aws_form_add(f, "Description", p->description);
+    aws_form_add(f, "Architecture", p->architecture);
+    aws_form_add(f, "BootMode", p->boot_mode);
+    aws_form_add(f, "RootDeviceName", p->root_device_name);
+    aws_form_add(f, "VirtualizationType", "hvm");
+    aws_form_add(f, "TpmSupport", p->tpm_support);
+    aws_form_add(f, "ImdsSupport", p->imds_support);
+    if (p->ena_support)
+        aws_form_add(f, "EnaSupport", "true");
+    for (size_t i = 0; i < p->ndisks; i++) {
+        const struct ec2_register_disk *d = &p->disks[i];
+        aws_form_addf(f, d->device_name, "BlockDeviceMapping.%zu.DeviceName",
+                      i + 1);
+        aws_form_addf(f, d->snapshot_id,
+                      "BlockDeviceMapping.%zu.Ebs.SnapshotId", i + 1);
+        aws_form_addf(f, d->delete_on_termination ? "true" : "false",
+                      "BlockDeviceMapping.%zu.Ebs.DeleteOnTermination",
+                      i + 1);
+    }
+    form_tag_spec(f, "image", p->tags);
+}
+
+int ec2_register_image(struct aws_client *c, const char *region,
+                       const struct ec2_register_params *p, char *out,
+                       size_t n, struct aws_error *err)
+{
+    struct aws_form f;
+    struct xml_doc *doc = NULL;
+    if (!p->name || !p->ndisks || !p->root_device_name)
+        return aws_error_set(err, AWS_ERR_INVALID,
+                             "RegisterImage: name, disks and root device "
+                             "are required");
+    aws_form_init(&f, "RegisterImage", EC2_VERSION);
+    ec2_register_image_form(&f, p);
+    int rc = aws_query(c, AWS_SVC_EC2, region, &f, false, &doc, err);
+    const char *id = rc == 0 ? xml_path(xml_root(doc), "imageId") : NULL;
+    if (rc == 0 && (!id || !*id || strlen(id) >= n))
+        rc = aws_error_set(err, AWS_ERR_PARSE,
+                           "RegisterImage: no usable imageId");
+    else if (rc == 0)
+        memcpy(out, id, strlen(id) + 1);
+    xml_free(doc);
+    aws_form_release(&f);
+    return rc;
+}

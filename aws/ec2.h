@@ -392,4 +392,40 @@ struct aws_form;
 void ec2_import_image_form(struct aws_form *f,
                            const struct ec2_import_params *p);
 
+/* --- RegisterImage -------------------------------------------------------
+ * An AMI from EBS snapshots that already exist (the snapshot route of
+ * core/snaproute.h: ImportSnapshot per disk, then this). It takes what
+ * ImportImage cannot: boot mode uefi-preferred, architecture arm64,
+ * EnaSupport, TpmSupport and ImdsSupport. The name must be unique in the
+ * account and region: a second call with the same name fails with
+ * InvalidAMIName.Duplicate (callers use that to make a retry harmless, as
+ * RegisterImage has no client token). Tags go out as TagSpecification
+ * ResourceType image (the snapshots are tagged with ec2_create_tags). */
+struct ec2_register_disk {
+    const char *device_name;   /* "/dev/sda1", "/dev/sdb" … */
+    const char *snapshot_id;
+    bool delete_on_termination;
+};
+struct ec2_register_params {
+    const char *name;               /* required, unique */
+    const char *description;
+    const char *architecture;       /* i386 x86_64 arm64 x86_64_mac … */
+    const char *boot_mode;          /* legacy-bios uefi uefi-preferred */
+    const char *root_device_name;   /* required: disks[0]'s device */
+    const char *tpm_support;        /* "v2.0" or NULL */
+    const char *imds_support;       /* "v2.0" or NULL */
+    bool ena_support;
+    const struct ec2_register_disk *disks;
+    size_t ndisks;
+    const struct ec2_tags *tags;    /* on the image */
+};
+/* The form RegisterImage sends (exposed so unit tests check wire names). */
+void ec2_register_image_form(struct aws_form *f,
+                             const struct ec2_register_params *p);
+/* RegisterImage; the new AMI id into out (n bytes). Not retried after a
+ * lost answer (see the name rule above). */
+int ec2_register_image(struct aws_client *c, const char *region,
+                       const struct ec2_register_params *p, char *out,
+                       size_t n, struct aws_error *err);
+
 #endif
