@@ -40,6 +40,13 @@ static void cl_ended(void *ctx, const struct ec2_import_task *t)
         cc->ended(cc->ended_ctx, t);
 }
 
+static void cl_reroute(void *ctx, const struct ec2_import_task *t)
+{
+    struct taskcache_client *cc = ctx;
+    if (cc->reroute)
+        cc->reroute(cc->ended_ctx, t);
+}
+
 struct taskcache_ops taskcache_ops_for_client(struct taskcache_client *cc)
 {
     struct taskcache_ops ops = {
@@ -48,6 +55,7 @@ struct taskcache_ops taskcache_ops_for_client(struct taskcache_client *cc)
         .create_tags = cl_tags,
         .cancel = cl_cancel,
         .ended = cl_ended,
+        .reroute = cc->reroute ? cl_reroute : NULL,
         .ctx = cc,
     };
     return ops;

@@ -78,6 +78,8 @@ struct amifs_opts {
     char *license_type;
     char *platform;
     char *architecture;
+    char *route;                 /* auto (default) | image | snapshot:
+                                    core/snaproute.h */
     int cleanup;
     /* tasks (fs/tasks.c) */
     double poll_interval;        /* DescribeImportImageTasks refresh; 10 s,

@@ -25,6 +25,7 @@
 #include "fs/buckets_int.h"
 #include "fs/imports.h"
 #include "core/name.h"
+#include "core/snaproute.h"
 
 #define SIDECAR_MAX (64 * 1024)
 
@@ -150,6 +151,17 @@ static void on_task_end(void *ctx, const struct ec2_import_task *t)
     importjob_unref(found);
 }
 
+/* An ImportImage of route=auto failed for an OS cause (or a remount found
+ * one half-way): continue by the snapshot route (core/snaproute.h). */
+static void on_reroute(void *ctx, const struct ec2_import_task *t)
+{
+    struct fsimport *s = ctx;
+    int rc = snaproute_resume(s->routes, t);
+    if (rc != 0 && rc != -EALREADY)
+        aws_log(s->cfg.lg, AWS_LOG_WARN, "%s: snapshot route not started "
+                "(%s)", t->import_task_id, strerror(-rc));
+}
+
 static int split_bucket(struct fsimport *s, const char *opt)
 {
     const char *slash = opt ? strchr(opt, '/') : NULL;
@@ -187,12 +199,18 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         /* the mount's upload journal and janitor (fs/fs.c: fs->jops) */
         .journal = &fs->jops};
     s->cleanup = o->cleanup;
-    s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s};
+    s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s,
+                                       on_reroute};
     struct taskcache_ops ops = taskcache_ops_for_client(&s->tcc);
     double iv = o->poll_interval > 0 ? o->poll_interval : 10.0;
     s->tc = taskcache_new(&ops, iv, iv < 2.0 ? iv : 2.0, &fs->logger);
     s->cfg.tasks = s->tc;
-    int rc = s->tc ? taskcache_start(s->tc) : -ENOMEM;
+    s->cfg.route = o->route;
+    struct snaproute_config rc_cfg = {fs->client, &fs->logger, s->tc, o->role,
+                                      o->cleanup != 0, iv < 2.0 ? iv : 2.0};
+    s->routes = s->tc ? snaproute_new(&rc_cfg) : NULL;
+    s->cfg.routes = s->routes;
+    int rc = s->tc && s->routes ? taskcache_start(s->tc) : -ENOMEM;
     if (rc != 0) {
         fsimport_free(s);
         return rc;
@@ -205,7 +223,9 @@ void fsimport_free(struct fsimport *s)
 {
     if (!s)
         return;
+    snaproute_stop(s->routes); /* routes show in the cache: stop first */
     taskcache_free(s->tc); /* stops the poller first: no more callbacks */
+    snaproute_free(s->routes);
     for (size_t i = 0; i < s->njobs; i++) {
         if (importjob_phase(s->jobs[i]) == UPLOAD_WRITING)
             importjob_cancel(s->jobs[i]); /* unmount: nothing left behind */
@@ -1010,6 +1030,7 @@ static const struct fuse_opt imports_opts[] = {
     IOPT("license_type=%s", license_type, 0),
     IOPT("platform=%s", platform, 0),
     IOPT("architecture=%s", architecture, 0),
+    IOPT("route=%s", route, 0),
     IOPT("cleanup", cleanup, 1),
     FUSE_OPT_END,
 };
@@ -1022,7 +1043,12 @@ static const char imports_help[] =
     "    -o boot_mode=MODE      legacy-bios | uefi (default: from the image)\n"
     "    -o license_type=T      AWS | BYOL\n"
     "    -o platform=P          Linux | Windows (default: from the image)\n"
-    "    -o architecture=A      x86_64 | i386\n"
+    "    -o architecture=A      x86_64 | i386 | arm64 (arm64: snapshot route)\n"
+    "    -o route=R             auto | image | snapshot (default auto: "
+    "ImportImage,\n"
+    "                           then ImportSnapshot + RegisterImage if it "
+    "refuses\n"
+    "                           the guest's OS, kernel or boot loader)\n"
     "    -o cleanup             delete the staged object after success\n";
 
 const struct folder_ops imports_folder = {

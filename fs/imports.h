@@ -28,6 +28,7 @@ struct fsimport {
     char *prefix;
     struct taskcache *tc;        /* never NULL once created */
     struct taskcache_client tcc;
+    struct snaproute *routes;    /* the snapshot route's runner */
     int cleanup;                 /* delete the staged object on success */
     pthread_mutex_t mu;
     struct importjob **jobs;
