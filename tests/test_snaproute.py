@@ -182,6 +182,7 @@ def test_forced_route_gives_the_same_ami_shape(endpoint, images, tmp_path):
     e = images["raw-efi-kernel6"]
     shapes = []
     for route in ("auto", "snapshot"):
+        (tmp_path / route).mkdir()
         m = start_mount(endpoint, str(tmp_path / route), opts="route=" +
                         route)
         try:
