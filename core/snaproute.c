@@ -779,12 +779,24 @@ int snaproute_resume(struct snaproute *r, const struct ec2_import_task *t)
     q.tags = &t->tags;
     q.plan = &plan;
     q.lead_id = t->import_task_id;
-    q.first_failure = status_tag(&t->tags, SNAPROUTE_TAG_FIRST);
-    if (!q.first_failure)
-        q.first_failure = t->status_message;
+    bool snap = strncmp(t->import_task_id, "import-snap-", 12) == 0;
+    q.first_failure = snap ? NULL : status_tag(&t->tags, SNAPROUTE_TAG_FIRST);
     int rc = snapplan_parse(&plan, text);
     if (rc == 0 && (!q.bucket || !q.key))
         rc = -EINVAL;
+    char staged[2048];
+    if (rc == 0 && snap && plan.disks[0].length) {
+        /* a forced route's first task names the carved object:
+         * "<staged key>.disk1.<ext>" */
+        const char *dot = strstr(q.key, ".disk1.");
+        size_t len = dot ? (size_t)(dot - q.key) : 0;
+        rc = dot && len < sizeof staged ? 0 : -EINVAL;
+        if (rc == 0) {
+            memcpy(staged, q.key, len);
+            staged[len] = '\0';
+            q.key = staged;
+        }
+    }
     if (rc == 0)
         return snaproute_continue(r, &q);
     /* No plan: say so in the task (it ends; nothing was started). */

@@ -92,6 +92,10 @@ bool snaproute_os_cause(const char *msg);
  * for route=auto (tag amifs:route=auto) and was not yet rerouted (no
  * amifs:snapshot-route tag). Pure. */
 bool snaproute_wants(const struct ec2_import_task *t);
+/* Whether t is the first import-snapshot task of a forced route
+ * (amifs:route=snapshot, amifs:disk=1/N) that has no mark yet and did not
+ * fail: a remount resumes the route under it. Pure. */
+bool snaproute_forced_lead(const struct ec2_import_task *t);
 
 struct snaproute_config {
     struct aws_client *client;

@@ -1,5 +1,7 @@
 /*
- * taskcache.h — the one DescribeImportImageTasks poller every reader shares.
+ * taskcache.h — the one DescribeImportImageTasks poller every reader shares
+ * (with DescribeImportSnapshotTasks in the mounted region: import-snap-…
+ * tasks are listed beside the import-ami-… ones).
  *
  * A taskcache holds the import-image tasks of one region as AWS last
  * described them (deep copies it owns). A poller thread refreshes the whole
@@ -113,6 +115,13 @@ bool taskcache_wait_first(struct taskcache *tc, int timeout_ms);
 int taskcache_overlay(struct taskcache *tc, const struct ec2_import_task *t);
 /* Rewrite t in place as described above. 0 or -ENOMEM. Pure. */
 int taskcache_reroute_view(struct ec2_import_task *t);
+/* An import-snapshot task (DescribeImportSnapshotTasks) in the cache's
+ * shape: id, status, message and progress from its detail, which becomes
+ * snapshots[0]; the tags. The strings of *s are moved (s is left empty).
+ * A route's other disks lose amifs:name (tasks/NAME stays the route's
+ * task). 0 or -ENOMEM (out is then still releasable). Pure. */
+int taskcache_from_snapshot_task(struct ec2_import_snapshot_task *s,
+                                 struct ec2_import_task *out);
 
 /* Insert or replace one task (ImportImage's answer), deep-copied. */
 int taskcache_put(struct taskcache *tc, const struct ec2_import_task *t);

@@ -293,3 +293,69 @@ def test_killed_mid_route_resumes_after_a_remount(endpoint, images,
         assert len(mine) == 1  # resumed, not registered twice
     finally:
         m2.unmount()
+
+
+def test_snapshot_tasks_started_elsewhere_are_listed(endpoint, images,
+                                                     tmp_path):
+    """tasks/ lists import-snap-… tasks too (DescribeImportSnapshotTasks):
+    status, progress, wait, source, and diagnosis for a failed one."""
+    m = start_mount(endpoint, str(tmp_path))
+    try:
+        ids = {}
+        for name, img in (("good", "vmdk"), ("bad", "raw")):
+            key = m.prefix + "/cli/%s.vmdk" % name
+            endpoint.aws("s3", "cp", images[img]["path"],
+                         "s3://%s/%s" % (endpoint.bucket, key), json=False)
+            out = endpoint.aws(
+                "ec2", "import-snapshot", "--disk-container",
+                "Format=VMDK,UserBucket={S3Bucket=%s,S3Key=%s}"
+                % (endpoint.bucket, key))
+            ids[name] = (out["ImportTaskId"], key)
+        tasks = os.path.join(m.path, "tasks")
+        good, key = ids["good"]
+        assert good.startswith("import-snap-")
+        poll_until(lambda: good in os.listdir(tasks), timeout=15)
+        assert read(os.path.join(tasks, good, "source")) == \
+            "s3://%s/%s\n" % (endpoint.bucket, key)
+        final = read(os.path.join(tasks, good, "wait"))
+        assert final.startswith("completed snap-"), final
+        assert read(os.path.join(tasks, good, "progress")) == "100\n"
+        bad = ids["bad"][0]
+        final = read(os.path.join(tasks, bad, "wait"))
+        assert final.startswith("failed ClientError: Disk validation "
+                                "failed [Unsupported VMDK File Format]"), final
+        assert "Cause: " in read(os.path.join(tasks, bad, "diagnosis"))
+    finally:
+        m.unmount()
+
+
+@pytest.mark.full
+def test_killed_forced_route_resumes_after_a_remount(endpoint, images,
+                                                     tmp_path):
+    """route=snapshot killed while its snapshots convert: no AMI yet; the
+    next mount finds the first snapshot task (by its tags) and finishes."""
+    e = images["ova-2disks-kernel6"]
+    old = endpoint.set_phase_seconds(1.5)
+    try:
+        m = start_mount(endpoint, str(tmp_path), opts="route=snapshot")
+        cp_in(m, e["path"], "fk.ova", {"Tags": {"team": "blue"}})
+        lead = os.readlink(os.path.join(m.path, "tasks", "fk.ova"))
+        kill_dead_mount(m)
+        mine = [i for i in endpoint.aws("ec2", "describe-images", "--owners",
+                                        "self")["Images"]
+                if tags_of(i).get("amifs:name") == "fk.ova"]
+        assert mine == []
+    finally:
+        endpoint.set_phase_seconds(old)
+    m2 = start_mount(endpoint, str(tmp_path), opts="route=snapshot")
+    try:
+        line = read(os.path.join(m2.path, "tasks", lead, "wait"))
+        assert line.startswith("completed ami-"), line + m2.log()[-3000:]
+        assert os.readlink(os.path.join(m2.path, "tasks", "fk.ova")) == lead
+        check_ami_shape(endpoint, line.split()[1], 2, "fk.ova")
+        mine = [i for i in endpoint.aws("ec2", "describe-images", "--owners",
+                                        "self")["Images"]
+                if tags_of(i).get("amifs:name") == "fk.ova"]
+        assert len(mine) == 1
+    finally:
+        m2.unmount()
