@@ -200,6 +200,7 @@ def test_forced_route_gives_the_same_ami_shape(endpoint, images, tmp_path):
     assert shapes[0] == shapes[1] and shapes[0][0] == "uefi", shapes
 
 
+@pytest.mark.full
 def test_register_only_parameters_go_by_the_snapshot_route(
         endpoint, images, tmp_path):
     """uefi-preferred, arm64, ENA, TPM and IMDSv2 are RegisterImage's:
@@ -295,6 +296,7 @@ def test_killed_mid_route_resumes_after_a_remount(endpoint, images,
         m2.unmount()
 
 
+@pytest.mark.full
 def test_snapshot_tasks_started_elsewhere_are_listed(endpoint, images,
                                                      tmp_path):
     """tasks/ lists import-snap-… tasks too (DescribeImportSnapshotTasks):
@@ -302,7 +304,7 @@ def test_snapshot_tasks_started_elsewhere_are_listed(endpoint, images,
     m = start_mount(endpoint, str(tmp_path))
     try:
         ids = {}
-        for name, img in (("good", "vmdk"), ("bad", "raw")):
+        for name, img in (("good", "vmdk"), ("bad", "ova-ustar")):
             key = m.prefix + "/cli/%s.vmdk" % name
             endpoint.aws("s3", "cp", images[img]["path"],
                          "s3://%s/%s" % (endpoint.bucket, key), json=False)
