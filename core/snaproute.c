@@ -518,7 +518,7 @@ static int poll_once(struct route *q)
             rc = route_failed(q, "ImportSnapshot %s: %s",
                               l.v[i].import_task_id,
                               d->status_message ? d->status_message
-                                                : d->status) ? -1 : -1;
+                                                : d->status) < 0 ? -1 : 0;
         sum += d->progress ? atof(d->progress) : 0;
     }
     for (size_t k = 0; k < q->plan.ndisks; k++)

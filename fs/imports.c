@@ -1043,7 +1043,7 @@ static const char imports_help[] =
     "    -o boot_mode=MODE      legacy-bios | uefi (default: from the image)\n"
     "    -o license_type=T      AWS | BYOL\n"
     "    -o platform=P          Linux | Windows (default: from the image)\n"
-    "    -o architecture=A      x86_64 | i386 | arm64 (arm64: snapshot route)\n"
+    "    -o architecture=A      x86_64 | i386 | arm64 (snapshot route)\n"
     "    -o route=R             auto | image | snapshot (default auto: "
     "ImportImage,\n"
     "                           then ImportSnapshot + RegisterImage if it "
