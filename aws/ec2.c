@@ -1278,7 +1278,33 @@ int ec2_create_image(struct aws_client *c, const char *region,
     return rc;
 }
 
-/* ---- RegisterImage from a snapshot -------------------------------------- */
+/* ---- RegisterImage ------------------------------------------------------ */
+
+void ec2_register_image_form(struct aws_form *f,
+                             const struct ec2_register_params *p)
+{
+    aws_form_add(f, "Name", p->name);
+    aws_form_add(f, "Description", p->description);
+    aws_form_add(f, "Architecture", p->architecture);
+    aws_form_add(f, "BootMode", p->boot_mode);
+    aws_form_add(f, "RootDeviceName", p->root_device_name);
+    aws_form_add(f, "VirtualizationType", "hvm");
+    aws_form_add(f, "TpmSupport", p->tpm_support);
+    aws_form_add(f, "ImdsSupport", p->imds_support);
+    if (p->ena_support)
+        aws_form_add(f, "EnaSupport", "true");
+    for (size_t i = 0; i < p->ndisks; i++) {
+        const struct ec2_register_disk *d = &p->disks[i];
+        aws_form_addf(f, d->device_name, "BlockDeviceMapping.%zu.DeviceName",
+                      i + 1);
+        aws_form_addf(f, d->snapshot_id,
+                      "BlockDeviceMapping.%zu.Ebs.SnapshotId", i + 1);
+        aws_form_addf(f, d->delete_on_termination ? "true" : "false",
+                      "BlockDeviceMapping.%zu.Ebs.DeleteOnTermination",
+                      i + 1);
+    }
+    form_tag_spec(f, "image", p->tags);
+}
 
 int ec2_register_image(struct aws_client *c, const char *region,
                        const struct ec2_register_params *p, char *out,
@@ -1286,21 +1312,12 @@ int ec2_register_image(struct aws_client *c, const char *region,
 {
     struct aws_form f;
     struct xml_doc *doc = NULL;
-    const char *root = p->root_device_name ? p->root_device_name
-                                           : "/dev/sda1";
+    if (!p->name || !p->ndisks || !p->root_device_name)
+        return aws_error_set(err, AWS_ERR_INVALID,
+                             "RegisterImage: name, disks and root device "
+                             "are required");
     aws_form_init(&f, "RegisterImage", EC2_VERSION);
-    aws_form_add(&f, "Name", p->name);
-    aws_form_add(&f, "Description", p->description);
-    aws_form_add(&f, "RootDeviceName", root);
-    aws_form_add(&f, "BlockDeviceMapping.1.DeviceName", root);
-    aws_form_add(&f, "BlockDeviceMapping.1.Ebs.SnapshotId", p->snapshot_id);
-    aws_form_add(&f, "BlockDeviceMapping.1.Ebs.DeleteOnTermination", "true");
-    aws_form_add(&f, "VirtualizationType", "hvm");
-    aws_form_add(&f, "Architecture", p->architecture);
-    aws_form_add(&f, "BootMode", p->boot_mode);
-    aws_form_add(&f, "EnaSupport", p->ena ? "true" : NULL);
-    aws_form_add(&f, "TpmSupport", p->tpm);
-    /* Not retried once sent: the name is unique, a repeat fails. */
+    ec2_register_image_form(&f, p);
     int rc = aws_query(c, AWS_SVC_EC2, region, &f, false, &doc, err);
     const char *id = rc == 0 ? xml_path(xml_root(doc), "imageId") : NULL;
     if (rc == 0 && (!id || !*id || strlen(id) >= n))

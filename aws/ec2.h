@@ -406,25 +406,6 @@ int ec2_create_image(struct aws_client *c, const char *region,
                      bool no_reboot, const struct ec2_tags *tags, char *out,
                      size_t n, struct aws_error *err);
 
-/* RegisterImage of one EBS snapshot as the root volume of an hvm image:
- * root_device_name NULL = "/dev/sda1"; architecture (x86_64, arm64…),
- * boot_mode (legacy-bios, uefi, uefi-preferred) and tpm ("v2.0") NULL =
- * EC2's defaults; ena sends EnaSupport=true. The new id into out. Not
- * retried once sent (the name is unique per region). */
-struct ec2_register_params {
-    const char *name;
-    const char *description;
-    const char *snapshot_id;
-    const char *root_device_name;
-    const char *architecture;
-    const char *boot_mode;
-    const char *tpm;
-    bool ena;
-};
-int ec2_register_image(struct aws_client *c, const char *region,
-                       const struct ec2_register_params *p, char *out,
-                       size_t n, struct aws_error *err);
-
 /* An image action whose only parameters are ImageId and at most one more
  * (name=value; NULL: none) and whose answer is <return>true</return>:
  * EnableImageDeprecation (DeprecateAt), DisableImageDeprecation,
@@ -479,5 +460,41 @@ int ec2_parse_regions(const struct xml_node *root, struct ec2_id_list *out,
 struct aws_form;
 void ec2_import_image_form(struct aws_form *f,
                            const struct ec2_import_params *p);
+
+/* --- RegisterImage -------------------------------------------------------
+ * An AMI from EBS snapshots that already exist (the snapshot route of
+ * core/snaproute.h: ImportSnapshot per disk, then this). It takes what
+ * ImportImage cannot: boot mode uefi-preferred, architecture arm64,
+ * EnaSupport, TpmSupport and ImdsSupport. The name must be unique in the
+ * account and region: a second call with the same name fails with
+ * InvalidAMIName.Duplicate (callers use that to make a retry harmless, as
+ * RegisterImage has no client token). Tags go out as TagSpecification
+ * ResourceType image (the snapshots are tagged with ec2_create_tags). */
+struct ec2_register_disk {
+    const char *device_name;   /* "/dev/sda1", "/dev/sdb" … */
+    const char *snapshot_id;
+    bool delete_on_termination;
+};
+struct ec2_register_params {
+    const char *name;               /* required, unique */
+    const char *description;
+    const char *architecture;       /* i386 x86_64 arm64 x86_64_mac … */
+    const char *boot_mode;          /* legacy-bios uefi uefi-preferred */
+    const char *root_device_name;   /* required: disks[0]'s device */
+    const char *tpm_support;        /* "v2.0" or NULL */
+    const char *imds_support;       /* "v2.0" or NULL */
+    bool ena_support;
+    const struct ec2_register_disk *disks;
+    size_t ndisks;
+    const struct ec2_tags *tags;    /* on the image */
+};
+/* The form RegisterImage sends (exposed so unit tests check wire names). */
+void ec2_register_image_form(struct aws_form *f,
+                             const struct ec2_register_params *p);
+/* RegisterImage; the new AMI id into out (n bytes). Not retried after a
+ * lost answer (see the name rule above). */
+int ec2_register_image(struct aws_client *c, const char *region,
+                       const struct ec2_register_params *p, char *out,
+                       size_t n, struct aws_error *err);
 
 #endif

@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 struct import_enum {
@@ -32,11 +33,18 @@ struct import_enum {
     const char *values[4]; /* NULL-terminated */
 };
 
+/* BootMode uefi-preferred and Architecture arm64 (and TpmSupport,
+ * ImdsSupport) are RegisterImage's: they take the snapshot route
+ * (core/snaproute.h) — with route=auto straight away, with route=image the
+ * import is refused before the upload is used. */
 static const struct import_enum IMPORT_ENUMS[] = {
-    {"boot_mode", "BootMode", {"legacy-bios", "uefi", NULL}},
+    {"boot_mode", "BootMode", {"legacy-bios", "uefi", "uefi-preferred", NULL}},
     {"license_type", "LicenseType", {"AWS", "BYOL", NULL}},
     {"platform", "Platform", {"Linux", "Windows", NULL}},
-    {"architecture", "Architecture", {"x86_64", "i386", NULL}},
+    {"architecture", "Architecture", {"x86_64", "i386", "arm64", NULL}},
+    {"route", "Route", {"auto", "image", "snapshot", NULL}},
+    {"tpm_support", "TpmSupport", {"v2.0", NULL, NULL, NULL}},
+    {"imds_support", "ImdsSupport", {"v2.0", NULL, NULL, NULL}},
 };
 
 /* The enum of parameter `name`, or NULL when it is not an enum. */
@@ -60,6 +68,24 @@ static inline bool import_enum_ok(const char *name, const char *value)
         if (strcmp(value, e->values[i]) == 0)
             return true;
     return false;
+}
+
+/* "a, b or c": the values of e, for messages. */
+static inline void import_enum_list(const struct import_enum *e, char *out,
+                                    size_t n)
+{
+    size_t k = 0, cnt = 0;
+    while (cnt < 4 && e->values[cnt])
+        cnt++;
+    out[0] = '\0';
+    for (size_t i = 0; i < cnt && k < n; i++) {
+        int w = snprintf(out + k, n - k, "%s%s",
+                         i == 0 ? "" : i + 1 == cnt ? " or " : ", ",
+                         e->values[i]);
+        if (w < 0)
+            break;
+        k += (size_t)w;
+    }
 }
 
 #endif

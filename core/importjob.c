@@ -16,6 +16,7 @@
 
 #include "aws/s3.h"
 #include "core/importqueue.h"
+#include "core/snaproute.h"
 #include "core/upload.h"
 #include "ova/ova.h"
 
@@ -679,6 +680,119 @@ static void cache_task(struct importjob *j, struct ec2_import_task *t,
     taskcache_kick(j->cfg->tasks);
 }
 
+/* ---- the snapshot route ------------------------------------------------ */
+
+static void copy_field(char *dst, size_t n, const char *v)
+{
+    snprintf(dst, n, "%s", v ? v : "");
+}
+
+/* The route's plan: the disks (an OVA's members by their place in the
+ * staged tar, else the whole object) and what RegisterImage gets. */
+static void make_plan(struct importjob *j, const struct import_params *p,
+                      struct snapplan *plan)
+{
+    memset(plan, 0, sizeof *plan);
+    const struct ova_facts *f = ova_validator_facts(j->val);
+    if (j->vkind == OVA_KIND_OVA) {
+        for (unsigned i = 0; i < f->ndisks && i < OVA_FACTS_MAX_DISKS &&
+                             plan->ndisks < SNAPROUTE_MAX_DISKS; i++) {
+            struct snapdisk *d = &plan->disks[plan->ndisks++];
+            copy_field(d->format, sizeof d->format,
+                       f->disks[i].format[0] ? f->disks[i].format : "VMDK");
+            d->offset = f->disks[i].data_offset;
+            d->length = f->disks[i].file_size;
+        }
+    } else {
+        copy_field(plan->disks[0].format, sizeof plan->disks[0].format,
+                   ova_kind_format(j->vkind));
+        plan->ndisks = 1;
+    }
+    copy_field(plan->boot_mode, sizeof plan->boot_mode, p->boot_mode);
+    copy_field(plan->architecture, sizeof plan->architecture,
+               p->architecture);
+    copy_field(plan->root_device, sizeof plan->root_device,
+               p->root_device_name);
+    copy_field(plan->tpm, sizeof plan->tpm, p->tpm_support);
+    copy_field(plan->imds, sizeof plan->imds, p->imds_support);
+    plan->ena = p->ena_support > 0;
+}
+
+/* A parameter only RegisterImage takes, or NULL. */
+static const char *register_only(const struct import_params *p)
+{
+    if (p->boot_mode && strcmp(p->boot_mode, "uefi-preferred") == 0)
+        return "BootMode uefi-preferred";
+    if (p->architecture && strcmp(p->architecture, "arm64") == 0)
+        return "Architecture arm64";
+    if (p->tpm_support)
+        return "TpmSupport";
+    if (p->imds_support)
+        return "ImdsSupport";
+    if (p->ena_support >= 0)
+        return "EnaSupport";
+    if (p->root_device_name)
+        return "RootDeviceName";
+    return NULL;
+}
+
+static const char *route_of(struct importjob *j, const struct import_params *p)
+{
+    const char *r = p->route ? p->route : j->cfg->route ? j->cfg->route
+                                                        : "auto";
+    if (!j->cfg->routes && strcmp(r, "auto") == 0)
+        return "image";
+    return r;
+}
+
+static int start_snapshot_route(struct importjob *j,
+                                const struct import_params *p)
+{
+    struct snapplan plan;
+    make_plan(j, p, &plan);
+    char nm[1024], lead[128], why[1200];
+    importjob_name(j, nm, sizeof nm);
+    set_phase(j, UPLOAD_FINISHING, plan.ndisks > 1 || plan.disks[0].length
+                                       ? "carving the disks; starting "
+                                         "ImportSnapshot"
+                                       : "starting ImportSnapshot");
+    struct snaproute_req q = {0};
+    q.bucket = j->cfg->bucket;
+    q.key = j->key;
+    q.etag = j->etag;
+    q.name = nm;
+    q.description = p->description;
+    q.tags = &p->tags;
+    q.plan = &plan;
+    int rc = snaproute_start(j->cfg->routes, &q, lead, sizeof lead, why,
+                             sizeof why);
+    if (rc != 0)
+        return fail(j, -rc, "snapshot route: %s", why);
+    pthread_mutex_lock(&j->mu);
+    replace(&j->task_id, lead);
+    j->phase = UPLOAD_STARTED;
+    replace(&j->detail, NULL);
+    j->result = 0;
+    pthread_mutex_unlock(&j->mu);
+    char enm[NAME_ESC_MAX];
+    aws_log(j->cfg->lg, AWS_LOG_INFO, "imports/%s: snapshot route started "
+            "%s (%zu disk(s))", name_esc(nm, enm, sizeof enm), lead,
+            plan.ndisks);
+    return 0;
+}
+
+/* route=auto: what a later fallback needs rides on the ImportImage task. */
+static int tag_for_auto(struct importjob *j, struct import_params *p)
+{
+    struct snapplan plan;
+    char text[300];
+    make_plan(j, p, &plan);
+    int rc = import_tag_set(&p->tags, SNAPROUTE_TAG_ROUTE, "auto");
+    if (rc == 0 && snapplan_format(&plan, text, sizeof text) == 0)
+        rc = import_tag_set(&p->tags, SNAPROUTE_TAG_PLAN, text);
+    return rc;
+}
+
 static int start_import(struct importjob *j)
 {
     char nm[1024];
@@ -689,6 +803,22 @@ static int start_import(struct importjob *j)
     set_phase(j, UPLOAD_FINISHING, "starting ImportImage");
     struct import_params p;
     if (resolve(j, &p) != 0) {
+        import_params_release(&p);
+        return fail(j, ENOMEM, "out of memory");
+    }
+    const char *route = route_of(j, &p);
+    const char *only = register_only(&p);
+    if (strcmp(route, "snapshot") == 0 || (only && !strcmp(route, "auto"))) {
+        int rc = start_snapshot_route(j, &p);
+        import_params_release(&p);
+        return rc;
+    }
+    if (only) {
+        import_params_release(&p);
+        return fail(j, EINVAL, "ImportImage cannot take %s (route=image); "
+                    "use route=snapshot or route=auto", only);
+    }
+    if (strcmp(route, "auto") == 0 && tag_for_auto(j, &p) != 0) {
         import_params_release(&p);
         return fail(j, ENOMEM, "out of memory");
     }

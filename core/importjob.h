@@ -32,6 +32,17 @@
  * multipart upload, calls no ImportImage, and leaves the phase FAILED with
  * detail "invalid OVA: <validator's sentence>".
  *
+ * Route (core/snaproute.h): route=image calls ImportImage only;
+ * route=snapshot carves (OVA) and calls ImportSnapshot per disk at once,
+ * the job's task being the first import-snapshot task, and RegisterImage
+ * follows on the runner's thread; route=auto (the default) calls
+ * ImportImage with the tags amifs:route=auto and amifs:snapplan, so that a
+ * failure for an OS, kernel or boot-loader cause continues by the snapshot
+ * route under the same task id — except when a parameter only
+ * RegisterImage takes is given (BootMode uefi-preferred, Architecture
+ * arm64, TpmSupport, ImdsSupport, EnaSupport, RootDeviceName): then auto
+ * goes by the snapshot route at once, and route=image refuses at close.
+ *
  * Import parameters, weakest first: the mount options (struct
  * import_config), the sidecar NAME.json (imports.c hands its text to
  * importjob_set_sidecar), then user.amifs.* xattrs set on the file
@@ -64,6 +75,7 @@
 
 struct mpu_shared;
 struct importqueue;
+struct snaproute;
 
 /* Mount-wide settings; strings borrowed (they live as long as the mount).
  * Any string may be NULL (unset). */
@@ -84,6 +96,10 @@ struct import_config {
     struct mpu_shared *uploads; /* the mount's upload pool (aws/mpu.h);
                                    NULL: a private one per upload */
     struct taskcache *tasks;  /* gets ImportImage's answer; may be NULL */
+    /* route=auto|image|snapshot (NULL: auto) and the mount's runner of
+     * snapshot routes (core/snaproute.h; NULL: route=image only). */
+    const char *route;
+    struct snaproute *routes;
     const struct aws_logger *lg;
     /* Upload journal (core/upload.h's ops; fs/ wires them to its journal
      * and janitor), so that the next mount aborts the staging upload of a

@@ -79,13 +79,15 @@ void import_params_init(struct import_params *p)
     memset(p, 0, sizeof *p);
     p->encrypted = -1;
     p->keep_staged = -1;
+    p->ena_support = -1;
 }
 
 void import_params_release(struct import_params *p)
 {
     char **s[] = {&p->boot_mode,  &p->license_type, &p->platform,
                   &p->architecture, &p->kms_key_id, &p->role_name,
-                  &p->description, &p->copy_regions};
+                  &p->description, &p->copy_regions, &p->route,
+                  &p->tpm_support, &p->imds_support, &p->root_device_name};
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++)
         free(*s[i]);
     ec2_tags_release(&p->tags);
@@ -135,6 +137,13 @@ static char **param_field(struct import_params *p, const char *name)
         {"RoleName", "role_name", offsetof(struct import_params, role_name)},
         {"Description", "description",
          offsetof(struct import_params, description)},
+        {"Route", "route", offsetof(struct import_params, route)},
+        {"TpmSupport", "tpm_support",
+         offsetof(struct import_params, tpm_support)},
+        {"ImdsSupport", "imds_support",
+         offsetof(struct import_params, imds_support)},
+        {"RootDeviceName", "root_device_name",
+         offsetof(struct import_params, root_device_name)},
     };
     for (size_t i = 0; i < sizeof F / sizeof F[0]; i++)
         if (strcmp(name, F[i].json) == 0 || strcmp(name, F[i].xattr) == 0)
@@ -240,6 +249,7 @@ int import_params_setxattr(struct import_params *p, const char *name,
     }
     int *flag = strcmp(k, "encrypted") == 0     ? &p->encrypted
                 : strcmp(k, "keep_staged") == 0 ? &p->keep_staged
+                : strcmp(k, "ena_support") == 0 ? &p->ena_support
                                                 : NULL;
     if (flag) {
         int b = parse_bool(v, strlen(v));
@@ -270,6 +280,8 @@ const char *import_params_getxattr(const struct import_params *p,
         return p->keep_staged < 0 ? NULL : p->keep_staged ? "true" : "false";
     if (strcmp(k, "copy_to_regions") == 0)
         return p->copy_regions;
+    if (strcmp(k, "ena_support") == 0)
+        return p->ena_support < 0 ? NULL : p->ena_support ? "true" : "false";
     if (strncmp(k, "tag.", 4) == 0)
         return status_tag(&p->tags, k + 4);
     return NULL;
@@ -338,8 +350,10 @@ static int json_member(struct import_params *p, const cJSON *it, char *why,
     if (f && cJSON_IsString(it) &&
         !import_enum_ok(it->string, it->valuestring)) {
         const struct import_enum *e = import_enum_of(it->string);
-        snprintf(why, whylen, "%s must be %s or %s, not \"%.80s\"",
-                 e->api, e->values[0], e->values[1], it->valuestring);
+        char list[128];
+        import_enum_list(e, list, sizeof list);
+        snprintf(why, whylen, "%s must be %s, not \"%.80s\"", e->api, list,
+                 it->valuestring);
         return -EINVAL;
     }
     if (f && cJSON_IsString(it)) {
@@ -361,6 +375,10 @@ static int json_member(struct import_params *p, const cJSON *it, char *why,
         return json_regions(p, it, why, whylen);
     if (strcmp(it->string, "KeepStaged") == 0 && cJSON_IsBool(it)) {
         p->keep_staged = cJSON_IsTrue(it) ? 1 : 0;
+        return 0;
+    }
+    if (strcmp(it->string, "EnaSupport") == 0 && cJSON_IsBool(it)) {
+        p->ena_support = cJSON_IsTrue(it) ? 1 : 0;
         return 0;
     }
     if (strcmp(it->string, "Tags") == 0 &&
@@ -422,10 +440,10 @@ int import_params_from_json(struct import_params *p, const char *json,
 int import_params_merge(struct import_params *dst,
                         const struct import_params *src)
 {
-    static const char *const NAMES[] = {"boot_mode",  "license_type",
-                                        "platform",   "architecture",
-                                        "kms_key_id", "role_name",
-                                        "description"};
+    static const char *const NAMES[] = {
+        "boot_mode",  "license_type", "platform",    "architecture",
+        "kms_key_id", "role_name",    "description", "route",
+        "tpm_support", "imds_support", "root_device_name"};
     for (size_t i = 0; i < sizeof NAMES / sizeof NAMES[0]; i++) {
         char *v = *param_field((struct import_params *)src, NAMES[i]);
         if (v) {
@@ -444,6 +462,8 @@ int import_params_merge(struct import_params *dst,
         if (!dst->copy_regions)
             return -ENOMEM;
     }
+    if (src->ena_support >= 0)
+        dst->ena_support = src->ena_support;
     for (size_t i = 0; i < src->tags.n; i++)
         if (import_tag_set(&dst->tags, src->tags.v[i].key, src->tags.v[i].value))
             return -ENOMEM;

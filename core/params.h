@@ -45,6 +45,13 @@ struct import_params {
     char *kms_key_id;
     char *role_name;
     char *description;
+    /* The snapshot route's (core/snaproute.h): Route, TpmSupport,
+     * ImdsSupport, RootDeviceName, EnaSupport. */
+    char *route;              /* auto image snapshot */
+    char *tpm_support;
+    char *imds_support;
+    char *root_device_name;
+    int ena_support;          /* -1 unset, 0, 1 */
     int encrypted;            /* -1 unset, 0, 1 */
     int keep_staged;          /* -1 unset, 0, 1: amifs's own, not sent to
                                  AWS (doc/design/fleet.md) */
@@ -70,7 +77,9 @@ int import_params_check(const char *json, size_t n, char *why, size_t whylen);
 /* user.amifs.boot_mode, .license_type, .platform, .architecture,
  * .encrypted, .kms_key_id, .role_name, .description, .tag.KEY, and
  * .keep_staged ("true"/"false") and .copy_to_regions ("R1,R2"), amifs's
- * own.
+ * own, and the snapshot route's .route, .tpm_support, .imds_support,
+ * .root_device_name, .ena_support (sidecar: Route, TpmSupport,
+ * ImdsSupport, RootDeviceName, EnaSupport).
  * 0, -ENOTSUP for another name, -EINVAL for a bad value (a NUL byte
  * anywhere in it, not UTF-8, a tag key starting with "aws:"), -E2BIG for
  * a description or tag over the limits above, -ENOSPC for a tag beyond

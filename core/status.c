@@ -195,7 +195,11 @@ static int line_of_task(const struct ec2_import_task *t, enum status_word w,
                         struct buf *out)
 {
     switch (w) {
-    case STATUS_COMPLETED:
+    case STATUS_COMPLETED: /* an import-snapshot task: its snapshot */
+        if ((!t->image_id || !*t->image_id) && t->nsnapshots &&
+            t->snapshots[0].snapshot_id)
+            return buf_printf(out, "completed %s\n",
+                              t->snapshots[0].snapshot_id);
         return buf_printf(out, "completed %s\n",
                           t->image_id && *t->image_id ? t->image_id
                                                       : "(no image id)");

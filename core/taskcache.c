@@ -21,6 +21,8 @@ struct entry {
     bool seen_active;  /* seen not ended in this mount */
     bool ended_done;   /* ops.ended called */
     bool tagged;       /* AMI + snapshots tagged */
+    bool overlay;      /* t is a snapshot route's view: refreshes keep it */
+    bool rerouted;     /* ops.reroute called for it in this mount */
 };
 
 struct taskcache {
@@ -274,6 +276,7 @@ struct followup {
     struct ec2_import_task task; /* copy */
     bool tag;                    /* CreateTags on image + snapshots */
     bool ended;                  /* call ops.ended */
+    bool reroute;                /* call ops.reroute */
 };
 
 static bool wants_tags(const struct entry *e)
@@ -299,22 +302,35 @@ static int merge(struct taskcache *tc, const struct ec2_import_task_list *l,
             entries_free(v, n);
             return -ENOMEM;
         }
-        const struct entry *old = find(tc, l->v[i].import_task_id);
+        struct entry *old = find(tc, l->v[i].import_task_id);
         if (old) {
             v[n].cancelled = old->cancelled;
             v[n].seen_active = old->seen_active;
             v[n].ended_done = old->ended_done;
             v[n].tagged = old->tagged;
+            v[n].rerouted = old->rerouted;
+        }
+        if (old && old->overlay) { /* the route speaks for this task */
+            taskcache_task_free(&v[n].t);
+            v[n].t = old->t;
+            v[n].overlay = true;
+            v[n].put_time = old->put_time;
+            memset(&old->t, 0, sizeof old->t); /* moved */
+        } else if (taskcache_reroute_view(&v[n].t) != 0) {
+            entries_free(v, n + 1);
+            return -ENOMEM;
         }
         n++;
     }
-    /* Recently put tasks AWS did not list yet stay. */
+    /* Recently put tasks AWS did not list yet stay, and route overlays. */
     for (size_t i = 0; i < tc->n; i++) {
         struct entry *e = &tc->v[i];
-        bool listed = false;
+        bool listed = !e->t.import_task_id;
         for (size_t j = 0; j < n && !listed; j++)
             listed = streq(v[j].t.import_task_id, e->t.import_task_id);
-        if (!listed && e->put_time && now - e->put_time < PUT_GRACE_SECONDS) {
+        if (!listed && (e->overlay || (e->put_time &&
+                                       now - e->put_time <
+                                           PUT_GRACE_SECONDS))) {
             v[n] = *e;
             memset(&e->t, 0, sizeof e->t); /* moved */
             n++;
@@ -335,16 +351,20 @@ static size_t plan(struct taskcache *tc, struct followup *f)
         bool ended = task_ended(&e->t);
         bool fire_end = ended && e->seen_active && !e->ended_done;
         bool tag = wants_tags(e);
+        bool reroute = !e->overlay && !e->rerouted && tc->ops.reroute &&
+                       status_tag(&e->t.tags, TASKCACHE_TAG_REROUTE);
         if (!ended)
             e->seen_active = true;
-        if (!fire_end && !tag)
+        if (!fire_end && !tag && !reroute)
             continue;
         if (taskcache_task_dup(&f[k].task, &e->t) != 0)
             continue; /* out of memory: try again next refresh */
         f[k].tag = tag;
         f[k].ended = fire_end;
+        f[k].reroute = reroute;
         e->tagged = e->tagged || tag;
         e->ended_done = e->ended_done || fire_end;
+        e->rerouted = e->rerouted || reroute;
         k++;
     }
     return k;
@@ -426,6 +446,8 @@ static void run_followups(struct taskcache *tc, struct followup *f, size_t k)
         }
         if (f[i].ended && tc->ops.ended)
             tc->ops.ended(tc->ops.ctx, &f[i].task);
+        if (f[i].reroute)
+            tc->ops.reroute(tc->ops.ctx, &f[i].task);
         taskcache_task_free(&f[i].task);
     }
     free(f);
@@ -482,7 +504,21 @@ int taskcache_refresh(struct taskcache *tc)
 
 /* ---- changes ---------------------------------------------------------- */
 
+static int put(struct taskcache *tc, const struct ec2_import_task *t,
+               bool overlay);
+
 int taskcache_put(struct taskcache *tc, const struct ec2_import_task *t)
+{
+    return put(tc, t, false);
+}
+
+int taskcache_overlay(struct taskcache *tc, const struct ec2_import_task *t)
+{
+    return put(tc, t, true);
+}
+
+static int put(struct taskcache *tc, const struct ec2_import_task *t,
+               bool overlay)
 {
     if (!t->import_task_id)
         return -EINVAL;
@@ -492,6 +528,10 @@ int taskcache_put(struct taskcache *tc, const struct ec2_import_task *t)
     pthread_mutex_lock(&tc->mu);
     struct entry *e = find(tc, t->import_task_id);
     int rc = 0;
+    if (e && e->overlay && !overlay) { /* the route's view stays */
+        taskcache_task_free(&copy);
+        goto out;
+    }
     if (e) {
         taskcache_task_free(&e->t);
     } else {
@@ -505,6 +545,7 @@ int taskcache_put(struct taskcache *tc, const struct ec2_import_task *t)
         memset(e, 0, sizeof *e);
     }
     e->t = copy;
+    e->overlay = overlay;
     e->put_time = time(NULL);
     e->seen_active = e->seen_active || !task_ended(&copy);
     bump(tc);

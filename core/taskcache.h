@@ -1,5 +1,7 @@
 /*
- * taskcache.h — the one DescribeImportImageTasks poller every reader shares.
+ * taskcache.h — the one DescribeImportImageTasks poller every reader shares
+ * (with DescribeImportSnapshotTasks in the mounted region: import-snap-…
+ * tasks are listed beside the import-ami-… ones).
  *
  * A taskcache holds the import-image tasks of one region as AWS last
  * described them (deep copies it owns). A poller thread refreshes the whole
@@ -56,6 +58,8 @@ struct taskcache_ops {
      * valid for the call only. */
     void (*ended)(void *ctx, const struct ec2_import_task *t);
     void *ctx;
+    /* May be NULL: see taskcache_overlay below. Same rules as ended. */
+    void (*reroute)(void *ctx, const struct ec2_import_task *t);
 };
 
 /* The real ops over a client and a region (NULL: the client's). The caller
@@ -66,6 +70,8 @@ struct taskcache_client {
     const char *region;
     void (*ended)(void *ctx, const struct ec2_import_task *t);
     void *ended_ctx;
+    /* NULL: no rerouting (regions/R/tasks/); ctx is ended_ctx. */
+    void (*reroute)(void *ctx, const struct ec2_import_task *t);
 };
 struct taskcache_ops taskcache_ops_for_client(struct taskcache_client *cc);
 
@@ -90,6 +96,32 @@ void taskcache_kick(struct taskcache *tc);
  * have failed: then the cache is empty and stays usable). Returns true when
  * one has. */
 bool taskcache_wait_first(struct taskcache *tc, int timeout_ms);
+
+/* The snapshot route (core/snaproute.h) shows through the cache:
+ *  - taskcache_overlay() puts a route's own view of a task (the ImportImage
+ *    task it continues, or the first import-snapshot task of a forced
+ *    route); later refreshes keep that view instead of AWS's, until the
+ *    mount ends. taskcache_put() never replaces an overlay.
+ *  - Every task AWS lists goes through taskcache_reroute_view() first: an
+ *    ImportImage task tagged amifs:snapshot-route=AMI (a route finished it)
+ *    shows as completed with that AMI; one that failed for an OS, kernel or
+ *    boot-loader cause with amifs:route=auto shows as active
+ *    "snapshot-route (ImportImage: …)" 40% and gets the tag below, and
+ *    ops->reroute (when set) is called for it once per mount, without the
+ *    lock, so the route starts (or resumes after a remount).
+ * Both keep ImportImage's failure in the tag amifs:importimage-failure
+ * (tasks/ID/diagnosis shows it). */
+#define TASKCACHE_TAG_REROUTE "amifs:reroute"
+int taskcache_overlay(struct taskcache *tc, const struct ec2_import_task *t);
+/* Rewrite t in place as described above. 0 or -ENOMEM. Pure. */
+int taskcache_reroute_view(struct ec2_import_task *t);
+/* An import-snapshot task (DescribeImportSnapshotTasks) in the cache's
+ * shape: id, status, message and progress from its detail, which becomes
+ * snapshots[0]; the tags. The strings of *s are moved (s is left empty).
+ * A route's other disks lose amifs:name (tasks/NAME stays the route's
+ * task). 0 or -ENOMEM (out is then still releasable). Pure. */
+int taskcache_from_snapshot_task(struct ec2_import_snapshot_task *s,
+                                 struct ec2_import_task *out);
 
 /* Insert or replace one task (ImportImage's answer), deep-copied. */
 int taskcache_put(struct taskcache *tc, const struct ec2_import_task *t);

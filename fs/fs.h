@@ -78,6 +78,8 @@ struct amifs_opts {
     char *license_type;
     char *platform;
     char *architecture;
+    char *route;                 /* auto (default) | image | snapshot:
+                                    core/snaproute.h */
     int cleanup;                 /* accepted, the default now (fleet.md) */
     int keep_staged;             /* keep the staged object after success */
     double queue_lease;          /* seconds a queue claim lasts (fleet.md) */

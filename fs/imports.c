@@ -26,6 +26,7 @@
 #include "fs/buckets_int.h"
 #include "fs/imports.h"
 #include "core/name.h"
+#include "core/snaproute.h"
 
 #define SIDECAR_MAX 65536
 /* doc/CONTRACT.md "Saying why, continued" */
@@ -276,6 +277,17 @@ static int start_queue(struct fsimport *s, const struct amifs_opts *o)
     return s->queue ? importqueue_start(s->queue) : -ENOMEM;
 }
 
+/* An ImportImage of route=auto failed for an OS cause (or a remount found
+ * one half-way): continue by the snapshot route (core/snaproute.h). */
+static void on_reroute(void *ctx, const struct ec2_import_task *t)
+{
+    struct fsimport *s = ctx;
+    int rc = snaproute_resume(s->routes, t);
+    if (rc != 0 && rc != -EALREADY)
+        aws_log(s->cfg.lg, AWS_LOG_WARN, "%s: snapshot route not started "
+                "(%s)", t->import_task_id, strerror(-rc));
+}
+
 static int split_bucket(struct fsimport *s, const char *opt)
 {
     const char *slash = opt ? strchr(opt, '/') : NULL;
@@ -313,12 +325,18 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         /* the mount's upload journal and janitor (fs/fs.c: fs->jops) */
         .journal = &fs->jops};
     s->cleanup = !o->keep_staged; /* the default since doc/design/fleet.md */
-    s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s};
+    s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s,
+                                       on_reroute};
     struct taskcache_ops ops = taskcache_ops_for_client(&s->tcc);
     double iv = o->poll_interval > 0 ? o->poll_interval : 10.0;
     s->tc = taskcache_new(&ops, iv, iv < 2.0 ? iv : 2.0, &fs->logger);
     s->cfg.tasks = s->tc;
-    int rc = s->tc ? taskcache_start(s->tc) : -ENOMEM;
+    s->cfg.route = o->route;
+    struct snaproute_config rc_cfg = {fs->client, &fs->logger, s->tc, o->role,
+                                      !o->keep_staged, iv < 2.0 ? iv : 2.0};
+    s->routes = s->tc ? snaproute_new(&rc_cfg) : NULL;
+    s->cfg.routes = s->routes;
+    int rc = s->tc && s->routes ? taskcache_start(s->tc) : -ENOMEM;
     if (rc == 0)
         rc = start_queue(s, o);
     if (rc == 0)
@@ -335,9 +353,11 @@ void fsimport_free(struct fsimport *s)
 {
     if (!s)
         return;
+    snaproute_stop(s->routes); /* routes show in the cache: stop first */
     importqueue_free(s->queue); /* its worker calls into the jobs */
     regioncopy_free(s->copies);
     taskcache_free(s->tc); /* stops the poller first: no more callbacks */
+    snaproute_free(s->routes);
     for (size_t i = 0; i < s->njobs; i++) {
         if (importjob_phase(s->jobs[i]) == UPLOAD_WRITING)
             importjob_cancel(s->jobs[i]); /* unmount: nothing left behind */
@@ -1281,6 +1301,7 @@ static const struct fuse_opt imports_opts[] = {
     IOPT("license_type=%s", license_type, 0),
     IOPT("platform=%s", platform, 0),
     IOPT("architecture=%s", architecture, 0),
+    IOPT("route=%s", route, 0),
     IOPT("cleanup", cleanup, 1),
     IOPT("keep_staged", keep_staged, 1),
     IOPT("queue_lease=%lf", queue_lease, 0),
@@ -1296,7 +1317,12 @@ static const char imports_help[] =
     "    -o boot_mode=MODE      legacy-bios | uefi (default: from the image)\n"
     "    -o license_type=T      AWS | BYOL\n"
     "    -o platform=P          Linux | Windows (default: from the image)\n"
-    "    -o architecture=A      x86_64 | i386\n"
+    "    -o architecture=A      x86_64 | i386 | arm64 (snapshot route)\n"
+    "    -o route=R             auto | image | snapshot (default auto: "
+    "ImportImage,\n"
+    "                           then ImportSnapshot + RegisterImage if it "
+    "refuses\n"
+    "                           the guest's OS, kernel or boot loader)\n"
     "    -o keep_staged         keep the staged object after success (the\n"
     "                           default deletes it once the AMI is available)\n"
     "    -o queue_lease=SECONDS  how long a claim on a queued import lasts\n"

@@ -30,6 +30,7 @@ struct fsimport {
     char *prefix;
     struct taskcache *tc;        /* never NULL once created */
     struct taskcache_client tcc;
+    struct snaproute *routes;    /* the snapshot route's runner */
     int cleanup;                 /* delete the staged object on success */
     struct importqueue *queue;   /* the shared import queue (fleet.md) */
     struct regioncopy *copies;   /* CopyToRegions (core/regioncopy.h) */

@@ -230,7 +230,8 @@ void amifs_opts_release(struct amifs_opts *o)
                      &o->ca_bundle, &o->bucket,       &o->role,
                      &o->kms_key,   &o->boot_mode,    &o->license_type,
                      &o->platform,  &o->architecture, &o->mountpoint,
-                     &o->source,    &o->log_file,     &o->copy_to_regions};
+                     &o->source,    &o->log_file,     &o->copy_to_regions,
+                     &o->route};
 
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
@@ -283,12 +284,14 @@ static struct fuse_opt *merged_table(void)
 static int check_enums(const struct amifs_opts *o)
 {
     const char *const v[] = {o->boot_mode, o->license_type, o->platform,
-                             o->architecture};
+                             o->architecture, o->route};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         const struct import_enum *e = &IMPORT_ENUMS[i];
         if (!import_enum_ok(e->opt, v[i])) {
-            fprintf(stderr, "amifs: %s must be %s or %s, not '%s'\n", e->opt,
-                    e->values[0], e->values[1], v[i]);
+            char list[128];
+            import_enum_list(e, list, sizeof list);
+            fprintf(stderr, "amifs: %s must be %s, not '%s'\n", e->opt, list,
+                    v[i]);
             return -1;
         }
     }

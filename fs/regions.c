@@ -176,7 +176,8 @@ static struct region_view *region_find(struct amifs *fs, const char *name,
 static struct taskcache *start_cache(struct amifs *fs, struct region_view *r)
 {
     double iv = fs->opts.poll_interval > 0 ? fs->opts.poll_interval : 10.0;
-    r->tcc = (struct taskcache_client){fs->client, r->name, NULL, NULL};
+    r->tcc = (struct taskcache_client){fs->client, r->name, NULL, NULL,
+                                       NULL};
     struct taskcache_ops ops = taskcache_ops_for_client(&r->tcc);
     struct taskcache *tc =
         taskcache_new(&ops, iv, iv < 2.0 ? iv : 2.0, &fs->logger);

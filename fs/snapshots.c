@@ -546,8 +546,15 @@ static int do_register(struct sn_view *v, struct amifs *fs,
                            ? fs->opts.architecture : "x86_64";
     const char *boot = fs->opts.boot_mode && *fs->opts.boot_mode
                            ? fs->opts.boot_mode : NULL;
-    struct ec2_register_params rp = {p->arg, NULL, p->id, NULL, arch, boot,
-                                     NULL, true};
+    struct ec2_register_disk disk = {"/dev/sda1", p->id, true};
+    struct ec2_register_params rp = {0};
+    rp.name = p->arg;
+    rp.architecture = arch;
+    rp.boot_mode = boot;
+    rp.root_device_name = disk.device_name;
+    rp.ena_support = true;
+    rp.disks = &disk;
+    rp.ndisks = 1;
     aws_error_clear(&err);
     if (ec2_register_image(v->client, v->region, &rp, image_id,
                            sizeof(image_id), &err) != 0) {

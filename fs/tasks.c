@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "core/diagnosis.h"
+#include "core/snaproute.h"
 #include "fs/imports.h"
 #include "fs/tasks.h"
 #include "core/status.h"
@@ -147,6 +148,20 @@ struct view {
     bool have_task;
 };
 
+/* An ImportImage the snapshot route continues keeps its first failure
+ * (core/snaproute.h): diagnosis explains it, and says what amifs did. */
+static int rerouted_diagnosis(const struct ec2_import_task *t, struct buf *out)
+{
+    const char *first = t ? status_tag(&t->tags, SNAPROUTE_TAG_FIRST) : NULL;
+    if (!first)
+        return -ENOENT;
+    int rc = diagnosis_render(first, out);
+    return rc != 0 ? rc : buf_printf(out, "Route: amifs continued by the "
+                                          "snapshot route (ImportSnapshot "
+                                          "per disk, then RegisterImage) "
+                                          "from the staged object\n");
+}
+
 static int render(struct view *v, const struct ec2_import_task *t,
                   bool cancelled)
 {
@@ -163,7 +178,7 @@ static int render(struct view *v, const struct ec2_import_task *t,
         return status_source(v->u, t, v->out);
     case F_DIAG:
         if (v->word != STATUS_FAILED && v->word != STATUS_CANCELLED)
-            return -ENOENT;
+            return rerouted_diagnosis(t, v->out);
         return diagnosis_render_at(status_failure(v->u, t, cancelled),
                                    v->where, v->out);
     case F_AMI:

@@ -538,7 +538,14 @@ static void run(struct ova_validator *v, struct archive *a)
             archive_failed(v, a);
             return;
         }
-        if (member_begin(v, e) < 0 || read_member(v, a, e) < 0)
+        if (member_begin(v, e) < 0)
+            return;
+        /* The format has consumed the header(s) (pax/GNU extensions too):
+         * the filter's position is where this member's data begins. */
+        if (v->arc->role == R_DISK && v->arc->disk_index < OVA_FACTS_MAX_DISKS)
+            v->facts.disks[v->arc->disk_index].data_offset =
+                (uint64_t)archive_filter_bytes(a, 0);
+        if (read_member(v, a, e) < 0)
             return;
     }
 }

@@ -85,6 +85,10 @@ struct ova_disk_facts {
     char subformat[32];    /* "streamOptimized", "dynamic", "fixed", "mbr", … */
     uint64_t file_size;    /* bytes of the file / member seen */
     uint64_t capacity;     /* virtual size in bytes; 0 when unknown */
+    uint64_t data_offset;  /* OVA: where the member's bytes start in the tar
+                              (they lie contiguous for file_size bytes), so
+                              the staged OVA can be carved server-side; 0
+                              for a single disk (the whole file) */
 };
 
 /* Everything learnt while validating. Valid (and stable) after finish();

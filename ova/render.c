@@ -61,6 +61,7 @@ static cJSON *disk_json(const struct ova_disk_facts *d)
     cJSON_AddStringToObject(o, "format", d->format);
     cJSON_AddStringToObject(o, "subformat", d->subformat);
     cJSON_AddNumberToObject(o, "file_size", (double)d->file_size);
+    cJSON_AddNumberToObject(o, "data_offset", (double)d->data_offset);
     cJSON_AddNumberToObject(o, "capacity", (double)d->capacity);
     return o;
 }

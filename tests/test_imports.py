@@ -202,6 +202,9 @@ def test_refusal_comes_before_the_end_of_a_big_copy(endpoint, images,
 def test_image_without_os_fails_with_diagnosis(endpoint, images, bad_mount):
     m = bad_mount
     e = images["vmdk-no-os"]
+    # route=image: with the default (auto) the snapshot route would go on
+    with open(os.path.join(m.path, "imports", e["file"] + ".json"), "w") as f:
+        f.write('{"Route": "image"}')
     r = cp(e["path"], os.path.join(m.path, "imports"))
     assert r.returncode == 0, r.stderr  # valid image: the import starts
     final = wait_status(m, e["file"])
@@ -544,7 +547,7 @@ def test_bad_parameter_values_are_refused_where_given(imp):
                        input='{"BootMode": "bios"}', capture_output=True,
                        text=True)
     assert p.returncode != 0 and "Invalid argument" in p.stderr, p.stderr
-    assert "BootMode must be legacy-bios or uefi" in imp.log()
+    assert "BootMode must be legacy-bios, uefi or uefi-preferred" in imp.log()
     dst = os.path.join(d, "xa.vmdk")
     fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:

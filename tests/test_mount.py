@@ -143,9 +143,10 @@ def test_daemonizes_without_f(endpoint, tmp_path):
 # with a sentence naming the option, instead of every import later.
 
 @pytest.mark.parametrize("opt,word", [
-    ("boot_mode=bios", "boot_mode must be legacy-bios or uefi"),
+    ("boot_mode=bios", "boot_mode must be legacy-bios, uefi or "
+     "uefi-preferred"),
     ("platform=Solaris", "platform must be Linux or Windows"),
-    ("architecture=arm", "architecture must be x86_64 or i386"),
+    ("architecture=arm", "architecture must be x86_64, i386 or arm64"),
     ("license_type=free", "license_type must be AWS or BYOL"),
     ("part_size=6G", "part_size must be at most 5G"),
     ("cache_ttl=-1", "cache_ttl must be >= 0"),

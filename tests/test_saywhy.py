@@ -131,7 +131,7 @@ def make_images(outdir, only):
 def test_amifs_wait_exit_code_says_the_outcome(endpoint, tmp_path):
     imgs = make_images(str(tmp_path / "img"), ["vmdk", "vmdk-no-os"])
     m = mount_fixtures.Mount(endpoint, str(tmp_path),
-                             opts="poll_interval=0.5")
+                             opts="poll_interval=0.5,route=image")
     m.start()
     try:
         for name, as_name, code, word in (

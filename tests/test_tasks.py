@@ -93,6 +93,9 @@ def test_wait_blocks_until_the_end_and_is_interruptible(tm, images):
 
 
 def test_failed_task_has_a_diagnosis(tm, images):
+    # route=image: with the default (auto) the snapshot route would go on
+    with open(os.path.join(tm.path, "imports", "noos.vmdk.json"), "w") as f:
+        f.write('{"Route": "image"}')
     copy_in(tm, images, "vmdk-no-os", "noos.vmdk")
     out = wait_status(tm, "noos.vmdk")
     assert out.startswith("failed ClientError: Unknown OS"), out

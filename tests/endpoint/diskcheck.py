@@ -15,6 +15,8 @@ import shutil
 import struct
 import subprocess
 import tarfile
+
+import guestrules
 import xml.etree.ElementTree as ET
 
 OVF_NS = "http://schemas.dmtf.org/ovf/envelope/1"
@@ -207,7 +209,11 @@ def _os_facts(path, qfmt, work):
         linux = [start for t, start in parts if t in LINUX_TYPES]
         if not linux:
             raise Reject(MSG_NO_OS)
-        return _os_release(raw, linux[0]), boot
+        osr = _os_release(raw, linux[0])
+        refused = guestrules.check(raw, linux[0], osr)
+        if refused:
+            raise Reject(refused)
+        return osr, boot
     finally:
         os.unlink(raw)
 

@@ -33,7 +33,7 @@ from awsxml import Reply, add, ec2_response
 from tasks import ImportedAmi
 from vmimport import ApiError, _bool, _indexed
 
-ACTIONS = ("CopyImage", "CreateImage", "RegisterImage",
+ACTIONS = ("CopyImage", "CreateImage",
            "EnableImageDeprecation", "DisableImageDeprecation",
            "DisableImage", "EnableImage")
 # How long an image made by CreateImage stays "pending".
@@ -293,52 +293,6 @@ class Lifecycle:
         t.start()
         return ec2_response("CreateImage", lambda r: add(r, "imageId",
                                                          new_id))
-
-    def _RegisterImage(self, info, account):
-        """RegisterImage from EBS snapshots (moto's ignores the mappings
-        and invents a snapshot): the snapshots must be the caller's
-        (InvalidSnapshot.NotFound), the name unused
-        (InvalidAMIName.Duplicate); the image maps them, with the given
-        architecture and boot mode, and is available at once."""
-        p, region = info.params, info.region or "us-east-1"
-        be = ec2_backends[account][region]
-        name = p.get("Name")
-        if not name:
-            raise ApiError("MissingParameter", "The request must contain "
-                           "the parameter Name")
-        if any(a.name == name for a in be.amis.values()):
-            raise ApiError("InvalidAMIName.Duplicate", "AMI name %s is "
-                           "already in use by AMI" % name)
-        snaps = []
-        for m in _indexed(p, "BlockDeviceMapping").values():
-            sid = m.get("Ebs.SnapshotId")
-            if not sid:
-                continue
-            if sid not in be.snapshots:
-                raise ApiError("InvalidSnapshot.NotFound", "The snapshot "
-                               "'%s' does not exist." % sid)
-            snaps.append(be.snapshots[sid])
-        if not snaps:
-            raise ApiError("InvalidParameterCombination", "No EBS snapshot "
-                           "in BlockDeviceMapping")
-        arch = p.get("Architecture") or "x86_64"
-        if arch not in ("i386", "x86_64", "arm64", "x86_64_mac",
-                        "arm64_mac"):
-            raise ApiError("InvalidParameterValue", "Invalid value '%s' "
-                           "for architecture" % arch)
-        new_id = random_ami_id()
-        ami = CopiedAmi(be, new_id, snaps, name=name,
-                        description=p.get("Description") or "",
-                        architecture=arch, virtualization_type="hvm",
-                        hypervisor="xen", root_device_type="ebs",
-                        root_device_name=p.get("RootDeviceName")
-                        or "/dev/sda1", region_name=region + "a",
-                        boot_mode=p.get("BootMode") or "legacy-bios",
-                        image_location="%s/%s" % (account, name))
-        ami.ena_support = _bool(p.get("EnaSupport"))
-        be.amis[new_id] = ami
-        return ec2_response("RegisterImage", lambda r: add(r, "imageId",
-                                                           new_id))
 
     # ---- deprecation and disabling (moto 5.2.1 has neither) ----
 

@@ -20,12 +20,14 @@ from moto.s3.models import s3_backends
 
 import auth
 import exports
+import register
 from awsxml import Reply, add, ec2_response
 from quota import Quota, QuotaError, active_until
 from tasks import ImportTask
 
 ACTIONS = ("ImportImage", "DescribeImportImageTasks", "CancelImportTask",
-           "ImportSnapshot", "DescribeImportSnapshotTasks") + exports.ACTIONS
+           "ImportSnapshot", "DescribeImportSnapshotTasks", "RegisterImage") + \
+    exports.ACTIONS
 IMAGE_FORMATS = ("OVA", "VMDK", "VHD", "VHDX", "RAW")
 SNAP_FORMATS = ("VMDK", "VHD", "VHDX", "RAW")
 EXT_FORMAT = {"ova": "OVA", "vmdk": "VMDK", "vhd": "VHD", "vhdx": "VHDX",
@@ -161,6 +163,9 @@ class VmImport:
                 self.tokens[key] = (fp, task.id)
         threading.Thread(target=task.run, name=task.id, daemon=True).start()
         return task
+
+    def _RegisterImage(self, info, account):
+        return register.register_image(info, account, ApiError)
 
     # -------------------------------------------------------------- tags --
     # moto answers InvalidID for CreateTags/DeleteTags on import task ids;

@@ -79,10 +79,58 @@ def run(*argv, **kw):
     return p.stdout
 
 
+# Guests VM Import refuses (ImportImage; ImportSnapshot takes them):
+# "kernel6" an Ubuntu 22.04 with the HWE kernel 6.5 only; "bls" a Fedora 36
+# whose GRUB reads Boot Loader Specification entries.
+KERNEL6 = "6.5.0-14-generic"
+FEDORA = """NAME="Fedora Linux"
+VERSION="36 (Cloud Edition)"
+ID=fedora
+VERSION_ID=36
+PRETTY_NAME="Fedora Linux 36 (Cloud Edition)"
+"""
+FEDORA_KERNEL = "5.17.5-300.fc36.x86_64"
+REFUSED = {
+    "kernel6": "ClientError: Unsupported kernel version " + KERNEL6,
+    "bls": ("ClientError: BLSC-style GRUB found, but unable to detect "
+            "default kernel"),
+}
+
+
+def _write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb" if isinstance(data, bytes) else "w") as f:
+        f.write(data)
+
+
+def _guest_tree(d, guest):
+    """The files of a refused guest (see REFUSED)."""
+    if guest == "kernel6":
+        _write(os.path.join(d, "etc", "os-release"), OS_RELEASE)
+        kernel = KERNEL6
+        root = "/dev/sda1"           # a device-name fstab (no UUID/LABEL)
+    else:
+        _write(os.path.join(d, "etc", "os-release"), FEDORA)
+        kernel = FEDORA_KERNEL
+        root = "LABEL=root"
+        _write(os.path.join(d, "boot", "loader", "entries",
+                            "0123abcd-%s.conf" % kernel),
+               "title Fedora Linux (%s) 36\nversion %s\nlinux /vmlinuz-%s\n"
+               "initrd /initramfs-%s.img\noptions root=LABEL=root ro\n"
+               % (kernel, kernel, kernel, kernel))
+        _write(os.path.join(d, "boot", "grub2", "grub.cfg"),
+               "blscfg\n")
+    _write(os.path.join(d, "etc", "fstab"), "%s / ext4 defaults 0 1\n" % root)
+    _write(os.path.join(d, "boot", "vmlinuz-" + kernel),
+           b"\x7fdummy kernel " + kernel.encode() + b"\n")
+
+
 def _rootfs_tree(d, os_files):
     os.makedirs(os.path.join(d, "etc"))
     os.makedirs(os.path.join(d, "boot", "grub"))
-    if os_files:
+    if os_files in REFUSED:
+        _guest_tree(d, os_files)
+    elif os_files:
         with open(os.path.join(d, "etc", "os-release"), "w") as f:
             f.write(OS_RELEASE)
         with open(os.path.join(d, "etc", "hostname"), "w") as f:
@@ -609,6 +657,27 @@ def build_good(c, only):
         c.add("vmdk-no-os", "vm-no-os.vmdk", kind, True, None, [f],
               "valid VMDK whose filesystem has no /etc/os-release",
               endpoint=UNKNOWN_OS)
+    refused = [
+        ("vmdk-kernel6", "vmdk", "vm-kernel6.vmdk", {"os": "kernel6"},
+         "Ubuntu 22.04 with only kernel 6.5 (VM Import refuses the kernel)"),
+        ("vmdk-bls", "vmdk", "vm-bls.vmdk", {"os": "bls"},
+         "Fedora 36 with BLS boot entries (VM Import refuses BLS GRUB)"),
+        ("raw-efi-kernel6", "raw", "vm-efi-kernel6.raw",
+         {"os": "kernel6", "efi": True},
+         "GPT + ESP (UEFI) disk whose kernel VM Import refuses"),
+    ]
+    for name, fmt, file, kw, notes in refused:
+        if want(name):
+            _, f, kind = _single(c, name, fmt, file, notes, **kw)
+            c.add(name, file, kind, True, None, [f], notes,
+                  endpoint=REFUSED[kw["os"]],
+                  firmware="efi" if kw.get("efi") else "bios")
+    if want("ova-2disks-kernel6"):
+        r = _good_ova(c, "ova-2disks-kernel6", "vm-2disks-kernel6.ova", "",
+                      ndisks=2, disk_kw={"os": "kernel6"})
+        c.add("ova-2disks-kernel6", "vm-2disks-kernel6.ova", "OVA", True,
+              None, r["disks"], "two-disk OVA whose boot disk has a kernel "
+              "VM Import refuses", endpoint=REFUSED["kernel6"])
     if want("ova-no-os"):
         r = _good_ova(c, "ova-no-os", "vm-no-os.ova", "",
                       disk_kw={"os": False})
@@ -791,6 +860,7 @@ ALL_NAMES = [
     "ova-ustar", "ova-pax", "ova-gnu", "ova-bsdtar", "ova-2disks",
     "ova-mf-sha1", "ova-mf-sha256", "ova-mf-last", "ova-efi", "vmdk", "vhd",
     "vhd-fixed", "vhdx", "raw", "raw-gpt", "img", "raw-efi", "vmdk-no-os",
+    "vmdk-kernel6", "vmdk-bls", "raw-efi-kernel6", "ova-2disks-kernel6",
     "ova-no-os", "bad-not-tar", "bad-empty", "bad-empty-vmdk",
     "bad-ovf-not-first", "bad-xml", "bad-xml-entities", "bad-missing-disk",
     "bad-absent-cdrom", "bad-manifest", "bad-manifest-last",

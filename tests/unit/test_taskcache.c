@@ -283,7 +283,7 @@ static void grab(void *arg, const struct ec2_import_task *t, bool cancelled)
 static struct taskcache *new_cache(struct fake *f)
 {
     struct taskcache_ops ops = {f_describe, f_release, f_tags, f_cancel,
-                                f_ended, f};
+                                f_ended, f, NULL};
     return taskcache_new(&ops, 10, 2, NULL);
 }
 
