@@ -582,6 +582,9 @@ static int resolve(struct importjob *j, struct import_params *p)
         ok = ok && import_tag_set(&p->tags, "Name", nm) == 0;
     ok = ok && import_tag_set(&p->tags, STATUS_TAG_NAME, nm) == 0;
     ok = ok && import_tag_set(&p->tags, STATUS_TAG_TIME, when) == 0;
+    if (j->src_bucket || j->params.keep_staged > 0)
+        ok = ok &&
+             import_tag_set(&p->tags, STATUS_TAG_KEEP_SOURCE, "true") == 0;
     const char *copy = p->copy_regions ? p->copy_regions : c->copy_regions;
     if (copy && *copy) /* any mount that sees the task end makes the copies */
         ok = ok && import_tag_set(&p->tags, STATUS_TAG_COPY_TO, copy) == 0;
@@ -757,7 +760,7 @@ static int start_snapshot_route(struct importjob *j,
                                          "ImportSnapshot"
                                        : "starting ImportSnapshot");
     struct snaproute_req q = {0};
-    q.bucket = j->cfg->bucket;
+    q.bucket = obj_bucket(j);
     q.key = j->key;
     q.etag = j->etag;
     q.name = nm;
@@ -1231,7 +1234,8 @@ int importjob_queue_failed(struct importjob *j, const char *why)
 int importjob_keep_staged(struct importjob *j)
 {
     pthread_mutex_lock(&j->mu);
-    int k = j->params.keep_staged;
+    /* an adopted object (a symlink into imports/) is the user's: kept */
+    int k = j->src_bucket ? 1 : j->params.keep_staged;
     pthread_mutex_unlock(&j->mu);
     return k;
 }

@@ -616,6 +616,10 @@ static void clean(struct route *q)
         aws_error_clear(&err);
         s3_delete_object(q->r->cfg.client, q->bucket, key, &err);
     }
+    /* the source itself only when amifs staged it (status.h) */
+    const char *keep = status_tag(&q->tags, STATUS_TAG_KEEP_SOURCE);
+    if (keep && strcmp(keep, "true") == 0)
+        return;
     aws_error_clear(&err);
     s3_delete_object(q->r->cfg.client, q->bucket, q->key, &err);
 }
@@ -748,6 +752,11 @@ int snaproute_start(struct snaproute *r, const struct snaproute_req *q,
     snprintf(lead_out, lead_n, "%s", x->lead);
     show_active(x, "importing snapshots", 10);
     rc = launch(r, x);
+    /* The task cache may have seen the first ImportSnapshot task between
+     * begin() and launch() and resumed this very route (same lead): it
+     * runs, which is all the caller asked for. */
+    if (rc == -EALREADY)
+        return 0;
     if (rc != 0)
         snprintf(why, whylen, "could not start the route (%s)",
                  strerror(-rc));

@@ -120,6 +120,10 @@ void status_human_bytes(uint64_t n, char *out, unsigned len);
 /* Seconds since the epoch when the import was started (orders re-imports
  * of the same name). */
 #define STATUS_TAG_TIME "amifs:started"
+/* "true" on an import whose source object amifs did not stage (a symlink
+ * into imports/, doc/design/exports.md) or that the user asked to keep
+ * (KeepStaged): no cleanup, and no snapshot route, ever deletes it. */
+#define STATUS_TAG_KEEP_SOURCE "amifs:keep-source"
 /* Put on the task (value: the AMI id) once its AMI and snapshots carry the
  * task's tags, so no later mount tags them again: a tag the user removed
  * from the AMI stays removed, and a mount does not re-tag every import the

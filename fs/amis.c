@@ -1668,6 +1668,7 @@ static int start_export(struct amis_view *v, struct amifs *fs,
         return -ENOMEM;
     snprintf(r->id, sizeof r->id, "%s", p->id);
     snprintf(r->region, sizeof r->region, "%.7s", p->arg);
+    snprintf(r->dir, sizeof r->dir, "%.7s", p->arg); /* the listed name */
     snprintf(r->new_id, sizeof r->new_id, "%s", task);
     pthread_mutex_lock(&v->lock);
     r->next = v->exports;

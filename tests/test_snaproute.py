@@ -118,7 +118,10 @@ def test_two_disk_ova_is_carved_server_side(endpoint, images, tmp_path):
     """route=snapshot: each OVA disk member is copied out of the staged OVA
     with UploadPartCopy byte ranges, imported, and mapped in OVF order."""
     e = images["ova-2disks-kernel6"]
-    m = start_mount(endpoint, str(tmp_path), opts="route=snapshot")
+    # keep_staged: the carved objects are compared below (cleanup is the
+    # default and deletes them once the AMI exists)
+    m = start_mount(endpoint, str(tmp_path),
+                    opts="route=snapshot,keep_staged")
     try:
         mark = endpoint.mark()
         cp_in(m, e["path"], "two.ova", {"Tags": {"team": "blue"}})

@@ -327,7 +327,8 @@ class Exports:
                            "the parameters ImageId and S3ExportLocation")
         ami = _ami(account, region, req["image"])
         raws = [self.disks.get(s) for s in _snapshots_of(ami)]
-        if not raws or None in raws:
+        if not raws or None in raws or \
+                getattr(ami, "exportable", True) is False:
             raise ApiError("NotExportable", NOT_EXPORTABLE % req["image"])
         _check_bucket(account, region, req["bucket"])
         _check_export_role(account, req)

@@ -25,6 +25,9 @@ class MappedAmi(ImportedAmi):
     """An AMI whose mappings are the request's (device names included)."""
 
     __module__ = "moto.ec2.amifs_registered"
+    # RegisterImage makes an AMI that VM Import did not create: ExportImage
+    # answers NotExportable for it (exports.py)
+    exportable = False
 
     def __init__(self, be, ami_id, snaps, devices, **kw):
         self._devices = devices
