@@ -28,6 +28,7 @@
 #include "fs/buckets_int.h"
 
 static const char etag_xattr[] = "user.amifs.etag";
+static const char checksum_xattr[] = "user.amifs.checksum";
 
 static bool is_dots(const char *s, size_t n)
 {
@@ -630,34 +631,64 @@ static int bk_rename(struct amifs *fs, const char *from, const char *to,
 
 /* ---- xattrs ------------------------------------------------------------- */
 
+static int xattr_out(const char *s, char *value, size_t n)
+{
+    size_t len = strlen(s);
+
+    if (n == 0)
+        return (int)len;
+    if (n < len)
+        return -ERANGE;
+    memcpy(value, s, len);
+    return (int)len;
+}
+
+/* user.amifs.checksum: "ALGORITHM:value" as S3 keeps it for the object
+ * (HEAD with x-amz-checksum-mode), e.g. "CRC32C:4waSgw=="; ENODATA when it
+ * has none. Asked of S3 each time: it is read rarely, and it must be the
+ * checksum of the object as it is now. */
+static int checksum_getxattr(struct amifs *fs, const char *rel, char *value,
+                             size_t n)
+{
+    struct s3_checksum ck;
+    struct aws_error err;
+    struct bpath p;
+    char out[128];
+
+    if (bpath_parse(rel, &p) < 0 || !p.key[0])
+        return -ENODATA;
+    aws_error_clear(&err);
+    if (s3_head_checksum(fs->client, p.bucket, p.key, NULL, &ck, &err) < 0)
+        return bk_fail(fs, "HeadObject", rel, &err);
+    if (!ck.algorithm[0])
+        return -ENODATA;
+    snprintf(out, sizeof out, "%s:%s", ck.algorithm, ck.value);
+    return xattr_out(out, value, n);
+}
+
 static int bk_getxattr(struct amifs *fs, const char *rel, const char *name,
                        char *value, size_t n)
 {
     struct cache_attr a;
     struct bpath p;
-    size_t len;
     int rc;
 
-    if (strcmp(name, etag_xattr) != 0)
+    if (strcmp(name, etag_xattr) != 0 && strcmp(name, checksum_xattr) != 0)
         return -ENODATA;
     rc = bk_lookup(fs, rel, &a);
     if (rc < 0)
         return rc;
     if (a.kind != CACHE_FILE || bk_upload_busy(bk_of(fs), rel, false))
         return -ENODATA;
+    if (strcmp(name, checksum_xattr) == 0)
+        return checksum_getxattr(fs, rel, value, n);
     if (!a.etag[0] && bpath_parse(rel, &p) == 0) {
         cache_forget(bk_of(fs)->cache, rel);
         rc = lookup_key(fs, &p, rel, &a);
         if (rc < 0)
             return rc;
     }
-    len = strlen(a.etag);
-    if (n == 0)
-        return (int)len;
-    if (n < len)
-        return -ERANGE;
-    memcpy(value, a.etag, len);
-    return (int)len;
+    return xattr_out(a.etag, value, n);
 }
 
 static int bk_listxattr(struct amifs *fs, const char *rel, char *list, size_t n)
@@ -670,11 +701,12 @@ static int bk_listxattr(struct amifs *fs, const char *rel, char *list, size_t n)
     if (a.kind != CACHE_FILE)
         return 0;
     if (n == 0)
-        return sizeof(etag_xattr);
-    if (n < sizeof(etag_xattr))
+        return sizeof(etag_xattr) + sizeof(checksum_xattr);
+    if (n < sizeof(etag_xattr) + sizeof(checksum_xattr))
         return -ERANGE;
     memcpy(list, etag_xattr, sizeof(etag_xattr));
-    return sizeof(etag_xattr);
+    memcpy(list + sizeof(etag_xattr), checksum_xattr, sizeof(checksum_xattr));
+    return sizeof(etag_xattr) + sizeof(checksum_xattr);
 }
 
 /* create: bucket_io.c makes the object, once the name is one we can list
