@@ -188,6 +188,12 @@ void amifs_stat_dir(const struct amifs *fs, struct stat *st, time_t mtime)
     st->st_size = 4096;
 }
 
+/* The largest FUSE write (op_init) and the st_blksize of files: cp, dd
+ * and most tools size their buffers by st_blksize, and the kernel passes
+ * each write() on as one request, so 1 MiB here is what makes 1 MiB
+ * writes reach the daemon (doc/design/perf.md). */
+#define AMIFS_MAX_WRITE (1u << 20)
+
 void amifs_stat_file(const struct amifs *fs, struct stat *st, uint64_t size,
                      time_t mtime, bool writable)
 {
@@ -198,6 +204,7 @@ void amifs_stat_file(const struct amifs *fs, struct stat *st, uint64_t size,
     /* Report the blocks the data would take: a smaller st_blocks makes cp
      * believe the file is sparse. */
     st->st_blocks = (blkcnt_t)((size + 511) / 512);
+    st->st_blksize = AMIFS_MAX_WRITE;
 }
 
 void amifs_stat_link(const struct amifs *fs, struct stat *st, size_t target_len)
@@ -742,8 +749,6 @@ static void uploads_stop(struct amifs *fs)
     journal_close(fs->journal);
     fs->journal = NULL;
 }
-
-#define AMIFS_MAX_WRITE (1u << 20)
 
 static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
