@@ -101,6 +101,12 @@ struct aws_request {
     size_t body_len;
     const struct aws_body_source *source; /* streaming body, or NULL */
     const char *payload_sha256; /* hex, when the caller already knows it */
+    /* S3: the body is described by an x-amz-checksum-* header (S3 verifies
+     * it). Over https, or to an endpoint on this host, the payload is then
+     * sent as UNSIGNED-PAYLOAD (no SHA-256 pass); over plain http to
+     * another host it is still signed, as the AWS SDKs do, because a CRC
+     * does not stop someone on the path from changing the bytes. */
+    bool body_checksummed;
     aws_body_sink sink;  /* streaming 2xx body, or NULL to collect */
     void *sink_ctx;
     bool idempotent;     /* safe to retry after the request may have landed */

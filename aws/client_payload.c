@@ -103,13 +103,16 @@ int awsc_payload_hash(struct aws_client *c, const struct aws_request *req,
                         const struct target *t, char hex[65],
                         struct aws_error *err)
 {
-    if (req->payload_sha256) {
-        snprintf(hex, 65, "%s", req->payload_sha256);
+    bool unsigned_ok = req->svc == AWS_SVC_S3 && awsc_body_size(req) > 0 &&
+                       (c->unsigned_payload || req->body_checksummed) &&
+                       (t->https || (req->body_checksummed && t->loopback));
+
+    if (unsigned_ok) {
+        snprintf(hex, 65, "%s", SIGV4_UNSIGNED_PAYLOAD);
         return 0;
     }
-    if (req->svc == AWS_SVC_S3 && c->unsigned_payload && t->https &&
-        awsc_body_size(req) > 0) {
-        snprintf(hex, 65, "%s", SIGV4_UNSIGNED_PAYLOAD);
+    if (req->payload_sha256) {
+        snprintf(hex, 65, "%s", req->payload_sha256);
         return 0;
     }
     if (req->source && req->source->size > 0)

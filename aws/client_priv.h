@@ -75,6 +75,7 @@ struct target {
     const char *query;
     const char *region;
     bool https;
+    bool loopback;   /* host is localhost / 127.0.0.0/8 / ::1 */
     bool sign;
 };
 

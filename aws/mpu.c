@@ -28,8 +28,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "aws/crc.h"
 #include "aws/s3.h"
 #include "aws/sigv4.h"
 
@@ -38,6 +37,7 @@
 #define MPU_MAX_PART ((uint64_t)5 << 30)
 #define MPU_MAX_PARTS 10000u
 #define MPU_FIRST_GROWTH ((size_t)64 << 10)
+#define MPU_HUGE_FROM ((size_t)1 << 20)
 
 /* ---- part sizes (pure) -------------------------------------------------- */
 
@@ -111,8 +111,8 @@ struct slot {
     size_t want;          /* this part's size */
     size_t reserved;      /* budget bytes held (memory parts) */
     int fd;               /* spilled part: temp file, else -1 */
-    EVP_MD_CTX *md5, *sha;
-    struct s3_digests dig;
+    uint32_t crc;         /* CRC32C of the bytes (spilled: as they come) */
+    char crc_b64[AWS_CRC32C_B64];
     uint64_t rpos;        /* body callback's position */
     unsigned part_no;
     enum slot_state st;
@@ -145,6 +145,7 @@ struct mpu {
     struct aws_error err; /* the first error */
     char upload_id[1024];
     char etag[72];
+    uint32_t crc;         /* the object's CRC32C once DONE */
     bool creating;        /* writer is creating the upload (HTTP) */
     bool cancel;          /* skip queued parts, no new work (also atomic) */
     bool writing;         /* the writer is inside mpu_write/mpu_finish and
@@ -328,13 +329,6 @@ static struct slot *pool_unqueue_locked(struct mpu_shared *sh,
 
 /* ---- slots -------------------------------------------------------------- */
 
-static void slot_digests_free(struct slot *s)
-{
-    EVP_MD_CTX_free(s->md5);
-    EVP_MD_CTX_free(s->sha);
-    s->md5 = s->sha = NULL;
-}
-
 /* Give back what the part holds: memory to the budget, the file and its
  * spill place. Called by whoever moves the slot to FREE. */
 static void slot_release(struct mpu *m, struct slot *s)
@@ -343,7 +337,6 @@ static void slot_release(struct mpu *m, struct slot *s)
     if (spill) {
         close(s->fd);
         s->fd = -1;
-        slot_digests_free(s);
         pool_release(m->sh, 0, true);
     } else if (s->reserved) {
         if (s->data)
@@ -371,22 +364,17 @@ static int spill_open(const char *dir)
     return fd;
 }
 
-/* Make the slot a file-backed part: file, digest contexts. */
+/* Make the slot a file-backed part. */
 static int slot_spill_open(struct mpu *m, struct slot *s,
                            struct aws_error *err)
 {
     s->fd = spill_open(m->sh->spill_dir);
-    s->md5 = EVP_MD_CTX_new();
-    s->sha = EVP_MD_CTX_new();
-    if (s->fd < 0 || !s->md5 || !s->sha ||
-        !EVP_DigestInit_ex(s->md5, EVP_md5(), NULL) ||
-        !EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL)) {
+    s->crc = 0;
+    if (s->fd < 0) {
         aws_error_set(err, AWS_ERR_IO, "cannot stage a part in %s: %s",
                       m->sh->spill_dir, strerror(errno));
-        if (s->fd < 0) { /* slot_release only gives back places of files */
-            slot_digests_free(s);
-            pool_release(m->sh, 0, true);
-        }
+        /* slot_release only gives back places of files */
+        pool_release(m->sh, 0, true);
         return -1;
     }
     return 0;
@@ -395,8 +383,7 @@ static int slot_spill_open(struct mpu *m, struct slot *s,
 static int spill_write(struct slot *s, const char *p, size_t k,
                        struct aws_error *err)
 {
-    EVP_DigestUpdate(s->md5, p, k);
-    EVP_DigestUpdate(s->sha, p, k);
+    s->crc = aws_crc32c(s->crc, p, k);
     uint64_t off = s->len;
     while (k) {
         ssize_t w = pwrite(s->fd, p, k, (off_t)off);
@@ -412,25 +399,14 @@ static int spill_write(struct slot *s, const char *p, size_t k,
     return 0;
 }
 
-static void spill_digests_final(struct slot *s)
+/* The part's CRC32C in S3's spelling. Memory parts are hashed here, by
+ * the worker that sends them (parts of one upload hash in parallel);
+ * spilled parts were hashed as their bytes were written. */
+static void slot_crc_final(struct slot *s)
 {
-    unsigned char md5[16], sha[32];
-    unsigned int n = 0;
-    static const char hx[] = "0123456789abcdef";
-    EVP_DigestFinal_ex(s->md5, md5, &n);
-    EVP_DigestFinal_ex(s->sha, sha, &n);
-    EVP_EncodeBlock((unsigned char *)s->dig.md5_b64, md5, 16);
-    for (int i = 0; i < 16; i++) {
-        s->dig.md5_hex[2 * i] = hx[md5[i] >> 4];
-        s->dig.md5_hex[2 * i + 1] = hx[md5[i] & 15];
-    }
-    s->dig.md5_hex[32] = '\0';
-    for (int i = 0; i < 32; i++) {
-        s->dig.sha256_hex[2 * i] = hx[sha[i] >> 4];
-        s->dig.sha256_hex[2 * i + 1] = hx[sha[i] & 15];
-    }
-    s->dig.sha256_hex[64] = '\0';
-    slot_digests_free(s);
+    if (s->fd < 0)
+        s->crc = aws_crc32c(0, s->data ? s->data : "", s->len);
+    aws_crc32c_b64(s->crc, s->crc_b64);
 }
 
 /* ---- sending a part (body from memory or from the part's file) ---------- */
@@ -471,7 +447,10 @@ static int body_rewind(void *ctx)
 static int put_slot(struct mpu *m, struct slot *s, int part_no,
                     char *etag, struct aws_error *err)
 {
-    struct sigv4_header h[1] = {{"Content-MD5", s->dig.md5_b64}};
+    /* x-amz-sdk-checksum-algorithm is what the SDKs send beside the value;
+     * S3 verifies x-amz-checksum-crc32c and stores it with the object. */
+    struct sigv4_header h[2] = {{"x-amz-checksum-crc32c", s->crc_b64},
+                                {"x-amz-sdk-checksum-algorithm", "CRC32C"}};
     struct aws_body_source src = {body_read, body_rewind, s, s->len};
     struct aws_request r;
     struct aws_response resp;
@@ -493,9 +472,9 @@ static int put_slot(struct mpu *m, struct slot *s, int part_no,
     r.key = m->key;
     r.query = part_no > 0 ? buf_cstr(&q) : NULL;
     r.headers = h;
-    r.nheaders = 1;
+    r.nheaders = 2;
     r.source = &src;
-    r.payload_sha256 = s->dig.sha256_hex;
+    r.body_checksummed = true; /* UNSIGNED-PAYLOAD where that is safe */
     r.idempotent = true;
     s->rpos = 0;
     aws_response_init(&resp);
@@ -630,13 +609,12 @@ static bool part_error_retryable(const struct aws_error *e)
     }
 }
 
-/* One part, `part_attempts` tries. Digests are computed once: the bytes do
+/* One part, `part_attempts` tries. The CRC is computed once: the bytes do
  * not change between tries. */
 static int send_part(struct mpu *m, struct slot *s, char *etag,
                      struct aws_error *err)
 {
-    if (s->fd < 0)
-        s3_digests_compute(s->data ? s->data : "", s->len, &s->dig);
+    slot_crc_final(s);
     for (int attempt = 1;; attempt++) {
         if (put_slot(m, s, (int)s->part_no, etag, err) == 0)
             return 0;
@@ -660,6 +638,7 @@ static void part_done_locked(struct mpu *m, struct slot *s, int rc,
         p->number = (int)s->part_no;
         p->size = s->len;
         memcpy(p->etag, etag, sizeof p->etag);
+        snprintf(p->crc32c, sizeof p->crc32c, "%s", s->crc_b64);
         m->sent += s->len;
     } else {
         fail_locked(m, e);
@@ -726,7 +705,8 @@ static int start_upload(struct mpu *m, struct aws_error *err)
     pthread_mutex_lock(&m->lock);
     m->creating = true;
     pthread_mutex_unlock(&m->lock);
-    int rc = s3_mpu_create(m->c, m->bucket, m->key, id, sizeof id, err);
+    int rc = s3_mpu_create_crc32c(m->c, m->bucket, m->key, id, sizeof id,
+                                  err);
     pthread_mutex_lock(&m->lock);
     m->creating = false;
     if (rc == 0) {
@@ -750,8 +730,6 @@ static int dispatch(struct mpu *m, struct aws_error *err)
     if (idle && start_upload(m, err) < 0)
         return -1;
     struct slot *s = &m->slots[m->cur];
-    if (s->fd >= 0)
-        spill_digests_final(s);
     pthread_mutex_lock(&m->lock);
     int rc = check_failed_locked(m, err);
     if (rc == 0) {
@@ -845,6 +823,25 @@ static int acquire(struct mpu *m, struct aws_error *err)
     return 0;
 }
 
+/* A part that reaches 1 MiB (one FUSE write) is a big one: map its whole
+ * size at once with transparent huge pages, so filling 8 MiB costs 4 page
+ * faults instead of 2048 (faults were a quarter of the daemon's CPU:
+ * doc/design/perf.md). The bytes so far (< 1 MiB) are copied over once. */
+static void *huge_part(struct slot *s, size_t cap)
+{
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return p;
+    madvise(p, cap, MADV_HUGEPAGE); /* a hint: failure only costs faults */
+    if (s->data) {
+        memcpy(p, s->data, s->len);
+        munmap(s->data, s->cap);
+        s->data = NULL;
+    }
+    return p;
+}
+
 /* Room for `need` bytes in the writer's memory slot. The buffer grows with
  * the data (the whole part is already reserved), so a small file touches
  * little memory. */
@@ -861,9 +858,13 @@ static int reserve(struct mpu *m, struct slot *s, size_t need,
     /* Straight from the kernel, not malloc: a freed part goes back at once
      * (glibc would keep big freed chunks in its per-thread arenas, and RSS
      * would outgrow the budget). */
-    void *p = s->data ? mremap(s->data, s->cap, cap, MREMAP_MAYMOVE)
-                      : mmap(NULL, cap, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    bool huge = cap >= MPU_HUGE_FROM && cap < s->want;
+    if (huge)
+        cap = s->want;
+    void *p = huge      ? huge_part(s, cap)
+              : s->data ? mremap(s->data, s->cap, cap, MREMAP_MAYMOVE)
+                        : mmap(NULL, cap, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
         aws_error_set(err, AWS_ERR_NOMEM, "out of memory for a part buffer");
         fail(m, err);
@@ -989,15 +990,13 @@ static int finish_single(struct mpu *m, struct aws_error *err)
     pthread_mutex_lock(&m->lock);
     m->state = MPU_COMPLETING;
     pthread_mutex_unlock(&m->lock);
-    if (s->fd >= 0)
-        spill_digests_final(s);
-    else
-        s3_digests_compute(s->data ? s->data : "", s->len, &s->dig);
+    slot_crc_final(s);
     int rc = put_slot(m, s, 0, etag, err);
     pthread_mutex_lock(&m->lock);
     if (rc == 0) {
         m->state = MPU_DONE;
         m->sent = s->len;
+        m->crc = s->crc;
         memcpy(m->etag, etag, sizeof etag);
     } else {
         fail_locked(m, err);
@@ -1019,6 +1018,24 @@ static void wait_parts_locked(struct mpu *m)
         pthread_cond_wait(&m->done, &m->lock);
 }
 
+/* The object's CRC32C, combined from its parts' (no byte is read again):
+ * S3 checks it against what it assembled before publishing. */
+static int full_crc(struct mpu *m, char out[AWS_CRC32C_B64],
+                    struct aws_error *err)
+{
+    uint32_t all = 0, one;
+
+    for (unsigned i = 0; i < m->nparts; i++) {
+        if (aws_crc32c_parse_b64(m->parts[i].crc32c, &one) < 0)
+            return aws_error_set(err, AWS_ERR_INTEGRITY,
+                                 "part %u has no checksum", i + 1);
+        all = aws_crc32c_combine(all, one, m->parts[i].size);
+    }
+    m->crc = all;
+    aws_crc32c_b64(all, out);
+    return 0;
+}
+
 static int finish_multipart(struct mpu *m, struct aws_error *err)
 {
     char etag[72] = "";
@@ -1035,8 +1052,10 @@ static int finish_multipart(struct mpu *m, struct aws_error *err)
         return writer_fail(m, err);
     /* A lost answer retried into NoSuchUpload is settled by s3_mpu_complete
      * with a HEAD against the multipart ETag of m->parts. */
-    if (s3_mpu_complete(m->c, m->bucket, m->key, m->upload_id, m->parts,
-                        m->nparts, etag, err) < 0) {
+    char full[AWS_CRC32C_B64];
+    if (full_crc(m, full, err) < 0 ||
+        s3_mpu_complete_crc32c(m->c, m->bucket, m->key, m->upload_id,
+                               m->parts, m->nparts, full, etag, err) < 0) {
         fail(m, err);
         return writer_fail(m, err);
     }
@@ -1204,4 +1223,15 @@ void mpu_upload_id(const struct mpu *m, char *out, size_t n)
     memcpy(out, m->upload_id, l);
     out[l] = '\0';
     pthread_mutex_unlock(&mm->lock);
+}
+
+/* The object's CRC32C (what S3 verified) once DONE. */
+int mpu_crc32c(const struct mpu *m, uint32_t *out)
+{
+    struct mpu *mm = (struct mpu *)m;
+    pthread_mutex_lock(&mm->lock);
+    int rc = m->state == MPU_DONE ? 0 : -1;
+    *out = m->crc;
+    pthread_mutex_unlock(&mm->lock);
+    return rc;
 }

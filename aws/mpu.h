@@ -20,7 +20,7 @@
  *    grow fewer of them are in flight.
  *  - A part larger than a quarter of the budget (mpu_part_in_memory() says
  *    which) is not held in memory at all: it is staged in an unlinked
- *    temporary file in the pool's spill directory, its MD5 and SHA-256
+ *    temporary file in the pool's spill directory, its CRC32C
  *    computed as the bytes arrive, and sent from that file. At most
  *    `spill_parts` such parts exist per mount (disk ≤ spill_parts × the
  *    largest part: 3 × 4 GiB near 5 TiB with 8 MiB first parts). A part cannot
@@ -29,7 +29,14 @@
  *  - A fixed set of worker threads (created on demand, at most `workers`),
  *    each sending one part at a time on the client's pooled connections.
  *
- * Parts are sent with Content-MD5 and x-amz-content-sha256 and retried
+ * Integrity (doc/design/perf.md): the upload is created with CRC32C /
+ * FULL_OBJECT; each part carries its CRC32C (x-amz-checksum-crc32c,
+ * computed once by the worker or as a spilled part is written), with
+ * UNSIGNED-PAYLOAD over https or to a loopback endpoint (else the client
+ * signs the payload's SHA-256 as before); Complete carries the object's
+ * CRC32C combined from the parts', so S3 refuses to publish bytes that are
+ * not the ones written. A single PutObject carries its CRC32C the same way.
+ * Parts are retried
  * (`part_attempts` tries; the body is read again from memory or the file).
  * A part that fails for good fails the whole upload (FAILED, then aborted).
  *
@@ -157,5 +164,7 @@ uint64_t mpu_bytes_sent(const struct mpu *m);    /* acknowledged by S3 */
 void mpu_error(const struct mpu *m, struct aws_error *out);
 /* The multipart upload id ("" before creation / for single PUTs). */
 void mpu_upload_id(const struct mpu *m, char *out, size_t n);
+/* The object's full CRC32C, as S3 verified it: 0 once DONE, else -1. */
+int mpu_crc32c(const struct mpu *m, uint32_t *out);
 
 #endif

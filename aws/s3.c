@@ -490,6 +490,46 @@ int s3_head_object(struct aws_client *c, const char *bucket, const char *key,
     return 0;
 }
 
+int s3_head_checksum(struct aws_client *c, const char *bucket,
+                     const char *key, const char *if_match,
+                     struct s3_checksum *out, struct aws_error *err)
+{
+    static const char *const algs[] = {"CRC64NVME", "CRC32C", "CRC32",
+                                       "SHA256", "SHA1"};
+    struct sigv4_header h[2] = {{"x-amz-checksum-mode", "ENABLED"}};
+    char match[80], name[48];
+    struct aws_request r;
+    struct aws_response resp;
+
+    memset(out, 0, sizeof *out);
+    req_init(&r, "HEAD", bucket, key, NULL);
+    r.headers = h;
+    r.nheaders = 1;
+    if (if_match && *if_match) {
+        snprintf(match, sizeof match, "\"%s\"", if_match);
+        h[1] = (struct sigv4_header){"If-Match", match};
+        r.nheaders = 2;
+    }
+    if (send_plain(c, &r, &resp, err) < 0)
+        return -1;
+    header_etag(&resp, out->etag);
+    for (size_t i = 0; i < sizeof algs / sizeof *algs; i++) {
+        snprintf(name, sizeof name, "x-amz-checksum-%s", algs[i]);
+        if (aws_response_header(&resp, name, out->value,
+                                sizeof out->value) == 0) {
+            snprintf(out->algorithm, sizeof out->algorithm, "%s", algs[i]);
+            break;
+        }
+    }
+    if (!out->algorithm[0])
+        out->value[0] = '\0';
+    if (aws_response_header(&resp, "x-amz-checksum-type", out->type,
+                            sizeof out->type) < 0)
+        out->type[0] = '\0';
+    aws_response_release(&resp);
+    return 0;
+}
+
 int s3_get_object(struct aws_client *c, const char *bucket, const char *key,
                   uint64_t offset, uint64_t len, const char *if_match,
                   aws_body_sink sink, void *sink_ctx, struct aws_error *err)
@@ -807,13 +847,21 @@ int s3_copy_any_if(struct aws_client *c, const char *src_bucket,
 
 /* ---- Multipart primitives ----------------------------------------------- */
 
-int s3_mpu_create(struct aws_client *c, const char *bucket, const char *key,
-                  char *upload_id, size_t n, struct aws_error *err)
+static int mpu_create(struct aws_client *c, const char *bucket,
+                      const char *key, bool crc32c, char *upload_id, size_t n,
+                      struct aws_error *err)
 {
+    static const struct sigv4_header h[2] = {
+        {"x-amz-checksum-algorithm", "CRC32C"},
+        {"x-amz-checksum-type", "FULL_OBJECT"}};
     struct aws_request r;
     struct xml_doc *doc = NULL;
     req_init(&r, "POST", bucket, key, "uploads");
     r.body = "";
+    if (crc32c) {
+        r.headers = h;
+        r.nheaders = 2;
+    }
     /* Retrying a create that landed leaves an empty upload behind, which
      * costs nothing and is swept by lifecycle rules; failing the whole
      * upload on one dropped connection would be worse. */
@@ -830,6 +878,19 @@ int s3_mpu_create(struct aws_client *c, const char *bucket, const char *key,
     }
     xml_free(doc);
     return rc;
+}
+
+int s3_mpu_create(struct aws_client *c, const char *bucket, const char *key,
+                  char *upload_id, size_t n, struct aws_error *err)
+{
+    return mpu_create(c, bucket, key, false, upload_id, n, err);
+}
+
+int s3_mpu_create_crc32c(struct aws_client *c, const char *bucket,
+                         const char *key, char *upload_id, size_t n,
+                         struct aws_error *err)
+{
+    return mpu_create(c, bucket, key, true, upload_id, n, err);
 }
 
 int s3_mpu_upload_part_digests(struct aws_client *c, const char *bucket,
@@ -869,8 +930,15 @@ int s3_complete_body(struct buf *out, const struct s3_part *parts,
     for (size_t i = 0; i < nparts; i++) {
         if (buf_appends(out, "<Part><ETag>\"") < 0 ||
             xml_escape(out, parts[i].etag) < 0 ||
-            buf_printf(out, "\"</ETag><PartNumber>%d</PartNumber></Part>",
+            buf_printf(out, "\"</ETag><PartNumber>%d</PartNumber>",
                        parts[i].number) < 0)
+            return -1;
+        if (parts[i].crc32c[0] &&
+            (buf_appends(out, "<ChecksumCRC32C>") < 0 ||
+             xml_escape(out, parts[i].crc32c) < 0 ||
+             buf_appends(out, "</ChecksumCRC32C>") < 0))
+            return -1;
+        if (buf_appends(out, "</Part>") < 0)
             return -1;
     }
     return buf_appends(out, "</CompleteMultipartUpload>");
@@ -935,6 +1003,18 @@ int s3_mpu_complete(struct aws_client *c, const char *bucket,
                     const struct s3_part *parts, size_t nparts,
                     char *etag_out, struct aws_error *err)
 {
+    return s3_mpu_complete_crc32c(c, bucket, key, upload_id, parts, nparts,
+                                  NULL, etag_out, err);
+}
+
+int s3_mpu_complete_crc32c(struct aws_client *c, const char *bucket,
+                           const char *key, const char *upload_id,
+                           const struct s3_part *parts, size_t nparts,
+                           const char *full_crc32c, char *etag_out,
+                           struct aws_error *err)
+{
+    struct sigv4_header h[2] = {{"x-amz-checksum-crc32c", full_crc32c},
+                                {"x-amz-checksum-type", "FULL_OBJECT"}};
     struct buf q, body;
     struct aws_request r;
     struct xml_doc *doc = NULL;
@@ -949,6 +1029,10 @@ int s3_mpu_complete(struct aws_client *c, const char *bucket,
     r.body = body.data;
     r.body_len = body.len;
     r.s3_200_error = true;
+    if (full_crc32c) {
+        r.headers = h;
+        r.nheaders = 2;
+    }
     if (rc == 0)
         rc = send_xml(c, &r, &doc, err);
     if (rc == 0)
@@ -1110,6 +1194,8 @@ int s3_parse_parts(const struct xml_node *root, struct s3_part **parts,
                                 10);
         e->size = strtoull(xml_text(xml_child(p, "Size")), NULL, 10);
         s3_etag_strip(xml_path(p, "ETag"), e->etag);
+        snprintf(e->crc32c, sizeof e->crc32c, "%s",
+                 xml_text(xml_child(p, "ChecksumCRC32C")));
         (*nparts)++;
     }
     if (!is_true(xml_path(root, "IsTruncated")))

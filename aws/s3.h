@@ -109,6 +109,22 @@ struct s3_head {
 int s3_head_object(struct aws_client *c, const char *bucket, const char *key,
                    struct s3_head *out, struct aws_error *err);
 
+/* The checksum S3 keeps for an object (HEAD with x-amz-checksum-mode:
+ * ENABLED): algorithm as S3 names it ("CRC32C", "CRC64NVME", …; "" when
+ * the object has none), the value as S3 spells it (base64, "-N" after a
+ * COMPOSITE one), its type ("FULL_OBJECT", "COMPOSITE" or ""), and the
+ * ETag it belongs to. `if_match` (may be NULL): 412 when the object
+ * changed. */
+struct s3_checksum {
+    char algorithm[16];
+    char value[96];
+    char type[16];
+    char etag[72];
+};
+int s3_head_checksum(struct aws_client *c, const char *bucket,
+                     const char *key, const char *if_match,
+                     struct s3_checksum *out, struct aws_error *err);
+
 /* GET bytes [offset, offset+len) (len 0: to the end) into `sink`.
  * `if_match` (ETag, may be NULL) makes a changed object fail with 412. */
 int s3_get_object(struct aws_client *c, const char *bucket, const char *key,
@@ -178,6 +194,13 @@ int s3_put_lifecycle_abort(struct aws_client *c, const char *bucket,
 /* Multipart primitives (the uploader in mpu.h drives these). */
 int s3_mpu_create(struct aws_client *c, const char *bucket, const char *key,
                   char *upload_id, size_t n, struct aws_error *err);
+/* The same, declaring CRC32C with ChecksumType FULL_OBJECT: every part must
+ * then carry x-amz-checksum-crc32c, and Complete may carry the object's
+ * CRC32C, which S3 checks against the bytes before it publishes anything
+ * (design: doc/design/perf.md). */
+int s3_mpu_create_crc32c(struct aws_client *c, const char *bucket,
+                         const char *key, char *upload_id, size_t n,
+                         struct aws_error *err);
 /* Upload one part from memory with Content-MD5; etag_out 72 bytes. */
 int s3_mpu_upload_part(struct aws_client *c, const char *bucket,
                        const char *key, const char *upload_id, int part_no,
@@ -195,12 +218,21 @@ struct s3_part {
     int number;
     char etag[72]; /* quotes stripped */
     uint64_t size;
+    char crc32c[12]; /* base64 ChecksumCRC32C, "" when the part has none */
 };
 /* parts must be in ascending order. etag_out (72 bytes) gets the final ETag. */
 int s3_mpu_complete(struct aws_client *c, const char *bucket,
                     const char *key, const char *upload_id,
                     const struct s3_part *parts, size_t nparts,
                     char *etag_out, struct aws_error *err);
+/* The same with the object's full CRC32C (base64; NULL: none) in
+ * x-amz-checksum-crc32c: S3 answers BadDigest, and publishes nothing, when
+ * the parts' bytes do not make it. */
+int s3_mpu_complete_crc32c(struct aws_client *c, const char *bucket,
+                           const char *key, const char *upload_id,
+                           const struct s3_part *parts, size_t nparts,
+                           const char *full_crc32c, char *etag_out,
+                           struct aws_error *err);
 /* Abort; NoSuchUpload counts as success (already gone). */
 int s3_mpu_abort(struct aws_client *c, const char *bucket, const char *key,
                  const char *upload_id, struct aws_error *err);

@@ -17,6 +17,8 @@ struct entry {
     double expires;        /* attr valid until */
     double listed_expires; /* directory listing complete until (0: never) */
     struct cache_attr attr;
+    char *names;           /* listed directory: the names readdir showed */
+    size_t names_len;      /* (NUL-terminated, one after the other) */
     char path[]; /* NUL-terminated */
 };
 
@@ -74,6 +76,7 @@ void cache_free(struct cache *c)
         struct entry *e = c->slots[i], *next;
         for (; e; e = next) {
             next = e->next;
+            free(e->names);
             free(e);
         }
     }
@@ -104,6 +107,7 @@ static void unlink_entry(struct cache *c, struct entry **pp)
 {
     struct entry *e = *pp;
     *pp = e->next;
+    free(e->names);
     free(e);
     c->count--;
 }
@@ -142,6 +146,33 @@ static void grow(struct cache *c)
     c->nslots = n;
 }
 
+static void drop_names(struct entry *e)
+{
+    free(e->names);
+    e->names = NULL;
+    e->names_len = 0;
+}
+
+/* Length of the parent's path ("" for a top-level name). */
+static size_t parent_len(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? (size_t)(slash - path) : 0;
+}
+
+/* A name appeared in or left `path`'s parent: its kept names are wrong. */
+static void parent_changed(struct cache *c, const char *path)
+{
+    size_t plen = parent_len(path);
+    struct entry **pp;
+
+    if (!*path)
+        return;
+    pp = find(c, path, plen, hash_path(path, plen));
+    if (*pp)
+        drop_names(*pp);
+}
+
 /* The entry for path, created when missing; NULL when out of memory. */
 static struct entry *upsert(struct cache *c, const char *path, double now)
 {
@@ -178,9 +209,13 @@ void cache_put(struct cache *c, const char *path, const struct cache_attr *a)
     pthread_mutex_lock(&c->lock);
     now = c->clock.now(c->clock.ctx);
     e = upsert(c, path, now);
+    if (e && (e->expires <= now || e->attr.kind != a->kind))
+        parent_changed(c, path); /* new, or became / stopped being a name */
     if (e) {
-        if (a->kind != CACHE_DIR)
+        if (a->kind != CACHE_DIR) {
             e->listed_expires = 0;
+            drop_names(e);
+        }
         e->attr = *a;
         e->attr.etag[sizeof(e->attr.etag) - 1] = '\0';
         e->expires = now + c->ttl;
@@ -207,13 +242,6 @@ void cache_put_listed(struct cache *c, const char *dir)
         e->listed_expires = now + c->ttl;
     }
     pthread_mutex_unlock(&c->lock);
-}
-
-/* Length of the parent's path ("" for a top-level name). */
-static size_t parent_len(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? (size_t)(slash - path) : 0;
 }
 
 int cache_get(struct cache *c, const char *path, struct cache_attr *a)
@@ -254,10 +282,67 @@ void cache_forget(struct cache *c, const char *path)
         unlink_entry(c, pp);
     if (len > 0) {
         pp = find(c, path, plen, hash_path(path, plen));
-        if (*pp)
+        if (*pp) {
             (*pp)->listed_expires = 0;
+            drop_names(*pp);
+        }
     }
     pthread_mutex_unlock(&c->lock);
+}
+
+double cache_now(struct cache *c)
+{
+    return c->clock.now(c->clock.ctx);
+}
+
+void cache_put_names(struct cache *c, const char *dir, const char *names,
+                     size_t len, double listed_at)
+{
+    struct entry *e;
+    char *copy;
+
+    if (c->ttl <= 0)
+        return;
+    copy = malloc(len ? len : 1);
+    if (!copy)
+        return;
+    memcpy(copy, names, len);
+    pthread_mutex_lock(&c->lock);
+    e = upsert(c, dir, listed_at);
+    if (e) {
+        if (e->attr.kind != CACHE_DIR) {
+            memset(&e->attr, 0, sizeof(e->attr));
+            e->attr.kind = CACHE_DIR;
+        }
+        e->expires = listed_at + c->ttl;
+        e->listed_expires = listed_at + c->ttl;
+        drop_names(e);
+        e->names = copy;
+        e->names_len = len;
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(copy);
+}
+
+char *cache_get_names(struct cache *c, const char *dir, size_t *len)
+{
+    size_t dlen = strlen(dir);
+    struct entry **pp;
+    char *out = NULL;
+
+    pthread_mutex_lock(&c->lock);
+    pp = find(c, dir, dlen, hash_path(dir, dlen));
+    if (*pp && (*pp)->names &&
+        (*pp)->listed_expires > c->clock.now(c->clock.ctx)) {
+        out = malloc((*pp)->names_len ? (*pp)->names_len : 1);
+        if (out) {
+            memcpy(out, (*pp)->names, (*pp)->names_len);
+            *len = (*pp)->names_len;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return out;
 }
 
 size_t cache_count(struct cache *c)

@@ -58,6 +58,21 @@ int cache_get(struct cache *c, const char *path, struct cache_attr *a);
 void cache_put_listed(struct cache *c, const char *dir);
 /* Drop what is known of `path` and the "listed" mark of its parent. */
 void cache_forget(struct cache *c, const char *path);
+/* Warm listings (doc/design/perf.md). The clock's now, for
+ * cache_put_names(). */
+double cache_now(struct cache *c);
+/* Keep the names a complete listing of `dir` showed (`len` bytes of
+ * NUL-terminated names, copied) and mark `dir` listed, both fresh until
+ * listed_at + ttl: pass the time taken *before* the listing was asked
+ * for, so they never outlive the children's entries put while it was
+ * read. Any change of the names under `dir` drops them at once: a child
+ * put that is new or changes kind (our own create, mkdir, rename target),
+ * a cache_forget() of a child (unlink, rename source, rmdir). */
+void cache_put_names(struct cache *c, const char *dir, const char *names,
+                     size_t len, double listed_at);
+/* A malloc'd copy of the kept names of `dir` (*len bytes) while fresh,
+ * else NULL. */
+char *cache_get_names(struct cache *c, const char *dir, size_t *len);
 /* Number of entries held (fresh or not yet swept), for tests. */
 size_t cache_count(struct cache *c);
 

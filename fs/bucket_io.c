@@ -50,6 +50,7 @@
 #include "core/janitor.h"
 #include "core/journal.h"
 #include "core/reader.h"
+#include "fs/bucket_verify.h"
 
 #define PARK_SECONDS 30
 
@@ -82,6 +83,8 @@ struct bfile {
     bool rdwr;         /* opened O_RDWR (a tool preparing a disk) */
     struct reader *rd; /* reading */
     char etag[72];     /* reading: If-Match */
+    bool verify;       /* reading an object: check whole-file reads */
+    struct bverify bv;
 };
 
 static struct bfile *handle_of(const struct fuse_file_info *fi)
@@ -408,6 +411,8 @@ static int handle_new(struct amifs *fs, const char *rel, struct bfile **out)
 static void handle_free(struct bfile *h)
 {
     reader_free(h->rd);
+    if (h->verify)
+        bv_destroy(&h->bv);
     free(h->rel);
     free(h);
 }
@@ -487,7 +492,30 @@ static int open_read(struct amifs *fs, struct bfile *h)
         return -EISDIR;
     memcpy(h->etag, a.etag, sizeof(h->etag));
     h->rd = reader_new(a.size, NULL, fetch, h);
+    if (h->rd && h->etag[0]) {
+        bv_init(&h->bv, a.size);
+        h->verify = true;
+    }
     return h->rd ? 0 : -ENOMEM;
+}
+
+/* The whole object was read in order: compare what came with the
+ * checksum S3 keeps for it (bucket_verify.h). */
+static int verify_whole(struct amifs *fs, struct bfile *h, const char *rel)
+{
+    struct s3_checksum ck;
+    struct aws_error err;
+
+    aws_error_clear(&err);
+    if (s3_head_checksum(fs->client, h->p.bucket, h->p.key, h->etag, &ck,
+                         &err) < 0)
+        return bk_fail(fs, "HeadObject", rel, &err);
+    if (bv_matches(&h->bv, &ck))
+        return 0;
+    aws_error_set(&err, AWS_ERR_INTEGRITY,
+                  "the bytes read do not match the object's %s %s",
+                  ck.algorithm, ck.value);
+    return bk_fail(fs, "GetObject", rel, &err);
 }
 
 int bk_read(struct amifs *fs, const char *rel, char *buf, size_t n, off_t off,
@@ -499,10 +527,17 @@ int bk_read(struct amifs *fs, const char *rel, char *buf, size_t n, off_t off,
 
     if (!h || !h->rd)
         return -EBADF;
+    if (h->verify && bv_bad(&h->bv))
+        return -EIO;
     aws_error_clear(&err);
     got = reader_read(h->rd, buf, n, (uint64_t)off, &err);
     if (got < 0)
         return bk_fail(fs, "GetObject", rel, &err);
+    if (h->verify && bv_feed(&h->bv, (uint64_t)off, buf, (size_t)got) == 1) {
+        int rc = verify_whole(fs, h, rel);
+        if (rc < 0)
+            return rc;
+    }
     return (int)got;
 }
 

@@ -28,6 +28,7 @@
 #include "fs/buckets_int.h"
 
 static const char etag_xattr[] = "user.amifs.etag";
+static const char checksum_xattr[] = "user.amifs.checksum";
 
 static bool is_dots(const char *s, size_t n)
 {
@@ -300,6 +301,10 @@ struct dirfill {
     fuse_fill_dir_t filler;
     const struct s3_listing *l;
     size_t plen; /* length of the listed prefix */
+    struct buf names; /* what was shown, kept for warm listings */
+    bool names_short; /* out of memory: keep no names */
+    const char *warm; /* a warm listing: names kept (NUL-separated) */
+    size_t warm_len;
 };
 
 /* Cache what the listing says about the key remainder raw[0..len), shown
@@ -324,7 +329,17 @@ static void emit(struct dirfill *d, const char *raw, size_t len, int flags,
         return;
     cache_put(bk_of(d->fs)->cache, path, a);
     free(path);
+    if (buf_append(&d->names, name, strlen(name) + 1) < 0)
+        d->names_short = true;
     d->filler(d->buf, name, NULL, 0, 0);
+}
+
+static bool in_warm(const struct dirfill *d, const char *name)
+{
+    for (size_t i = 0; i < d->warm_len; i += strlen(d->warm + i) + 1)
+        if (strcmp(d->warm + i, name) == 0)
+            return true;
+    return false;
 }
 
 static bool listed_as_prefix(const struct dirfill *d, const char *name,
@@ -348,6 +363,11 @@ static void emit_upload(void *ctx, const char *name)
 
     if (len <= 0)
         return;
+    if (d->warm) {
+        if (!in_warm(d, name))
+            d->filler(d->buf, name, NULL, 0, 0);
+        return;
+    }
     for (size_t i = 0; i < d->l->nobjects; i++)
         if (strcmp(d->l->objects[i].key + d->plen, raw) == 0)
             return;
@@ -400,7 +420,25 @@ static void fill_listing(struct dirfill *d)
         emit(d, name, len, shadowed ? NAME_SHADOWED : 0, &a);
     }
     bk_uploads_in(bk_of(d->fs), d->dir, emit_upload, d);
-    cache_put_listed(bk_of(d->fs)->cache, d->dir);
+}
+
+/* Within cache_ttl, the names of the last complete listing (the mount's
+ * own changes drop them at once: core/cache.h), plus uploads in flight.
+ * Their attributes are in the cache as long as the names are. */
+static bool fill_warm(struct dirfill *d)
+{
+    size_t len = 0;
+    char *names = cache_get_names(bk_of(d->fs)->cache, d->dir, &len);
+
+    if (!names)
+        return false;
+    d->warm = names;
+    d->warm_len = len;
+    for (size_t i = 0; i < len; i += strlen(names + i) + 1)
+        d->filler(d->buf, names + i, NULL, 0, 0);
+    bk_uploads_in(bk_of(d->fs), d->dir, emit_upload, d);
+    free(names);
+    return true;
 }
 
 static int readdir_buckets(struct amifs *fs, void *buf, fuse_fill_dir_t filler)
@@ -420,8 +458,10 @@ static int bk_readdir(struct amifs *fs, const char *rel, void *buf,
     struct s3_listing l = {0};
     struct aws_error err;
     struct bpath p;
-    struct dirfill d = {fs, rel, NULL, buf, filler, &l, 0};
+    struct dirfill d = {.fs = fs, .dir = rel, .buf = buf, .filler = filler,
+                        .l = &l};
     char *prefix;
+    double t0;
     int rc;
 
     filler(buf, ".", NULL, 0, 0);
@@ -432,16 +472,26 @@ static int bk_readdir(struct amifs *fs, const char *rel, void *buf,
         return -ENOENT;
     if (p.object_only)
         return -ENOTDIR;
+    if (fill_warm(&d))
+        return 0;
     if (asprintf(&prefix, "%s%s", p.key, p.key[0] ? "/" : "") < 0)
         return -ENOMEM;
     d.bucket = p.bucket;
     d.plen = strlen(prefix);
     aws_error_clear(&err);
+    t0 = cache_now(bk_of(fs)->cache);
     rc = s3_list_objects(fs->client, p.bucket, prefix, "/", 0, &l, &err);
     free(prefix);
     if (rc < 0)
         return bk_fail(fs, "ListObjectsV2", rel, &err);
+    buf_init(&d.names, (size_t)1 << 30);
     fill_listing(&d);
+    if (d.names_short)
+        cache_put_listed(bk_of(fs)->cache, rel);
+    else
+        cache_put_names(bk_of(fs)->cache, rel,
+                        d.names.data ? d.names.data : "", d.names.len, t0);
+    buf_release(&d.names);
     s3_listing_release(&l);
     return 0;
 }
@@ -650,6 +700,41 @@ static size_t stored_ami(const char *rel, char *out, size_t n)
     return len - 4;
 }
 
+static int xattr_out(const char *s, char *value, size_t n)
+{
+    size_t len = strlen(s);
+
+    if (n == 0)
+        return (int)len;
+    if (n < len)
+        return -ERANGE;
+    memcpy(value, s, len);
+    return (int)len;
+}
+
+/* user.amifs.checksum: "ALGORITHM:value" as S3 keeps it for the object
+ * (HEAD with x-amz-checksum-mode), e.g. "CRC32C:4waSgw=="; ENODATA when it
+ * has none. Asked of S3 each time: it is read rarely, and it must be the
+ * checksum of the object as it is now. */
+static int checksum_getxattr(struct amifs *fs, const char *rel, char *value,
+                             size_t n)
+{
+    struct s3_checksum ck;
+    struct aws_error err;
+    struct bpath p;
+    char out[128];
+
+    if (bpath_parse(rel, &p) < 0 || !p.key[0])
+        return -ENODATA;
+    aws_error_clear(&err);
+    if (s3_head_checksum(fs->client, p.bucket, p.key, NULL, &ck, &err) < 0)
+        return bk_fail(fs, "HeadObject", rel, &err);
+    if (!ck.algorithm[0])
+        return -ENODATA;
+    snprintf(out, sizeof out, "%s:%s", ck.algorithm, ck.value);
+    return xattr_out(out, value, n);
+}
+
 static int bk_getxattr(struct amifs *fs, const char *rel, const char *name,
                        char *value, size_t n)
 {
@@ -667,26 +752,22 @@ static int bk_getxattr(struct amifs *fs, const char *rel, const char *name,
             return -ERANGE;
         return (int)stored_ami(rel, value, n);
     }
-    if (strcmp(name, etag_xattr) != 0)
+    if (strcmp(name, etag_xattr) != 0 && strcmp(name, checksum_xattr) != 0)
         return -ENODATA;
     rc = bk_lookup(fs, rel, &a);
     if (rc < 0)
         return rc;
     if (a.kind != CACHE_FILE || bk_upload_busy(bk_of(fs), rel, false))
         return -ENODATA;
+    if (strcmp(name, checksum_xattr) == 0)
+        return checksum_getxattr(fs, rel, value, n);
     if (!a.etag[0] && bpath_parse(rel, &p) == 0) {
         cache_forget(bk_of(fs)->cache, rel);
         rc = lookup_key(fs, &p, rel, &a);
         if (rc < 0)
             return rc;
     }
-    len = strlen(a.etag);
-    if (n == 0)
-        return (int)len;
-    if (n < len)
-        return -ERANGE;
-    memcpy(value, a.etag, len);
-    return (int)len;
+    return xattr_out(a.etag, value, n);
 }
 
 static int bk_listxattr(struct amifs *fs, const char *rel, char *list, size_t n)
@@ -698,15 +779,17 @@ static int bk_listxattr(struct amifs *fs, const char *rel, char *list, size_t n)
         return rc;
     if (a.kind != CACHE_FILE)
         return 0;
-    size_t total = sizeof(etag_xattr) +
+    size_t total = sizeof(etag_xattr) + sizeof(checksum_xattr) +
                    (stored_ami(rel, NULL, 0) ? sizeof(ami_xattr) : 0);
     if (n == 0)
         return (int)total;
     if (n < total)
         return -ERANGE;
     memcpy(list, etag_xattr, sizeof(etag_xattr));
-    if (total > sizeof(etag_xattr))
-        memcpy(list + sizeof(etag_xattr), ami_xattr, sizeof(ami_xattr));
+    memcpy(list + sizeof(etag_xattr), checksum_xattr, sizeof(checksum_xattr));
+    if (total > sizeof(etag_xattr) + sizeof(checksum_xattr))
+        memcpy(list + sizeof(etag_xattr) + sizeof(checksum_xattr), ami_xattr,
+               sizeof(ami_xattr));
     return (int)total;
 }
 

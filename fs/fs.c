@@ -194,6 +194,12 @@ void amifs_stat_dir(const struct amifs *fs, struct stat *st, time_t mtime)
     st->st_size = 4096;
 }
 
+/* The largest FUSE write (op_init) and the st_blksize of files: cp, dd
+ * and most tools size their buffers by st_blksize, and the kernel passes
+ * each write() on as one request, so 1 MiB here is what makes 1 MiB
+ * writes reach the daemon (doc/design/perf.md). */
+#define AMIFS_MAX_WRITE (1u << 20)
+
 void amifs_stat_file(const struct amifs *fs, struct stat *st, uint64_t size,
                      time_t mtime, bool writable)
 {
@@ -204,6 +210,7 @@ void amifs_stat_file(const struct amifs *fs, struct stat *st, uint64_t size,
     /* Report the blocks the data would take: a smaller st_blocks makes cp
      * believe the file is sparse. */
     st->st_blocks = (blkcnt_t)((size + 511) / 512);
+    st->st_blksize = AMIFS_MAX_WRITE;
 }
 
 void amifs_stat_link(const struct amifs *fs, struct stat *st, size_t target_len)
@@ -770,6 +777,11 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC; /* O_TRUNC reaches open() */
     conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+    /* 1 MiB writes (libfuse asks the kernel for max_pages to match; the
+     * kernel's limit is fs.fuse.max_pages_limit, 256 pages by default):
+     * an eighth of the requests and context switches of 128 KiB ones
+     * (doc/design/perf.md). */
+    conn->max_write = AMIFS_MAX_WRITE;
     if (!fs->client && amifs_client_open(fs, &err) < 0) {
         char msg[768];
         aws_error_format(&err, msg, sizeof(msg));

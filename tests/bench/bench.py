@@ -261,7 +261,8 @@ def amifs_bin():
 
 
 def amifs_mount(srv, opts=""):
-    o = "endpoint=%s,bucket=%s" % (srv.url, srv.bucket) + (
+    # lazy_checks: fasts3 has no STS for the mount-time credentials check
+    o = "endpoint=%s,bucket=%s,lazy_checks" % (srv.url, srv.bucket) + (
         "," + opts if opts else "")
     mnt = os.path.join(CTX.work, "mnt-amifs-%d" % time.monotonic_ns())
     return Fuse("amifs", [amifs_bin(), "-f", "-o", o, mnt], srv.env,
@@ -680,6 +681,7 @@ def section_write(srv, sizes, repeat, title_extra="", wide=False):
             "VmHWM; server CPU = the server process's utime+stime."
             % (srv.label, repeat))
         aggs = rounds(write_clients(srv, size, tag, wide), repeat)
+        CTX.results[("write", srv.kind, size)] = aggs
         ref = aggs[0]
         for a in aggs:
             t.add(a.name, a.tp, ratio(a.tp, ref.tp), a.cpu,
@@ -772,6 +774,7 @@ def section_read(srv, sizes, repeat):
                                  size)
             s3util.upload_parallel(srv.s3, srv.bucket, key, srcp)
         aggs = rounds(read_clients(srv, size, key), repeat)
+        CTX.results[("read", srv.kind, size)] = aggs
         ref = aggs[0]
         for a in aggs:
             t.add(a.name, a.tp, ratio(a.tp, ref.tp), a.cpu, a.rss, a.scpu,
@@ -825,6 +828,7 @@ def section_ls(srv, repeat, nkeys=10000):
                                 ("rclone mount", lambda: rclone_mount(
                                     srv, "off")))]
     aggs = rounds(clients, repeat)
+    CTX.results[("ls", srv.kind, nkeys)] = aggs
     ref = aggs[0]
     for a in aggs:
         note = a.note.replace("MB/s", "s cold")
@@ -1084,6 +1088,7 @@ def section_moto_ceiling(moto):
 class Ctx:
     tables = []
     ceiling = {}        # (server kind, size, row name) -> Agg, from section 0
+    results = {}        # (section, server kind, size) -> [Agg], for goals
 
 
 CTX = Ctx()
@@ -1317,7 +1322,81 @@ def run_wan(a):
         w.down()
 
 
+def _agg(section, kind, size, name_start):
+    for a in CTX.results.get((section, kind, size), []):
+        if a.name.startswith(name_start):
+            return a
+    return None
+
+
+def _goal(t, goal, value, ref, want, higher=True, unit=""):
+    """One row: the goal, amifs's value, the peer's, the ratio and
+    whether it is met (ratio >= want, or <= want when lower is better)."""
+    if value is None or not ref:
+        t.add(goal, fmt(value) + unit, fmt(ref) + unit, "–", "not measured")
+        return
+    r = value / ref
+    ok = r >= want if higher else r <= want
+    t.add(goal, fmt(value) + unit, fmt(ref) + unit, "%.2f×" % r,
+          "PASS" if ok else "FAIL")
+
+
+def section_goals():
+    """The goals of doc/design/perf.md as ratios against the peers
+    measured in this same run (only what this run measured)."""
+    t = Table("Goals: amifs against the peers of this run",
+              ["goal", "amifs", "peer", "ratio", "verdict"],
+              "Ratios of medians from the tables above (same server, same "
+              "run). CPU = daemon + cp.")
+    kinds = sorted({k[1] for k in CTX.results})
+    for kind in kinds:
+        for (sec, k, size) in sorted(CTX.results):
+            if k != kind or sec != "write":
+                continue
+            am, v1 = _agg("write", kind, size, "amifs"), \
+                _agg("write", kind, size, "aws s3 cp (pip")
+            ceil = [a for (kk, sz, n), a in CTX.ceiling.items()
+                    if kk == kind and sz == size and "parallel" in n]
+            tag = "%s, %s" % (kind, human(size))
+            if am and v1:
+                _goal(t, "write MB/s ≥ 1.5× pip CLI (%s)" % tag, am.tp,
+                      v1.tp, 1.5)
+                _goal(t, "write CPU ≤ 0.5× pip CLI (%s)" % tag, am.cpu,
+                      v1.cpu, 0.5, higher=False, unit=" s/GiB")
+            if am:
+                _goal(t, "write CPU ≤ 1.25 s/GiB (%s)" % tag, am.cpu, 1.25,
+                      1.0, higher=False, unit=" s/GiB")
+                _goal(t, "peak RSS ≤ 128 MiB (%s)" % tag, am.rss, 128, 1.0,
+                      higher=False, unit=" MiB")
+            if am and ceil:
+                _goal(t, "write ≥ 0.8× curl multipart ceiling (%s)" % tag,
+                      am.tp, max(c.tp or 0 for c in ceil), 0.8)
+        for (sec, k, size) in sorted(CTX.results):
+            if k != kind or sec != "read":
+                continue
+            am = _agg("read", kind, size, "amifs cat")
+            v1 = _agg("read", kind, size, "aws s3 cp s3://… - (pip")
+            if am and v1:
+                _goal(t, "read ≥ 1.2× aws s3 cp - (%s, %s)" % (
+                    kind, human(size)), am.tp, v1.tp, 1.2)
+        for (sec, k, n) in sorted(CTX.results):
+            if k != kind or sec != "ls":
+                continue
+            am = _agg("ls", kind, n, "amifs")
+            rc = _agg("ls", kind, n, "rclone")
+            if am:
+                _goal(t, "warm ls -l of %d keys ≤ 0.2 s" % n, am.cpu, 0.2,
+                      1.0, higher=False, unit=" s")
+            if am and rc:
+                _goal(t, "warm ls -l ≤ rclone's", am.cpu, rc.cpu, 1.0,
+                      higher=False, unit=" s")
+                _goal(t, "cold ls -l ≤ rclone's", am.tp, rc.tp, 1.0,
+                      higher=False, unit=" s")
+
+
 def report(a, started, secs):
+    if CTX.results:
+        section_goals()
     others = other_load()
     head = ["# amifs benchmark — %s" % started.strftime("%Y-%m-%d %H:%M"),
             "", "Machine: %s. " % machine(),

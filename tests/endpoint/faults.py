@@ -1,12 +1,14 @@
 """Fault injection by rule (POST /_amifs/faults), and held requests.
 
 A rule: {"service": "s3"|"ec2"|"iam"|"sts"|"*", "op": "UploadPart"|"*",
-"action": "500"|"503"|"throttle"|"drop"|"delay"|"hold"|"answer-lost",
+"action": "500"|"503"|"throttle"|"drop"|"delay"|"hold"|"answer-lost"|
+"corrupt" (flip one byte of a 2xx body: checksums.py),
 "rate": 0..1 (default 1), "count": null|N (how many times it may still
 fire), "delay_ms": N, "part": null|N (only UploadPart number N),
 "part_from": null|N (only UploadPart numbers >= N), "skip": N (let the
 first N matching requests pass before the rule fires: the k-th request),
-"when": "before"|"after" (hold only)}.
+"when": "before"|"after" (hold only), "key_prefix": null|"K" (only S3
+requests for keys starting with K)}.
 The first rule that matches and fires decides. Error faults and "drop"
 happen before the request reaches moto or the VM Import layer. "hold"
 keeps the request unanswered (before performing it, or after performing it
@@ -25,7 +27,7 @@ import time
 from awsxml import Reply
 
 ACTIONS = ("500", "503", "throttle", "drop", "delay", "hold",
-           "answer-lost")
+           "answer-lost", "corrupt")
 WHENS = ("before", "after")
 HOLD_MAX_SECONDS = 600     # a forgotten hold ends (answered) after this
 SERVICES = ("s3", "ec2", "iam", "sts", "*")
@@ -87,7 +89,8 @@ def _check_rule(r):
             "action": r["action"], "rate": float(rate), "count": count,
             "delay_ms": int(r.get("delay_ms", 0) or 0),
             "part": r.get("part"), "part_from": r.get("part_from"),
-            "skip": skip, "when": when, "fired": 0}
+            "skip": skip, "when": when, "fired": 0,
+            "key_prefix": r.get("key_prefix")}
 
 
 def _part_matches(r, part):
@@ -124,9 +127,10 @@ class Faults:
         with self._lock:
             return [dict(r) for r in self._rules]
 
-    def pick(self, service, op, part=None):
+    def pick(self, service, op, part=None, key=None):
         """The rule that fires for this request (a copy), or None. PART is
-        the UploadPart's partNumber (None for other requests)."""
+        the UploadPart's partNumber (None for other requests), KEY the S3
+        object key (None for other requests)."""
         with self._lock:
             for r in self._rules:
                 if r["service"] not in ("*", service):
@@ -134,6 +138,9 @@ class Faults:
                 if r["op"] not in ("*", op):
                     continue
                 if not _part_matches(r, part):
+                    continue
+                if r["key_prefix"] is not None and \
+                        not (key or "").startswith(r["key_prefix"]):
                     continue
                 if r["skip"] > 0:
                     r["skip"] -= 1

@@ -53,6 +53,7 @@ import copyimage  # noqa: E402
 import faults as faultmod  # noqa: E402
 import httpserver  # noqa: E402
 import s3fixes  # noqa: E402
+import checksums  # noqa: E402
 from awsxml import STATUS_TEXT, Reply  # noqa: E402
 from reqinfo import ReqInfo  # noqa: E402
 from vmimport import ACTIONS as VM_ACTIONS, VmImport  # noqa: E402
@@ -144,6 +145,7 @@ class Endpoint:
         auth.install_raw_uri_patch()
         s3fixes.install_streaming_get()
         copyimage.install()         # CopyImage's ClientToken (fleet)
+        checksums.install()
 
     def __call__(self, environ, start_response):
         info = ReqInfo(environ)
@@ -185,7 +187,9 @@ class Endpoint:
             info.body = read_body(environ)
         info.classify()
         fault = self.faults.pick(info.service, info.op,
-                                 faultmod.part_number(info))
+                                 faultmod.part_number(info),
+                                 info.bucket_key()[1]
+                                 if info.service == "s3" else None)
         action = fault["action"] if fault else None
         if action == "drop":
             drop_connection(environ)
@@ -194,6 +198,8 @@ class Endpoint:
             time.sleep(fault["delay_ms"] / 1000.0)
         elif action in ("hold", "answer-lost"):
             return self._perform_held(info, environ, fault), action
+        elif action == "corrupt":
+            return checksums.corrupt_body(self._route(info, environ)), action
         elif fault:
             return faultmod.error_reply(info.service, action), action
         return self._route(info, environ), action
@@ -243,7 +249,8 @@ class Endpoint:
             # Report a digest error only for a correctly signed request;
             # otherwise moto answers with the signature error, as S3 would.
             return bad if auth.verify(info, info.op) is None else None
-        return s3fixes.check_upload_exists(info, account)
+        return s3fixes.check_upload_exists(info, account) or \
+            checksums.check_complete(info, account)
 
     def _moto(self, info, environ):
         captured = {}

@@ -234,7 +234,7 @@ static void test_results(void)
 
 static void test_complete_body(void)
 {
-    struct s3_part parts[2] = {{1, "abc", 5}, {2, "d<e", 6}};
+    struct s3_part parts[2] = {{1, "abc", 5, ""}, {2, "d<e", 6, "4waSgw=="}};
     struct buf b;
     struct aws_error err;
     buf_init(&b, 0);
@@ -251,6 +251,9 @@ static void test_complete_body(void)
     CHECK(p && STREQ(xml_path(p, "ETag"), "\"d<e\"") &&
               STREQ(xml_path(p, "PartNumber"), "2"),
           "second part, escaped");
+    CHECK(p && STREQ(xml_path(p, "ChecksumCRC32C"), "4waSgw==") &&
+              !xml_child(xml_child(root, "Part"), "ChecksumCRC32C"),
+          "a part's CRC32C only where it has one");
     CHECK(strstr(buf_cstr(&b), "xmlns=\"http://s3.amazonaws.com/doc/"
                                "2006-03-01/\"") != NULL,
           "namespace");
