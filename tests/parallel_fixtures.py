@@ -54,6 +54,7 @@ GROUP_FILES = {
     "test_coredump.py": "coredump",     # kernel.core_pattern is global
     "test_crashpoints.py": "crashpoints",   # one matrix, its sources
     "test_fuzz.py": "fuzz",             # they only wait for the results
+    "test_sanitized_daemon.py": "sanitized",   # --full: inner runs, valgrind
 }
 # Tests using one of these module-scoped fixtures run on one worker (each
 # worker would otherwise set the fixture up again: 19 imports, a mount).
@@ -67,6 +68,7 @@ GROUP_FIXTURES = {
 SLOW = {
     "group:imports-good": 90,
     "group:crashpoints": 70,
+    "group:sanitized": 600,             # --full only
     "test_amis.py::test_launch_permissions": 120,
     "test_amis.py::test_tags_as_files": 65,
     "test_amis.py::test_ami_directory": 100,
