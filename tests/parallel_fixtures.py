@@ -50,7 +50,8 @@ IDLE_GIVE_UP = 1800
 
 # One worker runs each of these files, in order.
 GROUP_FILES = {
-    "test_unit.py": "unit",             # one meson-logs/ per build dir
+    "test_unit.py": "unit",             # one meson-logs/ per build dir:
+                                        # unit-plain, unit-asan
     "test_coredump.py": "coredump",     # kernel.core_pattern is global
     "test_crashpoints.py": "crashpoints",   # one matrix, its sources
     "test_fuzz.py": "fuzz",             # they only wait for the results
@@ -68,6 +69,8 @@ GROUP_FIXTURES = {
 SLOW = {
     "group:imports-good": 90,
     "group:crashpoints": 70,
+    "group:unit-asan": 80,
+    "group:unit-plain": 60,
     "group:sanitized": 600,             # --full only
     "test_amis.py::test_launch_permissions": 120,
     "test_amis.py::test_tags_as_files": 65,
@@ -292,6 +295,10 @@ def pytest_sessionfinish(session, exitstatus):
 
 def _group_of(item):
     g = GROUP_FILES.get(os.path.basename(str(item.fspath)))
+    if g == "unit":     # test_unit[kind:name]: one group per build
+        kind = getattr(item, "callspec", None)
+        kind = kind.params.get("kind") if kind else None
+        return "unit-%s" % kind if kind else g
     if g:
         return g
     for f in getattr(item, "fixturenames", ()):
