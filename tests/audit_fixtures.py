@@ -7,7 +7,9 @@ tests/test_security.py::test_suite_wide_secret_audit (marked `audit_last`,
 moved to the end of the session here) scans the one with the other.
 
 The audit directory is $AMIFS_AUDIT_DIR when set (test_sanitized_daemon's
-inner pytest sessions inherit it, so their daemons are audited too), else
+inner pytest sessions inherit it, so their daemons are audited too; with
+pytest-xdist the controller sets it to a directory every worker writes to,
+and the audit test waits for all workers: tests/parallel_fixtures.py), else
 <pytest basetemp>/audit, set up by a session-scoped autouse fixture which
 then exports AMIFS_AUDIT_DIR. Files in it, all appended to by any process
 (names carry the writer's pid):
@@ -50,6 +52,8 @@ import tempfile
 import time
 
 import pytest
+
+import parallel_fixtures
 
 AUDIT_ENV = "AMIFS_AUDIT_DIR"
 SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
@@ -444,14 +448,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 def mount_tests_passed(config):
-    """Node ids of this session's passed tests that mounted through the
+    """Node ids of this run's passed tests that mounted through the
     mount_factory fixture (each started at least one daemon)."""
     st = config.stash[MOUNT_TESTS]
-    return st["mounting"] & st["passed"]
+    return st["mounting"] & passed_tests(config)
 
 
 def passed_tests(config):
-    return set(config.stash[MOUNT_TESTS]["passed"])
+    """This run's passed tests: this session's and, on an xdist worker,
+    every worker's (tests/parallel_fixtures.py)."""
+    return set(config.stash[MOUNT_TESTS]["passed"]) | \
+        parallel_fixtures.passed_elsewhere()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,6 +6,7 @@ suite can grow without editing one shared file:
   endpoint_fixtures.py  the local AWS endpoint (moto + our VM Import layer)
   mount_fixtures.py     mounting amifs against it
   fuzz_background.py    the libFuzzer targets, fuzzing while the rest runs
+  parallel_fixtures.py  pytest-xdist workers: what runs once, groups, order
 No test module imports another test module.
 
 Default run and full run. `pytest --full` (what `tests/run.sh --full`
@@ -24,8 +25,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 pytest_plugins = [
-    m for m in ("audit_fixtures", "endpoint_fixtures", "mount_fixtures",
-               "shared_fixtures", "fuzz_background")
+    m for m in ("parallel_fixtures", "audit_fixtures", "endpoint_fixtures",
+               "mount_fixtures", "shared_fixtures", "fuzz_background")
     if os.path.exists(os.path.join(os.path.dirname(__file__), m + ".py"))
 ]
 

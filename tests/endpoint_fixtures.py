@@ -27,6 +27,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SERVER = os.path.join(HERE, "endpoint", "server.py")
 BOOTSTRAP = os.path.join(HERE, "endpoint", "bootstrap.py")
 PHASE_SECONDS = 0.3
+# Seconds for the server to write its port. moto takes a few CPU seconds to
+# import; the xdist workers (tests/parallel_fixtures.py) start theirs all at
+# once, beside the fuzz build, so on a loaded 2-core box this takes minutes.
+START_TIMEOUT = 300
 REGION = "us-east-1"
 
 
@@ -91,7 +95,7 @@ class Endpoint:
 
     # ------------------------------------------------------------ lifecycle --
 
-    def start(self, phase_seconds=PHASE_SECONDS, timeout=60):
+    def start(self, phase_seconds=PHASE_SECONDS, timeout=START_TIMEOUT):
         log = open(os.path.join(self.state_dir, "server.log"), "ab")
         self.proc = subprocess.Popen(
             [self.python, SERVER, "--host", "127.0.0.1", "--port", "0",

@@ -4,8 +4,9 @@
 # conformance tests, and real mounts — under pytest. Every mount test runs
 # the ASan+UBSan daemon (AMIFS_BIN); tests/test_sanitized_daemon.py runs the
 # plain build's mount suites and the daemon under valgrind. The fuzz targets
-# run in the background meanwhile (tests/fuzz_background.py). The last line
-# is pytest's summary.
+# run in the background meanwhile (tests/fuzz_background.py). The tests run
+# on 4 pytest-xdist workers (AMIFS_WORKERS; -n0: serial). The last line is
+# pytest's summary.
 #
 #   tests/run.sh [--full] [pytest args...]
 #
@@ -31,4 +32,8 @@ export AMIFS_PYTHON="${AMIFS_PYTHON:-$(cat build/.amifs-python)}"
 export AMIFS_BUILD_DIR="$(pwd)/build"
 export AMIFS_ASAN_BUILD_DIR="$(pwd)/build-asan"
 export AMIFS_BIN="$AMIFS_ASAN_BUILD_DIR/fs/amifs"
-exec /usr/bin/python3 -m pytest -p no:cacheprovider -q -ra tests "${args[@]}"
+# pytest-xdist: AMIFS_WORKERS processes (default 4 on this 2-core box:
+# the suite mostly waits, see tests/parallel_fixtures.py); `-n0` among the
+# arguments (the last -n wins) runs everything in this one process.
+exec /usr/bin/python3 -m pytest -p no:cacheprovider -q -ra \
+    -n "${AMIFS_WORKERS:-4}" --dist loadgroup tests "${args[@]}"

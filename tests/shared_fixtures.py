@@ -8,7 +8,8 @@ built-in plugin of that name, so such a plugin would never load.)
 
 Fixture:
   images   session-scoped ImageSet: the VM images of tests/images/mkimages.py,
-           built on first use and shared by every test file. images[NAME] is
+           built on first use and shared by every test file (and by every
+           xdist worker of the run). images[NAME] is
            mkimages' entry for NAME (name, file, kind, good, expect, endpoint,
            firmware, disks, notes) plus "path"; images.build(NAMES) builds
            several missing ones in one mkimages run; images.all() is the
@@ -28,12 +29,14 @@ Helpers:
   bucket_read_policy(bucket)       s3:GetObject/ListBucket/GetBucketLocation
   credential_process_env(endpoint, dir, ttl)  a credential_process profile
 """
+import fcntl
 import hashlib
 import json
 import os
 import signal
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -41,6 +44,7 @@ import uuid
 import pytest
 
 import mount_fixtures
+import parallel_fixtures
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MKIMAGES = os.path.join(HERE, "images", "mkimages.py")
@@ -77,26 +81,49 @@ def all_image_names():
 
 
 class ImageSet:
-    """The images of one session, each built once, on first use. Each
-    mkimages run writes into its own directory under ROOT (runs never
-    overwrite each other's images.json)."""
+    """The images of one run, each built once, on first use. ROOT is shared
+    by every pytest process of the run (the xdist workers: see
+    tests/parallel_fixtures.py): ROOT/index.json says which images are
+    built where, and a build holds an flock on ROOT/.lock, so a second
+    process waits for it and then reads the index instead of building
+    again. Each mkimages run writes into its own directory under ROOT (runs
+    never overwrite each other's images.json)."""
 
     def __init__(self, root):
         self.root = root
+        os.makedirs(root, exist_ok=True)
         self._entries = {}
         self._lock = threading.Lock()
-        self._runs = 0
+
+    def _index(self):
+        try:
+            with open(os.path.join(self.root, "index.json")) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def _save_index(self, index):
+        tmp = os.path.join(self.root, "index.json.%d" % os.getpid())
+        with open(tmp, "w") as f:
+            json.dump(index, f)
+        os.rename(tmp, os.path.join(self.root, "index.json"))
 
     def build(self, names):
-        """Build the NAMES not built yet, in one mkimages run."""
+        """Build the NAMES nobody built yet, in one mkimages run."""
         with self._lock:
             missing = [n for n in dict.fromkeys(names)
                        if n not in self._entries]
             if not missing:
                 return
-            self._runs += 1
-            out = os.path.join(self.root, "run%d" % self._runs)
-            self._entries.update(make_images(out, only=missing))
+            with open(os.path.join(self.root, ".lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                index = self._index()
+                need = [n for n in missing if n not in index]
+                if need:
+                    out = tempfile.mkdtemp(prefix="run-", dir=self.root)
+                    index.update(make_images(out, only=need))
+                    self._save_index(index)
+            self._entries.update({n: index[n] for n in missing})
 
     def __getitem__(self, name):
         self.build([name])
@@ -111,7 +138,8 @@ class ImageSet:
 
 @pytest.fixture(scope="session")
 def images(tmp_path_factory):
-    return ImageSet(str(tmp_path_factory.mktemp("images")))
+    return ImageSet(os.path.join(
+        parallel_fixtures.shared_dir(tmp_path_factory), "images"))
 
 
 # ---- small helpers ----------------------------------------------------------
