@@ -250,6 +250,11 @@ static int writer_failed(struct importjob *j, int rc)
     return fail(j, -rc, "%s", why[0] ? why : strerror(-rc));
 }
 
+int importjob_refuse(struct importjob *j, int err, const char *why)
+{
+    return fail(j, err, "%s", why);
+}
+
 /* ---- writing ---------------------------------------------------------- */
 
 static int start_validator(struct importjob *j)

@@ -136,6 +136,10 @@ int importjob_cancel(struct importjob *j);
  * "<why> after N bytes; upload aborted, no import". 0, or -EBUSY once the
  * upload is completing or ImportImage was called. */
 int importjob_abort(struct importjob *j, const char *why);
+/* Refuse the file on the caller's behalf (fs/ saw a write it cannot
+ * stream): the phase becomes FAILED with `why` as detail, the upload is
+ * aborted, nothing is imported. Returns -err. */
+int importjob_refuse(struct importjob *j, int err, const char *why);
 
 /* Read the staged object (once complete): bytes read, or -errno (EBUSY
  * while still being written). */

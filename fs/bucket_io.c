@@ -23,7 +23,11 @@
  *  - a file created with a size hint (ftruncate) and no data is, at close,
  *    a local placeholder for PARK_SECONDS: a reopen for writing continues
  *    it (qemu-img's create → truncate → close → reopen); nobody reopens it:
- *    it is dropped, nothing is stored;
+ *    it is dropped, nothing is stored; so is a file an O_RDWR open
+ *    created (no O_TRUNC) and closed empty (qemu-img's VMDK create);
+ *  - an O_RDWR writer whose header announces in-place rewrites
+ *    (core/streamcheck.h: qemu's streamOptimized VMDK) is refused at that
+ *    write, with the two-step alternative in .amifs/errors;
  *  - release completes what no flush completed, logging the outcome; when
  *    the daemon is stopping (destroy) it aborts instead;
  *  - writes after a successful completion fail with EPERM, except a write
@@ -50,6 +54,7 @@
 #include "core/janitor.h"
 #include "core/journal.h"
 #include "core/reader.h"
+#include "core/streamcheck.h"
 
 #define PARK_SECONDS 30
 
@@ -80,6 +85,9 @@ struct bfile {
     bool writable;     /* opened for writing */
     long opener;       /* writing: the process that opened it, or 0 */
     bool rdwr;         /* opened O_RDWR (a tool preparing a disk) */
+    bool fresh_rdwr;   /* created by an O_RDWR open without O_TRUNC or
+                          O_APPEND (qemu-img's create step) */
+    struct streamcheck sc; /* rdwr: a header that says "not streamable" */
     struct reader *rd; /* reading */
     char etag[72];     /* reading: If-Match */
 };
@@ -608,7 +616,14 @@ int bk_write(struct amifs *fs, const char *rel, const char *buf, size_t n,
     if (!h->up)
         return -EPERM; /* an existing object opened without O_TRUNC */
     pthread_mutex_lock(&h->up->wlock);
-    rc = write_locked(fs, h->up, buf, n, (uint64_t)off);
+    char why[512];
+    if (h->rdwr && streamcheck_feed(&h->sc, buf, n, (uint64_t)off, why,
+                                    sizeof(why)) == 1) {
+        rc = uw_fail(h->up->w, ESPIPE); /* poison: nothing is published */
+        amifs_refuse(fs, "buckets", rel, "write", ESPIPE, "%s", why);
+    } else {
+        rc = write_locked(fs, h->up, buf, n, (uint64_t)off);
+    }
     pthread_mutex_unlock(&h->up->wlock);
     return rc;
 }
@@ -716,6 +731,8 @@ static int park_locked(struct amifs *fs, struct upload *u)
  * then reopens). */
 static bool parkable(struct bfile *h, struct upload *u)
 {
+    if (h->fresh_rdwr && uw_size(u->w) == 0 && !uw_wrote(u->w))
+        return true; /* created, then closed empty: the create step */
     return uw_size(u->w) > 0 && !u->nonzero &&
            (!uw_wrote(u->w) || h->rdwr);
 }
@@ -866,6 +883,7 @@ int bk_create(struct amifs *fs, const char *rel, mode_t mode,
     h->writable = true;
     h->opener = amifs_caller_process();
     h->rdwr = (fi->flags & O_ACCMODE) == O_RDWR;
+    h->fresh_rdwr = h->rdwr && !(fi->flags & (O_TRUNC | O_APPEND));
     rc = start_upload(fs, h);
     if (rc < 0) {
         handle_free(h);

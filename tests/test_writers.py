@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from shared_fixtures import (head, key_of, make_file, no_uploads_left,
-                             read, sha, start_mount)
+                             objects, read, sha, start_mount)
 
 MiB = 1 << 20
 SLOW_PARTS = [{"service": "s3", "op": "UploadPart", "action": "delay",
@@ -319,6 +319,83 @@ def test_qemu_img_convert_raw_into_buckets(mount, endpoint, tmp_path, cache):
                         src, back], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert os.path.getsize(back) == os.path.getsize(src)
+
+
+def qemu(*argv, timeout=120):
+    return subprocess.run(["qemu-img"] + list(argv), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def errors_of(m):
+    return read(os.path.join(m.path, ".amifs", "errors"))
+
+
+STREAM_VMDK = ["-O", "vmdk", "-o", "subformat=streamOptimized"]
+
+
+@pytest.mark.skipif(not shutil.which("qemu-img"), reason="no qemu-img")
+def test_qemu_img_stream_vmdk_is_refused_at_once(endpoint, images, tmp_path):
+    """qemu-img's streamOptimized VMDK rewrites its grain tables (at the
+    front) after every grain: refused at the write that completes its
+    header, in buckets/ and imports/, with the two-step alternative in
+    .amifs/errors; nothing left (no object, no upload, no ImportImage).
+    The alternative itself (convert locally, then cp) works."""
+    m = start_mount(endpoint, str(tmp_path))
+    try:
+        src = images["raw"]["path"]
+        d = os.path.join(m.bucket_dir, m.prefix, "q")
+        os.makedirs(d, exist_ok=True)
+        mark = endpoint.mark()
+        for dst in (d + "/x.vmdk", os.path.join(m.path, "imports", "x.vmdk")):
+            r = qemu("convert", *STREAM_VMDK, src, dst)
+            assert r.returncode != 0, dst
+        errs = errors_of(m)
+        for where in ("buckets/", "imports/x.vmdk write"):
+            line = [ln for ln in errs.splitlines() if where in ln]
+            assert line and "convert to a local file first, then cp" in \
+                line[0], errs
+        assert [k for k in objects(endpoint, m.prefix)
+                if not k.endswith("/")] == []
+        assert no_uploads_left(endpoint, m.prefix)
+        assert not endpoint.requests("ImportImage", since=mark)
+        assert not endpoint.requests("CompleteMultipartUpload", since=mark)
+        assert not endpoint.requests("PutObject", since=mark)
+        # the two-step alternative: the same bytes, written in order
+        local = str(tmp_path / "local.vmdk")
+        assert qemu("convert", *STREAM_VMDK, src, local).returncode == 0
+        shutil.copyfile(local, d + "/y.vmdk")
+        back = str(tmp_path / "back.vmdk")
+        endpoint.aws("s3", "cp", "s3://%s/%s" % (
+            endpoint.bucket, key_of(m, d + "/y.vmdk")), back, json=False)
+        r = qemu("compare", "-F", "raw", back, src)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        m.unmount()
+
+
+@pytest.mark.skipif(not shutil.which("qemu-img"), reason="no qemu-img")
+def test_qemu_img_convert_raw_into_imports(endpoint, images, tmp_path):
+    """create -> ftruncate -> 4 KiB zeros probe -> close -> reopen -> write:
+    the zeros of an O_RDWR writer before any data are a size hint (not a
+    disk without a partition table); one ImportImage with the whole image."""
+    m = start_mount(endpoint, str(tmp_path))
+    try:
+        src = images["raw"]["path"]
+        mark = endpoint.mark()
+        r = qemu("convert", "-O", "raw", src,
+                 os.path.join(m.path, "imports", "q.raw"))
+        assert r.returncode == 0, r.stderr
+        assert len(endpoint.requests("ImportImage", since=mark)) == 1
+        staged = objects(endpoint, m.prefix)
+        assert len(staged) == 1, staged
+        back = str(tmp_path / "staged.raw")
+        endpoint.aws("s3", "cp", "s3://%s/%s" % (endpoint.bucket, staged[0]),
+                     back, json=False)
+        r = qemu("compare", "-f", "raw", "-F", "raw", src, back)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert os.path.getsize(back) == os.path.getsize(src)
+    finally:
+        m.unmount()
 
 
 # ---- 5. the smaller holes -------------------------------------------------
