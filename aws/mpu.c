@@ -1019,6 +1019,16 @@ static void wait_parts_locked(struct mpu *m)
         pthread_cond_wait(&m->done, &m->lock);
 }
 
+/* The owner's last word before publishing (mpu_options.may_complete). */
+static int caller_gone(struct mpu *m, struct aws_error *err)
+{
+    if (!m->opt.may_complete || !m->opt.may_complete(m->opt.may_complete_ctx))
+        return 0;
+    aws_error_set(err, AWS_ERR_ABORTED, "the writer was killed while its "
+                  "close() waited; not completed");
+    return -1;
+}
+
 static int finish_multipart(struct mpu *m, struct aws_error *err)
 {
     char etag[72] = "";
@@ -1031,6 +1041,10 @@ static int finish_multipart(struct mpu *m, struct aws_error *err)
         pthread_cond_wait(&m->done, &m->lock);
     int rc = check_failed_locked(m, err);
     pthread_mutex_unlock(&m->lock);
+    if (rc == 0 && caller_gone(m, err) < 0) {
+        fail(m, err);
+        rc = -1;
+    }
     if (rc < 0)
         return writer_fail(m, err);
     /* A lost answer retried into NoSuchUpload is settled by s3_mpu_complete
@@ -1055,6 +1069,10 @@ static int finish_body(struct mpu *m, char *etag_out, struct aws_error *err)
     pthread_mutex_unlock(&m->lock);
     if (rc < 0)
         return writer_fail(m, err);
+    if (st == MPU_IDLE && caller_gone(m, err) < 0) {
+        fail(m, err);
+        return writer_fail(m, err);
+    }
     if (st == MPU_IDLE)
         rc = finish_single(m, err);
     else if (st != MPU_DONE)

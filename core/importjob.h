@@ -86,6 +86,10 @@ struct import_config {
      * and janitor), so that the next mount aborts the staging upload of a
      * daemon that was killed. May be NULL. */
     const struct uw_journal_ops *journal;
+    /* The closing caller is gone (core/upload.h uw_config.may_complete);
+     * may be NULL. */
+    int (*may_complete)(void *ctx);
+    void *may_complete_ctx;
 };
 
 /* True for names ending in .ova .vmdk .vhd .vhdx .raw .img. */

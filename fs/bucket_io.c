@@ -302,6 +302,8 @@ static struct upload_writer *writer_new(struct amifs *fs, const char *bucket,
     c.concurrency = fs->opts.upload_concurrency;
     c.journal = &fs->jops;
     c.shared = fs->uploads;
+    c.may_complete = amifs_caller_gone;
+    c.may_complete_ctx = fs;
     snprintf(label, sizeof(label), "buckets/%s", rel);
     return uw_new(&c, bucket, key, label);
 }

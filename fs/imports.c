@@ -190,7 +190,7 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         .concurrency = o->upload_concurrency, .uploads = fs->uploads,
         .lg = &fs->logger,
         /* the mount's upload journal and janitor (fs/fs.c: fs->jops) */
-        .journal = &fs->jops};
+        .journal = &fs->jops, .may_complete = amifs_caller_gone};
     s->cleanup = o->cleanup;
     s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s};
     struct taskcache_ops ops = taskcache_ops_for_client(&s->tcc);

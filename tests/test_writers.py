@@ -398,6 +398,78 @@ def test_qemu_img_convert_raw_into_imports(endpoint, images, tmp_path):
         m.unmount()
 
 
+@pytest.mark.parametrize("over", [pytest.param(False, marks=pytest.mark.full),
+                                  True], ids=["new", "over"])
+def test_writer_killed_while_close_waits_is_aborted(mount, endpoint, tmp_path,
+                                                    over):
+    """cp is in close(), waiting for its last UploadPart (held by the
+    endpoint), when it is SIGKILLed: the kernel sends FUSE an INTERRUPT for
+    the flush; the daemon must abort instead of completing. No Complete, no
+    upload left, the key holds nothing new (or its old bytes)."""
+    d = mount.workdir("intr")
+    src = make_file(str(tmp_path / "src"), 12 * MiB, seed=11)
+    old = b"old bytes\n"
+    key = key_of(mount, d + "/k")
+    if over:
+        put(endpoint, key, old, tmp_path)
+    endpoint.set_faults([{"service": "s3", "op": "UploadPart",
+                          "part_from": 2, "action": "hold"}])
+    mark = endpoint.mark()
+    try:
+        p = subprocess.Popen(["cp", src, d + "/k"])
+        endpoint.wait_held("UploadPart", alive=lambda: p.poll() is None)
+        assert poll(lambda: in_close(p.pid), 30), "cp never closed"
+        p.kill()
+        time.sleep(0.5)  # the INTERRUPT reaches the daemon
+    finally:
+        endpoint.clear_faults()
+        endpoint.release()
+    assert p.wait(60) == -signal.SIGKILL
+    assert poll(lambda: endpoint.requests("AbortMultipartUpload",
+                                          since=mark), 30)
+    assert not endpoint.requests("CompleteMultipartUpload", since=mark)
+    assert poll(lambda: no_uploads_left(endpoint, key), 30)
+    if over:
+        assert s3_bytes(endpoint, key, tmp_path) == old
+    else:
+        assert absent(endpoint, key)
+
+
+def test_importer_killed_while_close_waits_is_cancelled(endpoint, images,
+                                                        tmp_path):
+    """The same in imports/: no Complete, no ImportImage, status cancelled."""
+    m = start_mount(endpoint, str(tmp_path))
+    try:
+        src = str(tmp_path / "disk.raw")
+        with open(images["raw"]["path"], "rb") as f:
+            disk = f.read(MiB)
+        with open(src, "wb") as f:
+            f.write(disk + random.Random(12).randbytes(11 * MiB))
+        endpoint.set_faults([{"service": "s3", "op": "UploadPart",
+                              "part_from": 2, "action": "hold"}])
+        mark = endpoint.mark()
+        try:
+            p = subprocess.Popen(["cp", src, os.path.join(m.path, "imports",
+                                                          "c.raw")])
+            endpoint.wait_held("UploadPart", alive=lambda: p.poll() is None)
+            assert poll(lambda: in_close(p.pid), 30), "cp never closed"
+            p.kill()
+            time.sleep(0.5)
+        finally:
+            endpoint.clear_faults()
+            endpoint.release()
+        assert p.wait(60) == -signal.SIGKILL
+        st = poll(lambda: (lambda t: t if t.startswith("cancelled") else
+                           None)(read(os.path.join(m.path, "tasks", "c.raw",
+                                                   "status"))))
+        assert st and "killed while its close() waited" in st, st
+        assert not endpoint.requests("CompleteMultipartUpload", since=mark)
+        assert not endpoint.requests("ImportImage", since=mark)
+        assert poll(lambda: no_uploads_left(endpoint, m.prefix), 30)
+    finally:
+        m.unmount()
+
+
 # ---- 5. the smaller holes -------------------------------------------------
 
 def test_rm_during_a_completing_close(mount, endpoint, tmp_path):
