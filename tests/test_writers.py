@@ -472,6 +472,65 @@ def test_importer_killed_while_close_waits_is_cancelled(endpoint, images,
 
 # ---- 5. the smaller holes -------------------------------------------------
 
+def test_rename_of_a_big_object_copies_parts_if_match(mount_factory,
+                                                      endpoint, tmp_path):
+    """Rename above the single-copy limit (lowered to 5 MiB for the test,
+    AMIFS_TEST_COPY_LIMIT) is a multipart copy whose every UploadPartCopy
+    carries x-amz-copy-source-if-match: it works, and a source replaced
+    between the HEAD and a part fails the rename cleanly (the new source
+    kept, no destination, no upload left)."""
+    mount = mount_factory(env={"AMIFS_TEST_COPY_LIMIT": str(5 * MiB)})
+    d = mount.workdir("bigmv")
+    data = random.Random(13).randbytes(12 * MiB)
+    put(endpoint, key_of(mount, d + "/a"), data, tmp_path)
+    mark = endpoint.mark()
+    os.rename(d + "/a", d + "/b")
+    assert len(endpoint.requests("UploadPartCopy", since=mark)) == 3
+    assert not endpoint.requests("CopyObject", since=mark)
+    assert s3_bytes(endpoint, key_of(mount, d + "/b"), tmp_path) == data
+    assert absent(endpoint, key_of(mount, d + "/a"))
+    # the race: the source is overwritten while part 2 is on its way. The
+    # 412 maps to ESTALE, on which the kernel retries a rename once (from a
+    # fresh HEAD): that retry races with a second overwrite, so both fail.
+    put(endpoint, key_of(mount, d + "/c"), data, tmp_path)
+    endpoint.set_faults([{"service": "s3", "op": "UploadPartCopy",
+                          "part": 2, "action": "hold"}])
+    mark = endpoint.mark()
+    res, latest = {}, data
+
+    def mv():
+        try:
+            os.rename(d + "/c", d + "/e")
+            res["rc"] = 0
+        except OSError as e:
+            res["rc"] = e.errno
+    t = threading.Thread(target=mv)
+    t.start()
+    try:
+        for seed in (14, 15):
+            endpoint.wait_held("UploadPartCopy", alive=t.is_alive)
+            latest = random.Random(seed).randbytes(12 * MiB)
+            put(endpoint, key_of(mount, d + "/c"), latest, tmp_path)
+            endpoint.release(op="UploadPartCopy")
+            t.join(5)
+            if not t.is_alive():
+                break
+    finally:
+        endpoint.clear_faults()
+        endpoint.release()
+    t.join(60)
+    assert res.get("rc") == errno.ESTALE, res
+    assert [r["status"] for r in endpoint.requests("UploadPartCopy",
+                                                   since=mark)
+            if r.get("part") == 2] == [412, 412]
+    assert s3_bytes(endpoint, key_of(mount, d + "/c"), tmp_path) == latest
+    assert absent(endpoint, key_of(mount, d + "/e"))
+    assert poll(lambda: no_uploads_left(endpoint, key_of(mount, d)), 30)
+    assert not [r for r in endpoint.requests("CompleteMultipartUpload",
+                                             since=mark)
+                if r["path"].endswith("/e")]
+
+
 def test_rm_during_a_completing_close(mount, endpoint, tmp_path):
     """rm while close() is completing: the rm waits for that close (the
     path is busy), then removes the whole object; the close reports 0;

@@ -236,7 +236,8 @@ class Endpoint:
             # Report a digest error only for a correctly signed request;
             # otherwise moto answers with the signature error, as S3 would.
             return bad if auth.verify(info, info.op) is None else None
-        return s3fixes.check_upload_exists(info, account)
+        return s3fixes.check_upload_exists(info, account) or \
+            s3fixes.check_copy_source_if_match(info, account)
 
     def _moto(self, info, environ):
         captured = {}
