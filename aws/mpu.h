@@ -102,6 +102,10 @@ struct mpu_shared_stats {
     size_t peak;        /* highest `used` so far */
     int spill_parts;    /* parts staged in files now */
     int spill_peak;
+    int overflow_spills; /* memory parts staged in files because the budget
+                            was spent on half-filled parts and nothing was
+                            being sent for MPU_STUCK_SECONDS (one thread
+                            writing many files in turn; never a deadlock) */
     int threads;        /* worker threads started */
 };
 void mpu_shared_stats(struct mpu_shared *sh, struct mpu_shared_stats *out);
