@@ -123,6 +123,7 @@ struct mpu_shared {
     pthread_cond_t cond;
     size_t budget, used, peak;
     int spill_max, spill_used, spill_peak;
+    int overflow_spills;  /* memory parts staged because the pool was stuck */
     char *spill_dir;
     struct slot *qhead, *qtail;
     bool stop;
@@ -174,6 +175,9 @@ static bool is_cancelled(struct mpu *m)
 #define MPU_DEFAULT_BUDGET ((size_t)64 << 20)
 #define MPU_MIN_BUDGET ((size_t)20 << 20)
 #define MPU_SPILL_PARTS 3
+/* How long a writer waits for budget while nothing is being sent before it
+ * stages its part in a file (wait_budget_locked). */
+#define MPU_STUCK_SECONDS 1
 
 bool mpu_part_in_memory(size_t part_size, size_t budget)
 {
@@ -231,12 +235,48 @@ void mpu_shared_stats(struct mpu_shared *sh, struct mpu_shared_stats *out)
     out->peak = sh->peak;
     out->spill_parts = sh->spill_used;
     out->spill_peak = sh->spill_peak;
+    out->overflow_spills = sh->overflow_spills;
     out->threads = sh->nthreads;
     pthread_mutex_unlock(&sh->lock);
 }
 
+/* No part is queued or being sent: nothing will give budget back unless
+ * some writer fills its part — possibly the very thread that waits (one
+ * thread writing many files in turn, each holding a half-filled part). */
+static bool pool_stuck_locked(const struct mpu_shared *sh)
+{
+    return !sh->qhead && sh->idle == sh->nthreads;
+}
+
+/* Wait for the budget; after MPU_STUCK_SECONDS in which nothing was sent
+ * and the budget stayed spent, give up waiting: 1 (the caller stages the
+ * part in a file instead, outside the budget: memory stays bounded and
+ * the wait cannot be on itself). 0 when the bytes fit. Lock held. */
+static int wait_budget_locked(struct mpu_shared *sh, struct mpu *m,
+                              size_t bytes)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += MPU_STUCK_SECONDS;
+    while (!is_cancelled(m) && sh->used + bytes > sh->budget) {
+        if (!pool_stuck_locked(sh)) {
+            pthread_cond_wait(&sh->cond, &sh->lock);
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += MPU_STUCK_SECONDS;
+        } else if (pthread_cond_timedwait(&sh->cond, &sh->lock, &until) ==
+                       ETIMEDOUT &&
+                   pool_stuck_locked(sh) && sh->used + bytes > sh->budget) {
+            sh->overflow_spills++;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Wait until the part fits: `bytes` of budget (memory part) or a spill
- * place. -1 when the upload is cancelled meanwhile. */
+ * place. -1 when the upload is cancelled meanwhile; 1 when a memory part
+ * must be staged in a file instead (wait_budget_locked: the pool is stuck
+ * on half-filled parts), which then holds a spill place too. */
 static int pool_reserve(struct mpu *m, size_t bytes, bool spill)
 {
     struct mpu_shared *sh = m->sh;
@@ -250,9 +290,18 @@ static int pool_reserve(struct mpu *m, size_t bytes, bool spill)
         if (spill ? sh->spill_used < sh->spill_max
                   : sh->used + bytes <= sh->budget)
             break;
+        if (!spill) {
+            rc = wait_budget_locked(sh, m, bytes);
+            spill = rc == 1;
+            if (rc == 1 || is_cancelled(m))
+                break;
+            continue;
+        }
         pthread_cond_wait(&sh->cond, &sh->lock);
     }
-    if (rc == 0 && spill && ++sh->spill_used > sh->spill_peak)
+    if (rc == 0 && is_cancelled(m))
+        rc = -1;
+    if (rc >= 0 && spill && ++sh->spill_used > sh->spill_peak)
         sh->spill_peak = sh->spill_used;
     if (rc == 0 && !spill && (sh->used += bytes) > sh->peak)
         sh->peak = sh->used;
@@ -809,7 +858,10 @@ static int acquire(struct mpu *m, struct aws_error *err)
     s->len = 0;
     m->cur = idx;
     bool spill = !mpu_part_in_memory(s->want, m->sh->budget);
-    if (pool_reserve(m, s->want, spill) < 0) {
+    int rc = pool_reserve(m, s->want, spill);
+    if (rc == 1)
+        spill = true; /* staged in a file: the budget is stuck */
+    if (rc < 0) {
         pthread_mutex_lock(&m->lock);
         s->st = SLOT_FREE;
         m->cur = -1;
@@ -1036,6 +1088,16 @@ static int full_crc(struct mpu *m, char out[AWS_CRC32C_B64],
     return 0;
 }
 
+/* The owner's last word before publishing (mpu_options.may_complete). */
+static int caller_gone(struct mpu *m, struct aws_error *err)
+{
+    if (!m->opt.may_complete || !m->opt.may_complete(m->opt.may_complete_ctx))
+        return 0;
+    aws_error_set(err, AWS_ERR_ABORTED, "the writer was killed while its "
+                  "close() waited; not completed");
+    return -1;
+}
+
 static int finish_multipart(struct mpu *m, struct aws_error *err)
 {
     char etag[72] = "";
@@ -1048,6 +1110,10 @@ static int finish_multipart(struct mpu *m, struct aws_error *err)
         pthread_cond_wait(&m->done, &m->lock);
     int rc = check_failed_locked(m, err);
     pthread_mutex_unlock(&m->lock);
+    if (rc == 0 && caller_gone(m, err) < 0) {
+        fail(m, err);
+        rc = -1;
+    }
     if (rc < 0)
         return writer_fail(m, err);
     /* A lost answer retried into NoSuchUpload is settled by s3_mpu_complete
@@ -1074,6 +1140,10 @@ static int finish_body(struct mpu *m, char *etag_out, struct aws_error *err)
     pthread_mutex_unlock(&m->lock);
     if (rc < 0)
         return writer_fail(m, err);
+    if (st == MPU_IDLE && caller_gone(m, err) < 0) {
+        fail(m, err);
+        return writer_fail(m, err);
+    }
     if (st == MPU_IDLE)
         rc = finish_single(m, err);
     else if (st != MPU_DONE)

@@ -109,6 +109,10 @@ struct mpu_shared_stats {
     size_t peak;        /* highest `used` so far */
     int spill_parts;    /* parts staged in files now */
     int spill_peak;
+    int overflow_spills; /* memory parts staged in files because the budget
+                            was spent on half-filled parts and nothing was
+                            being sent for MPU_STUCK_SECONDS (one thread
+                            writing many files in turn; never a deadlock) */
     int threads;        /* worker threads started */
 };
 void mpu_shared_stats(struct mpu_shared *sh, struct mpu_shared_stats *out);
@@ -132,6 +136,13 @@ struct mpu_options {
      * workers), freed with it: for examples/ and tests. */
     struct mpu_shared *shared;
     size_t memory_budget;
+    /* Asked in the writer's thread (the one in mpu_finish) once every part
+     * is sent, right before CompleteMultipartUpload or the single PUT:
+     * nonzero means "the caller is gone" (a writer killed while its
+     * close() waited, doc/design/upload.md): nothing is completed, the
+     * upload fails with AWS_ERR_ABORTED and is aborted. NULL: always go. */
+    int (*may_complete)(void *ctx);
+    void *may_complete_ctx;
 };
 
 /* Pure: size of part `part_no` (1-based) for first size `first` and maximum

@@ -824,13 +824,28 @@ int s3_copy_any_if(struct aws_client *c, const char *src_bucket,
                    const char *dst_bucket, const char *dst_key,
                    struct aws_error *err)
 {
+    return s3_copy_any_limit(c, src_bucket, src_key, size, if_match, 0,
+                             dst_bucket, dst_key, err);
+}
+
+int s3_copy_any_limit(struct aws_client *c, const char *src_bucket,
+                      const char *src_key, uint64_t size,
+                      const char *if_match, uint64_t single_max,
+                      const char *dst_bucket, const char *dst_key,
+                      struct aws_error *err)
+{
     char upload_id[1024];
     struct aws_error ignored;
+    const uint64_t min_part = (uint64_t)5 << 20;
 
-    if (size <= S3_MAX_PUT)
+    if (single_max == 0 || single_max > S3_MAX_PUT)
+        single_max = S3_MAX_PUT;
+    if (size <= single_max)
         return copy_call(c, dst_bucket, dst_key, NULL, src_bucket, src_key,
                          NULL, if_match, "CopyObjectResult", NULL, err);
     uint64_t psize = S3_COPY_PART_DEFAULT;
+    if (single_max < psize) /* a lowered limit (tests): parts of its size */
+        psize = single_max < min_part ? min_part : single_max;
     while ((size + psize - 1) / psize > 10000)
         psize *= 2;
     if (psize > S3_MAX_PUT)

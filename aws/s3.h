@@ -171,6 +171,15 @@ int s3_copy_any_if(struct aws_client *c, const char *src_bucket,
                    const char *src_key, uint64_t size, const char *if_match,
                    const char *dst_bucket, const char *dst_key,
                    struct aws_error *err);
+/* The same with the single-CopyObject limit lowered to `single_max` (0 =
+ * S3's 5 GiB); above it the copy is multipart, in parts of single_max (at
+ * least 5 MiB). Only tests lower it (doc/TESTING.md,
+ * AMIFS_TEST_COPY_LIMIT), so the multipart path runs on small objects. */
+int s3_copy_any_limit(struct aws_client *c, const char *src_bucket,
+                      const char *src_key, uint64_t size,
+                      const char *if_match, uint64_t single_max,
+                      const char *dst_bucket, const char *dst_key,
+                      struct aws_error *err);
 
 /* Lifecycle rules, as far as amifs cares (amifs setup/doctor): the days
  * after which an enabled rule covering `prefix` aborts incomplete

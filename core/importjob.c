@@ -289,6 +289,11 @@ static int writer_failed(struct importjob *j, int rc)
     return fail(j, -rc, "%s", why[0] ? why : strerror(-rc));
 }
 
+int importjob_refuse(struct importjob *j, int err, const char *why)
+{
+    return fail(j, err, "%s", why);
+}
+
 /* ---- writing ---------------------------------------------------------- */
 
 static int start_validator(struct importjob *j)
@@ -365,6 +370,8 @@ static int ensure_writer(struct importjob *j)
     c.tee = tee_cb;
     c.tee_end = tee_end;
     c.tee_ctx = j;
+    c.may_complete = j->cfg->may_complete;
+    c.may_complete_ctx = j->cfg->may_complete_ctx;
     importjob_name(j, label + 8, sizeof label - 8);
     memcpy(label, "imports/", 8);
     struct upload_writer *w = uw_new(&c, j->cfg->bucket, j->key, label);
@@ -849,11 +856,37 @@ static int start_import(struct importjob *j)
 }
 
 /* Validator verdict (the writer's tee_end) + Complete. */
+/* The upload was not completed because the writer was killed while its
+ * close() waited (core/upload.h uw_config.may_complete): the job is
+ * cancelled, as for a writer killed before its close. */
+static int cancelled_in_close(struct importjob *j)
+{
+    char detail[512];
+    pthread_mutex_lock(&j->mu);
+    snprintf(detail, sizeof detail, "the writer was killed while its close() "
+             "waited, after %llu bytes; upload aborted, no import",
+             (unsigned long long)uw_received(j->w));
+    if (j->phase != UPLOAD_CANCELLED) {
+        j->phase = UPLOAD_CANCELLED;
+        replace(&j->detail, detail);
+    }
+    j->closed = true;
+    j->result = -ECANCELED;
+    j->mtime = time(NULL);
+    pthread_mutex_unlock(&j->mu);
+    aws_log(j->cfg->lg, AWS_LOG_WARN, "imports/%s: %s", j->name, detail);
+    return -ECANCELED;
+}
+
 static int finish_upload(struct importjob *j)
 {
     int rc = ensure_writer(j);
     if (rc == 0)
         rc = uw_complete(j->w, j->etag);
+    /* not completed because the closing writer was killed meanwhile
+     * (uw_config.may_complete): cancelled, like a writer killed earlier */
+    if (rc == -ECANCELED)
+        return cancelled_in_close(j);
     if (rc != 0)
         return writer_failed(j, rc);
     pthread_mutex_lock(&j->mu);

@@ -112,6 +112,10 @@ struct import_config {
     /* "eu-west-1,us-west-2": copy every completed AMI there (mount option
      * copy_to_regions=; a file's CopyToRegions replaces it). May be NULL. */
     const char *copy_regions;
+    /* The closing caller is gone (core/upload.h uw_config.may_complete);
+     * may be NULL. */
+    int (*may_complete)(void *ctx);
+    void *may_complete_ctx;
 };
 
 /* True for names ending in .ova .vmdk .vhd .vhdx .raw .img. */
@@ -180,6 +184,10 @@ int importjob_cancel(struct importjob *j);
  * "<why> after N bytes; upload aborted, no import". 0, or -EBUSY once the
  * upload is completing or ImportImage was called. */
 int importjob_abort(struct importjob *j, const char *why);
+/* Refuse the file on the caller's behalf (fs/ saw a write it cannot
+ * stream): the phase becomes FAILED with `why` as detail, the upload is
+ * aborted, nothing is imported. Returns -err. */
+int importjob_refuse(struct importjob *j, int err, const char *why);
 
 /* Import an object where it lies (a symlink into imports/ pointing under
  * buckets/, doc/design/exports.md): no upload; the object is read back

@@ -138,6 +138,8 @@ struct upload_writer *uw_new(const struct uw_config *cfg, const char *bucket,
     mo.part_size = cfg->part_size;
     mo.concurrency = cfg->concurrency;
     mo.shared = cfg->shared;
+    mo.may_complete = cfg->may_complete;
+    mo.may_complete_ctx = cfg->may_complete_ctx;
     aws_error_clear(&err);
     if (w->bucket && w->key && w->label)
         w->mpu = mpu_new(cfg->client, bucket, key, &mo, &err);

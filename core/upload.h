@@ -107,6 +107,13 @@ struct uw_config {
     /* All bytes are in (uw_complete, before Complete): the verdict. */
     int (*tee_end)(void *ctx);
     void *tee_ctx;
+    /* Asked in uw_complete's thread once every part is sent, right before
+     * the upload is completed (aws/mpu.h mpu_options.may_complete):
+     * nonzero = the closing caller is gone (killed while its close()
+     * waited), so the upload fails with ECANCELED and is aborted instead.
+     * May be NULL. */
+    int (*may_complete)(void *ctx);
+    void *may_complete_ctx;
 };
 
 struct upload_writer;

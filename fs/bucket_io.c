@@ -23,7 +23,11 @@
  *  - a file created with a size hint (ftruncate) and no data is, at close,
  *    a local placeholder for PARK_SECONDS: a reopen for writing continues
  *    it (qemu-img's create → truncate → close → reopen); nobody reopens it:
- *    it is dropped, nothing is stored;
+ *    it is dropped, nothing is stored; so is a file an O_RDWR open
+ *    created (no O_TRUNC) and closed empty (qemu-img's VMDK create);
+ *  - an O_RDWR writer whose header announces in-place rewrites
+ *    (core/streamcheck.h: qemu's streamOptimized VMDK) is refused at that
+ *    write, with the two-step alternative in .amifs/errors;
  *  - release completes what no flush completed, logging the outcome; when
  *    the daemon is stopping (destroy) it aborts instead;
  *  - writes after a successful completion fail with EPERM, except a write
@@ -51,6 +55,7 @@
 #include "core/journal.h"
 #include "core/reader.h"
 #include "fs/bucket_verify.h"
+#include "core/streamcheck.h"
 
 #define PARK_SECONDS 30
 
@@ -81,6 +86,9 @@ struct bfile {
     bool writable;     /* opened for writing */
     long opener;       /* writing: the process that opened it, or 0 */
     bool rdwr;         /* opened O_RDWR (a tool preparing a disk) */
+    bool fresh_rdwr;   /* created by an O_RDWR open without O_TRUNC or
+                          O_APPEND (qemu-img's create step) */
+    struct streamcheck sc; /* rdwr: a header that says "not streamable" */
     struct reader *rd; /* reading */
     char etag[72];     /* reading: If-Match */
     bool verify;       /* reading an object: check whole-file reads */
@@ -297,6 +305,8 @@ static struct upload_writer *writer_new(struct amifs *fs, const char *bucket,
     c.concurrency = fs->opts.upload_concurrency;
     c.journal = &fs->jops;
     c.shared = fs->uploads;
+    c.may_complete = amifs_caller_gone;
+    c.may_complete_ctx = fs;
     snprintf(label, sizeof(label), "buckets/%s", rel);
     return uw_new(&c, bucket, key, label);
 }
@@ -643,7 +653,14 @@ int bk_write(struct amifs *fs, const char *rel, const char *buf, size_t n,
     if (!h->up)
         return -EPERM; /* an existing object opened without O_TRUNC */
     pthread_mutex_lock(&h->up->wlock);
-    rc = write_locked(fs, h->up, buf, n, (uint64_t)off);
+    char why[512];
+    if (h->rdwr && streamcheck_feed(&h->sc, buf, n, (uint64_t)off, why,
+                                    sizeof(why)) == 1) {
+        rc = uw_fail(h->up->w, ESPIPE); /* poison: nothing is published */
+        amifs_refuse(fs, "buckets", rel, "write", ESPIPE, "%s", why);
+    } else {
+        rc = write_locked(fs, h->up, buf, n, (uint64_t)off);
+    }
     pthread_mutex_unlock(&h->up->wlock);
     return rc;
 }
@@ -751,6 +768,8 @@ static int park_locked(struct amifs *fs, struct upload *u)
  * then reopens). */
 static bool parkable(struct bfile *h, struct upload *u)
 {
+    if (h->fresh_rdwr && uw_size(u->w) == 0 && !uw_wrote(u->w))
+        return true; /* created, then closed empty: the create step */
     return uw_size(u->w) > 0 && !u->nonzero &&
            (!uw_wrote(u->w) || h->rdwr);
 }
@@ -901,6 +920,7 @@ int bk_create(struct amifs *fs, const char *rel, mode_t mode,
     h->writable = true;
     h->opener = amifs_caller_process();
     h->rdwr = (fi->flags & O_ACCMODE) == O_RDWR;
+    h->fresh_rdwr = h->rdwr && !(fi->flags & (O_TRUNC | O_APPEND));
     rc = start_upload(fs, h);
     if (rc < 0) {
         handle_free(h);

@@ -615,8 +615,9 @@ int bk_move_object(struct amifs *fs, const char *from_rel, const char *to_rel,
     if (s3_head_object(fs->client, from.bucket, from.key, &h, &err) < 0)
         return bk_fail(fs, "HeadObject", from_rel, &err);
     (void)size;
-    if (s3_copy_any_if(fs->client, from.bucket, from.key, h.size, h.etag,
-                       to.bucket, to.key, &err) < 0) {
+    if (s3_copy_any_limit(fs->client, from.bucket, from.key, h.size, h.etag,
+                          bk_of(fs)->copy_limit, to.bucket, to.key,
+                          &err) < 0) {
         cache_forget(bk_of(fs)->cache, to_rel);
         return bk_fail(fs, "CopyObject", from_rel, &err);
     }
@@ -817,6 +818,9 @@ static int bk_init(struct amifs *fs)
         return -ENOMEM;
     }
     pthread_mutex_init(&b->lock, NULL);
+    const char *lim = getenv("AMIFS_TEST_COPY_LIMIT");
+    if (lim && *lim)
+        b->copy_limit = strtoull(lim, NULL, 10);
     fs->buckets = b;
     return 0;
 }

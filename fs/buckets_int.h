@@ -29,6 +29,11 @@ struct bk {
     struct cache *cache;
     pthread_mutex_t lock;   /* guards `uploads` and each upload's `next` */
     struct upload *uploads; /* registered uploads in flight */
+    /* Largest object a rename copies with one CopyObject; above it the
+     * copy is multipart (UploadPartCopy). 0 = S3's 5 GiB. Tests lower it
+     * with the environment variable AMIFS_TEST_COPY_LIMIT (bytes; read
+     * once at mount; doc/TESTING.md), not a user setting. */
+    uint64_t copy_limit;
 };
 
 /* A parsed rel path: the bucket and the S3 key the names after it stand

@@ -171,6 +171,11 @@ long amifs_caller_process(void);
  * that comes from do_exit()), read from /proc/<tid>/stat: >0 the signal,
  * 0 alive or a plain exit(), unknown, or not in a handler. */
 int amifs_caller_exit_signal(void);
+/* The process whose close() this handler is completing was killed while it
+ * waited (its FLUSH was interrupted and SIGKILL is pending for it): 1, so
+ * the upload must be aborted, not completed (fs/caller.c). 0 otherwise,
+ * also outside a handler. ctx unused (the uw_config.may_complete shape). */
+int amifs_caller_gone(void *ctx);
 /* Whether the calling process still holds an fd open on the mount's file
  * `path` ("buckets/B/k"): a flush then closes a dup, not the last fd. */
 bool amifs_caller_holds(struct amifs *fs, const char *path);

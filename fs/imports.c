@@ -27,6 +27,7 @@
 #include "fs/imports.h"
 #include "core/name.h"
 #include "core/snaproute.h"
+#include "core/streamcheck.h"
 
 #define SIDECAR_MAX 65536
 /* doc/CONTRACT.md "Saying why, continued" */
@@ -48,6 +49,10 @@ struct ihandle {
                              * nothing, fail every later write and close */
     bool completed;         /* the completing flush happened */
     int result;             /* its result */
+    bool rdwr;              /* opened O_RDWR (a disk tool, e.g. qemu-img) */
+    bool fresh_rdwr;        /* created so (no O_TRUNC/O_APPEND): closing it
+                               empty is qemu-img's create step, no refusal */
+    struct streamcheck sc;  /* rdwr: a header that cannot be streamed */
 };
 
 static struct fsimport *state(struct amifs *fs)
@@ -323,7 +328,7 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         .concurrency = o->upload_concurrency, .uploads = fs->uploads,
         .lg = &fs->logger,
         /* the mount's upload journal and janitor (fs/fs.c: fs->jops) */
-        .journal = &fs->jops};
+        .journal = &fs->jops, .may_complete = amifs_caller_gone};
     s->cleanup = !o->keep_staged; /* the default since doc/design/fleet.md */
     s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s,
                                        on_reroute};
@@ -659,8 +664,9 @@ static struct ihandle *handle_new(struct importjob *j, const char *sc_name)
 /* The handle may write: remember who opened it (the completing flush is
  * that process's) and count it among the job's writers (the last one to
  * close a file that never got a byte decides its fate). */
-static void mark_writer(struct ihandle *h)
+static void mark_writer(struct ihandle *h, int flags)
 {
+    h->rdwr = (flags & O_ACCMODE) == O_RDWR;
     h->writer = true;
     h->opener = amifs_caller_process();
     if (h->job)
@@ -749,9 +755,11 @@ static int imp_create(struct amifs *fs, const char *rel, mode_t mode,
         return 0;
     }
     int rc = new_job(state(fs), rel, fi);
-    if (rc == 0)
-        mark_writer((struct ihandle *)(uintptr_t)fi->fh);
-    else if (rc == -EROFS)
+    if (rc == 0) {
+        struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
+        mark_writer(h, fi->flags);
+        h->fresh_rdwr = h->rdwr && !(fi->flags & (O_TRUNC | O_APPEND));
+    } else if (rc == -EROFS)
         amifs_refuse(fs, "imports", rel, "create", EROFS,
                      "imports/ is read-only: this mount has no staging "
                      "bucket; mount again with -o bucket=NAME (`amifs setup "
@@ -896,14 +904,14 @@ static int imp_open(struct amifs *fs, const char *rel,
         if (!wr)
             return -ENOENT;
         if ((rc = new_job(s, rel, fi)) == 0)
-            mark_writer((struct ihandle *)(uintptr_t)fi->fh);
+            mark_writer((struct ihandle *)(uintptr_t)fi->fh, fi->flags);
         return rc;
     }
     enum upload_phase ph = importjob_phase(j);
     if (wr && ph == UPLOAD_STAGED && (fi->flags & O_TRUNC)) {
         importjob_unref(j);
         if ((rc = new_job(s, rel, fi)) == 0) /* cp onto a staged temp */
-            mark_writer((struct ihandle *)(uintptr_t)fi->fh);
+            mark_writer((struct ihandle *)(uintptr_t)fi->fh, fi->flags);
         return rc;
     }
     /* A second writer, or a write into a closed upload: S3 objects are
@@ -919,7 +927,7 @@ static int imp_open(struct amifs *fs, const char *rel,
         return -ENOMEM;
     }
     if (wr)
-        mark_writer(h);
+        mark_writer(h, fi->flags);
     fi->fh = (uint64_t)(uintptr_t)h;
     return 0;
 }
@@ -967,10 +975,44 @@ static int sidecar_refuse(struct amifs *fs, struct ihandle *h, bool drop,
     return amifs_refuse(fs, "imports", h->sc_name, "write", err, "%s", why);
 }
 
+static bool all_zero(const char *buf, size_t n)
+{
+    return n == 0 || (buf[0] == 0 && memcmp(buf, buf + 1, n - 1) == 0);
+}
+
+/* What is special about an O_RDWR writer (a disk tool): a header that
+ * announces rewrites is refused at once (core/streamcheck.h), and zeros
+ * before any data are a size hint, not data (qemu-img probes the first
+ * 4 KiB of the disk it creates with zeros; the validator must not take
+ * them for the disk's partition table). n or -errno when handled here, 1
+ * when the write goes on as usual. */
+static int rdwr_write(struct amifs *fs, struct ihandle *h, const char *rel,
+                      const char *buf, size_t n, off_t off)
+{
+    char why[512];
+    if (off >= 0 && streamcheck_feed(&h->sc, buf, n, (uint64_t)off, why,
+                                     sizeof why) == 1) {
+        importjob_refuse(h->job, ESPIPE, why);
+        return amifs_refuse(fs, "imports", rel, "write", ESPIPE, "%s", why);
+    }
+    if (off < 0 || importjob_wrote(h->job) || !all_zero(buf, n))
+        return 1;
+    uint64_t end = (uint64_t)off + n;
+    if (end <= importjob_size(h->job))
+        return (int)n;
+    int rc = importjob_truncate(h->job, (off_t)end);
+    return rc < 0 ? rc : (int)n;
+}
+
 static int imp_write(struct amifs *fs, const char *rel, const char *buf,
                      size_t n, off_t off, struct fuse_file_info *fi)
 {
     struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
+    if (h->job && h->rdwr) {
+        int rc = rdwr_write(fs, h, rel, buf, n, off);
+        if (rc != 1)
+            return rc;
+    }
     if (h->job) {
         ssize_t rc = importjob_write(h->job, buf, n, off);
         if (rc >= 0)
@@ -1090,7 +1132,8 @@ static int imp_flush(struct amifs *fs, const char *rel,
             importjob_phase(h->job) == UPLOAD_WRITING &&
             amifs_caller_process() != h->opener)
             return 0; /* (a failure already known is reported to all) */
-        if (!h->wrote && never_written(h->job) && has_final_name(h->job))
+        if (!h->wrote && never_written(h->job) && has_final_name(h->job) &&
+            !h->fresh_rdwr)
             return -EINVAL;
     }
     return complete(fs, h);
@@ -1113,7 +1156,7 @@ static int imp_release(struct amifs *fs, const char *rel,
      * .part): written later, or refused when renamed to a final name. A
      * release without flush (NFS re-export) completes what was written. */
     if (last && !h->wrote && never_written(h->job) &&
-        has_final_name(h->job))
+        has_final_name(h->job) && !h->fresh_rdwr)
         h->wrote = true;
     complete(fs, h);
     importjob_unref(h->job);

@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from shared_fixtures import (head, key_of, make_file, no_uploads_left,
-                             read, sha, start_mount)
+                             objects, read, sha, start_mount)
 
 MiB = 1 << 20
 SLOW_PARTS = [{"service": "s3", "op": "UploadPart", "action": "delay",
@@ -321,7 +321,217 @@ def test_qemu_img_convert_raw_into_buckets(mount, endpoint, tmp_path, cache):
     assert os.path.getsize(back) == os.path.getsize(src)
 
 
+def qemu(*argv, timeout=120):
+    return subprocess.run(["qemu-img"] + list(argv), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def errors_of(m):
+    return read(os.path.join(m.path, ".amifs", "errors"))
+
+
+STREAM_VMDK = ["-O", "vmdk", "-o", "subformat=streamOptimized"]
+
+
+@pytest.mark.skipif(not shutil.which("qemu-img"), reason="no qemu-img")
+def test_qemu_img_stream_vmdk_is_refused_at_once(endpoint, images, tmp_path):
+    """qemu-img's streamOptimized VMDK rewrites its grain tables (at the
+    front) after every grain: refused at the write that completes its
+    header, in buckets/ and imports/, with the two-step alternative in
+    .amifs/errors; nothing left (no object, no upload, no ImportImage).
+    The alternative itself (convert locally, then cp) works."""
+    m = start_mount(endpoint, str(tmp_path))
+    try:
+        src = images["raw"]["path"]
+        d = os.path.join(m.bucket_dir, m.prefix, "q")
+        os.makedirs(d, exist_ok=True)
+        mark = endpoint.mark()
+        for dst in (d + "/x.vmdk", os.path.join(m.path, "imports", "x.vmdk")):
+            r = qemu("convert", *STREAM_VMDK, src, dst)
+            assert r.returncode != 0, dst
+        errs = errors_of(m)
+        for where in ("buckets/", "imports/x.vmdk write"):
+            line = [ln for ln in errs.splitlines() if where in ln]
+            assert line and "convert to a local file first, then cp" in \
+                line[0], errs
+        assert [k for k in objects(endpoint, m.prefix)
+                if not k.endswith("/")] == []
+        assert no_uploads_left(endpoint, m.prefix)
+        assert not endpoint.requests("ImportImage", since=mark)
+        assert not endpoint.requests("CompleteMultipartUpload", since=mark)
+        assert not endpoint.requests("PutObject", since=mark)
+        # the two-step alternative: the same bytes, written in order
+        local = str(tmp_path / "local.vmdk")
+        assert qemu("convert", *STREAM_VMDK, src, local).returncode == 0
+        shutil.copyfile(local, d + "/y.vmdk")
+        back = str(tmp_path / "back.vmdk")
+        endpoint.aws("s3", "cp", "s3://%s/%s" % (
+            endpoint.bucket, key_of(m, d + "/y.vmdk")), back, json=False)
+        r = qemu("compare", "-F", "raw", back, src)
+        assert r.returncode == 0, r.stdout + r.stderr
+    finally:
+        m.unmount()
+
+
+@pytest.mark.skipif(not shutil.which("qemu-img"), reason="no qemu-img")
+def test_qemu_img_convert_raw_into_imports(endpoint, images, tmp_path):
+    """create -> ftruncate -> 4 KiB zeros probe -> close -> reopen -> write:
+    the zeros of an O_RDWR writer before any data are a size hint (not a
+    disk without a partition table); one ImportImage with the whole image."""
+    m = start_mount(endpoint, str(tmp_path))
+    try:
+        src = images["raw"]["path"]
+        mark = endpoint.mark()
+        r = qemu("convert", "-O", "raw", src,
+                 os.path.join(m.path, "imports", "q.raw"))
+        assert r.returncode == 0, r.stderr
+        assert len(endpoint.requests("ImportImage", since=mark)) == 1
+        staged = objects(endpoint, m.prefix)
+        assert len(staged) == 1, staged
+        back = str(tmp_path / "staged.raw")
+        endpoint.aws("s3", "cp", "s3://%s/%s" % (endpoint.bucket, staged[0]),
+                     back, json=False)
+        r = qemu("compare", "-f", "raw", "-F", "raw", src, back)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert os.path.getsize(back) == os.path.getsize(src)
+    finally:
+        m.unmount()
+
+
+@pytest.mark.parametrize("over", [pytest.param(False, marks=pytest.mark.full),
+                                  True], ids=["new", "over"])
+def test_writer_killed_while_close_waits_is_aborted(mount, endpoint, tmp_path,
+                                                    over):
+    """cp is in close(), waiting for its last UploadPart (held by the
+    endpoint), when it is SIGKILLed: the kernel sends FUSE an INTERRUPT for
+    the flush; the daemon must abort instead of completing. No Complete, no
+    upload left, the key holds nothing new (or its old bytes)."""
+    d = mount.workdir("intr")
+    src = make_file(str(tmp_path / "src"), 12 * MiB, seed=11)
+    old = b"old bytes\n"
+    key = key_of(mount, d + "/k")
+    if over:
+        put(endpoint, key, old, tmp_path)
+    endpoint.set_faults([{"service": "s3", "op": "UploadPart",
+                          "part_from": 2, "action": "hold"}])
+    mark = endpoint.mark()
+    try:
+        p = subprocess.Popen(["cp", src, d + "/k"])
+        endpoint.wait_held("UploadPart", alive=lambda: p.poll() is None)
+        assert poll(lambda: in_close(p.pid), 30), "cp never closed"
+        p.kill()
+        time.sleep(0.5)  # the INTERRUPT reaches the daemon
+    finally:
+        endpoint.clear_faults()
+        endpoint.release()
+    assert p.wait(60) == -signal.SIGKILL
+    assert poll(lambda: endpoint.requests("AbortMultipartUpload",
+                                          since=mark), 30)
+    assert not endpoint.requests("CompleteMultipartUpload", since=mark)
+    assert poll(lambda: no_uploads_left(endpoint, key), 30)
+    if over:
+        assert s3_bytes(endpoint, key, tmp_path) == old
+    else:
+        assert absent(endpoint, key)
+
+
+@pytest.mark.full
+def test_importer_killed_while_close_waits_is_cancelled(endpoint, images,
+                                                        tmp_path):
+    """The same in imports/: no Complete, no ImportImage, status cancelled."""
+    m = start_mount(endpoint, str(tmp_path))
+    try:
+        src = str(tmp_path / "disk.raw")
+        with open(images["raw"]["path"], "rb") as f:
+            disk = f.read(MiB)
+        with open(src, "wb") as f:
+            f.write(disk + random.Random(12).randbytes(11 * MiB))
+        endpoint.set_faults([{"service": "s3", "op": "UploadPart",
+                              "part_from": 2, "action": "hold"}])
+        mark = endpoint.mark()
+        try:
+            p = subprocess.Popen(["cp", src, os.path.join(m.path, "imports",
+                                                          "c.raw")])
+            endpoint.wait_held("UploadPart", alive=lambda: p.poll() is None)
+            assert poll(lambda: in_close(p.pid), 30), "cp never closed"
+            p.kill()
+            time.sleep(0.5)
+        finally:
+            endpoint.clear_faults()
+            endpoint.release()
+        assert p.wait(60) == -signal.SIGKILL
+        st = poll(lambda: (lambda t: t if t.startswith("cancelled") else
+                           None)(read(os.path.join(m.path, "tasks", "c.raw",
+                                                   "status"))))
+        assert st and "killed while its close() waited" in st, st
+        assert not endpoint.requests("CompleteMultipartUpload", since=mark)
+        assert not endpoint.requests("ImportImage", since=mark)
+        assert poll(lambda: no_uploads_left(endpoint, m.prefix), 30)
+    finally:
+        m.unmount()
+
+
 # ---- 5. the smaller holes -------------------------------------------------
+
+def test_rename_of_a_big_object_copies_parts_if_match(mount_factory,
+                                                      endpoint, tmp_path):
+    """Rename above the single-copy limit (lowered to 5 MiB for the test,
+    AMIFS_TEST_COPY_LIMIT) is a multipart copy whose every UploadPartCopy
+    carries x-amz-copy-source-if-match: it works, and a source replaced
+    between the HEAD and a part fails the rename cleanly (the new source
+    kept, no destination, no upload left)."""
+    mount = mount_factory(env={"AMIFS_TEST_COPY_LIMIT": str(5 * MiB)})
+    d = mount.workdir("bigmv")
+    data = random.Random(13).randbytes(6 * MiB)
+    put(endpoint, key_of(mount, d + "/a"), data, tmp_path)
+    mark = endpoint.mark()
+    os.rename(d + "/a", d + "/b")
+    assert len(endpoint.requests("UploadPartCopy", since=mark)) == 2
+    assert not endpoint.requests("CopyObject", since=mark)
+    assert s3_bytes(endpoint, key_of(mount, d + "/b"), tmp_path) == data
+    assert absent(endpoint, key_of(mount, d + "/a"))
+    # the race: the source is overwritten while part 2 is on its way. The
+    # 412 maps to ESTALE, on which the kernel retries a rename once (from a
+    # fresh HEAD): that retry races with a second overwrite, so both fail.
+    put(endpoint, key_of(mount, d + "/c"), data, tmp_path)
+    endpoint.set_faults([{"service": "s3", "op": "UploadPartCopy",
+                          "part": 2, "action": "hold"}])
+    mark = endpoint.mark()
+    res, latest = {}, data
+
+    def mv():
+        try:
+            os.rename(d + "/c", d + "/e")
+            res["rc"] = 0
+        except OSError as e:
+            res["rc"] = e.errno
+    t = threading.Thread(target=mv)
+    t.start()
+    try:
+        for seed in (14, 15):
+            endpoint.wait_held("UploadPartCopy", alive=t.is_alive)
+            latest = random.Random(seed).randbytes(6 * MiB)
+            put(endpoint, key_of(mount, d + "/c"), latest, tmp_path)
+            endpoint.release(op="UploadPartCopy")
+            poll(lambda: not t.is_alive() or endpoint.held("UploadPartCopy"),
+                 30)
+            if not t.is_alive():
+                break
+    finally:
+        endpoint.clear_faults()
+        endpoint.release()
+    t.join(60)
+    assert res.get("rc") == errno.ESTALE, res
+    assert [r["status"] for r in endpoint.requests("UploadPartCopy",
+                                                   since=mark)
+            if r.get("part") == 2] == [412, 412]
+    assert s3_bytes(endpoint, key_of(mount, d + "/c"), tmp_path) == latest
+    assert absent(endpoint, key_of(mount, d + "/e"))
+    assert poll(lambda: no_uploads_left(endpoint, key_of(mount, d)), 30)
+    assert not [r for r in endpoint.requests("CompleteMultipartUpload",
+                                             since=mark)
+                if r["path"].endswith("/e")]
+
 
 def test_rm_during_a_completing_close(mount, endpoint, tmp_path):
     """rm while close() is completing: the rm waits for that close (the

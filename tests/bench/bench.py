@@ -261,7 +261,8 @@ def amifs_bin():
 
 
 def amifs_mount(srv, opts=""):
-    # lazy_checks: fasts3 has no STS for the mount-time credentials check
+    # lazy_checks: fasts3 answers no STS GetCallerIdentity (the mount-time
+    # credential check); the first request checks them instead.
     o = "endpoint=%s,bucket=%s,lazy_checks" % (srv.url, srv.bucket) + (
         "," + opts if opts else "")
     mnt = os.path.join(CTX.work, "mnt-amifs-%d" % time.monotonic_ns())

@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import threading
+import urllib.parse
 import zlib
 
 from moto.s3.models import FakeKey, s3_backends
@@ -156,6 +157,31 @@ def check_upload_exists(info, account):
                    "The specified upload does not exist. The upload ID may "
                    "be invalid, or the upload may have been aborted or "
                    "completed.", UploadId=upload_id)
+
+
+def check_copy_source_if_match(info, account):
+    """moto ignores x-amz-copy-source-if-match (it checks only ...-if-none-
+    match, and only on CopyObject); S3 answers 412 PreconditionFailed to a
+    CopyObject or UploadPartCopy whose source's ETag differs."""
+    if info.op not in ("CopyObject", "UploadPartCopy"):
+        return None
+    want = info.header("x-amz-copy-source-if-match")
+    src = info.header("x-amz-copy-source")
+    if not want or not src:
+        return None
+    path = urllib.parse.unquote(urllib.parse.urlparse(src).path).lstrip("/")
+    if "/" not in path:
+        return None
+    bucket_name, key_name = path.split("/", 1)
+    bucket = _bucket(account, bucket_name)
+    key = bucket.keys.get(key_name) if bucket is not None else None
+    if key is None:
+        return None                     # moto's NoSuchKey is right
+    if want.strip('"') == key.etag.strip('"'):
+        return None
+    return _s3_err(412, "PreconditionFailed",
+                   "At least one of the pre-conditions you specified did "
+                   "not hold", Condition="x-amz-copy-source-If-Match")
 
 
 class KeyLocks:

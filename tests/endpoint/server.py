@@ -250,7 +250,8 @@ class Endpoint:
             # otherwise moto answers with the signature error, as S3 would.
             return bad if auth.verify(info, info.op) is None else None
         return s3fixes.check_upload_exists(info, account) or \
-            checksums.check_complete(info, account)
+            checksums.check_complete(info, account) or \
+            s3fixes.check_copy_source_if_match(info, account)
 
     def _moto(self, info, environ):
         captured = {}

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "aws/mpu.h"
 #include "aws/s3.h"
@@ -365,6 +366,42 @@ static void test_lost_complete(void)
     run_lost_complete("ffffffffffffffffffffffffffffffff-3", false);
 }
 
+/* One thread writing to many files in turn, each left with a half-filled
+ * part: the budget (20 MiB = four 5 MiB parts) is spent on parts nobody
+ * will finish while this thread waits. The fifth file must not wait for
+ * itself: after a second with nothing being sent its part is staged in a
+ * file (outside the budget). Without that, this test hangs until the
+ * alarm kills it. No network: nothing reaches a full part. */
+static void test_interleaved_half_parts(void)
+{
+    struct aws_error err;
+    struct mpu_shared *sh = mpu_shared_new(20 * MIB, 2, "/tmp");
+    struct mpu_options o = {0};
+    struct mpu *m[5] = {0};
+    char chunk[4096];
+    memset(chunk, 'h', sizeof chunk);
+    o.part_size = 5 * MIB;
+    o.shared = sh;
+    alarm(30);
+    for (int i = 0; i < 5; i++) {
+        m[i] = mpu_new(NULL, "bucket", i ? "k" : "k0", &o, &err);
+        CHECK(m[i] && mpu_write(m[i], chunk, sizeof chunk, &err) == 0,
+              "file %d takes its first bytes", i);
+    }
+    struct mpu_shared_stats st;
+    mpu_shared_stats(sh, &st);
+    CHECK(st.used <= 20 * MIB, "budget kept (%zu)", st.used);
+    CHECK(st.overflow_spills == 1, "one part staged (%d)", st.overflow_spills);
+    CHECK(m[4] && mpu_write(m[4], chunk, sizeof chunk, &err) == 0,
+          "the staged part takes more");
+    alarm(0);
+    for (int i = 0; i < 5; i++)
+        mpu_free(m[i]);
+    mpu_shared_stats(sh, &st);
+    CHECK(st.used == 0 && st.spill_parts == 0, "all given back");
+    mpu_shared_free(sh);
+}
+
 int main(void)
 {
     setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
@@ -376,6 +413,7 @@ int main(void)
     test_part_sizes();
     test_budget_arithmetic();
     test_local_states();
+    test_interleaved_half_parts();
     run_pool(5 * MIB, false);
     run_pool(6 * MIB, true);
     test_lost_complete();

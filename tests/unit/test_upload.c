@@ -1,13 +1,15 @@
 /* test_upload.c — core/upload.h's pure part: reading a dying task's
  * exit_code (field 52 of /proc/<tid>/stat) to tell a writer killed by a
- * signal from one that exited or is alive. */
+ * signal from one that exited or is alive; and core/streamcheck.h. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "core/streamcheck.h"
 #include "core/upload.h"
 
 /* A stat line with `code` as field 52 and a command that holds ") (". */
@@ -74,8 +76,52 @@ static void real_tasks(void)
     waitpid(b, NULL, 0);
 }
 
+/* core/streamcheck.h: qemu-img's streamOptimized header (the 79 bytes it
+ * writes as 4 at 0 and 75 at 4) is judged once its first 64 bytes are in,
+ * in any order; a true stream (gdOffset "at end"), an uncompressed sparse
+ * VMDK and anything that is not a VMDK pass. */
+static void vmdk_header(unsigned char h[80], uint32_t flags, uint64_t gd)
+{
+    memset(h, 0, 80);
+    memcpy(h, "KDMV", 4);
+    h[4] = 3;
+    for (int i = 0; i < 4; i++)
+        h[8 + i] = (unsigned char)(flags >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        h[56 + i] = (unsigned char)(gd >> (8 * i));
+}
+
+static void stream_checks(void)
+{
+    unsigned char h[80];
+    char why[512] = "";
+    struct streamcheck sc;
+
+    vmdk_header(h, 0x30003, 0x1e); /* what qemu-img 7.2 writes */
+    memset(&sc, 0, sizeof sc);
+    CHECK(streamcheck_feed(&sc, h, 4, 0, why, sizeof why) == 0, "magic");
+    CHECK(streamcheck_feed(&sc, h + 4, 75, 4, why, sizeof why) == 1,
+          "qemu's header refused");
+    CHECK(strstr(why, "convert to a local file first, then cp") != NULL,
+          "names the alternative: %s", why);
+    memset(&sc, 0, sizeof sc); /* out of order: the tail first */
+    CHECK(streamcheck_feed(&sc, h + 40, 40, 40, why, sizeof why) == 0,
+          "tail alone");
+    CHECK(streamcheck_feed(&sc, h, 40, 0, why, sizeof why) == 1, "reordered");
+    vmdk_header(h, 0x30003, UINT64_MAX); /* grain directory at the end */
+    memset(&sc, 0, sizeof sc);
+    CHECK(streamcheck_feed(&sc, h, 80, 0, why, sizeof why) == 0, "stream");
+    vmdk_header(h, 0x3, 0x1e); /* monolithicSparse: not compressed */
+    memset(&sc, 0, sizeof sc);
+    CHECK(streamcheck_feed(&sc, h, 80, 0, why, sizeof why) == 0, "sparse");
+    memset(&sc, 0, sizeof sc);
+    CHECK(streamcheck_feed(&sc, "\0\0\0\0", 4, 0, why, sizeof why) == 0 &&
+              sc.decided, "not a VMDK: decided at once");
+}
+
 int main(void)
 {
+    stream_checks();
     parsed_lines();
     real_tasks();
     return failures ? 1 : 0;
