@@ -157,9 +157,25 @@ struct importjob *fsimport_job_by_task(struct fsimport *s, const char *id)
     return found;
 }
 
+/* Enter a background callback: false once the mount is closing (the
+ * parts it would touch are being freed); else cb_leave() after. */
+static bool cb_enter(struct fsimport *s)
+{
+    pthread_rwlock_rdlock(&s->cb_lock);
+    if (!s->closing)
+        return true;
+    pthread_rwlock_unlock(&s->cb_lock);
+    return false;
+}
+
+static void cb_leave(struct fsimport *s)
+{
+    pthread_rwlock_unlock(&s->cb_lock);
+}
+
 /* Delete the staged object of a task of ours that completed (cleanup, the
  * default; -o keep_staged or the file's KeepStaged keeps it). */
-static void on_task_end(void *ctx, const struct ec2_import_task *t)
+static void on_task_end_body(void *ctx, const struct ec2_import_task *t)
 {
     struct fsimport *s = ctx;
     if (s->queue)
@@ -189,6 +205,15 @@ static void on_task_end(void *ctx, const struct ec2_import_task *t)
     importjob_unref(found);
 }
 
+static void on_task_end(void *ctx, const struct ec2_import_task *t)
+{
+    struct fsimport *cs = ctx;
+    if (!cb_enter(cs))
+        return;
+    on_task_end_body(ctx, t);
+    cb_leave(cs);
+}
+
 /* The job whose staged object is `key` (referenced), or NULL. */
 static struct importjob *job_by_key(struct fsimport *s, const char *key)
 {
@@ -212,8 +237,8 @@ static void copy_task(void *arg, const struct ec2_import_task *t,
 
 /* The shared queue (core/importqueue.h) started a queued job of ours. A
  * task that ended before we learnt it was ours gets its cleanup now. */
-static void on_dequeued(void *ctx, const char *key,
-                        const struct ec2_import_task *t)
+static void on_dequeued_body(void *ctx, const char *key,
+                             const struct ec2_import_task *t)
 {
     struct fsimport *s = ctx;
     struct importjob *j = job_by_key(s, key);
@@ -222,20 +247,39 @@ static void on_dequeued(void *ctx, const char *key,
         memset(&now, 0, sizeof now);
         if (taskcache_ended(s->tc, t->import_task_id) &&
             taskcache_with(s->tc, t->import_task_id, copy_task, &now) == 0)
-            on_task_end(s, &now);
+            on_task_end_body(s, &now);
         else if (t->status && strcmp(t->status, "completed") == 0)
-            on_task_end(s, t);
+            on_task_end_body(s, t);
         taskcache_task_free(&now);
     }
     importjob_unref(j);
 }
 
-static void on_queue_failed(void *ctx, const char *key, const char *why)
+static void on_dequeued(void *ctx, const char *key,
+                        const struct ec2_import_task *t)
+{
+    struct fsimport *cs = ctx;
+    if (!cb_enter(cs))
+        return;
+    on_dequeued_body(ctx, key, t);
+    cb_leave(cs);
+}
+
+static void on_queue_failed_body(void *ctx, const char *key, const char *why)
 {
     struct importjob *j = job_by_key(ctx, key);
     if (j)
         importjob_queue_failed(j, why);
     importjob_unref(j);
+}
+
+static void on_queue_failed(void *ctx, const char *key, const char *why)
+{
+    struct fsimport *cs = ctx;
+    if (!cb_enter(cs))
+        return;
+    on_queue_failed_body(ctx, key, why);
+    cb_leave(cs);
 }
 
 int fsimport_copies(struct fsimport *s, const char *task_id,
@@ -284,13 +328,22 @@ static int start_queue(struct fsimport *s, const struct amifs_opts *o)
 
 /* An ImportImage of route=auto failed for an OS cause (or a remount found
  * one half-way): continue by the snapshot route (core/snaproute.h). */
-static void on_reroute(void *ctx, const struct ec2_import_task *t)
+static void on_reroute_body(void *ctx, const struct ec2_import_task *t)
 {
     struct fsimport *s = ctx;
     int rc = snaproute_resume(s->routes, t);
     if (rc != 0 && rc != -EALREADY)
         aws_log(s->cfg.lg, AWS_LOG_WARN, "%s: snapshot route not started "
                 "(%s)", t->import_task_id, strerror(-rc));
+}
+
+static void on_reroute(void *ctx, const struct ec2_import_task *t)
+{
+    struct fsimport *cs = ctx;
+    if (!cb_enter(cs))
+        return;
+    on_reroute_body(ctx, t);
+    cb_leave(cs);
 }
 
 static int split_bucket(struct fsimport *s, const char *opt)
@@ -315,6 +368,7 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
     if (!s)
         return -ENOMEM;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_rwlock_init(&s->cb_lock, NULL);
     const struct amifs_opts *o = &fs->opts;
     if (split_bucket(s, o->bucket && *o->bucket ? o->bucket : NULL) != 0) {
         fsimport_free(s);
@@ -358,6 +412,9 @@ void fsimport_free(struct fsimport *s)
 {
     if (!s)
         return;
+    pthread_rwlock_wrlock(&s->cb_lock); /* no callback runs past this */
+    s->closing = true;
+    pthread_rwlock_unlock(&s->cb_lock);
     snaproute_stop(s->routes); /* routes show in the cache: stop first */
     importqueue_free(s->queue); /* its worker calls into the jobs */
     regioncopy_free(s->copies);
@@ -378,6 +435,7 @@ void fsimport_free(struct fsimport *s)
     free(s->prefix);
     free(s->copy_regions);
     pthread_mutex_destroy(&s->mu);
+    pthread_rwlock_destroy(&s->cb_lock);
     free(s);
 }
 

@@ -35,6 +35,12 @@ struct fsimport {
     struct importqueue *queue;   /* the shared import queue (fleet.md) */
     struct regioncopy *copies;   /* CopyToRegions (core/regioncopy.h) */
     char *copy_regions;          /* the mount's "R1,R2", or NULL */
+    /* The background callbacks (task ends, queue starts, reroutes) run
+     * under a read hold of cb_lock and do nothing once `closing`:
+     * fsimport_free sets it under the write hold, so no callback is inside
+     * the queue, the copies or the routes while they are freed. */
+    pthread_rwlock_t cb_lock;
+    bool closing;
     pthread_mutex_t mu;
     struct importjob **jobs;
     size_t njobs;
