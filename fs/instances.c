@@ -345,47 +345,17 @@ static int in_open(void *self, struct amifs *fs, const char *rel,
         return -EROFS;
     if ((rc = refresh(v, fs)) != 0)
         return rc;
-    struct buf *b = calloc(1, sizeof(*b));
+    struct buf *b = view_text_new();
     if (!b)
         return -ENOMEM;
-    buf_init(b, 0);
     pthread_mutex_lock(&v->lock);
     rc = lookup_locked(v, &p, b);
     pthread_mutex_unlock(&v->lock);
     if (rc != 0) {
-        buf_release(b);
-        free(b);
+        view_text_drop(b);
         return rc;
     }
-    fi->fh = (uint64_t)(uintptr_t)b;
-    fi->direct_io = 1;
-    return 0;
-}
-
-static int in_read(void *self, struct amifs *fs, const char *rel, char *buf,
-                   size_t n, off_t off, struct fuse_file_info *fi)
-{
-    struct buf *b = (struct buf *)(uintptr_t)fi->fh;
-    if (!b)
-        return -EBADF;
-    if (off < 0 || (size_t)off >= b->len)
-        return 0;
-    if (n > b->len - (size_t)off)
-        n = b->len - (size_t)off;
-    memcpy(buf, b->data + off, n);
-    return (int)n;
-}
-
-static int in_release(void *self, struct amifs *fs, const char *rel,
-                      struct fuse_file_info *fi)
-{
-    struct buf *b = (struct buf *)(uintptr_t)fi->fh;
-    if (b) {
-        buf_release(b);
-        free(b);
-    }
-    fi->fh = 0;
-    return 0;
+    return view_text_open(fi, b);
 }
 
 /* ---- mkdir image/NAME ---------------------------------------------------- */
@@ -533,8 +503,8 @@ const struct view_ops instances_view_ops = {
     .readdir = in_readdir,
     .readlink = in_readlink,
     .open = in_open,
-    .read = in_read,
-    .release = in_release,
+    .read = view_text_read,
+    .release = view_text_release,
     .mkdir = in_mkdir,
     .rmdir = in_rmdir,
 };

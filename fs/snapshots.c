@@ -438,47 +438,17 @@ static int sn_open(void *self, struct amifs *fs, const char *rel,
         return -EROFS;
     if ((rc = refresh(v, fs, false)) != 0)
         return rc;
-    struct buf *b = calloc(1, sizeof(*b));
+    struct buf *b = view_text_new();
     if (!b)
         return -ENOMEM;
-    buf_init(b, 0);
     pthread_mutex_lock(&v->lock);
     rc = lookup_locked(v, &p, b);
     pthread_mutex_unlock(&v->lock);
     if (rc != 0) {
-        buf_release(b);
-        free(b);
+        view_text_drop(b);
         return rc;
     }
-    fi->fh = (uint64_t)(uintptr_t)b;
-    fi->direct_io = 1;
-    return 0;
-}
-
-static int sn_read(void *self, struct amifs *fs, const char *rel, char *buf,
-                   size_t n, off_t off, struct fuse_file_info *fi)
-{
-    struct buf *b = (struct buf *)(uintptr_t)fi->fh;
-    if (!b)
-        return -EBADF;
-    if (off < 0 || (size_t)off >= b->len)
-        return 0;
-    if (n > b->len - (size_t)off)
-        n = b->len - (size_t)off;
-    memcpy(buf, b->data + off, n);
-    return (int)n;
-}
-
-static int sn_release(void *self, struct amifs *fs, const char *rel,
-                      struct fuse_file_info *fi)
-{
-    struct buf *b = (struct buf *)(uintptr_t)fi->fh;
-    if (b) {
-        buf_release(b);
-        free(b);
-    }
-    fi->fh = 0;
-    return 0;
+    return view_text_open(fi, b);
 }
 
 /* ---- rm orphans/snap-…, mkdir register/NAME ------------------------------ */
@@ -647,8 +617,8 @@ const struct view_ops snapshots_view_ops = {
     .readdir = sn_readdir,
     .readlink = sn_readlink,
     .open = sn_open,
-    .read = sn_read,
-    .release = sn_release,
+    .read = view_text_read,
+    .release = view_text_release,
     .unlink = sn_unlink,
     .mkdir = sn_mkdir,
     .rmdir = sn_rmdir,

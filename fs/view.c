@@ -1,8 +1,14 @@
 /*
- * view.c — the mounted region as a view_region (see view.h).
+ * view.c — the mounted region as a view_region, and the read-only text
+ * files the folder kinds serve (see view.h).
  */
 #include "fs/view.h"
 #include "fs/imports.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 void view_region_mounted(struct amifs *fs, struct view_region *out)
 {
@@ -16,4 +22,53 @@ void view_region_mounted(struct amifs *fs, struct view_region *out)
         .registry = imp,
         .region_known = regions_known,
     };
+}
+
+/* ---- read-only text files (view.h) ------------------------------------ */
+
+struct buf *view_text_new(void)
+{
+    struct buf *b = calloc(1, sizeof(*b));
+    if (b)
+        buf_init(b, 0);
+    return b;
+}
+
+void view_text_drop(struct buf *b)
+{
+    if (b) {
+        buf_release(b);
+        free(b);
+    }
+}
+
+int view_text_open(struct fuse_file_info *fi, struct buf *b)
+{
+    fi->fh = (uint64_t)(uintptr_t)b;
+    fi->direct_io = 1;
+    return 0;
+}
+
+int view_text_read(void *self, struct amifs *fs, const char *rel, char *buf,
+                   size_t n, off_t off, struct fuse_file_info *fi)
+{
+    struct buf *b = (struct buf *)(uintptr_t)fi->fh;
+    (void)self, (void)fs, (void)rel;
+    if (!b)
+        return -EBADF;
+    if (off < 0 || (size_t)off >= b->len)
+        return 0;
+    if (n > b->len - (size_t)off)
+        n = b->len - (size_t)off;
+    memcpy(buf, b->data + off, n);
+    return (int)n;
+}
+
+int view_text_release(void *self, struct amifs *fs, const char *rel,
+                      struct fuse_file_info *fi)
+{
+    (void)self, (void)fs, (void)rel;
+    view_text_drop((struct buf *)(uintptr_t)fi->fh);
+    fi->fh = 0;
+    return 0;
 }

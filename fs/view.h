@@ -101,4 +101,24 @@ void view_region_mounted(struct amifs *fs, struct view_region *out);
  * -errno when it cannot be told (then callers may accept the name). */
 int regions_known(struct amifs *fs, const char *name);
 
+/* Read-only text files whose whole text is made at open(): a kind that
+ * serves such files renders into a fresh buffer and hands it over.
+ *   view_text_new()     a buffer to render into (NULL: out of memory).
+ *   view_text_open()    takes b (also on error: freed) and makes it the
+ *                       open file's handle (direct_io: the size need not be
+ *                       known at getattr); 0 always.
+ *   view_text_drop()    frees a buffer view_text_new gave that is not
+ *                       handed over.
+ *   view_text_read()    serves read(2) from the handle's text (-EBADF when
+ *                       the handle has none).
+ *   view_text_release() frees it.
+ * The handle belongs to the open file: no locks, one owner. */
+struct buf *view_text_new(void);
+void view_text_drop(struct buf *b);
+int view_text_open(struct fuse_file_info *fi, struct buf *b);
+int view_text_read(void *self, struct amifs *fs, const char *rel, char *buf,
+                   size_t n, off_t off, struct fuse_file_info *fi);
+int view_text_release(void *self, struct amifs *fs, const char *rel,
+                      struct fuse_file_info *fi);
+
 #endif
