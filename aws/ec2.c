@@ -956,6 +956,25 @@ int ec2_delete_snapshot(struct aws_client *c, const char *region,
     return simple_call(c, region, &f, true, err);
 }
 
+/* Send form f (then released) to `region` and copy the answer's imageId
+ * into out (n bytes): CopyImage, CreateImage, RegisterImage. `retry`: the
+ * call is idempotent (a ClientToken) and may be resent after a lost answer. */
+static int image_id_call(struct aws_client *c, const char *region,
+                         const char *op, struct aws_form *f, bool retry,
+                         char *out, size_t n, struct aws_error *err)
+{
+    struct xml_doc *doc = NULL;
+    int rc = aws_query(c, AWS_SVC_EC2, region, f, retry, &doc, err);
+    const char *id = rc == 0 ? xml_path(xml_root(doc), "imageId") : NULL;
+    if (rc == 0 && (!id || !*id || strlen(id) >= n))
+        rc = aws_error_set(err, AWS_ERR_PARSE, "%s: no usable imageId", op);
+    else if (rc == 0)
+        memcpy(out, id, strlen(id) + 1);
+    xml_free(doc);
+    aws_form_release(f);
+    return rc;
+}
+
 int ec2_copy_image(struct aws_client *c, const char *src_region,
                    const char *image_id, const char *dst_region,
                    const char *name, const char *description,
@@ -971,7 +990,6 @@ int ec2_copy_image_ex(struct aws_client *c, const struct ec2_copy_params *p,
                       char *out, size_t n, struct aws_error *err)
 {
     struct aws_form f;
-    struct xml_doc *doc = NULL;
     aws_form_init(&f, "CopyImage", EC2_VERSION);
     aws_form_add(&f, "SourceImageId", p->image_id);
     aws_form_add(&f, "SourceRegion",
@@ -984,16 +1002,8 @@ int ec2_copy_image_ex(struct aws_client *c, const struct ec2_copy_params *p,
         aws_form_add(&f, "KmsKeyId", p->kms_key_id);
     }
     /* CopyImage is a call to the destination region. */
-    int rc = aws_query(c, AWS_SVC_EC2, p->dst_region, &f,
-                       p->client_token != NULL, &doc, err);
-    const char *id = rc == 0 ? xml_path(xml_root(doc), "imageId") : NULL;
-    if (rc == 0 && (!id || !*id || strlen(id) >= n))
-        rc = aws_error_set(err, AWS_ERR_PARSE, "CopyImage: no usable imageId");
-    else if (rc == 0)
-        memcpy(out, id, strlen(id) + 1);
-    xml_free(doc);
-    aws_form_release(&f);
-    return rc;
+    return image_id_call(c, p->dst_region, "CopyImage", &f,
+                         p->client_token != NULL, out, n, err);
 }
 
 /* ---- launch and create-volume permissions, regions ---------------------- */
@@ -1253,7 +1263,6 @@ int ec2_create_image(struct aws_client *c, const char *region,
                      size_t n, struct aws_error *err)
 {
     struct aws_form f;
-    struct xml_doc *doc = NULL;
     aws_form_init(&f, "CreateImage", EC2_VERSION);
     aws_form_add(&f, "InstanceId", instance_id);
     aws_form_add(&f, "Name", name);
@@ -1266,16 +1275,7 @@ int ec2_create_image(struct aws_client *c, const char *region,
     }
     /* No ClientToken exists for CreateImage: not retried once sent (the
      * name is unique per region, so a retry could only fail anyway). */
-    int rc = aws_query(c, AWS_SVC_EC2, region, &f, false, &doc, err);
-    const char *id = rc == 0 ? xml_path(xml_root(doc), "imageId") : NULL;
-    if (rc == 0 && (!id || !*id || strlen(id) >= n))
-        rc = aws_error_set(err, AWS_ERR_PARSE,
-                           "CreateImage: no usable imageId");
-    else if (rc == 0)
-        memcpy(out, id, strlen(id) + 1);
-    xml_free(doc);
-    aws_form_release(&f);
-    return rc;
+    return image_id_call(c, region, "CreateImage", &f, false, out, n, err);
 }
 
 /* ---- RegisterImage ------------------------------------------------------ */
@@ -1311,23 +1311,13 @@ int ec2_register_image(struct aws_client *c, const char *region,
                        size_t n, struct aws_error *err)
 {
     struct aws_form f;
-    struct xml_doc *doc = NULL;
     if (!p->name || !p->ndisks || !p->root_device_name)
         return aws_error_set(err, AWS_ERR_INVALID,
                              "RegisterImage: name, disks and root device "
                              "are required");
     aws_form_init(&f, "RegisterImage", EC2_VERSION);
     ec2_register_image_form(&f, p);
-    int rc = aws_query(c, AWS_SVC_EC2, region, &f, false, &doc, err);
-    const char *id = rc == 0 ? xml_path(xml_root(doc), "imageId") : NULL;
-    if (rc == 0 && (!id || !*id || strlen(id) >= n))
-        rc = aws_error_set(err, AWS_ERR_PARSE,
-                           "RegisterImage: no usable imageId");
-    else if (rc == 0)
-        memcpy(out, id, strlen(id) + 1);
-    xml_free(doc);
-    aws_form_release(&f);
-    return rc;
+    return image_id_call(c, region, "RegisterImage", &f, false, out, n, err);
 }
 
 int ec2_image_action(struct aws_client *c, const char *region,
