@@ -472,6 +472,10 @@ static void archive_failed(struct ova_validator *v, struct archive *a)
 {
     struct ova_archive *st = v->arc;
     struct ova_verdict vd;
+    /* A cancel makes the ring's reads fail: that is no damage, and the
+     * cancel's own verdict (ova_validator_cancel) is the one to keep. */
+    if (ova_cancelled(v))
+        return;
     const char *msg = archive_error_string(a);
     if (!msg)
         msg = "unknown error";

@@ -377,8 +377,10 @@ def test_qemu_img_stream_vmdk_is_refused_at_once(endpoint, images, tmp_path):
 def test_qemu_img_convert_raw_into_imports(endpoint, images, tmp_path):
     """create -> ftruncate -> 4 KiB zeros probe -> close -> reopen -> write:
     the zeros of an O_RDWR writer before any data are a size hint (not a
-    disk without a partition table); one ImportImage with the whole image."""
-    m = start_mount(endpoint, str(tmp_path))
+    disk without a partition table); one ImportImage with the whole image.
+    keep_staged: the staged object is compared below, and cleanup (the
+    default) deletes it as soon as the import completes."""
+    m = start_mount(endpoint, str(tmp_path), opts="keep_staged")
     try:
         src = images["raw"]["path"]
         mark = endpoint.mark()
