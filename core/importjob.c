@@ -1275,6 +1275,14 @@ static void poll_restored(struct importjob *j, const char *ami)
     ec2_image_list_release(&l);
 }
 
+bool importjob_is_restore(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    bool r = j->restored != NULL;
+    pthread_mutex_unlock(&j->mu);
+    return r;
+}
+
 int importjob_restore_task(struct importjob *j, struct ec2_import_task *out)
 {
     char ami[64] = "", state[32] = "", why[512] = "";

@@ -215,6 +215,9 @@ int importjob_restore(struct importjob *j, const char *bucket,
  * available, "deleted" with the reason when it failed. -ENOENT for every
  * other job. */
 int importjob_restore_task(struct importjob *j, struct ec2_import_task *out);
+/* Whether importjob_restore made an AMI for j (rm of its link then only
+ * drops the record: importjob_cancel does nothing to it). */
+bool importjob_is_restore(struct importjob *j);
 /* The symlink text of an adopted job into out: 0, or -EINVAL when the job
  * is a copied file. */
 int importjob_link(struct importjob *j, char *out, size_t n);

@@ -1321,7 +1321,7 @@ static int imp_unlink(struct amifs *fs, const char *rel)
     struct fsimport *s = state(fs);
     struct importjob *j = fsimport_job(s, rel);
     if (j && fsimport_visible(s, j)) {
-        bool empty = never_written(j);
+        bool empty = never_written(j) || importjob_is_restore(j);
         int rc = importjob_cancel(j);
         if (rc == 0 && empty)
             job_forget(s, j);

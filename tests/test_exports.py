@@ -385,3 +385,6 @@ def test_symlink_restores_stored_ami(endpoint, vmdk, mount_factory):
     names = [i["Name"] for i in endpoint.aws("ec2", "describe-images",
                                              "--owners", "self")["Images"]]
     assert names.count(name) == 1 and "bad-" + name not in names
+    os.unlink(link)                 # drops the record, keeps the AMI
+    assert name not in os.listdir(os.path.join(m.path, "imports"))
+    endpoint.aws("ec2", "describe-images", "--image-ids", new)
