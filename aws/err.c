@@ -151,7 +151,7 @@ static const struct code_errno code_table[] = {
     {"LimitExceeded", EDQUOT}, {"ResourceLimitExceeded", EDQUOT},
     {"TooManyBuckets", EDQUOT},
     {"EntityAlreadyExists", EEXIST}, {"BucketAlreadyExists", EEXIST},
-    {"BucketAlreadyOwnedByYou", EEXIST},
+    {"BucketAlreadyOwnedByYou", EEXIST}, {"InvalidAMIName.Duplicate", EEXIST},
     {"BucketNotEmpty", ENOTEMPTY},
     {"PreconditionFailed", ESTALE}, {"ConditionalRequestConflict", ESTALE},
     {"ResourceCountLimitExceeded", EDQUOT},

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "aws/ec2_export.h"
 #include "aws/s3.h"
 #include "core/importqueue.h"
 #include "core/snaproute.h"
@@ -48,6 +49,10 @@ struct importjob {
      * us; `link` is the symlink's text as the user wrote it */
     char *src_bucket;
     char *link;
+    /* importjob_restore: the AMI CreateRestoreImageTask made, its state as
+     * the last DescribeImages said (NULL: pending) and when that was */
+    char *restored, *restore_state, *restore_reason;
+    time_t restore_polled;
 };
 
 /* The bucket of the job's object: the user's for an adopted one. */
@@ -206,6 +211,9 @@ void importjob_unref(struct importjob *j)
     free(j->key);
     free(j->src_bucket);
     free(j->link);
+    free(j->restored);
+    free(j->restore_state);
+    free(j->restore_reason);
     free(j->detail);
     free(j->task_id);
     pthread_mutex_destroy(&j->mu);
@@ -1169,12 +1177,11 @@ const char *importjob_bucket(const struct importjob *j)
     return obj_bucket(j);
 }
 
-int importjob_adopt(struct importjob *j, const char *bucket, const char *key,
-                    const char *link)
+/* Make a fresh job the record of the user's object bucket/key (link: the
+ * symlink's text): 0, -EBUSY when something was written, -ENOMEM. */
+static int claim_object(struct importjob *j, const char *bucket,
+                        const char *key, const char *link)
 {
-    struct s3_head h;
-    struct aws_error err;
-    aws_error_clear(&err);
     char *b = strdup(bucket), *k = strdup(key), *l = strdup(link);
     pthread_mutex_lock(&j->mu);
     bool fresh = j->phase == UPLOAD_WRITING && !j->w && !j->closed;
@@ -1194,7 +1201,19 @@ int importjob_adopt(struct importjob *j, const char *bucket, const char *key,
     free(l);
     if (!fresh)
         return -EBUSY;
-    if (nomem)
+    return nomem ? -ENOMEM : 0;
+}
+
+int importjob_adopt(struct importjob *j, const char *bucket, const char *key,
+                    const char *link)
+{
+    struct s3_head h;
+    struct aws_error err;
+    aws_error_clear(&err);
+    int rc = claim_object(j, bucket, key, link);
+    if (rc == -EBUSY)
+        return rc;
+    if (rc != 0)
         return fail(j, ENOMEM, "out of memory");
     set_phase(j, UPLOAD_FINISHING, "reading the object where it lies");
     if (s3_head_object(j->cfg->client, bucket, key, &h, &err) != 0)
@@ -1204,6 +1223,98 @@ int importjob_adopt(struct importjob *j, const char *bucket, const char *key,
     j->received = h.size;
     pthread_mutex_unlock(&j->mu);
     return start_import(j);
+}
+
+int importjob_restore(struct importjob *j, const char *bucket,
+                      const char *key, const char *link)
+{
+    struct aws_error err;
+    aws_error_clear(&err);
+    char name[1024], ami[64] = "", msg[700];
+    int rc = claim_object(j, bucket, key, link);
+    if (rc == -EBUSY)
+        return rc;
+    if (rc != 0)
+        return fail(j, ENOMEM, "out of memory");
+    importjob_name(j, name, sizeof name);
+    set_phase(j, UPLOAD_FINISHING, "CreateRestoreImageTask");
+    if (ec2_create_restore_image_task(j->cfg->client, NULL, bucket, key, name,
+                                      ami, sizeof ami, &err) != 0) {
+        aws_error_format(&err, msg, sizeof msg);
+        int e = aws_error_errno(&err);
+        return fail(j, e ? e : EIO, "restoring s3://%s/%s failed: %s",
+                    bucket, key, msg);
+    }
+    pthread_mutex_lock(&j->mu);
+    replace(&j->restored, ami);
+    j->phase = UPLOAD_STARTED;
+    replace(&j->detail, NULL);
+    j->result = 0;
+    pthread_mutex_unlock(&j->mu);
+    return 0;
+}
+
+/* Ask DescribeImages about the restored AMI (at most once a second). */
+static void poll_restored(struct importjob *j, const char *ami)
+{
+    struct ec2_image_list l = {0};
+    struct aws_error err;
+    aws_error_clear(&err);
+    const char *ids[1] = {ami};
+    int rc = ec2_describe_images(j->cfg->client, NULL, ids, 1, &l, &err);
+    pthread_mutex_lock(&j->mu);
+    j->restore_polled = time(NULL);
+    if (rc == 0 && l.n == 1 && l.v[0].state) {
+        replace(&j->restore_state, l.v[0].state);
+        replace(&j->restore_reason, l.v[0].state_reason);
+    } else if (rc == 0 || aws_error_errno(&err) == ENOENT) {
+        replace(&j->restore_state, "failed");
+        replace(&j->restore_reason, "the restored AMI is gone");
+    }
+    pthread_mutex_unlock(&j->mu);
+    ec2_image_list_release(&l);
+}
+
+bool importjob_is_restore(struct importjob *j)
+{
+    pthread_mutex_lock(&j->mu);
+    bool r = j->restored != NULL;
+    pthread_mutex_unlock(&j->mu);
+    return r;
+}
+
+int importjob_restore_task(struct importjob *j, struct ec2_import_task *out)
+{
+    char ami[64] = "", state[32] = "", why[512] = "";
+    pthread_mutex_lock(&j->mu);
+    bool poll = j->restored && time(NULL) != j->restore_polled &&
+                (!j->restore_state || strcmp(j->restore_state, "pending") == 0);
+    if (j->restored)
+        snprintf(ami, sizeof ami, "%s", j->restored);
+    pthread_mutex_unlock(&j->mu);
+    if (!ami[0])
+        return -ENOENT;
+    if (poll)
+        poll_restored(j, ami);
+    pthread_mutex_lock(&j->mu);
+    snprintf(state, sizeof state, "%s",
+             j->restore_state ? j->restore_state : "pending");
+    snprintf(why, sizeof why, "%s",
+             j->restore_reason ? j->restore_reason : state);
+    pthread_mutex_unlock(&j->mu);
+    memset(out, 0, sizeof *out);
+    bool done = strcmp(state, "available") == 0;
+    bool bad = !done && strcmp(state, "pending") != 0;
+    char line[600];
+    snprintf(line, sizeof line, "restoring %s", ami);
+    out->image_id = strdup(ami);
+    out->status = strdup(done ? "completed" : bad ? "deleted" : "active");
+    out->status_message = strdup(bad ? why : done ? "" : line);
+    if (!out->image_id || !out->status || !out->status_message) {
+        ec2_import_task_release(out);
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 int importjob_link(struct importjob *j, char *out, size_t n)

@@ -200,6 +200,24 @@ int importjob_refuse(struct importjob *j, int err, const char *why);
  * (nothing written: else -EBUSY). Blocks; 0 or -errno like close. */
 int importjob_adopt(struct importjob *j, const char *bucket, const char *key,
                     const char *link);
+/* A symlink onto a stored-AMI object (`ami-….bin`, CreateStoreImageTask;
+ * doc/design/exports.md): CreateRestoreImageTask of bucket/key, the new AMI
+ * named after the job's name. No upload, no validator, no ImportImage. The
+ * job stays STARTED as the link's record (no import task id); refused,
+ * it is FAILED with AWS's message and -errno is returned (a duplicate
+ * name: -EEXIST). Only on a fresh job (else -EBUSY). Blocks. */
+int importjob_restore(struct importjob *j, const char *bucket,
+                      const char *key, const char *link);
+/* For a restore job, the state tasks/NAME shows, as a made-up import task
+ * in *out (release with ec2_import_task_release): "active" with
+ * "restoring ami-NEW" while DescribeImages says pending (asked at most once
+ * a second, from the caller's thread), "completed" with image_id once
+ * available, "deleted" with the reason when it failed. -ENOENT for every
+ * other job. */
+int importjob_restore_task(struct importjob *j, struct ec2_import_task *out);
+/* Whether importjob_restore made an AMI for j (rm of its link then only
+ * drops the record: importjob_cancel does nothing to it). */
+bool importjob_is_restore(struct importjob *j);
 /* The symlink text of an adopted job into out: 0, or -EINVAL when the job
  * is a copied file. */
 int importjob_link(struct importjob *j, char *out, size_t n);

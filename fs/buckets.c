@@ -686,7 +686,7 @@ static int bk_rename(struct amifs *fs, const char *from, const char *to,
  * length, with the id copied into out (n bytes, when it fits), or 0. */
 static const char ami_xattr[] = "user.amifs.ami";
 
-static size_t stored_ami(const char *rel, char *out, size_t n)
+size_t stored_ami(const char *rel, char *out, size_t n)
 {
     const char *key = strchr(rel, '/');
     size_t len = key ? strlen(++key) : 0;

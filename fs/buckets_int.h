@@ -53,6 +53,12 @@ struct bpath {
  * canonical, a key over 1024 bytes, an escaped name used as a directory). */
 int bpath_parse(const char *rel, struct bpath *p);
 
+/* Whether rel ("BUCKET/KEY") names a stored-AMI object as
+ * CreateStoreImageTask writes it (`ami-HEX.bin` at the bucket's top): the
+ * AMI id's length (0: not one), copied into out when it fits (not
+ * terminated). Names only: no request (doc/design/exports.md). */
+size_t stored_ami(const char *rel, char *out, size_t n);
+
 static inline struct bk *bk_of(struct amifs *fs)
 {
     return fs->buckets;

@@ -841,6 +841,52 @@ static int link_object(const char *target, struct bpath *p)
     return rc != 0 || !p->key[0] ? -EINVAL : 0;
 }
 
+static void job_forget(struct fsimport *s, struct importjob *j);
+
+/* Whether imports/ shows a job of this name. */
+static bool name_shown(struct fsimport *s, const char *rel)
+{
+    struct importjob *old = fsimport_job(s, rel);
+    bool busy = old && fsimport_visible(s, old);
+    importjob_unref(old);
+    return busy;
+}
+
+/* A link onto a stored-AMI object: CreateRestoreImageTask, no validator
+ * (doc/design/exports.md). The job is the link's record; a refusal leaves
+ * nothing but its sentence in .amifs/errors. */
+static int restore_link(struct amifs *fs, const char *target, const char *rel,
+                        const struct bpath *p)
+{
+    struct fsimport *s = state(fs);
+    struct importjob *j = importjob_new(&s->cfg, rel);
+    if (!j)
+        return -ENOMEM;
+    importjob_ref(j); /* the registry's reference */
+    pthread_mutex_lock(&s->mu);
+    int rc = job_add(s, j, rel);
+    pthread_mutex_unlock(&s->mu);
+    if (rc == 0)
+        rc = importjob_restore(j, p->bucket, p->key, target);
+    if (rc != 0) {
+        struct importjob_info in;
+        importjob_info(j, &in);
+        char why[1100];
+        snprintf(why, sizeof why, "%s", in.u.detail ? in.u.detail : "");
+        importjob_info_release(&in);
+        job_forget(s, j);
+        importjob_unref(j);
+        if (rc == -EEXIST)
+            return amifs_refuse(fs, "imports", rel, "symlink", EEXIST,
+                                "an AMI named %s exists already; name the "
+                                "link differently (%s)", rel, why);
+        return amifs_refuse(fs, "imports", rel, "symlink", -rc, "%s",
+                            why[0] ? why : "the restore was refused");
+    }
+    importjob_unref(j);
+    return 0;
+}
+
 static int imp_symlink(struct amifs *fs, const char *target, const char *rel)
 {
     struct fsimport *s = state(fs);
@@ -850,6 +896,10 @@ static int imp_symlink(struct amifs *fs, const char *target, const char *rel)
     int rc = refuse_name(fs, rel, "symlink");
     if (rc < 0)
         return rc;
+    if (link_object(target, &p) == 0 &&
+        stored_ami(target + sizeof "../buckets/" - 1, NULL, 0) > 0 &&
+        !name_shown(s, rel))
+        return restore_link(fs, target, rel, &p);
     const char *foreign = foreign_format(rel);
     if (foreign)
         return amifs_refuse(fs, "imports", rel, "symlink", EINVAL, "%s",
@@ -862,10 +912,7 @@ static int imp_symlink(struct amifs *fs, const char *target, const char *rel)
         return amifs_refuse(fs, "imports", rel, "symlink", EINVAL,
                             "the link must point at an object under "
                             "buckets/, written ../buckets/BUCKET/KEY");
-    struct importjob *old = fsimport_job(s, rel);
-    bool busy = old && fsimport_visible(s, old);
-    importjob_unref(old);
-    if (busy)
+    if (name_shown(s, rel))
         return amifs_refuse(fs, "imports", rel, "symlink", EBUSY,
                             "an import of this name is still under way");
     struct importjob *j = importjob_new(&s->cfg, rel);
@@ -1274,7 +1321,7 @@ static int imp_unlink(struct amifs *fs, const char *rel)
     struct fsimport *s = state(fs);
     struct importjob *j = fsimport_job(s, rel);
     if (j && fsimport_visible(s, j)) {
-        bool empty = never_written(j);
+        bool empty = never_written(j) || importjob_is_restore(j);
         int rc = importjob_cancel(j);
         if (rc == 0 && empty)
             job_forget(s, j);

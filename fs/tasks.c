@@ -252,6 +252,11 @@ static int view_node(struct tview *s, struct tnode *n, enum tfile f,
     }
     if (n->id[0])
         taskcache_with(s->tc, n->id, render_cb, &v);
+    struct ec2_import_task rt; /* a link onto a stored AMI (exports.md) */
+    if (!v.have_task && n->job && importjob_restore_task(n->job, &rt) == 0) {
+        render_cb(&v, &rt, false);
+        ec2_import_task_release(&rt);
+    }
     if (!v.have_task)
         v.rc = v.u ? render(&v, NULL, false) : -ENOENT;
     if (n->job)

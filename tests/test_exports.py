@@ -327,3 +327,64 @@ def test_symlink_import_refused_as_cp_would(endpoint, images, mount_factory):
     assert ei.value.errno == errno.EINVAL
     assert "the link must point at an object under buckets/" in \
         errors_of(m)
+
+
+def test_symlink_restores_stored_ami(endpoint, vmdk, mount_factory):
+    """ln -s onto a stored-AMI object (mkdir amis/ami-X/store) calls
+    CreateRestoreImageTask: no upload, no ImportImage; the link stays in
+    imports/ and tasks/NAME says completed ami-NEW. A second restore of
+    the same name is EEXIST; an object that is no stored AMI is refused
+    and leaves nothing."""
+    tag = uuid.uuid4().hex[:6]
+    ami, _ = make_ami(endpoint, vmdk, "rst-%s" % tag)
+    m = mount_factory("cache_ttl=0")
+    os.mkdir(os.path.join(m.path, "amis", ami, "store"))
+    key = ami + ".bin"
+    done = "completed: s3://%s/%s\n" % (endpoint.bucket, key)
+    poll_until(lambda: read(os.path.join(m.path, "amis", ami, "store",
+                                         "status")) == done,
+               timeout=60, step=0.3)
+    name = "restored-%s" % tag
+    target = "../buckets/%s/%s" % (endpoint.bucket, key)
+    link = os.path.join(m.path, "imports", name)
+    mark = endpoint.mark()
+    os.symlink(target, link)
+    assert os.readlink(link) == target
+    final = wait_status(m, name)
+    assert final.startswith("completed ami-"), final
+    new = final.split()[1]
+    assert new != ami
+    assert os.readlink(os.path.join(m.path, "tasks", name, "ami")) == \
+        "../../amis/" + new
+    img = endpoint.aws("ec2", "describe-images", "--image-ids",
+                       new)["Images"][0]
+    assert img["Name"] == name and img["State"] == "available", img
+    assert [r["status"] for r in endpoint.requests(
+        "CreateRestoreImageTask", since=mark)] == [200]
+    for op in ("PutObject", "UploadPart", "CreateMultipartUpload",
+               "ImportImage"):
+        assert endpoint.requests(op, since=mark) == [], op
+    assert os.path.islink(link)                 # the record stays
+    # the same name again (another mount: this one shows the link)
+    m2 = mount_factory("cache_ttl=0")
+    with pytest.raises(OSError) as ei:
+        os.symlink(target, os.path.join(m2.path, "imports", name))
+    assert ei.value.errno == errno.EEXIST
+    assert "an AMI named %s exists already" % name in errors_of(m2)
+    assert name not in os.listdir(os.path.join(m2.path, "imports"))
+    # an ami-….bin that no CreateStoreImageTask wrote
+    bad = "ami-%s0000000.bin" % tag
+    endpoint.aws("s3api", "put-object", "--bucket", endpoint.bucket,
+                 "--key", bad, "--body", vmdk)
+    with pytest.raises(OSError) as ei:
+        os.symlink("../buckets/%s/%s" % (endpoint.bucket, bad),
+                   os.path.join(m2.path, "imports", "bad-" + name))
+    assert ei.value.errno == errno.EINVAL
+    assert "is not a stored AMI" in errors_of(m2)
+    assert "bad-" + name not in os.listdir(os.path.join(m2.path, "imports"))
+    names = [i["Name"] for i in endpoint.aws("ec2", "describe-images",
+                                             "--owners", "self")["Images"]]
+    assert names.count(name) == 1 and "bad-" + name not in names
+    os.unlink(link)                 # drops the record, keeps the AMI
+    assert name not in os.listdir(os.path.join(m.path, "imports"))
+    endpoint.aws("ec2", "describe-images", "--image-ids", new)

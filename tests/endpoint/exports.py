@@ -484,8 +484,13 @@ class Exports:
         except Exception:               # moto's NoSuchKey
             raise ApiError("InvalidParameter", "The specified object %s/%s "
                            "does not exist" % (bucket, key))
+        name = p.get("Name") or None
+        for other in list(ec2_backends[account][region].amis.values()):
+            if name and getattr(other, "name", None) == name:
+                raise ApiError("InvalidAMIName.Duplicate", "AMI name %s is "
+                               "already in use by AMI %s" % (name, other.id))
         meta, members = self._read_archive(data, key)
-        ami = self._restore(account, region, meta, members, p.get("Name"))
+        ami = self._restore(account, region, meta, members, name)
         return ec2_response("CreateRestoreImageTask",
                             lambda r: add(r, "imageId", ami.id))
 
