@@ -950,8 +950,8 @@ static void refuse_account(struct amifs *fs, const struct amis_path *p,
                            const char *bad)
 {
     char why[AMIS_PERMS_ENTRY_MAX + 160];
-    snprintf(why, sizeof why, "'%s' is not an account id (12 digits), "
-             "'all', or an AWS Organizations organization or OU ARN; "
+    snprintf(why, sizeof why, "'%s' is not an account id (12 digits) or "
+             "'all' or an AWS Organizations organization or OU ARN; "
              "nothing was changed", bad);
     refuse(fs, p, -EINVAL, why);
 }
