@@ -226,13 +226,12 @@ static int org_statement_text(struct buf *b, const char *arn)
     char org[40];
     org_id(arn, org, sizeof(org));
     return buf_printf(b,
-        "{\"Sid\": \"AllowLaunchFromOrg%s\", \"Effect\": \"Allow\", "
-        "\"Principal\": {\"AWS\": \"*\"}, "
-        "\"Action\": [\"kms:Decrypt\", \"kms:DescribeKey\", "
-        "\"kms:CreateGrant\", \"kms:ReEncrypt*\", "
-        "\"kms:GenerateDataKey*\"], \"Resource\": \"*\", "
-        "\"Condition\": {\"StringEquals\": "
-        "{\"aws:PrincipalOrgID\": \"%s\"}}}", org, org) ? -ENOMEM : 0;
+        "{\"Sid\":\"AllowLaunchFromOrg\",\"Effect\":\"Allow\","
+        "\"Principal\":{\"AWS\":\"*\"},"
+        "\"Action\":[\"kms:Decrypt\",\"kms:DescribeKey\","
+        "\"kms:CreateGrant\",\"kms:ReEncrypt*\",\"kms:GenerateDataKey*\"],"
+        "\"Resource\":\"*\",\"Condition\":{\"StringEquals\":"
+        "{\"aws:PrincipalOrgID\":\"%s\"}}}", org) ? -ENOMEM : 0;
 }
 
 /* Organization and OU entries on a customer managed key: refused, always
@@ -260,10 +259,8 @@ static int org_gaps(struct amifs *fs, const char *key_arn,
             rc = -ENOMEM;
         if (rc == 0)
             amifs_refuse(fs, NULL, what, "close", EACCES,
-                         "%s: the snapshots are encrypted with KMS key %s, "
-                         "and a KMS grant cannot name an organization or "
-                         "OU; add this statement to the key policy, then "
-                         "share with aws ec2 modify-image-attribute: %s",
+                         "%s: a KMS grant cannot name an organization or "
+                         "OU; add to the policy of key %s: %s",
                          add->v[i], key_arn, buf_cstr(&st));
         buf_release(&st);
     }
