@@ -37,8 +37,8 @@
 #define AMIS_TAG_FILE_MAX (AMIS_TAG_VALUE_MAX * 4 + 1)
 /* bytes a launch-permissions file may hold (more: EFBIG) */
 #define AMIS_PERMS_FILE_MAX (64u << 10)
-/* entries ("all" or an account id, repeats counted) one file may list
- * (more: EFBIG). Each entry is one permission that EC2 stores on the AMI
+/* entries ("all", an account id or an organization/OU ARN, repeats
+ * counted) one file may list (more: EFBIG). Each entry is one permission that EC2 stores on the AMI
  * and on each of its snapshots; 1,000 is EC2's default quota of entities
  * an AMI may be shared with in a Region. */
 #define AMIS_PERMS_IDS_MAX 1000
