@@ -1037,8 +1037,10 @@ int ec2_parse_launch_permissions(const struct xml_node *root,
     it = xml_child(xml_child(root, "launchPermission"), "item");
     for (; it; it = xml_next(it, "item")) {
         const char *id = xml_path(it, "userId");
-        const char *group = xml_path(it, "group");
-        const char *v = id ? id : group; /* the group is "all" */
+        const char *group = xml_path(it, "group"); /* "all" */
+        const char *org = xml_path(it, "organizationArn");
+        const char *ou = xml_path(it, "organizationalUnitArn");
+        const char *v = id ? id : group ? group : org ? org : ou;
         if (v && *v && id_add(out, v) < 0)
             return aws_nomem(err);
     }
@@ -1066,15 +1068,25 @@ int ec2_describe_launch_permissions(struct aws_client *c, const char *region,
     return rc;
 }
 
-/* LaunchPermission.Add.N.UserId, or .Group=all for the public group. */
+/* The member of a LaunchPermission that names entry `v`. */
+static const char *permission_field(const char *v)
+{
+    if (strcmp(v, "all") == 0)
+        return "Group";
+    if (strncmp(v, "arn:", 4) != 0)
+        return "UserId";
+    return strstr(v, ":organization/") ? "OrganizationArn"
+                                       : "OrganizationalUnitArn";
+}
+
+/* LaunchPermission.Add.N.UserId, .Group=all for the public group,
+ * .OrganizationArn / .OrganizationalUnitArn for an AWS Organizations ARN. */
 static void form_permissions(struct aws_form *f, const char *prefix,
                              const struct ec2_id_list *l)
 {
-    for (size_t i = 0; l && i < l->n; i++) {
-        bool all = strcmp(l->v[i], "all") == 0;
+    for (size_t i = 0; l && i < l->n; i++)
         aws_form_addf(f, l->v[i], "%s.%zu.%s", prefix, i + 1,
-                      all ? "Group" : "UserId");
-    }
+                      permission_field(l->v[i]));
 }
 
 int ec2_modify_launch_permissions(struct aws_client *c, const char *region,

@@ -345,7 +345,9 @@ int ec2_copy_image_ex(struct aws_client *c, const struct ec2_copy_params *p,
                       char *out, size_t n, struct aws_error *err);
 
 /* A list of plain strings: account ids of a launch or create-volume
- * permission ("all" stands for the public group), or region names. */
+ * permission ("all" stands for the public group; a launch permission may
+ * also be an AWS Organizations organization or OU ARN, "arn:…"), or
+ * region names. */
 struct ec2_id_list {
     char **v;
     size_t n;
@@ -355,7 +357,8 @@ int ec2_describe_launch_permissions(struct aws_client *c, const char *region,
                                     const char *image_id,
                                     struct ec2_id_list *out,
                                     struct aws_error *err);
-/* add/remove user ids (either list may be empty). */
+/* add/remove user ids, "all", organization and OU ARNs (either list may
+ * be empty). */
 int ec2_modify_launch_permissions(struct aws_client *c, const char *region,
                                   const char *image_id,
                                   const struct ec2_id_list *add,
@@ -450,7 +453,8 @@ int ec2_parse_images(const struct xml_node *root, struct ec2_image_list *out,
 int ec2_parse_snapshots(const struct xml_node *root,
                         struct ec2_snapshot_list *out, char **next,
                         struct aws_error *err);
-/* launchPermission items: user ids, and "all" for the group. */
+/* launchPermission items: user ids, "all" for the group, organization
+ * and OU ARNs. */
 int ec2_parse_launch_permissions(const struct xml_node *root,
                                  struct ec2_id_list *out,
                                  struct aws_error *err);

@@ -949,9 +949,10 @@ static int refuse(struct amifs *fs, const struct amis_path *p, int rc,
 static void refuse_account(struct amifs *fs, const struct amis_path *p,
                            const char *bad)
 {
-    char why[200];
+    char why[AMIS_PERMS_ENTRY_MAX + 160];
     snprintf(why, sizeof why, "'%s' is not an account id (12 digits) or "
-             "'all'; nothing was changed", bad);
+             "'all' or an AWS Organizations organization or OU ARN; "
+             "nothing was changed", bad);
     refuse(fs, p, -EINVAL, why);
 }
 
@@ -1010,7 +1011,7 @@ static int apply_tag(struct amis_view *v, struct amifs *fs, struct amis_fh *fh)
 static int perms_parse(struct amifs *fs, const struct amis_fh *fh,
                        struct ec2_id_list *want)
 {
-    char bad[80] = "";
+    char bad[AMIS_PERMS_ENTRY_MAX + 1] = "";
     size_t count = 0;
     const struct buf *b = &fh->data;
     if (b->len && memchr(b->data, '\0', b->len))
@@ -1349,7 +1350,7 @@ static int perms_check_lines(struct amifs *fs, struct amis_fh *fh)
     if (!nl)
         return 0;
     size_t n = (size_t)(nl + 1 - from);
-    char bad[80] = "";
+    char bad[AMIS_PERMS_ENTRY_MAX + 1] = "";
     int rc = amis_perms_scan(from, n, NULL, &fh->nids, bad, sizeof bad);
     if (rc == -EINVAL)
         refuse_account(fs, &fh->p, bad);

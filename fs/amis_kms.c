@@ -211,6 +211,62 @@ static int statement_text(struct buf *b, const char *key_arn,
         acct, part, acct) ? -ENOMEM : 0;
 }
 
+/* The o-ID of an organization or OU ARN (checked by fs/amis_text.c). */
+static void org_id(const char *arn, char *out, size_t n)
+{
+    const char *o = strstr(arn, "/o-");
+    size_t len = o ? strcspn(o + 1, "/") : 0;
+    snprintf(out, n, "%.*s", (int)len, o ? o + 1 : "");
+}
+
+/* The statement that lets every account of the organization in `arn` use
+ * the key, one line. */
+static int org_statement_text(struct buf *b, const char *arn)
+{
+    char org[40];
+    org_id(arn, org, sizeof(org));
+    return buf_printf(b,
+        "{\"Sid\":\"AllowLaunchFromOrg\",\"Effect\":\"Allow\","
+        "\"Principal\":{\"AWS\":\"*\"},"
+        "\"Action\":[\"kms:Decrypt\",\"kms:DescribeKey\","
+        "\"kms:CreateGrant\",\"kms:ReEncrypt*\",\"kms:GenerateDataKey*\"],"
+        "\"Resource\":\"*\",\"Condition\":{\"StringEquals\":"
+        "{\"aws:PrincipalOrgID\":\"%s\"}}}", org) ? -ENOMEM : 0;
+}
+
+/* Organization and OU entries on a customer managed key: refused, always
+ * (a KMS grant names one principal, never an organization; whether a key
+ * policy admits every account of an organization amifs cannot prove), with
+ * the statement to add to the key policy; the share is then made with the
+ * AWS CLI. */
+static int org_gaps(struct amifs *fs, const char *key_arn,
+                    const struct ec2_id_list *add, const char *what,
+                    struct buf *advice)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < add->n; i++) {
+        if (strncmp(add->v[i], "arn:", 4) != 0)
+            continue;
+        struct buf st;
+        buf_init(&st, 0);
+        rc = org_statement_text(&st, add->v[i]);
+        if (rc == 0 &&
+            buf_printf(advice, "# refused: %s may not be shared by amifs "
+                       "while KMS key %s encrypts the snapshots (a grant "
+                       "cannot name an organization); the key policy "
+                       "needs:\n#   %s\n", add->v[i], key_arn,
+                       buf_cstr(&st)))
+            rc = -ENOMEM;
+        if (rc == 0)
+            amifs_refuse(fs, NULL, what, "close", EACCES,
+                         "%s: a KMS grant cannot name an organization or "
+                         "OU; add to the policy of key %s: %s",
+                         add->v[i], key_arn, buf_cstr(&st));
+        buf_release(&st);
+    }
+    return rc;
+}
+
 /* ---- sharing ------------------------------------------------------------- */
 
 struct share_keys {
@@ -282,7 +338,8 @@ static int grant_all(struct amifs *fs, struct aws_client *c,
     struct aws_error err;
     arn_partition(key_arn, part, sizeof(part));
     for (size_t i = 0; i < add->n; i++) {
-        if (strcmp(add->v[i], "all") == 0)
+        if (strcmp(add->v[i], "all") == 0 ||
+            strncmp(add->v[i], "arn:", 4) == 0)
             continue;
         snprintf(grantee, sizeof(grantee), "arn:%s:iam::%s:root", part,
                  add->v[i]);
@@ -312,7 +369,9 @@ static int policy_gaps(struct amifs *fs, struct aws_client *c,
     if (kms_get_key_policy(c, region, key_arn, &policy, &err) != 0)
         return aws_errno(fs, "GetKeyPolicy", &err);
     for (size_t i = 0; rc == 0 && i < add->n; i++) {
-        if (strcmp(add->v[i], "all") == 0 || policy_allows(policy, add->v[i]))
+        if (strcmp(add->v[i], "all") == 0 ||
+            strncmp(add->v[i], "arn:", 4) == 0 ||
+            policy_allows(policy, add->v[i]))
             continue;
         struct buf st;
         buf_init(&st, 0);
@@ -368,6 +427,8 @@ int amis_kms_share_check(struct amifs *fs, struct aws_client *c,
         rc = refuse_aws_managed(fs, image_id, what);
     buf_init(&adv, 0);
     for (size_t i = 0; rc == 0 && i < k.n; i++)
+        rc = org_gaps(fs, k.arn[i], add, what, &adv);
+    for (size_t i = 0; rc == 0 && !adv.len && i < k.n; i++)
         rc = grants ? grant_all(fs, c, region, k.arn[i], add)
                     : policy_gaps(fs, c, region, k.arn[i], add, what, &adv);
     if (rc == 0 && adv.len) {

@@ -23,8 +23,12 @@
  *     operations launching needs); without it the key policy must already
  *     let the account use the key, else -EACCES and *advice holds the
  *     exact key-policy statement to add (one JSON object per account).
- * Nothing is shared by fs/amis.c when the check fails. Organization and
- * OU ARNs are not launch-permission entries amifs writes (yet).
+ *   - an organization or OU ARN on a customer managed key: -EACCES
+ *     always, even with `share_kms_grants` (a grant names one principal,
+ *     never an organization); *advice holds the key-policy statement
+ *     with the condition aws:PrincipalOrgID, and no grant is made for the
+ *     other accounts of that write either.
+ * Nothing is shared by fs/amis.c when the check fails.
  *
  * Every refusal also goes to MOUNT/.amifs/errors (core/errlog.h) with the
  * path and sentence. Functions may be called from any thread; they keep no

@@ -109,16 +109,79 @@ static bool perms_sep(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ',';
 }
 
-static bool is_entry(const char *s, size_t len)
+/* Bytes of s[0..n) in [a-z0-9] from the start. */
+static size_t span_alnum(const char *s, size_t n)
 {
-    if (len == 3 && memcmp(s, "all", 3) == 0)
-        return true;
+    size_t i = 0;
+    while (i < n && ((s[i] >= 'a' && s[i] <= 'z') ||
+                     (s[i] >= '0' && s[i] <= '9')))
+        i++;
+    return i;
+}
+
+static bool is_account(const char *s, size_t len)
+{
     if (len != 12)
         return false;
     for (size_t i = 0; i < len; i++)
         if (s[i] < '0' || s[i] > '9')
             return false;
     return true;
+}
+
+/* s[0..n) starts with `lit`? Advances *at past it. */
+static bool eat(const char *s, size_t n, size_t *at, const char *lit)
+{
+    size_t l = strlen(lit);
+    if (n - *at < l || memcmp(s + *at, lit, l) != 0)
+        return false;
+    *at += l;
+    return true;
+}
+
+/* PREFIX then [a-z0-9]{min,max} at *at; advances past it. */
+static bool eat_id(const char *s, size_t n, size_t *at, const char *prefix,
+                   size_t min, size_t max)
+{
+    if (!eat(s, n, at, prefix))
+        return false;
+    size_t k = span_alnum(s + *at, n - *at);
+    *at += k;
+    return k >= min && k <= max;
+}
+
+/* "arn:PARTITION:organizations::ACCOUNT:" then "organization/o-ID" or
+ * "ou/o-ID/ou-ROOT-ID" (the forms AWS Organizations documents). */
+static bool is_org_arn(const char *s, size_t n)
+{
+    size_t at = 0;
+    if (!eat(s, n, &at, "arn:aws"))
+        return false; /* partitions: aws, aws-cn, aws-us-gov, … */
+    for (size_t k = 0; at < n && k < 16 && s[at] != ':'; k++, at++)
+        if (s[at] != '-' && (s[at] < 'a' || s[at] > 'z'))
+            return false;
+    if (!eat(s, n, &at, ":organizations::") || n - at < 13 ||
+        !is_account(s + at, 12))
+        return false;
+    at += 12;
+    if (eat(s, n, &at, ":organization/"))
+        return eat_id(s, n, &at, "o-", 10, 32) && at == n;
+    if (!eat(s, n, &at, ":ou/") || !eat_id(s, n, &at, "o-", 10, 32) ||
+        !eat_id(s, n, &at, "/ou-", 4, 32) || !eat_id(s, n, &at, "-", 8, 32))
+        return false;
+    return at == n;
+}
+
+static bool is_entry(const char *s, size_t len)
+{
+    if (len == 3 && memcmp(s, "all", 3) == 0)
+        return true;
+    return is_account(s, len) || is_org_arn(s, len);
+}
+
+bool amis_perms_is_org(const char *entry)
+{
+    return strncmp(entry, "arn:", 4) == 0;
 }
 
 static int entry_add(struct ec2_id_list *out, const char *s, size_t len)
@@ -154,7 +217,9 @@ int amis_perms_scan(const char *s, size_t n, struct ec2_id_list *out,
         while (i + len < n && !perms_sep(s[i + len]) && s[i + len] != '#')
             len++;
         if (!is_entry(s + i, len)) {
-            snprintf(bad, bad_n, "%.*s", (int)(len > 64 ? 64 : len), s + i);
+            snprintf(bad, bad_n, "%.*s",
+                     (int)(len > AMIS_PERMS_ENTRY_MAX ? AMIS_PERMS_ENTRY_MAX
+                                                      : len), s + i);
             return -EINVAL;
         }
         if (++*count > AMIS_PERMS_IDS_MAX)
@@ -199,7 +264,8 @@ int amis_perms_diff(const struct ec2_id_list *a, const struct ec2_id_list *b,
             j++;
         if (j < b->n && strcmp(b->v[j], a->v[i]) == 0)
             continue;
-        if (users_only && strcmp(a->v[i], "all") == 0)
+        if (users_only && (strcmp(a->v[i], "all") == 0 ||
+                           amis_perms_is_org(a->v[i])))
             continue;
         out->v[out->n++] = a->v[i];
     }

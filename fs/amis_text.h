@@ -37,11 +37,13 @@
 #define AMIS_TAG_FILE_MAX (AMIS_TAG_VALUE_MAX * 4 + 1)
 /* bytes a launch-permissions file may hold (more: EFBIG) */
 #define AMIS_PERMS_FILE_MAX (64u << 10)
-/* entries ("all" or an account id, repeats counted) one file may list
- * (more: EFBIG). Each entry is one permission that EC2 stores on the AMI
+/* entries ("all", an account id or an organization/OU ARN, repeats
+ * counted) one file may list (more: EFBIG). Each entry is one permission that EC2 stores on the AMI
  * and on each of its snapshots; 1,000 is EC2's default quota of entities
  * an AMI may be shared with in a Region. */
 #define AMIS_PERMS_IDS_MAX 1000
+/* bytes of a refused entry quoted in the log (the longest OU ARN fits) */
+#define AMIS_PERMS_ENTRY_MAX 160
 /* entries per ModifyImageAttribute / ModifySnapshotAttribute call */
 #define AMIS_PERMS_BATCH 100
 
@@ -65,7 +67,9 @@ int amis_tag_value_check(const char *s, size_t n, bool partial, size_t *len,
 
 /* Scan launch-permissions text s[0..n): '#' starts a comment to the end of
  * the line; entries are separated by blanks, CR/LF or commas; each is
- * "all" or a 12-digit account id. Adds each entry (strdup'd, repeats kept)
+ * "all", a 12-digit account id, or an AWS Organizations ARN of an
+ * organization (arn:aws:organizations::ACCOUNT:organization/o-ID) or of
+ * an organizational unit (…:ou/o-ID/ou-ROOT-ID), checked for that form. Adds each entry (strdup'd, repeats kept)
  * to out when out is not NULL, and counts it in *count (which the caller
  * initialises). -EINVAL for a bad entry or a byte that is not text (*bad,
  * bad_n bytes, gets the offending entry for the log), -EFBIG once *count
@@ -74,12 +78,16 @@ int amis_tag_value_check(const char *s, size_t n, bool partial, size_t *len,
 int amis_perms_scan(const char *s, size_t n, struct ec2_id_list *out,
                     size_t *count, char *bad, size_t bad_n);
 
+/* Is this (checked) entry an organization or OU ARN? */
+bool amis_perms_is_org(const char *entry);
+
 /* Sort l and drop repeats (freeing them). */
 void amis_perms_sort(struct ec2_id_list *l);
 
 /* a − b for sorted, repeat-free lists, into out: out->v is a new array of
  * pointers INTO a's strings (free(out->v) only, never its strings). With
- * `users_only`, "all" is left out. 0 or -ENOMEM. */
+ * `users_only`, "all" and organization/OU ARNs are left out (what a
+ * snapshot's createVolumePermission can name). 0 or -ENOMEM. */
 int amis_perms_diff(const struct ec2_id_list *a, const struct ec2_id_list *b,
                     bool users_only, struct ec2_id_list *out);
 

@@ -183,7 +183,8 @@ def cli_copy(ep, ami, *enc):
 def launch_perms(ep, ami):
     r = ep.aws("ec2", "describe-image-attribute", "--image-id", ami,
                "--attribute", "launchPermission")
-    return sorted(p.get("UserId", p.get("Group"))
+    return sorted(p.get("UserId") or p.get("Group") or
+                  p.get("OrganizationArn") or p["OrganizationalUnitArn"]
                   for p in r["LaunchPermissions"])
 
 
@@ -241,6 +242,35 @@ def test_share_cmk_needs_key_policy(endpoint, src_ami, fresh_mount):
     assert launch_perms(endpoint, ami) == [OTHER]
     assert volume_perms(endpoint, ami) == [OTHER]
     assert "refused" not in read(f)
+
+
+ORG = "arn:aws:organizations::123456789012:organization/o-abcdefghij"
+OU = "arn:aws:organizations::123456789012:ou/o-abcdefghij/ou-ab12-cdefgh34"
+
+
+def test_share_with_organization_and_ou(endpoint, src_ami, fresh_mount):
+    """Organization and OU ARNs are launch-permission entries: written,
+    read back, seen by the CLI; a malformed ARN is refused (EINVAL, the
+    sentence in .amifs/errors) and changes nothing."""
+    ami = cli_copy(endpoint, src_ami[0])
+    f = os.path.join(fresh_mount.path, "amis", ami, "launch-permissions")
+    write(f, "%s\n%s\n%s\n" % (OTHER, ORG, OU))
+    lines = [l for l in read(f).splitlines() if not l.startswith("#")]
+    assert sorted(lines) == sorted([OTHER, ORG, OU])
+    r = endpoint.aws("ec2", "describe-image-attribute", "--image-id", ami,
+                     "--attribute", "launchPermission")["LaunchPermissions"]
+    assert sorted(r, key=json.dumps) == sorted(
+        [{"UserId": OTHER}, {"OrganizationArn": ORG},
+         {"OrganizationalUnitArn": OU}], key=json.dumps)
+    assert volume_perms(endpoint, ami) == [OTHER]
+    bad = OU.replace("ou-ab12-", "ou-ab_12-")
+    mark = endpoint.mark()
+    with pytest.raises(OSError) as e:
+        write(f, "%s\n%s\n" % (ORG, bad))
+    assert e.value.errno == errno.EINVAL
+    assert endpoint.requests("ModifyImageAttribute", since=mark) == []
+    assert launch_perms(endpoint, ami) == sorted([OTHER, ORG, OU])
+    assert bad in errors(fresh_mount)
 
 
 @pytest.mark.full
