@@ -117,27 +117,6 @@ int importjob_sniff(const unsigned char *h, size_t n)
     return OVA_KIND_RAW;
 }
 
-void importjob_client_token(const char *bucket, const char *key,
-                            const char *etag, char out[65])
-{
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    out[0] = '\0';
-    if (!c)
-        return;
-    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    EVP_DigestUpdate(c, bucket, strlen(bucket));
-    EVP_DigestUpdate(c, "/", 1);
-    EVP_DigestUpdate(c, key, strlen(key));
-    EVP_DigestUpdate(c, "#", 1);
-    EVP_DigestUpdate(c, etag, strlen(etag));
-    EVP_DigestFinal_ex(c, md, &mdlen);
-    EVP_MD_CTX_free(c);
-    for (unsigned i = 0; i < 32 && i < mdlen; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 /* ---- lifetime --------------------------------------------------------- */
 
 /* "prefix/20261123T105949-3fa2/NAME": a fresh key per job, so re-importing
@@ -615,7 +594,7 @@ static void build_request(struct importjob *j, const struct import_params *p,
     disk->format = ova_kind_format(j->vkind);
     disk->s3_bucket = obj_bucket(j);
     disk->s3_key = j->key;
-    importjob_client_token(obj_bucket(j), j->key, j->etag, token);
+    import_client_token(obj_bucket(j), j->key, j->etag, token);
     memset(ip, 0, sizeof *ip);
     ip->disks = disk;
     ip->ndisks = 1;

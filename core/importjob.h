@@ -265,8 +265,5 @@ char *importjob_copy_regions(struct importjob *j);
 
 /* Pure helpers, exposed for unit tests. */
 int importjob_sniff(const unsigned char *head, size_t n); /* an ova_kind */
-/* ClientToken: hex SHA-256 of "bucket/key#etag", 64 chars + NUL. */
-void importjob_client_token(const char *bucket, const char *key,
-                            const char *etag, char out[65]);
 
 #endif

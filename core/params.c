@@ -5,6 +5,7 @@
 #include "core/name.h"
 #include "core/status.h"
 
+#include <openssl/evp.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -310,7 +311,7 @@ static int json_tags(struct import_params *p, const cJSON *t, char *why,
             return -ENOMEM;
         if (p->tags.n > IMPORT_TAGS_MAX) {
             snprintf(why, whylen, "more than %d tags (AWS allows 50 and "
-                     "amifs adds 3)", IMPORT_TAGS_MAX);
+                     "amifs keeps 13 for its own)", IMPORT_TAGS_MAX);
             return -EINVAL;
         }
     }
@@ -482,4 +483,27 @@ int import_params_check(const char *json, size_t n, char *why, size_t whylen)
     int rc = import_params_from_json(&p, json, n, why, whylen);
     import_params_release(&p);
     return rc;
+}
+
+/* ---- the ImportImage/ImportSnapshot client token ---------------------- */
+
+void import_client_token(const char *bucket, const char *key,
+                         const char *etag, char out[65])
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    out[0] = '\0';
+    if (!c)
+        return;
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    EVP_DigestUpdate(c, bucket, strlen(bucket));
+    EVP_DigestUpdate(c, "/", 1);
+    EVP_DigestUpdate(c, key, strlen(key));
+    EVP_DigestUpdate(c, "#", 1);
+    EVP_DigestUpdate(c, etag, strlen(etag));
+    EVP_DigestFinal_ex(c, md, &mdlen);
+    EVP_MD_CTX_free(c);
+    for (unsigned i = 0; i < 32 && i < mdlen; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }

@@ -28,13 +28,17 @@
 
 /* AWS's limits, checked where a value is given (sidecar close(),
  * setxattr()), so no upload starts with a value ImportImage would refuse.
- * Lengths count Unicode characters, as AWS does. amifs adds up to three
- * tags of its own (Name unless given, amifs:name, amifs:started) to the 50
- * a resource may carry, so a user gives at most 47. */
+ * Lengths count Unicode characters, as AWS does. Of the 50 tags a
+ * resource may carry, amifs keeps 13: Name (unless given) and the twelve
+ * `amifs:` bookkeeping keys an import task or its AMI can gain over its
+ * life (status.h, snaproute.h, taskcache.h: name, started, route,
+ * snapplan, copy-to, keep-source, ami-tagged, hidden, reroute,
+ * importimage-failure, snapshot-route, disk). So a user gives at most
+ * 37, and no later step of amifs can push a resource past AWS's 50. */
 #define IMPORT_DESCRIPTION_MAX 255
 #define IMPORT_TAG_KEY_MAX 128
 #define IMPORT_TAG_VALUE_MAX 256
-#define IMPORT_TAGS_MAX 47
+#define IMPORT_TAGS_MAX 37
 
 /* Per-file parameters (every string owned, NULL = unset). */
 struct import_params {
@@ -102,5 +106,12 @@ int import_tag_set(struct ec2_tags *t, const char *k, const char *v);
  * per source, not here. */
 int import_params_merge(struct import_params *dst,
                         const struct import_params *src);
+
+/* ClientToken of an import of the object bucket/key with that ETag (for
+ * ImportImage and, salted per disk, ImportSnapshot): hex SHA-256 of
+ * "bucket/key#etag", 64 chars + NUL. The same object gives the same
+ * token on every mount, which is what makes a repeated call harmless. */
+void import_client_token(const char *bucket, const char *key,
+                         const char *etag, char out[65]);
 
 #endif

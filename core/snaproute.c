@@ -1,7 +1,6 @@
 /* snaproute.c — ImportSnapshot per disk, then RegisterImage (see
  * core/snaproute.h). */
 #include "core/snaproute.h"
-#include "core/importjob.h"
 #include "core/name.h"
 #include "core/params.h"
 #include "core/status.h"
@@ -440,7 +439,7 @@ static int import_one(struct route *q, size_t i, struct aws_error *err)
     char key[2048], token[65], desc[1200], salted[200];
     carved_key(q, i, key, sizeof key);
     snprintf(salted, sizeof salted, "%s#snapshot", q->etag ? q->etag : "");
-    importjob_client_token(q->bucket, key, salted, token);
+    import_client_token(q->bucket, key, salted, token);
     snprintf(desc, sizeof desc, "amifs snapshot route: %s disk %zu/%zu",
              q->name, i + 1, q->plan.ndisks);
     struct ec2_disk_container dc = {0};

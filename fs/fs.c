@@ -754,6 +754,30 @@ static void uploads_start(struct amifs *fs)
                                        .abort_failed = jops_abort_failed};
 }
 
+/* fs->client from the options and the environment (fsops.h). */
+static void client_options(const struct amifs *fs,
+                           struct aws_client_options *co)
+{
+    memset(co, 0, sizeof(*co));
+    co->config.profile = fs->opts.profile;
+    co->config.region = fs->opts.region;
+    co->config.endpoint = fs->opts.endpoint;
+    co->config.ca_bundle = fs->opts.ca_bundle;
+    co->config.max_attempts = fs->opts.max_attempts;
+    co->logger = fs->logger;
+    co->retry_base_ms = fs->opts.retry_base_ms;
+    co->max_attempts = fs->opts.max_attempts;
+}
+
+int amifs_client_open(struct amifs *fs, struct aws_error *err)
+{
+    struct aws_client_options co;
+
+    client_options(fs, &co);
+    fs->client = aws_client_new(&co, err);
+    return fs->client ? 0 : -1;
+}
+
 /* After the folders: their last aborts may still hand uploads over. */
 static void uploads_stop(struct amifs *fs)
 {

@@ -1,6 +1,7 @@
 /*
- * fsops.h — what fs/fs.c gives fs/main.c: the static FUSE operations table
- * and the list of folder modules (for their option tables and help).
+ * fsops.h — what fs/fs.c gives fs/main.c: the static FUSE operations table,
+ * the list of folder modules (for their option tables and help), and the
+ * client's creation.
  */
 #ifndef AMIFS_FS_FSOPS_H
 #define AMIFS_FS_FSOPS_H
@@ -15,8 +16,9 @@ const struct fuse_operations *amifs_operations(void);
 size_t amifs_folder_count(void);
 const struct folder_ops *amifs_folder_at(size_t i);
 
-/* fs/main.c: create fs->client from the options and the environment
- * (called from FUSE's init, after daemonizing). 0, or -1 with err set. */
+/* Create fs->client from the options and the environment (fs/fs.c; FUSE's
+ * init calls it after daemonizing, main() before, to check the
+ * configuration). 0, or -1 with err set. */
 int amifs_client_open(struct amifs *fs, struct aws_error *err);
 
 #endif

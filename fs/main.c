@@ -66,29 +66,6 @@ static void log_line(void *ctx, enum aws_log_level lvl, const char *msg)
     }
 }
 
-static void client_options(const struct amifs *fs,
-                           struct aws_client_options *co)
-{
-    memset(co, 0, sizeof(*co));
-    co->config.profile = fs->opts.profile;
-    co->config.region = fs->opts.region;
-    co->config.endpoint = fs->opts.endpoint;
-    co->config.ca_bundle = fs->opts.ca_bundle;
-    co->config.max_attempts = fs->opts.max_attempts;
-    co->logger = fs->logger;
-    co->retry_base_ms = fs->opts.retry_base_ms;
-    co->max_attempts = fs->opts.max_attempts;
-}
-
-int amifs_client_open(struct amifs *fs, struct aws_error *err)
-{
-    struct aws_client_options co;
-
-    client_options(fs, &co);
-    fs->client = aws_client_new(&co, err);
-    return fs->client ? 0 : -1;
-}
-
 /* The network checks of core/preflight.h, with the client just opened. */
 static int probe_network(struct amifs *fs)
 {

@@ -36,9 +36,9 @@ static void test_sniff(void)
 static void test_token(void)
 {
     char tok[65], again[65], other[65];
-    importjob_client_token("bkt", "p/vm.ova", "abc-3", tok);
-    importjob_client_token("bkt", "p/vm.ova", "abc-3", again);
-    importjob_client_token("bkt", "p/vm.ova", "abc-4", other);
+    import_client_token("bkt", "p/vm.ova", "abc-3", tok);
+    import_client_token("bkt", "p/vm.ova", "abc-3", again);
+    import_client_token("bkt", "p/vm.ova", "abc-4", other);
     CHECK(strlen(tok) == 64);
     CHECK(streq(tok, again));
     CHECK(!streq(tok, other));
