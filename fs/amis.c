@@ -18,6 +18,7 @@
 
 #include "aws/ec2.h"
 #include "core/name.h"
+#include "fs/view.h"
 #include "fs/amis.h"
 #include "fs/amis_kms.h"
 #include "fs/amis_retire.h"
@@ -136,13 +137,6 @@ static const struct {
 #define N_AMI_FILES (sizeof(ami_files) / sizeof(ami_files[0]))
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* "2024-05-01T12:00:00.000Z" → time_t; 0 when unparseable. */
 static time_t parse_iso(const char *s)
@@ -315,7 +309,7 @@ static void snap_put(struct amis_view *v, struct amis_snap *s)
 static bool snap_fresh(const struct amis_view *v, const struct amifs *fs)
 {
     double ttl = fs->opts.cache_ttl > 0 ? fs->opts.cache_ttl : 0;
-    return v->snap && !v->stale && now_mono() - v->snap->fetched < ttl;
+    return v->snap && !v->stale && view_now() - v->snap->fetched < ttl;
 }
 
 /* DescribeImages without any lock held; the new snap has one reference. */
@@ -336,7 +330,7 @@ static struct amis_snap *snap_fetch(struct amis_view *v, struct amifs *fs,
         return NULL;
     }
     s->refs = 1;
-    s->fetched = now_mono();
+    s->fetched = view_now();
     return s;
 }
 
@@ -550,7 +544,7 @@ static void perm_store(struct amis_view *v, const char *id, char *text)
     if (e) {
         free(e->text);
         e->text = text;
-        e->fetched = now_mono();
+        e->fetched = view_now();
     } else {
         free(text);
     }
@@ -599,7 +593,7 @@ static int render_perms(struct amis_view *v, struct amifs *fs,
     struct perm_entry *e = perm_find_locked(v, im->image_id);
     if (e && e->advice && buf_appends(out, e->advice))
         rc = -ENOMEM;
-    else if (e && e->text && now_mono() - e->fetched < ttl)
+    else if (e && e->text && view_now() - e->fetched < ttl)
         rc = buf_appends(out, e->text) ? -ENOMEM : 1;
     else
         rc = 0;

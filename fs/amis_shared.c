@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "aws/ec2.h"
+#include "fs/view.h"
 #include "fs/amis_kms.h"
 #include "fs/amis_shared.h"
 
@@ -47,13 +48,6 @@ struct sh_path {
 static const char *const sh_files[] = {"image.json", "state", "owner",
                                        "snapshots"};
 #define N_SH_FILES (sizeof(sh_files) / sizeof(sh_files[0]))
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int sh_parse(const char *rel, struct sh_path *p)
 {
@@ -107,7 +101,7 @@ static int sh_refresh(struct amis_shared *sh, struct amifs *fs)
     struct ec2_image_list l = {0}, old;
     struct aws_error err;
     pthread_mutex_lock(&sh->lock);
-    bool fresh = sh->have && now_mono() - sh->fetched < ttl;
+    bool fresh = sh->have && view_now() - sh->fetched < ttl;
     pthread_mutex_unlock(&sh->lock);
     if (fresh)
         return 0;
@@ -123,7 +117,7 @@ static int sh_refresh(struct amis_shared *sh, struct amifs *fs)
     pthread_mutex_lock(&sh->lock);
     old = sh->list;
     sh->list = l;
-    sh->fetched = now_mono();
+    sh->fetched = view_now();
     sh->have = true;
     pthread_mutex_unlock(&sh->lock);
     ec2_image_list_release(&old);

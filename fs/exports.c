@@ -17,6 +17,7 @@
 
 #include "aws/ec2_export.h"
 #include "core/diagnosis.h"
+#include "fs/view.h"
 #include "fs/exports.h"
 #include "fs/exports_ova.h"
 
@@ -50,20 +51,13 @@ enum xword { W_ACTIVE, W_COMPLETED, W_FAILED, W_CANCELLED };
 static const char *const XWORDS[] = {"active", "completed", "failed",
                                      "cancelled"};
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- the listing -------------------------------------------------------- */
 
 static int refresh(struct xview *v, struct amifs *fs, bool force)
 {
     pthread_mutex_lock(&v->lock);
     bool fresh = v->fetched > 0 &&
-                 now_mono() - v->fetched < fs->opts.cache_ttl;
+                 view_now() - v->fetched < fs->opts.cache_ttl;
     pthread_mutex_unlock(&v->lock);
     if (fresh && !force)
         return 0;
@@ -82,7 +76,7 @@ static int refresh(struct xview *v, struct amifs *fs, bool force)
     pthread_mutex_lock(&v->lock);
     ec2_export_task_list_release(&v->list);
     v->list = l;
-    v->fetched = now_mono();
+    v->fetched = view_now();
     pthread_mutex_unlock(&v->lock);
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "aws/ec2.h"
 #include "core/name.h"
+#include "fs/view.h"
 #include "fs/instances.h"
 
 #define IN_ID_MAX 32
@@ -51,29 +52,7 @@ static const char *const in_files[] = {"info.json", "state", "name", "type",
                                        "volumes"};
 #define N_IN_FILES (sizeof(in_files) / sizeof(in_files[0]))
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- paths --------------------------------------------------------------- */
-
-static int split5(char *tmp, char *c[5])
-{
-    int nc = 0;
-    for (char *s = tmp; s && *tmp;) {
-        char *slash = strchr(s, '/');
-        if (nc == 5 || !*s)
-            return -ENOENT;
-        c[nc++] = s;
-        if (slash)
-            *slash = '\0';
-        s = slash ? slash + 1 : NULL;
-    }
-    return nc;
-}
 
 static int parse_sub(char *const *c, int nc, struct in_path *p)
 {
@@ -111,7 +90,7 @@ static int in_parse(const char *rel, struct in_path *p)
     if (strlen(rel) >= sizeof(tmp))
         return -ENAMETOOLONG;
     snprintf(tmp, sizeof(tmp), "%s", rel);
-    int nc = split5(tmp, c);
+    int nc = view_split(tmp, c, 5);
     if (nc <= 0)
         return nc;
     if (strncmp(c[0], "i-", 2) != 0 || strlen(c[0]) >= IN_ID_MAX)
@@ -131,7 +110,7 @@ static int refresh(struct in_view *v, struct amifs *fs)
     struct ec2_instance_list l = {0}, old;
     struct aws_error err;
     pthread_mutex_lock(&v->lock);
-    bool fresh = v->have && now_mono() - v->fetched < ttl;
+    bool fresh = v->have && view_now() - v->fetched < ttl;
     pthread_mutex_unlock(&v->lock);
     if (fresh)
         return 0;
@@ -147,7 +126,7 @@ static int refresh(struct in_view *v, struct amifs *fs)
     pthread_mutex_lock(&v->lock);
     old = v->list;
     v->list = l;
-    v->fetched = now_mono();
+    v->fetched = view_now();
     v->have = true;
     pthread_mutex_unlock(&v->lock);
     ec2_instance_list_release(&old);

@@ -29,6 +29,7 @@
 
 #include "aws/ec2.h"
 #include "core/taskcache.h"
+#include "fs/view.h"
 #include "fs/amis.h"
 #include "fs/instances.h"
 #include "fs/snapshots.h"
@@ -66,13 +67,6 @@ struct regions_state {
     struct region_view *views;
 };
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static bool regions_name_ok(const char *name)
 {
     /* two letters, then dash-separated words, the last one a number:
@@ -104,7 +98,7 @@ static int regions_refresh(struct amifs *fs, struct regions_state *st)
     struct aws_error err;
 
     pthread_mutex_lock(&st->lock);
-    bool fresh = st->names && now_mono() - st->fetched < REGIONS_TTL;
+    bool fresh = st->names && view_now() - st->fetched < REGIONS_TTL;
     pthread_mutex_unlock(&st->lock);
     if (fresh)
         return 0;
@@ -128,7 +122,7 @@ static int regions_refresh(struct amifs *fs, struct regions_state *st)
     names_free(st->names, st->n);
     st->names = names;
     st->n = n;
-    st->fetched = now_mono();
+    st->fetched = view_now();
     pthread_mutex_unlock(&st->lock);
     return 0;
 }

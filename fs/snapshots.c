@@ -14,6 +14,7 @@
 
 #include "aws/ec2.h"
 #include "core/name.h"
+#include "fs/view.h"
 #include "fs/snapshots.h"
 
 #define SN_ID_MAX 32
@@ -51,29 +52,7 @@ struct sn_view {
 static const char *const sn_files[] = {"info.json", "state", "size", "amis"};
 #define N_SN_FILES (sizeof(sn_files) / sizeof(sn_files[0]))
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- paths --------------------------------------------------------------- */
-
-static int split5(char *tmp, char *c[5])
-{
-    int nc = 0;
-    for (char *s = tmp; s && *tmp;) {
-        char *slash = strchr(s, '/');
-        if (nc == 5 || !*s)
-            return -ENOENT;
-        c[nc++] = s;
-        if (slash)
-            *slash = '\0';
-        s = slash ? slash + 1 : NULL;
-    }
-    return nc;
-}
 
 static int parse_sub(char *const *c, int nc, struct sn_path *p)
 {
@@ -108,7 +87,7 @@ static int sn_parse(const char *rel, struct sn_path *p)
     if (strlen(rel) >= sizeof(tmp))
         return -ENAMETOOLONG;
     snprintf(tmp, sizeof(tmp), "%s", rel);
-    int nc = split5(tmp, c);
+    int nc = view_split(tmp, c, 5);
     if (nc <= 0)
         return nc;
     if (strcmp(c[0], "orphans") == 0) {
@@ -150,7 +129,7 @@ static int refresh(struct sn_view *v, struct amifs *fs, bool force)
     struct ec2_image_list im = {0}, oldi;
     struct aws_error err;
     pthread_mutex_lock(&v->lock);
-    bool fresh = !force && v->have && now_mono() - v->fetched < ttl;
+    bool fresh = !force && v->have && view_now() - v->fetched < ttl;
     pthread_mutex_unlock(&v->lock);
     if (fresh)
         return 0;
@@ -166,7 +145,7 @@ static int refresh(struct sn_view *v, struct amifs *fs, bool force)
     oldi = v->images;
     v->snaps = s;
     v->images = im;
-    v->fetched = now_mono();
+    v->fetched = view_now();
     v->have = true;
     pthread_mutex_unlock(&v->lock);
     ec2_snapshot_list_release(&olds);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void view_region_mounted(struct amifs *fs, struct view_region *out)
 {
@@ -71,4 +72,28 @@ int view_text_release(void *self, struct amifs *fs, const char *rel,
     view_text_drop((struct buf *)(uintptr_t)fi->fh);
     fi->fh = 0;
     return 0;
+}
+
+/* ---- small helpers (view.h) ------------------------------------------- */
+
+double view_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int view_split(char *tmp, char **c, int max)
+{
+    int nc = 0;
+    for (char *s = tmp; s && *tmp;) {
+        char *slash = strchr(s, '/');
+        if (nc == max || !*s)
+            return -ENOENT;
+        c[nc++] = s;
+        if (slash)
+            *slash = '\0';
+        s = slash ? slash + 1 : NULL;
+    }
+    return nc;
 }

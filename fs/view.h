@@ -121,4 +121,12 @@ int view_text_read(void *self, struct amifs *fs, const char *rel, char *buf,
 int view_text_release(void *self, struct amifs *fs, const char *rel,
                       struct fuse_file_info *fi);
 
+/* Small helpers the folder kinds share.
+ *   view_now()   monotonic seconds (cache ages; never the wall clock).
+ *   view_split() splits the path `tmp` in place at '/' into at most max
+ *                components c[]; their count, or -ENOENT for an empty
+ *                component or more than max. "" gives 0. */
+double view_now(void);
+int view_split(char *tmp, char **c, int max);
+
 #endif
