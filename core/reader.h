@@ -1,20 +1,39 @@
 /*
- * reader.h — streaming reads of one S3 object with adaptive read-ahead.
+ * reader.h — streaming reads of one S3 object with parallel read-ahead.
  *
  * A reader serves read(off, n) calls on an object of known size through a
- * fetch callback (in buckets/ a ranged GET). Sequential reads are served from
- * a window fetched in one request; each further window is twice as large
- * (min_window → max_window) and is fetched *ahead* by a helper thread while
- * the reader consumes the current one. A read far from the stream is random:
- * it fetches exactly the bytes asked for and resets the window. Memory is at
- * most two windows (current + ahead), whatever the object's size.
+ * fetch callback (in buckets/ a ranged GET with If-Match). Design:
+ * doc/design/perf.md, "Reads".
+ *
+ *  - Sequential reads (each continuing near where the last one ended; the
+ *    first read at offset 0 counts) form a stream. A stream keeps up to
+ *    `ranges` fetches of at most `range` bytes each in flight ahead of the
+ *    reader, run by the workers of a read pool (core/readpool.h), and
+ *    hands their bytes out in order. How far ahead it reaches (the window)
+ *    starts at `min_window` and doubles each time a range has been read,
+ *    up to ranges × range: a program that reads a header and stops costs
+ *    one small fetch, `cp` of a big file soon has every range in flight.
+ *  - A read far from the stream is random: the stream's fetches are
+ *    cancelled (queued ones taken back, running ones told to stop and
+ *    waited for), their buffers freed, and exactly the bytes asked for
+ *    are fetched on the calling thread. A read a little behind the stream
+ *    (FUSE delivers reads of one file slightly out of order) is fetched
+ *    alone without disturbing the stream.
+ *  - Memory: every read-ahead buffer is reserved from the pool's budget
+ *    before it is allocated and given back when freed; a stream that gets
+ *    no budget (other files hold it) reads min_window at a time on the
+ *    calling thread. Outside the budget a reader holds only the bytes of
+ *    its last own fetch (≤ max(request, min_window)).
  *
  * reader_read() fills the whole request unless it reaches the end of the
  * object (FUSE treats a short read as end of file). Calls on one reader are
  * serialized internally; different readers are independent. The fetch
- * callback runs without any reader lock held, on the calling thread or the
- * helper thread; it must return exactly `len` bytes or fail, and should stop
+ * callback runs without any reader lock held, on the calling thread or a
+ * pool worker; it must return exactly `len` bytes or fail, and should stop
  * early when *cancel (NULL for reads the caller waits on) becomes non-zero.
+ * A fetch that fails fails the read that needs its bytes (err as the
+ * callback filled it: a changed object's 412 stays what it is) and drops
+ * the stream; the next read starts again.
  */
 #ifndef AMIFS_CORE_READER_H
 #define AMIFS_CORE_READER_H
@@ -25,19 +44,27 @@
 
 #include "aws/err.h"
 
+struct read_pool;
+
 /* Fetch bytes [off, off+len) into dst. 0, or -1 with err filled. */
 typedef int (*reader_fetch_fn)(void *ctx, uint64_t off, size_t len, char *dst,
                                const atomic_int *cancel, struct aws_error *err);
 
 struct reader_options {
-    size_t min_window; /* first sequential window; default 1 MiB */
-    size_t max_window; /* largest window; default 32 MiB */
+    size_t min_window; /* first window, and the slack of "sequential";
+                          default 1 MiB */
+    size_t range;      /* largest single fetch ahead; default 8 MiB */
+    int ranges;        /* fetches in flight at most; default 8, max 64 */
+    /* The mount's pool (budget + workers). NULL: the reader makes a
+     * private one (budget (ranges + 1) × range, `ranges` workers). */
+    struct read_pool *pool;
 };
 
 struct reader_stats {
     uint64_t fetches;       /* fetch calls started */
     uint64_t bytes_fetched; /* bytes asked of fetch */
-    size_t window;          /* current window */
+    size_t window;          /* current read-ahead window */
+    int peak_inflight;      /* most read-ahead fetches in flight at once */
 };
 
 struct reader;
@@ -45,7 +72,8 @@ struct reader;
 /* opt may be NULL. NULL when out of memory. `ctx` must outlive the reader. */
 struct reader *reader_new(uint64_t size, const struct reader_options *opt,
                           reader_fetch_fn fetch, void *ctx);
-/* Waits for a fetch in progress (asking it to stop), then frees. */
+/* Cancels the read-ahead, waits for fetches in progress (asking them to
+ * stop), then frees: no fetch of this reader runs after it returns. */
 void reader_free(struct reader *r);
 
 /* Read up to n bytes at off: the byte count (0 at or past the end), or -1
