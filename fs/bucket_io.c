@@ -3,7 +3,10 @@
  *
  * Reading: a reader (core/reader.h) per open file, fetching ranged GETs with
  * If-Match on the ETag seen at open, so a file replaced meanwhile fails
- * instead of mixing two versions.
+ * (412: ESTALE) instead of mixing two versions. A sequential reader keeps
+ * up to read_concurrency ranges in flight on the mount's read pool
+ * (bk->reads, core/readpool.h); whole-file reads are verified in the order
+ * the bytes are handed out (fs/bucket_verify.h).
  *
  * Writing a new file (create, or open with O_TRUNC) feeds an upload writer
  * (core/upload.h: reorder window, size hint, poison, journal) while the
@@ -469,6 +472,16 @@ static int fetch_zeros(void *ctx, uint64_t off, size_t len, char *dst,
     return 0;
 }
 
+static struct reader *reader_for(struct amifs *fs, uint64_t size,
+                                 reader_fetch_fn fn, struct bfile *h)
+{
+    struct reader_options o = {0};
+
+    o.ranges = fs->opts.read_concurrency;
+    o.pool = bk_of(fs)->reads;
+    return reader_new(size, &o, fn, h);
+}
+
 static bool parked(struct bk *b, const char *rel)
 {
     bool found = false;
@@ -487,12 +500,12 @@ static int open_read(struct amifs *fs, struct bfile *h)
 
     if (bk_upload_attr(bk_of(fs), h->rel, &a)) {
         if (a.size > 0 && parked(bk_of(fs), h->rel)) {
-            h->rd = reader_new(a.size, NULL, fetch_zeros, h);
+            h->rd = reader_for(fs, a.size, fetch_zeros, h);
             return h->rd ? 0 : -ENOMEM;
         }
         if (a.size > 0)
             return -EBUSY; /* still being written: not readable yet */
-        h->rd = reader_new(0, NULL, fetch, h); /* empty so far */
+        h->rd = reader_for(fs, 0, fetch, h); /* empty so far */
         return h->rd ? 0 : -ENOMEM;
     }
     rc = bk_lookup(fs, h->rel, &a);
@@ -501,7 +514,7 @@ static int open_read(struct amifs *fs, struct bfile *h)
     if (a.kind == CACHE_DIR)
         return -EISDIR;
     memcpy(h->etag, a.etag, sizeof(h->etag));
-    h->rd = reader_new(a.size, NULL, fetch, h);
+    h->rd = reader_for(fs, a.size, fetch, h);
     if (h->rd && h->etag[0]) {
         bv_init(&h->bv, a.size);
         h->verify = true;

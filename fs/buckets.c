@@ -813,7 +813,11 @@ static int bk_init(struct amifs *fs)
     if (!b)
         return -ENOMEM;
     b->cache = cache_new(fs->opts.cache_ttl, NULL);
-    if (!b->cache) {
+    b->reads = read_pool_new(fs->opts.read_memory,
+                             fs->opts.read_concurrency);
+    if (!b->cache || !b->reads) {
+        cache_free(b->cache);
+        read_pool_free(b->reads);
         free(b);
         return -ENOMEM;
     }
@@ -832,6 +836,7 @@ static void bk_destroy(struct amifs *fs)
     if (!b)
         return;
     bk_uploads_destroy(fs); /* failed aborts go to fs->janitor */
+    read_pool_free(b->reads); /* after every open file's reader */
     cache_free(b->cache);
     pthread_mutex_destroy(&b->lock);
     free(b);

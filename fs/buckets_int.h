@@ -19,6 +19,7 @@
 #include "aws/mpu.h"
 #include "aws/s3.h"
 #include "core/cache.h"
+#include "core/readpool.h"
 #include "core/upload.h"
 #include "fs/fs.h"
 
@@ -34,6 +35,9 @@ struct bk {
      * with the environment variable AMIFS_TEST_COPY_LIMIT (bytes; read
      * once at mount; doc/TESTING.md), not a user setting. */
     uint64_t copy_limit;
+    /* Read-ahead of every open file (core/readpool.h): budget
+     * read_memory, read_concurrency workers; fs/bucket_io.c uses it. */
+    struct read_pool *reads;
 };
 
 /* A parsed rel path: the bucket and the S3 key the names after it stand

@@ -70,6 +70,11 @@ struct amifs_opts {
     int upload_concurrency;      /* workers of the mount's upload pool; 10 */
     unsigned long max_memory;    /* bytes of part buffers, whole mount;
                                     default 64 MiB (aws/mpu.h) */
+    /* reads (fs/bucket_io.c, core/readpool.h) */
+    int read_concurrency;        /* ranged GETs in flight: per open file
+                                    and the mount's read workers; 8 */
+    unsigned long read_memory;   /* bytes of read-ahead buffers, whole
+                                    mount; default 64 MiB */
     /* imports (fs/imports.c) */
     char *bucket;                /* staging "NAME[/prefix]" */
     char *role;                  /* default "vmimport" */

@@ -21,6 +21,7 @@ enum {
     KEY_ALLOW_OTHER,
     KEY_PART_SIZE,
     KEY_MAX_MEMORY,
+    KEY_READ_MEMORY,
 };
 
 #define OPT(t, f, v)                                                           \
@@ -41,6 +42,7 @@ static const struct fuse_opt main_opts[] = {
     OPT("umask=", umask_set, 1),
     OPT("cache_ttl=%lf", cache_ttl, 0),
     OPT("upload_concurrency=%d", upload_concurrency, 0),
+    OPT("read_concurrency=%d", read_concurrency, 0),
     OPT("retry_base_ms=%d", retry_base_ms, 0),
     OPT("max_attempts=%d", max_attempts, 0),
     OPT("lazy_checks", lazy_checks, 1),
@@ -52,6 +54,7 @@ static const struct fuse_opt main_opts[] = {
     OPT("bucket=%s", bucket, 0),
     FUSE_OPT_KEY("part_size=", KEY_PART_SIZE),
     FUSE_OPT_KEY("max_memory=", KEY_MAX_MEMORY),
+    FUSE_OPT_KEY("read_memory=", KEY_READ_MEMORY),
     FUSE_OPT_KEY("-f", KEY_FOREGROUND),
     FUSE_OPT_KEY("-d", KEY_DEBUG),
     FUSE_OPT_KEY("debug", KEY_DEBUG),
@@ -90,6 +93,9 @@ static const char main_help[] =
     "    -o part_size=SIZE      first multipart part size, e.g. 8M (8M)\n"
     "    -o upload_concurrency=N  parts uploaded in parallel, whole mount (10)\n"
     "    -o max_memory=SIZE     part buffers of all uploads together (64M)\n"
+    "    -o read_concurrency=N  ranged GETs in flight per file read in\n"
+    "                           sequence, and the mount's read workers (8)\n"
+    "    -o read_memory=SIZE    read-ahead buffers of all open files (64M)\n"
     "    -o max_attempts=N      HTTP attempts per request (AWS default 3)\n"
     "    -o retry_base_ms=MS    retry backoff unit (1000; for tests)\n"
     "    -o lazy_checks         mount without checking credentials and bucket\n"
@@ -200,6 +206,12 @@ static int opt_proc(void *data, const char *arg, int key,
             return -1;
         }
         return 0;
+    case KEY_READ_MEMORY:
+        if (amifs_parse_size(strchr(arg, '=') + 1, &o->read_memory) < 0) {
+            fprintf(stderr, "amifs: bad size in '%s'\n", arg);
+            return -1;
+        }
+        return 0;
     case FUSE_OPT_KEY_NONOPT:
         return take_nonopt(o, arg);
     case FUSE_OPT_KEY_OPT:
@@ -219,6 +231,8 @@ int amifs_opts_defaults(struct amifs_opts *o)
     o->part_size = 8ul << 20;
     o->upload_concurrency = 10; /* the AWS CLI's max_concurrent_requests */
     o->max_memory = 64ul << 20; /* part buffers, whole mount (aws/mpu.h) */
+    o->read_concurrency = 8;    /* doc/design/perf.md, "Reads" */
+    o->read_memory = 64ul << 20; /* read-ahead, whole mount */
     o->poll_interval = 10.0;
     o->role = strdup("vmimport");
     return o->role ? 0 : -1;
@@ -317,6 +331,15 @@ static int check_opts(const struct amifs_opts *o)
     if (o->max_memory < (20ul << 20)) {
         fprintf(stderr, "amifs: max_memory must be at least 20M (four 5M "
                         "parts)\n");
+        return -1;
+    }
+    if (o->read_concurrency < 1 || o->read_concurrency > 64) {
+        fprintf(stderr, "amifs: read_concurrency must be 1..64\n");
+        return -1;
+    }
+    if (o->read_memory < (8ul << 20)) {
+        fprintf(stderr, "amifs: read_memory must be at least 8M (one "
+                        "read-ahead range)\n");
         return -1;
     }
     if (o->cache_ttl < 0) {
