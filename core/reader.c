@@ -65,6 +65,7 @@ struct reader {
 
     struct slot *slots;
     int first, n;
+    uint64_t stream_start; /* where the stream began */
     uint64_t issued_end;
 
     pthread_mutex_t lock;
@@ -249,7 +250,8 @@ static void drop_stream(struct reader *r)
 }
 
 /* Ranges read completely (a little slack behind pos for reads that come
- * late) leave the stream; each one read doubles the window. */
+ * late) leave the stream; their ring positions (and buffers) serve the
+ * next ranges. */
 static void retire(struct reader *r, uint64_t pos)
 {
     while (r->n > 0) {
@@ -264,9 +266,19 @@ static void retire(struct reader *r, uint64_t pos)
         s->state = SLOT_FREE;
         r->first = (r->first + 1) % r->nslots;
         r->n--;
-        r->window = r->window * 2 > r->max_window ? r->max_window
-                                                  : r->window * 2;
     }
+}
+
+/* The window is twice what the stream has handed out so far (at least
+ * min_window, at most ranges × range): what is fetched and never read is
+ * at most twice what was read. */
+static void grow_window(struct reader *r)
+{
+    uint64_t w = r->next_off > r->stream_start
+                     ? 2 * (r->next_off - r->stream_start) : 0;
+
+    w = w < r->min_window ? r->min_window : w;
+    r->window = w > r->max_window ? r->max_window : (size_t)w;
 }
 
 /* The slot holding pos, or NULL. */
@@ -356,7 +368,7 @@ static int load(struct reader *r, uint64_t pos, size_t want,
     r->sequential = seq;
     if (!seq)
         return fetch_now(r, pos, clamp_len(r, pos, want), err);
-    r->issued_end = pos;
+    r->stream_start = r->issued_end = pos;
     top_up(r, pos);
     if (r->n == 0) /* no budget or no worker: read on this thread */
         return fetch_now(r, pos, clamp_len(r, pos, r->min_window), err);
@@ -423,6 +435,7 @@ long reader_read(struct reader *r, char *dst, size_t n, uint64_t off,
         if (off + n > r->next_off || !r->sequential)
             r->next_off = off + n;
         if (r->sequential && r->n > 0) {
+            grow_window(r);
             retire(r, r->next_off);
             top_up(r, r->next_off);
         }

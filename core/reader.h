@@ -10,9 +10,11 @@
  *    `ranges` fetches of at most `range` bytes each in flight ahead of the
  *    reader, run by the workers of a read pool (core/readpool.h), and
  *    hands their bytes out in order. How far ahead it reaches (the window)
- *    starts at `min_window` and doubles each time a range has been read,
- *    up to ranges × range: a program that reads a header and stops costs
- *    one small fetch, `cp` of a big file soon has every range in flight.
+ *    is twice what the stream has handed out so far, at least
+ *    `min_window`, at most ranges × range: a program that reads a header
+ *    and stops costs one small fetch, bytes fetched and never read are at
+ *    most twice those read, and `cp` of a big file has every range in
+ *    flight after its first ranges × range / 2 bytes.
  *  - A read far from the stream is random: the stream's fetches are
  *    cancelled (queued ones taken back, running ones told to stop and
  *    waited for), their buffers freed, and exactly the bytes asked for

@@ -177,6 +177,8 @@ class Endpoint:
                     "client_token": info.client_token,
                     "bytes": len(info.body),
                     "attempt": info.header("amz-sdk-request"),
+                    "range": info.header("range"),
+                    "if_match": info.header("if-match"),
                     "ms": round((time.time() - t0) * 1000, 1)})
         self.log.add(rec)
 
