@@ -152,15 +152,53 @@ static void run_slot(struct rp_job *job)
     pthread_mutex_unlock(&r->lock); /* s and r may be gone from here on */
 }
 
-/* A buffer of at least len bytes at s, within the budget. */
+/* Positions outside the stream hold spare buffers. Swap the largest one
+ * into s when it is bigger (want_fit: only one of at least len bytes), or
+ * free the spares' buffers (want_fit false and nothing fits: their budget
+ * goes back so that s may reserve its own). */
+static void use_spare(struct reader *r, struct slot *s, size_t len,
+                      bool want_fit)
+{
+    struct slot *best = NULL;
+
+    for (int i = r->n + 1; i < r->nslots; i++) {
+        struct slot *o = slot_at(r, i);
+        if (o->data && o->cap >= len && (!best || o->cap < best->cap))
+            best = o;
+    }
+    if (best) {
+        struct slot tmp = *s;
+        s->data = best->data;
+        s->cap = best->cap;
+        best->data = tmp.data;
+        best->cap = tmp.cap;
+        return;
+    }
+    for (int i = r->n + 1; i < r->nslots && !want_fit; i++) {
+        struct slot *o = slot_at(r, i);
+        free(o->data);
+        rp_release(r->pool, o->cap);
+        o->data = NULL;
+        o->cap = 0;
+    }
+}
+
+/* A buffer of at least len bytes at s, within the budget: its own, a
+ * spare one, or a new one. */
 static int slot_buffer(struct reader *r, struct slot *s, size_t len)
 {
     char *data;
 
     if (s->cap >= len)
         return 0;
-    if (!rp_reserve(r->pool, len - s->cap))
-        return -1;
+    use_spare(r, s, len, true);
+    if (s->cap >= len)
+        return 0;
+    if (!rp_reserve(r->pool, len - s->cap)) {
+        use_spare(r, s, len, false);
+        if (!rp_reserve(r->pool, len - s->cap))
+            return -1;
+    }
     data = realloc(s->data, len);
     if (!data) {
         rp_release(r->pool, len - s->cap);
