@@ -554,6 +554,10 @@ int bk_read(struct amifs *fs, const char *rel, char *buf, size_t n, off_t off,
         return -EIO;
     aws_error_clear(&err);
     got = reader_read(h->rd, buf, n, (uint64_t)off, &err);
+    if (got < 0 && aws_error_errno(&err) == ESTALE)
+        return bk_fail(fs, "GetObject (the object was replaced since it "
+                           "was opened: ESTALE, reopen to read the new one)",
+                       rel, &err);
     if (got < 0)
         return bk_fail(fs, "GetObject", rel, &err);
     if (h->verify && bv_feed(&h->bv, (uint64_t)off, buf, (size_t)got) == 1) {
