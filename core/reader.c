@@ -240,12 +240,17 @@ static int issue(struct reader *r, size_t len)
     return 0;
 }
 
-/* Keep the window ahead of pos in flight. */
+/* Keep the window ahead of pos in flight, cut in ranges of a quarter of
+ * the window (at least min_window, at most range): several GETs run side
+ * by side while the window is still small. */
 static void top_up(struct reader *r, uint64_t pos)
 {
+    size_t len = r->window / 4;
+
+    len = len < r->min_window ? r->min_window : len;
+    len = len > r->range ? r->range : len;
     while (r->n < r->nslots && r->issued_end < r->size &&
            r->issued_end < pos + r->window) {
-        size_t len = r->range < r->window ? r->range : r->window;
         if (issue(r, clamp_len(r, r->issued_end, len)) < 0)
             break;
     }

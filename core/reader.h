@@ -11,7 +11,8 @@
  *    reader, run by the workers of a read pool (core/readpool.h), and
  *    hands their bytes out in order. How far ahead it reaches (the window)
  *    is twice what the stream has handed out so far, at least
- *    `min_window`, at most ranges × range: a program that reads a header
+ *    `min_window`, at most ranges × range, fetched in ranges of a quarter
+ *    of it (≥ min_window, ≤ range): a program that reads a header
  *    and stops costs one small fetch, bytes fetched and never read are at
  *    most twice those read, and `cp` of a big file has every range in
  *    flight after its first ranges × range / 2 bytes.

@@ -198,8 +198,10 @@ def test_cat_bigger_than_read_ahead_window(mount, endpoint, tmp_path):
                        capture_output=True, text=True)
     assert r.stdout.split()[0] == sha(src)
     gets = endpoint.requests(op="GetObject", since=mark)
-    # growing windows: a handful of ranged GETs, never the whole object
-    assert 2 <= len(gets) <= 12, len(gets)
+    # a growing window cut in ranges of a quarter of it (1 MiB while it
+    # is small, 8 MiB at most; doc/design/perf.md "Reads"): a score of
+    # ranged GETs, not one per FUSE read, never the whole object
+    assert 2 <= len(gets) <= 24, len(gets)
 
 
 def test_random_reads(mount, tmp_path):

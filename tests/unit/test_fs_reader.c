@@ -111,8 +111,9 @@ static void test_sequential(void)
     CHECK(off == size);
     CHECK(reader_read(r, buf, 128 * KiB, size, &err) == 0);
     reader_get_stats(r, &st);
-    /* 1+1+2+4+4+4... MiB: about 13 requests, not 320; nothing twice. */
-    CHECK(st.fetches <= 16);
+    /* ranges of a quarter of the window: 1 MiB while it is small, then
+     * 2 and 4 MiB: about 20 requests, not 320; nothing twice. */
+    CHECK(st.fetches <= 24);
     CHECK(st.window == 16 * MiB);
     CHECK(st.bytes_fetched == size);
     CHECK(f.max_len <= 4 * MiB);
