@@ -54,14 +54,14 @@ def _most_at_once(recs):
 
 
 def test_sequential_read_is_parallel_ranged_gets(mount, endpoint, tmp_path):
-    # 26 MiB: the window grows 1, 1, 2, 4, 8 MiB... so several ranges are
-    # in flight at once; each GET answers 0.2 s late, so overlap shows.
+    # 26 MiB: ranges of a quarter of a growing window, so several are
+    # in flight at once; each GET answers 0.3 s late, so overlap shows.
     path, key, data = _object(mount, endpoint, tmp_path, 26 * MiB + 777, 1)
     etag = endpoint.aws("s3api", "head-object", "--bucket", endpoint.bucket,
                         "--key", key)["ETag"]
     since = endpoint.mark()
     endpoint.set_faults([{"service": "s3", "op": "GetObject",
-                          "action": "delay", "delay_ms": 200,
+                          "action": "delay", "delay_ms": 300,
                           "key_prefix": key}])
     try:
         out = tmp_path / "out"
