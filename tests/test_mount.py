@@ -31,7 +31,8 @@ def test_help_lists_options_of_every_module():
     r = run_amifs("--help")
     assert r.returncode == 0, r.stderr
     for opt in ("endpoint=", "region=", "profile=", "cache_ttl=",
-                "part_size=", "upload_concurrency=", "umask=", "-f"):
+                "part_size=", "upload_concurrency=", "read_concurrency=",
+                "read_memory=", "umask=", "-f"):
         assert opt in r.stdout, opt
 
 

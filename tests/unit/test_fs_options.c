@@ -78,7 +78,8 @@ static void test_parse(void)
                     "-o",
                     "endpoint=http://127.0.0.1:5000,bucket=stage/p,cleanup,"
                     "part_size=16M,cache_ttl=0.5,uid=1234,umask=027,"
-                    "allow_other,poll_interval=2",
+                    "allow_other,poll_interval=2,read_concurrency=4,"
+                    "read_memory=32M",
                     "/mnt/x",
                     NULL};
     struct amifs_opts o;
@@ -95,6 +96,7 @@ static void test_parse(void)
     CHECK(o.umask == 027 && o.umask_set == 1);
     CHECK(o.poll_interval == 2.0);
     CHECK(o.upload_concurrency == 10);
+    CHECK(o.read_concurrency == 4 && o.read_memory == 32ul << 20);
     CHECK(o.role && strcmp(o.role, "vmimport") == 0);
     /* libfuse's own options and the mount point stay. */
     CHECK(has_arg(&args, "allow_other"));
@@ -112,6 +114,8 @@ static void test_defaults_and_errors(void)
     char *small[] = {"amifs", "-o", "part_size=1M", "/mnt/x", NULL};
     char *badsize[] = {"amifs", "-o", "part_size=lots", "/mnt/x", NULL};
     char *conc[] = {"amifs", "-o", "upload_concurrency=0", "/mnt/x", NULL};
+    char *rconc[] = {"amifs", "-o", "read_concurrency=65", "/mnt/x", NULL};
+    char *rmem[] = {"amifs", "-o", "read_memory=4M", "/mnt/x", NULL};
     char *help[] = {"amifs", "--help", NULL};
     struct amifs_opts o;
     struct fuse_args args;
@@ -119,9 +123,10 @@ static void test_defaults_and_errors(void)
     CHECK(parse(&o, 3, ok_argv, &args) == 0);
     CHECK(o.debug == 1 && o.foreground == 1);
     CHECK(o.part_size == 8ul << 20 && o.cache_ttl == 5.0 && o.umask == 022);
+    CHECK(o.read_concurrency == 8 && o.read_memory == 64ul << 20);
     fuse_opt_free_args(&args);
     amifs_opts_release(&o);
-    fprintf(stderr, "(three option errors expected below)\n");
+    fprintf(stderr, "(five option errors expected below)\n");
     CHECK(parse(&o, 4, small, &args) < 0);
     fuse_opt_free_args(&args);
     amifs_opts_release(&o);
@@ -129,6 +134,12 @@ static void test_defaults_and_errors(void)
     fuse_opt_free_args(&args);
     amifs_opts_release(&o);
     CHECK(parse(&o, 4, conc, &args) < 0);
+    fuse_opt_free_args(&args);
+    amifs_opts_release(&o);
+    CHECK(parse(&o, 4, rconc, &args) < 0);
+    fuse_opt_free_args(&args);
+    amifs_opts_release(&o);
+    CHECK(parse(&o, 4, rmem, &args) < 0);
     fuse_opt_free_args(&args);
     amifs_opts_release(&o);
     CHECK(parse(&o, 2, help, &args) == 0 && o.show_help == 1);
