@@ -13,9 +13,10 @@
  *    is twice what the stream has handed out so far, at least
  *    `min_window`, at most ranges × range, fetched in ranges of a quarter
  *    of it (≥ min_window, ≤ range): a program that reads a header
- *    and stops costs one small fetch, bytes fetched and never read are at
- *    most twice those read, and `cp` of a big file has every range in
- *    flight after its first ranges × range / 2 bytes.
+ *    and stops costs at most two min_window fetches, bytes fetched and
+ *    never read are at most twice those read (plus one range), and `cp`
+ *    of a big file has every range in flight after its first
+ *    ranges × range / 2 bytes.
  *  - A read far from the stream is random: the stream's fetches are
  *    cancelled (queued ones taken back, running ones told to stop and
  *    waited for), their buffers freed, and exactly the bytes asked for
