@@ -886,7 +886,8 @@ static int start_import(struct importjob *j)
                     "use route=snapshot or route=auto", only);
     }
     char why[600];
-    if (check_guest(j, &p, why, sizeof why) && strcmp(route, "auto") == 0) {
+    if (!j->cfg->no_guest_check && check_guest(j, &p, why, sizeof why) &&
+        strcmp(route, "auto") == 0) {
         int rc = start_snapshot_route(j, &p, why);
         import_params_release(&p);
         return rc;

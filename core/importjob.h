@@ -100,6 +100,10 @@ struct import_config {
      * snapshot routes (core/snaproute.h; NULL: route=image only). */
     const char *route;
     struct snaproute *routes;
+    /* -o no_guest_check: skip the guest check before ImportImage
+     * (core/importguest.h); route=auto then learns only from ImportImage's
+     * failure. */
+    bool no_guest_check;
     const struct aws_logger *lg;
     /* Upload journal (core/upload.h's ops; fs/ wires them to its journal
      * and janitor), so that the next mount aborts the staging upload of a
