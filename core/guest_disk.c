@@ -154,6 +154,10 @@ static int vmdk_header(struct gvdisk *v, unsigned char h[512], char *why,
     v->vsize = cap;
     uint64_t per = v->grain * v->gtes;
     v->ngd = (size_t)((cap + per - 1) / per);
+    if (v->ngd > (2u << 20)) { /* 8 TiB of 64 KiB grains needs 256 Ki */
+        snprintf(why, n, "VMDK grain directory too large");
+        return -1;
+    }
     return 0;
 }
 
@@ -278,7 +282,7 @@ static int vhd_open(struct gvdisk *v, const unsigned char f[512], char *why,
     v->nbat = be32(h + 28);
     v->block = be32(h + 32);
     if (v->block < 512 || v->block > (256u << 20) || v->nbat == 0 ||
-        v->nbat > (16u << 20)) {
+        v->nbat > (4u << 20)) {
         snprintf(why, n, "VHD dynamic header not understood");
         return -1;
     }

@@ -12,6 +12,25 @@
  *           facts it yields (guest_facts.c, guest_initrd.c);
  *   rules   the verdict (guest_rules.c), rendering (guest_report.c).
  * Everything belongs to one check on one thread; nothing is shared.
+ *
+ * Ownership: guest_check() (guest.c) owns one struct walk holding a gsrc
+ * and a gvdisk per disk and at most two open ext filesystems (the root
+ * and a separate /boot); it closes all of them before it returns the
+ * report. The report (struct guest_report) is a plain value: fixed-size
+ * strings, no pointers, freed with free().
+ *
+ * Errors: the layers answer 0 or -errno; a gsrc remembers its first
+ * failure (the reader's -errno, or -EFBIG once the byte budget is spent)
+ * and every later read fails with it, so one failed ranged GET stops the
+ * whole check quickly and the walk can tell "the disk said nothing" from
+ * "the disk could not be read". Functions that inspect files (gfacts_*)
+ * never fail: what they cannot read stays unknown ("" or -1), and the
+ * walk turns a read error into "not checked" rather than into a verdict.
+ *
+ * Bounds: every offset read from the disk (grain directory and table
+ * entries, BAT entries, partition entries, EBR links) is checked against
+ * the disk's size before use; loops over on-disk chains are bounded (64
+ * EBRs, 1024 GPT entries, 4 initramfs segments).
  */
 #ifndef AMIFS_CORE_GUEST_INT_H
 #define AMIFS_CORE_GUEST_INT_H
@@ -29,7 +48,11 @@ struct gblk {
 };
 
 /* The caller's reader, cached. err: the first read error (-errno), or
- * -EFBIG once the budget is spent; every later read fails with it. */
+ * -EFBIG once the budget is spent; every later read fails with it. Reads
+ * are whole cache blocks (GSRC_BLOCK, the last one short), so a ranged
+ * GET fetches 256 KiB at most and neighbouring metadata comes free;
+ * eviction is least recently used. gsrc_read() of a range past the end
+ * of the disk file is -EIO (a damaged header must not read outside it). */
 struct gsrc {
     struct guest_disk d;
     struct gblk blk[GSRC_BLOCKS];
@@ -67,7 +90,12 @@ struct gvdisk {
     uint32_t block;          /* bytes per block */
     uint32_t bitmap;         /* bytes of each block's sector bitmap */
 };
-/* 0, or -1 with why (a format this check does not read). */
+/* Recognise the disk file's format by its content (never its name):
+ * "KDMV" a VMDK sparse extent, "# Disk DescriptorFile" a VMDK
+ * descriptor (its extents are elsewhere: not read), "vhdxfile" VHDX and
+ * "QFI\xfb" qcow2 (not read), a "conectix" footer at the end a VHD,
+ * anything else raw. 0, or -1 with why (a format this check does not read,
+ * or a header it does not understand); call gvd_close() either way. */
 int gvd_open(struct gvdisk *v, struct gsrc *s, char *why, size_t n);
 /* Bytes of the virtual disk; past its end reads zeros. 0 or -errno. */
 int gvd_read(struct gvdisk *v, uint64_t off, void *buf, size_t len);
@@ -87,7 +115,11 @@ struct gpart {
     char note[160];          /* why not read, when it matters */
 };
 /* Partitions of v into p (at most max): the table kind into table ("mbr",
- * "gpt", "none"). Returns the count (0 when none and no filesystem). */
+ * "gpt", "none"). Returns the count (0 when none and no filesystem). A
+ * protective MBR (type 0xee) means GPT; an MBR's extended partition is
+ * followed through its EBR chain (logical partitions numbered from 5, as
+ * Linux does); without any table the whole disk is sniffed as one
+ * filesystem (index 0). Each partition's fs is filled from its magic. */
 size_t gpart_scan(struct gvdisk *v, struct gpart *p, size_t max,
                   char *table, size_t tn);
 
@@ -117,6 +149,12 @@ struct gfacts {
     bool have_root, have_boot;
 };
 
+/* An ext2/3/4 filesystem opened read-only through libext2fs with the
+ * check's own io_manager (guest_ext.c): nothing is ever written, journals
+ * are not replayed (a guest shut down uncleanly may show slightly older
+ * files), checksum errors are ignored. Paths are absolute inside the
+ * filesystem and symlinks are followed within it (an absolute link target
+ * resolves against the filesystem's root, never the host's). */
 struct gext;
 /* Open the ext2/3/4 filesystem at part of v; NULL with why. */
 struct gext *gext_open(struct gvdisk *v, const struct gpart *part, char *why,
