@@ -310,7 +310,8 @@ int gvd_open(struct gvdisk *v, struct gsrc *s, char *why, size_t n)
     v->src = s;
     if (s->d.size < 512 || gsrc_read(s, 0, h, sizeof h) != 0) {
         snprintf(why, n, "the disk could not be read (%s)",
-                 strerror(s->err ? -s->err : EIO));
+                 s->err == -EFBIG ? "read budget spent"
+                                  : strerror(s->err ? -s->err : EIO));
         return -1;
     }
     if (le32(h) == VMDK_MAGIC)

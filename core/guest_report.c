@@ -205,9 +205,12 @@ char *guest_report_text(const struct guest_report *r)
         line(&b, &len, "warnings", r->warnings);
     for (size_t d = 0; d < r->ndisks; d++) {
         const struct gdiskrep *k = &r->disks[d];
-        snprintf(v, sizeof v, "%s %s, %s table, %zu partition(s)%s%s",
-                 k->name, k->format[0] ? k->format : "?", k->table,
-                 k->nparts, k->note[0] ? ": " : "", k->note);
+        if (!k->format[0])
+            snprintf(v, sizeof v, "%s not read: %s", k->name, k->note);
+        else
+            snprintf(v, sizeof v, "%s %s, %s table, %zu partition(s)%s%s",
+                     k->name, k->format, k->table, k->nparts,
+                     k->note[0] ? ": " : "", k->note);
         line(&b, &len, "disk", v);
     }
     snprintf(v, sizeof v, "%s%s%s", f->pretty[0] ? f->pretty : f->os_id,
