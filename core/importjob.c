@@ -16,6 +16,7 @@
 
 #include "aws/ec2_export.h"
 #include "aws/s3.h"
+#include "core/importguest.h"
 #include "core/importqueue.h"
 #include "core/snaproute.h"
 #include "core/upload.h"
@@ -53,6 +54,9 @@ struct importjob {
      * the last DescribeImages said (NULL: pending) and when that was */
     char *restored, *restore_state, *restore_reason;
     time_t restore_polled;
+    /* The guest check before ImportImage (core/importguest.h); NULL until
+     * it ran. Immutable once set (under mu). */
+    struct guest_report *guest;
 };
 
 /* The bucket of the job's object: the user's for an adopted one. */
@@ -193,6 +197,7 @@ void importjob_unref(struct importjob *j)
     free(j->restored);
     free(j->restore_state);
     free(j->restore_reason);
+    guest_report_free(j->guest);
     free(j->detail);
     free(j->task_id);
     pthread_mutex_destroy(&j->mu);
@@ -743,7 +748,8 @@ static const char *route_of(struct importjob *j, const struct import_params *p)
 }
 
 static int start_snapshot_route(struct importjob *j,
-                                const struct import_params *p)
+                                const struct import_params *p,
+                                const char *reason)
 {
     struct snapplan plan;
     make_plan(j, p, &plan);
@@ -761,6 +767,7 @@ static int start_snapshot_route(struct importjob *j,
     q.description = p->description;
     q.tags = &p->tags;
     q.plan = &plan;
+    q.reason = reason;
     int rc = snaproute_start(j->cfg->routes, &q, lead, sizeof lead, why,
                              sizeof why);
     if (rc != 0)
@@ -790,6 +797,69 @@ static int tag_for_auto(struct importjob *j, struct import_params *p)
     return rc;
 }
 
+/* ---- the guest check (core/importguest.h) ------------------------------ */
+
+/* Look inside the staged disks. True when VM Import is known to refuse
+ * the guest (why: "guest check: <its message>"). Never fails the import:
+ * a check that cannot read says so in its report. */
+static bool check_guest(struct importjob *j, const struct import_params *p,
+                        char *why, size_t n)
+{
+    struct snapplan plan;
+    struct importguest_disk d[GUEST_MAX_DISKS];
+    char names[GUEST_MAX_DISKS][32];
+    make_plan(j, p, &plan);
+    size_t nd = plan.ndisks < GUEST_MAX_DISKS ? plan.ndisks : GUEST_MAX_DISKS;
+    pthread_mutex_lock(&j->mu);
+    uint64_t size = j->received;
+    pthread_mutex_unlock(&j->mu);
+    for (size_t i = 0; i < nd; i++) {
+        snprintf(names[i], sizeof names[i], "disk%zu", i + 1);
+        d[i].offset = plan.disks[i].offset;
+        d[i].length = plan.disks[i].length ? plan.disks[i].length : size;
+        d[i].name = names[i];
+    }
+    set_phase(j, UPLOAD_FINISHING, "checking the guest");
+    struct guest_report *g = importguest_check(j->cfg->client, obj_bucket(j),
+                                               j->key, j->etag, d, nd);
+    if (!g)
+        return false;
+    char line[700], enm[NAME_ESC_MAX], nm[1024];
+    guest_report_line(g, line, sizeof line);
+    importjob_name(j, nm, sizeof nm);
+    aws_log(j->cfg->lg, AWS_LOG_INFO, "imports/%s: guest check: %s (%llu "
+            "bytes read)", name_esc(nm, enm, sizeof enm), line,
+            (unsigned long long)guest_report_bytes(g));
+    bool refused = guest_report_verdict(g) == GUEST_REFUSED;
+    snprintf(why, n, "guest check: %s", guest_report_reason(g));
+    pthread_mutex_lock(&j->mu);
+    guest_report_free(j->guest);
+    j->guest = g;
+    pthread_mutex_unlock(&j->mu);
+    set_phase(j, UPLOAD_FINISHING, "starting ImportImage");
+    return refused;
+}
+
+char *importjob_guest(struct importjob *j, bool json)
+{
+    pthread_mutex_lock(&j->mu);
+    char *s = !j->guest ? NULL
+              : json    ? guest_report_json(j->guest)
+                        : guest_report_text(j->guest);
+    pthread_mutex_unlock(&j->mu);
+    return s;
+}
+
+int importjob_guest_line(struct importjob *j, char *out, size_t n)
+{
+    pthread_mutex_lock(&j->mu);
+    int rc = j->guest ? 0 : -ENOENT;
+    if (j->guest)
+        guest_report_line(j->guest, out, n);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
 static int start_import(struct importjob *j)
 {
     char nm[1024];
@@ -806,7 +876,7 @@ static int start_import(struct importjob *j)
     const char *route = route_of(j, &p);
     const char *only = register_only(&p);
     if (strcmp(route, "snapshot") == 0 || (only && !strcmp(route, "auto"))) {
-        int rc = start_snapshot_route(j, &p);
+        int rc = start_snapshot_route(j, &p, NULL);
         import_params_release(&p);
         return rc;
     }
@@ -814,6 +884,13 @@ static int start_import(struct importjob *j)
         import_params_release(&p);
         return fail(j, EINVAL, "ImportImage cannot take %s (route=image); "
                     "use route=snapshot or route=auto", only);
+    }
+    char why[600];
+    if (!j->cfg->no_guest_check && check_guest(j, &p, why, sizeof why) &&
+        strcmp(route, "auto") == 0) {
+        int rc = start_snapshot_route(j, &p, why);
+        import_params_release(&p);
+        return rc;
     }
     if (strcmp(route, "auto") == 0 && tag_for_auto(j, &p) != 0) {
         import_params_release(&p);

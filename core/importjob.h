@@ -100,6 +100,10 @@ struct import_config {
      * snapshot routes (core/snaproute.h; NULL: route=image only). */
     const char *route;
     struct snaproute *routes;
+    /* -o no_guest_check: skip the guest check before ImportImage
+     * (core/importguest.h); route=auto then learns only from ImportImage's
+     * failure. */
+    bool no_guest_check;
     const struct aws_logger *lg;
     /* Upload journal (core/upload.h's ops; fs/ wires them to its journal
      * and janitor), so that the next mount aborts the staging upload of a
@@ -237,6 +241,13 @@ void importjob_info(struct importjob *j, struct importjob_info *out);
 void importjob_info_release(struct importjob_info *i);
 
 enum upload_phase importjob_phase(struct importjob *j);
+/* The guest check's report (doc/design/guest-check.md), once it ran
+ * before ImportImage: text ("verdict: …" lines) or JSON, malloc'd; NULL
+ * when it did not run (or out of memory). importjob_guest_line: its one
+ * line ("refused: …", "warnings: …", "not checked: …", "ok"); 0 or
+ * -ENOENT. */
+char *importjob_guest(struct importjob *j, bool json);
+int importjob_guest_line(struct importjob *j, char *out, size_t n);
 /* Open handles that may write: add `delta` (+1 at open, -1 at release)
  * and return the new count. imports.c uses it to tell the last close of a
  * file that never received a byte from a close of one of several fds. */

@@ -165,6 +165,7 @@ struct route {
     char lead[128];
     struct snapplan plan;
     char *bucket, *key, *etag, *name, *description, *first;
+    char *reason;                     /* snaproute_req.reason */
     struct ec2_tags tags;
     char *tasks[SNAPROUTE_MAX_DISKS]; /* import-snapshot task ids */
     char *snaps[SNAPROUTE_MAX_DISKS]; /* their snapshots */
@@ -205,6 +206,7 @@ static void route_free(struct route *q)
     free(q->name);
     free(q->description);
     free(q->first);
+    free(q->reason);
     ec2_tags_release(&q->tags);
     for (size_t i = 0; i < SNAPROUTE_MAX_DISKS; i++) {
         free(q->tasks[i]);
@@ -324,6 +326,8 @@ static void show_active(struct route *q, const char *step, int progress)
     if (q->first)
         snprintf(msg, sizeof msg, "snapshot-route (ImportImage: %s)",
                  q->first);
+    else if (q->reason)
+        snprintf(msg, sizeof msg, "snapshot-route (%s)", q->reason);
     else
         snprintf(msg, sizeof msg, "snapshot-route %s", step);
     show(q, "active", msg, progress, NULL);
@@ -700,6 +704,7 @@ static struct route *route_new(struct snaproute *r,
     x->name = dup0(q->name ? q->name : "", &ok);
     x->description = dup0(q->description, &ok);
     x->first = dup0(q->first_failure, &ok);
+    x->reason = dup0(q->reason, &ok);
     for (size_t i = 0; ok && q->tags && i < q->tags->n; i++)
         if (!internal_tag(q->tags->v[i].key))
             ok = import_tag_set(&x->tags, q->tags->v[i].key,

@@ -124,6 +124,10 @@ struct snaproute_req {
     /* A fallback: the ImportImage task it continues and its failure. */
     const char *lead_id;
     const char *first_failure;
+    /* Why a route of route=auto skipped ImportImage ("guest check: …",
+     * doc/design/guest-check.md); shown as "snapshot-route (<reason>)".
+     * NULL for a forced route. */
+    const char *reason;
 };
 
 /* Forced route (route=snapshot): carve and start every ImportSnapshot now

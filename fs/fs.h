@@ -87,6 +87,7 @@ struct amifs_opts {
                                     core/snaproute.h */
     int cleanup;                 /* accepted, the default now (fleet.md) */
     int keep_staged;             /* keep the staged object after success */
+    int no_guest_check;          /* imports/: no guest check before ImportImage */
     double queue_lease;          /* seconds a queue claim lasts (fleet.md) */
     char *copy_to_regions;       /* "R1:R2": copy completed AMIs there */
     /* amis/ (fs/amis.c, fs/amis_kms.h): the consent to create the KMS

@@ -382,7 +382,8 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         .concurrency = o->upload_concurrency, .uploads = fs->uploads,
         .lg = &fs->logger,
         /* the mount's upload journal and janitor (fs/fs.c: fs->jops) */
-        .journal = &fs->jops, .may_complete = amifs_caller_gone};
+        .journal = &fs->jops, .may_complete = amifs_caller_gone,
+        .no_guest_check = o->no_guest_check != 0};
     s->cleanup = !o->keep_staged; /* the default since doc/design/fleet.md */
     s->tcc = (struct taskcache_client){fs->client, NULL, on_task_end, s,
                                        on_reroute};
@@ -1452,6 +1453,7 @@ static const struct fuse_opt imports_opts[] = {
     IOPT("route=%s", route, 0),
     IOPT("cleanup", cleanup, 1),
     IOPT("keep_staged", keep_staged, 1),
+    IOPT("no_guest_check", no_guest_check, 1),
     IOPT("queue_lease=%lf", queue_lease, 0),
     IOPT("copy_to_regions=%s", copy_to_regions, 0),
     FUSE_OPT_END,
@@ -1471,6 +1473,8 @@ static const char imports_help[] =
     "                           then ImportSnapshot + RegisterImage if it "
     "refuses\n"
     "                           the guest's OS, kernel or boot loader)\n"
+    "    -o no_guest_check      do not look inside the guest before "
+    "ImportImage\n"
     "    -o keep_staged         keep the staged object after success (the\n"
     "                           default deletes it once the AMI is available)\n"
     "    -o queue_lease=SECONDS  how long a claim on a queued import lasts\n"

@@ -29,6 +29,7 @@
 #include "fs/options.h"
 #include "cli/setup.h"
 #include "cli/wait.h"
+#include "core/guest.h"
 #include "core/preflight.h"
 #include "ova/ova.h"
 
@@ -147,12 +148,13 @@ static void usage(FILE *out, const char *prog)
     fprintf(out,
             "usage: %s [-o opt,...] MOUNTPOINT   mount an AWS account\n"
             "       %s inspect [--json] FILE    check an image offline\n"
+            "       %s inspect --guest [--json] FILE  look inside its guest\n"
             "       %s doctor                   check the account setup\n"
             "       %s setup [--yes]            create bucket and role\n"
             "       %s wait MOUNT/tasks/NAME     wait for an import; exit 0 "
             "only when it completed\n"
             "       %s --version\n\n",
-            prog, prog, prog, prog, prog, prog);
+            prog, prog, prog, prog, prog, prog, prog);
 }
 
 static void help(const char *prog, struct fuse_args *args)
@@ -247,18 +249,30 @@ out:
     return rc;
 }
 
-/* amifs inspect [--json] FILE: the imports/ validation, offline. Exit 0
- * accepted, 1 refused, 2 usage error or unreadable file. */
+/* amifs inspect [--guest] [--json] FILE: the imports/ validation, or the
+ * guest check (core/guest.h), offline. Validation: exit 0 accepted, 1
+ * refused, 2 usage error or unreadable file. --guest: 0 ok or warnings,
+ * 1 refused by VM Import's rules, 3 not checked, 2 usage/unreadable. */
 static int run_inspect(int argc, char **argv)
 {
-    bool json = argc == 4 && strcmp(argv[2], "--json") == 0;
-    int rc;
-
-    if (argc != 3 && !json) {
-        fprintf(stderr, "usage: %s inspect [--json] FILE\n", argv[0]);
+    bool json = false, guest = false;
+    int i = 2, rc;
+    for (; i < argc - 1; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (strcmp(argv[i], "--guest") == 0)
+            guest = true;
+        else
+            break;
+    }
+    if (i != argc - 1 || argv[i][0] == '-') {
+        fprintf(stderr, "usage: %s inspect [--guest] [--json] FILE\n",
+                argv[0]);
         return 2;
     }
-    rc = ova_inspect_file(argv[argc - 1], stdout, json);
+    if (guest)
+        return guest_inspect_file(argv[i], stdout, json);
+    rc = ova_inspect_file(argv[i], stdout, json);
     return rc < 0 ? 2 : rc > 0 ? 1 : 0;
 }
 

@@ -124,10 +124,11 @@ static int resolve(struct tview *s, const char *name, struct tnode *n)
 /* ---- rendering -------------------------------------------------------- */
 
 enum tfile { F_STATUS, F_JSON, F_PROGRESS, F_WAIT, F_SOURCE, F_DIAG, F_AMI,
-             F_COPIES, F_NONE };
+             F_COPIES, F_GUEST, F_GUEST_JSON, F_NONE };
 static const char *const FILES[] = {"status", "status.json", "progress",
                                     "wait",   "source",      "diagnosis",
-                                    "ami",    "copies"};
+                                    "ami",    "copies",      "guest",
+                                    "guest.json"};
 
 /* A file of a view's task directory (`wait` only where a view acts). */
 static enum tfile file_of(const struct tview *s, const char *name)
@@ -235,16 +236,59 @@ static int copies_of(struct tview *s, struct tnode *n, struct buf *out)
                            regions[0] ? regions : NULL, n->job, out);
 }
 
+/* tasks/NAME/guest and guest.json: the guest check's report
+ * (doc/design/guest-check.md), while the mount knows the upload. */
+static int guest_of(struct tnode *n, bool json, struct buf *out)
+{
+    char *text = n->job ? importjob_guest(n->job, json) : NULL;
+    if (!text)
+        return -ENOENT;
+    int rc = buf_printf(out, "%s%s", text, json ? "\n" : "");
+    free(text);
+    return rc;
+}
+
+/* The guest check's warnings as one more status line, and its verdict in
+ * diagnosis (doc/CONTRACT.md "The guest check"). */
+static int guest_note(struct tnode *n, enum tfile f, struct buf *out)
+{
+    char line[700];
+    if (!n->job || importjob_guest_line(n->job, line, sizeof line) != 0)
+        return 0;
+    if (f == F_DIAG) {
+        int rc = buf_printf(out, "Guest check: %s (tasks/NAME/guest has "
+                            "the details)\n", line);
+        if (rc == 0 && !strncmp(line, "refused: ", 9) &&
+            !strncmp(n->id, "import-snap-", 12))
+            rc = buf_printf(out, "Route: amifs went by the snapshot route "
+                            "(ImportSnapshot per disk, then RegisterImage) "
+                            "without calling ImportImage\n");
+        return rc;
+    }
+    if (strncmp(line, "warnings: ", 10) != 0)
+        return 0;
+    return buf_printf(out, "guest check: %s\n", line + 10);
+}
+
+/* Whether the guest check has something to say (not "ok"). */
+static bool guest_worth(struct tnode *n)
+{
+    char line[700];
+    return n->job && importjob_guest_line(n->job, line, sizeof line) == 0 &&
+           strcmp(line, "ok") != 0;
+}
+
 /* Render file f of node n into out; *word gets the status word. */
 static int view_node(struct tview *s, struct tnode *n, enum tfile f,
                      struct buf *out, enum status_word *word)
 {
     struct importjob_info in;
     struct view v = {&s->where, f, NULL, out, 0, STATUS_ACTIVE, false};
-    if (f == F_COPIES) { /* CopyToRegions (doc/design/fleet.md) */
+    if (f == F_COPIES || f == F_GUEST || f == F_GUEST_JSON) {
         if (word)
             *word = STATUS_ACTIVE;
-        return copies_of(s, n, out);
+        return f == F_COPIES ? copies_of(s, n, out) /* doc/design/fleet.md */
+                             : guest_of(n, f == F_GUEST_JSON, out);
     }
     if (n->job) {
         importjob_info(n->job, &in);
@@ -265,6 +309,10 @@ static int view_node(struct tview *s, struct tnode *n, enum tfile f,
         *word = v.word;
     if (v.rc == 0 && (f == F_STATUS || f == F_WAIT))
         v.rc = warn_previous(s, n, out);
+    if (v.rc == -ENOENT && f == F_DIAG && guest_worth(n))
+        v.rc = 0; /* a diagnosis of the guest check alone */
+    if (v.rc == 0 && (f == F_STATUS || f == F_DIAG))
+        v.rc = guest_note(n, f, out);
     return v.rc;
 }
 

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential pkg-config meson ninja-build
       libfuse3-dev fuse3 libcurl4-openssl-dev libssl-dev libcjson-dev
       libarchive-dev libexpat1-dev libisal-dev
+      libext2fs-dev zlib1g-dev xfsprogs
       python3 python3-pytest python3-pytest-xdist awscli
       qemu-utils fdisk e2fsprogs dosfstools mtools tar libarchive-tools rsync libglib2.0-bin attr
       curl ca-certificates openssl

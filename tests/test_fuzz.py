@@ -35,7 +35,7 @@ BUILD = os.environ.get("AMIFS_FUZZ_BUILD_DIR", os.path.join(ROOT, "build-fuzz"))
 SECONDS = int(os.environ.get("AMIFS_FUZZ_SECONDS",
                              "60" if shared_fixtures.full_run() else "15"))
 TARGETS = ["fuzz_xml", "fuzz_config", "fuzz_creds", "fuzz_sigv4", "fuzz_text",
-           "fuzz_ovf", "fuzz_ova", "fuzz_name", "fuzz_journal"]
+           "fuzz_ovf", "fuzz_ova", "fuzz_name", "fuzz_journal", "fuzz_guest"]
 # What a sanitizer or libFuzzer prints when something went wrong, even if
 # the exit status were to say otherwise.
 BAD_MARKERS = ["ERROR: AddressSanitizer", "ERROR: LeakSanitizer",

@@ -37,8 +37,10 @@ def test_status_files_while_active_and_after(tm, images):
     task_id = os.readlink(tdir)
     assert task_id.startswith("import-ami-")
     assert task_id in os.listdir(os.path.join(tm.path, "tasks"))
+    # guest, guest.json: the guest check before ImportImage (test_guest.py)
     assert sorted(os.listdir(tdir)) == sorted(
-        ["status", "status.json", "progress", "wait", "source"])
+        ["status", "status.json", "progress", "wait", "source", "guest",
+         "guest.json"])
     seen = set()
     progress = []
     for _ in range(40):  # like `watch -n0.1 cat status`
