@@ -850,7 +850,8 @@ static bool claimable(struct journal *jn, const char *name,
                       const struct journal_record *r, const struct stat *st)
 {
     int tmp;
-    return resumable_for(jn, r, 3600) && journal_origin_matches(jn, r) &&
+    long margin = jn->resume_ttl >= 86400 ? 3600 : 0;
+    return resumable_for(jn, r, margin) && journal_origin_matches(jn, r) &&
            (r->kept || !owner_alive(jn, our_name(name, &tmp), st));
 }
 

@@ -108,6 +108,11 @@ struct uw_journal_ops {
     void (*keep)(void *ctx, void *entry, uint64_t stored, uint64_t size);
     void *(*claim)(void *ctx, const char *bucket, const char *key,
                    size_t part_size, char *upload_id, size_t n);
+    /* The key of a resumable upload in bucket whose writer had this label
+     * (imports/NAME: staged keys are made fresh per copy, so imports/
+     * finds its key by name before its writer starts): 0, or -1. */
+    int (*find_label)(void *ctx, const char *bucket, const char *label,
+                      char *key, size_t n);
 };
 
 struct uw_config {
