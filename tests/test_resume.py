@@ -282,6 +282,8 @@ def killed_daemon_copy(endpoint, m, src, dst, prefix, parts_first):
         c.wait(30)
     finally:
         endpoint.clear_faults()
+        if m.proc is not None:  # the kill did not happen: leave no mount
+            m.unmount()
 
 
 def test_killed_daemon_then_remount_and_cp_again_resumes(endpoint, tmp_path):
