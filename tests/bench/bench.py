@@ -194,7 +194,8 @@ class FastServer:
                 os.path.join(self.dir, "data"), "--bucket", self.bucket] + (
                     ["--discard"] if self.discard else [])
         if self.netns:
-            argv = ["ip", "netns", "exec", self.netns] + argv
+            # the netns's network only (wan.Wan.enter: no mount namespace)
+            argv = ["nsenter", "--net=/run/netns/" + self.netns] + argv
         self.proc = subprocess.Popen(argv, stderr=open(
             os.path.join(self.dir, "log"), "ab"))
         end = time.monotonic() + 20
