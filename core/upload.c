@@ -139,13 +139,17 @@ static void journal_note(struct upload_writer *w)
     const struct uw_journal_ops *o = w->cfg.journal;
     struct mpu_resume_stats rs;
     char id[256];
-    if (w->journaled || !o)
+    if (!o)
         return;
     mpu_upload_id(w->mpu, id, sizeof id);
-    if (!id[0])
-        return;
     mpu_resume_stats(w->mpu, &rs);
-    pthread_mutex_lock(&w->mu); /* settle() cannot miss the entry */
+    /* under mu: settle() (any thread) cannot miss the entry, nor add a
+     * second one beside the writer's */
+    pthread_mutex_lock(&w->mu);
+    if (w->journaled || !id[0]) {
+        pthread_mutex_unlock(&w->mu);
+        return;
+    }
     void *claimed = w->claimed;
     w->claimed = NULL;
     w->journaled = true;
