@@ -139,8 +139,8 @@ static void journal_note(struct upload_writer *w)
     const struct uw_journal_ops *o = w->cfg.journal;
     struct mpu_resume_stats rs;
     char id[256];
-    if (!o)
-        return;
+    if (!o || __atomic_load_n(&w->journaled, __ATOMIC_ACQUIRE))
+        return; /* the fast path of every write */
     mpu_upload_id(w->mpu, id, sizeof id);
     mpu_resume_stats(w->mpu, &rs);
     /* under mu: settle() (any thread) cannot miss the entry, nor add a
@@ -152,7 +152,7 @@ static void journal_note(struct upload_writer *w)
     }
     void *claimed = w->claimed;
     w->claimed = NULL;
-    w->journaled = true;
+    __atomic_store_n(&w->journaled, true, __ATOMIC_RELEASE);
     if (claimed && rs.resumed) {
         w->journal = claimed;
         claimed = NULL;
