@@ -28,6 +28,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "aws/crc.h"
 #include "aws/s3.h"
 #include "aws/sigv4.h"
@@ -116,6 +118,7 @@ struct slot {
     uint64_t rpos;        /* body callback's position */
     unsigned part_no;
     enum slot_state st;
+    bool skipped;         /* resume: S3 already held these bytes */
 };
 
 struct mpu_shared {
@@ -159,6 +162,13 @@ struct mpu {
     size_t parts_cap;
     unsigned nparts;
     uint64_t sent;
+    bool keep;            /* the first error was the network's: keep */
+    bool kept;            /* ... and the upload was kept, not aborted */
+    struct mpu_resume_stats rs;
+    /* resume: the claimed upload's parts (ListParts, ascending), set by
+     * the writer before its first part is queued, read-only after */
+    struct s3_part *rparts;
+    size_t nrparts;
     /* writer only */
     int cur;              /* slot being filled, -1 none */
     unsigned next_part;
@@ -565,12 +575,30 @@ static void opts_default(struct mpu_options *o, const struct mpu_options *in)
         o->memory_budget = (size_t)o->pool_parts * o->part_size;
 }
 
+/* A failure the network caused (every try of it failed): the multipart
+ * upload may be kept for a resume (mpu_options.keep_on_network_failure). */
+static bool network_failure(const struct aws_error *e)
+{
+    bool throttling = false;
+    switch (e->kind) {
+    case AWS_ERR_NETWORK:
+    case AWS_ERR_TIMEOUT:
+        return true;
+    case AWS_ERR_SERVICE:
+        return e->http_status >= 500 ||
+               (aws_error_retryable(e, &throttling) && throttling);
+    default:
+        return false;
+    }
+}
+
 /* Record the first error; the uploader is FAILED from now on. */
 static void fail_locked(struct mpu *m, const struct aws_error *e)
 {
     if (m->state == MPU_FAILED || m->state == MPU_ABORTED)
         return;
     m->err = *e;
+    m->keep = m->opt.keep_on_network_failure && network_failure(e);
     m->state = MPU_FAILED;
     __atomic_store_n(&m->cancel, true, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&m->done);
@@ -658,12 +686,99 @@ static bool part_error_retryable(const struct aws_error *e)
     }
 }
 
+/* ---- resume: parts S3 already holds ------------------------------------- */
+
+/* A part ETag that is the hex MD5 of its bytes (not SSE-KMS, not a copy). */
+static bool plain_md5(const char *etag)
+{
+    size_t n = strlen(etag);
+    if (n != 32)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((etag[i] >= '0' && etag[i] <= '9') ||
+              (etag[i] >= 'a' && etag[i] <= 'f') ||
+              (etag[i] >= 'A' && etag[i] <= 'F')))
+            return false;
+    return true;
+}
+
+/* Hex MD5 of the part's bytes (memory or its file); -1 on failure. */
+static int slot_md5_hex(struct slot *s, char out[33])
+{
+    EVP_MD_CTX *x = EVP_MD_CTX_new();
+    unsigned char md[16], buf[1 << 16];
+    unsigned len = 0;
+    int rc = x && EVP_DigestInit_ex(x, EVP_md5(), NULL) ? 0 : -1;
+    for (uint64_t off = 0; rc == 0 && off < s->len;) {
+        size_t k = s->len - off < sizeof buf ? (size_t)(s->len - off)
+                                             : sizeof buf;
+        const void *p = s->data + off;
+        if (s->fd >= 0) {
+            ssize_t r = pread(s->fd, buf, k, (off_t)off);
+            if (r <= 0) {
+                rc = -1;
+                break;
+            }
+            k = (size_t)r;
+            p = buf;
+        }
+        rc = EVP_DigestUpdate(x, p, k) ? 0 : -1;
+        off += k;
+    }
+    if (rc == 0 && !EVP_DigestFinal_ex(x, md, &len))
+        rc = -1;
+    EVP_MD_CTX_free(x);
+    for (unsigned i = 0; rc == 0 && i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return rc;
+}
+
+static const struct s3_part *listed_part(const struct mpu *m, unsigned no)
+{
+    size_t lo = 0, hi = m->nrparts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((unsigned)m->rparts[mid].number == no)
+            return &m->rparts[mid];
+        if ((unsigned)m->rparts[mid].number < no)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Does S3 already hold this part's bytes under its number (a resumed
+ * upload)? Same size, and every digest S3 gives equal to ours: the CRC32C
+ * when listed, the MD5 when the ETag is one; at least one of them. On yes
+ * the listed ETag goes to etag (for Complete). */
+static bool already_stored(struct mpu *m, struct slot *s, char *etag)
+{
+    const struct s3_part *p = m->nrparts ? listed_part(m, s->part_no) : NULL;
+    char md5[33];
+    bool checked = false;
+    if (!p || p->size != s->len)
+        return false;
+    if (p->crc32c[0]) {
+        if (strcmp(p->crc32c, s->crc_b64) != 0)
+            return false;
+        checked = true;
+    }
+    if (plain_md5(p->etag)) {
+        if (slot_md5_hex(s, md5) < 0 || strcasecmp(md5, p->etag) != 0)
+            return false;
+        checked = true;
+    }
+    if (checked)
+        memcpy(etag, p->etag, sizeof p->etag);
+    return checked;
+}
+
 /* One part, `part_attempts` tries. The CRC is computed once: the bytes do
  * not change between tries. */
 static int send_part(struct mpu *m, struct slot *s, char *etag,
                      struct aws_error *err)
 {
-    slot_crc_final(s);
     for (int attempt = 1;; attempt++) {
         if (put_slot(m, s, (int)s->part_no, etag, err) == 0)
             return 0;
@@ -689,6 +804,12 @@ static void part_done_locked(struct mpu *m, struct slot *s, int rc,
         memcpy(p->etag, etag, sizeof p->etag);
         snprintf(p->crc32c, sizeof p->crc32c, "%s", s->crc_b64);
         m->sent += s->len;
+        if (s->skipped) {
+            m->rs.parts_skipped++;
+            m->rs.bytes_skipped += s->len;
+        } else {
+            m->rs.parts_sent++;
+        }
     } else {
         fail_locked(m, e);
     }
@@ -702,9 +823,15 @@ static void send_one(struct slot *s)
     char etag[72] = "";
     struct aws_error e;
     aws_error_clear(&e);
-    int rc = is_cancelled(m)
-                 ? aws_error_set(&e, AWS_ERR_ABORTED, "upload aborted")
-                 : send_part(m, s, etag, &e);
+    int rc;
+    s->skipped = false;
+    if (is_cancelled(m)) {
+        rc = aws_error_set(&e, AWS_ERR_ABORTED, "upload aborted");
+    } else {
+        slot_crc_final(s);
+        s->skipped = already_stored(m, s, etag);
+        rc = s->skipped ? 0 : send_part(m, s, etag, &e);
+    }
     pthread_mutex_lock(&m->lock);
     part_done_locked(m, s, rc, etag, &e);
     pthread_mutex_unlock(&m->lock);
@@ -747,6 +874,42 @@ static void *worker(void *arg)
 
 /* ---- writer side -------------------------------------------------------- */
 
+/* A kept upload to continue (mpu_options.resume_claim): 1 when this
+ * upload now continues it (its parts listed), 0 to create a new one (none
+ * claimed, or the claimed one is gone), -1 with err (ListParts failed). */
+static int resume_upload(struct mpu *m, struct aws_error *err)
+{
+    char id[sizeof m->upload_id];
+    struct s3_part *parts = NULL;
+    size_t n = 0;
+    const struct aws_logger *lg = aws_client_logger(m->c);
+    if (!m->opt.resume_claim ||
+        m->opt.resume_claim(m->opt.resume_ctx, id, sizeof id) != 1 || !id[0])
+        return 0;
+    pthread_mutex_lock(&m->lock);
+    m->rs.claimed = true;
+    pthread_mutex_unlock(&m->lock);
+    if (s3_mpu_list_parts(m->c, m->bucket, m->key, id, &parts, &n, err) < 0) {
+        free(parts);
+        if (strcmp(err->code, "NoSuchUpload") != 0 && err->http_status != 404)
+            return -1;
+        aws_log(lg, AWS_LOG_WARN, "s3://%s/%s: the kept upload %s is gone; "
+                "starting over", m->bucket, m->key, id);
+        aws_error_clear(err);
+        return 0;
+    }
+    pthread_mutex_lock(&m->lock);
+    memcpy(m->upload_id, id, sizeof id);
+    m->rparts = parts;
+    m->nrparts = n;
+    m->rs.resumed = true;
+    m->rs.parts_listed = (unsigned)n;
+    pthread_mutex_unlock(&m->lock);
+    aws_log(lg, AWS_LOG_INFO, "s3://%s/%s: resuming upload %s; S3 holds %zu "
+            "parts", m->bucket, m->key, id, n);
+    return 1;
+}
+
 /* Create the multipart upload (first full part). */
 static int start_upload(struct mpu *m, struct aws_error *err)
 {
@@ -754,11 +917,19 @@ static int start_upload(struct mpu *m, struct aws_error *err)
     pthread_mutex_lock(&m->lock);
     m->creating = true;
     pthread_mutex_unlock(&m->lock);
-    int rc = s3_mpu_create_crc32c(m->c, m->bucket, m->key, id, sizeof id,
+    int rc = resume_upload(m, err);
+    if (rc == 0)
+        rc = s3_mpu_create_crc32c(m->c, m->bucket, m->key, id, sizeof id,
                                   err);
+    else if (rc == 1)
+        rc = 0;
+    else
+        rc = -1;
     pthread_mutex_lock(&m->lock);
     m->creating = false;
-    if (rc == 0) {
+    if (rc == 0 && m->rs.resumed) {
+        m->state = MPU_UPLOADING; /* the id is the claimed upload's */
+    } else if (rc == 0) {
         memcpy(m->upload_id, id, sizeof id);
         m->state = MPU_UPLOADING;
     } else {
@@ -1215,12 +1386,19 @@ void mpu_abort(struct mpu *m)
     bool mine = !m->remote_done;
     m->remote_done = true;
     memcpy(id, m->upload_id, sizeof id);
+    bool keep = mine && id[0] && m->keep;
     pthread_mutex_unlock(&m->lock);
-    bool gone = !(mine && id[0]) || remote_abort(m, id);
+    if (keep)
+        aws_log(aws_client_logger(m->c), AWS_LOG_WARN,
+                "s3://%s/%s: upload %s kept for resume (the network failed)",
+                m->bucket, m->key, id);
+    bool gone = !(mine && id[0]) || keep || remote_abort(m, id);
     pthread_mutex_lock(&m->lock);
     /* FAILED when AbortMultipartUpload itself failed: an upload may be
-     * left, and the caller may want to record it for a later attempt. */
-    m->state = gone ? MPU_ABORTED : MPU_FAILED;
+     * left, and the caller may want to record it for a later attempt.
+     * FAILED and kept: left on purpose, for a resume. */
+    m->kept = keep;
+    m->state = gone && !keep ? MPU_ABORTED : MPU_FAILED;
     pthread_cond_broadcast(&m->done);
     pthread_mutex_unlock(&m->lock);
 }
@@ -1243,6 +1421,7 @@ void mpu_free(struct mpu *m)
         mpu_shared_free(m->sh);
     free(m->slots);
     free(m->parts);
+    free(m->rparts);
     free(m->bucket);
     free(m->key);
     pthread_cond_destroy(&m->done);
@@ -1304,4 +1483,26 @@ int mpu_crc32c(const struct mpu *m, uint32_t *out)
     *out = m->crc;
     pthread_mutex_unlock(&mm->lock);
     return rc;
+}
+
+bool mpu_kept(const struct mpu *m)
+{
+    struct mpu *mm = (struct mpu *)m;
+    pthread_mutex_lock(&mm->lock);
+    bool k = m->kept;
+    pthread_mutex_unlock(&mm->lock);
+    return k;
+}
+
+size_t mpu_first_part_size(const struct mpu *m)
+{
+    return m->opt.part_size;
+}
+
+void mpu_resume_stats(const struct mpu *m, struct mpu_resume_stats *out)
+{
+    struct mpu *mm = (struct mpu *)m;
+    pthread_mutex_lock(&mm->lock);
+    *out = m->rs;
+    pthread_mutex_unlock(&mm->lock);
 }

@@ -143,6 +143,38 @@ struct mpu_options {
      * upload fails with AWS_ERR_ABORTED and is aborted. NULL: always go. */
     int (*may_complete)(void *ctx);
     void *may_complete_ctx;
+    /* Resume (doc/design/resume.md).
+     * keep_on_network_failure: when the upload fails for good from the
+     * network (a part or Complete whose every try met a dropped
+     * connection, a timeout, a 5xx or throttling), its multipart upload is
+     * KEPT in S3 instead of aborted: state FAILED, mpu_kept() true. A
+     * failure of any other kind, and mpu_abort() before such a failure
+     * (a killed writer, rm, unmount), still abort.
+     * resume_claim: asked in the writer's thread when the first part is
+     * full, before CreateMultipartUpload: 1 with the id of a kept upload of
+     * this bucket/key and part size in upload_id (n bytes) to continue it,
+     * 0 to create a new one. The uploader then lists its parts and, as
+     * each part is full, skips the UploadPart when S3 already holds that
+     * part number with the same size, CRC32C (ChecksumCRC32C) and, when
+     * its ETag is a plain MD5, the same MD5; any other part is sent (and
+     * replaces S3's). Complete lists only this copy's parts, so parts of
+     * the old upload beyond the new end are dropped by S3, and carries the
+     * object's CRC32C as always: the result is byte for byte the new
+     * bytes. When the claimed upload is gone (NoSuchUpload) a new one is
+     * created. */
+    bool keep_on_network_failure;
+    int (*resume_claim)(void *ctx, char *upload_id, size_t n);
+    void *resume_ctx;
+};
+
+/* What a resume did (mpu_resume_stats). */
+struct mpu_resume_stats {
+    bool claimed;          /* resume_claim gave an upload id */
+    bool resumed;          /* ... and it was continued (ListParts answered) */
+    unsigned parts_listed; /* parts S3 held when it was claimed */
+    unsigned parts_skipped;/* UploadParts not sent: S3 held the same bytes */
+    uint64_t bytes_skipped;
+    unsigned parts_sent;   /* UploadParts sent by this copy */
 };
 
 /* Pure: size of part `part_no` (1-based) for first size `first` and maximum
@@ -177,5 +209,12 @@ void mpu_error(const struct mpu *m, struct aws_error *out);
 void mpu_upload_id(const struct mpu *m, char *out, size_t n);
 /* The object's full CRC32C, as S3 verified it: 0 once DONE, else -1. */
 int mpu_crc32c(const struct mpu *m, uint32_t *out);
+/* The upload failed from the network and was kept in S3 for a resume
+ * (mpu_options.keep_on_network_failure): nothing was aborted. */
+bool mpu_kept(const struct mpu *m);
+/* The first part size in use (the options' part_size after defaults):
+ * with the maximum object size, it fixes every part's size. */
+size_t mpu_first_part_size(const struct mpu *m);
+void mpu_resume_stats(const struct mpu *m, struct mpu_resume_stats *out);
 
 #endif

@@ -346,6 +346,32 @@ static int tee_end(void *ctx)
     return 0;
 }
 
+/* doc/design/resume.md: an earlier copy of this name failed from the
+ * network and kept its staging upload; this copy continues it, so it
+ * stages under that key (the writer claims the upload at its first full
+ * part and sends only the parts S3 lacks). Only a key of this mount's
+ * prefix is taken. */
+static void resume_key(struct importjob *j, const char *label)
+{
+    const struct uw_journal_ops *o = j->cfg->journal;
+    const char *pre = j->cfg->prefix ? j->cfg->prefix : "";
+    size_t pl = strlen(pre);
+    char key[1100];
+    if (!o || !o->find_label ||
+        o->find_label(o->ctx, j->cfg->bucket, label, key, sizeof key) < 0 ||
+        (pl && (strncmp(key, pre, pl) != 0 || key[pl] != '/')))
+        return;
+    char *k = strdup(key);
+    if (!k)
+        return;
+    pthread_mutex_lock(&j->mu);
+    free(j->key);
+    j->key = k;
+    pthread_mutex_unlock(&j->mu);
+    aws_log(j->cfg->lg, AWS_LOG_INFO, "%s: an earlier copy kept its upload; "
+            "staging under its key to resume it", label);
+}
+
 /* The job's upload writer, created at the first byte (no traffic yet). */
 static int ensure_writer(struct importjob *j)
 {
@@ -366,6 +392,8 @@ static int ensure_writer(struct importjob *j)
     c.may_complete_ctx = j->cfg->may_complete_ctx;
     importjob_name(j, label + 8, sizeof label - 8);
     memcpy(label, "imports/", 8);
+    if (!j->src_bucket)
+        resume_key(j, label);
     struct upload_writer *w = uw_new(&c, j->cfg->bucket, j->key, label);
     if (!w)
         return fail(j, ENOMEM, "out of memory");

@@ -209,9 +209,20 @@ static void on_orphan(void *ctx, const struct journal_record *r,
                       struct journal_entry *e)
 {
     struct janitor *jt = ctx;
-    struct item *it = item_new(r->bucket, r->key, r->upload_id, e);
+    struct item *it;
     char kb[NAME_ESC_MAX];
 
+    if (journal_resumable(jt->jn, r)) {
+        /* doc/design/resume.md: the same copy run again continues it;
+         * aborted here once created + the resume time has passed. */
+        aws_log(jt->lg, AWS_LOG_INFO, "s3://%s/%s: multipart upload %s of "
+                "an amifs (pid %ld) kept for resume (%s); cp again to finish",
+                r->bucket, name_esc(r->key, kb, sizeof(kb)), r->upload_id,
+                r->pid, r->label[0] ? r->label : "no path recorded");
+        journal_keep(jt->jn, e);
+        return;
+    }
+    it = item_new(r->bucket, r->key, r->upload_id, e);
     if (!it) {
         journal_keep(jt->jn, e);
         return;

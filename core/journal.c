@@ -25,6 +25,7 @@
 
 struct journal {
     int dfd;
+    long resume_ttl; /* seconds a kept upload may be resumed (resume.md) */
     char *path; /* for messages only */
     char *endpoint, *region;
     pthread_mutex_t mu; /* guards account */
@@ -36,6 +37,19 @@ struct journal {
 struct journal_entry {
     char name[NAME_LEN];
 };
+
+/* Resume (the end of this file; doc/design/resume.md): what an entry
+ * records beyond the upload itself. */
+struct resume_fields {
+    unsigned long long part_size; /* 0: not resumable, nothing written */
+    const char *label;
+    long long created;
+    bool kept;
+    unsigned long long stored, size;
+};
+static bool journal_resume_json(cJSON *o, const struct resume_fields *rs);
+static const char *journal_resume_parse(const cJSON *o,
+                                        struct journal_record *r);
 
 /* ---- opening the directory ----------------------------------------------- */
 
@@ -219,6 +233,7 @@ struct journal *journal_open(const char *dir, const struct journal_origin *o,
     jn->dfd = fd;
     jn->lg = lg;
     jn->opened = time(NULL);
+    jn->resume_ttl = JOURNAL_RESUME_TTL_DEFAULT;
     pthread_mutex_init(&jn->mu, NULL);
     return jn;
 }
@@ -250,24 +265,30 @@ void journal_set_account(struct journal *jn, const char *account)
 
 /* ---- writing entries ----------------------------------------------------- */
 
+/* The entry's text. rs NULL: an upload that cannot be resumed (no part
+ * size recorded). */
 static char *entry_text(struct journal *jn, const char *bucket,
-                        const char *key, const char *upload_id)
+                        const char *key, const char *upload_id,
+                        const struct resume_fields *rs)
 {
     cJSON *o = cJSON_CreateObject();
     char *text = NULL;
-
+    bool ok;
     pthread_mutex_lock(&jn->mu);
-    if (o && cJSON_AddNumberToObject(o, "amifs_upload", FORMAT_VERSION) &&
-        cJSON_AddStringToObject(o, "endpoint", jn->endpoint) &&
-        cJSON_AddStringToObject(o, "region", jn->region) &&
-        cJSON_AddStringToObject(o, "account",
-                                jn->account ? jn->account : "") &&
-        cJSON_AddStringToObject(o, "bucket", bucket) &&
-        cJSON_AddStringToObject(o, "key", key) &&
-        cJSON_AddStringToObject(o, "upload_id", upload_id) &&
-        cJSON_AddNumberToObject(o, "pid", (double)getpid()))
-        text = cJSON_PrintUnformatted(o);
+    ok = o && cJSON_AddNumberToObject(o, "amifs_upload", FORMAT_VERSION) &&
+         cJSON_AddStringToObject(o, "endpoint", jn->endpoint) &&
+         cJSON_AddStringToObject(o, "region", jn->region) &&
+         cJSON_AddStringToObject(o, "account",
+                                 jn->account ? jn->account : "") &&
+         cJSON_AddStringToObject(o, "bucket", bucket) &&
+         cJSON_AddStringToObject(o, "key", key) &&
+         cJSON_AddStringToObject(o, "upload_id", upload_id) &&
+         cJSON_AddNumberToObject(o, "pid", (double)getpid());
     pthread_mutex_unlock(&jn->mu);
+    if (ok && rs && rs->part_size)
+        ok = journal_resume_json(o, rs);
+    if (ok)
+        text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
 }
@@ -304,8 +325,8 @@ static int write_all(int fd, const char *p, size_t n)
 
 /* Write text under a temporary name, then rename it to a fresh entry name
  * (never replacing anything). 0 with e->name set, or -1 (errno). */
-static int entry_write(struct journal *jn, const char *text,
-                       struct journal_entry *e)
+static int journal_entry_write(struct journal *jn, const char *text,
+                               struct journal_entry *e)
 {
     char stem[NAME_LEN - 8], tmp[NAME_LEN];
 
@@ -342,14 +363,28 @@ static int entry_write(struct journal *jn, const char *text,
 struct journal_entry *journal_add(struct journal *jn, const char *bucket,
                                   const char *key, const char *upload_id)
 {
+    return journal_add_resumable(jn, bucket, key, upload_id, NULL);
+}
+
+struct journal_entry *journal_add_resumable(struct journal *jn,
+                                            const char *bucket,
+                                            const char *key,
+                                            const char *upload_id,
+                                            const struct journal_resume *rs)
+{
     struct journal_entry *e;
     char *text, kb[NAME_ESC_MAX];
-
+    struct resume_fields f = {0};
     if (!jn || !upload_id || !upload_id[0])
         return NULL;
+    if (rs) {
+        f.part_size = rs->part_size;
+        f.label = rs->label;
+        f.created = (long long)time(NULL);
+    }
     e = calloc(1, sizeof(*e));
-    text = e ? entry_text(jn, bucket, key, upload_id) : NULL;
-    if (text && entry_write(jn, text, e) == 0) {
+    text = e ? entry_text(jn, bucket, key, upload_id, &f) : NULL;
+    if (text && journal_entry_write(jn, text, e) == 0) {
         free(text);
         return e;
     }
@@ -388,6 +423,7 @@ void journal_record_release(struct journal_record *r)
     free(r->bucket);
     free(r->key);
     free(r->upload_id);
+    free(r->label);
     memset(r, 0, sizeof(*r));
 }
 
@@ -425,7 +461,7 @@ static const char *parse_object(const cJSON *o, struct journal_record *r)
         !(r->key = member(o, "key", 1, 1024)) ||
         !(r->upload_id = member(o, "upload_id", 1, 1024)))
         return "no valid bucket, key or upload id";
-    return NULL;
+    return journal_resume_parse(o, r);
 }
 
 int journal_parse(const char *text, size_t n, struct journal_record *r,
@@ -669,4 +705,244 @@ int journal_recover(struct journal *jn, journal_orphan_fn fn, void *ctx)
     }
     closedir(d);
     return found;
+}
+
+/* ---- resume (journal.h; doc/design/resume.md) ----------------------------- */
+
+static bool journal_resume_json(cJSON *o, const struct resume_fields *rs)
+{
+    return cJSON_AddNumberToObject(o, "part_size", (double)rs->part_size) &&
+           cJSON_AddStringToObject(o, "label", rs->label ? rs->label : "") &&
+           cJSON_AddNumberToObject(o, "created", (double)rs->created) &&
+           cJSON_AddBoolToObject(o, "kept", rs->kept) &&
+           cJSON_AddNumberToObject(o, "stored", (double)rs->stored) &&
+           cJSON_AddNumberToObject(o, "size", (double)rs->size);
+}
+
+/* A non-negative integral number member below 2^53, or -1 (absent: 0). */
+static long long number_member(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    if (!v)
+        return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
+        v->valuedouble > 9007199254740992.0 ||
+        v->valuedouble != (double)(long long)v->valuedouble)
+        return -1;
+    return (long long)v->valuedouble;
+}
+
+static const char *journal_resume_parse(const cJSON *o,
+                                        struct journal_record *r)
+{
+    const cJSON *kept = cJSON_GetObjectItemCaseSensitive(o, "kept");
+    const cJSON *label = cJSON_GetObjectItemCaseSensitive(o, "label");
+    long long ps = number_member(o, "part_size");
+    long long cr = number_member(o, "created");
+    long long st = number_member(o, "stored");
+    long long sz = number_member(o, "size");
+    if (ps < 0 || cr < 0 || st < 0 || sz < 0 || (kept && !cJSON_IsBool(kept)))
+        return "bad resume fields (part_size, created, kept, stored, size)";
+    if (label && !(r->label = member(o, "label", 0, 4096)))
+        return "bad label";
+    if (!r->label && !(r->label = strdup("")))
+        return "out of memory";
+    r->part_size = (unsigned long long)ps;
+    r->created = cr;
+    r->stored = (unsigned long long)st;
+    r->size = (unsigned long long)sz;
+    r->kept = kept && cJSON_IsTrue(kept);
+    return NULL;
+}
+
+void journal_set_resume_ttl(struct journal *jn, long seconds)
+{
+    if (jn)
+        jn->resume_ttl = seconds < 0 ? 0 : seconds;
+}
+
+long journal_resume_ttl(struct journal *jn)
+{
+    return jn ? jn->resume_ttl : 0;
+}
+
+/* Resumable for `margin` more seconds. */
+static bool resumable_for(struct journal *jn, const struct journal_record *r,
+                          long margin)
+{
+    long long now = (long long)time(NULL);
+    return jn && jn->resume_ttl > 0 && r->part_size > 0 && r->created > 0 &&
+           r->created + jn->resume_ttl - margin > now;
+}
+
+bool journal_resumable(struct journal *jn, const struct journal_record *r)
+{
+    return resumable_for(jn, r, 0);
+}
+
+/* Write r again as a new entry of this daemon (kept, counts as given),
+ * then drop the entry `old`. The new handle, or NULL (then `old` is left
+ * as it was; with claim, also when another claimer unlinked it first). */
+static struct journal_entry *rewrite(struct journal *jn,
+                                     const struct journal_record *r,
+                                     const char *old, bool kept,
+                                     unsigned long long stored,
+                                     unsigned long long size, bool claim)
+{
+    struct resume_fields f = {r->part_size, r->label, r->created, kept,
+                              stored, size};
+    struct journal_entry *e = calloc(1, sizeof(*e));
+    char *text = e ? entry_text(jn, r->bucket, r->key, r->upload_id, &f)
+                   : NULL;
+    int rc = text ? journal_entry_write(jn, text, e) : -1;
+    free(text);
+    if (rc < 0) {
+        free(e);
+        return NULL;
+    }
+    if (unlinkat(jn->dfd, old, 0) < 0 && (claim || errno != ENOENT)) {
+        unlinkat(jn->dfd, e->name, 0); /* someone else took it first */
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* Read and parse entry `name` of ours (no logging: the janitor's walk
+ * reports bad entries). 0 with r and st filled, else -1. */
+static int load(struct journal *jn, const char *name,
+                struct journal_record *r, struct stat *st)
+{
+    const char *why;
+    size_t n;
+    int tmp;
+    char *text;
+    if (!our_name(name, &tmp) || tmp ||
+        !(text = read_entry(jn, name, &n, &why, st)))
+        return -1;
+    int rc = journal_parse(text, n, r, &why);
+    free(text);
+    return rc;
+}
+
+void journal_mark_kept(struct journal *jn, struct journal_entry *e,
+                       unsigned long long stored, unsigned long long size)
+{
+    struct journal_record r;
+    struct stat st;
+    if (!e)
+        return;
+    if (jn && load(jn, e->name, &r, &st) == 0) {
+        struct journal_entry *k = rewrite(jn, &r, e->name, true, stored,
+                                          size, false);
+        if (!k)
+            aws_log(jn->lg, AWS_LOG_WARN, "journal %s: cannot mark %s kept "
+                    "for resume (%s); it stays as it was", jn->path,
+                    e->name, strerror(errno));
+        free(k);
+        journal_record_release(&r);
+    }
+    free(e);
+}
+
+/* Could this entry be taken over now by a copy of bucket/key? */
+static bool claimable(struct journal *jn, const char *name,
+                      const struct journal_record *r, const struct stat *st)
+{
+    int tmp;
+    long margin = jn->resume_ttl >= 86400 ? 3600 : 0;
+    return resumable_for(jn, r, margin) && journal_origin_matches(jn, r) &&
+           (r->kept || !owner_alive(jn, our_name(name, &tmp), st));
+}
+
+/* Walk the directory; fn returns 1 to stop. */
+static void each_entry(struct journal *jn,
+                       int (*fn)(struct journal *jn, const char *name,
+                                 struct journal_record *r,
+                                 const struct stat *st, void *ctx),
+                       void *ctx)
+{
+    int dfd = openat(jn->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    struct dirent *de;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        struct journal_record r;
+        struct stat st;
+        if (load(jn, de->d_name, &r, &st) < 0)
+            continue;
+        int stop = fn(jn, de->d_name, &r, &st, ctx);
+        journal_record_release(&r);
+        if (stop)
+            break;
+    }
+    closedir(d);
+}
+
+struct claim_ctx {
+    const char *bucket, *key;
+    unsigned long long part_size;
+    char *upload_id;
+    size_t n;
+    struct journal_entry *got;
+};
+
+static int claim_one(struct journal *jn, const char *name,
+                     struct journal_record *r, const struct stat *st,
+                     void *ctx)
+{
+    struct claim_ctx *c = ctx;
+    if (strcmp(r->bucket, c->bucket) != 0 || strcmp(r->key, c->key) != 0 ||
+        r->part_size != c->part_size || !claimable(jn, name, r, st))
+        return 0;
+    c->got = rewrite(jn, r, name, false, r->stored, r->size, true);
+    if (c->got)
+        snprintf(c->upload_id, c->n, "%s", r->upload_id);
+    return c->got != NULL;
+}
+
+struct journal_entry *journal_claim(struct journal *jn, const char *bucket,
+                                    const char *key,
+                                    unsigned long long part_size,
+                                    char *upload_id, size_t n)
+{
+    struct claim_ctx c = {bucket, key, part_size, upload_id, n, NULL};
+    if (!jn || !part_size || jn->resume_ttl <= 0 || !n)
+        return NULL;
+    each_entry(jn, claim_one, &c);
+    return c.got;
+}
+
+struct label_ctx {
+    const char *bucket, *label;
+    char *key;
+    size_t n;
+    bool found;
+};
+
+static int label_one(struct journal *jn, const char *name,
+                     struct journal_record *r, const struct stat *st,
+                     void *ctx)
+{
+    struct label_ctx *c = ctx;
+    if (strcmp(r->bucket, c->bucket) != 0 || !r->label[0] ||
+        strcmp(r->label, c->label) != 0 || !claimable(jn, name, r, st))
+        return 0;
+    snprintf(c->key, c->n, "%s", r->key);
+    c->found = true;
+    return 1;
+}
+
+int journal_find_label(struct journal *jn, const char *bucket,
+                       const char *label, char *key, size_t n)
+{
+    struct label_ctx c = {bucket, label, key, n, false};
+    if (!jn || !label || !label[0] || jn->resume_ttl <= 0 || !n)
+        return -1;
+    each_entry(jn, label_one, &c);
+    return c.found ? 0 : -1;
 }

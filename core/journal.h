@@ -48,6 +48,7 @@
 #ifndef AMIFS_CORE_JOURNAL_H
 #define AMIFS_CORE_JOURNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -93,6 +94,13 @@ struct journal_record {
     char *endpoint, *region, *account;
     char *bucket, *key, *upload_id;
     long pid;
+    /* Resume fields (all optional; 0 / "" / false when absent): */
+    char *label;          /* the file's path in the mount ("" unknown) */
+    unsigned long long part_size; /* first part size; 0: not resumable */
+    long long created;    /* when the multipart upload was created */
+    bool kept;            /* kept for resume by a failed copy */
+    unsigned long long stored, size; /* bytes S3 held / the file's size
+                                        when it was kept (size 0: unknown) */
 };
 /* Parse an entry's text (n bytes, not NUL-terminated). 0 with *r filled,
  * or -1 with *why set to a static reason (r then holds nothing). Pure; the
@@ -114,5 +122,62 @@ typedef void (*journal_orphan_fn)(void *ctx, const struct journal_record *r,
  * our own leftover ".PID.XXXXXX.tmp" files of dead daemons. Returns the
  * number of orphans handed to fn. */
 int journal_recover(struct journal *jn, journal_orphan_fn fn, void *ctx);
+
+/* ---- resume (doc/design/resume.md) ----------------------------------------
+ *
+ * A copy that dies from the network (every retry failed) keeps its multipart
+ * upload instead of aborting it, and a daemon killed with -9 leaves its
+ * entries behind; both can be continued by running the same copy again.
+ * "The same copy" is the same origin, bucket, key and first part size (so
+ * the same part schedule): the entry records the part size (and the file's
+ * label for messages), the creation time, and `kept` once a failed copy
+ * gave it up. Parts are NOT journaled: ListParts is the one truth of what S3
+ * holds (a journaled part that S3 lost, or the reverse, cannot mislead).
+ *
+ * An entry is resumable while created + ttl is in the future (ttl: one day
+ * less than the staging bucket's lifecycle rule, `amifs setup`'s 7 days, so
+ * S3 never aborts an upload a copy is continuing). After that the janitor
+ * aborts it (journal_resumable() false in its orphan walk). A claim needs
+ * one more hour of margin, so a claim and the janitor's abort never race.
+ */
+#define JOURNAL_RESUME_TTL_DEFAULT (6L * 24 * 3600)
+
+struct journal_resume {
+    unsigned long long part_size; /* 0: not resumable (journal_add) */
+    const char *label;            /* may be NULL */
+};
+/* journal_add, recording what a resume needs (rs NULL: as journal_add). */
+struct journal_entry *journal_add_resumable(struct journal *jn,
+                                            const char *bucket,
+                                            const char *key,
+                                            const char *upload_id,
+                                            const struct journal_resume *rs);
+/* Seconds a kept upload stays resumable (0: none is: every failed or
+ * orphaned upload is aborted, the behaviour before resume). */
+void journal_set_resume_ttl(struct journal *jn, long seconds);
+long journal_resume_ttl(struct journal *jn);
+/* Is r an upload the janitor must leave for a resume (part size known and
+ * created + ttl still ahead)? */
+bool journal_resumable(struct journal *jn, const struct journal_record *r);
+/* The copy failed from the network and its upload stays in S3: rewrite the
+ * entry with kept=true and the byte counts (stored of size; size 0 when
+ * unknown), then free the handle (as journal_keep). A failed rewrite
+ * leaves the entry as it was (still resumable after this daemon dies). */
+void journal_mark_kept(struct journal *jn, struct journal_entry *e,
+                       unsigned long long stored, unsigned long long size);
+/* Take over a resumable upload of this origin, bucket, key and part size
+ * that a failed copy kept or a dead daemon left: the entry is rewritten as
+ * this daemon's (kept=false, same upload id and creation time), its id
+ * copied to upload_id (n bytes). NULL when there is none. Two claimers of
+ * one entry: exactly one wins (the old name is unlinked once). */
+struct journal_entry *journal_claim(struct journal *jn, const char *bucket,
+                                    const char *key,
+                                    unsigned long long part_size,
+                                    char *upload_id, size_t n);
+/* The key of a resumable upload in `bucket` whose label is `label` (e.g.
+ * imports/NAME, whose staged keys are made fresh per copy), copied to
+ * key (n bytes): 0, or -1 when there is none. Nothing is claimed. */
+int journal_find_label(struct journal *jn, const char *bucket,
+                       const char *label, char *key, size_t n);
 
 #endif

@@ -36,6 +36,7 @@ struct upload_writer {
     size_t held_bytes;
     char why[1024];        /* the failure, one line */
     void *journal;         /* entry, or NULL */
+    void *claimed;         /* resume: the claimed entry until journal_note */
     bool journaled, settled;
 };
 
@@ -72,12 +73,39 @@ static bool transition(struct upload_writer *w, enum uw_state to, int result)
 
 /* ---- the journal ------------------------------------------------------ */
 
+static void journal_note(struct upload_writer *w);
+
+/* The upload failed from the network and stays in S3 for a resume. */
+static void kept(struct upload_writer *w, void *entry)
+{
+    const struct uw_journal_ops *o = w->cfg.journal;
+    uint64_t stored = mpu_bytes_sent(w->mpu);
+    pthread_mutex_lock(&w->mu);
+    uint64_t size = w->hint > w->far ? w->hint : 0;
+    snprintf(w->why, sizeof w->why, "kept for resume: %llu of %s%llu MiB "
+             "stored; cp again to finish (%.600s)",
+             (unsigned long long)(stored >> 20), size ? "" : "at least ",
+             (unsigned long long)((size ? size : w->far) >> 20),
+             w->why[0] ? w->why : "the network failed");
+    pthread_mutex_unlock(&w->mu);
+    aws_log(w->cfg.lg, AWS_LOG_WARN, "%s: %s", w->label, w->why);
+    if (o && o->keep)
+        o->keep(o->ctx, entry, stored, size);
+}
+
 /* The upload has ended for good (DONE, or aborted): settle its entry once.
  * Kept (abort_failed) when S3 did not confirm the abort. */
 static void settle(struct upload_writer *w)
 {
     const struct uw_journal_ops *o = w->cfg.journal;
     char id[256];
+    journal_note(w); /* an upload created by the call that failed */
+    pthread_mutex_lock(&w->mu);
+    void *claimed = w->claimed; /* claimed, but never continued */
+    w->claimed = NULL;
+    pthread_mutex_unlock(&w->mu);
+    if (claimed && o && o->keep)
+        o->keep(o->ctx, claimed, 0, 0); /* still there for the next cp */
     pthread_mutex_lock(&w->mu);
     bool first = !w->settled;
     w->settled = true;
@@ -88,6 +116,10 @@ static void settle(struct upload_writer *w)
     if (!first)
         return;
     mpu_upload_id(w->mpu, id, sizeof id);
+    if (!done && mpu_kept(w->mpu)) {
+        kept(w, entry);
+        return;
+    }
     if (done || !id[0] || mpu_state(w->mpu) == MPU_ABORTED) {
         if (o && o->done && entry)
             o->done(o->ctx, entry);
@@ -100,21 +132,56 @@ static void settle(struct upload_writer *w)
 }
 
 /* Once the multipart upload exists, write it down so that the next mount
- * aborts it if this daemon gets killed. */
+ * aborts (or resumes) it if this daemon gets killed. A resumed upload
+ * keeps the entry it claimed; a claimed one that was gone is dropped. */
 static void journal_note(struct upload_writer *w)
 {
     const struct uw_journal_ops *o = w->cfg.journal;
+    struct mpu_resume_stats rs;
     char id[256];
-    if (w->journaled || !o || !o->add)
-        return;
+    if (!o || __atomic_load_n(&w->journaled, __ATOMIC_ACQUIRE))
+        return; /* the fast path of every write */
     mpu_upload_id(w->mpu, id, sizeof id);
-    if (!id[0])
+    mpu_resume_stats(w->mpu, &rs);
+    /* under mu: settle() (any thread) cannot miss the entry, nor add a
+     * second one beside the writer's */
+    pthread_mutex_lock(&w->mu);
+    if (w->journaled || !id[0]) {
+        pthread_mutex_unlock(&w->mu);
         return;
-    pthread_mutex_lock(&w->mu); /* settle() cannot miss the entry */
-    w->journaled = true;
-    if (!w->settled)
-        w->journal = o->add(o->ctx, w->bucket, w->key, id);
+    }
+    void *claimed = w->claimed;
+    w->claimed = NULL;
+    __atomic_store_n(&w->journaled, true, __ATOMIC_RELEASE);
+    if (claimed && rs.resumed) {
+        w->journal = claimed;
+        claimed = NULL;
+    } else if (!w->settled && o->add) {
+        w->journal = o->add(o->ctx, w->bucket, w->key, id,
+                            mpu_first_part_size(w->mpu), w->label);
+    }
     pthread_mutex_unlock(&w->mu);
+    if (claimed && o->done)
+        o->done(o->ctx, claimed); /* its upload was gone */
+}
+
+/* mpu_options.resume_claim: a kept upload of this key to continue. */
+static int claim(void *ctx, char *upload_id, size_t n)
+{
+    struct upload_writer *w = ctx;
+    const struct uw_journal_ops *o = w->cfg.journal;
+    void *e = o && o->claim ? o->claim(o->ctx, w->bucket, w->key,
+                                       mpu_first_part_size(w->mpu),
+                                       upload_id, n)
+                            : NULL;
+    if (!e)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    w->claimed = e;
+    pthread_mutex_unlock(&w->mu);
+    aws_log(w->cfg.lg, AWS_LOG_INFO, "%s: continuing the upload %s that an "
+            "earlier copy left", w->label, upload_id);
+    return 1;
 }
 
 /* ---- lifetime --------------------------------------------------------- */
@@ -140,6 +207,11 @@ struct upload_writer *uw_new(const struct uw_config *cfg, const char *bucket,
     mo.shared = cfg->shared;
     mo.may_complete = cfg->may_complete;
     mo.may_complete_ctx = cfg->may_complete_ctx;
+    if (cfg->journal && cfg->journal->keep && cfg->journal->claim) {
+        mo.keep_on_network_failure = true;
+        mo.resume_claim = claim;
+        mo.resume_ctx = w;
+    }
     aws_error_clear(&err);
     if (w->bucket && w->key && w->label)
         w->mpu = mpu_new(cfg->client, bucket, key, &mo, &err);
@@ -394,6 +466,18 @@ int uw_truncate(struct upload_writer *w, uint64_t size)
 
 /* ---- the end ---------------------------------------------------------- */
 
+/* A resumed copy says what it did not send again. */
+static void log_resumed(struct upload_writer *w)
+{
+    struct mpu_resume_stats rs;
+    mpu_resume_stats(w->mpu, &rs);
+    if (rs.resumed)
+        aws_log(w->cfg.lg, AWS_LOG_WARN, "%s: resumed: %u parts (%llu MiB) "
+                "were already in S3 and not sent again, %u parts sent",
+                w->label, rs.parts_skipped,
+                (unsigned long long)(rs.bytes_skipped >> 20), rs.parts_sent);
+}
+
 static int complete_locked(struct upload_writer *w, char *etag)
 {
     struct aws_error err;
@@ -417,6 +501,7 @@ static int complete_locked(struct upload_writer *w, char *etag)
     transition(w, UW_DONE, 0);
     pthread_mutex_unlock(&w->mu);
     settle(w);
+    log_resumed(w);
     return 0;
 }
 
@@ -513,4 +598,19 @@ int uw_stat_exit_signal(const char *stat)
     if (end == p || errno || code < 0)
         return -1;
     return (int)(code & 0x7f);
+}
+
+bool uw_kept(struct upload_writer *w)
+{
+    return mpu_kept(w->mpu);
+}
+
+void uw_resume_counts(struct upload_writer *w, unsigned *skipped,
+                      unsigned *sent, uint64_t *bytes_skipped)
+{
+    struct mpu_resume_stats rs;
+    mpu_resume_stats(w->mpu, &rs);
+    *skipped = rs.resumed ? rs.parts_skipped : 0;
+    *sent = rs.resumed ? rs.parts_sent : 0;
+    *bytes_skipped = rs.resumed ? rs.bytes_skipped : 0;
 }

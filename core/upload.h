@@ -45,6 +45,13 @@
  * object is complete or S3 confirmed the abort; when the abort itself
  * failed, ops.abort_failed gets the entry, which must be KEPT (the janitor
  * retries, and the next mount aborts what the journal still lists).
+ * With ops.keep and ops.claim (resume, doc/design/resume.md): a writer
+ * that fails from the network (every retry of a part or of Complete) keeps
+ * its multipart upload and its entry (ops.keep), and a later writer of the
+ * same bucket/key and part size continues it (ops.claim at its first full
+ * part), sending only the parts S3 does not already hold. An abort on
+ * request (uw_abort: a killed writer, rm, unmount) and any other failure
+ * (a refusal, the validator) still abort.
  *
  * Threads. One writer at a time: uw_write, uw_truncate and uw_complete
  * serialize on the writer's own lock (they may wait on the network while
@@ -83,13 +90,29 @@ enum uw_state {
  * (NULL: not recorded; the journal is best effort). */
 struct uw_journal_ops {
     void *ctx;
+    /* part_size: the upload's first part size, label: the writer's label
+     * (both recorded so that the same copy run again can resume it) */
     void *(*add)(void *ctx, const char *bucket, const char *key,
-                 const char *upload_id);
+                 const char *upload_id, size_t part_size, const char *label);
     /* the upload completed, or its abort was confirmed: forget entry */
     void (*done)(void *ctx, void *entry);
     /* AbortMultipartUpload failed: entry must be KEPT; retry later */
     void (*abort_failed)(void *ctx, const char *bucket, const char *key,
                          const char *upload_id, void *entry);
+    /* Resume (doc/design/resume.md); both NULL: failed uploads are
+     * always aborted. keep: the upload failed from the network and stays
+     * in S3 for a resume (stored of size bytes; size 0 unknown): mark the
+     * entry kept (entry may be NULL). claim: a kept upload of this
+     * bucket/key and part size to continue: its entry (the writer's from
+     * now on), id in upload_id (n bytes); NULL: none. */
+    void (*keep)(void *ctx, void *entry, uint64_t stored, uint64_t size);
+    void *(*claim)(void *ctx, const char *bucket, const char *key,
+                   size_t part_size, char *upload_id, size_t n);
+    /* The key of a resumable upload in bucket whose writer had this label
+     * (imports/NAME: staged keys are made fresh per copy, so imports/
+     * finds its key by name before its writer starts): 0, or -1. */
+    int (*find_label)(void *ctx, const char *bucket, const char *label,
+                      char *key, size_t n);
 };
 
 struct uw_config {
@@ -159,6 +182,14 @@ bool uw_wrote(struct upload_writer *w);
 void uw_error_text(struct upload_writer *w, char *out, size_t n);
 /* The multipart upload id ("" before / for a single PUT). */
 void uw_upload_id(struct upload_writer *w, char *out, size_t n);
+/* Resume (doc/design/resume.md). Whether the writer failed from the
+ * network and its upload was kept in S3 (uw_error_text then says "kept for
+ * resume: X of Y MiB stored; cp again to finish"). */
+bool uw_kept(struct upload_writer *w);
+/* A resumed upload: parts S3 already held (not sent again) and parts sent;
+ * 0 when the writer did not resume. The writer logs them at completion. */
+void uw_resume_counts(struct upload_writer *w, unsigned *skipped,
+                      unsigned *sent, uint64_t *bytes_skipped);
 
 /* Pure, exposed for tests: the signal that killed the task whose
  * /proc/<tid>/stat text is `stat` (field 52, exit_code, waitpid-style, is

@@ -79,6 +79,8 @@ struct upload {
                              size hint, no data) until then; 0: not */
     int handles;          /* under b->lock: open handles writing it */
     bool nonzero;         /* under wlock: a non-zero byte was written */
+    bool told_kept;       /* under wlock: .amifs/errors has "kept for
+                             resume" (doc/design/resume.md) */
 };
 
 struct bfile {
@@ -659,6 +661,19 @@ static int write_locked(struct amifs *fs, struct upload *u, const char *buf,
     return rc < 0 ? (int)rc : (int)n;
 }
 
+/* A write or close that failed from the network: the upload was kept
+ * for a resume; say so once in .amifs/errors. wlock held. */
+static int tell_kept(struct amifs *fs, struct upload *u, const char *op,
+                     int rc)
+{
+    char why[1024];
+    if (rc >= 0 || u->told_kept || !uw_kept(u->w))
+        return rc;
+    u->told_kept = true;
+    uw_error_text(u->w, why, sizeof(why));
+    return amifs_refuse(fs, "buckets", u->obj_rel, op, -rc, "%s", why);
+}
+
 int bk_write(struct amifs *fs, const char *rel, const char *buf, size_t n,
              off_t off, struct fuse_file_info *fi)
 {
@@ -676,7 +691,8 @@ int bk_write(struct amifs *fs, const char *rel, const char *buf, size_t n,
         rc = uw_fail(h->up->w, ESPIPE); /* poison: nothing is published */
         amifs_refuse(fs, "buckets", rel, "write", ESPIPE, "%s", why);
     } else {
-        rc = write_locked(fs, h->up, buf, n, (uint64_t)off);
+        rc = tell_kept(fs, h->up, "write",
+                       write_locked(fs, h->up, buf, n, (uint64_t)off));
     }
     pthread_mutex_unlock(&h->up->wlock);
     return rc;
@@ -718,7 +734,7 @@ static int finish_locked(struct amifs *fs, struct upload *u)
 
     if (atomic_load(&u->finished))
         return u->result;
-    rc = uw_complete(u->w, etag);
+    rc = tell_kept(fs, u, "close", uw_complete(u->w, etag));
     if (rc == 0) {
         bk_note_file(fs, u->obj_rel, size, etag);
         memcpy(u->etag, etag, sizeof(u->etag));

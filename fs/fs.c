@@ -717,10 +717,32 @@ static int op_fallocate(const char *path, int mode, off_t off, off_t len,
 /* core/upload.h's journal ops: add → journal_add; done → journal_done;
  * a failed abort → the janitor, which keeps the entry until S3 confirms. */
 static void *jops_add(void *ctx, const char *bucket, const char *key,
-                      const char *upload_id)
+                      const char *upload_id, size_t part_size,
+                      const char *label)
 {
-    return journal_add(((struct amifs *)ctx)->journal, bucket, key,
-                       upload_id);
+    struct journal_resume rs = {part_size, label};
+    return journal_add_resumable(((struct amifs *)ctx)->journal, bucket, key,
+                                 upload_id, &rs);
+}
+
+/* Resume (doc/design/resume.md): a kept upload's entry stays, marked. */
+static void jops_keep(void *ctx, void *entry, uint64_t stored, uint64_t size)
+{
+    journal_mark_kept(((struct amifs *)ctx)->journal, entry, stored, size);
+}
+
+static int jops_find_label(void *ctx, const char *bucket, const char *label,
+                           char *key, size_t n)
+{
+    return journal_find_label(((struct amifs *)ctx)->journal, bucket, label,
+                              key, n);
+}
+
+static void *jops_claim(void *ctx, const char *bucket, const char *key,
+                        size_t part_size, char *upload_id, size_t n)
+{
+    return journal_claim(((struct amifs *)ctx)->journal, bucket, key,
+                         part_size, upload_id, n);
 }
 
 static void jops_done(void *ctx, void *entry)
@@ -748,10 +770,21 @@ static void uploads_start(struct amifs *fs)
     fs->journal = journal_open(NULL, &o, &fs->logger);
     if (fs->journal && fs->account[0]) /* known from the mount-time check */
         journal_set_account(fs->journal, fs->account);
+    if (fs->opts.resume_days_set) /* doc/design/resume.md */
+        journal_set_resume_ttl(fs->journal,
+                               (long)(fs->opts.resume_days * 86400.0));
     fs->janitor = janitor_start(fs->client, fs->journal, &fs->logger);
     fs->jops = (struct uw_journal_ops){.ctx = fs, .add = jops_add,
                                        .done = jops_done,
-                                       .abort_failed = jops_abort_failed};
+                                       .abort_failed = jops_abort_failed,
+                                       .keep = jops_keep,
+                                       .claim = jops_claim,
+                                       .find_label = jops_find_label};
+    if (journal_resume_ttl(fs->journal) <= 0) { /* resume_days=0, none */
+        fs->jops.keep = NULL;
+        fs->jops.claim = NULL;
+        fs->jops.find_label = NULL;
+    }
 }
 
 /* fs->client from the options and the environment (fsops.h). */

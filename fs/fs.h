@@ -109,6 +109,11 @@ struct amifs_opts {
     /* retries (fs/main.c): test aids, 0 = the AWS defaults */
     int retry_base_ms;           /* backoff unit in ms */
     int max_attempts;            /* HTTP attempts per request */
+    /* resume (doc/design/resume.md): days a copy that failed from the
+     * network (or a killed daemon's) keeps its upload for `cp` again;
+     * 0 = never keep (abort at once, as before); unset: 6 */
+    double resume_days;
+    int resume_days_set;
     /* mount-time checks and logging (fs/main.c, core/preflight.h) */
     int lazy_checks;             /* skip the network checks at mount */
     char *log_file;              /* -o log=FILE, or NULL */

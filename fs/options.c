@@ -45,6 +45,8 @@ static const struct fuse_opt main_opts[] = {
     OPT("read_concurrency=%d", read_concurrency, 0),
     OPT("retry_base_ms=%d", retry_base_ms, 0),
     OPT("max_attempts=%d", max_attempts, 0),
+    OPT("resume_days=%lf", resume_days, 0),
+    OPT("resume_days=", resume_days_set, 1),
     OPT("lazy_checks", lazy_checks, 1),
     OPT("log=%s", log_file, 0),
     OPT("core_dumps", core_dumps, 1),
@@ -98,6 +100,8 @@ static const char main_help[] =
     "    -o read_memory=SIZE    read-ahead buffers of all open files (64M)\n"
     "    -o max_attempts=N      HTTP attempts per request (AWS default 3)\n"
     "    -o retry_base_ms=MS    retry backoff unit (1000; for tests)\n"
+    "    -o resume_days=DAYS    a copy that failed from the network keeps its\n"
+    "                           upload this long for `cp` again (6; 0: abort)\n"
     "    -o lazy_checks         mount without checking credentials and bucket\n"
     "                           with AWS first (offline mounts)\n"
     "    -o log=FILE            append the log to FILE (where there is no\n"

@@ -451,7 +451,8 @@ def test_visible_by_name_right_after_close(mount_factory):
 
 def test_endpoint_down_mid_cp_fails_and_leaves_no_upload(mount_factory,
                                                         endpoint, tmp_path):
-    m = mount_factory("max_attempts=2")
+    # resume_days=0: the abort path (a kept upload: tests/test_resume.py)
+    m = mount_factory("max_attempts=2,resume_days=0")
     d = m.workdir("down")
     src = make_file(str(tmp_path / "src"), 48 * MiB, seed=4)
     mark = endpoint.mark()

@@ -270,7 +270,9 @@ class Case:
         reason = mount_fixtures.skip_reason()
         if reason:
             pytest.skip(reason)
-        opts = "part_size=5M,poll_interval=0.3"
+        # resume_days=0: the sweep checks the abort path; a kept upload
+        # (network failure, killed daemon) is tests/test_resume.py's
+        opts = "part_size=5M,poll_interval=0.3,resume_days=0"
         if self.target == "import":
             opts = "bucket=%s/%s,%s" % (self.ep.bucket, self.prefix, opts)
         m = mount_fixtures.Mount(self.ep, self.tmp, opts=opts,

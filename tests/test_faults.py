@@ -101,8 +101,9 @@ def test_uploads_survive_a_flaky_endpoint(endpoint, tmp_path):
 def test_endpoint_down_fails_cp_and_leaves_nothing(endpoint, tmp_path):
     prefix = "down-" + uuid.uuid4().hex[:8]
     src = make_file(str(tmp_path / "mid.bin"), 12 * MiB, prefix)
+    # resume_days=0: the abort path (a kept upload: tests/test_resume.py)
     m = mount_at(endpoint, tmp_path, "part_size=5M,retry_base_ms=10,"
-                 "max_attempts=2,cache_ttl=0")
+                 "max_attempts=2,cache_ttl=0,resume_days=0")
     try:
         d = os.path.join(m.bucket_dir, prefix)
         os.mkdir(d)
@@ -147,7 +148,7 @@ def test_sigkill_in_buckets_then_next_mount_aborts_the_upload(endpoint,
     src = make_file(str(tmp_path / "k.bin"), 40 * MiB, prefix)
     # A private state directory: the journal of this test's daemons only.
     env = {"XDG_STATE_HOME": str(tmp_path / "state")}
-    opts = "part_size=5M,retry_base_ms=20,cache_ttl=0"
+    opts = "part_size=5M,retry_base_ms=20,cache_ttl=0,resume_days=0"
     m = mount_at(endpoint, tmp_path, opts, env=env)
     d = os.path.join(m.bucket_dir, prefix)
     os.mkdir(d)
@@ -184,8 +185,8 @@ def test_sigkill_in_imports_then_next_mount_aborts_the_upload(endpoint,
     prefix = "killi-" + uuid.uuid4().hex[:8]
     raw = good_image(str(tmp_path / "img"), "raw")
     env = {"XDG_STATE_HOME": str(tmp_path / "state")}
-    opts = "bucket=%s/%s,part_size=5M,retry_base_ms=20,cache_ttl=0" % (
-        endpoint.bucket, prefix)
+    opts = ("bucket=%s/%s,part_size=5M,retry_base_ms=20,cache_ttl=0,"
+            "resume_days=0") % (endpoint.bucket, prefix)
     m = mount_at(endpoint, tmp_path, opts, env=env)
     stale = killed_mid_copy(endpoint, m, raw,
                             os.path.join(m.path, "imports", "k.raw"),

@@ -21,7 +21,9 @@ from shared_fixtures import (MiB, good_image, killed_mid_copy,
                          make_file, mount_at, objects, poll,
                          skip_unless_mountable, uploads)
 
-OPTS = "part_size=5M,retry_base_ms=20,cache_ttl=0"
+# resume_days=0: these tests check the abort path (a kept upload, the
+# default for network failures and killed daemons: tests/test_resume.py)
+OPTS = "part_size=5M,retry_base_ms=20,cache_ttl=0,resume_days=0"
 
 
 def state_env(tmp_path):

@@ -194,7 +194,8 @@ class FastServer:
                 os.path.join(self.dir, "data"), "--bucket", self.bucket] + (
                     ["--discard"] if self.discard else [])
         if self.netns:
-            argv = ["ip", "netns", "exec", self.netns] + argv
+            # the netns's network only (wan.Wan.enter: no mount namespace)
+            argv = ["nsenter", "--net=/run/netns/" + self.netns] + argv
         self.proc = subprocess.Popen(argv, stderr=open(
             os.path.join(self.dir, "log"), "ab"))
         end = time.monotonic() + 20
@@ -1174,7 +1175,7 @@ def part_mib(offset):
     return size // MiB
 
 
-ALL_SECTIONS = "0,1,2,3,4,5,6,wan,mem"
+ALL_SECTIONS = "0,1,2,3,4,5,6,wan,resume,mem"
 
 
 def machine():
@@ -1196,7 +1197,8 @@ def parse_args():
         epilog="Sections: 0 server ceiling (curl), 1 write, 2 read, 3 ls -l "
         "of 10,000 keys, 4 status readers during an upload (moto), 5 bad "
         "OVA, 6 validation cost + time to task (moto), wan the shaped-link "
-        "profile (ceiling + write), mem peak RSS while streaming --mem-gib "
+        "profile (ceiling + write), resume a re-copy after a failure at 90 % "
+        "on the shaped link (tests/bench/resume_bench.py), mem peak RSS while streaming --mem-gib "
         "GiB from /dev/zero. Default: all of them.")
     ap.add_argument("--sections", default=ALL_SECTIONS,
                     help="comma list of sections (default %(default)s)")
@@ -1261,8 +1263,8 @@ def main():
     try:
         run_local(a, secs)
         run_moto(a, secs)
-        if "wan" in secs:
-            run_wan(a)
+        if secs & {"wan", "resume"}:
+            run_wan(a, secs)
     finally:
         shutil.rmtree(CTX.work, ignore_errors=True)
     report(a, started, time.monotonic() - t0)
@@ -1309,7 +1311,7 @@ def run_moto(a, secs):
         moto.stop()
 
 
-def run_wan(a):
+def run_wan(a, secs):
     import wan as wanmod
     size = a.wan_mib * MiB
     w = wanmod.Wan(CTX.work, rate=a.wan_rate, delay_ms=a.wan_delay_ms).up()
@@ -1319,8 +1321,13 @@ def run_wan(a):
         rtt = w.rtt(srv)
         extra = " — WAN profile (%s; measured RTT of one small request: " \
             "%s)" % (w.describe(), rtt)
-        section_ceiling(srv, [size], a.wan_repeat, extra, (4, 8, 16))
-        section_write(srv, [size], a.wan_repeat, extra, wide=True)
+        if "wan" in secs:
+            section_ceiling(srv, [size], a.wan_repeat, extra, (4, 8, 16))
+            section_write(srv, [size], a.wan_repeat, extra, wide=True)
+        if "resume" in secs:
+            import resume_bench
+            resume_bench.section(sys.modules[__name__], srv, size,
+                                 a.wan_repeat, extra)
     finally:
         if srv:
             srv.stop()

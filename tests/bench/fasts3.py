@@ -9,7 +9,7 @@ than moto, which keeps objects in memory in one Python process.
 What it does: ListBuckets, Create/Head/Delete bucket, GetBucketLocation,
 PutObject, CopyObject, GetObject (Range), HeadObject, DeleteObject(s),
 ListObjects v1/v2 (prefix, delimiter, pagination), multipart upload (create,
-part, complete, abort, list uploads = empty), and a fake VM Import (ImportImage answers a task id
+part, complete, abort, list parts, list uploads = empty), and a fake VM Import (ImportImage answers a task id
 that stays "pending"; see Handler.ec2). Bodies may be plain,
 HTTP-chunked and/or aws-chunked (STREAMING-* payloads). Each PUT body or part
 is written to its own file under --dir (or dropped with --discard: MD5
@@ -304,6 +304,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                          "policy", "lifecycle", "cors")):
                 return self.error(404, "NoSuchConfiguration", "none")
             return self.list_objects()
+        if "uploadId" in self.q:
+            return self.list_parts()
         return self.get_object()
 
     def do_head_(self):
@@ -461,6 +463,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if old:
             remove(old[0])
         self.send(200, headers={"ETag": '"%s"' % md5})
+
+    def list_parts(self):
+        """ListParts, one page: number, ETag (MD5) and size of each part
+        (the resume bench: amifs skips the parts S3 already holds)."""
+        st = self.server.store
+        with st.lock:
+            up = st.uploads.get(self.q["uploadId"])
+            parts = sorted(up[2].items()) if up else None
+        if parts is None:
+            return self.error(404, "NoSuchUpload", "no such upload")
+        self.send(200, xml_doc("ListPartsResult", "".join(
+            "<Part><PartNumber>%d</PartNumber><ETag>&quot;%s&quot;</ETag>"
+            "<Size>%d</Size></Part>" % (n, md5, seg[1])
+            for n, (seg, md5) in parts) +
+            "<IsTruncated>false</IsTruncated>"))
 
     def complete(self):
         st = self.server.store

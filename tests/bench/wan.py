@@ -94,7 +94,7 @@ class Wan:
         pf = os.path.join(self.work, "proxy.port")
         if os.path.exists(pf):
             os.unlink(pf)           # a stale file would give a dead port
-        argv = ["ip", "netns", "exec", self.ns, sys.executable,
+        argv = self.enter() + [sys.executable,
                 os.path.abspath(__file__), "proxy", "--listen",
                 self.server_ip, "--to", "127.0.0.1:%d" % srv.port,
                 "--delay-ms", str(self.delay_ms), "--port-file", pf]
@@ -130,6 +130,14 @@ class Wan:
         return "%.1f ms (min %.1f, max %.1f, %d HEADs)" % (
             times[len(times) // 2] * 1000, times[0] * 1000, times[-1] * 1000,
             n)
+
+    def enter(self):
+        """The prefix that runs a long-lived process in the namespace's
+        network only. Not `ip netns exec`: that also unshares the mount
+        namespace, whose copy of every FUSE mount of the machine (other
+        runs' tests included) would keep those mounts alive, so their
+        `fusermount3 -u` would not end their daemons until we exit."""
+        return ["nsenter", "--net=/run/netns/" + self.ns]
 
     def down(self):
         if self.proxy and self.proxy.poll() is None:

@@ -54,6 +54,7 @@ import faults as faultmod  # noqa: E402
 import httpserver  # noqa: E402
 import s3fixes  # noqa: E402
 import checksums  # noqa: E402
+import listparts  # noqa: E402
 from awsxml import STATUS_TEXT, Reply  # noqa: E402
 from reqinfo import ReqInfo  # noqa: E402
 from vmimport import ACTIONS as VM_ACTIONS, VmImport  # noqa: E402
@@ -275,7 +276,8 @@ class Endpoint:
                 lock.release()
         status = int(captured["status"].split(" ", 1)[0])
         headers = s3fixes.fix_response_headers(info, captured["headers"])
-        return status, headers, it
+        return listparts.add_checksums(info, auth.account_of(info), status,
+                                       headers, it)
 
     def _send(self, start_response, reply):
         headers = list(reply.headers) + [

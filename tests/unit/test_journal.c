@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -264,6 +265,87 @@ static void test_entries(const char *tmp)
     journal_close(jn);
 }
 
+/* Resume (doc/design/resume.md): the fields round-trip, a live upload is
+ * not claimable until kept, a claim is exclusive, an expired entry is not
+ * resumable, imports/ labels are found. */
+static int count_entries(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "exit $(ls '%s' | grep -c 'json$')", dir);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_resume(const char *tmp)
+{
+    char dir[512], id[64] = "", key[128] = "";
+    struct journal_resume rs = {5u << 20, "imports/web.ova"};
+    struct journal_record r;
+    const char *why;
+
+    snprintf(dir, sizeof(dir), "%s/r", tmp);
+    struct journal *jn = journal_open(dir, &here, &lg);
+    CHECK(jn != NULL);
+    if (!jn)
+        return;
+    struct journal_entry *e =
+        journal_add_resumable(jn, "b", "p/x/web.ova", "UP-R", &rs);
+    CHECK(e != NULL);
+    /* ours and live, not kept: a copy in flight is never claimed */
+    CHECK(journal_claim(jn, "b", "p/x/web.ova", 5u << 20, id, sizeof id) ==
+          NULL);
+    CHECK(journal_find_label(jn, "b", "imports/web.ova", key, sizeof key) <
+          0);
+    journal_mark_kept(jn, e, 3u << 20, 10u << 20);
+    CHECK(count_entries(dir) == 1);
+    CHECK(journal_find_label(jn, "b", "imports/web.ova", key, sizeof key) ==
+          0 && STREQ(key, "p/x/web.ova"), "%s", key);
+    /* another part size or key: not the same copy */
+    CHECK(journal_claim(jn, "b", "p/x/web.ova", 8u << 20, id, sizeof id) ==
+          NULL);
+    CHECK(journal_claim(jn, "b", "p/x/other", 5u << 20, id, sizeof id) ==
+          NULL);
+    e = journal_claim(jn, "b", "p/x/web.ova", 5u << 20, id, sizeof id);
+    CHECK(e != NULL && STREQ(id, "UP-R"), "%s", id);
+    CHECK(count_entries(dir) == 1);
+    /* claimed (live, not kept): a second claim finds nothing */
+    CHECK(journal_claim(jn, "b", "p/x/web.ova", 5u << 20, id, sizeof id) ==
+          NULL);
+    journal_done(jn, e);
+    CHECK(count_entries(dir) == 0);
+
+    /* the fields, and expiry */
+    char text[600];
+    snprintf(text, sizeof(text), "{\"amifs_upload\":1,\"endpoint\":\"e\","
+             "\"region\":\"r\",\"account\":\"\",\"bucket\":\"b\","
+             "\"key\":\"k\",\"upload_id\":\"U\",\"pid\":7,"
+             "\"part_size\":5242880,\"label\":\"buckets/b/k\","
+             "\"created\":%lld,\"kept\":true,\"stored\":1,\"size\":2}",
+             (long long)time(NULL) - 7 * 86400);
+    CHECK(journal_parse(text, strlen(text), &r, &why) == 0, "%s", SHOW(why));
+    CHECK(r.part_size == 5242880 && r.kept && r.stored == 1 &&
+          r.size == 2 && STREQ(r.label, "buckets/b/k"));
+    CHECK(!journal_resumable(jn, &r), "7 days old is past 6");
+    r.created = (long long)time(NULL);
+    CHECK(journal_resumable(jn, &r));
+    journal_set_resume_ttl(jn, 0);
+    CHECK(!journal_resumable(jn, &r), "resume_days=0 keeps nothing");
+    r.part_size = 0;
+    journal_set_resume_ttl(jn, 3600);
+    CHECK(!journal_resumable(jn, &r), "no part size: not resumable");
+    journal_record_release(&r);
+    const char *bad[] = {"\"part_size\":-1", "\"kept\":1",
+                         "\"created\":1.5", "\"label\":3"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "{\"amifs_upload\":1,\"endpoint\":"
+                 "\"e\",\"region\":\"r\",\"account\":\"\",\"bucket\":"
+                 "\"b\",\"key\":\"k\",\"upload_id\":\"U\",\"pid\":7,%s}",
+                 bad[i]);
+        CHECK(journal_parse(text, strlen(text), &r, &why) < 0, "%s", bad[i]);
+    }
+    journal_close(jn);
+}
+
 int main(void)
 {
     char tmp[] = "/tmp/test_journal.XXXXXX";
@@ -275,6 +357,7 @@ int main(void)
     test_parse();
     test_trust(tmp);
     test_entries(tmp);
+    test_resume(tmp);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", tmp);
