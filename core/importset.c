@@ -126,6 +126,8 @@ static void marker_write(struct importset *s)
     cJSON_AddNumberToObject(o, "pid", (double)getpid());
     cJSON_AddStringToObject(o, "name", s->name);
     cJSON_AddStringToObject(o, "bucket", s->env.cfg->bucket);
+    cJSON_AddStringToObject(o, "prefix",
+                            s->env.cfg->prefix ? s->env.cfg->prefix : "");
     for (size_t i = 0; i < s->n; i++)
         if (s->f[i]->job)
             cJSON_AddItemToArray(keys, cJSON_CreateString(
@@ -182,10 +184,13 @@ static void reap_one(const struct importset_env *env, const char *path,
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(o, "name"));
     const char *bucket =
         cJSON_GetStringValue(cJSON_GetObjectItem(o, "bucket"));
+    const char *prefix =
+        cJSON_GetStringValue(cJSON_GetObjectItem(o, "prefix"));
+    const char *mine = env->cfg->prefix ? env->cfg->prefix : "";
     bool dead = cJSON_IsNumber(pid) && pid->valueint > 0 &&
                 kill((pid_t)pid->valueint, 0) != 0 && errno == ESRCH;
-    if (!o || !dead || !name || !bucket || !env->cfg->bucket ||
-        strcmp(bucket, env->cfg->bucket) != 0) {
+    if (!o || !dead || !name || !bucket || !env->cfg->bucket || !prefix ||
+        strcmp(bucket, env->cfg->bucket) != 0 || strcmp(prefix, mine) != 0) {
         cJSON_Delete(o);
         return;
     }
