@@ -37,6 +37,7 @@ struct importset_file {
     size_t dlen[3];
     uint64_t size;
     bool open, closed;
+    bool orphan;                 /* rm'd while open: its handle frees it */
     int result;
     char *err;                   /* why it was refused, once closed */
     time_t mtime;
@@ -932,7 +933,10 @@ static void *worker(void *arg)
         if (s->stop || s->state != SET_OPEN)
             break;
         pthread_mutex_unlock(&s->mu);
-        look(s, true);
+        if (importjob_phase(s->lead) == UPLOAD_CANCELLED)
+            importset_cancel(s); /* rm -r tasks/NAME */
+        else
+            look(s, true);
         pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -977,9 +981,14 @@ int importset_unlink(struct importset *s, const char *file)
         importjob_unref(j);
     }
     if (rc == 0 && !f->open)
-        file_free(f); /* an open one is freed by its handle's release */
-    else if (rc == 0)
-        f->closed = true; /* orphaned: its close only reports */
+        file_free(f);
+    else if (rc == 0) { /* its handle's importset_release frees it */
+        pthread_mutex_lock(&s->mu);
+        f->orphan = true;
+        f->closed = true;
+        f->result = -ECANCELED;
+        pthread_mutex_unlock(&s->mu);
+    }
     if (rc == 0)
         step(s);
     return rc;
@@ -1002,6 +1011,16 @@ int importset_cancel(struct importset *s)
                       "before its import started; uploads aborted, staged "
                       "objects deleted");
     return 0;
+}
+
+void importset_release(struct importset *s, struct importset_file *f)
+{
+    pthread_mutex_lock(&s->mu);
+    bool orphan = f->orphan;
+    f->open = false;
+    pthread_mutex_unlock(&s->mu);
+    if (orphan)
+        file_free(f);
 }
 
 bool importset_started(struct importset *s)

@@ -90,6 +90,9 @@ int importset_truncate(struct importset *s, struct importset_file *f,
 /* The file's close: 0 or -errno (a disk's upload result, a refused OVF
  * or manifest). Later calls return the same. */
 int importset_close(struct importset *s, struct importset_file *f);
+/* The file's handle is gone (after importset_close): a file rm'd while
+ * open is freed now. */
+void importset_release(struct importset *s, struct importset_file *f);
 /* rm FILE: 0, -ENOENT, -EBUSY once the set started. */
 int importset_unlink(struct importset *s, const char *file);
 /* rmdir / rm -r: cancel the whole set (staged objects deleted). 0, or

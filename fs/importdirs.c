@@ -296,6 +296,7 @@ int impdirs_flush(struct impdir_handle *h)
 void impdirs_release(struct impdir_handle *h)
 {
     impdirs_flush(h);
+    importset_release(h->set, h->f);
     free(h->rel);
     free(h);
 }

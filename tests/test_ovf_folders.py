@@ -16,6 +16,7 @@ import sys
 import time
 
 import mount_fixtures
+import pytest
 from shared_fixtures import (kill_dead_mount, poll_until, read, start_mount,
                              uploads, wait_status)
 
@@ -31,9 +32,14 @@ def staged(endpoint, prefix):
             if "/amifs-queue/" not in o["Key"]]
 
 
-def imports_since(endpoint, mark):
+def imports_since(endpoint, mark, prefix):
+    """Accepted ImportImage calls since MARK for disks under PREFIX (other
+    tests share the endpoint)."""
+    tasks = {t.get("client_token"): t for t in endpoint.tasks()}
     return [r for r in endpoint.requests(op="ImportImage", since=mark)
-            if r["status"] == 200]
+            if r["status"] == 200 and r["client_token"] in tasks and
+            all(k.startswith(prefix + "/")
+                for k in tasks[r["client_token"]]["keys"])]
 
 
 def task_of(endpoint, token):
@@ -45,7 +51,7 @@ def check_one_import(endpoint, m, name, mark, disks):
     AMI maps one volume per disk; the staged objects go (cleanup)."""
     final = wait_status(m, name)
     assert final.startswith("completed ami-"), (final, m.log()[-3000:])
-    calls = imports_since(endpoint, mark)
+    calls = imports_since(endpoint, mark, m.prefix)
     assert len(calls) == 1, calls
     task = task_of(endpoint, calls[0]["client_token"])
     assert len(task) == 1, task
@@ -104,7 +110,7 @@ def test_virtualbox_folder_waits_for_its_second_disk(endpoint, tmp_path):
         assert st == ("uploading waiting for web01-disk002.vmdk (1 of 2 "
                       "disks present)\n"), st
         time.sleep(3)  # longer than the settle time: still waiting
-        assert imports_since(endpoint, mark) == []
+        assert imports_since(endpoint, mark, m.prefix) == []
         for name in (f["disks"][1], "web01.mf"):
             subprocess.run(["cp", os.path.join(f["dir"], name), dst],
                            check=True, timeout=60)
@@ -133,7 +139,7 @@ def test_loose_disks_need_an_amifs_json(endpoint, tmp_path):
                              "an amifs.json listing \"Disks\""), st
         assert "(2 disk files present)" in st, st
         time.sleep(3)
-        assert imports_since(endpoint, mark) == []
+        assert imports_since(endpoint, mark, m.prefix) == []
         with open(os.path.join(dst, "amifs.json"), "w") as fh:
             json.dump({"Disks": ["boot.vmdk", "data.vmdk"],
                        "Tags": {"team": "db"}}, fh)
@@ -213,7 +219,7 @@ def test_bad_folders_are_refused_with_nothing_left(endpoint, tmp_path):
             assert "imports/" + name in errors and words in errors, errors
             assert name not in os.listdir(imp)
         time.sleep(3)  # past the settle time: still nothing started
-        assert imports_since(endpoint, mark) == []
+        assert imports_since(endpoint, mark, m.prefix) == []
         poll_until(lambda: staged(endpoint, m.prefix) == [], timeout=20)
         assert uploads(endpoint, m.prefix + "/") == []
     finally:
@@ -260,10 +266,66 @@ def test_killed_mid_folder_leaves_no_half_import(endpoint, tmp_path):
         errors = read(os.path.join(m2.path, ".amifs", "errors"))
         assert "imports/app01" in errors and "daemon stopped" in errors, \
             errors
-        assert imports_since(endpoint, mark) == []
+        assert imports_since(endpoint, mark, m.prefix) == []
     finally:
         endpoint.clear_faults()
         if m.proc is not None:
             m.unmount()
         if m2 is not None:
             m2.unmount()
+
+
+def test_rm_r_of_a_waiting_folder_cancels_it(endpoint, tmp_path):
+    f = mkfolders.make_vbox(str(tmp_path / "src" / "web01"), manifest=None)
+    m = start_mount(endpoint, str(tmp_path))
+    try:
+        mark = endpoint.mark()
+        dst = os.path.join(m.path, "imports", "gone")
+        os.mkdir(dst)
+        for name in (f["ovf"], f["disks"][0]):
+            subprocess.run(["cp", os.path.join(f["dir"], name), dst],
+                           check=True, timeout=60)
+        assert len(staged(endpoint, m.prefix)) == 1
+        subprocess.run(["rm", "-r", dst], check=True, timeout=30)
+        st = read(os.path.join(m.path, "tasks", "gone", "status"))
+        assert st.startswith("cancelled the folder was removed"), st
+        assert staged(endpoint, m.prefix) == []
+        time.sleep(2.5)
+        assert imports_since(endpoint, mark, m.prefix) == []
+    finally:
+        m.unmount()
+
+
+@pytest.mark.full
+def test_a_folder_waits_in_the_quota_queue_and_is_copied(endpoint,
+                                                         tmp_path):
+    """Quota 0 for this prefix: the folder's one ImportImage (two disks)
+    is queued durably, then starts when a slot frees; amifs.json's
+    CopyToRegions copies the AMI."""
+    f = mkfolders.make_vbox(str(tmp_path / "src" / "web01"))
+    with open(os.path.join(f["dir"], "amifs.json"), "w") as fh:
+        json.dump({"CopyToRegions": ["eu-west-1"]}, fh)
+    m = start_mount(endpoint, str(tmp_path))
+    quota = {"import_quota": {"limit": 0, "prefix": m.prefix + "/"}}
+    endpoint._control("POST", "/_amifs/config", quota)
+    try:
+        first = endpoint.mark()
+        r = subprocess.run(["cp", "-r", f["dir"],
+                            os.path.join(m.path, "imports") + "/"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        status = os.path.join(m.path, "tasks", "web01", "status")
+        poll_until(lambda: read(status).startswith("queued 1 of 1"),
+                   timeout=30)
+        mark = endpoint.mark()
+        quota["import_quota"]["limit"] = 2
+        endpoint._control("POST", "/_amifs/config", quota)
+        check_one_import(endpoint, m, "web01", first, f["disks"])
+        assert imports_since(endpoint, mark, m.prefix), \
+            "the queue never started it"
+        poll_until(lambda: "available ami-" in read(os.path.join(
+            m.path, "tasks", "web01", "copies")), timeout=60)
+    finally:
+        endpoint._control("POST", "/_amifs/config", {
+            "import_quota": {"limit": None, "prefix": m.prefix + "/"}})
+        m.unmount()
