@@ -60,8 +60,11 @@ def by_amifs(ep, build, folder, work):
             line = f.read()
         return time.monotonic() - t0, line.strip()
     finally:
+        t1 = time.monotonic()
         subprocess.run(["fusermount3", "-u", mnt])
-        d.wait(30)
+        d.wait(120)
+        print("(amifs exited %.1f s after fusermount3 -u)" %
+              (time.monotonic() - t1), file=sys.stderr)
 
 
 def eject(ovf):
