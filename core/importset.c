@@ -126,6 +126,9 @@ static void marker_write(struct importset *s)
     cJSON *o = cJSON_CreateObject(), *keys = cJSON_AddArrayToObject(o, "keys");
     cJSON_AddNumberToObject(o, "pid", (double)getpid());
     cJSON_AddStringToObject(o, "name", s->name);
+    cJSON_AddStringToObject(o, "dir", s->dir);
+    /* ImportImage is being called: the objects may be a task's now */
+    cJSON_AddBoolToObject(o, "starting", s->state == SET_STARTING);
     cJSON_AddStringToObject(o, "bucket", s->env.cfg->bucket);
     cJSON_AddStringToObject(o, "prefix",
                             s->env.cfg->prefix ? s->env.cfg->prefix : "");
@@ -195,6 +198,20 @@ static void reap_one(const struct importset_env *env, const char *path,
         cJSON_Delete(o);
         return;
     }
+    char why[1024];
+    if (cJSON_IsTrue(cJSON_GetObjectItem(o, "starting"))) {
+        const char *dir = cJSON_GetStringValue(cJSON_GetObjectItem(o, "dir"));
+        snprintf(why, sizeof why, "the daemon stopped while ImportImage was "
+                 "being called for this folder; its staged disks are kept "
+                 "(a task may read them): when no task named %s shows in "
+                 "tasks/, delete s3://%s/%s/ by hand", name, bucket,
+                 dir ? dir : "?");
+        if (env->fail)
+            env->fail(env->ctx, name, why);
+        unlink(path);
+        cJSON_Delete(o);
+        return;
+    }
     size_t n = 0;
     const cJSON *k;
     cJSON_ArrayForEach(k, cJSON_GetObjectItem(o, "keys"))
@@ -206,7 +223,6 @@ static void reap_one(const struct importset_env *env, const char *path,
                              &err) == 0)
             n++;
     }
-    char why[1024];
     snprintf(why, sizeof why, "the daemon stopped while the folder was being "
              "copied; no import was started, its %zu staged disk object(s) "
              "were deleted (an upload in flight is aborted from the upload "
@@ -897,6 +913,7 @@ static void look(struct importset *s, bool may_start)
     double quiet = difftime(time(NULL), s->changed);
     if (open && v == EV_READY && may_start && quiet >= s->env.settle) {
         s->state = SET_STARTING;
+        marker_write(s);
         start(s, p); /* returns with the lock released */
     } else {
         pthread_mutex_unlock(&s->mu);

@@ -40,6 +40,8 @@
  * importset_reap() deletes the staged objects of markers whose daemon is
  * dead (the upload in flight is the upload journal's: its multipart upload
  * is aborted by the janitor) and reports each such set through `fail`.
+ * A marker written while ImportImage was being called ("starting") is
+ * only reported: a task may already read those objects.
  *
  * Threads: every call may come from any FUSE thread; the set's lock is
  * never held across a network call. One worker thread per set waits for
