@@ -322,3 +322,41 @@ def test_a_folder_waits_in_the_quota_queue_and_is_copied(endpoint,
         endpoint._control("POST", "/_amifs/config", {
             "import_quota": {"limit": None, "prefix": m.prefix + "/"}})
         m.unmount()
+
+
+@pytest.mark.full
+def test_killed_inside_import_image_keeps_what_the_task_reads(endpoint,
+                                                              tmp_path):
+    """The daemon dies while ImportImage (both disks) is in flight and EC2
+    started the task: the next mount keeps the staged disks (the task
+    reads them), says so, and the task completes with both disks."""
+    f = mkfolders.make_vbox(str(tmp_path / "src" / "web01"), manifest=None)
+    m = start_mount(endpoint, str(tmp_path))
+    prefix, m2 = m.prefix, None
+    try:
+        endpoint.set_faults([{"service": "ec2", "op": "ImportImage",
+                              "action": "hold", "when": "after"}])
+        r = subprocess.run(["cp", "-r", f["dir"],
+                            os.path.join(m.path, "imports") + "/"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        endpoint.wait_held("ImportImage", 1, timeout=30)
+        kill_dead_mount(m)
+        endpoint.clear_faults()
+        m2 = mount_fixtures.Mount(endpoint, str(tmp_path),
+                                  opts="bucket=%s/%s,poll_interval=0.3" % (
+                                      endpoint.bucket, prefix)).start()
+        errors = read(os.path.join(m2.path, ".amifs", "errors"))
+        assert "imports/web01" in errors and \
+            "while ImportImage was being called" in errors, errors
+        mine = [t for t in endpoint.tasks() if t["keys"] and
+                t["keys"][0].startswith(prefix + "/")]
+        assert len(mine) == 1 and len(mine[0]["keys"]) == 2, mine
+        t, _ = endpoint.wait_task(mine[0]["id"], timeout=120)
+        assert t["status"] == "completed", t
+    finally:
+        endpoint.clear_faults()
+        if m.proc is not None:
+            m.unmount()
+        if m2 is not None:
+            m2.unmount()
