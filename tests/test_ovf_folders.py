@@ -232,6 +232,10 @@ def test_bad_folders_are_refused_with_nothing_left(endpoint, tmp_path):
             errors = read(os.path.join(m.path, ".amifs", "errors"))
             assert "imports/" + name in errors and words in errors, errors
             assert name not in os.listdir(imp)
+        diag = read(os.path.join(m.path, "tasks", "badmf", "diagnosis"))
+        assert "digest in the .mf manifest" in diag, diag
+        diag = read(os.path.join(m.path, "tasks", "twoovf", "diagnosis"))
+        assert "one folder is one VM" in diag, diag
         time.sleep(3)  # past the settle time: still nothing started
         assert imports_since(endpoint, mark, m.prefix) == []
         poll_until(lambda: staged(endpoint, m.prefix) == [], timeout=20)
