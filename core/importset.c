@@ -311,7 +311,8 @@ struct importset *importset_new(const struct importset_env *env,
     return s;
 }
 
-/* Lock held. Abort uploads in flight, delete staged objects. */
+/* Abort uploads in flight, delete staged objects (no lock held: network;
+ * called once the set is no longer OPEN, so s->f no longer changes). */
 static void drop_members(struct importset *s)
 {
     for (size_t i = 0; i < s->n; i++)
