@@ -111,10 +111,19 @@ def test_virtualbox_folder_waits_for_its_second_disk(endpoint, tmp_path):
                       "disks present)\n"), st
         time.sleep(3)  # longer than the settle time: still waiting
         assert imports_since(endpoint, mark, m.prefix) == []
-        for name in (f["disks"][1], "web01.mf"):
+        iso = os.path.join(f["dir"], "guest-additions.iso")
+        with open(iso, "wb") as fh:
+            fh.write(b"CD001" * 1000)
+        for name in (f["disks"][1], "web01.mf", "guest-additions.iso"):
             subprocess.run(["cp", os.path.join(f["dir"], name), dst],
                            check=True, timeout=60)
-        check_one_import(endpoint, m, "web01", mark, f["disks"])
+        img = check_one_import(endpoint, m, "web01", mark, f["disks"])
+        # the ISO that is present is accepted, and not imported as a disk
+        desc = endpoint.aws("ec2", "describe-import-image-tasks")
+        mine = [t for t in desc["ImportImageTasks"]
+                if t.get("ImageId") == img["ImageId"]]
+        assert mine[0]["Description"].endswith(
+            "not imported: guest-additions.iso"), mine
     finally:
         m.unmount()
 
