@@ -1538,6 +1538,10 @@ int importjob_start_set(struct importjob *j, const struct importjob_disk *d,
         import_params_release(&p);
         return fail(j, ENOMEM, "out of memory");
     }
+    if (importjob_phase(j) == UPLOAD_CANCELLED) { /* rm -r won the race */
+        import_params_release(&p);
+        return -ECANCELED;
+    }
     const char *only = register_only(&p);
     int rc = only ? fail(j, EINVAL, "a folder import goes by ImportImage, "
                          "which cannot take %s", only)

@@ -890,7 +890,7 @@ static void start(struct importset *s, struct plan *p)
         importjob_info(s->lead, &in);
         for (size_t i = 0; i < p->n; i++)
             importjob_cancel(p->jobs[i]);
-        if (s->env.fail)
+        if (s->env.fail && rc != -ECANCELED)
             s->env.fail(s->env.ctx, s->name,
                         in.u.detail ? in.u.detail : "ImportImage failed");
         importjob_info_release(&in);

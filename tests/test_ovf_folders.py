@@ -231,6 +231,18 @@ def test_bad_folders_are_refused_with_nothing_left(endpoint, tmp_path):
         st = read(os.path.join(m.path, "tasks", "gone", "status"))
         assert st.startswith("cancelled the folder was removed"), st
         assert not any("/gone/" in k for k in staged(endpoint, m.prefix))
+        # so does rm -r of its task
+        gone = os.path.join(imp, "gone2")
+        os.mkdir(gone)
+        for name in (good["ovf"], good["disks"][0]):
+            subprocess.run(["cp", os.path.join(good["dir"], name), gone],
+                           check=True, timeout=60)
+        subprocess.run(["rm", "-r", os.path.join(m.path, "tasks", "gone2")],
+                       check=True, timeout=30)
+        poll_until(lambda: not any("/gone2/" in k
+                                   for k in staged(endpoint, m.prefix)),
+                   timeout=10)
+        assert "gone2" not in os.listdir(imp)
         for name, _, words in BAD:
             st = poll_until(lambda: read(os.path.join(
                 m.path, "tasks", name, "status")).startswith("failed")
