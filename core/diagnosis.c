@@ -159,6 +159,22 @@ static const struct diagnosis TABLE[] = {
     {"no-partition-table",
      "The raw disk has no MBR or GPT partition table.",
      "Partition the disk (root file system in a partition)."},
+    /* Folder imports (core/importset.h, doc/design/ovf-folders.md) */
+    {"does not match its",
+     "A file of the folder does not match its digest in the .mf manifest: "
+     "the copy is damaged or the manifest is stale.",
+     "Copy the folder again from the export; if it fails again, export "
+     "again (or leave the .mf out)."},
+    {"two OVF descriptors",
+     "The folder holds two .ovf files; one folder is one VM.",
+     "Copy each VM's export into a folder of its own."},
+    {"the daemon stopped while",
+     "amifs stopped while the folder was being copied or started.",
+     "Copy the folder again (see the message for what was kept)."},
+    {"the folder is refused",
+     "The folder's OVF or one of its files was refused (see the message); "
+     "nothing was imported.",
+     "Fix what the message names and copy the folder again."},
     {"invalid ",
      "The file failed amifs' pre-flight validation (see the message).",
      "Run `amifs inspect FILE` locally for details, fix the image, copy it "

@@ -57,6 +57,18 @@ struct importjob {
     /* The guest check before ImportImage (core/importguest.h); NULL until
      * it ran. Immutable once set (under mu). */
     struct guest_report *guest;
+
+    /* A folder import (core/importset.h): a member stages only (its close
+     * never calls ImportImage) and taps its in-order bytes; the set's lead
+     * job carries the ImportImage of every disk (key = the first disk's,
+     * more_keys the others') and the OVF's facts. */
+    bool member;
+    void (*tap)(void *ctx, const void *p, size_t n);
+    void *tap_ctx;
+    char **more_keys;
+    size_t nmore;
+    struct ova_facts *set_facts;
+    char *set_note;
 };
 
 /* The bucket of the job's object: the user's for an adopted one. */
@@ -200,6 +212,11 @@ void importjob_unref(struct importjob *j)
     guest_report_free(j->guest);
     free(j->detail);
     free(j->task_id);
+    for (size_t i = 0; i < j->nmore; i++)
+        free(j->more_keys[i]);
+    free(j->more_keys);
+    free(j->set_facts);
+    free(j->set_note);
     pthread_mutex_destroy(&j->mu);
     free(j);
 }
@@ -310,6 +327,8 @@ static int start_validator(struct importjob *j)
 /* The validator's share of the bytes: held back until the kind is known. */
 static int tee(struct importjob *j, const unsigned char *p, size_t n)
 {
+    if (j->tap)
+        j->tap(j->tap_ctx, p, n);
     if (!j->val) {
         size_t take = SNIFF_LEN - j->headlen;
         if (take > n)
@@ -590,7 +609,10 @@ static int resolve(struct importjob *j, struct import_params *p)
     int rc = import_params_merge(p, &j->params);
     j->import_called = true;
     pthread_mutex_unlock(&j->mu);
-    const struct ova_facts *f = ova_validator_facts(j->val);
+    const struct ova_facts *f = j->val ? ova_validator_facts(j->val)
+                                       : j->set_facts;
+    if (!f)
+        f = &(const struct ova_facts){.os_id = -1};
     if (!p->boot_mode && ova_facts_boot_mode(f))
         ok = (p->boot_mode = strdup(ova_facts_boot_mode(f))) != NULL;
     if (!p->platform && ova_facts_platform(f))
@@ -598,7 +620,9 @@ static int resolve(struct importjob *j, struct import_params *p)
     if (!p->description) {
         struct buf b;
         buf_init(&b, 0);
-        ok = ok && buf_printf(&b, "amifs import of %s", nm) == 0;
+        ok = ok && buf_printf(&b, "amifs import of %s%s%s", nm,
+                              j->set_note ? "; " : "",
+                              j->set_note ? j->set_note : "") == 0;
         p->description = buf_detach(&b);
         if (p->description) /* AWS takes 255; cut on a UTF-8 boundary */
             utf8_cut(p->description, IMPORT_DESCRIPTION_MAX);
@@ -618,19 +642,14 @@ static int resolve(struct importjob *j, struct import_params *p)
     return rc != 0 ? rc : ok ? 0 : -ENOMEM;
 }
 
-/* ImportImage's request for the job; borrows from j, p, disk and token. */
-static void build_request(struct importjob *j, const struct import_params *p,
-                          struct ec2_disk_container *disk, char token[65],
-                          struct ec2_import_params *ip)
+/* ImportImage's request for the job; borrows from p, disks and token. */
+static void build_request(const struct import_params *p,
+                          const struct ec2_disk_container *disks, size_t n,
+                          const char *token, struct ec2_import_params *ip)
 {
-    memset(disk, 0, sizeof *disk);
-    disk->format = ova_kind_format(j->vkind);
-    disk->s3_bucket = obj_bucket(j);
-    disk->s3_key = j->key;
-    import_client_token(obj_bucket(j), j->key, j->etag, token);
     memset(ip, 0, sizeof *ip);
-    ip->disks = disk;
-    ip->ndisks = 1;
+    ip->disks = disks;
+    ip->ndisks = n;
     ip->description = p->description;
     ip->architecture = p->architecture;
     ip->platform = p->platform;
@@ -671,27 +690,38 @@ static int enqueue(struct importjob *j, const struct ec2_import_params *ip)
 }
 
 /* 0 with out filled (started), 1 (queued), or -errno (failed). */
-static int call_import(struct importjob *j, const struct import_params *p,
+static int send_import(struct importjob *j, const struct ec2_import_params *ip,
                        struct ec2_import_task *out)
 {
-    struct ec2_disk_container disk;
-    char token[65];
-    struct ec2_import_params ip;
-    build_request(j, p, &disk, token, &ip);
     struct aws_error err;
     aws_error_clear(&err);
-    if (ec2_import_image(j->cfg->client, &ip, out, &err) == 0 &&
+    if (ec2_import_image(j->cfg->client, ip, out, &err) == 0 &&
         out->import_task_id)
         return 0;
     if (j->cfg->queue &&
         strcmp(err.code, "ResourceCountLimitExceeded") == 0) {
-        int rc = enqueue(j, &ip);
+        int rc = enqueue(j, ip);
         return rc == 0 ? 1 : rc;
     }
     char msg[700];
     aws_error_format(&err, msg, sizeof msg);
     int e = aws_error_errno(&err);
     return fail(j, e ? e : EIO, "ImportImage refused: %s", msg);
+}
+
+static int call_import(struct importjob *j, const struct import_params *p,
+                       struct ec2_import_task *out)
+{
+    struct ec2_disk_container disk;
+    char token[65];
+    struct ec2_import_params ip;
+    memset(&disk, 0, sizeof disk);
+    disk.format = ova_kind_format(j->vkind);
+    disk.s3_bucket = obj_bucket(j);
+    disk.s3_key = j->key;
+    import_client_token(obj_bucket(j), j->key, j->etag, token);
+    build_request(p, &disk, 1, token, &ip);
+    return send_import(j, &ip, out);
 }
 
 /* Put our tags on the cached copy when the answer lacks them, so the
@@ -888,6 +918,24 @@ int importjob_guest_line(struct importjob *j, char *out, size_t n)
     return rc;
 }
 
+/* ImportImage answered task t: the job is STARTED. */
+static void started(struct importjob *j, struct ec2_import_task *t,
+                    const struct import_params *p)
+{
+    char nm[1024];
+    importjob_name(j, nm, sizeof nm);
+    pthread_mutex_lock(&j->mu);
+    replace(&j->task_id, t->import_task_id);
+    j->phase = UPLOAD_STARTED;
+    replace(&j->detail, NULL);
+    j->result = 0;
+    pthread_mutex_unlock(&j->mu);
+    char enm[NAME_ESC_MAX];
+    aws_log(j->cfg->lg, AWS_LOG_INFO, "imports/%s: ImportImage started %s",
+            name_esc(nm, enm, sizeof enm), t->import_task_id);
+    cache_task(j, t, p);
+}
+
 static int start_import(struct importjob *j)
 {
     char nm[1024];
@@ -932,16 +980,7 @@ static int start_import(struct importjob *j)
         import_params_release(&p);
         return rc > 0 ? 0 : rc;
     }
-    pthread_mutex_lock(&j->mu);
-    replace(&j->task_id, t.import_task_id);
-    j->phase = UPLOAD_STARTED;
-    replace(&j->detail, NULL);
-    j->result = 0;
-    pthread_mutex_unlock(&j->mu);
-    char enm[NAME_ESC_MAX];
-    aws_log(j->cfg->lg, AWS_LOG_INFO, "imports/%s: ImportImage started %s",
-            name_esc(nm, enm, sizeof enm), t.import_task_id);
-    cache_task(j, &t, &p);
+    started(j, &t, &p);
     ec2_import_task_release(&t);
     import_params_release(&p);
     return 0;
@@ -1001,7 +1040,7 @@ int importjob_close(struct importjob *j)
         return rc;
     char nm[1024];
     importjob_name(j, nm, sizeof nm);
-    if (!importjob_final_name(nm)) {
+    if (!importjob_final_name(nm) || j->member) {
         set_phase(j, UPLOAD_STAGED, NULL);
         return 0;
     }
@@ -1068,9 +1107,7 @@ static int cancel_queued(struct importjob *j)
     pthread_mutex_unlock(&j->mu);
     if (!still)
         return -EBUSY;
-    struct aws_error err;
-    aws_error_clear(&err);
-    s3_delete_object(j->cfg->client, j->cfg->bucket, j->key, &err);
+    importjob_delete_staged(j);
     return 0;
 }
 
@@ -1476,4 +1513,158 @@ char *importjob_copy_regions(struct importjob *j)
     char *out = r && *r ? strdup(r) : NULL;
     pthread_mutex_unlock(&j->mu);
     return out;
+}
+
+/* ---- folder imports (core/importset.h) ---------------------------------- */
+
+struct importjob *importjob_new_at(const struct import_config *cfg,
+                                   const char *name, const char *key)
+{
+    struct importjob *j = importjob_new(cfg, name);
+    if (!j)
+        return NULL;
+    char *k = strdup(key);
+    if (!k) {
+        importjob_unref(j);
+        return NULL;
+    }
+    free(j->key);
+    j->key = k;
+    return j;
+}
+
+void importjob_member(struct importjob *j,
+                      void (*tap)(void *ctx, const void *p, size_t n),
+                      void *ctx)
+{
+    j->member = true;
+    j->tap = tap;
+    j->tap_ctx = ctx;
+}
+
+const char *importjob_etag(const struct importjob *j)
+{
+    return j->etag;
+}
+
+void importjob_waiting(struct importjob *j, enum upload_phase ph,
+                       const char *detail)
+{
+    set_phase(j, ph, detail);
+}
+
+int importjob_set_failed(struct importjob *j, int err, const char *why)
+{
+    pthread_mutex_lock(&j->mu);
+    j->import_called = true; /* nothing more may start it */
+    pthread_mutex_unlock(&j->mu);
+    return fail(j, err, "%s", why);
+}
+
+/* Record the set's disks on the lead: key = the first disk's object (the
+ * queue and the task find the job by it), more_keys the others'. */
+static int take_keys(struct importjob *j, const struct importjob_disk *d,
+                     size_t n)
+{
+    char **more = n > 1 ? calloc(n - 1, sizeof *more) : NULL;
+    char *first = strdup(d[0].key);
+    bool ok = first && (n < 2 || more);
+    for (size_t i = 1; ok && i < n; i++)
+        ok = (more[i - 1] = strdup(d[i].key)) != NULL;
+    if (!ok) {
+        for (size_t i = 1; more && i < n; i++)
+            free(more[i - 1]);
+        free(more);
+        free(first);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&j->mu);
+    free(j->key);
+    j->key = first;
+    j->more_keys = more;
+    j->nmore = n - 1;
+    pthread_mutex_unlock(&j->mu);
+    return 0;
+}
+
+/* One ClientToken for the whole set: every disk's bucket/key#ETag. */
+static void set_token(struct importjob *j, const struct importjob_disk *d,
+                      size_t n, char token[65])
+{
+    struct buf b;
+    buf_init(&b, 0);
+    for (size_t i = 0; i < n; i++)
+        buf_printf(&b, "%s#%s,", d[i].key, d[i].etag);
+    import_client_token(j->cfg->bucket, buf_cstr(&b), "", token);
+    buf_release(&b);
+}
+
+static int send_set(struct importjob *j, struct import_params *p,
+                    const struct importjob_disk *d, size_t n)
+{
+    struct ec2_disk_container dc[OVA_MAX_DISKS];
+    memset(dc, 0, sizeof dc);
+    for (size_t i = 0; i < n; i++) {
+        dc[i].format = d[i].format;
+        dc[i].s3_bucket = j->cfg->bucket;
+        dc[i].s3_key = d[i].key;
+    }
+    char token[65];
+    set_token(j, d, n, token);
+    struct ec2_import_params ip;
+    build_request(p, dc, n, token, &ip);
+    struct ec2_import_task t;
+    memset(&t, 0, sizeof t);
+    int rc = send_import(j, &ip, &t);
+    if (rc == 0)
+        started(j, &t, p);
+    ec2_import_task_release(&t);
+    return rc > 0 ? 0 : rc;
+}
+
+int importjob_start_set(struct importjob *j, const struct importjob_disk *d,
+                        size_t n, const struct ova_facts *facts,
+                        const char *note)
+{
+    if (n == 0 || n > OVA_MAX_DISKS)
+        return importjob_set_failed(j, EINVAL, "no disk to import");
+    struct ova_facts *f = malloc(sizeof *f);
+    if (!f || take_keys(j, d, n) != 0) {
+        free(f);
+        return importjob_set_failed(j, ENOMEM, "out of memory");
+    }
+    *f = *facts;
+    pthread_mutex_lock(&j->mu);
+    j->set_facts = f;
+    replace(&j->set_note, note);
+    pthread_mutex_unlock(&j->mu);
+    set_phase(j, UPLOAD_FINISHING, "starting ImportImage");
+    struct import_params p;
+    if (resolve(j, &p) != 0) {
+        import_params_release(&p);
+        return fail(j, ENOMEM, "out of memory");
+    }
+    if (importjob_phase(j) == UPLOAD_CANCELLED) { /* rm -r won the race */
+        import_params_release(&p);
+        return -ECANCELED;
+    }
+    const char *only = register_only(&p);
+    int rc = only ? fail(j, EINVAL, "a folder import goes by ImportImage, "
+                         "which cannot take %s", only)
+                  : send_set(j, &p, d, n);
+    import_params_release(&p);
+    return rc;
+}
+
+void importjob_delete_staged(struct importjob *j)
+{
+    struct aws_error err;
+    for (size_t i = 0; i <= j->nmore; i++) {
+        const char *k = i == 0 ? j->key : j->more_keys[i - 1];
+        aws_error_clear(&err);
+        if (s3_delete_object(j->cfg->client, j->cfg->bucket, k, &err) == 0)
+            aws_log(j->cfg->lg, AWS_LOG_INFO, "cleanup: deleted s3://%s/%s",
+                    j->cfg->bucket,
+                    name_esc(k, (char[NAME_ESC_MAX]){0}, NAME_ESC_MAX));
+    }
 }

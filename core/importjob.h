@@ -75,6 +75,7 @@
 
 struct mpu_shared;
 struct importqueue;
+struct ova_facts;
 struct snaproute;
 
 /* Mount-wide settings; strings borrowed (they live as long as the mount).
@@ -273,6 +274,43 @@ int importjob_keep_staged(struct importjob *j);
 /* The regions the completed AMI is copied to ("R1,R2", malloc'd: the
  * file's CopyToRegions, else the mount's), or NULL for none. */
 char *importjob_copy_regions(struct importjob *j);
+
+/* ---- folder imports (core/importset.h drives these) ----
+ * A folder import set is one lead job named after the folder (tasks/NAME)
+ * and one member job per disk file. A member stages only: its close
+ * completes the upload (validated as its name's kind) and leaves it
+ * STAGED; `tap` sees its bytes in order (the manifest digests). The lead
+ * is never written: importjob_waiting sets what its status says until the
+ * set is complete, then importjob_start_set calls ImportImage once with one
+ * DiskContainer per disk, in order (queued like any import when the quota
+ * is full), or importjob_set_failed records why the set was refused. */
+struct importjob_disk {
+    const char *key;    /* the member's staged object (cfg->bucket) */
+    const char *etag;
+    const char *format; /* "VMDK", "VHD", "VHDX", "RAW" */
+};
+/* importjob_new with a given staged key (copied). */
+struct importjob *importjob_new_at(const struct import_config *cfg,
+                                   const char *name, const char *key);
+/* Make j a member (before its first byte). */
+void importjob_member(struct importjob *j,
+                      void (*tap)(void *ctx, const void *p, size_t n),
+                      void *ctx);
+/* The ETag of the completed upload ("" before). */
+const char *importjob_etag(const struct importjob *j);
+/* The lead's phase and status detail while the set waits. */
+void importjob_waiting(struct importjob *j, enum upload_phase ph,
+                       const char *detail);
+/* Refuse the set on its lead (phase FAILED, detail why); returns -err. */
+int importjob_set_failed(struct importjob *j, int err, const char *why);
+/* ImportImage for the set (facts: the OVF's, for BootMode/Platform; note:
+ * appended to the default Description, may be NULL). 0 started or
+ * durably queued, else -errno (the lead FAILED). Blocks. */
+int importjob_start_set(struct importjob *j, const struct importjob_disk *d,
+                        size_t n, const struct ova_facts *facts,
+                        const char *note);
+/* Delete the job's staged object(s) (a set lead: every disk's). */
+void importjob_delete_staged(struct importjob *j);
 
 /* Pure helpers, exposed for unit tests. */
 int importjob_sniff(const unsigned char *head, size_t n); /* an ova_kind */

@@ -158,6 +158,8 @@ static int line_uploading(const struct upload_info *u, struct buf *out)
     char got[32], sent[32];
     status_human_bytes(u->received, got, sizeof got);
     status_human_bytes(u->sent, sent, sizeof sent);
+    if (u->phase == UPLOAD_STAGED && u->detail && *u->detail)
+        return buf_printf(out, "uploading %s\n", u->detail); /* a set */
     if (u->phase == UPLOAD_STAGED)
         return buf_printf(out,
                           "uploading %s staged, complete; waiting for a "

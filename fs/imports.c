@@ -25,6 +25,7 @@
 #include "fs/fs.h"
 #include "fs/buckets_int.h"
 #include "fs/imports.h"
+#include "fs/importdirs.h"
 #include "core/name.h"
 #include "core/snaproute.h"
 #include "core/streamcheck.h"
@@ -53,6 +54,7 @@ struct ihandle {
     bool fresh_rdwr;        /* created so (no O_TRUNC/O_APPEND): closing it
                                empty is qemu-img's create step, no refusal */
     struct streamcheck sc;  /* rdwr: a header that cannot be streamed */
+    struct impdir_handle *dh; /* a file below a folder (fs/importdirs.h) */
 };
 
 static struct fsimport *state(struct amifs *fs)
@@ -194,14 +196,7 @@ static void on_task_end_body(void *ctx, const struct ec2_import_task *t)
         importjob_unref(found);
         return;
     }
-    struct aws_error err;
-    aws_error_clear(&err);
-    if (s3_delete_object(s->cfg.client, importjob_bucket(found),
-                         importjob_key(found), &err) == 0)
-        aws_log(s->cfg.lg, AWS_LOG_INFO, "cleanup: deleted s3://%s/%s",
-                importjob_bucket(found),
-                name_esc(importjob_key(found), (char[NAME_ESC_MAX]){0},
-                         NAME_ESC_MAX));
+    importjob_delete_staged(found); /* a folder set's: every disk */
     importjob_unref(found);
 }
 
@@ -401,6 +396,8 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
         rc = start_queue(s, o);
     if (rc == 0)
         rc = start_copies(s, o);
+    if (rc == 0)
+        rc = impdirs_new(fs, s, &s->dirs); /* folders: fs/importdirs.h */
     if (rc != 0) {
         fsimport_free(s);
         return rc;
@@ -416,6 +413,7 @@ void fsimport_free(struct fsimport *s)
     pthread_rwlock_wrlock(&s->cb_lock); /* no callback runs past this */
     s->closing = true;
     pthread_rwlock_unlock(&s->cb_lock);
+    impdirs_free(s->dirs); /* the folder sets hold jobs: first */
     snaproute_stop(s->routes); /* routes show in the cache: stop first */
     importqueue_free(s->queue); /* its worker calls into the jobs */
     regioncopy_free(s->copies);
@@ -542,6 +540,15 @@ static int job_add(struct fsimport *s, struct importjob *j, const char *name)
     return 0;
 }
 
+int fsimport_register(struct fsimport *s, struct importjob *j,
+                      const char *name)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = job_add(s, j, name);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 /* ---- sidecars (lock held) --------------------------------------------- */
 
 static struct sidecar *sidecar_find(struct fsimport *s, const char *name)
@@ -665,6 +672,8 @@ static int imp_getattr(struct amifs *fs, const char *rel, struct stat *st,
         amifs_stat_dir(fs, st, fs->mount_time);
         return 0;
     }
+    if (impdirs_owns(s->dirs, rel))
+        return impdirs_getattr(fs, s->dirs, rel, st);
     struct importjob *j = fsimport_job(s, rel);
     bool shown = j && fsimport_visible(s, j);
     if (shown)
@@ -685,7 +694,9 @@ static int imp_readdir(struct amifs *fs, const char *rel, void *buf,
 {
     struct fsimport *s = state(fs);
     if (*rel)
-        return -ENOTDIR;
+        return impdirs_owns(s->dirs, rel)
+                   ? impdirs_readdir(s->dirs, rel, buf, filler)
+                   : -ENOTDIR;
     filler(buf, ".", NULL, 0, 0);
     filler(buf, "..", NULL, 0, 0);
     char **names;
@@ -781,9 +792,28 @@ static int new_job(struct fsimport *s, const char *rel,
     return 0;
 }
 
+/* A file below a folder: the set's (fs/importdirs.h). */
+static int create_in_dir(struct amifs *fs, const char *rel,
+                         struct fuse_file_info *fi)
+{
+    struct ihandle *h = handle_new(NULL, NULL);
+    if (!h)
+        return -ENOMEM;
+    int rc = impdirs_create(fs, state(fs)->dirs, rel, &h->dh);
+    if (rc != 0) {
+        free(h);
+        return rc;
+    }
+    h->writer = true;
+    fi->fh = (uint64_t)(uintptr_t)h;
+    return 0;
+}
+
 static int imp_create(struct amifs *fs, const char *rel, mode_t mode,
                       struct fuse_file_info *fi)
 {
+    if (strchr(rel, '/'))
+        return create_in_dir(fs, rel, fi);
     if (!valid_name(rel))
         return -EPERM;
     int bad = refuse_name(fs, rel, "create");
@@ -997,6 +1027,8 @@ static int imp_open(struct amifs *fs, const char *rel,
                     struct fuse_file_info *fi)
 {
     struct fsimport *s = state(fs);
+    if (impdirs_owns(s->dirs, rel)) /* folder files are written once */
+        return strchr(rel, '/') ? -EACCES : -EISDIR;
     if (is_sidecar_name(rel))
         return open_sidecar(s, rel, fi);
     struct importjob *j = fsimport_job(s, rel);
@@ -1114,6 +1146,11 @@ static int imp_write(struct amifs *fs, const char *rel, const char *buf,
                      size_t n, off_t off, struct fuse_file_info *fi)
 {
     struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
+    if (h->dh) {
+        int rc = impdirs_write(h->dh, buf, n, off);
+        h->wrote = h->wrote || rc >= 0;
+        return rc;
+    }
     if (h->job && h->rdwr) {
         int rc = rdwr_write(fs, h, rel, buf, n, off);
         if (rc != 1)
@@ -1229,6 +1266,8 @@ static int imp_flush(struct amifs *fs, const char *rel,
 {
     struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
     int sig;
+    if (h->dh)
+        return h->wrote ? impdirs_flush(h->dh) : 0;
     if (h->job && h->writer && !h->completed &&
         (!h->opener || amifs_caller_process() == h->opener) &&
         (sig = amifs_caller_exit_signal()) > 0)
@@ -1249,6 +1288,12 @@ static int imp_release(struct amifs *fs, const char *rel,
                        struct fuse_file_info *fi)
 {
     struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
+    if (h->dh) {
+        impdirs_release(h->dh);
+        buf_release(&h->sc_data);
+        free(h);
+        return 0;
+    }
     bool last = h->job && h->writer && importjob_writers(h->job, -1) == 0;
     /* Told to stop: nobody will see this close's result; abort. */
     if (h->job && h->writer && !h->completed && atomic_load(&fs->stopping)) {
@@ -1282,6 +1327,8 @@ static int imp_truncate(struct amifs *fs, const char *rel, off_t size,
                         struct fuse_file_info *fi)
 {
     struct ihandle *h = fi ? (struct ihandle *)(uintptr_t)fi->fh : NULL;
+    if (h && h->dh)
+        return impdirs_truncate(h->dh, size);
     if (h && !h->job) {
         if (size != 0)
             return -EINVAL;
@@ -1320,6 +1367,8 @@ void fsimport_forget(struct fsimport *s, struct importjob *j)
 static int imp_unlink(struct amifs *fs, const char *rel)
 {
     struct fsimport *s = state(fs);
+    if (impdirs_owns(s->dirs, rel))
+        return impdirs_unlink(fs, s->dirs, rel);
     struct importjob *j = fsimport_job(s, rel);
     if (j && fsimport_visible(s, j)) {
         bool empty = never_written(j) || importjob_is_restore(j);
@@ -1365,6 +1414,8 @@ static int imp_rename(struct amifs *fs, const char *from, const char *to,
     struct fsimport *s = state(fs);
     if (flags & RENAME_EXCHANGE)
         return -EINVAL;
+    if (strchr(from, '/') || strchr(to, '/') || impdirs_owns(s->dirs, from))
+        return -EXDEV; /* folders: cp -r (doc/design/ovf-folders.md) */
     if (!valid_name(to))
         return -EPERM;
     int bad = refuse_name(fs, to, "rename");
@@ -1440,6 +1491,17 @@ static int imp_getxattr(struct amifs *fs, const char *rel, const char *name,
     return rc;
 }
 
+static int imp_mkdir(struct amifs *fs, const char *rel, mode_t mode)
+{
+    int bad = strchr(rel, '/') ? 0 : refuse_name(fs, rel, "mkdir");
+    return bad < 0 ? bad : impdirs_mkdir(fs, state(fs)->dirs, rel);
+}
+
+static int imp_rmdir(struct amifs *fs, const char *rel)
+{
+    return impdirs_rmdir(fs, state(fs)->dirs, rel);
+}
+
 #define IOPT(t, f, v) {t, offsetof(struct amifs_opts, f), v}
 
 static const struct fuse_opt imports_opts[] = {
@@ -1497,6 +1559,8 @@ const struct folder_ops imports_folder = {
     .fsync = imp_fsync,
     .release = imp_release,
     .truncate = imp_truncate,
+    .mkdir = imp_mkdir,
+    .rmdir = imp_rmdir,
     .unlink = imp_unlink,
     .rename = imp_rename,
     .setxattr = imp_setxattr,

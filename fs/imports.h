@@ -46,6 +46,7 @@ struct fsimport {
     size_t njobs;
     struct sidecar *sidecars;
     size_t nsidecars;
+    struct impdirs *dirs;        /* folders (fs/importdirs.h) */
 };
 
 struct sidecar {
@@ -75,6 +76,12 @@ struct importjob *fsimport_job_temp_for(struct fsimport *s,
 /* Names of every registered job (malloc'd array of malloc'd strings). */
 int fsimport_job_names(struct fsimport *s, char ***names, size_t *n);
 void fsimport_names_free(char **names, size_t n);
+
+/* Register j under name (the lead job of a folder set, fs/importdirs.c),
+ * replacing an ended job of that name; takes the caller's reference.
+ * 0 or -ENOMEM. */
+int fsimport_register(struct fsimport *s, struct importjob *j,
+                      const char *name);
 
 /* Drop job j from the registry (tasks/NAME of a failed upload that was
  * `rm -r`ed, or of a task that was hidden): it no longer answers. */

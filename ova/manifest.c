@@ -36,26 +36,35 @@ static int hexval(int c)
 static int parse_line(struct manifest *m, const char *s, const char *e)
 {
     const char *lp = memchr(s, '(', (size_t)(e - s));
-    const char *rp = NULL;
-    for (const char *q = e; q > s; q--)           /* names may hold ')' */
-        if (q[-1] == ')' && q < e && *q == '=') {
-            rp = q - 1;
+    const char *rp = NULL, *eq = NULL;
+    /* ovftool writes "SHA256(name)= hex", VirtualBox "SHA256 (name) =
+     * hex": a space may stand before '(' and around '=' */
+    for (const char *q = e; q > s; q--) {         /* names may hold ')' */
+        const char *r = q - 1;
+        if (*r != ')' || q >= e)
+            continue;
+        const char *t = q + (*q == ' ' && q + 1 < e);
+        if (*t == '=') {
+            rp = r;
+            eq = t;
             break;
         }
+    }
     if (!lp || !rp || rp <= lp + 1 || (size_t)(rp - lp - 1) >= 256)
         return -1;
+    const char *ae = lp > s && lp[-1] == ' ' ? lp - 1 : lp;
     struct mf_entry *en = &m->e[m->n];
     memset(en, 0, sizeof *en);
     for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++)
-        if ((size_t)(lp - s) == strlen(algs[i].name) &&
-            strncmp(s, algs[i].name, (size_t)(lp - s)) == 0) {
+        if ((size_t)(ae - s) == strlen(algs[i].name) &&
+            strncmp(s, algs[i].name, (size_t)(ae - s)) == 0) {
             en->alg = algs[i].alg;
             en->dlen = algs[i].len;
         }
     if (!en->alg)
         return -1;
     memcpy(en->name, lp + 1, (size_t)(rp - lp - 1));
-    const char *h = rp + 2;
+    const char *h = eq + 1;
     while (h < e && *h == ' ')
         h++;
     if ((size_t)(e - h) != en->dlen * 2)
