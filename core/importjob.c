@@ -409,9 +409,10 @@ static int ensure_writer(struct importjob *j)
     c.tee_ctx = j;
     c.may_complete = j->cfg->may_complete;
     c.may_complete_ctx = j->cfg->may_complete_ctx;
+    c.no_resume = j->member; /* a folder's disk: doc/design/resume.md */
     importjob_name(j, label + 8, sizeof label - 8);
     memcpy(label, "imports/", 8);
-    if (!j->src_bucket)
+    if (!j->src_bucket && !j->member)
         resume_key(j, label);
     struct upload_writer *w = uw_new(&c, j->cfg->bucket, j->key, label);
     if (!w)

@@ -158,7 +158,8 @@ static void journal_note(struct upload_writer *w)
         claimed = NULL;
     } else if (!w->settled && o->add) {
         w->journal = o->add(o->ctx, w->bucket, w->key, id,
-                            mpu_first_part_size(w->mpu), w->label);
+                            w->cfg.no_resume ? 0 : mpu_first_part_size(w->mpu),
+                            w->label);
     }
     pthread_mutex_unlock(&w->mu);
     if (claimed && o->done)
@@ -207,7 +208,8 @@ struct upload_writer *uw_new(const struct uw_config *cfg, const char *bucket,
     mo.shared = cfg->shared;
     mo.may_complete = cfg->may_complete;
     mo.may_complete_ctx = cfg->may_complete_ctx;
-    if (cfg->journal && cfg->journal->keep && cfg->journal->claim) {
+    if (cfg->journal && cfg->journal->keep && cfg->journal->claim &&
+        !cfg->no_resume) {
         mo.keep_on_network_failure = true;
         mo.resume_claim = claim;
         mo.resume_ctx = w;

@@ -137,6 +137,11 @@ struct uw_config {
      * May be NULL. */
     int (*may_complete)(void *ctx);
     void *may_complete_ctx;
+    /* Never resumable (a folder import's disk, core/importset.h: the set
+     * is discarded after a crash, so its parts would be garbage): a failed
+     * upload is aborted and the journal records it with part size 0, so
+     * the next mount's janitor aborts what a dead daemon left. */
+    bool no_resume;
 };
 
 struct upload_writer;
