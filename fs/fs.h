@@ -205,9 +205,6 @@ void amifs_stat_file(const struct amifs *fs, struct stat *st, uint64_t size,
                      time_t mtime, bool writable);
 void amifs_stat_link(const struct amifs *fs, struct stat *st, size_t target_len);
 
-/* A top-level folder module. Any handler may be NULL: the dispatcher then
- * answers ENOENT for lookups below the folder, EROFS/EPERM for changes, and
- * success for chmod/chown/utimens on existing nodes. */
 /* An open directory of a folder with readdir_at: fs/fs.c makes it at
  * opendir and frees it (and its listing) at releasedir. libfuse hands the
  * READDIR calls of one open directory over one at a time. */
@@ -216,6 +213,9 @@ struct amifs_dir {
     struct listing *listing; /* core/listing.h; NULL until offset 0 */
 };
 
+/* A top-level folder module. Any handler may be NULL: the dispatcher then
+ * answers ENOENT for lookups below the folder, EROFS/EPERM for changes, and
+ * success for chmod/chown/utimens on existing nodes. */
 struct folder_ops {
     const char *name; /* "buckets" */
     int (*init)(struct amifs *fs);     /* create state; 0 or -errno */
