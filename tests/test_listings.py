@@ -200,3 +200,13 @@ def test_a_listing_larger_than_one_reply(mount_factory, endpoint, tmp_path):
                 open(os.path.join(d, "during"), "w").close()
     assert sorted(n for n in seen if n != "during") == names
     assert "during" in os.listdir(d)
+
+    # A reader that stops half-way (or is killed) leaves nothing behind:
+    # the next listing is whole.
+    with os.scandir(d) as it:
+        next(it)
+    p = subprocess.Popen(["ls", "-lR", d], stdout=subprocess.DEVNULL)
+    time.sleep(0.05)
+    p.kill()
+    p.wait()
+    assert sorted(os.listdir(d)) == sorted(names + ["during"])
