@@ -188,10 +188,14 @@ def test_a_listing_larger_than_one_reply(mount_factory, endpoint, tmp_path):
         (src / n).write_bytes(b"b" * i)
     endpoint.aws("s3", "cp", "--recursive", "--quiet", str(src),
                  "s3://%s/%s" % (endpoint.bucket, prefix), json=False)
-    for _ in range(2):                       # cold, then warm
-        got = ls_lt(d)
-        assert sorted(got) == names
-        assert all(got[n][1] == i for i, n in enumerate(names))
+    want = {n: ("-", sz, mt) for n, (sz, mt) in
+            s3_state(endpoint, prefix).items()}
+    assert sorted(want) == names
+    assert ls_lt(d) == want                  # cold
+    mark = endpoint.mark()
+    assert ls_lt(d) == want                  # warm: the same, from the cache
+    assert "ListObjectsV2" not in ops_since(endpoint, mark)
+    assert all(want[n][1] == i for i, n in enumerate(names))
     seen = []
     with os.scandir(d) as it:
         for k, e in enumerate(it):
