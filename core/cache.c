@@ -392,9 +392,10 @@ int cache_get_listing(struct cache *c, const char *dir,
         for (size_t i = 0; i < e->names_len && rc == 1;) {
             const char *name = e->names + i;
             size_t nlen = strlen(name);
-            int r = nlen > 255 ? 0
-                               : fn(ctx, name,
-                                    child_attr(c, path, dlen, name, now));
+            int r = 0;
+
+            if (nlen <= 255) /* always: names are at most 255 bytes */
+                r = fn(ctx, name, child_attr(c, path, dlen, name, now));
             if (r < 0)
                 rc = r;
             i += nlen + 1;

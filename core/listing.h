@@ -37,7 +37,8 @@ void listing_free(struct listing *l);
 
 /* Append NAME (copied); `a` NULL when its attributes are not known (the
  * ETag is not kept). 0 or -ENOMEM. */
-int listing_add(struct listing *l, const char *name, const struct cache_attr *a);
+int listing_add(struct listing *l, const char *name,
+                const struct cache_attr *a);
 /* Forget the attributes of the entries named NAME (it is being written:
  * the kernel must ask). */
 void listing_unknown(struct listing *l, const char *name);

@@ -301,12 +301,12 @@ struct dirfill {
     struct amifs *fs;
     const char *dir; /* rel of the directory */
     const char *bucket;
-    struct listing *out;
-    int err;         /* -ENOMEM once an entry could not be added */
+    struct listing *out;        /* what this open directory hands over */
+    int err;                    /* -ENOMEM once an entry could not be added */
     const struct s3_listing *l; /* NULL for a warm listing */
-    size_t plen; /* length of the listed prefix */
-    struct buf names; /* what was shown, kept for warm listings */
-    bool names_short; /* out of memory: keep no names */
+    size_t plen;                /* length of the listed prefix */
+    struct buf names;           /* what was shown, kept for warm listings */
+    bool names_short;           /* out of memory: keep no names */
 };
 
 static void add(struct dirfill *d, const char *name, const struct cache_attr *a)
