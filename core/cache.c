@@ -353,3 +353,55 @@ size_t cache_count(struct cache *c)
     pthread_mutex_unlock(&c->lock);
     return n;
 }
+
+/* The fresh attributes of dir/name (dir is plen bytes of path[]), or NULL. */
+static const struct cache_attr *child_attr(struct cache *c, char *path,
+                                           size_t plen, const char *name,
+                                           double now)
+{
+    size_t nlen = strlen(name), len = plen + (plen ? 1 : 0) + nlen;
+    struct entry **pp;
+
+    if (plen)
+        path[plen] = '/';
+    memcpy(path + len - nlen, name, nlen + 1);
+    pp = find(c, path, len, hash_path(path, len));
+    return *pp && (*pp)->expires > now ? &(*pp)->attr : NULL;
+}
+
+int cache_get_listing(struct cache *c, const char *dir,
+                      int (*fn)(void *ctx, const char *name,
+                                const struct cache_attr *attr),
+                      void *ctx)
+{
+    size_t dlen = strlen(dir);
+    char *path = malloc(dlen + 258); /* "dir/" + a name of <= 255 bytes */
+    struct entry **pp;
+    double now;
+    int rc = 0;
+
+    if (!path)
+        return 0;
+    memcpy(path, dir, dlen + 1);
+    pthread_mutex_lock(&c->lock);
+    now = c->clock.now(c->clock.ctx);
+    pp = find(c, dir, dlen, hash_path(dir, dlen));
+    if (*pp && (*pp)->names && (*pp)->listed_expires > now) {
+        const struct entry *e = *pp;
+        rc = 1;
+        for (size_t i = 0; i < e->names_len && rc == 1;) {
+            const char *name = e->names + i;
+            size_t nlen = strlen(name);
+            int r = 0;
+
+            if (nlen <= 255) /* always: names are at most 255 bytes */
+                r = fn(ctx, name, child_attr(c, path, dlen, name, now));
+            if (r < 0)
+                rc = r;
+            i += nlen + 1;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(path);
+    return rc;
+}

@@ -73,6 +73,16 @@ void cache_put_names(struct cache *c, const char *dir, const char *names,
 /* A malloc'd copy of the kept names of `dir` (*len bytes) while fresh,
  * else NULL. */
 char *cache_get_names(struct cache *c, const char *dir, size_t *len);
+/* A warm listing at once: while the kept names of `dir` are fresh, call
+ * fn(ctx, name, attr) for each of them in order, `attr` what the cache
+ * holds for dir/name (NULL when nothing fresh), all under one hold of
+ * the lock (fn must not call back into the cache), and return 1; else 0
+ * (then fn was not called). fn returns 0, or < 0 to stop: that value is
+ * returned. */
+int cache_get_listing(struct cache *c, const char *dir,
+                      int (*fn)(void *ctx, const char *name,
+                                const struct cache_attr *attr),
+                      void *ctx);
 /* Number of entries held (fresh or not yet swept), for tests. */
 size_t cache_count(struct cache *c);
 

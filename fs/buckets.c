@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/listing.h"
 #include "core/name.h"
 #include "fs/buckets_int.h"
 
@@ -293,22 +294,29 @@ static int bk_getattr(struct amifs *fs, const char *rel, struct stat *st,
 
 /* ---- readdir ------------------------------------------------------------ */
 
+/* A listing is taken once per open directory at offset 0 (core/listing.h)
+ * and handed over by offset, with each entry's attributes, so `ls -l` gets
+ * them with the names (READDIRPLUS) instead of one lookup per name. */
 struct dirfill {
     struct amifs *fs;
     const char *dir; /* rel of the directory */
     const char *bucket;
-    void *buf;
-    fuse_fill_dir_t filler;
-    const struct s3_listing *l;
-    size_t plen; /* length of the listed prefix */
-    struct buf names; /* what was shown, kept for warm listings */
-    bool names_short; /* out of memory: keep no names */
-    const char *warm; /* a warm listing: names kept (NUL-separated) */
-    size_t warm_len;
+    struct listing *out;        /* what this open directory hands over */
+    int err;                    /* -ENOMEM once an entry could not be added */
+    const struct s3_listing *l; /* NULL for a warm listing */
+    size_t plen;                /* length of the listed prefix */
+    struct buf names;           /* what was shown, kept for warm listings */
+    bool names_short;           /* out of memory: keep no names */
 };
 
+static void add(struct dirfill *d, const char *name, const struct cache_attr *a)
+{
+    if (listing_add(d->out, name, a) < 0)
+        d->err = -ENOMEM;
+}
+
 /* Cache what the listing says about the key remainder raw[0..len), shown
- * under its encoded name, and hand that name to FUSE. */
+ * under its encoded name, and list that name. */
 static void emit(struct dirfill *d, const char *raw, size_t len, int flags,
                  const struct cache_attr *a)
 {
@@ -331,15 +339,7 @@ static void emit(struct dirfill *d, const char *raw, size_t len, int flags,
     free(path);
     if (buf_append(&d->names, name, strlen(name) + 1) < 0)
         d->names_short = true;
-    d->filler(d->buf, name, NULL, 0, 0);
-}
-
-static bool in_warm(const struct dirfill *d, const char *name)
-{
-    for (size_t i = 0; i < d->warm_len; i += strlen(d->warm + i) + 1)
-        if (strcmp(d->warm + i, name) == 0)
-            return true;
-    return false;
+    add(d, name, a);
 }
 
 static bool listed_as_prefix(const struct dirfill *d, const char *name,
@@ -353,7 +353,8 @@ static bool listed_as_prefix(const struct dirfill *d, const char *name,
     return false;
 }
 
-/* An upload in flight that no listing shows yet. */
+/* An upload in flight: its size still grows, so the kernel must ask
+ * (bk_getattr answers from the upload); listed once, listing or not. */
 static void emit_upload(void *ctx, const char *name)
 {
     struct dirfill *d = ctx;
@@ -363,16 +364,18 @@ static void emit_upload(void *ctx, const char *name)
 
     if (len <= 0)
         return;
-    if (d->warm) {
-        if (!in_warm(d, name))
-            d->filler(d->buf, name, NULL, 0, 0);
+    if (listing_has(d->out, name)) {
+        listing_unknown(d->out, name);
         return;
     }
-    for (size_t i = 0; i < d->l->nobjects; i++)
-        if (strcmp(d->l->objects[i].key + d->plen, raw) == 0)
+    if (d->l) {
+        for (size_t i = 0; i < d->l->nobjects; i++)
+            if (strcmp(d->l->objects[i].key + d->plen, raw) == 0)
+                return;
+        if (!flags && listed_as_prefix(d, raw, (size_t)len))
             return;
-    if (flags || !listed_as_prefix(d, raw, (size_t)len))
-        d->filler(d->buf, name, NULL, 0, 0);
+    }
+    add(d, name, NULL);
 }
 
 /* A prefix whose name cannot be a directory ("h//", "h/./", "/"): every
@@ -422,77 +425,142 @@ static void fill_listing(struct dirfill *d)
     bk_uploads_in(bk_of(d->fs), d->dir, emit_upload, d);
 }
 
-/* Within cache_ttl, the names of the last complete listing (the mount's
- * own changes drop them at once: core/cache.h), plus uploads in flight.
- * Their attributes are in the cache as long as the names are. */
-static bool fill_warm(struct dirfill *d)
+/* One kept name of a warm listing, with what the cache knows of it. */
+static int warm_add(void *ctx, const char *name, const struct cache_attr *a)
 {
-    size_t len = 0;
-    char *names = cache_get_names(bk_of(d->fs)->cache, d->dir, &len);
+    struct dirfill *d = ctx;
 
-    if (!names)
-        return false;
-    d->warm = names;
-    d->warm_len = len;
-    for (size_t i = 0; i < len; i += strlen(names + i) + 1)
-        d->filler(d->buf, names + i, NULL, 0, 0);
-    bk_uploads_in(bk_of(d->fs), d->dir, emit_upload, d);
-    free(names);
-    return true;
+    if (a && a->kind == CACHE_ABSENT)
+        return 0;
+    return listing_add(d->out, name, a);
 }
 
-static int readdir_buckets(struct amifs *fs, void *buf, fuse_fill_dir_t filler)
+/* Within cache_ttl, the names of the last complete listing (the mount's
+ * own changes drop them at once: core/cache.h) with the attributes the
+ * cache holds for them, plus uploads in flight. */
+static int fill_warm(struct dirfill *d)
 {
-    struct s3_bucket_list l = {0};
-    int rc = load_buckets(fs, &l);
+    int rc = cache_get_listing(bk_of(d->fs)->cache, d->dir, warm_add, d);
 
-    for (size_t i = 0; rc == 0 && i < l.n; i++)
-        filler(buf, l.v[i].name, NULL, 0, 0);
-    s3_bucket_list_release(&l);
+    if (rc == 1)
+        bk_uploads_in(bk_of(d->fs), d->dir, emit_upload, d);
     return rc;
 }
 
-static int bk_readdir(struct amifs *fs, const char *rel, void *buf,
-                      fuse_fill_dir_t filler)
+static int list_buckets(struct amifs *fs, struct dirfill *d)
+{
+    struct s3_bucket_list l = {0};
+    struct cache_attr a;
+    int rc = load_buckets(fs, &l);
+
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        attr_set(&a, CACHE_DIR, 0, l.v[i].created, NULL);
+        add(d, l.v[i].name, &a);
+    }
+    s3_bucket_list_release(&l);
+    return rc < 0 ? rc : d->err;
+}
+
+/* One ListObjectsV2 pass (all pages) of the directory, cached. */
+static int list_cold(struct amifs *fs, const struct bpath *p,
+                     struct dirfill *d)
 {
     struct s3_listing l = {0};
     struct aws_error err;
-    struct bpath p;
-    struct dirfill d = {.fs = fs, .dir = rel, .buf = buf, .filler = filler,
-                        .l = &l};
     char *prefix;
     double t0;
     int rc;
 
-    filler(buf, ".", NULL, 0, 0);
-    filler(buf, "..", NULL, 0, 0);
+    if (asprintf(&prefix, "%s%s", p->key, p->key[0] ? "/" : "") < 0)
+        return -ENOMEM;
+    d->bucket = p->bucket;
+    d->plen = strlen(prefix);
+    d->l = &l;
+    aws_error_clear(&err);
+    t0 = cache_now(bk_of(fs)->cache);
+    rc = s3_list_objects(fs->client, p->bucket, prefix, "/", 0, &l, &err);
+    free(prefix);
+    if (rc < 0)
+        return bk_fail(fs, "ListObjectsV2", d->dir, &err);
+    buf_init(&d->names, (size_t)1 << 30);
+    fill_listing(d);
+    if (d->names_short)
+        cache_put_listed(bk_of(fs)->cache, d->dir);
+    else
+        cache_put_names(bk_of(fs)->cache, d->dir,
+                        d->names.data ? d->names.data : "", d->names.len, t0);
+    buf_release(&d->names);
+    s3_listing_release(&l);
+    return d->err;
+}
+
+/* The entries of directory `rel` into `out`: warm from the cache within
+ * cache_ttl, else listed from S3. */
+static int bk_list(struct amifs *fs, const char *rel, struct listing *out)
+{
+    struct dirfill d = {.fs = fs, .dir = rel, .out = out};
+    struct bpath p;
+    int rc;
+
     if (rel[0] == '\0')
-        return readdir_buckets(fs, buf, filler);
+        return list_buckets(fs, &d);
     if (bpath_parse(rel, &p) < 0)
         return -ENOENT;
     if (p.object_only)
         return -ENOTDIR;
-    if (fill_warm(&d))
-        return 0;
-    if (asprintf(&prefix, "%s%s", p.key, p.key[0] ? "/" : "") < 0)
-        return -ENOMEM;
-    d.bucket = p.bucket;
-    d.plen = strlen(prefix);
-    aws_error_clear(&err);
-    t0 = cache_now(bk_of(fs)->cache);
-    rc = s3_list_objects(fs->client, p.bucket, prefix, "/", 0, &l, &err);
-    free(prefix);
-    if (rc < 0)
-        return bk_fail(fs, "ListObjectsV2", rel, &err);
-    buf_init(&d.names, (size_t)1 << 30);
-    fill_listing(&d);
-    if (d.names_short)
-        cache_put_listed(bk_of(fs)->cache, rel);
-    else
-        cache_put_names(bk_of(fs)->cache, rel,
-                        d.names.data ? d.names.data : "", d.names.len, t0);
-    buf_release(&d.names);
-    s3_listing_release(&l);
+    rc = fill_warm(&d);
+    if (rc != 0)
+        return rc < 0 ? rc : d.err;
+    return list_cold(fs, &p, &d);
+}
+
+/* Hand over the entries from `off` on ("." and ".." are 0 and 1) until
+ * the reply is full; with attributes, the kernel needs no lookup. */
+static void fill_from(struct amifs *fs, const struct listing *l, void *buf,
+                      fuse_fill_dir_t filler, off_t off, bool plus)
+{
+    size_t n = listing_count(l) + 2;
+
+    for (size_t i = (size_t)off; i < n; i++) {
+        struct stat st, *stp = NULL;
+        struct cache_attr a;
+        bool known = false;
+        const char *name = i < 2 ? (i ? ".." : ".")
+                                 : listing_at(l, i - 2, &a, &known);
+
+        if (known) {
+            memset(&st, 0, sizeof(st));
+            if (a.kind == CACHE_DIR)
+                amifs_stat_dir(fs, &st, a.mtime);
+            else
+                amifs_stat_file(fs, &st, a.size, a.mtime, true);
+            stp = &st;
+        }
+        if (filler(buf, name, stp, (off_t)(i + 1),
+                   stp && plus ? FUSE_FILL_DIR_PLUS : 0))
+            break;
+    }
+}
+
+static int bk_readdir_at(struct amifs *fs, const char *rel,
+                         struct amifs_dir *dir, void *buf,
+                         fuse_fill_dir_t filler, off_t off,
+                         enum fuse_readdir_flags flags)
+{
+    if (off < 0)
+        return -EINVAL;
+    if (off == 0 || !dir->listing) { /* opendir, or rewinddir */
+        struct listing *l = listing_new();
+        int rc = l ? bk_list(fs, rel, l) : -ENOMEM;
+        if (rc < 0) {
+            listing_free(l);
+            return rc;
+        }
+        listing_free(dir->listing);
+        dir->listing = l;
+    }
+    fill_from(fs, dir->listing, buf, filler, off,
+              (flags & FUSE_READDIR_PLUS) != 0);
     return 0;
 }
 
@@ -848,7 +916,7 @@ const struct folder_ops buckets_folder = {
     .init = bk_init,
     .destroy = bk_destroy,
     .getattr = bk_getattr,
-    .readdir = bk_readdir,
+    .readdir_at = bk_readdir_at,
     .open = bk_open,
     .create = bk_create_checked,
     .read = bk_read,

@@ -27,6 +27,7 @@
 #include "fs/snapshots.h"
 #include "fs/tasks.h"
 #include "fs/exports.h"
+#include "core/listing.h"
 
 /* A top-level folder: a module (folder_ops: its mount-wide life and
  * options, and its handlers) and/or a folder kind (view.h), whose view of
@@ -407,6 +408,10 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
                       enum fuse_readdir_flags flags)
 {
     ROUTE(path, r);
+    if (!r.kind && r.ops && r.ops->readdir_at && fi && fi->fh)
+        return r.ops->readdir_at(fs, r.rel,
+                                 (struct amifs_dir *)(uintptr_t)fi->fh, buf,
+                                 filler, off, flags);
     if (is_root(&r)) {
         filler(buf, ".", NULL, 0, 0);
         filler(buf, "..", NULL, 0, 0);
@@ -423,6 +428,35 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler,
         return 0;
     }
     return -ENOTDIR;
+}
+
+/* A folder that lists by offset (readdir_at) gets an open directory to
+ * keep its listing in; the others none (fh 0). */
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+    struct amifs *fs = amifs_get();
+    struct route r;
+    struct amifs_dir *d;
+
+    fi->fh = 0;
+    if (route(fs, path, &r) < 0 || r.kind || !r.ops || !r.ops->readdir_at)
+        return 0; /* readdir says what is wrong */
+    d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    fi->fh = (uintptr_t)d;
+    return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi)
+{
+    struct amifs_dir *d = (struct amifs_dir *)(uintptr_t)fi->fh;
+
+    if (d) {
+        listing_free(d->listing);
+        free(d);
+    }
+    return 0;
 }
 
 static int op_readlink(const char *path, char *out, size_t n)
@@ -555,6 +589,16 @@ static bool is_acl_name(const char *name)
     return strncmp(name, "system.posix_acl_", 17) == 0;
 }
 
+/* Namespaces amifs has nothing in (SELinux labels, ACLs): "not supported"
+ * rather than "no such attribute", because `ls -l` then asks once per
+ * mount instead of twice per file (coreutils remembers ENOTSUP per
+ * device), which is two FUSE requests per name (doc/design/perf.md). */
+static bool unsupported_xattr(const char *name)
+{
+    return strncmp(name, "security.", 9) == 0 ||
+           strncmp(name, "system.", 7) == 0;
+}
+
 static int op_setxattr(const char *path, const char *name, const char *value,
                        size_t n, int flags)
 {
@@ -569,6 +613,8 @@ static int op_setxattr(const char *path, const char *name, const char *value,
 static int op_getxattr(const char *path, const char *name, char *value,
                        size_t n)
 {
+    if (unsupported_xattr(name))
+        return -ENOTSUP;
     ROUTE(path, r);
     if (r.ops && r.ops->getxattr && !is_acl_name(name))
         return r.ops->getxattr(fs, r.rel, name, value, n);
@@ -940,6 +986,8 @@ static const struct fuse_operations amifs_ops = {
     .listxattr = op_listxattr,
     .removexattr = op_removexattr,
     .readdir = op_readdir,
+    .opendir = op_opendir,
+    .releasedir = op_releasedir,
     .init = op_init,
     .destroy = op_destroy,
     .create = op_create,

@@ -216,6 +216,14 @@ void amifs_stat_file(const struct amifs *fs, struct stat *st, uint64_t size,
                      time_t mtime, bool writable);
 void amifs_stat_link(const struct amifs *fs, struct stat *st, size_t target_len);
 
+/* An open directory of a folder with readdir_at: fs/fs.c makes it at
+ * opendir and frees it (and its listing) at releasedir. libfuse hands the
+ * READDIR calls of one open directory over one at a time. */
+struct listing;
+struct amifs_dir {
+    struct listing *listing; /* core/listing.h; NULL until offset 0 */
+};
+
 /* A top-level folder module. Any handler may be NULL: the dispatcher then
  * answers ENOENT for lookups below the folder, EROFS/EPERM for changes, and
  * success for chmod/chown/utimens on existing nodes. */
@@ -228,6 +236,15 @@ struct folder_ops {
                    struct fuse_file_info *fi);
     int (*readdir)(struct amifs *fs, const char *rel, void *buf,
                    fuse_fill_dir_t filler);
+    /* readdir by offset, for a folder whose listings are large (buckets/):
+     * `dir` is the open directory (struct amifs_dir); at off 0 the folder
+     * takes a listing into dir->listing, and every call hands over the
+     * entries from `off` on, with their attributes when known (READDIRPLUS
+     * when `flags` asks for it), until `filler` says the reply is full.
+     * When set it is used instead of readdir. */
+    int (*readdir_at)(struct amifs *fs, const char *rel, struct amifs_dir *dir,
+                      void *buf, fuse_fill_dir_t filler, off_t off,
+                      enum fuse_readdir_flags flags);
     int (*readlink)(struct amifs *fs, const char *rel, char *out, size_t n);
     /* symlink(target, rel): target as the caller wrote it (imports/) */
     int (*symlink)(struct amifs *fs, const char *target, const char *rel);

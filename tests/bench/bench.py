@@ -814,6 +814,28 @@ def ls_sample(srv, name, mk):
                   note="; ".join(bad))
 
 
+def cli_ls_sample(srv, exe):
+    """`aws s3 ls` of the prefix twice; it keeps nothing, so "warm" is
+    just the second run."""
+    if not exe:
+        return Sample(note="not installed")
+    out = os.path.join(CTX.work, "ls.out")
+    res = []
+    for _ in ("cold", "warm"):
+        with open(out, "w") as f:
+            r = run([exe, "--endpoint-url", srv.url, "s3", "ls",
+                     "s3://%s/many/" % srv.bucket], srv.env, CTX.ls_timeout,
+                    stdout=f)
+        with open(out) as f:
+            res.append((r, sum(1 for _ in f)))
+    (rc, cc), (rw, cw) = res
+    bad = [r.why() for r in (rc, rw) if r.rc != 0]
+    if cc != CTX.nkeys or cw != CTX.nkeys:
+        bad.append("%d / %d entries" % (cc, cw))
+    return Sample(None if bad else rc.wall, rw.wall if not bad else None,
+                  note="; ".join(bad))
+
+
 def section_ls(srv, repeat, nkeys=10000):
     prefix = "many/"
     CTX.nkeys = nkeys
@@ -833,6 +855,8 @@ def section_ls(srv, repeat, nkeys=10000):
                                 ("s3fs", lambda: s3fs_mount(srv)),
                                 ("rclone mount", lambda: rclone_mount(
                                     srv, "off")))]
+    clients += [("aws s3 ls (pip CLI v1)",
+                 lambda: cli_ls_sample(srv, aws_cli("v1")))]
     aggs = rounds(clients, repeat)
     CTX.results[("ls", srv.kind, nkeys)] = aggs
     ref = aggs[0]
@@ -1399,6 +1423,10 @@ def section_goals():
             if am:
                 _goal(t, "warm ls -l of %d keys ≤ 0.2 s" % n, am.cpu, 0.2,
                       1.0, higher=False, unit=" s")
+            cli = _agg("ls", kind, n, "aws s3 ls (pip")
+            if am and cli:
+                _goal(t, "cold ls -l ≤ 0.8× aws s3 ls", am.tp, cli.tp, 0.8,
+                      higher=False, unit=" s")
             if am and rc:
                 _goal(t, "warm ls -l ≤ rclone's", am.cpu, rc.cpu, 1.0,
                       higher=False, unit=" s")

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/cache.h"
+#include "core/listing.h"
 #include "check.h"
 
 static double fake_now(void *ctx)
@@ -134,6 +135,110 @@ static void test_disabled(void)
     cache_free(c);
 }
 
+struct seen {
+    char names[8][16];
+    struct cache_attr attr[8];
+    int known[8];
+    int n;
+};
+
+static int collect(void *ctx, const char *name, const struct cache_attr *a)
+{
+    struct seen *s = ctx;
+
+    if (s->n >= 8)
+        return -1;
+    snprintf(s->names[s->n], sizeof(s->names[0]), "%s", name);
+    s->known[s->n] = a != NULL;
+    if (a)
+        s->attr[s->n] = *a;
+    s->n++;
+    return 0;
+}
+
+/* A warm listing: the kept names in order, each with the cache's
+ * attributes; own changes drop the names at once; expiry ends it. */
+static void test_warm_listing(void)
+{
+    double now = 10;
+    struct cache_clock clk = {fake_now, &now};
+    struct cache *c = cache_new(5, &clk);
+    struct cache_attr a = file_attr(7, "e1"), d;
+    struct seen s = {0};
+    static const char names[] = "x\0sub\0y";
+
+    memset(&d, 0, sizeof(d));
+    d.kind = CACHE_DIR;
+    CHECK(cache_get_listing(c, "b/d", collect, &s) == 0 && s.n == 0);
+    cache_put(c, "b/d/x", &a);
+    cache_put(c, "b/d/sub", &d);
+    cache_put_names(c, "b/d", names, sizeof(names), now);
+    CHECK(cache_get_listing(c, "b/d", collect, &s) == 1 && s.n == 3);
+    CHECK(strcmp(s.names[0], "x") == 0 && s.known[0] &&
+          s.attr[0].size == 7 && s.attr[0].kind == CACHE_FILE);
+    CHECK(strcmp(s.names[1], "sub") == 0 && s.attr[1].kind == CACHE_DIR);
+    CHECK(strcmp(s.names[2], "y") == 0 && !s.known[2]); /* no entry */
+    /* An overwrite of the same kind keeps the names, new size shows. */
+    a.size = 100;
+    cache_put(c, "b/d/x", &a);
+    s.n = 0;
+    CHECK(cache_get_listing(c, "b/d", collect, &s) == 1 &&
+          s.attr[0].size == 100);
+    /* A stop from fn is handed back. */
+    s.n = 8;
+    CHECK(cache_get_listing(c, "b/d", collect, &s) == -1);
+    /* A new child, or a forgotten one, drops the names. */
+    cache_put(c, "b/d/new", &a);
+    s.n = 0;
+    CHECK(cache_get_listing(c, "b/d", collect, &s) == 0);
+    cache_put_names(c, "b/d", names, sizeof(names), now);
+    cache_forget(c, "b/d/x");
+    CHECK(cache_get_listing(c, "b/d", collect, &s) == 0);
+    /* Expiry counts from the moment the listing was asked for. */
+    cache_put_names(c, "b/d", names, sizeof(names), now - 4);
+    now += 0.5;
+    CHECK(cache_get_listing(c, "b/d", collect, &s) == 1);
+    now += 0.6;
+    s.n = 0;
+    CHECK(cache_get_listing(c, "b/d", collect, &s) == 0 && s.n == 0);
+    /* The bucket list is the directory "". */
+    cache_put(c, "b", &d);
+    cache_put_names(c, "", "b", 2, now);
+    CHECK(cache_get_listing(c, "", collect, &s) == 1 && s.n == 1 &&
+          s.attr[0].kind == CACHE_DIR);
+    cache_free(c);
+}
+
+/* core/listing: entries in order, attributes or not, many names. */
+static void test_listing_entries(void)
+{
+    struct listing *l = listing_new();
+    struct cache_attr a = file_attr(5, "etag"), got;
+    bool known;
+    char name[32];
+
+    CHECK(l && listing_count(l) == 0);
+    CHECK(listing_add(l, "one", &a) == 0 && listing_add(l, "two", NULL) == 0);
+    CHECK(strcmp(listing_at(l, 0, &got, &known), "one") == 0 && known &&
+          got.size == 5 && got.kind == CACHE_FILE && got.etag[0] == '\0');
+    CHECK(strcmp(listing_at(l, 1, &got, &known), "two") == 0 && !known);
+    CHECK(listing_has(l, "two") && !listing_has(l, "three"));
+    listing_unknown(l, "one");
+    listing_at(l, 0, &got, &known);
+    CHECK(!known);
+    for (int i = 0; i < 10000; i++) {
+        snprintf(name, sizeof(name), "k%05d", i);
+        a.size = (uint64_t)i;
+        CHECK(listing_add(l, name, &a) == 0);
+    }
+    CHECK(listing_count(l) == 10002);
+    CHECK(strcmp(listing_at(l, 10001, &got, &known), "k09999") == 0 &&
+          known && got.size == 9999);
+    CHECK(strcmp(listing_at(l, 1, &got, &known), "two") == 0);
+    listing_free(l);
+    listing_free(NULL);
+}
+
 int main(void)
 {
     test_expiry();
@@ -141,5 +246,7 @@ int main(void)
     test_overwrite_kinds();
     test_many();
     test_disabled();
+    test_warm_listing();
+    test_listing_entries();
     return check_exit();
 }
