@@ -76,6 +76,12 @@ class VmImport:
         except ApiError as e:
             return Reply.error("ec2", e.status, e.code, e.message)
 
+    def advance(self, task_id):
+        """Control API: task_id one phase on (tasks.ImportTask.advance)."""
+        with self.lock:
+            task = self.tasks.get(task_id)
+        return task is not None and task.advance()
+
     def summary(self, task_id=None):
         """Plain dicts of every task (or one) for the control API; lets
         tests follow phases without paying for a signed CLI call."""
