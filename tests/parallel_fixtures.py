@@ -20,6 +20,10 @@ $AMIFS_SHARED_TMP; in a serial run it is <basetemp>/shared:
   finished.txt    node ids whose teardown the controller has seen
   passed.txt      node ids that passed (the audit test counts them)
   failed.txt      node ids with a failed report (-x / --maxfail)
+  timeline.tsv    one line a finished test: worker, end (seconds since
+                  the run began), seconds (setup + call + teardown), node
+                  id; with --durations the controller prints each worker's
+                  chain from it (pytest_terminal_summary)
   fuzz/           the background fuzzing's marker and results
                   (tests/fuzz_background.py: it runs in the controller)
 
@@ -167,18 +171,32 @@ def pytest_sessionstart(session):
         os.makedirs(audit, exist_ok=True)
         os.environ["AMIFS_AUDIT_DIR"] = audit
     config.stash[_SUMMARIES] = {}
+    _T0[0] = time.time()
 
 
 def pytest_runtest_logreport(report):
-    """Controller: note finished and passed tests for the audit test."""
+    """Controller: note finished and passed tests for the audit test, and
+    each test's worker, end and length for the timeline."""
     if not hasattr(report, "node"):      # only reports from workers
         return
     if report.when == "call" and report.passed:
         _append("passed.txt", report.nodeid)
     if report.failed:
         _append("failed.txt", report.nodeid)
+    spent = _SPENT.setdefault(report.nodeid, [0.0])
+    spent[0] += report.duration or 0.0
     if report.when not in ("setup", "call"):   # teardown, or a crash
         _append("finished.txt", report.nodeid)
+        gw = getattr(getattr(report.node, "gateway", None), "id", "?")
+        _append("timeline.tsv", "%s\t%.1f\t%.1f\t%s" % (
+            gw, time.time() - _T0[0], _SPENT.pop(report.nodeid)[0],
+            report.nodeid))
+
+
+# The controller's clock for the timeline: the run's start, and each
+# running test's seconds so far (its setup/call reports came already).
+_T0 = [time.time()]
+_SPENT = {}
 
 
 _SUMMARIES = pytest.StashKey[dict]()
@@ -198,6 +216,49 @@ def pytest_terminal_summary(terminalreporter, config):
     for _, ops in sorted(config.stash.get(_SUMMARIES, {}).items()):
         for op in ops:
             getattr(terminalreporter, op[0])(*op[1:])
+    if config.getoption("durations", None) is not None:
+        for line in timeline_summary(_lines_in_order("timeline.tsv")):
+            terminalreporter.write_line(line)
+
+
+def _lines_in_order(name):
+    d = shared_dir()
+    try:
+        with open(os.path.join(d, name)) as f:
+            return [l.rstrip("\n") for l in f]
+    except (OSError, TypeError):
+        return []
+
+
+def timeline_summary(lines, top=4):
+    """Each worker's chain from timeline.tsv lines: its tests, the seconds
+    they took, when its last one ended, and its longest items (a group
+    counts as one item: its tests' seconds added up). The longest chain
+    is the run's critical path; SLOW above is tuned from these."""
+    per = {}
+    for line in lines:
+        try:
+            gw, end, secs, nodeid = line.split("\t", 3)
+            end, secs = float(end), float(secs)
+        except ValueError:
+            continue
+        w = per.setdefault(gw, {"n": 0, "busy": 0.0, "end": 0.0,
+                                "items": {}})
+        w["n"] += 1
+        w["busy"] += secs
+        w["end"] = max(w["end"], end)
+        key = "group " + nodeid.rsplit("@", 1)[1] if "@" in nodeid else \
+            nodeid.split("/")[-1]
+        w["items"][key] = w["items"].get(key, 0.0) + secs
+    out = []
+    if per:
+        out.append("worker chains (tests/parallel_fixtures.py; seconds):")
+    for gw, w in sorted(per.items(), key=lambda kv: -kv[1]["end"]):
+        longest = sorted(w["items"].items(), key=lambda kv: -kv[1])[:top]
+        out.append("  %s: %d tests, %.0f busy, last ended at %.0f; %s" % (
+            gw, w["n"], w["busy"], w["end"],
+            ", ".join("%s %.0f" % kv for kv in longest)))
+    return out
 
 
 # ---- workers ----------------------------------------------------------------
