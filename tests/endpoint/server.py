@@ -20,7 +20,8 @@ is not a valid bucket name so it cannot shadow S3):
                                             release held requests (all
                                             when neither id nor op)
     GET    /_amifs/tasks[?id=ID]            import tasks: id, kind, region,
-                                            status, message, progress, image
+                                            status, message, progress, image,
+                                            tags ({key: value})
     POST   /_amifs/tasks/advance {"id": ID} that task one phase on now
                                             ({"advanced": false} while its
                                             analysis holds it, or ended)

@@ -91,7 +91,10 @@ class VmImport:
         out = []
         for t in tasks:
             status, message, progress = t.state()
+            with t.lock:
+                tags = dict(t.req["tags"])
             out.append({"id": t.id, "kind": t.kind, "region": t.region,
+                        "tags": tags,
                         "status": status, "message": message,
                         "progress": progress, "image_id": t.image_id,
                         "snapshot_ids": list(t.snapshot_ids),
