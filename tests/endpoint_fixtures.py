@@ -235,17 +235,7 @@ class Endpoint:
     def wait_task(self, task_id, timeout=60, poll=0.05):
         """Follow a task until it is completed or deleted. Returns (last
         summary, [(status, message)] in the order seen)."""
-        seen = []
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            t = self.tasks(task_id)[0]
-            state = (t["status"], t["message"])
-            if not seen or seen[-1] != state:
-                seen.append(state)
-            if t["status"] in ("completed", "deleted"):
-                return t, seen
-            time.sleep(poll)
-        raise AssertionError("task %s did not end: %s" % (task_id, seen))
+        return self._follow(task_id, timeout, lambda: time.sleep(poll))
 
     def step_task(self, task_id, timeout=60):
         """Walk a task started with long phases (set_phase_seconds) through
@@ -253,6 +243,13 @@ class Endpoint:
         phase on, and where the analysis holds it, wait for that -- every
         phase is seen however loaded the machine is. Returns (last summary,
         [(status, message)] in the order seen)."""
+        def advance():
+            if not self._control("POST", "/_amifs/tasks/advance",
+                                 {"id": task_id})["advanced"]:
+                time.sleep(0.05)        # held: the analysis is running
+        return self._follow(task_id, timeout, advance)
+
+    def _follow(self, task_id, timeout, between):
         seen = []
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -262,9 +259,7 @@ class Endpoint:
                 seen.append(state)
             if t["status"] in ("completed", "deleted"):
                 return t, seen
-            if not self._control("POST", "/_amifs/tasks/advance",
-                                 {"id": task_id})["advanced"]:
-                time.sleep(0.05)        # held: the analysis is running
+            between()
         raise AssertionError("task %s did not end: %s" % (task_id, seen))
 
     def set_phase_seconds(self, seconds):
