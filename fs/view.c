@@ -94,7 +94,9 @@ int view_aws_fail(struct amifs *fs, const char *folder, const char *what,
 {
     char line[768];
     aws_error_format(err, line, sizeof line);
-    amifs_log(fs, AWS_LOG_ERROR, "%s: %s: %s", folder, what, line);
+    /* the mount's logger itself, as amifs_log() would (a call into fs.c
+     * from here would make fs.c and view.c call each other) */
+    aws_log(&fs->logger, AWS_LOG_ERROR, "%s: %s: %s", folder, what, line);
     int e = aws_error_errno(err);
     return e > 0 ? -e : -EIO;
 }
