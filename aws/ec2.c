@@ -572,13 +572,14 @@ static int snap_tasks_page(const struct xml_node *root, void *out,
 }
 
 int ec2_describe_import_snapshot_tasks(
-    struct aws_client *c, const char *const *ids, size_t nids,
-    struct ec2_import_snapshot_task_list *out, struct aws_error *err)
+    struct aws_client *c, const char *region, const char *const *ids,
+    size_t nids, struct ec2_import_snapshot_task_list *out,
+    struct aws_error *err)
 {
     struct describe_args a = {"ImportTaskId", ids, nids, NULL, NULL,
                               "Filters", NULL, NULL};
     memset(out, 0, sizeof *out);
-    int rc = describe_all(c, NULL, "DescribeImportSnapshotTasks", &a,
+    int rc = describe_all(c, region, "DescribeImportSnapshotTasks", &a,
                           snap_tasks_page, out, err);
     if (rc < 0)
         ec2_import_snapshot_task_list_release(out);

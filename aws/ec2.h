@@ -219,9 +219,12 @@ struct ec2_import_snapshot_task_list {
     struct ec2_import_snapshot_task *v;
     size_t n;
 };
+/* All import-snapshot tasks of the account in `region` (NULL: the
+ * client's), or only `ids`; every page, as for the image tasks above. */
 int ec2_describe_import_snapshot_tasks(
-    struct aws_client *c, const char *const *ids, size_t nids,
-    struct ec2_import_snapshot_task_list *out, struct aws_error *err);
+    struct aws_client *c, const char *region, const char *const *ids,
+    size_t nids, struct ec2_import_snapshot_task_list *out,
+    struct aws_error *err);
 void ec2_import_snapshot_task_list_release(
     struct ec2_import_snapshot_task_list *l);
 

@@ -503,8 +503,8 @@ static int poll_once(struct route *q)
     struct aws_error err;
     aws_error_clear(&err);
     if (ec2_describe_import_snapshot_tasks(
-            q->r->cfg.client, (const char *const *)q->tasks, q->plan.ndisks,
-            &l, &err) != 0)
+            q->r->cfg.client, NULL, (const char *const *)q->tasks,
+            q->plan.ndisks, &l, &err) != 0)
         return 0; /* transient: look again */
     int done = 0, rc = 1;
     double sum = 0;

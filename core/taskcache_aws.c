@@ -7,17 +7,17 @@
 
 /* ---- the real ops ------------------------------------------------------ */
 
-/* The import-snapshot tasks, appended in the image tasks' shape. Only in
- * the client's own region (DescribeImportSnapshotTasks is sent there); a
- * failure leaves the image tasks alone. */
+/* The import-snapshot tasks of the same region (cc->region, NULL: the
+ * client's), appended in the image tasks' shape; a failure leaves the
+ * image tasks alone. */
 static void add_snapshot_tasks(struct taskcache_client *cc,
                                struct ec2_import_task_list *out)
 {
     struct ec2_import_snapshot_task_list l = {NULL, 0};
     struct aws_error err;
     aws_error_clear(&err);
-    if (cc->region || ec2_describe_import_snapshot_tasks(cc->c, NULL, 0, &l,
-                                                         &err) != 0)
+    if (ec2_describe_import_snapshot_tasks(cc->c, cc->region, NULL, 0, &l,
+                                           &err) != 0)
         return;
     struct ec2_import_task *v =
         l.n ? realloc(out->v, (out->n + l.n) * sizeof *v) : NULL;

@@ -148,16 +148,6 @@ static time_t parse_iso(const char *s)
     return timegm(&tm);
 }
 
-static int err_errno(struct amifs *fs, const char *what,
-                     const struct aws_error *err)
-{
-    char line[768];
-    aws_error_format(err, line, sizeof(line));
-    amifs_log(fs, AWS_LOG_ERROR, "amis: %s: %s", what, line);
-    int e = aws_error_errno(err);
-    return e > 0 ? -e : -EIO;
-}
-
 /* The key (tag key, AMI name) of the file name c[0..len) in a listing:
  * core/name.h's tag encoding, so a file created under a name is listed
  * under the same name. -ENOENT for a name no key is listed as. */
@@ -326,7 +316,7 @@ static struct amis_snap *snap_fetch(struct amis_view *v, struct amifs *fs,
     if (ec2_describe_images(v->client, v->region, NULL, 0, &s->list,
                             &err) != 0) {
         free(s);
-        *rc = err_errno(fs, "DescribeImages", &err);
+        *rc = view_aws_fail(fs, "amis", "DescribeImages", &err);
         return NULL;
     }
     s->refs = 1;
@@ -382,8 +372,6 @@ static const struct ec2_image *find_image(const struct amis_snap *s,
     return NULL;
 }
 
-static void fill_encoded(void *buf, fuse_fill_dir_t filler, const char *name);
-
 /* The name by-name/ lists an AMI under: its Name tag (amifs sets it to the
  * imported file's name; the console shows it), else its AMI name (an
  * imported AMI's is "import-ami-…"). */
@@ -423,7 +411,7 @@ static void readdir_byname(const struct amis_snap *s, void *buf,
             seen = o && strcmp(o, nm) == 0;
         }
         if (nm && !seen)
-            fill_encoded(buf, filler, nm);
+            view_fill_name(buf, filler, nm);
     }
 }
 
@@ -511,7 +499,7 @@ static int perms_fetch(struct amifs *fs, struct amis_view *v,
     aws_error_clear(&err);
     if (ec2_describe_launch_permissions(v->client, v->region, im->image_id,
                                         &ids, &err) != 0)
-        return err_errno(fs, "DescribeImageAttribute", &err);
+        return view_aws_fail(fs, "amis", "DescribeImageAttribute", &err);
     buf_init(&b, 0);
     rc = perms_comments(im, &b);
     for (size_t i = 0; rc == 0 && i < ids.n; i++)
@@ -831,23 +819,16 @@ static int amis_readlink(void *self, struct amifs *fs,
     return link_target(v, fs, &p, out, n);
 }
 
-static void fill_encoded(void *buf, fuse_fill_dir_t filler, const char *name)
-{
-    char enc[AMIS_ARG_MAX * 3];
-    if (name && *name && name_tag_encode(name, enc, sizeof(enc)) >= 0)
-        filler(buf, enc, NULL, 0, 0);
-}
-
 static void readdir_tags(struct amis_view *v, const struct ec2_image *im,
                          void *buf, fuse_fill_dir_t filler)
 {
     for (size_t i = 0; i < im->tags.n; i++)
-        fill_encoded(buf, filler, im->tags.v[i].key);
+        view_fill_name(buf, filler, im->tags.v[i].key);
     pthread_mutex_lock(&v->lock);
     for (const struct pending_tag *t = v->pending; t; t = t->next)
         if (strcmp(t->id, im->image_id) == 0 &&
             !ec2_tags_get(&im->tags, t->key))
-            fill_encoded(buf, filler, t->key);
+            view_fill_name(buf, filler, t->key);
     pthread_mutex_unlock(&v->lock);
 }
 
@@ -989,7 +970,7 @@ static int apply_tag(struct amis_view *v, struct amifs *fs, struct amis_fh *fh)
     const char *res[1] = {fh->p.id};
     aws_error_clear(&err);
     rc = ec2_create_tags(v->client, v->region, res, 1, &tags, &err) != 0
-             ? err_errno(fs, "CreateTags", &err)
+             ? view_aws_fail(fs, "amis", "CreateTags", &err)
              : 0;
     free(val);
     if (rc != 0)
@@ -1038,10 +1019,10 @@ static int perms_batches(struct amis_view *v, struct amifs *fs,
         aws_error_clear(&err);
         if (!snap && ec2_modify_launch_permissions(v->client, v->region, id,
                                                    add, rem, &err) != 0)
-            return err_errno(fs, "ModifyImageAttribute", &err);
+            return view_aws_fail(fs, "amis", "ModifyImageAttribute", &err);
         if (snap && ec2_modify_snapshot_create_volume_permissions(
                         v->client, v->region, snap, add, rem, &err) != 0)
-            return err_errno(fs, "ModifySnapshotAttribute", &err);
+            return view_aws_fail(fs, "amis", "ModifySnapshotAttribute", &err);
     }
     return 0;
 }
@@ -1063,7 +1044,7 @@ static int share_snapshots(struct amis_view *v, struct amifs *fs,
     aws_error_clear(&err);
     if (rc == 0 && (add.n || rem.n) &&
         ec2_describe_images(v->client, v->region, ids, 1, &imgs, &err) != 0)
-        rc = err_errno(fs, "DescribeImages", &err);
+        rc = view_aws_fail(fs, "amis", "DescribeImages", &err);
     for (size_t i = 0; rc == 0 && imgs.n && i < imgs.v[0].ndevices; i++) {
         const char *snap = imgs.v[0].devices[i].snapshot_id;
         if (snap)
@@ -1103,7 +1084,7 @@ static int apply_perms(struct amis_view *v, struct amifs *fs,
     aws_error_clear(&err);
     if (rc == 0 && ec2_describe_launch_permissions(v->client, v->region,
                                                    fh->p.id, &have, &err))
-        rc = err_errno(fs, "DescribeImageAttribute", &err);
+        rc = view_aws_fail(fs, "amis", "DescribeImageAttribute", &err);
     if (rc == 0) {
         amis_perms_sort(&have);
         rc = amis_perms_diff(&want, &have, false, &add);
@@ -1531,7 +1512,7 @@ static int unlink_tag(struct amis_view *v, struct amifs *fs,
     const char *res[1] = {p->id};
     aws_error_clear(&err);
     if (ec2_delete_tags(v->client, v->region, res, 1, &tags, &err) != 0)
-        return err_errno(fs, "DeleteTags", &err);
+        return view_aws_fail(fs, "amis", "DeleteTags", &err);
     char kb[NAME_ESC_MAX];
     amifs_log(fs, AWS_LOG_INFO, "amis: %s: tag '%s' deleted", p->id,
               name_esc(p->arg, kb, sizeof(kb)));
@@ -1747,7 +1728,7 @@ static int delete_snapshots(struct amis_view *v, struct amifs *fs,
         }
         aws_error_clear(&err);
         if (ec2_delete_snapshot(v->client, v->region, snap, &err) != 0) {
-            rc = err_errno(fs, "DeleteSnapshot", &err);
+            rc = view_aws_fail(fs, "amis", "DeleteSnapshot", &err);
             continue;
         }
         amifs_log(fs, AWS_LOG_INFO, "amis: %s: snapshot %s deleted",
@@ -1766,7 +1747,7 @@ static int remove_image(struct amis_view *v, struct amifs *fs, const char *id)
 
     aws_error_clear(&err);
     if (ec2_describe_images(v->client, v->region, NULL, 0, &l, &err) != 0)
-        return err_errno(fs, "DescribeImages", &err);
+        return view_aws_fail(fs, "amis", "DescribeImages", &err);
     const struct ec2_image *im = NULL;
     for (size_t i = 0; i < l.n && !im; i++)
         if (strcmp(l.v[i].image_id, id) == 0)
@@ -1774,7 +1755,7 @@ static int remove_image(struct amis_view *v, struct amifs *fs, const char *id)
     if (!im)
         rc = -ENOENT;
     else if (ec2_deregister_image(v->client, v->region, id, &err) != 0)
-        rc = err_errno(fs, "DeregisterImage", &err);
+        rc = view_aws_fail(fs, "amis", "DeregisterImage", &err);
     else {
         amifs_log(fs, AWS_LOG_INFO, "amis: %s deregistered", id);
         rc = delete_snapshots(v, fs, &l, im);

@@ -12,18 +12,9 @@
 
 #include "core/name.h"
 #include "fs/amis_kms.h"
+#include "fs/view.h"
 
 #define KMS_KEYS_MAX 16
-
-static int aws_errno(struct amifs *fs, const char *what,
-                     const struct aws_error *err)
-{
-    char line[768];
-    aws_error_format(err, line, sizeof(line));
-    amifs_log(fs, AWS_LOG_ERROR, "amis: %s: %s", what, line);
-    int e = aws_error_errno(err);
-    return e > 0 ? -e : -EIO;
-}
 
 int amis_kms_resolve(struct amifs *fs, struct aws_client *c,
                      const char *region, const char *key, const char *what,
@@ -35,7 +26,7 @@ int amis_kms_resolve(struct amifs *fs, struct aws_client *c,
     if (kms_describe_key(c, region, key, out, &err) != 0) {
         int e = aws_error_errno(&err);
         if (e != ENOENT && e != EINVAL)
-            return aws_errno(fs, "DescribeKey", &err);
+            return view_aws_fail(fs, "amis", "DescribeKey", &err);
         aws_error_format(&err, line, sizeof(line));
         return amifs_refuse(fs, NULL, what, "mkdir", EINVAL,
                             "no usable KMS key '%s' in %s (%s); nothing "
@@ -73,7 +64,7 @@ static int image_snapshots(struct amifs *fs, struct aws_client *c,
     *n = 0;
     aws_error_clear(&err);
     if (ec2_describe_images(c, region, one, 1, imgs, &err) != 0)
-        return aws_errno(fs, "DescribeImages", &err);
+        return view_aws_fail(fs, "amis", "DescribeImages", &err);
     for (size_t i = 0; imgs->n && i < imgs->v[0].ndevices && *n < max; i++)
         if (imgs->v[0].devices[i].snapshot_id)
             ids[(*n)++] = imgs->v[0].devices[i].snapshot_id;
@@ -87,7 +78,7 @@ static int describe_snaps(struct amifs *fs, struct aws_client *c,
     struct aws_error err;
     aws_error_clear(&err);
     if (ec2_describe_snapshots(c, region, ids, n, out, &err) != 0)
-        return aws_errno(fs, "DescribeSnapshots", &err);
+        return view_aws_fail(fs, "amis", "DescribeSnapshots", &err);
     return 0;
 }
 
@@ -296,7 +287,7 @@ static int classify_key(struct amifs *fs, struct aws_client *c,
     }
     aws_error_clear(&err);
     if (kms_describe_key(c, region, kid, &key, &err) != 0)
-        return aws_errno(fs, "DescribeKey", &err);
+        return view_aws_fail(fs, "amis", "DescribeKey", &err);
     bool seen = false;
     for (size_t i = 0; i < k->n; i++)
         seen = seen || strcmp(k->arn[i], key.arn) == 0;
@@ -348,7 +339,7 @@ static int grant_all(struct amifs *fs, struct aws_client *c,
         if (kms_create_grant(c, region, key_arn, grantee, ops,
                              sizeof(ops) / sizeof(ops[0]), name, NULL,
                              &err) != 0)
-            return aws_errno(fs, "CreateGrant", &err);
+            return view_aws_fail(fs, "amis", "CreateGrant", &err);
         amifs_log(fs, AWS_LOG_INFO, "amis: KMS key %s: grant for %s created",
                   key_arn, add->v[i]);
     }
@@ -367,7 +358,7 @@ static int policy_gaps(struct amifs *fs, struct aws_client *c,
     int rc = 0;
     aws_error_clear(&err);
     if (kms_get_key_policy(c, region, key_arn, &policy, &err) != 0)
-        return aws_errno(fs, "GetKeyPolicy", &err);
+        return view_aws_fail(fs, "amis", "GetKeyPolicy", &err);
     for (size_t i = 0; rc == 0 && i < add->n; i++) {
         if (strcmp(add->v[i], "all") == 0 ||
             strncmp(add->v[i], "arn:", 4) == 0 ||
@@ -523,7 +514,7 @@ static int copy_send(struct amifs *fs, const struct amis_copy *c,
                                  key ? key->arn : NULL};
     aws_error_clear(&err);
     if (ec2_copy_image_ex(c->client, &cp, new_id, n, &err) != 0)
-        return aws_errno(fs, "CopyImage", &err);
+        return view_aws_fail(fs, "amis", "CopyImage", &err);
     amifs_log(fs, AWS_LOG_INFO, "amis: %s: copy to %s%s%s started: %s",
               c->src_id, t->region, key ? " encrypted with " : "",
               key ? key->arn : "", new_id);

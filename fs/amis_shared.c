@@ -106,14 +106,8 @@ static int sh_refresh(struct amis_shared *sh, struct amifs *fs)
     if (fresh)
         return 0;
     aws_error_clear(&err);
-    if (ec2_describe_images_shared(sh->client, sh->region, &l, &err) != 0) {
-        char line[512];
-        aws_error_format(&err, line, sizeof(line));
-        amifs_log(fs, AWS_LOG_ERROR, "amis/shared: DescribeImages: %s",
-                  line);
-        int e = aws_error_errno(&err);
-        return e > 0 ? -e : -EIO;
-    }
+    if (ec2_describe_images_shared(sh->client, sh->region, &l, &err) != 0)
+        return view_aws_fail(fs, "amis/shared", "DescribeImages", &err);
     pthread_mutex_lock(&sh->lock);
     old = sh->list;
     sh->list = l;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "aws/ec2_export.h"
+#include "fs/view.h"
 
 bool amis_store_file(const char *file, size_t len)
 {
@@ -74,14 +75,8 @@ int amis_store_render(struct amifs *fs, struct aws_client *c,
     int rc = ec2_describe_store_image_task(c, region, ami, &t, &err);
     if (rc == 1)
         return -ENOENT;
-    if (rc != 0) {
-        char line[768];
-        aws_error_format(&err, line, sizeof line);
-        amifs_log(fs, AWS_LOG_ERROR, "amis: DescribeStoreImageTasks: %s",
-                  line);
-        int e = aws_error_errno(&err);
-        return e > 0 ? -e : -EIO;
-    }
+    if (rc != 0)
+        return view_aws_fail(fs, "amis", "DescribeStoreImageTasks", &err);
     if (strcmp(file, "status") == 0)
         return render_status(&t, out);
     return buf_printf(out, "%d\n", strcmp(t.state, "Completed") == 0 ? 100

@@ -65,14 +65,9 @@ static int refresh(struct xview *v, struct amifs *fs, bool force)
     struct aws_error err;
     aws_error_clear(&err);
     if (ec2_describe_export_image_tasks(v->client, v->region, NULL, 0, &l,
-                                        &err) != 0) {
-        char line[768];
-        aws_error_format(&err, line, sizeof line);
-        amifs_log(fs, AWS_LOG_ERROR, "exports: DescribeExportImageTasks: %s",
-                  line);
-        int e = aws_error_errno(&err);
-        return e > 0 ? -e : -EIO;
-    }
+                                        &err) != 0)
+        return view_aws_fail(fs, "exports", "DescribeExportImageTasks",
+                             &err);
     pthread_mutex_lock(&v->lock);
     ec2_export_task_list_release(&v->list);
     v->list = l;
@@ -521,12 +516,7 @@ static int x_read(void *self, struct amifs *fs, const char *rel, char *buf,
             return rc;
         h->filled = true;
     }
-    if (off < 0 || (size_t)off >= h->text.len)
-        return 0;
-    size_t got = h->text.len - (size_t)off < n ? h->text.len - (size_t)off
-                                                : n;
-    memcpy(buf, h->text.data + off, got);
-    return (int)got;
+    return view_text_slice(&h->text, buf, n, off);
 }
 
 static int x_release(void *self, struct amifs *fs, const char *rel,

@@ -13,6 +13,7 @@
 #include "aws/ec2.h"
 #include "aws/s3.h"
 #include "core/ovagen.h"
+#include "fs/view.h"
 #include "ova/ova.h"
 
 #define PROBE_BYTES (64u << 10)
@@ -33,15 +34,6 @@ struct xova_reader {
     struct buf win;     /* disk bytes [win_off, win_off + win.len) */
     uint64_t win_off;
 };
-
-static int aws_rc(struct amifs *fs, const char *what, struct aws_error *err)
-{
-    char line[768];
-    aws_error_format(err, line, sizeof line);
-    amifs_log(fs, AWS_LOG_ERROR, "exports: %s: %s", what, line);
-    int e = aws_error_errno(err);
-    return e > 0 ? -e : -EIO;
-}
 
 /* A file name from the AMI's name: letters, digits, '.', '-', '_' kept,
  * anything else '_'; the AMI id when there is no name. */
@@ -148,7 +140,7 @@ int xova_build(struct amifs *fs, struct aws_client *c, const char *region,
     aws_error_clear(&err);
     if (s3_head_object(c, o->bucket, o->key, &h, &err) != 0) {
         free(o);
-        return aws_rc(fs, "HeadObject of the export", &err);
+        return view_aws_fail(fs, "exports", "HeadObject of the export", &err);
     }
     snprintf(o->etag, sizeof o->etag, "%s", h.etag);
     struct ami_facts af;
@@ -224,7 +216,8 @@ static int disk_bytes(struct amifs *fs, struct aws_client *c,
             if (s3_get_object(c, o->bucket, o->key, d, len, o->etag,
                               sink_buf, &r->win, &err) != 0) {
                 buf_reset(&r->win);
-                return aws_rc(fs, "GetObject of the export", &err);
+                return view_aws_fail(fs, "exports",
+                                     "GetObject of the export", &err);
             }
             if (r->win.len == 0)
                 return -EIO;

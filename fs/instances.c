@@ -115,14 +115,8 @@ static int refresh(struct in_view *v, struct amifs *fs)
     if (fresh)
         return 0;
     aws_error_clear(&err);
-    if (ec2_describe_instances(v->client, v->region, &l, &err) != 0) {
-        char line[512];
-        aws_error_format(&err, line, sizeof(line));
-        amifs_log(fs, AWS_LOG_ERROR, "instances: DescribeInstances: %s",
-                  line);
-        int e = aws_error_errno(&err);
-        return e > 0 ? -e : -EIO;
-    }
+    if (ec2_describe_instances(v->client, v->region, &l, &err) != 0)
+        return view_aws_fail(fs, "instances", "DescribeInstances", &err);
     pthread_mutex_lock(&v->lock);
     old = v->list;
     v->list = l;
@@ -238,13 +232,6 @@ static int in_getattr(void *self, struct amifs *fs, const char *rel,
     return rc;
 }
 
-static void fill_encoded(void *buf, fuse_fill_dir_t filler, const char *s)
-{
-    char enc[IN_ARG_MAX * 3];
-    if (s && *s && name_tag_encode(s, enc, sizeof(enc)) >= 0)
-        filler(buf, enc, NULL, 0, 0);
-}
-
 static void readdir_locked(const struct in_view *v, const struct in_path *p,
                            void *buf, fuse_fill_dir_t filler)
 {
@@ -259,7 +246,7 @@ static void readdir_locked(const struct in_view *v, const struct in_path *p,
         filler(buf, "image-noreboot", NULL, 0, 0);
     }
     for (size_t i = 0; in && p->node == I_TAGS && i < in->tags.n; i++)
-        fill_encoded(buf, filler, in->tags.v[i].key);
+        view_fill_name(buf, filler, in->tags.v[i].key);
     for (const struct in_image *r = v->images; p->node == I_IMGDIR && r;
          r = r->next)
         if (strcmp(r->id, p->id) == 0 && r->noreboot == p->noreboot)
@@ -339,19 +326,6 @@ static int in_open(void *self, struct amifs *fs, const char *rel,
 
 /* ---- mkdir image/NAME ---------------------------------------------------- */
 
-/* An AMI name as EC2 takes it: 3–128 of [A-Za-z0-9()[] ./'@_-]. */
-static bool ami_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 3 || n > 128)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9') || strchr("()[] ./'@_-", *s)))
-            return false;
-    return true;
-}
-
 static int image_record(struct in_view *v, const struct in_path *p,
                         const char *image_id)
 {
@@ -423,7 +397,7 @@ static int in_mkdir(void *self, struct amifs *fs, const char *rel,
         return rc;
     snprintf(what, sizeof(what), "instances/%s/%s/%s", p.id,
              p.noreboot ? "image-noreboot" : "image", p.enc);
-    if (!ami_name_ok(p.arg))
+    if (!view_ami_name_ok(p.arg))
         return amifs_refuse(fs, NULL, what, "mkdir", EINVAL,
                             "an AMI name is 3 to 128 letters, digits and "
                             "( ) [ ] . / ' @ _ - (write '/' as %%2F)");

@@ -112,16 +112,6 @@ static int sn_parse(const char *rel, struct sn_path *p)
 
 /* ---- the listing --------------------------------------------------------- */
 
-static int aws_fail(struct amifs *fs, const char *what,
-                    const struct aws_error *err)
-{
-    char line[512];
-    aws_error_format(err, line, sizeof(line));
-    amifs_log(fs, AWS_LOG_ERROR, "snapshots: %s: %s", what, line);
-    int e = aws_error_errno(err);
-    return e > 0 ? -e : -EIO;
-}
-
 static int refresh(struct sn_view *v, struct amifs *fs, bool force)
 {
     double ttl = fs->opts.cache_ttl > 0 ? fs->opts.cache_ttl : 0;
@@ -135,10 +125,10 @@ static int refresh(struct sn_view *v, struct amifs *fs, bool force)
         return 0;
     aws_error_clear(&err);
     if (ec2_describe_snapshots(v->client, v->region, NULL, 0, &s, &err))
-        return aws_fail(fs, "DescribeSnapshots", &err);
+        return view_aws_fail(fs, "snapshots", "DescribeSnapshots", &err);
     if (ec2_describe_images(v->client, v->region, NULL, 0, &im, &err)) {
         ec2_snapshot_list_release(&s);
-        return aws_fail(fs, "DescribeImages", &err);
+        return view_aws_fail(fs, "snapshots", "DescribeImages", &err);
     }
     pthread_mutex_lock(&v->lock);
     olds = v->snaps;
@@ -326,13 +316,6 @@ static int sn_getattr(void *self, struct amifs *fs, const char *rel,
     return rc;
 }
 
-static void fill_encoded(void *buf, fuse_fill_dir_t filler, const char *s)
-{
-    char enc[SN_ARG_MAX * 3];
-    if (s && *s && name_tag_encode(s, enc, sizeof(enc)) >= 0)
-        filler(buf, enc, NULL, 0, 0);
-}
-
 static void readdir_locked(const struct sn_view *v, const struct sn_path *p,
                            void *buf, fuse_fill_dir_t filler)
 {
@@ -353,7 +336,7 @@ static void readdir_locked(const struct sn_view *v, const struct sn_path *p,
         filler(buf, "register", NULL, 0, 0);
     }
     for (size_t i = 0; s && p->node == N_TAGS && i < s->tags.n; i++)
-        fill_encoded(buf, filler, s->tags.v[i].key);
+        view_fill_name(buf, filler, s->tags.v[i].key);
     for (const struct sn_reg *r = v->regs; p->node == N_REGDIR && r;
          r = r->next)
         if (strcmp(r->id, p->id) == 0)
@@ -451,23 +434,10 @@ static int sn_unlink(void *self, struct amifs *fs, const char *rel)
         return rc;
     aws_error_clear(&err);
     if (ec2_delete_snapshot(v->client, v->region, p.id, &err) != 0)
-        return aws_fail(fs, "DeleteSnapshot", &err);
+        return view_aws_fail(fs, "snapshots", "DeleteSnapshot", &err);
     amifs_log(fs, AWS_LOG_INFO, "snapshots: orphan %s deleted", p.id);
     refresh(v, fs, true);
     return 0;
-}
-
-/* An AMI name as EC2 takes it: 3–128 of [A-Za-z0-9()[] ./'@_-]. */
-static bool ami_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 3 || n > 128)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9') || strchr("()[] ./'@_-", *s)))
-            return false;
-    return true;
 }
 
 static int reg_record(struct sn_view *v, const struct sn_path *p,
@@ -540,7 +510,7 @@ static int sn_mkdir(void *self, struct amifs *fs, const char *rel,
     if (rc != 0)
         return rc;
     snprintf(what, sizeof(what), "snapshots/%s/register/%s", p.id, p.enc);
-    if (!ami_name_ok(p.arg))
+    if (!view_ami_name_ok(p.arg))
         return amifs_refuse(fs, NULL, what, "mkdir", EINVAL,
                             "an AMI name is 3 to 128 letters, digits and "
                             "( ) [ ] . / ' @ _ - (write '/' as %%2F)");

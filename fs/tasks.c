@@ -618,12 +618,7 @@ static int tasks_read(void *self, struct amifs *fs, const char *rel,
             return rc;
         h->filled = true;
     }
-    if (off < 0 || (size_t)off >= h->text.len)
-        return 0;
-    size_t got = h->text.len - (size_t)off < n ? h->text.len - (size_t)off
-                                                : n;
-    memcpy(buf, h->text.data + off, got);
-    return (int)got;
+    return view_text_slice(&h->text, buf, n, off);
 }
 
 static int tasks_release(void *self, struct amifs *fs, const char *rel,

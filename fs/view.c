@@ -3,6 +3,7 @@
  * files the folder kinds serve (see view.h).
  */
 #include "fs/view.h"
+#include "core/name.h"
 #include "fs/imports.h"
 
 #include <errno.h>
@@ -50,6 +51,16 @@ int view_text_open(struct fuse_file_info *fi, struct buf *b)
     return 0;
 }
 
+int view_text_slice(const struct buf *b, char *out, size_t n, off_t off)
+{
+    if (off < 0 || (size_t)off >= b->len)
+        return 0;
+    if (n > b->len - (size_t)off)
+        n = b->len - (size_t)off;
+    memcpy(out, b->data + off, n);
+    return (int)n;
+}
+
 int view_text_read(void *self, struct amifs *fs, const char *rel, char *buf,
                    size_t n, off_t off, struct fuse_file_info *fi)
 {
@@ -57,12 +68,7 @@ int view_text_read(void *self, struct amifs *fs, const char *rel, char *buf,
     (void)self, (void)fs, (void)rel;
     if (!b)
         return -EBADF;
-    if (off < 0 || (size_t)off >= b->len)
-        return 0;
-    if (n > b->len - (size_t)off)
-        n = b->len - (size_t)off;
-    memcpy(buf, b->data + off, n);
-    return (int)n;
+    return view_text_slice(b, buf, n, off);
 }
 
 int view_text_release(void *self, struct amifs *fs, const char *rel,
@@ -81,6 +87,37 @@ double view_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int view_aws_fail(struct amifs *fs, const char *folder, const char *what,
+                  const struct aws_error *err)
+{
+    char line[768];
+    aws_error_format(err, line, sizeof line);
+    /* the mount's logger itself, as amifs_log() would (a call into fs.c
+     * from here would make fs.c and view.c call each other) */
+    aws_log(&fs->logger, AWS_LOG_ERROR, "%s: %s: %s", folder, what, line);
+    int e = aws_error_errno(err);
+    return e > 0 ? -e : -EIO;
+}
+
+bool view_ami_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 3 || n > 128)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || strchr("()[] ./'@_-", *s)))
+            return false;
+    return true;
+}
+
+void view_fill_name(void *buf, fuse_fill_dir_t filler, const char *s)
+{
+    char enc[512 * 3];
+    if (s && *s && name_tag_encode(s, enc, sizeof(enc)) >= 0)
+        filler(buf, enc, NULL, 0, 0);
 }
 
 int view_split(char *tmp, char **c, int max)

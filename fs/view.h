@@ -129,4 +129,23 @@ int view_text_release(void *self, struct amifs *fs, const char *rel,
 double view_now(void);
 int view_split(char *tmp, char **c, int max);
 
+/* More helpers, each once for every kind that needs it.
+ *   view_aws_fail()  logs a failed AWS call as "FOLDER: WHAT: message"
+ *                    (error level, the message as aws_error_format gives
+ *                    it: no secrets) and returns its -errno (aws/err.c's
+ *                    table; -EIO when it has none).
+ *   view_ami_name_ok() whether s is an AMI name as EC2 takes it: 3–128 of
+ *                    letters, digits and ()[] ./'@_- (checked before a
+ *                    CreateImage/RegisterImage is sent).
+ *   view_fill_name() lists s (a tag value or key, decoded) under its
+ *                    encoded name (core/name.h); nothing when s is empty
+ *                    or its encoding is over 1536 bytes.
+ *   view_text_slice() copies the bytes of b from off (at most n) to out:
+ *                    their count, 0 at or past the end. */
+int view_aws_fail(struct amifs *fs, const char *folder, const char *what,
+                  const struct aws_error *err);
+bool view_ami_name_ok(const char *s);
+void view_fill_name(void *buf, fuse_fill_dir_t filler, const char *s);
+int view_text_slice(const struct buf *b, char *out, size_t n, off_t off);
+
 #endif

@@ -1,8 +1,11 @@
 /*
  * internal.h — the pieces of ova/ behind ova.h. Not for use outside ova/.
  *
- *   validator.c  life cycle, the ring buffer between feed() and the OVA
- *                thread, single-disk dispatch, verdict bookkeeping
+ *   validator.c  life cycle, feed() into the ring buffer, single-disk
+ *                dispatch
+ *   base.c       the bottom of ova/, calling nothing else in it: strings,
+ *                verdict_set, ova_refuse (the first verdict wins), the
+ *                ring's reading end (ova_ring_read) and the cancel flag
  *   disk.c       sniffing the head/tail of a disk stream; VMDK, VHD, VHDX
  *                and RAW header checks (pure functions of the bytes)
  *   ovf.c        the OVF descriptor through expat (no DTD, no entities)

@@ -1,37 +1,11 @@
-/* validator.c — life cycle, ring buffer, single-disk dispatch. */
+/* validator.c — life cycle, the ring buffer's writing end, single-disk
+ * dispatch (its reading end, the refusal and the cancel flag: base.c). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "ova/internal.h"
-
-void ova_strlcpy(char *dst, const char *s, size_t dsz)
-{
-    size_t n = strlen(s);
-    if (n >= dsz)
-        n = dsz - 1;
-    memcpy(dst, s, n);
-    dst[n] = '\0';
-}
-
-bool ova_ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcasecmp(s + a - b, suffix) == 0;
-}
-
-void verdict_set(struct ova_verdict *vd, const char *code, const char *fmt,
-                 ...)
-{
-    va_list ap;
-    ova_strlcpy(vd->code, code, sizeof vd->code);
-    va_start(ap, fmt);
-    vsnprintf(vd->reason, sizeof vd->reason, fmt, ap);
-    va_end(ap);
-}
 
 static const struct {
     const char *ext;
@@ -93,18 +67,6 @@ struct ova_validator *ova_validator_new(enum ova_kind kind)
     if (v->sniff)
         sniff_reset(v->sniff);
     return v;
-}
-
-void ova_refuse(struct ova_validator *v, const struct ova_verdict *vd)
-{
-    pthread_mutex_lock(&v->mu);
-    if (!v->refused) {
-        v->verdict = *vd;
-        v->refused = true;
-    }
-    pthread_cond_broadcast(&v->space_cv);
-    pthread_cond_broadcast(&v->data_cv);
-    pthread_mutex_unlock(&v->mu);
 }
 
 static bool is_refused(struct ova_validator *v)
@@ -208,32 +170,6 @@ int ova_validator_feed(struct ova_validator *v, const void *p, size_t n)
     if (v->kind == OVA_KIND_OVA)
         return feed_ring(v, p, n);
     return feed_disk(v, p, n);
-}
-
-long ova_ring_read(struct ova_validator *v, unsigned char *buf, size_t max)
-{
-    pthread_mutex_lock(&v->mu);
-    while (v->ring_len == 0 && !v->eof && !v->abort && !v->refused) {
-        v->idle = true;
-        pthread_cond_broadcast(&v->space_cv);
-        pthread_cond_wait(&v->data_cv, &v->mu);
-    }
-    v->idle = false;
-    if (v->abort || v->refused) {
-        pthread_mutex_unlock(&v->mu);
-        return -1;
-    }
-    size_t n = v->ring_len;
-    if (n > OVA_RING_SIZE - v->ring_head)
-        n = OVA_RING_SIZE - v->ring_head;
-    if (n > max)
-        n = max;
-    memcpy(buf, v->ring + v->ring_head, n);
-    v->ring_head = (v->ring_head + n) % OVA_RING_SIZE;
-    v->ring_len -= n;
-    pthread_cond_broadcast(&v->space_cv);
-    pthread_mutex_unlock(&v->mu);
-    return (long)n;
 }
 
 int ova_validator_sync(struct ova_validator *v)
@@ -342,11 +278,6 @@ void ova_validator_cancel(struct ova_validator *v)
     __atomic_store_n(&v->cancel_flag, true, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&v->mu);
     ova_refuse(v, &vd); /* first verdict wins; wakes both sides */
-}
-
-bool ova_cancelled(const struct ova_validator *v)
-{
-    return __atomic_load_n(&v->cancel_flag, __ATOMIC_ACQUIRE);
 }
 
 void ova_validator_free(struct ova_validator *v)

@@ -10,8 +10,8 @@ wins). Fixtures:
 Both yield an Endpoint: .url .region .bucket .env .python .state_dir
 .aws(*args, cli="v1"|"v2", check=True, json=True) .requests(op, since)
 .mark() .set_faults(rules) .clear_faults() .faults() .admin_env()
-.tasks(id) .wait_task(id) .set_phase_seconds(F) .held() .release(...)
-.wait_held(op).
+.tasks(id) .wait_task(id) .step_task(id) .set_phase_seconds(F) .held()
+.release(...) .wait_held(op).
 """
 import json as jsonlib
 import os
@@ -235,6 +235,21 @@ class Endpoint:
     def wait_task(self, task_id, timeout=60, poll=0.05):
         """Follow a task until it is completed or deleted. Returns (last
         summary, [(status, message)] in the order seen)."""
+        return self._follow(task_id, timeout, lambda: time.sleep(poll))
+
+    def step_task(self, task_id, timeout=60):
+        """Walk a task started with long phases (set_phase_seconds) through
+        them one at a time: note its state, ask the endpoint to move it one
+        phase on, and where the analysis holds it, wait for that -- every
+        phase is seen however loaded the machine is. Returns (last summary,
+        [(status, message)] in the order seen)."""
+        def advance():
+            if not self._control("POST", "/_amifs/tasks/advance",
+                                 {"id": task_id})["advanced"]:
+                time.sleep(0.05)        # held: the analysis is running
+        return self._follow(task_id, timeout, advance)
+
+    def _follow(self, task_id, timeout, between):
         seen = []
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -244,7 +259,7 @@ class Endpoint:
                 seen.append(state)
             if t["status"] in ("completed", "deleted"):
                 return t, seen
-            time.sleep(poll)
+            between()
         raise AssertionError("task %s did not end: %s" % (task_id, seen))
 
     def set_phase_seconds(self, seconds):

@@ -20,16 +20,20 @@ $AMIFS_SHARED_TMP; in a serial run it is <basetemp>/shared:
   finished.txt    node ids whose teardown the controller has seen
   passed.txt      node ids that passed (the audit test counts them)
   failed.txt      node ids with a failed report (-x / --maxfail)
+  timeline.tsv    one line a finished test: worker, end (seconds since
+                  the run began), seconds (setup + call + teardown), node
+                  id; with --durations the controller prints each worker's
+                  chain from it (pytest_terminal_summary)
   fuzz/           the background fuzzing's marker and results
                   (tests/fuzz_background.py: it runs in the controller)
 
 What runs where:
   - Tests that share a costly module fixture, that change machine-wide
-    state (test_coredump sets kernel.core_pattern), that share a build
-    directory's logs (test_unit runs `meson test`) or whose report is one
+    state (test_coredump sets kernel.core_pattern) or whose report is one
     table (test_crashpoints) get an `xdist_group`, so one worker runs each
     group in order (GROUP_FILES, GROUP_FIXTURES). Others go to whichever
-    worker is free, the slowest first (SLOW).
+    worker is free, the slowest first (SLOW); the C unit tests too (each
+    `meson test` writes a log of its own).
   - The test marked `audit_last` waits, on its worker, until the controller
     has seen every other test finish, then audits what all workers saw.
   - A worker's output is not shown; the terminal summaries of the suite's
@@ -50,49 +54,49 @@ IDLE_GIVE_UP = 1800
 
 # One worker runs each of these files, in order.
 GROUP_FILES = {
-    "test_unit.py": "unit",             # one meson-logs/ per build dir:
-                                        # unit-plain, unit-asan
     "test_coredump.py": "coredump",     # kernel.core_pattern is global
     "test_crashpoints.py": "crashpoints",   # one matrix, its sources
     "test_fuzz.py": "fuzz",             # they only wait for the results
     "test_sanitized_daemon.py": "sanitized",   # --full: inner runs, valgrind
 }
 # Tests using one of these module-scoped fixtures run on one worker (each
-# worker would otherwise set the fixture up again: 19 imports, a mount).
+# worker would otherwise set the fixture up again: the imports, a mount).
+# A test may also carry its own xdist_group mark: test_imports.py's good
+# images are two groups, imports-good-a and -b (a mount each).
 GROUP_FIXTURES = {
-    "good_run": "imports-good",
     "bad_mount": "imports-bad",
 }
 # Seconds per test (or per group): only the order matters. Measured with
-# --durations on the parallel default run of 2026-12-07 (4 workers, a box
-# loaded by other jobs, so about 2.5x the idle times). The slowest are
-# sent first so that no worker starts a long test when the others are
-# about done; imports-good (good_run's 19 imports, then 19 tests of
-# several AWS CLI calls each, on one worker) is the longest chain. Tests
-# not listed keep their order after these.
+# --durations on the parallel default run of 2026-12-07 10:00 (4 workers,
+# a box at load 30-40 from other jobs, so 3-4x the idle times; the worker
+# chains then: imports-good, one group of 17 imports, ~2,500 s, the
+# crash-point matrix ~720 s, the unit tests of both builds ~1,180 s on one
+# worker). The slowest are sent first so that no worker starts a long test
+# when the others are about done. Tests not listed keep their order after
+# these.
 SLOW = {
-    "group:imports-good": 2000,
     "group:sanitized": 1500,            # --full only
-    "group:crashpoints": 700,
-    "group:unit-asan": 200,
-    "group:unit-plain": 150,
-    "test_amis.py::test_launch_permissions": 340,
-    "test_aws_ops.py::test_import_image_to_ami": 220,
-    "test_buckets.py::test_cp_big_file_both_ways_while_stat_answers": 190,
-    "test_amis.py::test_ami_directory": 180,
-    "test_amis.py::test_a_refused_tag_value_creates_no_tag": 180,
-    "test_endpoint.py::test_role_and_bucket_checks": 170,
-    "test_amis.py::test_tags_as_files": 160,
-    "test_credentials.py::test_web_identity_env_vars_and_token_rotation": 150,
-    "test_amis.py::test_a_refused_write_from_a_shell_unshares_nothing": 145,
-    "test_buckets.py::test_parallel_copies_share_one_budget": 140,
+    "group:crashpoints": 720,
+    "group:imports-good-a": 650,
+    "group:imports-good-b": 650,
+    "test_endpoint.py::test_role_and_bucket_checks": 420,
+    "test_buckets.py::test_parallel_copies_share_one_budget": 420,
+    "test_buckets.py::test_cp_roundtrip[67108864]": 400,
+    "test_amis.py::test_rm_r_deregisters_and_deletes_snapshots": 395,
+    "test_endpoint.py::test_wrong_secret_rejected": 355,
+    "test_faults.py::test_expiring_credentials_are_refreshed_mid_upload": 265,
+    "test_amis.py::test_a_refused_tag_value_creates_no_tag": 260,
+    "test_credentials.py::test_web_identity_env_vars_and_token_rotation": 240,
+    "test_amis.py::test_tags_as_files": 210,
+    "test_credentials.py::test_container_token_env_and_refusal": 200,
+    "test_amis.py::test_a_refused_write_from_a_shell_unshares_nothing": 200,
+    "test_buckets.py::test_cp_big_file_both_ways_while_stat_answers": 195,
+    "test_amis.py::test_launch_permissions": 155,
+    "test_amis.py::test_ami_directory": 125,
+    "test_aws_ops.py::test_import_image_to_ami": 100,
+    # not reached by that run (cut short); the run before's figures
     "test_amis.py::test_nul_and_holes_in_launch_permissions_are_refused": 120,
-    "test_buckets.py::test_cp_roundtrip[67108864]": 115,
-    "test_amis.py::test_rm_r_deregisters_and_deletes_snapshots": 110,
     "test_doctor.py::test_fresh_account_then_setup": 110,
-    "test_credentials.py::test_container_token_env_and_refusal": 100,
-    "test_faults.py::test_expiring_credentials_are_refreshed_mid_upload": 75,
-    "test_endpoint.py::test_wrong_secret_rejected": 72,
     "test_buckets.py::test_listing_keys_and_prefixes": 71,
     "test_endpoint.py::test_import_ova_completes_with_ami": 60,
     "test_buckets.py::test_cp_roundtrip": 50,
@@ -167,18 +171,32 @@ def pytest_sessionstart(session):
         os.makedirs(audit, exist_ok=True)
         os.environ["AMIFS_AUDIT_DIR"] = audit
     config.stash[_SUMMARIES] = {}
+    _T0[0] = time.time()
 
 
 def pytest_runtest_logreport(report):
-    """Controller: note finished and passed tests for the audit test."""
+    """Controller: note finished and passed tests for the audit test, and
+    each test's worker, end and length for the timeline."""
     if not hasattr(report, "node"):      # only reports from workers
         return
     if report.when == "call" and report.passed:
         _append("passed.txt", report.nodeid)
     if report.failed:
         _append("failed.txt", report.nodeid)
+    spent = _SPENT.setdefault(report.nodeid, [0.0])
+    spent[0] += report.duration or 0.0
     if report.when not in ("setup", "call"):   # teardown, or a crash
         _append("finished.txt", report.nodeid)
+        gw = getattr(getattr(report.node, "gateway", None), "id", "?")
+        _append("timeline.tsv", "%s\t%.1f\t%.1f\t%s" % (
+            gw, time.time() - _T0[0], _SPENT.pop(report.nodeid)[0],
+            report.nodeid))
+
+
+# The controller's clock for the timeline: the run's start, and each
+# running test's seconds so far (its setup/call reports came already).
+_T0 = [time.time()]
+_SPENT = {}
 
 
 _SUMMARIES = pytest.StashKey[dict]()
@@ -198,6 +216,49 @@ def pytest_terminal_summary(terminalreporter, config):
     for _, ops in sorted(config.stash.get(_SUMMARIES, {}).items()):
         for op in ops:
             getattr(terminalreporter, op[0])(*op[1:])
+    if config.getoption("durations", None) is not None:
+        for line in timeline_summary(_lines_in_order("timeline.tsv")):
+            terminalreporter.write_line(line)
+
+
+def _lines_in_order(name):
+    d = shared_dir()
+    try:
+        with open(os.path.join(d, name)) as f:
+            return [l.rstrip("\n") for l in f]
+    except (OSError, TypeError):
+        return []
+
+
+def timeline_summary(lines, top=4):
+    """Each worker's chain from timeline.tsv lines: its tests, the seconds
+    they took, when its last one ended, and its longest items (a group
+    counts as one item: its tests' seconds added up). The longest chain
+    is the run's critical path; SLOW above is tuned from these."""
+    per = {}
+    for line in lines:
+        try:
+            gw, end, secs, nodeid = line.split("\t", 3)
+            end, secs = float(end), float(secs)
+        except ValueError:
+            continue
+        w = per.setdefault(gw, {"n": 0, "busy": 0.0, "end": 0.0,
+                                "items": {}})
+        w["n"] += 1
+        w["busy"] += secs
+        w["end"] = max(w["end"], end)
+        key = "group " + nodeid.rsplit("@", 1)[1] if "@" in nodeid else \
+            nodeid.split("/")[-1]
+        w["items"][key] = w["items"].get(key, 0.0) + secs
+    out = []
+    if per:
+        out.append("worker chains (tests/parallel_fixtures.py; seconds):")
+    for gw, w in sorted(per.items(), key=lambda kv: -kv[1]["end"]):
+        longest = sorted(w["items"].items(), key=lambda kv: -kv[1])[:top]
+        out.append("  %s: %d tests, %.0f busy, last ended at %.0f; %s" % (
+            gw, w["n"], w["busy"], w["end"],
+            ", ".join("%s %.0f" % kv for kv in longest)))
+    return out
 
 
 # ---- workers ----------------------------------------------------------------
@@ -303,10 +364,6 @@ def pytest_sessionfinish(session, exitstatus):
 
 def _group_of(item):
     g = GROUP_FILES.get(os.path.basename(str(item.fspath)))
-    if g == "unit":     # test_unit[kind:name]: one group per build
-        kind = getattr(item, "callspec", None)
-        kind = kind.params.get("kind") if kind else None
-        return "unit-%s" % kind if kind else g
     if g:
         return g
     for f in getattr(item, "fixturenames", ()):

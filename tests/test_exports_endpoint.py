@@ -140,7 +140,9 @@ def test_export_refusals(endpoint, vm_ami):
 def test_export_cancel_and_expiry(endpoint, vm_ami):
     ami = vm_ami[0]
     prefix = "cx-%s/" % uuid.uuid4().hex[:6]
-    old = endpoint.set_phase_seconds(10.0)  # 40 s: slow enough to cancel
+    # long phases: still active when the cancel comes, however slow the
+    # machine (40 s were not always enough under load)
+    old = endpoint.set_phase_seconds(600)
     try:
         tid = export(endpoint, ami, "RAW", prefix)["ExportImageTaskId"]
         _expect(lambda: export(endpoint, ami, "VMDK", prefix),

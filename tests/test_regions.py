@@ -139,6 +139,41 @@ def test_region_tasks_are_read_only(endpoint, images, role, rmount):
                  "--image-id", ami, json=False)
 
 
+def test_region_tasks_list_import_snapshot_tasks(endpoint, images, role,
+                                                 rmount):
+    """An ImportSnapshot started in another region with the AWS CLI shows
+    under that region's tasks/ (not the mounted region's) and is followed
+    to `completed snap-…`."""
+    region = other_region(endpoint)
+    key = "regions-test/%s/snap.vmdk" % uuid.uuid4().hex[:8]
+    endpoint.aws("s3", "cp", "--only-show-errors", "--region", region,
+                 images["vmdk"]["path"],
+                 "s3://%s/%s" % (OTHER_REGION_BUCKET, key), json=False)
+    task_id = endpoint.aws(
+        "ec2", "import-snapshot", "--region", region, "--role-name", role,
+        "--disk-container", "Format=VMDK,UserBucket={S3Bucket=%s,S3Key=%s}"
+        % (OTHER_REGION_BUCKET, key))["ImportTaskId"]
+    assert task_id.startswith("import-snap-")
+    tasks = os.path.join(rmount.path, "regions", region, "tasks")
+    poll_until(lambda: task_id in os.listdir(tasks), timeout=15)
+    assert task_id not in os.listdir(os.path.join(rmount.path, "tasks"))
+    tdir = os.path.join(tasks, task_id)
+    assert read(os.path.join(tdir, "source")) == "s3://%s/%s\n" % (
+        OTHER_REGION_BUCKET, key)
+    status = os.path.join(tdir, "status")
+    final = poll_until(lambda: (lambda line: line if line.split()[0] in (
+        "completed", "failed", "cancelled") else None)(read(status)),
+        timeout=90, step=0.2)
+    detail = endpoint.aws(
+        "ec2", "describe-import-snapshot-tasks", "--region", region,
+        "--import-task-ids", task_id)["ImportSnapshotTasks"][0][
+            "SnapshotTaskDetail"]
+    assert detail["Status"] == "completed", detail
+    assert final == "completed %s\n" % detail["SnapshotId"]
+    assert read(os.path.join(tdir, "progress")) == "100\n"
+    endpoint.aws("ec2", "delete-snapshot", "--region", region,
+                 "--snapshot-id", detail["SnapshotId"], json=False)
+
 def test_mounted_region_view_matches_tasks(endpoint, images, rmount):
     key = "regions-test/%s/here.vmdk" % uuid.uuid4().hex[:8]
     endpoint.aws("s3", "cp", "--only-show-errors", images["vmdk"]["path"],

@@ -13,6 +13,16 @@ QUERY_NS = {"iam": "https://iam.amazonaws.com/doc/2010-05-08/",
 DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
+class ApiError(Exception):
+    """An EC2 error answer to be: code, message, HTTP status (the VM Import,
+    export and lifecycle layers raise it; their handle() turns it into
+    Reply.error)."""
+
+    def __init__(self, code, message, status=400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
 def request_id():
     return str(uuid.uuid4())
 

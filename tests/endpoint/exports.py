@@ -40,7 +40,8 @@ from moto.ec2.utils import random_ami_id
 from moto.s3.models import s3_backends
 
 import diskcheck
-from awsxml import add, ec2_response
+from awsxml import ApiError, add, ec2_response
+from reqinfo import indexed
 
 ACTIONS = ("ExportImage", "DescribeExportImageTasks", "CancelExportTask",
            "CreateStoreImageTask", "DescribeStoreImageTasks",
@@ -112,24 +113,6 @@ class DiskStore:
     def get(self, snapshot_id):
         with self.lock:
             return self.raw.get(snapshot_id)
-
-
-class ApiError(Exception):
-    def __init__(self, code, message, status=400):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
-
-
-def _indexed(params, prefix):
-    out = {}
-    for k, v in params.items():
-        if not k.startswith(prefix + "."):
-            continue
-        rest = k[len(prefix) + 1:]
-        n, _, tail = rest.partition(".")
-        if n.isdigit():
-            out.setdefault(int(n), {})[tail] = v
-    return [out[i] for i in sorted(out)]
 
 
 def _snapshots_of(ami):
@@ -347,14 +330,14 @@ class Exports:
 
     def _DescribeExportImageTasks(self, info, account, region):
         p = info.params
-        ids = [v[""] for v in _indexed(p, "ExportImageTaskId")]
+        ids = [v[""] for v in indexed(p, "ExportImageTaskId")]
         now = time.time()
         with self.lock:
             mine = [t for t in self.exports.values() if t.account == account
                     and t.region == region and self._live(t, now)]
         if ids:
             mine = [t for t in mine if t.id in ids]
-        for f in _indexed(p, "Filters") + _indexed(p, "Filter"):
+        for f in indexed(p, "Filters") + indexed(p, "Filter"):
             vals = [v for k, v in f.items() if k.startswith("Value")]
             mine = [t for t in mine if f.get("Name") != "task-state"
                     or t.state()[0] in vals]
@@ -395,7 +378,7 @@ class Exports:
         ami = _ami(account, region, ami_id)
         _check_bucket(account, region, bucket)
         tags = [(t.get("Key", ""), t.get("Value", ""))
-                for t in _indexed(p, "S3ObjectTag")]
+                for t in indexed(p, "S3ObjectTag")]
         with self.lock:
             old = self.stores.get((account, region, ami_id))
             if old is not None and old.state()[0] == "InProgress":
@@ -440,14 +423,14 @@ class Exports:
 
     def _DescribeStoreImageTasks(self, info, account, region):
         p = info.params
-        ids = [v[""] for v in _indexed(p, "ImageId")]
+        ids = [v[""] for v in indexed(p, "ImageId")]
         now = time.time()
         with self.lock:
             mine = [t for t in self.stores.values() if t.account == account
                     and t.region == region and self._live(t, now)]
         if ids:
             mine = [t for t in mine if t.ami_id in ids]
-        for f in _indexed(p, "Filter") + _indexed(p, "Filters"):
+        for f in indexed(p, "Filter") + indexed(p, "Filters"):
             vals = [v for k, v in f.items() if k.startswith("Value")]
             name = f.get("Name")
             mine = [t for t in mine
@@ -601,7 +584,7 @@ def _check_bucket(account, region, name):
 
 def _export_tags(p):
     tags = []
-    for spec in _indexed(p, "TagSpecification"):
+    for spec in indexed(p, "TagSpecification"):
         if spec.get("ResourceType") != "export-image-task":
             raise ApiError("InvalidParameterValue", "'%s' is not a valid "
                            "taggable resource type for this operation."

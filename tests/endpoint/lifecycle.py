@@ -30,8 +30,9 @@ from moto.kms.models import KmsBackend, kms_backends
 
 import auth
 from awsxml import Reply, add, ec2_response
+from reqinfo import indexed
 from tasks import ImportedAmi
-from vmimport import ApiError, _bool, _indexed
+from vmimport import ApiError, _bool
 
 ACTIONS = ("CopyImage", "CreateImage",
            "EnableImageDeprecation", "DisableImageDeprecation",
@@ -262,11 +263,11 @@ class Lifecycle:
             raise ApiError("InvalidAMIName.Duplicate", "AMI name %s is "
                            "already in use by AMI" % name)
         tags = {}
-        for spec in _indexed(p, "TagSpecification").values():
+        for spec in indexed(p, "TagSpecification"):
             rtype = spec.get("ResourceType")
-            kv = _indexed(_sub_of(spec, "Tag"), "Tag")
             tags.setdefault(rtype, {}).update(
-                {t.get("Key"): t.get("Value", "") for t in kv.values()})
+                {t.get("Key"): t.get("Value", "")
+                 for t in indexed(spec, "Tag")})
         new_id = random_ami_id()
         snaps = []
         for dev, block in inst.get_block_device_mapping:
@@ -414,11 +415,6 @@ def _true(action):
 
 def _make_available(ami):
     ami.state = "available"
-
-
-def _sub_of(spec, prefix):
-    """{PREFIX.rest: value} of one TagSpecification's entries."""
-    return {k: v for k, v in spec.items() if k.startswith(prefix + ".")}
 
 
 def _images_xml(parent, found):

@@ -14,6 +14,7 @@ from moto.ec2.models import ec2_backends
 from moto.ec2.utils import random_ami_id
 
 from awsxml import add, ec2_response
+from reqinfo import indexed
 from tasks import ImportedAmi
 
 ARCHES = ("i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac")
@@ -42,16 +43,6 @@ class MappedAmi(ImportedAmi):
             for (dev, dot), s in zip(self._devices, self._snaps)]
 
 
-def _indexed(params, prefix):
-    out = {}
-    rx = re.compile(r"^%s\.(\d+)\.(.*)$" % re.escape(prefix))
-    for k, v in params.items():
-        m = rx.match(k)
-        if m:
-            out.setdefault(int(m.group(1)), {})[m.group(2)] = v
-    return [out[i] for i in sorted(out)]
-
-
 def register_image(info, account, api_error):
     """The RegisterImage answer (XML text); raises api_error(code, msg)."""
     p = info.params
@@ -73,7 +64,7 @@ def register_image(info, account, api_error):
             raise api_error("InvalidParameterValue",
                             "Value (%s) for parameter %s is invalid." % (v,
                                                                          key))
-    maps = _indexed(p, "BlockDeviceMapping")
+    maps = indexed(p, "BlockDeviceMapping")
     if not maps:
         raise api_error("InvalidBlockDeviceMapping",
                         "At least one block device mapping is required")
@@ -103,13 +94,9 @@ def register_image(info, account, api_error):
     ami.ena_support = (p.get("EnaSupport") or "").lower() == "true"
     ami.tpm_support = p.get("TpmSupport")
     ami.imds_support = p.get("ImdsSupport")
-    for spec in _indexed(p, "TagSpecification"):
+    for spec in indexed(p, "TagSpecification"):
         if spec.get("ResourceType") == "image":
-            tags = {}
-            for k, v in spec.items():
-                m = re.match(r"^Tag\.(\d+)\.Key$", k)
-                if m:
-                    tags[v] = spec.get("Tag.%s.Value" % m.group(1), "")
-            ami.add_tags(tags)
+            ami.add_tags({t["Key"]: t.get("Value", "")
+                          for t in indexed(spec, "Tag") if "Key" in t})
     be.amis[ami.id] = ami
     return ec2_response("RegisterImage", lambda r: add(r, "imageId", ami.id))

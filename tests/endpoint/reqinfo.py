@@ -4,6 +4,7 @@ Everything here is derived from the WSGI environ (and, for the query
 protocols, the form body) without touching moto, so the request log, the
 fault rules and the VM Import router all see the same classification.
 """
+import re
 import urllib.parse
 
 # Query-protocol API versions -> service, for unsigned requests (no
@@ -107,6 +108,28 @@ def _scope(auth, qs):
     if len(fields) != 5:
         return None, None, None
     return fields[3].lower(), fields[2], fields[0]
+
+
+# ---- EC2 query-protocol lists ------------------------------------------------
+
+def indexed(params, prefix):
+    """The members of the query-protocol list PREFIX, in the order of their
+    index N: [{rest: value}] for the parameters named PREFIX.N.rest (rest
+    is "" for a plain PREFIX.N). Works on any dict of such names, e.g. one
+    member's own entries (indexed(spec, "Tag") of a TagSpecification)."""
+    out = {}
+    rx = re.compile(r"^%s\.(\d+)(?:\.(.*))?$" % re.escape(prefix))
+    for k, v in params.items():
+        m = rx.match(k)
+        if m:
+            out.setdefault(int(m.group(1)), {})[m.group(2) or ""] = v
+    return [out[i] for i in sorted(out)]
+
+
+def sub(params, prefix):
+    """{rest: value} for the parameters named PREFIX.rest (one structure)."""
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in params.items() if k.startswith(prefix + ".")}
 
 
 def _form_params(query, body, is_form):

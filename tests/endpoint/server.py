@@ -20,7 +20,11 @@ is not a valid bucket name so it cannot shadow S3):
                                             release held requests (all
                                             when neither id nor op)
     GET    /_amifs/tasks[?id=ID]            import tasks: id, kind, region,
-                                            status, message, progress, image
+                                            status, message, progress, image,
+                                            tags ({key: value})
+    POST   /_amifs/tasks/advance {"id": ID} that task one phase on now
+                                            ({"advanced": false} while its
+                                            analysis holds it, or ended)
     GET    /_amifs/config                   {"phase_seconds": F}
     POST   /_amifs/config {"phase_seconds": F}  for tasks started from now on
     POST   /_amifs/config {"import_quota": N | {"limit": N, "prefix": P}}
@@ -304,6 +308,10 @@ class Endpoint:
             if path == "/_amifs/tasks":
                 return _json(200, self.vm.summary(
                     info.qs.get("id", [None])[0]))
+            if path == "/_amifs/tasks/advance" and m == "POST":
+                body = json.loads(environ["amifs.body"] or b"{}")
+                return _json(200, {"advanced": self.vm.advance(
+                    body.get("id"))})
             if path == "/_amifs/config" and m == "POST":
                 cfg = json.loads(environ["amifs.body"] or b"{}")
                 if "phase_seconds" in cfg:

@@ -21,7 +21,8 @@ from moto.s3.models import s3_backends
 import auth
 import exports
 import register
-from awsxml import Reply, add, ec2_response
+from awsxml import ApiError, Reply, add, ec2_response
+from reqinfo import indexed, sub
 from quota import Quota, QuotaError, active_until
 from tasks import ImportTask
 
@@ -39,29 +40,6 @@ ENUMS = {"Architecture": ("i386", "x86_64"),
 TASK_STATES = ("active", "completed", "deleting", "deleted")
 ROLE_MSG = ("The service role %s provided does not exist or does not have "
             "sufficient permissions")
-
-
-class ApiError(Exception):
-    def __init__(self, code, message, status=400):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
-
-
-def _indexed(params, prefix):
-    """{N: {rest: value}} for params named PREFIX.N.rest (or PREFIX.N)."""
-    out = {}
-    rx = re.compile(r"^%s\.(\d+)(?:\.(.*))?$" % re.escape(prefix))
-    for k, v in params.items():
-        m = rx.match(k)
-        if m:
-            out.setdefault(int(m.group(1)), {})[m.group(2) or ""] = v
-    return dict(sorted(out.items()))
-
-
-def _sub(params, prefix):
-    """{rest: value} for params named PREFIX.rest."""
-    n = len(prefix) + 1
-    return {k[n:]: v for k, v in params.items() if k.startswith(prefix + ".")}
 
 
 def _bool(v):
@@ -95,8 +73,14 @@ class VmImport:
                                                     auth.account_of(info)))
             fn = getattr(self, "_" + info.op)
             return Reply(200, fn(info, auth.account_of(info)))
-        except (ApiError, exports.ApiError) as e:
+        except ApiError as e:
             return Reply.error("ec2", e.status, e.code, e.message)
+
+    def advance(self, task_id):
+        """Control API: task_id one phase on (tasks.ImportTask.advance)."""
+        with self.lock:
+            task = self.tasks.get(task_id)
+        return task is not None and task.advance()
 
     def summary(self, task_id=None):
         """Plain dicts of every task (or one) for the control API; lets
@@ -107,7 +91,10 @@ class VmImport:
         out = []
         for t in tasks:
             status, message, progress = t.state()
+            with t.lock:
+                tags = dict(t.req["tags"])
             out.append({"id": t.id, "kind": t.kind, "region": t.region,
+                        "tags": tags,
                         "status": status, "message": message,
                         "progress": progress, "image_id": t.image_id,
                         "snapshot_ids": list(t.snapshot_ids),
@@ -190,9 +177,8 @@ class VmImport:
         for i, t in zip(ids, found):
             if t is None or t.account != account or t.region != region:
                 raise ApiError("InvalidID", "The ID '%s' is not valid" % i)
-        sub = {k: v for k, v in info.params.items() if k.startswith("Tag.")}
         return found, [(t.get("Key", ""), t.get("Value"))
-                       for t in _indexed(sub, "Tag").values()]
+                       for t in indexed(info.params, "Tag")]
 
     def _CreateTags(self, info, account):
         tasks, tags = self._tag_targets(info, account)
@@ -232,7 +218,7 @@ class VmImport:
         with self.lock:
             mine = [t for t in self.tasks.values() if t.kind == kind
                     and t.account == account and t.region == region]
-        ids = [v[""] for v in _indexed(p, "ImportTaskId").values()]
+        ids = [v[""] for v in indexed(p, "ImportTaskId")]
         if ids:
             by_id = {t.id: t for t in mine}
             for i in ids:
@@ -299,14 +285,13 @@ def _common(p, kind):
 
 def _tags(p, rtype):
     tags = []
-    for spec in _indexed(p, "TagSpecification").values():
+    for spec in indexed(p, "TagSpecification"):
         rt = spec.get("ResourceType")
         if rt != rtype:
             raise ApiError("InvalidParameterValue",
                            "'%s' is not a valid taggable resource type for "
                            "this operation." % rt)
-        sub = {k: v for k, v in spec.items() if k.startswith("Tag.")}
-        for t in _indexed(sub, "Tag").values():
+        for t in indexed(spec, "Tag"):
             tags.append((t.get("Key", ""), t.get("Value", "")))
     return tags
 
@@ -336,7 +321,7 @@ def _container(c, allowed):
 
 def _image_request(p):
     req = _common(p, "image")
-    containers = list(_indexed(p, "DiskContainer").values())
+    containers = indexed(p, "DiskContainer")
     if not containers:
         raise ApiError("MissingParameter", "The request must contain the "
                        "parameter DiskContainer")
@@ -350,7 +335,7 @@ def _image_request(p):
 
 def _snapshot_request(p):
     req = _common(p, "snapshot")
-    c = _sub(p, "DiskContainer")
+    c = sub(p, "DiskContainer")
     if not c:
         raise ApiError("MissingParameter", "The request must contain the "
                        "parameter DiskContainer")
@@ -450,7 +435,7 @@ def _check_object(account, region, d):
 # -------------------------------------------------------- describe pages --
 
 def _filter_tasks(tasks, p):
-    for f in _indexed(p, "Filters").values():
+    for f in indexed(p, "Filters"):
         name = f.get("Name")
         values = [v for k, v in sorted(f.items())
                   if re.match(r"^Values?\.\d+$", k)]

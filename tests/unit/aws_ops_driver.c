@@ -413,7 +413,8 @@ static int cmd_import_snapshot(struct ctx *x)
 static int cmd_describe_snapshot_tasks(struct ctx *x)
 {
     struct ec2_import_snapshot_task_list l;
-    if (ec2_describe_import_snapshot_tasks(x->c, (const char *const *)x->argv,
+    if (ec2_describe_import_snapshot_tasks(x->c, NULL,
+                                           (const char *const *)x->argv,
                                            (size_t)x->argc, &l, &x->err) < 0)
         return -1;
     for (size_t i = 0; i < l.n; i++)
