@@ -38,6 +38,7 @@
 #define MPU_MAX_PARTS 10000u
 #define MPU_FIRST_GROWTH ((size_t)64 << 10)
 #define MPU_HUGE_FROM ((size_t)1 << 20)
+#define MPU_PARKED_MAX 64
 
 /* ---- part sizes (pure) -------------------------------------------------- */
 
@@ -126,6 +127,16 @@ struct mpu_shared {
     int overflow_spills;  /* memory parts staged because the pool was stuck */
     char *spill_dir;
     struct slot *qhead, *qtail;
+    /* Full-size part buffers of acknowledged parts, kept for the next part
+     * of that size (a fresh mapping costs the kernel's zeroing of every
+     * page). Their bytes stay counted in `used` (parked ⊆ used); a
+     * reservation that does not fit evicts them first, and the last upload
+     * of the pool to be freed unmaps them all. */
+    struct parked { void *p; size_t cap; } parked[MPU_PARKED_MAX];
+    int nparked;
+    size_t parked_bytes;
+    unsigned long reused;
+    int uploads;          /* uploads attached to the pool */
     bool stop;
     pthread_t *threads;
     int nthreads, max_threads, idle;
@@ -210,6 +221,8 @@ struct mpu_shared *mpu_shared_new(size_t budget_bytes, int workers,
     return sh;
 }
 
+static void unpark_all_locked(struct mpu_shared *sh);
+
 void mpu_shared_free(struct mpu_shared *sh)
 {
     if (!sh)
@@ -220,6 +233,7 @@ void mpu_shared_free(struct mpu_shared *sh)
     pthread_mutex_unlock(&sh->lock);
     for (int i = 0; i < sh->nthreads; i++)
         pthread_join(sh->threads[i], NULL);
+    unpark_all_locked(sh); /* the workers are gone: no lock needed */
     pthread_cond_destroy(&sh->cond);
     pthread_mutex_destroy(&sh->lock);
     free(sh->threads);
@@ -232,6 +246,8 @@ void mpu_shared_stats(struct mpu_shared *sh, struct mpu_shared_stats *out)
     pthread_mutex_lock(&sh->lock);
     out->budget = sh->budget;
     out->used = sh->used;
+    out->parked = sh->parked_bytes;
+    out->reused = sh->reused;
     out->peak = sh->peak;
     out->spill_parts = sh->spill_used;
     out->spill_peak = sh->spill_peak;
@@ -248,6 +264,62 @@ static bool pool_stuck_locked(const struct mpu_shared *sh)
     return !sh->qhead && sh->idle == sh->nthreads;
 }
 
+/* Unmap parked buffers until `bytes` more fit in the budget (or none is
+ * left). Whether they fit. Lock held. */
+static bool fits_locked(struct mpu_shared *sh, size_t bytes)
+{
+    while (sh->used + bytes > sh->budget && sh->nparked > 0) {
+        struct parked *b = &sh->parked[--sh->nparked];
+        munmap(b->p, b->cap);
+        sh->used -= b->cap;
+        sh->parked_bytes -= b->cap;
+    }
+    return sh->used + bytes <= sh->budget;
+}
+
+static void unpark_all_locked(struct mpu_shared *sh)
+{
+    size_t budget = sh->budget;
+    sh->budget = 0; /* nothing fits: evicts every parked buffer */
+    fits_locked(sh, 1);
+    sh->budget = budget;
+}
+
+/* A parked buffer of exactly `cap` bytes (its budget comes with it), or
+ * NULL. */
+static void *pool_take_parked(struct mpu_shared *sh, size_t cap)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&sh->lock);
+    for (int i = sh->nparked - 1; i >= 0 && !p; i--) {
+        if (sh->parked[i].cap != cap)
+            continue;
+        p = sh->parked[i].p;
+        sh->parked[i] = sh->parked[--sh->nparked];
+        sh->parked_bytes -= cap;
+        sh->reused++;
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return p;
+}
+
+/* Give a full-size buffer back to the pool, keeping its mapping (and its
+ * budget) for the next part when there is room to park it. */
+static void pool_park(struct mpu_shared *sh, void *p, size_t cap)
+{
+    pthread_mutex_lock(&sh->lock);
+    if (sh->nparked < MPU_PARKED_MAX && !sh->stop) {
+        sh->parked[sh->nparked].p = p;
+        sh->parked[sh->nparked++].cap = cap;
+        sh->parked_bytes += cap;
+    } else {
+        munmap(p, cap);
+        sh->used -= cap;
+    }
+    pthread_cond_broadcast(&sh->cond);
+    pthread_mutex_unlock(&sh->lock);
+}
+
 /* Wait for the budget; after MPU_STUCK_SECONDS in which nothing was sent
  * and the budget stayed spent, give up waiting: 1 (the caller stages the
  * part in a file instead, outside the budget: memory stays bounded and
@@ -258,14 +330,14 @@ static int wait_budget_locked(struct mpu_shared *sh, struct mpu *m,
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += MPU_STUCK_SECONDS;
-    while (!is_cancelled(m) && sh->used + bytes > sh->budget) {
+    while (!is_cancelled(m) && !fits_locked(sh, bytes)) {
         if (!pool_stuck_locked(sh)) {
             pthread_cond_wait(&sh->cond, &sh->lock);
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += MPU_STUCK_SECONDS;
         } else if (pthread_cond_timedwait(&sh->cond, &sh->lock, &until) ==
                        ETIMEDOUT &&
-                   pool_stuck_locked(sh) && sh->used + bytes > sh->budget) {
+                   pool_stuck_locked(sh) && !fits_locked(sh, bytes)) {
             sh->overflow_spills++;
             return 1;
         }
@@ -287,8 +359,7 @@ static int pool_reserve(struct mpu *m, size_t bytes, bool spill)
             rc = -1;
             break;
         }
-        if (spill ? sh->spill_used < sh->spill_max
-                  : sh->used + bytes <= sh->budget)
+        if (spill ? sh->spill_used < sh->spill_max : fits_locked(sh, bytes))
             break;
         if (!spill) {
             rc = wait_budget_locked(sh, m, bytes);
@@ -387,6 +458,11 @@ static void slot_release(struct mpu *m, struct slot *s)
         close(s->fd);
         s->fd = -1;
         pool_release(m->sh, 0, true);
+    } else if (s->reserved && s->data && s->cap == s->reserved) {
+        pool_park(m->sh, s->data, s->cap); /* full size: kept for reuse */
+        s->data = NULL;
+        s->cap = 0;
+        s->reserved = 0;
     } else if (s->reserved) {
         if (s->data)
             munmap(s->data, s->cap);
@@ -599,11 +675,16 @@ static int mpu_attach_pool(struct mpu *m)
 {
     if (m->opt.shared) {
         m->sh = m->opt.shared;
-        return 0;
+    } else {
+        m->sh = mpu_shared_new(m->opt.memory_budget, m->opt.concurrency, NULL);
+        m->own_sh = m->sh != NULL;
     }
-    m->sh = mpu_shared_new(m->opt.memory_budget, m->opt.concurrency, NULL);
-    m->own_sh = m->sh != NULL;
-    return m->sh ? 0 : -1;
+    if (!m->sh)
+        return -1;
+    pthread_mutex_lock(&m->sh->lock);
+    m->sh->uploads++;
+    pthread_mutex_unlock(&m->sh->lock);
+    return 0;
 }
 
 struct mpu *mpu_new(struct aws_client *c, const char *bucket, const char *key,
@@ -858,6 +939,11 @@ static int acquire(struct mpu *m, struct aws_error *err)
     s->len = 0;
     m->cur = idx;
     bool spill = !mpu_part_in_memory(s->want, m->sh->budget);
+    if (!spill && !is_cancelled(m) &&
+        (s->data = pool_take_parked(m->sh, s->want)) != NULL) {
+        s->cap = s->reserved = s->want; /* mapped, budget held: no wait */
+        return 0;
+    }
     int rc = pool_reserve(m, s->want, spill);
     if (rc == 1)
         spill = true; /* staged in a file: the budget is stuck */
@@ -1225,6 +1311,22 @@ void mpu_abort(struct mpu *m)
     pthread_mutex_unlock(&m->lock);
 }
 
+/* The last upload of a pool unmaps the parked buffers: an idle mount
+ * holds no part memory. */
+static void pool_detach(struct mpu *m)
+{
+    if (!m->sh)
+        return;
+    if (m->own_sh) {
+        mpu_shared_free(m->sh);
+        return;
+    }
+    pthread_mutex_lock(&m->sh->lock);
+    if (--m->sh->uploads == 0)
+        unpark_all_locked(m->sh);
+    pthread_mutex_unlock(&m->sh->lock);
+}
+
 void mpu_free(struct mpu *m)
 {
     if (!m)
@@ -1239,8 +1341,7 @@ void mpu_free(struct mpu *m)
             m->slots[i].fd >= 0)
             slot_release(m, &m->slots[i]);
     pthread_mutex_unlock(&m->lock);
-    if (m->own_sh)
-        mpu_shared_free(m->sh);
+    pool_detach(m);
     free(m->slots);
     free(m->parts);
     free(m->bucket);

@@ -105,7 +105,14 @@ void mpu_shared_free(struct mpu_shared *sh);
 
 struct mpu_shared_stats {
     size_t budget;      /* bytes */
-    size_t used;        /* bytes reserved by part buffers now */
+    size_t used;        /* bytes reserved by part buffers now, parked
+                           buffers included (they hold their budget) */
+    size_t parked;      /* of which full-size buffers of acknowledged
+                           parts kept mapped for the next part; unmapped
+                           when a reservation needs their budget and when
+                           the pool's last upload is freed */
+    unsigned long reused; /* parts that got a parked buffer (no new
+                             mapping, no page zeroed) */
     size_t peak;        /* highest `used` so far */
     int spill_parts;    /* parts staged in files now */
     int spill_peak;

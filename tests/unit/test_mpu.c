@@ -313,6 +313,11 @@ static void run_pool(size_t part, bool expect_spill)
           "part %zu: memory peak %zu, files peak %d", part, st.peak,
           st.spill_peak);
     CHECK(st.threads >= 1 && st.threads <= 3, "threads %d", st.threads);
+    /* Three parts per upload, at most three held at once: a part's buffer
+     * is the buffer of an acknowledged one whenever the budget allows. */
+    CHECK(expect_spill ? st.reused == 0 : st.reused > 0,
+          "part %zu: %lu parts reused a parked buffer", part, st.reused);
+    CHECK(st.parked == 0, "an idle pool keeps no buffer (%zu)", st.parked);
     printf("pool: part %zu MiB: peak %zu MiB of %zu, files %d, threads %d\n",
            part / MIB, st.peak / MIB, st.budget / MIB, st.spill_peak,
            st.threads);
