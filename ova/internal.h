@@ -211,6 +211,8 @@ struct ova_validator {
     /* OVA ring (under mu) */
     unsigned char *ring;
     size_t ring_head, ring_len;
+    size_t ring_lent;          /* bytes at ring_head the OVA thread reads in
+                                  place (ova_ring_lend); still in ring_len */
     bool eof, abort, idle, exited;
     bool cancel_flag;          /* ova_validator_cancel; read lock-free */
     bool thread_started;
@@ -221,12 +223,16 @@ struct ova_validator {
 /* Record a refusal (first one wins) and wake everyone. Thread-safe. */
 void ova_refuse(struct ova_validator *v, const struct ova_verdict *vd);
 
-/* The OVA thread (archive.c). read: copy up to max bytes of the ring into
- * buf, blocking; >0 bytes, 0 end of stream, -1 aborted. */
+/* The OVA thread (archive.c). lend: point *out at up to max bytes of the
+ * ring, blocking until there are some; >0 bytes, 0 end of stream, -1
+ * aborted. The bytes are read in place (no copy) and stay the thread's
+ * until its next call, which gives them back to the writer — libarchive's
+ * contract for a read callback's buffer. */
 struct ova_archive *ova_archive_new(void);
 void ova_archive_free(struct ova_archive *arc);
 void *ova_archive_main(void *validator);
-long ova_ring_read(struct ova_validator *v, unsigned char *buf, size_t max);
+long ova_ring_lend(struct ova_validator *v, const unsigned char **out,
+                   size_t max);
 /* True once ova_validator_cancel() ran (any thread, no lock). */
 bool ova_cancelled(const struct ova_validator *v);
 

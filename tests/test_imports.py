@@ -33,7 +33,7 @@ def tags_of(endpoint, *resources):
 # ---- fixtures -------------------------------------------------------------
 
 GOOD = ["ova-ustar", "ova-pax", "ova-gnu", "ova-bsdtar", "ova-2disks",
-        "ova-mf-sha1", "ova-mf-sha256", "ova-mf-last", "ova-efi", "vmdk",
+        "ova-mf-sha1", "ova-mf-sha256", "ova-efi", "vmdk",
         "vhd", "vhd-fixed", "vhdx", "raw", "raw-gpt", "img", "raw-efi"]
 BAD = ["bad-not-tar", "bad-empty", "bad-empty-vmdk", "bad-ovf-not-first",
        "bad-xml", "bad-xml-entities", "bad-missing-disk", "bad-absent-cdrom",
