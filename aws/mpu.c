@@ -119,10 +119,26 @@ struct slot {
     enum slot_state st;
 };
 
+/* Growing the parts in flight while throughput grows (an automatic budget,
+ * mpu_shared_new(0, …)): measured over windows of acknowledged bytes. */
+struct mpu_grow {
+    bool on;              /* automatic budget */
+    size_t start, cap;    /* budget bounds */
+    int threads_start;
+    struct timespec win;  /* window start */
+    uint64_t win_bytes;   /* acknowledged in this window */
+    double prev_rate;     /* bytes/s of the window before the last step */
+    bool waited;          /* a writer waited for budget in this window */
+    bool stopped;         /* the last step gained too little */
+    size_t last_part;     /* size of the last part reserved */
+    int steps;
+};
+
 struct mpu_shared {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     size_t budget, used, peak;
+    struct mpu_grow grow;
     int spill_max, spill_used, spill_peak;
     int overflow_spills;  /* memory parts staged because the pool was stuck */
     char *spill_dir;
@@ -184,6 +200,14 @@ static bool is_cancelled(struct mpu *m)
 /* ---- the pool: budget, spill places, queue, workers --------------------- */
 
 #define MPU_DEFAULT_BUDGET ((size_t)64 << 20)
+/* The automatic budget starts at MPU_DEFAULT_BUDGET (and the configured
+ * workers) and grows up to MPU_GROW_CAP (and MPU_GROW_THREADS workers):
+ * with the daemon's ~25 MiB besides part buffers, its RSS stays under the
+ * 200 MiB the uploader promises (doc/design/mpu.md). */
+#define MPU_GROW_CAP ((size_t)160 << 20)
+#define MPU_GROW_THREADS 24
+#define MPU_GROW_WINDOW_NS 500000000L
+#define MPU_GROW_GAIN 1.10
 #define MPU_MIN_BUDGET ((size_t)20 << 20)
 #define MPU_SPILL_PARTS 3
 /* How long a writer waits for budget while nothing is being sent before it
@@ -193,6 +217,70 @@ static bool is_cancelled(struct mpu *m)
 bool mpu_part_in_memory(size_t part_size, size_t budget)
 {
     return part_size <= budget / 4;
+}
+
+static double mono_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) +
+           (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void grow_reset_locked(struct mpu_shared *sh)
+{
+    struct mpu_grow *g = &sh->grow;
+    if (!g->on)
+        return;
+    sh->budget = g->start;
+    sh->max_threads = g->threads_start;
+    g->prev_rate = 0;
+    g->win_bytes = 0;
+    g->waited = g->stopped = false;
+    clock_gettime(CLOCK_MONOTONIC, &g->win);
+}
+
+/* One step up: a quarter more parts in flight (at least two), within the
+ * cap, with the workers to send them. */
+static void grow_step_locked(struct mpu_shared *sh)
+{
+    struct mpu_grow *g = &sh->grow;
+    size_t part = g->last_part ? g->last_part : (size_t)8 << 20;
+    size_t parts = sh->budget / part, more = parts / 4 < 2 ? 2 : parts / 4;
+    size_t nb = sh->budget + more * part;
+    sh->budget = nb > g->cap ? g->cap : nb;
+    int nt = sh->max_threads + (int)more;
+    sh->max_threads = nt > MPU_GROW_THREADS ? MPU_GROW_THREADS : nt;
+    g->steps++;
+    pthread_cond_broadcast(&sh->cond); /* writers waiting for budget */
+}
+
+/* A memory part was acknowledged: count it, and at the end of a window
+ * decide. Grow only while writers wait for budget (the uploads, not the
+ * writer, are the bottleneck) and each step raised the throughput by more
+ * than MPU_GROW_GAIN; the first step that does not ends the growth until
+ * the pool is idle again. Lock held. */
+static void grow_ack_locked(struct mpu_shared *sh, size_t bytes)
+{
+    struct mpu_grow *g = &sh->grow;
+    if (!g->on || g->stopped)
+        return;
+    g->win_bytes += bytes;
+    double dt = mono_since(&g->win);
+    if (dt * 1e9 < MPU_GROW_WINDOW_NS)
+        return;
+    double rate = (double)g->win_bytes / dt;
+    if (!g->waited)
+        g->prev_rate = 0; /* the writer sets the pace: nothing to learn */
+    else if (g->prev_rate > 0 && rate <= g->prev_rate * MPU_GROW_GAIN)
+        g->stopped = true;
+    else if (sh->budget < g->cap) {
+        grow_step_locked(sh);
+        g->prev_rate = rate;
+    }
+    g->win_bytes = 0;
+    g->waited = false;
+    clock_gettime(CLOCK_MONOTONIC, &g->win);
 }
 
 struct mpu_shared *mpu_shared_new(size_t budget_bytes, int workers,
@@ -205,11 +293,15 @@ struct mpu_shared *mpu_shared_new(size_t budget_bytes, int workers,
     if (sh->budget < MPU_MIN_BUDGET)
         sh->budget = MPU_MIN_BUDGET;
     sh->max_threads = workers < 1 ? 10 : workers > 64 ? 64 : workers;
+    sh->grow.on = budget_bytes == 0;
+    sh->grow.start = sh->budget;
+    sh->grow.cap = sh->grow.on ? MPU_GROW_CAP : sh->budget;
+    sh->grow.threads_start = sh->max_threads;
     sh->spill_max = MPU_SPILL_PARTS;
     if (!spill_dir || !*spill_dir)
         spill_dir = getenv("TMPDIR");
     sh->spill_dir = strdup(spill_dir && *spill_dir ? spill_dir : "/var/tmp");
-    sh->threads = calloc((size_t)sh->max_threads, sizeof *sh->threads);
+    sh->threads = calloc(64, sizeof *sh->threads); /* growth included */
     if (!sh->spill_dir || !sh->threads) {
         free(sh->spill_dir);
         free(sh->threads);
@@ -218,6 +310,7 @@ struct mpu_shared *mpu_shared_new(size_t budget_bytes, int workers,
     }
     pthread_mutex_init(&sh->lock, NULL);
     pthread_cond_init(&sh->cond, NULL);
+    grow_reset_locked(sh);
     return sh;
 }
 
@@ -253,6 +346,8 @@ void mpu_shared_stats(struct mpu_shared *sh, struct mpu_shared_stats *out)
     out->spill_peak = sh->spill_peak;
     out->overflow_spills = sh->overflow_spills;
     out->threads = sh->nthreads;
+    out->budget_cap = sh->grow.cap;
+    out->grow_steps = sh->grow.steps;
     pthread_mutex_unlock(&sh->lock);
 }
 
@@ -308,7 +403,9 @@ static void *pool_take_parked(struct mpu_shared *sh, size_t cap)
 static void pool_park(struct mpu_shared *sh, void *p, size_t cap)
 {
     pthread_mutex_lock(&sh->lock);
-    if (sh->nparked < MPU_PARKED_MAX && !sh->stop) {
+    grow_ack_locked(sh, cap);
+    if (sh->nparked < MPU_PARKED_MAX && !sh->stop &&
+        sh->used <= sh->budget) {
         sh->parked[sh->nparked].p = p;
         sh->parked[sh->nparked++].cap = cap;
         sh->parked_bytes += cap;
@@ -331,6 +428,7 @@ static int wait_budget_locked(struct mpu_shared *sh, struct mpu *m,
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += MPU_STUCK_SECONDS;
     while (!is_cancelled(m) && !fits_locked(sh, bytes)) {
+        sh->grow.waited = true;
         if (!pool_stuck_locked(sh)) {
             pthread_cond_wait(&sh->cond, &sh->lock);
             clock_gettime(CLOCK_REALTIME, &until);
@@ -376,6 +474,8 @@ static int pool_reserve(struct mpu *m, size_t bytes, bool spill)
         sh->spill_peak = sh->spill_used;
     if (rc == 0 && !spill && (sh->used += bytes) > sh->peak)
         sh->peak = sh->used;
+    if (rc == 0 && !spill)
+        sh->grow.last_part = bytes;
     pthread_mutex_unlock(&sh->lock);
     return rc;
 }
@@ -387,6 +487,8 @@ static void pool_release(struct mpu_shared *sh, size_t bytes, bool spill)
         sh->spill_used--;
     else
         sh->used -= bytes;
+    if (!spill)
+        grow_ack_locked(sh, bytes);
     pthread_cond_broadcast(&sh->cond);
     pthread_mutex_unlock(&sh->lock);
 }
@@ -697,7 +799,9 @@ struct mpu *mpu_new(struct aws_client *c, const char *bucket, const char *key,
     }
     opts_default(&m->opt, opt);
     if (m->opt.shared && (!opt || opt->pool_parts < 1))
-        m->opt.pool_parts = m->opt.shared->max_threads + 1;
+        m->opt.pool_parts = (m->opt.shared->grow.on
+                                 ? MPU_GROW_THREADS
+                                 : m->opt.shared->grow.threads_start) + 1;
     m->c = c;
     m->bucket = strdup(bucket);
     m->key = strdup(key);
@@ -938,7 +1042,7 @@ static int acquire(struct mpu *m, struct aws_error *err)
                             m->opt.max_object_size);
     s->len = 0;
     m->cur = idx;
-    bool spill = !mpu_part_in_memory(s->want, m->sh->budget);
+    bool spill = !mpu_part_in_memory(s->want, m->sh->grow.start);
     if (!spill && !is_cancelled(m) &&
         (s->data = pool_take_parked(m->sh, s->want)) != NULL) {
         s->cap = s->reserved = s->want; /* mapped, budget held: no wait */
@@ -1322,8 +1426,10 @@ static void pool_detach(struct mpu *m)
         return;
     }
     pthread_mutex_lock(&m->sh->lock);
-    if (--m->sh->uploads == 0)
+    if (--m->sh->uploads == 0) {
         unpark_all_locked(m->sh);
+        grow_reset_locked(m->sh); /* the next upload measures afresh */
+    }
     pthread_mutex_unlock(&m->sh->lock);
 }
 

@@ -326,6 +326,47 @@ static void run_pool(size_t part, bool expect_spill)
     fakehttp_stop(f);
 }
 
+/* The automatic budget on a slow path: every part takes 200 ms to be
+ * answered (a rate-limited, far connection), the writer is fast. The pool
+ * starts with 2 workers and 64 MiB; it must open more connections (and
+ * budget) as long as that raises the throughput, stay within its cap, and
+ * start from 64 MiB again once idle. With a fixed budget (or no growth)
+ * only 2 parts are ever in flight. */
+static void test_grow_on_slow_path(void)
+{
+    struct fake_rule rules[] = {
+        {.method = "POST", .status = 200, .body = CREATE_OK, .times = 1},
+        {.method = "PUT", .status = 200,
+         .headers = "ETag: \"" PART_ETAG "\"\r\n", .body = "",
+         .delay_ms = 200},
+        {.method = "POST", .status = 200, .body = COMPLETE_OK, .times = 1},
+        {.method = "DELETE", .status = 204, .body = ""},
+        {0},
+    };
+    struct fakehttp *f = fakehttp_start(rules);
+    CHECK(f != NULL, "fake server");
+    if (!f)
+        return;
+    struct aws_client *c = fake_client(fakehttp_url(f));
+    struct mpu_shared *sh = mpu_shared_new(0, 2, NULL);
+    struct job j = {c, sh, "k", 5 * MIB, 24 * 5 * MIB, -1};
+    upload_main(&j);
+    CHECK(j.rc == 0, "upload through the automatic budget");
+    struct mpu_shared_stats st;
+    mpu_shared_stats(sh, &st);
+    CHECK(st.grow_steps >= 1 && st.threads > 2,
+          "grew: %d steps, %d workers", st.grow_steps, st.threads);
+    CHECK(st.peak <= st.budget_cap && st.budget_cap == 160 * MIB,
+          "peak %zu within the cap %zu", st.peak, st.budget_cap);
+    CHECK(st.budget == 64 * MIB && st.used == 0,
+          "idle again: budget %zu, used %zu", st.budget, st.used);
+    printf("grow: %d steps, %d workers, peak %zu MiB\n", st.grow_steps,
+           st.threads, st.peak / MIB);
+    mpu_shared_free(sh);
+    aws_client_free(c);
+    fakehttp_stop(f);
+}
+
 /* Complete's first answer is lost (connection dropped after the request);
  * the client's retry is answered NoSuchUpload because the first attempt
  * did land. The HEAD shows the multipart ETag of our parts → success. With
@@ -422,5 +463,6 @@ int main(void)
     run_pool(5 * MIB, false);
     run_pool(6 * MIB, true);
     test_lost_complete();
+    test_grow_on_slow_path();
     return check_exit();
 }
