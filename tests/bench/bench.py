@@ -194,7 +194,11 @@ class FastServer:
                 os.path.join(self.dir, "data"), "--bucket", self.bucket] + (
                     ["--discard"] if self.discard else [])
         if self.netns:
-            argv = ["ip", "netns", "exec", self.netns] + argv
+            # nsenter --net, not `ip netns exec`: that also unshares the
+            # mount namespace, and its copy of every FUSE mount of the box
+            # keeps them alive after their fusermount3 -u until this server
+            # exits (other mounts' daemons hang at unmount meanwhile).
+            argv = ["nsenter", "--net=/run/netns/" + self.netns] + argv
         self.proc = subprocess.Popen(argv, stderr=open(
             os.path.join(self.dir, "log"), "ab"))
         end = time.monotonic() + 20

@@ -94,7 +94,8 @@ class Wan:
         pf = os.path.join(self.work, "proxy.port")
         if os.path.exists(pf):
             os.unlink(pf)           # a stale file would give a dead port
-        argv = ["ip", "netns", "exec", self.ns, sys.executable,
+        # nsenter --net: no private copy of the box's mounts (bench.py)
+        argv = ["nsenter", "--net=/run/netns/" + self.ns, sys.executable,
                 os.path.abspath(__file__), "proxy", "--listen",
                 self.server_ip, "--to", "127.0.0.1:%d" % srv.port,
                 "--delay-ms", str(self.delay_ms), "--port-file", pf]
