@@ -130,6 +130,8 @@ struct mpu_grow {
     double prev_rate;     /* bytes/s of the window before the last step */
     bool waited;          /* a writer waited for budget in this window */
     bool stopped;         /* the last step gained too little */
+    bool primed;          /* the first window (the pipeline filling) is
+                             over: windows are comparable from now on */
     size_t last_part;     /* size of the last part reserved */
     int steps;
 };
@@ -236,7 +238,7 @@ static void grow_reset_locked(struct mpu_shared *sh)
     sh->max_threads = g->threads_start;
     g->prev_rate = 0;
     g->win_bytes = 0;
-    g->waited = g->stopped = false;
+    g->waited = g->stopped = g->primed = false;
     clock_gettime(CLOCK_MONOTONIC, &g->win);
 }
 
@@ -259,7 +261,9 @@ static void grow_step_locked(struct mpu_shared *sh)
  * decide. Grow only while writers wait for budget (the uploads, not the
  * writer, are the bottleneck) and each step raised the throughput by more
  * than MPU_GROW_GAIN; the first step that does not ends the growth until
- * the pool is idle again. Lock held. */
+ * the pool is idle again. The first window after idle is discarded (it
+ * holds the ramp of the first parts, which any later window would beat).
+ * Lock held. */
 static void grow_ack_locked(struct mpu_shared *sh, size_t bytes)
 {
     struct mpu_grow *g = &sh->grow;
@@ -270,7 +274,9 @@ static void grow_ack_locked(struct mpu_shared *sh, size_t bytes)
     if (dt * 1e9 < MPU_GROW_WINDOW_NS)
         return;
     double rate = (double)g->win_bytes / dt;
-    if (!g->waited)
+    if (!g->primed)
+        g->primed = true; /* the ramp of the first parts: not a baseline */
+    else if (!g->waited)
         g->prev_rate = 0; /* the writer sets the pace: nothing to learn */
     else if (g->prev_rate > 0 && rate <= g->prev_rate * MPU_GROW_GAIN)
         g->stopped = true;

@@ -99,7 +99,8 @@ struct mpu_shared;
  * `budget_bytes` 0 is the automatic budget: it starts at 64 MiB and
  * `workers` threads and grows, by a quarter more parts in flight at a time,
  * while writers wait for budget and each step raised the acknowledged
- * throughput (measured over half-second windows) by more than 10 %, up to
+ * throughput (measured over half-second windows, the first discarded) by
+ * more than 10 %, up to
  * 160 MiB and 24 workers; the first step that gains less ends the growth,
  * and the pool starts again from 64 MiB once no upload is attached. On a
  * long, rate-limited path (a WAN) this opens the connections the path
