@@ -167,6 +167,8 @@ struct mpu {
     struct mpu_options opt;
     struct mpu_shared *sh;
     bool own_sh;          /* private pool, freed with the upload */
+    bool slots_grow;      /* usable slots follow the pool's workers + 1
+                             (automatic budget), else all pool_parts */
 
     pthread_mutex_t lock;
     pthread_cond_t done;
@@ -235,7 +237,7 @@ static void grow_reset_locked(struct mpu_shared *sh)
     if (!g->on)
         return;
     sh->budget = g->start;
-    sh->max_threads = g->threads_start;
+    __atomic_store_n(&sh->max_threads, g->threads_start, __ATOMIC_RELAXED);
     g->prev_rate = 0;
     g->win_bytes = 0;
     g->waited = g->stopped = g->primed = false;
@@ -252,7 +254,9 @@ static void grow_step_locked(struct mpu_shared *sh)
     size_t nb = sh->budget + more * part;
     sh->budget = nb > g->cap ? g->cap : nb;
     int nt = sh->max_threads + (int)more;
-    sh->max_threads = nt > MPU_GROW_THREADS ? MPU_GROW_THREADS : nt;
+    __atomic_store_n(&sh->max_threads,
+                     nt > MPU_GROW_THREADS ? MPU_GROW_THREADS : nt,
+                     __ATOMIC_RELAXED);
     g->steps++;
     pthread_cond_broadcast(&sh->cond); /* writers waiting for budget */
 }
@@ -804,10 +808,12 @@ struct mpu *mpu_new(struct aws_client *c, const char *bucket, const char *key,
         return NULL;
     }
     opts_default(&m->opt, opt);
-    if (m->opt.shared && (!opt || opt->pool_parts < 1))
-        m->opt.pool_parts = (m->opt.shared->grow.on
-                                 ? MPU_GROW_THREADS
-                                 : m->opt.shared->grow.threads_start) + 1;
+    if (m->opt.shared && (!opt || opt->pool_parts < 1)) {
+        m->slots_grow = m->opt.shared->grow.on;
+        m->opt.pool_parts = (m->slots_grow ? MPU_GROW_THREADS
+                                           : m->opt.shared->grow.threads_start) +
+                            1;
+    }
     m->c = c;
     m->bucket = strdup(bucket);
     m->key = strdup(key);
@@ -1004,6 +1010,16 @@ static int grow_parts_locked(struct mpu *m, unsigned part_no)
     return 0;
 }
 
+/* The slots a writer may use: the pool's workers + 1 (one filling while
+ * each worker sends one), as many as the workers grow to. */
+static int slot_limit(struct mpu *m)
+{
+    if (!m->slots_grow)
+        return m->opt.pool_parts;
+    int n = __atomic_load_n(&m->sh->max_threads, __ATOMIC_RELAXED) + 1;
+    return n < m->opt.pool_parts ? n : m->opt.pool_parts;
+}
+
 /* Wait for a free slot of this upload. Returns its index or -1. */
 static int free_slot(struct mpu *m, struct aws_error *err)
 {
@@ -1011,7 +1027,8 @@ static int free_slot(struct mpu *m, struct aws_error *err)
     pthread_mutex_lock(&m->lock);
     int idx = -1;
     while (check_failed_locked(m, err) == 0) {
-        for (int i = 0; i < m->opt.pool_parts && idx < 0; i++)
+        int lim = slot_limit(m);
+        for (int i = 0; i < lim && idx < 0; i++)
             if (m->slots[i].st == SLOT_FREE)
                 idx = i;
         if (idx >= 0)

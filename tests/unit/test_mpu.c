@@ -326,19 +326,20 @@ static void run_pool(size_t part, bool expect_spill)
     fakehttp_stop(f);
 }
 
-/* The automatic budget on a slow path: every part takes 200 ms to be
+/* The automatic budget on a slow path: every part takes 300 ms to be
  * answered (a rate-limited, far connection), the writer is fast. The pool
- * starts with 2 workers and 64 MiB; it must open more connections (and
- * budget) as long as that raises the throughput, stay within its cap, and
- * start from 64 MiB again once idle. With a fixed budget (or no growth)
- * only 2 parts are ever in flight. */
+ * starts with 4 workers and 64 MiB, four 16 MiB parts: the budget, not the
+ * workers, is what the writer waits for. It must hold more parts in flight
+ * (budget and workers) as long as that raises the throughput, stay within
+ * its cap, and start from 64 MiB again once idle. With a fixed budget the
+ * peak never passes 64 MiB. */
 static void test_grow_on_slow_path(void)
 {
     struct fake_rule rules[] = {
         {.method = "POST", .status = 200, .body = CREATE_OK, .times = 1},
         {.method = "PUT", .status = 200,
          .headers = "ETag: \"" PART_ETAG "\"\r\n", .body = "",
-         .delay_ms = 200},
+         .delay_ms = 300},
         {.method = "POST", .status = 200, .body = COMPLETE_OK, .times = 1},
         {.method = "DELETE", .status = 204, .body = ""},
         {0},
@@ -348,14 +349,14 @@ static void test_grow_on_slow_path(void)
     if (!f)
         return;
     struct aws_client *c = fake_client(fakehttp_url(f));
-    struct mpu_shared *sh = mpu_shared_new(0, 2, NULL);
-    struct job j = {c, sh, "k", 5 * MIB, 24 * 5 * MIB, -1};
+    struct mpu_shared *sh = mpu_shared_new(0, 4, NULL);
+    struct job j = {c, sh, "k", 16 * MIB, 16 * 16 * MIB, -1};
     upload_main(&j);
     CHECK(j.rc == 0, "upload through the automatic budget");
     struct mpu_shared_stats st;
     mpu_shared_stats(sh, &st);
-    CHECK(st.grow_steps >= 1 && st.threads > 2,
-          "grew: %d steps, %d workers", st.grow_steps, st.threads);
+    CHECK(st.grow_steps >= 1 && st.peak > 64 * MIB,
+          "grew: %d steps, peak %zu MiB", st.grow_steps, st.peak / MIB);
     CHECK(st.peak <= st.budget_cap && st.budget_cap == 160 * MIB,
           "peak %zu within the cap %zu", st.peak, st.budget_cap);
     CHECK(st.budget == 64 * MIB && st.used == 0,
