@@ -392,10 +392,9 @@ static void unpark_all_locked(struct mpu_shared *sh)
 
 /* A parked buffer of exactly `cap` bytes (its budget comes with it), or
  * NULL. */
-static void *pool_take_parked(struct mpu_shared *sh, size_t cap)
+static void *take_parked_locked(struct mpu_shared *sh, size_t cap)
 {
     void *p = NULL;
-    pthread_mutex_lock(&sh->lock);
     for (int i = sh->nparked - 1; i >= 0 && !p; i--) {
         if (sh->parked[i].cap != cap)
             continue;
@@ -404,8 +403,15 @@ static void *pool_take_parked(struct mpu_shared *sh, size_t cap)
         sh->parked_bytes -= cap;
         sh->reused++;
     }
-    pthread_mutex_unlock(&sh->lock);
     return p;
+}
+
+static bool has_parked_locked(const struct mpu_shared *sh, size_t cap)
+{
+    for (int i = 0; i < sh->nparked; i++)
+        if (sh->parked[i].cap == cap)
+            return true;
+    return false;
 }
 
 /* Give a full-size buffer back to the pool, keeping its mapping (and its
@@ -437,7 +443,8 @@ static int wait_budget_locked(struct mpu_shared *sh, struct mpu *m,
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += MPU_STUCK_SECONDS;
-    while (!is_cancelled(m) && !fits_locked(sh, bytes)) {
+    while (!is_cancelled(m) && !has_parked_locked(sh, bytes) &&
+           !fits_locked(sh, bytes)) {
         sh->grow.waited = true;
         if (!pool_stuck_locked(sh)) {
             pthread_cond_wait(&sh->cond, &sh->lock);
@@ -445,7 +452,8 @@ static int wait_budget_locked(struct mpu_shared *sh, struct mpu *m,
             until.tv_sec += MPU_STUCK_SECONDS;
         } else if (pthread_cond_timedwait(&sh->cond, &sh->lock, &until) ==
                        ETIMEDOUT &&
-                   pool_stuck_locked(sh) && !fits_locked(sh, bytes)) {
+                   pool_stuck_locked(sh) && !has_parked_locked(sh, bytes) &&
+                   !fits_locked(sh, bytes)) {
             sh->overflow_spills++;
             return 1;
         }
@@ -454,19 +462,24 @@ static int wait_budget_locked(struct mpu_shared *sh, struct mpu *m,
 }
 
 /* Wait until the part fits: `bytes` of budget (memory part) or a spill
- * place. -1 when the upload is cancelled meanwhile; 1 when a memory part
+ * place. A memory part takes a parked buffer of its size when there is
+ * one (*buf: mapped, its budget held) before any is unmapped to make room.
+ * -1 when the upload is cancelled meanwhile; 1 when a memory part
  * must be staged in a file instead (wait_budget_locked: the pool is stuck
  * on half-filled parts), which then holds a spill place too. */
-static int pool_reserve(struct mpu *m, size_t bytes, bool spill)
+static int pool_reserve(struct mpu *m, size_t bytes, bool spill, void **buf)
 {
     struct mpu_shared *sh = m->sh;
     int rc = 0;
+    *buf = NULL;
     pthread_mutex_lock(&sh->lock);
     for (;;) {
         if (is_cancelled(m)) {
             rc = -1;
             break;
         }
+        if (!spill && (*buf = take_parked_locked(sh, bytes)) != NULL)
+            break;
         if (spill ? sh->spill_used < sh->spill_max : fits_locked(sh, bytes))
             break;
         if (!spill) {
@@ -480,9 +493,15 @@ static int pool_reserve(struct mpu *m, size_t bytes, bool spill)
     }
     if (rc == 0 && is_cancelled(m))
         rc = -1;
+    if (*buf && rc != 0) { /* cancelled after all: park it again */
+        sh->parked[sh->nparked].p = *buf;
+        sh->parked[sh->nparked++].cap = bytes;
+        sh->parked_bytes += bytes;
+        *buf = NULL;
+    }
     if (rc >= 0 && spill && ++sh->spill_used > sh->spill_peak)
         sh->spill_peak = sh->spill_used;
-    if (rc == 0 && !spill && (sh->used += bytes) > sh->peak)
+    if (rc == 0 && !spill && !*buf && (sh->used += bytes) > sh->peak)
         sh->peak = sh->used;
     if (rc == 0 && !spill)
         sh->grow.last_part = bytes;
@@ -1066,12 +1085,13 @@ static int acquire(struct mpu *m, struct aws_error *err)
     s->len = 0;
     m->cur = idx;
     bool spill = !mpu_part_in_memory(s->want, m->sh->grow.start);
-    if (!spill && !is_cancelled(m) &&
-        (s->data = pool_take_parked(m->sh, s->want)) != NULL) {
-        s->cap = s->reserved = s->want; /* mapped, budget held: no wait */
+    void *parked;
+    int rc = pool_reserve(m, s->want, spill, &parked);
+    if (parked) {
+        s->data = parked;
+        s->cap = s->reserved = s->want; /* mapped, budget held */
         return 0;
     }
-    int rc = pool_reserve(m, s->want, spill);
     if (rc == 1)
         spill = true; /* staged in a file: the budget is stuck */
     if (rc < 0) {
