@@ -96,7 +96,7 @@ static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf)
     struct ova_validator *v = ud;
     struct ova_archive *st = v->arc;
     const unsigned char *p;
-    long n = ova_ring_lend(v, &p, sizeof st->block);
+    long n = ova_ring_lend(v, &p, OVA_LEND_MAX);
     if (n < 0) {
         archive_set_error(a, ECANCELED, "validation stopped");
         return -1;

@@ -188,7 +188,12 @@ const char *manifest_alg_name(int alg);
 
 /* ---- the validator ----------------------------------------------------- */
 
-#define OVA_RING_SIZE (256u * 1024u)
+/* The ring holds two 1 MiB FUSE writes, and the OVA thread reads up to
+ * half of it at once: a 1 MiB write is one hand-off between the threads,
+ * not sixteen (each a wake-up and, on a busy box, a wait for a core; with
+ * 256 KiB and 64 KiB blocks imports/ ran at 0.66x buckets/). */
+#define OVA_RING_SIZE (2048u * 1024u)
+#define OVA_LEND_MAX (OVA_RING_SIZE / 2)
 #define OVA_BLOCK_SIZE (64u * 1024u)
 
 struct ova_validator {
