@@ -40,6 +40,7 @@
 #define MPU_MAX_PARTS 10000u
 #define MPU_FIRST_GROWTH ((size_t)64 << 10)
 #define MPU_HUGE_FROM ((size_t)1 << 20)
+#define MPU_PARKED_MAX 64
 
 /* ---- part sizes (pure) -------------------------------------------------- */
 
@@ -121,14 +122,42 @@ struct slot {
     bool skipped;         /* resume: S3 already held these bytes */
 };
 
+/* Growing the parts in flight while throughput grows (an automatic budget,
+ * mpu_shared_new(0, …)): measured over windows of acknowledged bytes. */
+struct mpu_grow {
+    bool on;              /* automatic budget */
+    size_t start, cap;    /* budget bounds */
+    int threads_start;
+    struct timespec win;  /* window start */
+    uint64_t win_bytes;   /* acknowledged in this window */
+    double prev_rate;     /* bytes/s of the window before the last step */
+    bool waited;          /* a writer waited for budget in this window */
+    bool stopped;         /* the last step gained too little */
+    bool primed;          /* the first window (the pipeline filling) is
+                             over: windows are comparable from now on */
+    size_t last_part;     /* size of the last part reserved */
+    int steps;
+};
+
 struct mpu_shared {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     size_t budget, used, peak;
+    struct mpu_grow grow;
     int spill_max, spill_used, spill_peak;
     int overflow_spills;  /* memory parts staged because the pool was stuck */
     char *spill_dir;
     struct slot *qhead, *qtail;
+    /* Full-size part buffers of acknowledged parts, kept for the next part
+     * of that size (a fresh mapping costs the kernel's zeroing of every
+     * page). Their bytes stay counted in `used` (parked ⊆ used); a
+     * reservation that does not fit evicts them first, and the last upload
+     * of the pool to be freed unmaps them all. */
+    struct parked { void *p; size_t cap; } parked[MPU_PARKED_MAX];
+    int nparked;
+    size_t parked_bytes;
+    unsigned long reused;
+    int uploads;          /* uploads attached to the pool */
     bool stop;
     pthread_t *threads;
     int nthreads, max_threads, idle;
@@ -141,6 +170,8 @@ struct mpu {
     struct mpu_options opt;
     struct mpu_shared *sh;
     bool own_sh;          /* private pool, freed with the upload */
+    bool slots_grow;      /* usable slots follow the pool's workers + 1
+                             (automatic budget), else all pool_parts */
 
     pthread_mutex_t lock;
     pthread_cond_t done;
@@ -183,6 +214,14 @@ static bool is_cancelled(struct mpu *m)
 /* ---- the pool: budget, spill places, queue, workers --------------------- */
 
 #define MPU_DEFAULT_BUDGET ((size_t)64 << 20)
+/* The automatic budget starts at MPU_DEFAULT_BUDGET (and the configured
+ * workers) and grows up to MPU_GROW_CAP (and MPU_GROW_THREADS workers):
+ * with the daemon's ~25 MiB besides part buffers, its RSS stays under the
+ * 200 MiB the uploader promises (doc/design/mpu.md). */
+#define MPU_GROW_CAP ((size_t)160 << 20)
+#define MPU_GROW_THREADS 24
+#define MPU_GROW_WINDOW_NS 500000000L
+#define MPU_GROW_GAIN 1.10
 #define MPU_MIN_BUDGET ((size_t)20 << 20)
 #define MPU_SPILL_PARTS 3
 /* How long a writer waits for budget while nothing is being sent before it
@@ -192,6 +231,76 @@ static bool is_cancelled(struct mpu *m)
 bool mpu_part_in_memory(size_t part_size, size_t budget)
 {
     return part_size <= budget / 4;
+}
+
+static double mono_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) +
+           (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void grow_reset_locked(struct mpu_shared *sh)
+{
+    struct mpu_grow *g = &sh->grow;
+    if (!g->on)
+        return;
+    sh->budget = g->start;
+    __atomic_store_n(&sh->max_threads, g->threads_start, __ATOMIC_RELAXED);
+    g->prev_rate = 0;
+    g->win_bytes = 0;
+    g->waited = g->stopped = g->primed = false;
+    clock_gettime(CLOCK_MONOTONIC, &g->win);
+}
+
+/* One step up: a quarter more parts in flight (at least two), within the
+ * cap, with the workers to send them. */
+static void grow_step_locked(struct mpu_shared *sh)
+{
+    struct mpu_grow *g = &sh->grow;
+    size_t part = g->last_part ? g->last_part : (size_t)8 << 20;
+    size_t parts = sh->budget / part, more = parts / 4 < 2 ? 2 : parts / 4;
+    size_t nb = sh->budget + more * part;
+    sh->budget = nb > g->cap ? g->cap : nb;
+    int nt = sh->max_threads + (int)more;
+    __atomic_store_n(&sh->max_threads,
+                     nt > MPU_GROW_THREADS ? MPU_GROW_THREADS : nt,
+                     __ATOMIC_RELAXED);
+    g->steps++;
+    pthread_cond_broadcast(&sh->cond); /* writers waiting for budget */
+}
+
+/* A memory part was acknowledged: count it, and at the end of a window
+ * decide. Grow only while writers wait for budget (the uploads, not the
+ * writer, are the bottleneck) and each step raised the throughput by more
+ * than MPU_GROW_GAIN; the first step that does not ends the growth until
+ * the pool is idle again. The first window after idle is discarded (it
+ * holds the ramp of the first parts, which any later window would beat).
+ * Lock held. */
+static void grow_ack_locked(struct mpu_shared *sh, size_t bytes)
+{
+    struct mpu_grow *g = &sh->grow;
+    if (!g->on || g->stopped)
+        return;
+    g->win_bytes += bytes;
+    double dt = mono_since(&g->win);
+    if (dt * 1e9 < MPU_GROW_WINDOW_NS)
+        return;
+    double rate = (double)g->win_bytes / dt;
+    if (!g->primed)
+        g->primed = true; /* the ramp of the first parts: not a baseline */
+    else if (!g->waited)
+        g->prev_rate = 0; /* the writer sets the pace: nothing to learn */
+    else if (g->prev_rate > 0 && rate <= g->prev_rate * MPU_GROW_GAIN)
+        g->stopped = true;
+    else if (sh->budget < g->cap) {
+        grow_step_locked(sh);
+        g->prev_rate = rate;
+    }
+    g->win_bytes = 0;
+    g->waited = false;
+    clock_gettime(CLOCK_MONOTONIC, &g->win);
 }
 
 struct mpu_shared *mpu_shared_new(size_t budget_bytes, int workers,
@@ -204,11 +313,15 @@ struct mpu_shared *mpu_shared_new(size_t budget_bytes, int workers,
     if (sh->budget < MPU_MIN_BUDGET)
         sh->budget = MPU_MIN_BUDGET;
     sh->max_threads = workers < 1 ? 10 : workers > 64 ? 64 : workers;
+    sh->grow.on = budget_bytes == 0;
+    sh->grow.start = sh->budget;
+    sh->grow.cap = sh->grow.on ? MPU_GROW_CAP : sh->budget;
+    sh->grow.threads_start = sh->max_threads;
     sh->spill_max = MPU_SPILL_PARTS;
     if (!spill_dir || !*spill_dir)
         spill_dir = getenv("TMPDIR");
     sh->spill_dir = strdup(spill_dir && *spill_dir ? spill_dir : "/var/tmp");
-    sh->threads = calloc((size_t)sh->max_threads, sizeof *sh->threads);
+    sh->threads = calloc(64, sizeof *sh->threads); /* growth included */
     if (!sh->spill_dir || !sh->threads) {
         free(sh->spill_dir);
         free(sh->threads);
@@ -217,8 +330,11 @@ struct mpu_shared *mpu_shared_new(size_t budget_bytes, int workers,
     }
     pthread_mutex_init(&sh->lock, NULL);
     pthread_cond_init(&sh->cond, NULL);
+    grow_reset_locked(sh);
     return sh;
 }
+
+static void unpark_all_locked(struct mpu_shared *sh);
 
 void mpu_shared_free(struct mpu_shared *sh)
 {
@@ -230,6 +346,7 @@ void mpu_shared_free(struct mpu_shared *sh)
     pthread_mutex_unlock(&sh->lock);
     for (int i = 0; i < sh->nthreads; i++)
         pthread_join(sh->threads[i], NULL);
+    unpark_all_locked(sh); /* the workers are gone: no lock needed */
     pthread_cond_destroy(&sh->cond);
     pthread_mutex_destroy(&sh->lock);
     free(sh->threads);
@@ -242,11 +359,15 @@ void mpu_shared_stats(struct mpu_shared *sh, struct mpu_shared_stats *out)
     pthread_mutex_lock(&sh->lock);
     out->budget = sh->budget;
     out->used = sh->used;
+    out->parked = sh->parked_bytes;
+    out->reused = sh->reused;
     out->peak = sh->peak;
     out->spill_parts = sh->spill_used;
     out->spill_peak = sh->spill_peak;
     out->overflow_spills = sh->overflow_spills;
     out->threads = sh->nthreads;
+    out->budget_cap = sh->grow.cap;
+    out->grow_steps = sh->grow.steps;
     pthread_mutex_unlock(&sh->lock);
 }
 
@@ -256,6 +377,70 @@ void mpu_shared_stats(struct mpu_shared *sh, struct mpu_shared_stats *out)
 static bool pool_stuck_locked(const struct mpu_shared *sh)
 {
     return !sh->qhead && sh->idle == sh->nthreads;
+}
+
+/* Unmap parked buffers until `bytes` more fit in the budget (or none is
+ * left). Whether they fit. Lock held. */
+static bool fits_locked(struct mpu_shared *sh, size_t bytes)
+{
+    while (sh->used + bytes > sh->budget && sh->nparked > 0) {
+        struct parked *b = &sh->parked[--sh->nparked];
+        munmap(b->p, b->cap);
+        sh->used -= b->cap;
+        sh->parked_bytes -= b->cap;
+    }
+    return sh->used + bytes <= sh->budget;
+}
+
+static void unpark_all_locked(struct mpu_shared *sh)
+{
+    size_t budget = sh->budget;
+    sh->budget = 0; /* nothing fits: evicts every parked buffer */
+    fits_locked(sh, 1);
+    sh->budget = budget;
+}
+
+/* A parked buffer of exactly `cap` bytes (its budget comes with it), or
+ * NULL. */
+static void *take_parked_locked(struct mpu_shared *sh, size_t cap)
+{
+    void *p = NULL;
+    for (int i = sh->nparked - 1; i >= 0 && !p; i--) {
+        if (sh->parked[i].cap != cap)
+            continue;
+        p = sh->parked[i].p;
+        sh->parked[i] = sh->parked[--sh->nparked];
+        sh->parked_bytes -= cap;
+        sh->reused++;
+    }
+    return p;
+}
+
+static bool has_parked_locked(const struct mpu_shared *sh, size_t cap)
+{
+    for (int i = 0; i < sh->nparked; i++)
+        if (sh->parked[i].cap == cap)
+            return true;
+    return false;
+}
+
+/* Give a full-size buffer back to the pool, keeping its mapping (and its
+ * budget) for the next part when there is room to park it. */
+static void pool_park(struct mpu_shared *sh, void *p, size_t cap)
+{
+    pthread_mutex_lock(&sh->lock);
+    grow_ack_locked(sh, cap);
+    if (sh->nparked < MPU_PARKED_MAX && !sh->stop &&
+        sh->used <= sh->budget) {
+        sh->parked[sh->nparked].p = p;
+        sh->parked[sh->nparked++].cap = cap;
+        sh->parked_bytes += cap;
+    } else {
+        munmap(p, cap);
+        sh->used -= cap;
+    }
+    pthread_cond_broadcast(&sh->cond);
+    pthread_mutex_unlock(&sh->lock);
 }
 
 /* Wait for the budget; after MPU_STUCK_SECONDS in which nothing was sent
@@ -268,14 +453,17 @@ static int wait_budget_locked(struct mpu_shared *sh, struct mpu *m,
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += MPU_STUCK_SECONDS;
-    while (!is_cancelled(m) && sh->used + bytes > sh->budget) {
+    while (!is_cancelled(m) && !has_parked_locked(sh, bytes) &&
+           !fits_locked(sh, bytes)) {
+        sh->grow.waited = true;
         if (!pool_stuck_locked(sh)) {
             pthread_cond_wait(&sh->cond, &sh->lock);
             clock_gettime(CLOCK_REALTIME, &until);
             until.tv_sec += MPU_STUCK_SECONDS;
         } else if (pthread_cond_timedwait(&sh->cond, &sh->lock, &until) ==
                        ETIMEDOUT &&
-                   pool_stuck_locked(sh) && sh->used + bytes > sh->budget) {
+                   pool_stuck_locked(sh) && !has_parked_locked(sh, bytes) &&
+                   !fits_locked(sh, bytes)) {
             sh->overflow_spills++;
             return 1;
         }
@@ -284,21 +472,25 @@ static int wait_budget_locked(struct mpu_shared *sh, struct mpu *m,
 }
 
 /* Wait until the part fits: `bytes` of budget (memory part) or a spill
- * place. -1 when the upload is cancelled meanwhile; 1 when a memory part
+ * place. A memory part takes a parked buffer of its size when there is
+ * one (*buf: mapped, its budget held) before any is unmapped to make room.
+ * -1 when the upload is cancelled meanwhile; 1 when a memory part
  * must be staged in a file instead (wait_budget_locked: the pool is stuck
  * on half-filled parts), which then holds a spill place too. */
-static int pool_reserve(struct mpu *m, size_t bytes, bool spill)
+static int pool_reserve(struct mpu *m, size_t bytes, bool spill, void **buf)
 {
     struct mpu_shared *sh = m->sh;
     int rc = 0;
+    *buf = NULL;
     pthread_mutex_lock(&sh->lock);
     for (;;) {
         if (is_cancelled(m)) {
             rc = -1;
             break;
         }
-        if (spill ? sh->spill_used < sh->spill_max
-                  : sh->used + bytes <= sh->budget)
+        if (!spill && (*buf = take_parked_locked(sh, bytes)) != NULL)
+            break;
+        if (spill ? sh->spill_used < sh->spill_max : fits_locked(sh, bytes))
             break;
         if (!spill) {
             rc = wait_budget_locked(sh, m, bytes);
@@ -311,10 +503,18 @@ static int pool_reserve(struct mpu *m, size_t bytes, bool spill)
     }
     if (rc == 0 && is_cancelled(m))
         rc = -1;
+    if (*buf && rc != 0) { /* cancelled after all: park it again */
+        sh->parked[sh->nparked].p = *buf;
+        sh->parked[sh->nparked++].cap = bytes;
+        sh->parked_bytes += bytes;
+        *buf = NULL;
+    }
     if (rc >= 0 && spill && ++sh->spill_used > sh->spill_peak)
         sh->spill_peak = sh->spill_used;
-    if (rc == 0 && !spill && (sh->used += bytes) > sh->peak)
+    if (rc == 0 && !spill && !*buf && (sh->used += bytes) > sh->peak)
         sh->peak = sh->used;
+    if (rc == 0 && !spill)
+        sh->grow.last_part = bytes;
     pthread_mutex_unlock(&sh->lock);
     return rc;
 }
@@ -326,6 +526,8 @@ static void pool_release(struct mpu_shared *sh, size_t bytes, bool spill)
         sh->spill_used--;
     else
         sh->used -= bytes;
+    if (!spill)
+        grow_ack_locked(sh, bytes);
     pthread_cond_broadcast(&sh->cond);
     pthread_mutex_unlock(&sh->lock);
 }
@@ -397,6 +599,11 @@ static void slot_release(struct mpu *m, struct slot *s)
         close(s->fd);
         s->fd = -1;
         pool_release(m->sh, 0, true);
+    } else if (s->reserved && s->data && s->cap == s->reserved) {
+        pool_park(m->sh, s->data, s->cap); /* full size: kept for reuse */
+        s->data = NULL;
+        s->cap = 0;
+        s->reserved = 0;
     } else if (s->reserved) {
         if (s->data)
             munmap(s->data, s->cap);
@@ -627,11 +834,16 @@ static int mpu_attach_pool(struct mpu *m)
 {
     if (m->opt.shared) {
         m->sh = m->opt.shared;
-        return 0;
+    } else {
+        m->sh = mpu_shared_new(m->opt.memory_budget, m->opt.concurrency, NULL);
+        m->own_sh = m->sh != NULL;
     }
-    m->sh = mpu_shared_new(m->opt.memory_budget, m->opt.concurrency, NULL);
-    m->own_sh = m->sh != NULL;
-    return m->sh ? 0 : -1;
+    if (!m->sh)
+        return -1;
+    pthread_mutex_lock(&m->sh->lock);
+    m->sh->uploads++;
+    pthread_mutex_unlock(&m->sh->lock);
+    return 0;
 }
 
 struct mpu *mpu_new(struct aws_client *c, const char *bucket, const char *key,
@@ -643,8 +855,12 @@ struct mpu *mpu_new(struct aws_client *c, const char *bucket, const char *key,
         return NULL;
     }
     opts_default(&m->opt, opt);
-    if (m->opt.shared && (!opt || opt->pool_parts < 1))
-        m->opt.pool_parts = m->opt.shared->max_threads + 1;
+    if (m->opt.shared && (!opt || opt->pool_parts < 1)) {
+        m->slots_grow = m->opt.shared->grow.on;
+        m->opt.pool_parts = (m->slots_grow ? MPU_GROW_THREADS
+                                           : m->opt.shared->grow.threads_start) +
+                            1;
+    }
     m->c = c;
     m->bucket = strdup(bucket);
     m->key = strdup(key);
@@ -984,6 +1200,16 @@ static int grow_parts_locked(struct mpu *m, unsigned part_no)
     return 0;
 }
 
+/* The slots a writer may use: the pool's workers + 1 (one filling while
+ * each worker sends one), as many as the workers grow to. */
+static int slot_limit(struct mpu *m)
+{
+    if (!m->slots_grow)
+        return m->opt.pool_parts;
+    int n = __atomic_load_n(&m->sh->max_threads, __ATOMIC_RELAXED) + 1;
+    return n < m->opt.pool_parts ? n : m->opt.pool_parts;
+}
+
 /* Wait for a free slot of this upload. Returns its index or -1. */
 static int free_slot(struct mpu *m, struct aws_error *err)
 {
@@ -991,7 +1217,8 @@ static int free_slot(struct mpu *m, struct aws_error *err)
     pthread_mutex_lock(&m->lock);
     int idx = -1;
     while (check_failed_locked(m, err) == 0) {
-        for (int i = 0; i < m->opt.pool_parts && idx < 0; i++)
+        int lim = slot_limit(m);
+        for (int i = 0; i < lim && idx < 0; i++)
             if (m->slots[i].st == SLOT_FREE)
                 idx = i;
         if (idx >= 0)
@@ -1028,8 +1255,14 @@ static int acquire(struct mpu *m, struct aws_error *err)
                             m->opt.max_object_size);
     s->len = 0;
     m->cur = idx;
-    bool spill = !mpu_part_in_memory(s->want, m->sh->budget);
-    int rc = pool_reserve(m, s->want, spill);
+    bool spill = !mpu_part_in_memory(s->want, m->sh->grow.start);
+    void *parked;
+    int rc = pool_reserve(m, s->want, spill, &parked);
+    if (parked) {
+        s->data = parked;
+        s->cap = s->reserved = s->want; /* mapped, budget held */
+        return 0;
+    }
     if (rc == 1)
         spill = true; /* staged in a file: the budget is stuck */
     if (rc < 0) {
@@ -1403,6 +1636,24 @@ void mpu_abort(struct mpu *m)
     pthread_mutex_unlock(&m->lock);
 }
 
+/* The last upload of a pool unmaps the parked buffers: an idle mount
+ * holds no part memory. */
+static void pool_detach(struct mpu *m)
+{
+    if (!m->sh)
+        return;
+    if (m->own_sh) {
+        mpu_shared_free(m->sh);
+        return;
+    }
+    pthread_mutex_lock(&m->sh->lock);
+    if (--m->sh->uploads == 0) {
+        unpark_all_locked(m->sh);
+        grow_reset_locked(m->sh); /* the next upload measures afresh */
+    }
+    pthread_mutex_unlock(&m->sh->lock);
+}
+
 void mpu_free(struct mpu *m)
 {
     if (!m)
@@ -1417,8 +1668,7 @@ void mpu_free(struct mpu *m)
             m->slots[i].fd >= 0)
             slot_release(m, &m->slots[i]);
     pthread_mutex_unlock(&m->lock);
-    if (m->own_sh)
-        mpu_shared_free(m->sh);
+    pool_detach(m);
     free(m->slots);
     free(m->parts);
     free(m->rparts);

@@ -92,9 +92,21 @@ enum mpu_state {
 
 struct mpu_shared;
 
-/* A pool with `budget_bytes` of part memory (0: 64 MiB; at least 20 MiB so
- * that 5 MiB parts can be held, four at a time) and at most `workers`
- * upload threads (< 1: 10; at most 64). Part files go to `spill_dir` (NULL:
+/* A pool with `budget_bytes` of part memory (at least 20 MiB so that 5 MiB
+ * parts can be held, four at a time) and at most `workers` upload threads
+ * (< 1: 10; at most 64).
+ *
+ * `budget_bytes` 0 is the automatic budget: it starts at 64 MiB and
+ * `workers` threads and grows, by a quarter more parts in flight at a time,
+ * while writers wait for budget and each step raised the acknowledged
+ * throughput (measured over half-second windows, the first discarded) by
+ * more than 10 %, up to
+ * 160 MiB and 24 workers; the first step that gains less ends the growth,
+ * and the pool starts again from 64 MiB once no upload is attached. On a
+ * long, rate-limited path (a WAN) this opens the connections the path
+ * needs; on a fast local one, where the CPU is the limit, it stays near
+ * the start (doc/design/perf.md). Whether a part is held in memory is
+ * judged against the starting budget. Part files go to `spill_dir` (NULL:
  * $TMPDIR, else /var/tmp). No thread is started before the first part.
  * NULL when out of memory. */
 struct mpu_shared *mpu_shared_new(size_t budget_bytes, int workers,
@@ -105,7 +117,14 @@ void mpu_shared_free(struct mpu_shared *sh);
 
 struct mpu_shared_stats {
     size_t budget;      /* bytes */
-    size_t used;        /* bytes reserved by part buffers now */
+    size_t used;        /* bytes reserved by part buffers now, parked
+                           buffers included (they hold their budget) */
+    size_t parked;      /* of which full-size buffers of acknowledged
+                           parts kept mapped for the next part; unmapped
+                           when a reservation needs their budget and when
+                           the pool's last upload is freed */
+    unsigned long reused; /* parts that got a parked buffer (no new
+                             mapping, no page zeroed) */
     size_t peak;        /* highest `used` so far */
     int spill_parts;    /* parts staged in files now */
     int spill_peak;
@@ -114,6 +133,8 @@ struct mpu_shared_stats {
                             being sent for MPU_STUCK_SECONDS (one thread
                             writing many files in turn; never a deadlock) */
     int threads;        /* worker threads started */
+    size_t budget_cap;  /* the automatic budget's bound (else = budget) */
+    int grow_steps;     /* times the automatic budget grew */
 };
 void mpu_shared_stats(struct mpu_shared *sh, struct mpu_shared_stats *out);
 

@@ -146,6 +146,12 @@ static const struct diagnosis TABLE[] = {
      "A member's digest does not match the .mf manifest: the OVA is "
      "damaged or was edited after export.",
      "Export again, or regenerate the manifest."},
+    {"manifest-order",
+     "The .mf manifest comes after a member it lists (a disk): amifs checks "
+     "digests while the OVA streams, and the OVF standard puts the manifest "
+     "right after the .ovf.",
+     "Repack in the standard order: tar -cf vm.ova --format=ustar vm.ovf "
+     "vm.mf disks…"},
     {"absent-cdrom",
      "A CD-ROM/floppy in the OVF points at a file not in the archive.",
      "Remove the CD-ROM's backing file from the VM (or the item from the "

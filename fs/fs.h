@@ -69,7 +69,8 @@ struct amifs_opts {
     unsigned long part_size;     /* bytes; default 8 MiB */
     int upload_concurrency;      /* workers of the mount's upload pool; 10 */
     unsigned long max_memory;    /* bytes of part buffers, whole mount;
-                                    default 64 MiB (aws/mpu.h) */
+                                    0 (default): automatic, 64 MiB
+                                    growing to 160 MiB (aws/mpu.h) */
     /* reads (fs/bucket_io.c, core/readpool.h) */
     int read_concurrency;        /* ranged GETs in flight: per open file
                                     and the mount's read workers; 8 */

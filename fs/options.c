@@ -94,7 +94,9 @@ static const char main_help[] =
     "                           kept out of it); default: no core at all\n"
     "    -o part_size=SIZE      first multipart part size, e.g. 8M (8M)\n"
     "    -o upload_concurrency=N  parts uploaded in parallel, whole mount (10)\n"
-    "    -o max_memory=SIZE     part buffers of all uploads together (64M)\n"
+    "    -o max_memory=SIZE     part buffers of all uploads together (default:\n"
+    "                           64M, growing to 160M while more parts in\n"
+    "                           flight upload faster)\n"
     "    -o read_concurrency=N  ranged GETs in flight per file read in\n"
     "                           sequence, and the mount's read workers (8)\n"
     "    -o read_memory=SIZE    read-ahead buffers of all open files (64M)\n"
@@ -234,7 +236,7 @@ int amifs_opts_defaults(struct amifs_opts *o)
     o->cache_ttl = 5.0;
     o->part_size = 8ul << 20;
     o->upload_concurrency = 10; /* the AWS CLI's max_concurrent_requests */
-    o->max_memory = 64ul << 20; /* part buffers, whole mount (aws/mpu.h) */
+    o->max_memory = 0; /* automatic: 64M growing to 160M (aws/mpu.h) */
     o->read_concurrency = 8;    /* doc/design/perf.md, "Reads" */
     o->read_memory = 64ul << 20; /* read-ahead, whole mount */
     o->poll_interval = 10.0;
@@ -332,7 +334,7 @@ static int check_opts(const struct amifs_opts *o)
                         "maximum part size)\n");
         return -1;
     }
-    if (o->max_memory < (20ul << 20)) {
+    if (o->max_memory && o->max_memory < (20ul << 20)) {
         fprintf(stderr, "amifs: max_memory must be at least 20M (four 5M "
                         "parts)\n");
         return -1;

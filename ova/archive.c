@@ -2,7 +2,7 @@
  *
  * libarchive pulls bytes through a read callback; amifs pushes them from
  * write(). The two meet in the validator's ring buffer: this thread runs
- * libarchive, and its callback blocks in ova_ring_read() until feed() has
+ * libarchive, and its callback blocks in ova_ring_lend() until feed() has
  * put bytes in the ring (or finish() has ended the stream). Everything a
  * member reveals is judged as soon as its bytes pass, so a bad OVA is
  * refused at the member that is wrong, not at the end.
@@ -34,7 +34,6 @@ struct member_rec {
 
 struct ova_archive {
     unsigned char block[OVA_BLOCK_SIZE];   /* what read_cb hands out */
-    unsigned char data[OVA_BLOCK_SIZE];    /* member data */
     bool saw_eof, ended;
     unsigned headers;
     bool ovf_seen, mf_seen;
@@ -96,14 +95,15 @@ static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf)
 {
     struct ova_validator *v = ud;
     struct ova_archive *st = v->arc;
-    long n = ova_ring_read(v, st->block, sizeof st->block);
+    const unsigned char *p;
+    long n = ova_ring_lend(v, &p, OVA_LEND_MAX);
     if (n < 0) {
         archive_set_error(a, ECANCELED, "validation stopped");
         return -1;
     }
     if (n == 0)
         st->saw_eof = true;
-    *buf = st->block;
+    *buf = n ? p : st->block;
     return n;
 }
 
@@ -242,10 +242,18 @@ static int check_size(struct ova_validator *v, const char *name,
     return 0;
 }
 
+/* Which digests a member gets: once the manifest is known, the ones it
+ * uses; before it, only the OVF descriptor (small: all three, any may be
+ * asked for). Every tool (ovftool, vSphere, VirtualBox) writes the manifest
+ * right after the descriptor, as the OVF standard (DSP0243) orders it, so
+ * the disks are hashed once, in the manifest's algorithm, and an OVA
+ * without a manifest costs no digest at all. A manifest that comes after a
+ * member it lists is refused (manifest-order, compare_entry). */
 static int begin_digests(struct ova_archive *st)
 {
-    /* Until the manifest is known any algorithm may be asked for. */
-    int want = st->mf_seen ? st->mf.algs : (MF_SHA1 | MF_SHA256 | MF_SHA512);
+    int want = st->mf_seen            ? st->mf.algs
+               : st->role == R_OVF    ? (MF_SHA1 | MF_SHA256 | MF_SHA512)
+                                      : 0;
     st->cur->algs = 0;
     for (int i = 0; i < D_N; i++)
         if (want & d_alg[i]) {
@@ -371,8 +379,10 @@ static int compare_entry(struct ova_validator *v, struct mf_entry *en,
         if (d_alg[i] != en->alg)
             continue;
         if (!(m->algs & en->alg)) {
-            verdict_set(&vd, "internal", "no %s digest was kept for '%s'",
-                        manifest_alg_name(en->alg), m->name);
+            verdict_set(&vd, "manifest-order", "the manifest comes after "
+                        "member '%s', which it lists: put the .mf right "
+                        "after the .ovf (the OVF standard's order, as "
+                        "ovftool, vSphere and VirtualBox write it)", m->name);
             return refuse(v, &vd);
         }
         if (memcmp(m->dig[i], en->digest, en->dlen) != 0) {
@@ -507,23 +517,39 @@ static int sparse_late(struct ova_validator *v, struct archive_entry *e)
     return refuse(v, &vd);
 }
 
+/* Data that does not continue where the last block ended: a hole. */
+static int sparse_hole(struct ova_validator *v)
+{
+    struct ova_verdict vd;
+    verdict_set(&vd, "sparse-member", "member '%s' has a hole (sparse tar "
+                "entry); an OVA holds plain files, recreate it without "
+                "--sparse", v->arc->cur->name);
+    return refuse(v, &vd);
+}
+
 static int read_member(struct ova_validator *v, struct archive *a,
                        struct archive_entry *e)
 {
     for (bool first = true;; first = false) {
         if (ova_cancelled(v))
             return -1;
-        la_ssize_t n = archive_read_data(a, v->arc->data,
-                                         sizeof v->arc->data);
+        /* In place: the block points into libarchive's buffer, which is
+         * the ring itself (read_cb), so a byte is copied once, by feed(). */
+        const void *p;
+        size_t n;
+        la_int64_t off;
+        int r = archive_read_data_block(a, &p, &n, &off);
         if (first && sparse_late(v, e) < 0)
             return -1;
-        if (n == 0)
+        if (r == ARCHIVE_EOF)
             return member_end(v);
-        if (n < 0) {
+        if (r < ARCHIVE_WARN) {
             archive_failed(v, a);
             return -1;
         }
-        if (member_data(v, v->arc->data, (size_t)n) < 0)
+        if (off != (la_int64_t)v->arc->cur->size)
+            return sparse_hole(v);
+        if (n && member_data(v, p, n) < 0)
             return -1;
     }
 }

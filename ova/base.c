@@ -48,9 +48,16 @@ void ova_refuse(struct ova_validator *v, const struct ova_verdict *vd)
     pthread_mutex_unlock(&v->mu);
 }
 
-long ova_ring_read(struct ova_validator *v, unsigned char *buf, size_t max)
+long ova_ring_lend(struct ova_validator *v, const unsigned char **out,
+                   size_t max)
 {
     pthread_mutex_lock(&v->mu);
+    if (v->ring_lent) { /* the previous block is done with */
+        v->ring_head = (v->ring_head + v->ring_lent) % OVA_RING_SIZE;
+        v->ring_len -= v->ring_lent;
+        v->ring_lent = 0;
+        pthread_cond_broadcast(&v->space_cv);
+    }
     while (v->ring_len == 0 && !v->eof && !v->abort && !v->refused) {
         v->idle = true;
         pthread_cond_broadcast(&v->space_cv);
@@ -66,10 +73,8 @@ long ova_ring_read(struct ova_validator *v, unsigned char *buf, size_t max)
         n = OVA_RING_SIZE - v->ring_head;
     if (n > max)
         n = max;
-    memcpy(buf, v->ring + v->ring_head, n);
-    v->ring_head = (v->ring_head + n) % OVA_RING_SIZE;
-    v->ring_len -= n;
-    pthread_cond_broadcast(&v->space_cv);
+    *out = v->ring + v->ring_head;
+    v->ring_lent = n;
     pthread_mutex_unlock(&v->mu);
     return (long)n;
 }

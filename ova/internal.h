@@ -5,7 +5,7 @@
  *                dispatch
  *   base.c       the bottom of ova/, calling nothing else in it: strings,
  *                verdict_set, ova_refuse (the first verdict wins), the
- *                ring's reading end (ova_ring_read) and the cancel flag
+ *                ring's reading end (ova_ring_lend) and the cancel flag
  *   disk.c       sniffing the head/tail of a disk stream; VMDK, VHD, VHDX
  *                and RAW header checks (pure functions of the bytes)
  *   ovf.c        the OVF descriptor through expat (no DTD, no entities)
@@ -191,7 +191,12 @@ const char *manifest_alg_name(int alg);
 
 /* ---- the validator ----------------------------------------------------- */
 
-#define OVA_RING_SIZE (256u * 1024u)
+/* The ring holds two 1 MiB FUSE writes, and the OVA thread reads up to
+ * half of it at once: a 1 MiB write is one hand-off between the threads,
+ * not sixteen (each a wake-up and, on a busy box, a wait for a core; with
+ * 256 KiB and 64 KiB blocks imports/ ran at 0.66x buckets/). */
+#define OVA_RING_SIZE (2048u * 1024u)
+#define OVA_LEND_MAX (OVA_RING_SIZE / 2)
 #define OVA_BLOCK_SIZE (64u * 1024u)
 
 struct ova_validator {
@@ -214,6 +219,8 @@ struct ova_validator {
     /* OVA ring (under mu) */
     unsigned char *ring;
     size_t ring_head, ring_len;
+    size_t ring_lent;          /* bytes at ring_head the OVA thread reads in
+                                  place (ova_ring_lend); still in ring_len */
     bool eof, abort, idle, exited;
     bool cancel_flag;          /* ova_validator_cancel; read lock-free */
     bool thread_started;
@@ -224,12 +231,16 @@ struct ova_validator {
 /* Record a refusal (first one wins) and wake everyone. Thread-safe. */
 void ova_refuse(struct ova_validator *v, const struct ova_verdict *vd);
 
-/* The OVA thread (archive.c). read: copy up to max bytes of the ring into
- * buf, blocking; >0 bytes, 0 end of stream, -1 aborted. */
+/* The OVA thread (archive.c). lend: point *out at up to max bytes of the
+ * ring, blocking until there are some; >0 bytes, 0 end of stream, -1
+ * aborted. The bytes are read in place (no copy) and stay the thread's
+ * until its next call, which gives them back to the writer — libarchive's
+ * contract for a read callback's buffer. */
 struct ova_archive *ova_archive_new(void);
 void ova_archive_free(struct ova_archive *arc);
 void *ova_archive_main(void *validator);
-long ova_ring_read(struct ova_validator *v, unsigned char *buf, size_t max);
+long ova_ring_lend(struct ova_validator *v, const unsigned char **out,
+                   size_t max);
 /* True once ova_validator_cancel() ran (any thread, no lock). */
 bool ova_cancelled(const struct ova_validator *v);
 

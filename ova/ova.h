@@ -32,7 +32,8 @@
  *   empty, not-tar, bad-tar, truncated, ovf-not-first, multiple-ovf,
  *   ovf-too-large, bad-xml, xml-entities, bad-ovf, no-disks, missing-disk,
  *   absent-cdrom, chunked-disk, unsafe-path, bad-member, duplicate-member,
- *   size-mismatch, bad-manifest, manifest-mismatch, too-many-disks,
+ *   size-mismatch, bad-manifest, manifest-mismatch, manifest-order,
+ *   too-many-disks,
  *   too-large, bad-format, not-stream-optimized, bad-footer, differencing,
  *   no-partition-table, bad-size, sparse-member, cancelled, internal.
  *

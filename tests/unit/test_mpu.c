@@ -313,9 +313,77 @@ static void run_pool(size_t part, bool expect_spill)
           "part %zu: memory peak %zu, files peak %d", part, st.peak,
           st.spill_peak);
     CHECK(st.threads >= 1 && st.threads <= 3, "threads %d", st.threads);
+    CHECK(st.parked == 0, "an idle pool keeps no buffer (%zu)", st.parked);
     printf("pool: part %zu MiB: peak %zu MiB of %zu, files %d, threads %d\n",
            part / MIB, st.peak / MIB, st.budget / MIB, st.spill_peak,
            st.threads);
+    mpu_shared_free(sh);
+    aws_client_free(c);
+    fakehttp_stop(f);
+}
+
+/* One worker, so a writer holds two slots: every part after the second
+ * starts after one was acknowledged, and must get that part's buffer back
+ * (parked, budget still held) instead of a fresh mapping. */
+static void test_buffers_reused(void)
+{
+    struct fakehttp *f = fakehttp_start(upload_rules);
+    CHECK(f != NULL, "fake server");
+    if (!f)
+        return;
+    struct aws_client *c = fake_client(fakehttp_url(f));
+    struct mpu_shared *sh = mpu_shared_new(20 * MIB, 1, NULL);
+    struct job j = {c, sh, "k", 5 * MIB, 6 * 5 * MIB, -1};
+    upload_main(&j);
+    CHECK(j.rc == 0, "upload");
+    check_bodies(f, 5 * MIB, 6 * 5 * MIB); /* reused buffers: right bytes */
+    struct mpu_shared_stats st;
+    mpu_shared_stats(sh, &st);
+    CHECK(st.reused >= 4, "%lu of 6 parts reused a buffer", st.reused);
+    CHECK(st.parked == 0 && st.used == 0, "an idle pool keeps no buffer "
+          "(%zu parked, %zu used)", st.parked, st.used);
+    mpu_shared_free(sh);
+    aws_client_free(c);
+    fakehttp_stop(f);
+}
+
+/* The automatic budget on a slow path: every part takes 300 ms to be
+ * answered (a rate-limited, far connection), the writer is fast. The pool
+ * starts with 4 workers and 64 MiB, four 16 MiB parts: the budget, not the
+ * workers, is what the writer waits for. It must hold more parts in flight
+ * (budget and workers) as long as that raises the throughput, stay within
+ * its cap, and start from 64 MiB again once idle. With a fixed budget the
+ * peak never passes 64 MiB. */
+static void test_grow_on_slow_path(void)
+{
+    struct fake_rule rules[] = {
+        {.method = "POST", .status = 200, .body = CREATE_OK, .times = 1},
+        {.method = "PUT", .status = 200,
+         .headers = "ETag: \"" PART_ETAG "\"\r\n", .body = "",
+         .delay_ms = 300},
+        {.method = "POST", .status = 200, .body = COMPLETE_OK, .times = 1},
+        {.method = "DELETE", .status = 204, .body = ""},
+        {0},
+    };
+    struct fakehttp *f = fakehttp_start(rules);
+    CHECK(f != NULL, "fake server");
+    if (!f)
+        return;
+    struct aws_client *c = fake_client(fakehttp_url(f));
+    struct mpu_shared *sh = mpu_shared_new(0, 4, NULL);
+    struct job j = {c, sh, "k", 16 * MIB, 16 * 16 * MIB, -1};
+    upload_main(&j);
+    CHECK(j.rc == 0, "upload through the automatic budget");
+    struct mpu_shared_stats st;
+    mpu_shared_stats(sh, &st);
+    CHECK(st.grow_steps >= 1 && st.peak > 64 * MIB,
+          "grew: %d steps, peak %zu MiB", st.grow_steps, st.peak / MIB);
+    CHECK(st.peak <= st.budget_cap && st.budget_cap == 160 * MIB,
+          "peak %zu within the cap %zu", st.peak, st.budget_cap);
+    CHECK(st.budget == 64 * MIB && st.used == 0,
+          "idle again: budget %zu, used %zu", st.budget, st.used);
+    printf("grow: %d steps, %d workers, peak %zu MiB\n", st.grow_steps,
+           st.threads, st.peak / MIB);
     mpu_shared_free(sh);
     aws_client_free(c);
     fakehttp_stop(f);
@@ -417,5 +485,7 @@ int main(void)
     run_pool(5 * MIB, false);
     run_pool(6 * MIB, true);
     test_lost_complete();
+    test_buffers_reused();
+    test_grow_on_slow_path();
     return check_exit();
 }
