@@ -243,17 +243,19 @@ static int check_size(struct ova_validator *v, const char *name,
 }
 
 /* Which digests a member gets: once the manifest is known, the ones it
- * uses; before it, only the OVF descriptor (small: all three, any may be
- * asked for). Every tool (ovftool, vSphere, VirtualBox) writes the manifest
- * right after the descriptor, as the OVF standard (DSP0243) orders it, so
- * the disks are hashed once, in the manifest's algorithm, and an OVA
- * without a manifest costs no digest at all. A manifest that comes after a
- * member it lists is refused (manifest-order, compare_entry). */
+ * uses; before it, the OVF descriptor in all three (small; any may be
+ * asked for) and every other member in SHA-256 only. The OVF standard
+ * (DSP0243) lets the manifest come right after the descriptor (what
+ * ovftool, vSphere and VirtualBox write: then the disks are hashed once,
+ * in its algorithm) or at the end of the archive; SHA-256 is what current
+ * tools write, so a manifest at the end is still checked. A manifest at
+ * the end in SHA-1 or SHA-512 cannot be (those digests were not kept):
+ * refused, manifest-order (compare_entry). */
 static int begin_digests(struct ova_archive *st)
 {
     int want = st->mf_seen            ? st->mf.algs
                : st->role == R_OVF    ? (MF_SHA1 | MF_SHA256 | MF_SHA512)
-                                      : 0;
+                                      : MF_SHA256;
     st->cur->algs = 0;
     for (int i = 0; i < D_N; i++)
         if (want & d_alg[i]) {
@@ -379,10 +381,12 @@ static int compare_entry(struct ova_validator *v, struct mf_entry *en,
         if (d_alg[i] != en->alg)
             continue;
         if (!(m->algs & en->alg)) {
-            verdict_set(&vd, "manifest-order", "the manifest comes after "
-                        "member '%s', which it lists: put the .mf right "
-                        "after the .ovf (the OVF standard's order, as "
-                        "ovftool, vSphere and VirtualBox write it)", m->name);
+            verdict_set(&vd, "manifest-order", "the %s manifest comes "
+                        "after member '%s', which it lists: a manifest at "
+                        "the end is checked only in SHA256; put the .mf "
+                        "right after the .ovf (as ovftool, vSphere and "
+                        "VirtualBox write it) or use SHA256",
+                        manifest_alg_name(en->alg), m->name);
             return refuse(v, &vd);
         }
         if (memcmp(m->dig[i], en->digest, en->dlen) != 0) {

@@ -33,7 +33,7 @@ def tags_of(endpoint, *resources):
 # ---- fixtures -------------------------------------------------------------
 
 GOOD = ["ova-ustar", "ova-pax", "ova-gnu", "ova-bsdtar", "ova-2disks",
-        "ova-mf-sha1", "ova-mf-sha256", "ova-efi", "vmdk",
+        "ova-mf-sha1", "ova-mf-sha256", "ova-mf-last", "ova-efi", "vmdk",
         "vhd", "vhd-fixed", "vhdx", "raw", "raw-gpt", "img", "raw-efi"]
 # Variants of an image kind whose own differences are the validator's
 # (tar dialect, manifest digest, VHD subtype, partition table, the .img
@@ -52,7 +52,8 @@ HALVES = {"a": ["ova-ustar", "ova-mf-sha1", "ova-efi", "vhd", "raw",
 assert sorted(HALVES["a"] + HALVES["b"]) == sorted(GOOD)
 BAD = ["bad-not-tar", "bad-empty", "bad-empty-vmdk", "bad-ovf-not-first",
        "bad-xml", "bad-xml-entities", "bad-missing-disk", "bad-absent-cdrom",
-       "bad-manifest", "bad-manifest-last", "bad-path-dotdot",
+       "bad-manifest", "bad-manifest-last", "bad-manifest-last-sha1",
+       "bad-path-dotdot",
        "bad-path-absolute", "bad-chunked", "bad-truncated",
        "bad-too-many-disks", "bad-ova-sparse", "bad-qcow2-as-vmdk",
        "bad-vmdk-sparse", "bad-raw-no-table", "bad-vhd-footer",
