@@ -10,6 +10,7 @@
 #include <zlib.h>
 
 #include "core/guest_int.h"
+#include "ova/bytes.h"
 
 /* ---- the cached reader -------------------------------------------------- */
 
@@ -91,30 +92,6 @@ int gsrc_read(struct gsrc *s, uint64_t off, void *buf, size_t len)
         len -= take;
     }
     return 0;
-}
-
-/* ---- little helpers ---------------------------------------------------- */
-
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const unsigned char *p)
-{
-    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static uint64_t be64(const unsigned char *p)
-{
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
 }
 
 /* ---- VMDK sparse extents ------------------------------------------------ */

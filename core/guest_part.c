@@ -7,20 +7,10 @@
 #include <string.h>
 
 #include "core/guest_int.h"
+#include "ova/bytes.h"
 
 #define SECTOR 512u
 #define ESP_GUID "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
-
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const unsigned char *p)
-{
-    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
 
 /* The filesystem at [off, off+len) by its magic. */
 static void sniff(struct gvdisk *v, struct gpart *p)

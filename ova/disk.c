@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ova/internal.h"
+#include "ova/bytes.h"
 
 void sniff_reset(struct sniff *s)
 {
@@ -42,28 +43,6 @@ void sniff_last(const struct sniff *s, unsigned char *out, size_t n)
     size_t start = (s->tail_pos + SNIFF_TAIL - n) % SNIFF_TAIL;
     for (size_t i = 0; i < n; i++)
         out[i] = s->tail[(start + i) % SNIFF_TAIL];
-}
-
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const unsigned char *p)
-{
-    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static uint64_t be64(const unsigned char *p)
-{
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
 }
 
 /* What a wrong-format file most likely is, for the refusal sentence. */
