@@ -117,6 +117,17 @@ char *guest_report_text(const struct guest_report *r);
 const char *guest_rules_refusal(const char *os_id, const char *version_id,
                                 const char *kernel, bool bls, char *out,
                                 size_t n);
+/* The architecture an ELF header names ("x86_64", "arm64", "i386"), from
+ * its first n bytes (at least 20: e_machine at 18, little-endian); NULL
+ * for anything else. */
+const char *guest_elf_arch(const unsigned char *h, size_t n);
+/* The guest's architecture as the check found it ("x86_64", "arm64",
+ * "i386"), or "" when unknown. Never NULL; owned by r. */
+const char *guest_report_arch(const struct guest_report *r);
+/* Add a warning of the caller's (code e.g. "architecture-mismatch", text
+ * shown as is); an ok verdict becomes warnings. */
+void guest_report_warn(struct guest_report *r, const char *code,
+                       const char *text);
 /* Compare dotted versions numerically (first 3 numbers): <0, 0, >0. */
 int guest_version_cmp(const char *a, const char *b);
 

@@ -293,6 +293,7 @@ void gfacts_root(struct gext *e, struct gfacts *f)
     if (!f->have_root)
         return;
     gfacts_boot(e, false, f);
+    gfacts_arch(e, f);
     gext_list(e, "/lib/modules", add_module_dir, f);
     grub_default(e, f);
     fstab(e, f);

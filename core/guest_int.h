@@ -147,6 +147,7 @@ struct gfacts {
     char static_net_file[96];
     bool cloud_init;
     bool have_root, have_boot;
+    char arch[8];                          /* x86_64 arm64 i386 "" */
 };
 
 /* An ext2/3/4 filesystem opened read-only through libext2fs with the
@@ -179,6 +180,10 @@ void gext_fclose(struct gextfile *f);
  * root; prefix "/boot" maps onto ""). */
 void gfacts_root(struct gext *e, struct gfacts *f);
 void gfacts_boot(struct gext *e, bool separate, struct gfacts *f);
+/* The architecture (guest_arch.c): the ELF e_machine of /sbin/init,
+ * /usr/lib/systemd/systemd, /bin/sh or /usr/bin/env (the first that is an
+ * ELF file), else an uncompressed arm64 kernel Image in /boot. */
+void gfacts_arch(struct gext *e, struct gfacts *f);
 /* The ENA/NVMe drivers in the initramfs (guest_initrd.c). */
 void gfacts_initrd(struct gext *e, const char *path, struct gfacts *f);
 /* The drivers a kernel has built in (its modules.builtin at path). */

@@ -31,6 +31,11 @@ const char *guest_report_reason(const struct guest_report *r)
     return r->reason;
 }
 
+const char *guest_report_arch(const struct guest_report *r)
+{
+    return r->f.arch;
+}
+
 const char *guest_report_warnings(const struct guest_report *r)
 {
     return r->warnings;
@@ -119,6 +124,7 @@ static cJSON *facts_json(const struct guest_report *r, cJSON *o)
     cJSON_AddItemToObject(os, "id", str_or_null(f->os_id));
     cJSON_AddItemToObject(os, "version_id", str_or_null(f->version_id));
     cJSON_AddItemToObject(os, "pretty_name", str_or_null(f->pretty));
+    cJSON_AddItemToObject(o, "architecture", str_or_null(f->arch));
     cJSON_AddItemToObject(o, "kernels", strings(f->kernels, f->nkernels));
     cJSON_AddItemToObject(o, "newest_kernel", str_or_null(f->newest));
     cJSON_AddItemToObject(o, "lib_modules", strings(f->modules,
@@ -216,6 +222,7 @@ char *guest_report_text(const struct guest_report *r)
     snprintf(v, sizeof v, "%s%s%s", f->pretty[0] ? f->pretty : f->os_id,
              f->version_id[0] ? " / " : "", f->version_id);
     line(&b, &len, "os", v);
+    line(&b, &len, "architecture", f->arch);
     line(&b, &len, "root", r->root);
     line(&b, &len, "boot", r->boot);
     line(&b, &len, "boot mode", r->boot_mode);

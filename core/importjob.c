@@ -884,8 +884,17 @@ static bool check_guest(struct importjob *j, const struct import_params *p,
     if (!g)
         return false;
     char line[700], enm[NAME_ESC_MAX], nm[1024];
-    guest_report_line(g, line, sizeof line);
+    const char *ga = guest_report_arch(g);
     importjob_name(j, nm, sizeof nm);
+    if (p->architecture && ga[0] && strcmp(p->architecture, ga) != 0) {
+        snprintf(line, sizeof line, "architecture=%s given, but the guest's "
+                 "binaries are %s; using %s", p->architecture, ga,
+                 p->architecture);
+        guest_report_warn(g, "architecture-mismatch", line);
+        aws_log(j->cfg->lg, AWS_LOG_WARN, "imports/%s: %s",
+                name_esc(nm, enm, sizeof enm), line);
+    }
+    guest_report_line(g, line, sizeof line);
     aws_log(j->cfg->lg, AWS_LOG_INFO, "imports/%s: guest check: %s (%llu "
             "bytes read)", name_esc(nm, enm, sizeof enm), line,
             (unsigned long long)guest_report_bytes(g));
@@ -897,6 +906,20 @@ static bool check_guest(struct importjob *j, const struct import_params *p,
     pthread_mutex_unlock(&j->mu);
     set_phase(j, UPLOAD_FINISHING, "starting ImportImage");
     return refused;
+}
+
+/* The snapshot route registers with the architecture the guest check
+ * found (arm64) when the user named none; the user's value always wins. */
+static int guest_arch_default(struct importjob *j, struct import_params *p)
+{
+    if (p->architecture)
+        return 0;
+    pthread_mutex_lock(&j->mu);
+    bool arm = j->guest && !strcmp(guest_report_arch(j->guest), "arm64");
+    pthread_mutex_unlock(&j->mu);
+    if (arm && !(p->architecture = strdup("arm64")))
+        return -ENOMEM;
+    return 0;
 }
 
 char *importjob_guest(struct importjob *j, bool json)
@@ -965,7 +988,9 @@ static int start_import(struct importjob *j)
     char why[600];
     if (!j->cfg->no_guest_check && check_guest(j, &p, why, sizeof why) &&
         strcmp(route, "auto") == 0) {
-        int rc = start_snapshot_route(j, &p, why);
+        int rc = guest_arch_default(j, &p) != 0
+                     ? fail(j, ENOMEM, "out of memory")
+                     : start_snapshot_route(j, &p, why);
         import_params_release(&p);
         return rc;
     }

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -113,7 +114,13 @@ def _root_tree(work, kind):
         _write(os.path.join(d, "etc/cloud/cloud.cfg"), "users: [default]\n")
         _write(os.path.join(d, "lib/modules", KV, "modules.builtin"),
                "kernel/drivers/nvme/host/nvme.ko\n")
-    if kind in ("warn", "ok"):
+    if kind in ("ok", "arm64"):
+        # /sbin/init -> ../lib/systemd/systemd, as on systemd distributions
+        _write(os.path.join(d, "lib/systemd/systemd"),
+               _elf(183 if kind == "arm64" else 62))
+        os.makedirs(os.path.join(d, "sbin"), exist_ok=True)
+        os.symlink("../lib/systemd/systemd", os.path.join(d, "sbin/init"))
+    if kind in ("warn", "ok", "arm64"):
         _write(os.path.join(d, "boot/vmlinuz-" + KV), b"\x7fkernel\n")
         _write(os.path.join(d, "boot/grub/grub.cfg"),
                "menuentry 'Ubuntu' {\n linux /boot/vmlinuz-%s\n}\n" % KV)
@@ -122,6 +129,14 @@ def _root_tree(work, kind):
         _initramfs(work, os.path.join(d, "boot/initrd.img-" + KV), mods,
                    "gzip" if kind == "warn" else "zstd")
     return d
+
+
+def _elf(machine):
+    """A 64-byte ELF64 little-endian header with e_machine MACHINE (62
+    x86_64, 183 aarch64): what the check reads of /sbin/init."""
+    ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    return ident + struct.pack("<HHIQQQIHHHHHH", 2, machine, 1, 0, 64, 0, 0,
+                               64, 56, 0, 64, 0, 0)
 
 
 def _disk(out, parts, fmt="raw"):
@@ -170,6 +185,9 @@ def guests(tmp_path_factory):
     out["ok"] = _disk(str(d / "ok.vmdk"),
                       [("ext4", _root_tree(work, "ok"), 24)],
                       "monolithicSparse")
+    out["arm64"] = _disk(str(d / "arm64.vmdk"),
+                         [("ext4", _root_tree(work, "arm64"), 24)],
+                         "streamOptimized")
     boot = tempfile.mkdtemp(dir=work)        # a separate /boot
     _write(os.path.join(boot, "vmlinuz-6.2.0-39-generic"), b"\x7fk\n")
     _write(os.path.join(boot, "grub/grub.cfg"), "menuentry 'Ubuntu' {\n}\n")
@@ -258,11 +276,32 @@ def test_inspect_guest_warnings_and_drivers(guests):
     assert r["initramfs"]["ena"] is True and r["initramfs"]["nvme"] is True
     assert r["cloud_init"] is True and not r["static_network"]["found"]
     assert r["disks"][0]["format"] == "VMDK monolithicSparse"
+    assert r["architecture"] == "x86_64", r   # /sbin/init -> systemd ELF
     rc, text = inspect(guests["warn"], json_out=False)
     assert text.startswith("verdict: warnings: no ENA driver in the "
                            "initramfs, fstab names /dev/xvda1, static "
                            "network configuration in "
                            "/etc/netplan/50-static.yaml\n"), text
+
+
+ARM64_REASON = ("arm64 guest: Value (arm64) for parameter Architecture is "
+                "invalid. Valid values are: i386, x86_64")
+
+
+def test_inspect_guest_arm64_is_refused(guests):
+    """An arm64 guest (its /sbin/init, through a symlink, is an aarch64
+    ELF): refused with ImportImage's answer to Architecture=arm64; a guest
+    without any of the binaries has no architecture (null)."""
+    rc, r = inspect(guests["arm64"])
+    assert rc == 1 and r["verdict"] == "refused", r
+    assert r["architecture"] == "arm64", r
+    assert r["reason"] == ARM64_REASON, r
+    assert "Architecture is invalid" in r["message"]
+    rc, text = inspect(guests["arm64"], json_out=False)
+    assert text.startswith("verdict: refused: " + ARM64_REASON + "\n"), text
+    assert "\narchitecture: arm64\n" in text, text
+    rc, r = inspect(guests["warn"])
+    assert r["architecture"] is None, r
 
 
 def test_inspect_guest_separate_boot_and_unreadable_root(guests):
@@ -329,6 +368,42 @@ def test_refused_guest_goes_straight_to_the_snapshot_route(
         diag = read(os.path.join(tdir, "diagnosis"))
         assert "Guest check: refused: Unsupported kernel version" in diag
         assert "without calling ImportImage" in diag
+    finally:
+        m.unmount()
+
+
+def test_arm64_guest_registers_as_arm64(endpoint, guests, tmp_path):
+    """route=auto and an arm64 guest dropped without architecture=: no
+    ImportImage; the snapshot route registers the AMI as arm64. A user's
+    architecture that contradicts the guest wins, with a warning."""
+    m = start_mount(endpoint, str(tmp_path))
+    try:
+        mark = endpoint.mark()
+        cp_in(m, guests["arm64"], "a64.vmdk")
+        with open(os.path.join(m.path, "imports", "a64x.vmdk.json"),
+                  "w") as f:
+            json.dump({"Architecture": "x86_64"}, f)
+        cp_in(m, guests["arm64"], "a64x.vmdk")
+        amis = {}
+        for name in ("a64.vmdk", "a64x.vmdk"):
+            tdir = os.path.join(m.path, "tasks", name)
+            assert os.readlink(tdir).startswith("import-snap-")
+            final = wait_status(m, name)
+            assert final.startswith("completed ami-"), final + m.log()[-3000:]
+            amis[name] = final.split()[1]
+        assert "ImportImage" not in ec2_ops(endpoint, mark)
+        for name, arch in (("a64.vmdk", "arm64"), ("a64x.vmdk", "x86_64")):
+            img = endpoint.aws("ec2", "describe-images", "--image-ids",
+                               amis[name])["Images"][0]
+            assert img["Architecture"] == arch, (name, img)
+        guest = read(os.path.join(m.path, "tasks", "a64.vmdk", "guest"))
+        assert guest.startswith("verdict: refused: " + ARM64_REASON), guest
+        assert "architecture-mismatch" not in guest
+        gj = json.loads(read(os.path.join(m.path, "tasks", "a64x.vmdk",
+                                          "guest.json")))
+        assert {"code": "architecture-mismatch",
+                "text": "architecture=x86_64 given, but the guest's binaries "
+                        "are arm64; using x86_64"} in gj["warnings"], gj
     finally:
         m.unmount()
 

@@ -95,9 +95,30 @@ static void test_not_disks(void)
     free(z);
 }
 
+static void test_elf_arch(void)
+{
+    unsigned char h[20] = {0x7f, 'E', 'L', 'F', 2, 1, 1};
+    h[18] = 183;
+    CHECK(streq(guest_elf_arch(h, sizeof h), "arm64"));
+    h[18] = 62;
+    CHECK(streq(guest_elf_arch(h, sizeof h), "x86_64"));
+    h[18] = 3;
+    CHECK(streq(guest_elf_arch(h, sizeof h), "i386"));
+    h[18] = 40; /* ARM (32-bit): not one EC2 imports */
+    CHECK(!guest_elf_arch(h, sizeof h));
+    h[18] = 183;
+    CHECK(!guest_elf_arch(h, 19));   /* short */
+    h[5] = 2;                        /* big-endian */
+    CHECK(!guest_elf_arch(h, sizeof h));
+    h[5] = 1;
+    h[0] = '#';                      /* a script, not ELF */
+    CHECK(!guest_elf_arch(h, sizeof h));
+}
+
 int main(void)
 {
     test_versions();
+    test_elf_arch();
     test_rules();
     test_not_disks();
     return check_exit();
