@@ -192,9 +192,11 @@ def test_ctrl_c_still_aborts(endpoint, tmp_path):
     try:
         d = os.path.join(m.bucket_dir, prefix)
         os.mkdir(d)
+        # The log records a request when it is answered: the last part is
+        # held back long, so the others are logged while cp still waits.
         endpoint.set_faults([{"service": "s3", "op": "UploadPart",
-                              "action": "delay", "delay_ms": 700,
-                              "key_prefix": prefix + "/"}])
+                              "action": "delay", "delay_ms": 5000,
+                              "part": 8, "key_prefix": prefix + "/"}])
         mark = endpoint.mark()
         c = subprocess.Popen(["cp", src, os.path.join(d, "c.bin")],
                              stderr=subprocess.DEVNULL)
