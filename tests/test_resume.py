@@ -192,21 +192,27 @@ def test_ctrl_c_still_aborts(endpoint, tmp_path):
     try:
         d = os.path.join(m.bucket_dir, prefix)
         os.mkdir(d)
-        # The log records a request when it is answered: the last part is
-        # held back long, so the others are logged while cp still waits.
-        endpoint.set_faults([{"service": "s3", "op": "UploadPart",
-                              "action": "delay", "delay_ms": 5000,
-                              "part": 8, "key_prefix": prefix + "/"}])
+        # cp copies from a pipe this test feeds: after three parts it
+        # waits for more, so the Ctrl-C comes mid-copy whatever the load
+        # (SIGINT set back to its default: a test runner may ignore it).
         mark = endpoint.mark()
-        c = subprocess.Popen(["cp", src, os.path.join(d, "c.bin")],
-                             stderr=subprocess.DEVNULL)
+        c = subprocess.Popen(
+            ["cp", "/dev/stdin", os.path.join(d, "c.bin")],
+            stdin=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        with open(src, "rb") as f:
+            c.stdin.write(f.read(3 * PART))
+            c.stdin.flush()
         try:
             assert poll(lambda: endpoint.requests("UploadPart", since=mark),
                         20, 0.05)
             c.send_signal(signal.SIGINT)
             c.wait(30)
         finally:
-            endpoint.clear_faults()
+            try:
+                c.stdin.close()
+            except BrokenPipeError:
+                pass
         assert c.returncode != 0
         assert poll(lambda: not uploads(endpoint, prefix + "/"), 15), \
             uploads(endpoint, prefix + "/")
