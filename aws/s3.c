@@ -564,6 +564,32 @@ int s3_get_object(struct aws_client *c, const char *bucket, const char *key,
     return 0;
 }
 
+struct range_into {
+    unsigned char *dst;
+    size_t n, got;
+};
+
+static int range_into_sink(void *ctx, const char *data, size_t n)
+{
+    struct range_into *b = ctx;
+    size_t take = n < b->n - b->got ? n : b->n - b->got;
+    memcpy(b->dst + b->got, data, take);
+    b->got += take;
+    return 0;
+}
+
+int s3_get_range_into(struct aws_client *c, const char *bucket,
+                      const char *key, uint64_t offset, size_t len,
+                      const char *if_match, void *dst, size_t *got,
+                      struct aws_error *err)
+{
+    struct range_into b = {dst, len, 0};
+    int rc = s3_get_object(c, bucket, key, offset, len, if_match,
+                           range_into_sink, &b, err);
+    *got = b.got;
+    return rc;
+}
+
 /* PUT with a body from memory and Content-MD5; used by PutObject and
  * UploadPart. */
 static int put_body(struct aws_client *c, const char *bucket, const char *key,

@@ -130,6 +130,12 @@ int s3_head_checksum(struct aws_client *c, const char *bucket,
 int s3_get_object(struct aws_client *c, const char *bucket, const char *key,
                   uint64_t offset, uint64_t len, const char *if_match,
                   aws_body_sink sink, void *sink_ctx, struct aws_error *err);
+/* s3_get_object into memory: at most len bytes from offset into dst
+ * (extra bytes the server sends are dropped); *got says how many came. */
+int s3_get_range_into(struct aws_client *c, const char *bucket,
+                      const char *key, uint64_t offset, size_t len,
+                      const char *if_match, void *dst, size_t *got,
+                      struct aws_error *err);
 
 /* Single PUT of an in-memory body (≤ 5 GiB), with Content-MD5. `etag_out`
  * (may be NULL) gets the ETag, quotes stripped (72 bytes). */

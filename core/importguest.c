@@ -16,29 +16,15 @@ struct ranged {
     size_t whylen;
 };
 
-struct into {
-    unsigned char *dst;
-    size_t n, got;
-};
-
-static int sink(void *ctx, const char *data, size_t n)
-{
-    struct into *b = ctx;
-    size_t take = n < b->n - b->got ? n : b->n - b->got;
-    memcpy(b->dst + b->got, data, take);
-    b->got += take;
-    return 0;
-}
-
 static int ranged_read(void *ctx, uint64_t off, void *buf, size_t len)
 {
     struct ranged *r = ctx;
-    struct into b = {buf, len, 0};
+    size_t got = 0;
     struct aws_error err;
     aws_error_clear(&err);
-    if (s3_get_object(r->c, r->bucket, r->key, r->base + off, len,
-                      r->etag && *r->etag ? r->etag : NULL, sink, &b,
-                      &err) != 0) {
+    if (s3_get_range_into(r->c, r->bucket, r->key, r->base + off, len,
+                          r->etag && *r->etag ? r->etag : NULL, buf, &got,
+                          &err) != 0) {
         if (!r->why[0]) {
             char msg[400];
             aws_error_format(&err, msg, sizeof msg);
@@ -48,7 +34,7 @@ static int ranged_read(void *ctx, uint64_t off, void *buf, size_t len)
         int e = aws_error_errno(&err);
         return -(e ? e : EIO);
     }
-    if (b.got != len) {
+    if (got != len) {
         if (!r->why[0])
             snprintf(r->why, r->whylen, "reading s3://%s/%s: short read",
                      r->bucket, r->key);

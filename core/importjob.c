@@ -1167,20 +1167,6 @@ int importjob_cancel(struct importjob *j)
 
 /* ---- reading ---------------------------------------------------------- */
 
-struct readbuf {
-    char *dst;
-    size_t n, got;
-};
-
-static int read_sink(void *ctx, const char *data, size_t n)
-{
-    struct readbuf *r = ctx;
-    size_t take = n < r->n - r->got ? n : r->n - r->got;
-    memcpy(r->dst + r->got, data, take);
-    r->got += take;
-    return 0;
-}
-
 ssize_t importjob_read(struct importjob *j, char *buf, size_t n, off_t off)
 {
     pthread_mutex_lock(&j->mu);
@@ -1195,14 +1181,14 @@ ssize_t importjob_read(struct importjob *j, char *buf, size_t n, off_t off)
         return 0;
     if (n > size - (uint64_t)off)
         n = (size_t)(size - (uint64_t)off);
-    struct readbuf r = {buf, n, 0};
+    size_t got = 0;
     struct aws_error err;
     aws_error_clear(&err);
-    if (s3_get_object(j->cfg->client, obj_bucket(j), j->key, (uint64_t)off,
-                      n, j->etag[0] ? j->etag : NULL, read_sink, &r,
-                      &err) != 0)
+    if (s3_get_range_into(j->cfg->client, obj_bucket(j), j->key,
+                          (uint64_t)off, n, j->etag[0] ? j->etag : NULL, buf,
+                          &got, &err) != 0)
         return -aws_error_errno(&err);
-    return (ssize_t)r.got;
+    return (ssize_t)got;
 }
 
 /* ---- snapshots -------------------------------------------------------- */
