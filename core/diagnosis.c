@@ -146,12 +146,6 @@ static const struct diagnosis TABLE[] = {
      "A member's digest does not match the .mf manifest: the OVA is "
      "damaged or was edited after export.",
      "Export again, or regenerate the manifest."},
-    {"manifest-order",
-     "The .mf manifest comes after a disk it lists and uses SHA1 or SHA512: "
-     "amifs checks digests while the OVA streams, and keeps only SHA256 for "
-     "members that come before the manifest.",
-     "Repack with the manifest right after the descriptor (tar -cf vm.ova "
-     "--format=ustar vm.ovf vm.mf disks…), or export with SHA256."},
     {"absent-cdrom",
      "A CD-ROM/floppy in the OVF points at a file not in the archive.",
      "Remove the CD-ROM's backing file from the VM (or the item from the "

@@ -17,6 +17,7 @@
 #include "aws/ec2_export.h"
 #include "aws/s3.h"
 #include "core/importguest.h"
+#include "core/stagedread.h"
 #include "core/importqueue.h"
 #include "core/snaproute.h"
 #include "core/upload.h"
@@ -269,6 +270,22 @@ static int refused(struct importjob *j)
 {
     return fail(j, EINVAL, "invalid %s: %s (%s)", ova_kind_format(j->vkind),
                 ova_validator_reason(j->val), ova_validator_code(j->val));
+}
+
+/* The staged object can never be imported and no task will point at it:
+ * leave nothing behind (a user's own object, j->src_bucket, is left). */
+static int drop_refused(struct importjob *j)
+{
+    if (j->src_bucket)
+        return refused(j);
+    struct aws_error err;
+    aws_error_clear(&err);
+    if (s3_delete_object(j->cfg->client, j->cfg->bucket, j->key, &err) != 0)
+        aws_log(j->cfg->lg, AWS_LOG_WARN,
+                "imports: could not delete refused s3://%s/%s",
+                j->cfg->bucket,
+                name_esc(j->key, (char[NAME_ESC_MAX]){0}, NAME_ESC_MAX));
+    return refused(j);
 }
 
 static int upload_failed(struct importjob *j, const struct aws_error *err)
@@ -563,20 +580,8 @@ static int revalidate(struct importjob *j, enum ova_kind kind)
     ova_validator_free(old);
     if (rc != 0 && !*ova_validator_code(v))
         return upload_failed(j, &err);
-    if (ova_validator_finish(v) != 0) {
-        if (j->src_bucket)
-            return refused(j); /* the user's object: left as it is */
-        /* The staged object can never be imported under this name and no
-         * task will point at it: leave nothing behind. */
-        aws_error_clear(&err);
-        if (s3_delete_object(j->cfg->client, j->cfg->bucket, j->key,
-                             &err) != 0)
-            aws_log(j->cfg->lg, AWS_LOG_WARN,
-                    "imports: could not delete refused s3://%s/%s",
-                    j->cfg->bucket,
-                    name_esc(j->key, (char[NAME_ESC_MAX]){0}, NAME_ESC_MAX));
-        return refused(j);
-    }
+    if (ova_validator_finish(v) != 0)
+        return drop_refused(j);
     return 0;
 }
 
@@ -856,6 +861,48 @@ static int tag_for_auto(struct importjob *j, struct import_params *p)
     return rc;
 }
 
+/* ---- a manifest at the end of the OVA (core/stagedread.h) ------------- */
+
+static void readback_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    char d[160];
+    snprintf(d, sizeof d, "verifying the manifest at the end of the OVA: "
+             "%llu of %llu MiB read back", (unsigned long long)(done >> 20),
+             (unsigned long long)(total >> 20));
+    set_phase(ctx, UPLOAD_FINISHING, d);
+}
+
+/* The members a manifest at the end lists passed unhashed (ova.h): read
+ * them back from the staged object before anything is imported. */
+static int verify_late_manifest(struct importjob *j)
+{
+    const struct ova_facts *f = j->val ? ova_validator_facts(j->val) : NULL;
+    if (!f || !f->manifest_read_back || f->manifest_verified)
+        return 0;
+    char why[600] = "", nm[1024], enm[NAME_ESC_MAX];
+    importjob_name(j, nm, sizeof nm);
+    aws_log(j->cfg->lg, AWS_LOG_INFO, "imports/%s: the manifest comes after "
+            "the members it lists; reading %llu bytes back to verify it",
+            name_esc(nm, enm, sizeof enm),
+            (unsigned long long)f->manifest_read_back);
+    readback_progress(j, 0, f->manifest_read_back);
+    struct staged_src src = {j->cfg->client, obj_bucket(j), j->key, j->etag,
+                             0, why, sizeof why};
+    int rc = staged_verify_manifest(&src, j->val, readback_progress, j);
+    if (rc == -1)
+        return drop_refused(j);
+    if (rc < 0) {
+        /* nothing is imported unverified; the copy can simply be redone */
+        if (!j->src_bucket)
+            importjob_delete_staged(j);
+        return fail(j, -rc, "the manifest at the end of the OVA could not "
+                    "be verified: %s; nothing was imported, copy the OVA "
+                    "again", why[0] ? why : strerror(-rc));
+    }
+    set_phase(j, UPLOAD_FINISHING, "starting ImportImage");
+    return 0;
+}
+
 /* ---- the guest check (core/importguest.h) ------------------------------ */
 
 /* Look inside the staged disks. True when VM Import is known to refuse
@@ -966,6 +1013,8 @@ static int start_import(struct importjob *j)
     importjob_name(j, nm, sizeof nm);
     enum ova_kind want = ova_kind_from_name(nm);
     if (want != j->vkind && revalidate(j, want) != 0)
+        return j->result;
+    if (verify_late_manifest(j) != 0)
         return j->result;
     set_phase(j, UPLOAD_FINISHING, "starting ImportImage");
     struct import_params p;

@@ -27,6 +27,7 @@ enum { D_SHA1, D_SHA256, D_SHA512, D_N };
 
 struct member_rec {
     char name[256];
+    uint64_t offset;           /* where its bytes start in the stream */
     uint64_t size;
     unsigned char dig[D_N][64];
     int algs;                  /* MF_* bits computed */
@@ -77,12 +78,6 @@ void ova_archive_free(struct ova_archive *st)
     ovf_parser_free(st->ovp);
     free(st->mf_text);
     free(st);
-}
-
-static const EVP_MD *d_md(int i)
-{
-    return i == D_SHA1 ? EVP_sha1() : i == D_SHA256 ? EVP_sha256()
-                                                    : EVP_sha512();
 }
 
 static int refuse(struct ova_validator *v, const struct ova_verdict *vd)
@@ -243,23 +238,24 @@ static int check_size(struct ova_validator *v, const char *name,
 }
 
 /* Which digests a member gets: once the manifest is known, the ones it
- * uses; before it, the OVF descriptor in all three (small; any may be
- * asked for) and every other member in SHA-256 only. The OVF standard
- * (DSP0243) lets the manifest come right after the descriptor (what
- * ovftool, vSphere and VirtualBox write: then the disks are hashed once,
- * in its algorithm) or at the end of the archive; SHA-256 is what current
- * tools write, so a manifest at the end is still checked. A manifest at
- * the end in SHA-1 or SHA-512 cannot be (those digests were not kept):
- * refused, manifest-order (compare_entry). */
+ * uses; before it, only the OVF descriptor (small), in all three, since
+ * the manifest may name it in any. The OVF standard (DSP0243) puts the
+ * manifest right after the descriptor (what ovftool, vSphere and
+ * VirtualBox write: every disk is then hashed once, in its algorithm) or
+ * at the end of the archive. Members that pass before a manifest at the
+ * end are not hashed while they stream (that would cost every OVA without
+ * a manifest a digest of its disks): their lines are marked late and
+ * checked by reading the members back (late.c), which the caller does
+ * once the bytes are stored (doc/design/perf.md). */
 static int begin_digests(struct ova_archive *st)
 {
     int want = st->mf_seen            ? st->mf.algs
                : st->role == R_OVF    ? (MF_SHA1 | MF_SHA256 | MF_SHA512)
-                                      : MF_SHA256;
+                                      : 0;
     st->cur->algs = 0;
     for (int i = 0; i < D_N; i++)
         if (want & d_alg[i]) {
-            if (!EVP_DigestInit_ex(st->md[i], d_md(i), NULL))
+            if (!EVP_DigestInit_ex(st->md[i], manifest_md(d_alg[i]), NULL))
                 return -1;
             st->cur->algs |= d_alg[i];
         }
@@ -380,14 +376,9 @@ static int compare_entry(struct ova_validator *v, struct mf_entry *en,
     for (int i = 0; i < D_N; i++) {
         if (d_alg[i] != en->alg)
             continue;
-        if (!(m->algs & en->alg)) {
-            verdict_set(&vd, "manifest-order", "the %s manifest comes "
-                        "after member '%s', which it lists: a manifest at "
-                        "the end is checked only in SHA256; put the .mf "
-                        "right after the .ovf (as ovftool, vSphere and "
-                        "VirtualBox write it) or use SHA256",
-                        manifest_alg_name(en->alg), m->name);
-            return refuse(v, &vd);
+        if (!(m->algs & en->alg)) { /* passed unhashed: read it back */
+            en->late = true;
+            continue;
         }
         if (memcmp(m->dig[i], en->digest, en->dlen) != 0) {
             verdict_set(&vd, "manifest-mismatch", "the %s of member '%s' "
@@ -576,9 +567,10 @@ static void run(struct ova_validator *v, struct archive *a)
             return;
         /* The format has consumed the header(s) (pax/GNU extensions too):
          * the filter's position is where this member's data begins. */
+        v->arc->cur->offset = (uint64_t)archive_filter_bytes(a, 0);
         if (v->arc->role == R_DISK && v->arc->disk_index < OVA_FACTS_MAX_DISKS)
             v->facts.disks[v->arc->disk_index].data_offset =
-                (uint64_t)archive_filter_bytes(a, 0);
+                v->arc->cur->offset;
         if (read_member(v, a, e) < 0)
             return;
     }
@@ -680,14 +672,37 @@ static int check_manifest(struct ova_validator *v)
     struct ova_verdict vd;
     if (!st->mf_seen)
         return 0;
-    for (size_t i = 0; i < st->mf.n; i++)
-        if (!st->mf.e[i].matched) {
+    uint64_t late = 0;
+    for (size_t i = 0; i < st->mf.n; i++) {
+        const struct mf_entry *en = &st->mf.e[i];
+        if (!en->matched && !en->late) {
             verdict_set(&vd, "manifest-mismatch", "the manifest lists '%s', "
-                        "which is not in the OVA", st->mf.e[i].name);
+                        "which is not in the OVA", en->name);
             return refuse(v, &vd);
         }
-    v->facts.manifest_verified = true;
+        const struct member_rec *m = en->late ? find_member(st, en->name)
+                                              : NULL;
+        late += m ? m->size : 0;
+    }
+    v->facts.manifest_read_back = late;
+    v->facts.manifest_verified = late == 0;
     return 0;
+}
+
+bool ova_archive_late(struct ova_validator *v, size_t i, struct ova_late *out)
+{
+    struct ova_archive *st = v->arc;
+    for (size_t k = 0; st && st->mf_seen && k < st->mf.n; k++) {
+        struct mf_entry *en = &st->mf.e[k];
+        const struct member_rec *m = en->late ? find_member(st, en->name)
+                                              : NULL;
+        if (!m || i-- > 0)
+            continue;
+        *out = (struct ova_late){en->name, m->offset, m->size, en->alg,
+                                 en->digest, en->dlen, &en->matched};
+        return true;
+    }
+    return false;
 }
 
 int ova_archive_finish(struct ova_validator *v)

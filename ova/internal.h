@@ -33,6 +33,7 @@
 #ifndef AMIFS_OVA_INTERNAL_H
 #define AMIFS_OVA_INTERNAL_H
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -169,6 +170,9 @@ struct mf_entry {
     unsigned char digest[64];
     size_t dlen;
     bool matched;
+    bool late;                   /* its member passed before the manifest,
+                                    unhashed: checked by reading it back
+                                    (ova_validator_verify_late, late.c) */
 };
 
 #define MF_MAX_ENTRIES 256
@@ -188,15 +192,21 @@ int manifest_parse(struct manifest *m, const char *text, size_t len,
 struct mf_entry *manifest_find(struct manifest *m, const char *name);
 /* "SHA1", "SHA256", "SHA512". */
 const char *manifest_alg_name(int alg);
+/* The OpenSSL digest of one MF_* algorithm (never NULL for a valid one). */
+const EVP_MD *manifest_md(int alg);
 
 /* ---- the validator ----------------------------------------------------- */
 
-/* The ring holds two 1 MiB FUSE writes, and the OVA thread reads up to
- * half of it at once: a 1 MiB write is one hand-off between the threads,
- * not sixteen (each a wake-up and, on a busy box, a wait for a core; with
- * 256 KiB and 64 KiB blocks imports/ ran at 0.66x buckets/). */
-#define OVA_RING_SIZE (2048u * 1024u)
-#define OVA_LEND_MAX (OVA_RING_SIZE / 2)
+/* The ring holds sixteen 1 MiB FUSE writes and the OVA thread reads up
+ * to 2 MiB at once. Since members are hashed only when a manifest asks
+ * (archive.c), the thread's work per byte is next to nothing; what made
+ * the writer wait was the thread's turn on a core, which on a busy 2-core
+ * box comes late: with a 2 MiB ring every write waited for it (imports/
+ * at 0.7x buckets/ under load), with 16 MiB the ring absorbs the wait.
+ * (Earlier: 256 KiB ring and 64 KiB blocks, sixteen hand-offs per 1 MiB
+ * write, 0.66x.) Cost: 16 MiB per OVA being copied, touched as it fills. */
+#define OVA_RING_SIZE (16384u * 1024u)
+#define OVA_LEND_MAX (2048u * 1024u)
 #define OVA_BLOCK_SIZE (64u * 1024u)
 
 struct ova_validator {
@@ -253,5 +263,20 @@ bool vmdk_desc_span(uint64_t doff, uint64_t dsz, size_t held, size_t *start,
 
 /* End-of-stream checks, after the thread has exited. 0 ok, -1 refused. */
 int ova_archive_finish(struct ova_validator *v);
+
+/* A manifest line whose member passed before the manifest (so it was not
+ * hashed): where the member's bytes lie in the stream, and what to
+ * compare. `matched` points at the entry's flag. */
+struct ova_late {
+    const char *name;
+    uint64_t offset, size;
+    int alg;
+    const unsigned char *digest;
+    size_t dlen;
+    bool *matched;
+};
+/* The i-th such line (archive.c), in manifest order; false past the last.
+ * Only after finish() accepted (the thread has exited). */
+bool ova_archive_late(struct ova_validator *v, size_t i, struct ova_late *out);
 
 #endif

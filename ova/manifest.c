@@ -24,6 +24,12 @@ const char *manifest_alg_name(int alg)
     return "?";
 }
 
+const EVP_MD *manifest_md(int alg)
+{
+    return alg == MF_SHA1 ? EVP_sha1() : alg == MF_SHA256 ? EVP_sha256()
+                                                          : EVP_sha512();
+}
+
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9')

@@ -14,8 +14,9 @@
  *   ova_validator_reason(v) / _code(v) / _facts(v) / _json(v) / _text(v);
  *   ova_validator_free(v);
  *
- * Memory is bounded (well under 1 MiB per validator plus the OVF descriptor,
- * itself capped at 4 MiB) whatever the size of the image. For an OVA the tar
+ * Memory is bounded whatever the size of the image: for an OVA a 16 MiB
+ * ring (touched as it fills), under 1 MiB of state and the OVF descriptor,
+ * capped at 4 MiB; for a single disk 68 KiB. For an OVA the tar
  * is read by libarchive on a validator thread fed through a bounded ring
  * buffer: feed() copies the bytes into the ring and returns at once unless
  * the ring is full (then it waits for the thread: back-pressure). So a
@@ -32,7 +33,7 @@
  *   empty, not-tar, bad-tar, truncated, ovf-not-first, multiple-ovf,
  *   ovf-too-large, bad-xml, xml-entities, bad-ovf, no-disks, missing-disk,
  *   absent-cdrom, chunked-disk, unsafe-path, bad-member, duplicate-member,
- *   size-mismatch, bad-manifest, manifest-mismatch, manifest-order,
+ *   size-mismatch, bad-manifest, manifest-mismatch,
  *   too-many-disks,
  *   too-large, bad-format, not-stream-optimized, bad-footer, differencing,
  *   no-partition-table, bad-size, sparse-member, cancelled, internal.
@@ -107,6 +108,10 @@ struct ova_facts {
     char firmware[8];                /* "bios", "efi" or "" (unknown) */
     char manifest[8];                /* "SHA1", "SHA256", "SHA512" or "" */
     bool manifest_verified;          /* every manifest line matched */
+    uint64_t manifest_read_back;     /* bytes of the members a manifest at
+                                        the end lists, to be read back to
+                                        verify it (ova_validator_verify_late);
+                                        0 when none */
 };
 
 struct ova_validator;
@@ -151,6 +156,31 @@ const struct ova_facts *ova_validator_facts(const struct ova_validator *v);
  * (free it later as usual). NULL is fine. For rm, unmount and SIGTERM of an
  * upload whose writer may be blocked in feed(). */
 void ova_validator_cancel(struct ova_validator *v);
+
+/* A manifest at the end of an OVA. The OVF standard lets the manifest
+ * come right after the descriptor (what ovftool, vSphere and VirtualBox
+ * write; its lines are then checked as the members stream) or last. The
+ * validator does not hash members before it knows a manifest wants them
+ * (that would cost every OVA without one a digest of its disks), so the
+ * lines of a manifest at the end are checked afterwards, by reading the
+ * members back from wherever the bytes were stored: amifs reads the
+ * staged object with ranged GETs, `amifs inspect` the local file.
+ *
+ * After finish() accepted, facts.manifest_read_back says how many bytes
+ * that takes (0: nothing to do, facts.manifest_verified already says).
+ * ova_validator_verify_late() reads them: read(ctx, off, buf, len) must
+ * fill buf with len bytes of the same stream at offset off and return 0,
+ * or a negative errno. progress (may be NULL) is told the bytes done and
+ * the total after each read. Returns 0 when every line matched (then
+ * manifest_verified is true), -1 refused (code manifest-mismatch; reason
+ * and code as for any refusal), or the negative errno of a failed read
+ * or -ECANCELED after ova_validator_cancel() (no verdict: the caller may
+ * try again). Memory: one 8 MiB buffer while it runs. Call from one
+ * thread, after finish(); never concurrently with itself. */
+typedef int (*ova_read_fn)(void *ctx, uint64_t off, void *buf, size_t len);
+typedef void (*ova_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+int ova_validator_verify_late(struct ova_validator *v, ova_read_fn read,
+                              ova_progress_fn progress, void *ctx);
 
 /* Frees v (NULL is fine), stopping its thread if the stream never ended. */
 void ova_validator_free(struct ova_validator *v);

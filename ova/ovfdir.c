@@ -203,16 +203,15 @@ const char *ovfdir_alg_name(int alg)
 
 #define NALG 3
 static const int ALGS[NALG] = {OVFDIR_SHA1, OVFDIR_SHA256, OVFDIR_SHA512};
+_Static_assert((int)OVFDIR_SHA1 == (int)MF_SHA1 &&
+                   (int)OVFDIR_SHA256 == (int)MF_SHA256 &&
+                   (int)OVFDIR_SHA512 == (int)MF_SHA512,
+               "manifest_md() takes the OVFDIR_SHA* values");
 
 struct ovfdir_hash {
     int algs;
     EVP_MD_CTX *ctx[NALG];
 };
-
-static const EVP_MD *md_of(int i)
-{
-    return i == 0 ? EVP_sha1() : i == 1 ? EVP_sha256() : EVP_sha512();
-}
 
 struct ovfdir_hash *ovfdir_hash_new(int algs)
 {
@@ -224,7 +223,7 @@ struct ovfdir_hash *ovfdir_hash_new(int algs)
         if (!(algs & ALGS[i]))
             continue;
         h->ctx[i] = EVP_MD_CTX_new();
-        if (!h->ctx[i] || EVP_DigestInit_ex(h->ctx[i], md_of(i), NULL) != 1) {
+        if (!h->ctx[i] || EVP_DigestInit_ex(h->ctx[i], manifest_md(ALGS[i]), NULL) != 1) {
             ovfdir_hash_free(h);
             return NULL;
         }

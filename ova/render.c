@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "ova/internal.h"
 
@@ -99,6 +100,8 @@ static void add_facts(cJSON *o, const struct ova_facts *f)
     if (mf) {
         add_str_or_null(mf, "algorithm", f->manifest);
         cJSON_AddBoolToObject(mf, "verified", f->manifest_verified);
+        cJSON_AddNumberToObject(mf, "read_back",
+                                (double)f->manifest_read_back);
     }
 }
 
@@ -183,8 +186,11 @@ char *ova_validator_text(const struct ova_validator *v, const char *file)
         f->firmware[0] ? f->firmware : "unknown", bm ? bm : "unknown",
         pl ? pl : "unknown");
     if (f->manifest[0])
-        app(&s, &len, "manifest: %s, %s\n", f->manifest,
-            f->manifest_verified ? "verified" : "not verified");
+        app(&s, &len, "manifest: %s, %s%s\n", f->manifest,
+            f->manifest_verified ? "verified" : "not verified",
+            f->manifest_read_back ? " (it comes after the members it lists:"
+                                    " checked by reading them back)"
+                                  : "");
     return s;
 }
 
@@ -205,6 +211,35 @@ static int inspect_stream(struct ova_validator *v, FILE *in)
     return rc;
 }
 
+/* ova_read_fn over a local file: pread. */
+static int file_read(void *ctx, uint64_t off, void *buf, size_t len)
+{
+    FILE *in = ctx;
+    for (size_t got = 0; got < len;) {
+        ssize_t n = pread(fileno(in), (char *)buf + got, len - got,
+                          (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* 0 accepted, 1 refused, -1 unreadable (*what says why). */
+static int inspect_verdict(struct ova_validator *v, FILE *in,
+                           const char **what)
+{
+    if (ova_validator_finish(v) != 0)
+        return 1;
+    if (!ova_validator_facts(v)->manifest_read_back)
+        return 0;
+    int rc = ova_validator_verify_late(v, file_read, NULL, in);
+    *what = "read error";
+    return rc == 0 ? 0 : rc == -1 ? 1 : -1;
+}
+
 int ova_inspect_file(const char *path, FILE *out, bool json)
 {
     FILE *in = fopen(path, "rb");
@@ -213,14 +248,16 @@ int ova_inspect_file(const char *path, FILE *out, bool json)
         return -1;
     }
     struct ova_validator *v = ova_validator_new(ova_kind_from_name(path));
-    int rc = v ? inspect_stream(v, in) : -1;
+    const char *what = v ? "read error" : "out of memory";
+    int verdict = v && inspect_stream(v, in) == 0 ? inspect_verdict(v, in,
+                                                                    &what)
+                                                  : -1;
     fclose(in);
-    if (rc < 0) {
-        fprintf(out, "%s: %s\n", path, v ? "read error" : "out of memory");
+    if (verdict < 0) {
+        fprintf(out, "%s: %s\n", path, what);
         ova_validator_free(v);
         return -1;
     }
-    int verdict = ova_validator_finish(v) == 0 ? 0 : 1;
     char *s = json ? ova_validator_json(v, path) : ova_validator_text(v, path);
     if (s)
         fprintf(out, "%s%s", s, json ? "\n" : "");

@@ -86,11 +86,16 @@ def test_good_image_facts(catalogue, name):
 def test_manifest_verified(catalogue):
     need(INSPECT)
     entries = catalogue
-    for name in ("ova-mf-sha1", "ova-mf-sha256"):
+    for name in ("ova-mf-sha1", "ova-mf-sha256", "ova-mf-last",
+                 "ova-mf-last-sha1"):
         r = json.loads(inspect(entries[name]["path"])
                        .stdout)
         assert r["manifest"]["verified"] is True, name
         assert r["manifest"]["algorithm"] in ("SHA1", "SHA256"), name
+        # a manifest at the end: its disk passed unhashed and was read back
+        late = "last" in name
+        disk = sum(d["file_size"] for d in r["disks"])
+        assert r["manifest"]["read_back"] == (disk if late else 0), name
 
 
 def test_text_output(catalogue):
