@@ -298,5 +298,15 @@ extern const struct folder_ops regions_folder; /* fs/regions.c (optional) */
 extern const struct folder_ops readme_folder;  /* fs/root.c: the README */
 extern const struct folder_ops dotamifs_folder; /* fs/dotamifs.c: .amifs/ */
 
+/* Whether an upload handle may bypass the page cache (direct_io): a
+ * write-only descriptor can be neither read nor mapped shared, and what
+ * was written is read back from S3 after close either way, so nothing a
+ * user could see changes, and the kernel's copy of each write into page
+ * cache pages (cp's CPU) and the daemon's second copy out of them are
+ * saved (doc/design/perf.md). Read-write handles keep the page cache. */
+static inline bool fs_write_only(const struct fuse_file_info *fi)
+{
+    return (fi->flags & O_ACCMODE) == O_WRONLY;
+}
 
 #endif

@@ -806,6 +806,7 @@ static int create_in_dir(struct amifs *fs, const char *rel,
     }
     h->writer = true;
     fi->fh = (uint64_t)(uintptr_t)h;
+    fi->direct_io = fs_write_only(fi);
     return 0;
 }
 
@@ -846,6 +847,7 @@ static int imp_create(struct amifs *fs, const char *rel, mode_t mode,
     int rc = new_job(state(fs), rel, fi);
     if (rc == 0) {
         struct ihandle *h = (struct ihandle *)(uintptr_t)fi->fh;
+        fi->direct_io = fs_write_only(fi);
         mark_writer(h, fi->flags);
         h->fresh_rdwr = h->rdwr && !(fi->flags & (O_TRUNC | O_APPEND));
     } else if (rc == -EROFS)
@@ -1023,6 +1025,14 @@ static int refuse_busy(struct amifs *fs, const char *rel,
                         rel, rel, rel);
 }
 
+/* A new job opened for writing (open() of a name that is not, or no
+ * longer, a file here). */
+static void writer_opened(struct fuse_file_info *fi)
+{
+    mark_writer((struct ihandle *)(uintptr_t)fi->fh, fi->flags);
+    fi->direct_io = fs_write_only(fi);
+}
+
 static int imp_open(struct amifs *fs, const char *rel,
                     struct fuse_file_info *fi)
 {
@@ -1042,14 +1052,14 @@ static int imp_open(struct amifs *fs, const char *rel,
         if (!wr)
             return -ENOENT;
         if ((rc = new_job(s, rel, fi)) == 0)
-            mark_writer((struct ihandle *)(uintptr_t)fi->fh, fi->flags);
+            writer_opened(fi);
         return rc;
     }
     enum upload_phase ph = importjob_phase(j);
     if (wr && ph == UPLOAD_STAGED && (fi->flags & O_TRUNC)) {
         importjob_unref(j);
         if ((rc = new_job(s, rel, fi)) == 0) /* cp onto a staged temp */
-            mark_writer((struct ihandle *)(uintptr_t)fi->fh, fi->flags);
+            writer_opened(fi);
         return rc;
     }
     /* A second writer, or a write into a closed upload: S3 objects are
