@@ -102,6 +102,14 @@ static la_ssize_t read_cb(struct archive *a, void *ud, const void **buf)
     return n;
 }
 
+/* libarchive skips what is not read of a member (archive_read_data_skip)
+ * through this: the bytes are dropped, never copied (ova_ring_skip). */
+static la_int64_t skip_cb(struct archive *a, void *ud, la_int64_t request)
+{
+    (void)a;
+    return ova_ring_skip(ud, request);
+}
+
 /* ---- member rules at the header ---------------------------------------- */
 
 static bool unsafe_name(const char *n)
@@ -522,6 +530,55 @@ static int sparse_hole(struct ova_validator *v)
     return refuse(v, &vd);
 }
 
+/* Members are skipped, not read, once nothing more is to be learnt from
+ * their bytes until the last SNIFF_TAIL: no digest is being computed (no
+ * manifest asked for one), and for a disk its head (the first
+ * SNIFF_HEAD bytes) is held and has been judged.
+ * Below this much left, reading is as cheap as skipping. */
+#define SKIP_MIN (4u << 20)
+
+static bool skippable(const struct ova_archive *st, struct archive_entry *e)
+{
+    if (st->cur->algs || !archive_entry_size_is_set(e) ||
+        (st->role != R_DISK && st->role != R_OTHER) ||
+        (st->role == R_DISK && (st->disk_step != DISK_OK ||
+                                st->sniff.head_len < SNIFF_HEAD)))
+        return false;
+    int64_t size = archive_entry_size(e);
+    return size > 0 && (uint64_t)size - st->cur->size > SKIP_MIN;
+}
+
+/* Skip the rest of the member (libarchive consumes it through skip_cb)
+ * with its last SNIFF_TAIL bytes kept for the disk's trailer check, then
+ * end it as if read. */
+static int skip_member(struct ova_validator *v, struct archive *a,
+                       struct archive_entry *e)
+{
+    struct ova_archive *st = v->arc;
+    uint64_t size = (uint64_t)archive_entry_size(e);
+    uint64_t end = st->cur->offset + size, at = 0;
+    unsigned char tail[SNIFF_TAIL];
+    ova_ring_keep(v, end - SNIFF_TAIL, end);
+    if (archive_read_data_skip(a) != ARCHIVE_OK) {
+        archive_failed(v, a);
+        return -1;
+    }
+    int rc = ova_ring_wait_kept(v, end, tail, &at);
+    if (rc != 0) {
+        struct ova_verdict vd;
+        verdict_set(&vd, "truncated", "the OVA ends inside member '%s' "
+                    "after %" PRIu64 " of its bytes: the file is truncated",
+                    st->cur->name, at - st->cur->offset);
+        if (rc > 0)
+            ova_refuse(v, &vd);
+        return -1;
+    }
+    st->sniff.total = size - SNIFF_TAIL; /* sniff_push adds the tail */
+    sniff_push(&st->sniff, tail, SNIFF_TAIL);
+    st->cur->size = size;
+    return member_end(v);
+}
+
 static int read_member(struct ova_validator *v, struct archive *a,
                        struct archive_entry *e)
 {
@@ -546,6 +603,8 @@ static int read_member(struct ova_validator *v, struct archive *a,
             return sparse_hole(v);
         if (n && member_data(v, p, n) < 0)
             return -1;
+        if (skippable(v->arc, e))
+            return skip_member(v, a, e);
     }
 }
 
@@ -581,7 +640,10 @@ void *ova_archive_main(void *arg)
     struct ova_validator *v = arg;
     struct archive *a = archive_read_new();
     if (a && archive_read_support_format_tar(a) == ARCHIVE_OK &&
-        archive_read_open(a, v, NULL, read_cb, NULL) == ARCHIVE_OK) {
+        archive_read_set_callback_data(a, v) == ARCHIVE_OK &&
+        archive_read_set_read_callback(a, read_cb) == ARCHIVE_OK &&
+        archive_read_set_skip_callback(a, skip_cb) == ARCHIVE_OK &&
+        archive_read_open1(a) == ARCHIVE_OK) {
         run(v, a);
     } else {
         struct ova_verdict vd;

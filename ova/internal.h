@@ -205,7 +205,7 @@ const EVP_MD *manifest_md(int alg);
  * at 0.7x buckets/ under load), with 16 MiB the ring absorbs the wait.
  * (Earlier: 256 KiB ring and 64 KiB blocks, sixteen hand-offs per 1 MiB
  * write, 0.66x.) Cost: 16 MiB per OVA being copied, touched as it fills. */
-#define OVA_RING_SIZE (16384u * 1024u)
+#define OVA_RING_SIZE (8192u * 1024u)
 #define OVA_LEND_MAX (2048u * 1024u)
 #define OVA_BLOCK_SIZE (64u * 1024u)
 
@@ -231,6 +231,13 @@ struct ova_validator {
     size_t ring_head, ring_len;
     size_t ring_lent;          /* bytes at ring_head the OVA thread reads in
                                   place (ova_ring_lend); still in ring_len */
+    /* Skipping (ova_ring_skip): stream offsets. ring_off is that of the
+     * byte at ring_head, in_off that of the next byte fed. Bytes before
+     * drop_to are not copied into the ring but dropped as they arrive;
+     * those in [keep_from, keep_to) are first saved into keep[] (a disk's
+     * last SNIFF_TAIL bytes, for its trailer checks). */
+    uint64_t ring_off, in_off, drop_to, keep_from, keep_to;
+    unsigned char keep[SNIFF_TAIL];
     bool eof, abort, idle, exited;
     bool cancel_flag;          /* ova_validator_cancel; read lock-free */
     bool thread_started;
@@ -251,6 +258,23 @@ void ova_archive_free(struct ova_archive *arc);
 void *ova_archive_main(void *validator);
 long ova_ring_lend(struct ova_validator *v, const unsigned char **out,
                    size_t max);
+/* Skip the next `request` bytes of the stream (libarchive's skip
+ * callback): those in the ring are dropped from it, the rest are dropped
+ * by feed() as they arrive, without a copy. Returns request, or 0 when
+ * aborted (then libarchive's next read fails). */
+int64_t ova_ring_skip(struct ova_validator *v, int64_t request);
+/* Save the stream's bytes [from, to) (at most SNIFF_TAIL) into v->keep
+ * while they are skipped. Call before the skip that covers them. */
+void ova_ring_keep(struct ova_validator *v, uint64_t from, uint64_t to);
+/* Wait until the stream has passed offset `off` (feed() went beyond it),
+ * then copy v->keep into out (SNIFF_TAIL bytes). 0, 1 when the stream
+ * ended before (*at = where), -1 aborted or refused. */
+int ova_ring_wait_kept(struct ova_validator *v, uint64_t off,
+                       unsigned char *out, uint64_t *at);
+/* feed(): bytes p[0..n) at stream offset off are being dropped; keep
+ * what falls into the keep window. Lock held. */
+void ova_ring_keep_save(struct ova_validator *v, uint64_t off,
+                        const unsigned char *p, size_t n);
 /* True once ova_validator_cancel() ran (any thread, no lock). */
 bool ova_cancelled(const struct ova_validator *v);
 

@@ -119,8 +119,24 @@ static int start_thread(struct ova_validator *v)
     return 0;
 }
 
+/* Lock held. Bytes the OVA thread skipped (ova_ring_skip) are dropped
+ * here without a copy (but for the keep window). How many of n. */
+static size_t drop_skipped(struct ova_validator *v, const unsigned char *p,
+                           size_t n)
+{
+    if (v->in_off >= v->drop_to)
+        return 0;
+    size_t k = v->drop_to - v->in_off < n ? (size_t)(v->drop_to - v->in_off)
+                                          : n;
+    ova_ring_keep_save(v, v->in_off, p, k);
+    v->in_off += k;
+    pthread_cond_signal(&v->data_cv); /* ova_ring_wait_kept */
+    return k;
+}
+
 /* Copy into the ring; wait only while it is full. Bytes arriving after
- * the archive's end-of-archive blocks (tar padding) are dropped. */
+ * the archive's end-of-archive blocks (tar padding) are dropped, and so
+ * are those the thread skipped. */
 static int feed_ring(struct ova_validator *v, const unsigned char *p,
                      size_t n)
 {
@@ -128,11 +144,16 @@ static int feed_ring(struct ova_validator *v, const unsigned char *p,
         return -1;
     pthread_mutex_lock(&v->mu);
     while (n > 0 && !v->refused && !v->exited && !v->abort) {
-        while (v->ring_len == OVA_RING_SIZE && !v->refused && !v->exited &&
-               !v->abort)
+        size_t k = drop_skipped(v, p, n);
+        p += k;
+        n -= k;
+        if (k > 0)
+            continue;
+        if (v->ring_len == OVA_RING_SIZE) {
+            /* then look again: the thread may have skipped meanwhile */
             pthread_cond_wait(&v->space_cv, &v->mu);
-        if (v->refused || v->exited || v->abort)
-            break;
+            continue;
+        }
         size_t tail = (v->ring_head + v->ring_len) % OVA_RING_SIZE;
         size_t room = OVA_RING_SIZE - v->ring_len;
         size_t chunk = OVA_RING_SIZE - tail;
@@ -142,6 +163,7 @@ static int feed_ring(struct ova_validator *v, const unsigned char *p,
             chunk = n;
         memcpy(v->ring + tail, p, chunk);
         v->ring_len += chunk;
+        v->in_off += chunk;
         p += chunk;
         n -= chunk;
         pthread_cond_signal(&v->data_cv);

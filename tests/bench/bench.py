@@ -968,6 +968,7 @@ def section_validation_cost(srv, repeat):
 
     aggs = rounds([(tg + "/", lambda tg=tg: one(tg))
                    for tg in ("buckets", "imports")], repeat)
+    CTX.results[("imports", srv.kind, size)] = aggs
     for a in aggs:
         t.add(a.name, a.tp, ratio(a.tp, aggs[0].tp), a.cpu, a.rss, a.note)
 
@@ -1346,6 +1347,7 @@ def run_wan(a, secs):
     srv = None
     try:
         srv = w.front(FastServer(CTX.work, w.ns).start())
+        srv.kind = "wan"    # its own goals (section_goals)
         rtt = w.rtt(srv)
         extra = " — WAN profile (%s; measured RTT of one small request: " \
             "%s)" % (w.describe(), rtt)
@@ -1381,6 +1383,32 @@ def _goal(t, goal, value, ref, want, higher=True, unit=""):
           "PASS" if ok else "FAIL")
 
 
+def _goals_wan(t, kind):
+    """The WAN profile's one goal: amifs with default options against the
+    best curl ceiling of the same shaped link."""
+    for (sec, k, size) in sorted(CTX.results):
+        if k != "wan" or kind != "wan" or sec != "write":
+            continue
+        am = _agg("write", k, size, "amifs")
+        ceil = [a for (kk, sz, n), a in CTX.ceiling.items()
+                if kk == k and sz == size and "parallel" in n]
+        if am and ceil:
+            _goal(t, "WAN write, defaults ≥ 0.9× best curl ceiling (%s)"
+                  % human(size), am.tp, max(c.tp or 0 for c in ceil), 0.9)
+
+
+def _goals_imports(t, kind):
+    """imports/ against buckets/ with the same file (section 6b)."""
+    for (sec, k, size) in sorted(CTX.results):
+        if k != kind or sec != "imports":
+            continue
+        bk = _agg("imports", k, size, "buckets/")
+        im = _agg("imports", k, size, "imports/")
+        if bk and im:
+            _goal(t, "imports/ ≥ 0.9× buckets/ (%s, %s)" % (k, human(size)),
+                  im.tp, bk.tp, 0.9)
+
+
 def section_goals():
     """The goals of doc/design/perf.md as ratios against the peers
     measured in this same run (only what this run measured)."""
@@ -1390,8 +1418,10 @@ def section_goals():
               "run). CPU = daemon + cp.")
     kinds = sorted({k[1] for k in CTX.results})
     for kind in kinds:
+        _goals_wan(t, kind)
+        _goals_imports(t, kind)
         for (sec, k, size) in sorted(CTX.results):
-            if k != kind or sec != "write":
+            if k != kind or sec != "write" or kind == "wan":
                 continue
             am, v1 = _agg("write", kind, size, "amifs"), \
                 _agg("write", kind, size, "aws s3 cp (pip")

@@ -35,9 +35,11 @@ import argparse
 import hashlib
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 
 SECTOR = 512
@@ -150,9 +152,13 @@ def _rootfs_tree(d, os_files):
             f.write("no OS here\n")
 
 
-def _mkfs_ext4(img, sectors, os_files, tmp):
+def _mkfs_ext4(img, sectors, os_files, tmp, payload_mb=0):
     tree = tempfile.mkdtemp(dir=tmp)
     _rootfs_tree(tree, os_files)
+    if payload_mb:      # incompressible, reproducible: a big disk member
+        os.makedirs(os.path.join(tree, "var"), exist_ok=True)
+        with open(os.path.join(tree, "var", "payload.bin"), "wb") as f:
+            f.write(random.Random(payload_mb).randbytes(payload_mb << 20))
     run("mkfs.ext4", "-q", "-F", "-L", "root", "-d", tree, img,
         "%dk" % (sectors * SECTOR // 1024))
 
@@ -200,13 +206,13 @@ def _partition(disk, total, partition, efi):
     return parts
 
 
-def _raw_disk(raw, size_mb, os_files, partition, efi, tmp):
+def _raw_disk(raw, size_mb, os_files, partition, efi, tmp, payload_mb=0):
     total = size_mb * 2048
     with open(raw, "wb") as f:
         f.truncate(total * SECTOR)
     if partition is None:                      # whole-disk fs, no table
         fs = os.path.join(tmp, "fs.img")
-        _mkfs_ext4(fs, total, os_files, tmp)
+        _mkfs_ext4(fs, total, os_files, tmp, payload_mb)
         _dd_into(raw, fs, 0)
         return
     for start, sectors, role in _partition(raw, total, partition, efi):
@@ -215,7 +221,7 @@ def _raw_disk(raw, size_mb, os_files, partition, efi, tmp):
             if not _mkfs_esp(fs, sectors, tmp):
                 continue
         else:
-            _mkfs_ext4(fs, sectors, os_files, tmp)
+            _mkfs_ext4(fs, sectors, os_files, tmp, payload_mb)
         _dd_into(raw, fs, start)
 
 
@@ -224,13 +230,15 @@ def qemu_info(path):
 
 
 def make_disk(path, fmt, size_mb=24, os=True, partition="mbr", efi=False,
-              subformat=None):
+              subformat=None, payload_mb=0):
     """Make one disk image at PATH.
 
     fmt: "vmdk" (subformat streamOptimized unless given, e.g.
     "monolithicSparse"), "vhd" (subformat dynamic|fixed), "vhdx", "raw",
     "qcow2". partition: "mbr", "gpt" or None (ext4 on the whole disk).
     efi=True implies GPT with an ESP before the root partition.
+    payload_mb adds that many MiB of random bytes to the root filesystem
+    (so a stream-optimized VMDK is that big too).
     Returns {name, format, subformat, capacity, firmware}.
     """
     if efi:
@@ -240,7 +248,7 @@ def make_disk(path, fmt, size_mb=24, os=True, partition="mbr", efi=False,
     tmp = tempfile.mkdtemp(prefix="mkimg-")
     try:
         raw = path if fmt == "raw" else _join(tmp, "disk.raw")
-        _raw_disk(raw, size_mb, os, partition, efi, tmp)
+        _raw_disk(raw, size_mb, os, partition, efi, tmp, payload_mb)
         if fmt == "vmdk" and subformat is None:
             subformat = "streamOptimized"
         if fmt in ("vhd", "vpc") and subformat is None:
@@ -631,6 +639,13 @@ def build_good(c, only):
         if want(name):
             r = _good_ova(c, name, file, notes, **kw)
             c.add(name, file, "OVA", True, None, r["disks"], notes)
+    if want("ova-big"):
+        r = _good_ova(c, "ova-big", "vm-big.ova", "", disk_kw=BIG_DISK,
+                      tar="gnu-pax")
+        c.add("ova-big", "vm-big.ova", "OVA", True, None, r["disks"],
+              "a disk of %d MiB of random data, no manifest, pax headers: "
+              "the validator skips its middle (ova/archive.c, skip_member)"
+              % BIG_DISK["payload_mb"])
     if want("ova-efi"):
         r = _good_ova(c, "ova-efi", "vm-efi.ova", "",
                       disk_kw={"efi": True}, firmware="efi")
@@ -761,6 +776,7 @@ def _bad_ovas(c, want):
             f.truncate(size * 2 // 3)
         c.add("bad-truncated", "bad-truncated.ova", "OVA", False, "truncated",
               [], "a good OVA cut at two thirds (inside the disk)")
+    _bad_big(c, want)
     if want("bad-too-many-disks"):
         ds = [c.disk("vmdk", "many-disk%02d.vmdk" % i, size_mb=16,
                      os=(i == 1))[0] for i in range(1, 23)]
@@ -781,6 +797,38 @@ def _bad_ovas(c, want):
         c.add("bad-ova-sparse", "bad-ova-sparse.ova", "OVA", False,
               "not-stream-optimized", r["disks"],
               "OVA whose VMDK is monolithicSparse")
+
+
+# A disk member big enough that the validator skips its middle.
+BIG_DISK = {"size_mb": 40, "payload_mb": 12}
+
+
+def _bad_big(c, want):
+    """The skipped middle of a big disk: an OVA cut there, and one whose
+    disk's last sector (qemu-img's end-of-stream marker) is damaged."""
+    if not (want("bad-big-truncated") or want("bad-big-no-eos")):
+        return
+    d, _ = c.disk("vmdk", "bad-big-disk1.vmdk", **BIG_DISK)
+    for name, notes in (
+            ("bad-big-truncated", "a big-disk OVA cut at half, inside the "
+             "part of the disk the validator skips"),
+            ("bad-big-no-eos", "a big-disk OVA whose disk's last sector is "
+             "not the end-of-stream marker (the trailer is checked though "
+             "the middle is skipped)")):
+        if not want(name):
+            continue
+        path = c.path(name + ".ova")
+        r = make_ova(path, [d])
+        with tarfile.open(path) as t:
+            m = [i for i in t.getmembers() if i.name.endswith(".vmdk")][0]
+        with open(path, "r+b") as f:
+            if name == "bad-big-truncated":
+                f.truncate(m.offset_data + m.size // 2)
+            else:
+                f.seek(m.offset_data + m.size - SECTOR)
+                f.write(b"\xff" * SECTOR)
+        c.add(name, name + ".ova", "OVA", False, "truncated", r["disks"],
+              notes)
 
 
 SPARSE_SIZE = 15 << 40
@@ -863,12 +911,13 @@ def _bad_disks(c, want):
 ALL_NAMES = [
     "ova-ustar", "ova-pax", "ova-gnu", "ova-bsdtar", "ova-2disks",
     "ova-mf-sha1", "ova-mf-sha256", "ova-mf-last", "ova-mf-last-sha1",
-    "ova-efi", "vmdk", "vhd",
+    "ova-big", "ova-efi", "vmdk", "vhd",
     "vhd-fixed", "vhdx", "raw", "raw-gpt", "img", "raw-efi", "vmdk-no-os",
     "vmdk-kernel6", "vmdk-bls", "raw-efi-kernel6", "ova-2disks-kernel6",
     "ova-no-os", "bad-not-tar", "bad-empty", "bad-empty-vmdk",
     "bad-ovf-not-first", "bad-xml", "bad-xml-entities", "bad-missing-disk",
     "bad-absent-cdrom", "bad-manifest", "bad-manifest-last",
+    "bad-big-truncated", "bad-big-no-eos",
     "bad-path-dotdot", "bad-path-absolute", "bad-chunked", "bad-truncated",
     "bad-too-many-disks", "bad-ova-sparse", "bad-qcow2-as-vmdk",
     "bad-vmdk-sparse", "bad-raw-no-table", "bad-vhd-footer", "bad-vhdx-sig",
