@@ -168,6 +168,23 @@ int aws_send(struct aws_client *c, const struct aws_request *req,
 
 /* ---- client ------------------------------------------------------------------- */
 
+static int sender_send(void *ctx, const struct aws_request *req,
+                       struct aws_response *resp, struct aws_error *err)
+{
+    return aws_send(ctx, req, resp, err);
+}
+
+static const char *sender_region(void *ctx)
+{
+    return aws_client_region(ctx);
+}
+
+struct aws_sender aws_client_sender(struct aws_client *c)
+{
+    return (struct aws_sender){.send = sender_send, .region = sender_region,
+                               .logger = &c->logger, .ctx = c};
+}
+
 static void resolve_region(struct aws_client *c)
 {
     struct aws_error e;
@@ -198,7 +215,8 @@ static int client_init(struct aws_client *c, const struct aws_client_options *op
     c->creds = aws_creds_provider_new(&c->cfg, err);
     if (!c->creds)
         return -1;
-    aws_creds_provider_set_client(c->creds, c);
+    struct aws_sender s = aws_client_sender(c);
+    aws_creds_provider_set_sender(c->creds, &s);
     c->pool = calloc(POOL_MAX_IDLE, sizeof *c->pool);
     if (!c->pool)
         return aws_error_set(err, AWS_ERR_NOMEM, "out of memory");

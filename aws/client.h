@@ -47,6 +47,7 @@
 #include "aws/creds.h"
 #include "aws/err.h"
 #include "aws/log.h"
+#include "aws/request.h" /* struct aws_request, aws_response, aws_sender */
 #include "aws/sigv4.h"
 
 struct aws_client_options {
@@ -73,67 +74,11 @@ const struct aws_logger *aws_client_logger(const struct aws_client *c);
 struct aws_creds_provider *aws_client_creds(struct aws_client *c);
 /* Number of HTTP attempts made so far (all threads), for tests/benchmarks. */
 uint64_t aws_client_attempts(const struct aws_client *c);
-
-/* Streams a request body. read: fill up to n bytes, return count (0 = end)
- * or -1 on a local error. rewind: start over for a retry (0 ok, -1 = cannot,
- * then the request is not retried). */
-struct aws_body_source {
-    long (*read)(void *ctx, char *dst, size_t n);
-    int (*rewind)(void *ctx);
-    void *ctx;
-    uint64_t size; /* exact byte count (Content-Length) */
-};
-
-/* Receives a response body of a 2xx answer. Return 0 to go on, -1 to abort
- * the transfer (aws_send then fails with AWS_ERR_IO / AWS_ERR_ABORTED). */
-typedef int (*aws_body_sink)(void *ctx, const char *data, size_t n);
-
-struct aws_request {
-    enum aws_service svc;
-    const char *region;  /* NULL: the client's region (IAM: us-east-1) */
-    const char *method;  /* "GET", "PUT", "POST", "HEAD", "DELETE" */
-    const char *bucket;  /* S3 only: NULL for ListBuckets */
-    const char *key;     /* S3 only: raw (unencoded) key, or NULL */
-    const char *query;   /* encoded query without '?', or NULL */
-    const struct sigv4_header *headers; /* extra headers, all signed */
-    size_t nheaders;
-    const void *body;    /* in-memory body, or NULL */
-    size_t body_len;
-    const struct aws_body_source *source; /* streaming body, or NULL */
-    const char *payload_sha256; /* hex, when the caller already knows it */
-    /* S3: the body is described by an x-amz-checksum-* header (S3 verifies
-     * it). Over https, or to an endpoint on this host, the payload is then
-     * sent as UNSIGNED-PAYLOAD (no SHA-256 pass); over plain http to
-     * another host it is still signed, as the AWS SDKs do, because a CRC
-     * does not stop someone on the path from changing the bytes. */
-    bool body_checksummed;
-    aws_body_sink sink;  /* streaming 2xx body, or NULL to collect */
-    void *sink_ctx;
-    bool idempotent;     /* safe to retry after the request may have landed */
-    bool s3_200_error;   /* parse a 200 body for <Error> */
-    int max_attempts;    /* 0: the client's */
-    /* Sign with these instead of the client's provider (STS AssumeRole for
-     * the provider itself). NULL: the client's credentials. */
-    const struct aws_credentials *creds;
-    /* Plain, unsigned request to this absolute URL (IMDS). svc, bucket and
-     * key are then ignored. */
-    const char *url;
-    long timeout_ms;     /* whole-request limit; 0: none (IMDS: 1000) */
-};
-
-struct aws_response {
-    long status;
-    struct buf body;    /* collected body when no sink was given */
-    struct buf headers; /* raw "name: value\r\n" lines of the final answer */
-};
-
-void aws_response_init(struct aws_response *r);
-void aws_response_release(struct aws_response *r);
-/* Value of a response header (case-insensitive name), copied into `out`
- * (at most n bytes incl. NUL, surrounding whitespace trimmed). Returns 0 if
- * present, -1 if not. */
-int aws_response_header(const struct aws_response *r, const char *name,
-                        char *out, size_t n);
+/* A sender (request.h) whose send is aws_send() on `c`, region
+ * aws_client_region() and logger the client's: what the client hands its
+ * credentials provider, and what tests pass to sts_assume_role(). Valid as
+ * long as `c` is. */
+struct aws_sender aws_client_sender(struct aws_client *c);
 
 /* Send with signing and retries. Returns 0 for a 2xx answer (resp filled),
  * -1 otherwise (err filled; resp holds the last answer). */

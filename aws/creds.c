@@ -23,15 +23,12 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/crypto.h>
 
 #include "aws/buf.h"
-#include "aws/client.h"
 #include "aws/config_priv.h"
 #include "aws/creds_priv.h"
 #include "aws/sts.h"
 #include "aws/secmem.h"
-#include "aws/iso8601.h"
 
 /* Refresh windows (botocore: 15 and 10 minutes; the CLI refreshes
  * process credentials 15 minutes ahead). Advisory: one caller refreshes,
@@ -44,78 +41,25 @@
 #define MANDATORY_RETRY_S 5
 #define MAX_ROLE_CHAIN 4
 
-/* ---- struct aws_credentials ---------------------------------------------- */
-
-void aws_wipe_free(char *s)
-{
-    if (s) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
-}
-
-void aws_credentials_release(struct aws_credentials *c)
-{
-    if (c->secure) {
-        aws_secure_free(c->secure);
-    } else {
-        aws_wipe_free(c->access_key_id);
-        aws_wipe_free(c->secret_access_key);
-        aws_wipe_free(c->session_token);
-    }
-    memset(c, 0, sizeof *c);
-}
-
-int aws_credentials_init(struct aws_credentials *c, const char *akid,
-                         const char *secret, const char *token)
-{
-    size_t la = strlen(akid), ls = strlen(secret);
-    size_t lt = token && *token ? strlen(token) : 0;
-    char *m = aws_secure_alloc(la + ls + lt + 3);
-
-    memset(c, 0, sizeof *c);
-    if (!m)
-        return -1;
-    c->secure = m;
-    c->access_key_id = memcpy(m, akid, la + 1);
-    c->secret_access_key = memcpy(m + la + 1, secret, ls + 1);
-    if (lt)
-        c->session_token = memcpy(m + la + ls + 2, token, lt + 1);
-    return 0;
-}
-
-int aws_credentials_copy(struct aws_credentials *dst,
-                         const struct aws_credentials *src)
-{
-    if (aws_credentials_init(dst,
-                             src->access_key_id ? src->access_key_id : "",
-                             src->secret_access_key ? src->secret_access_key
-                                                    : "",
-                             src->session_token))
-        return -1;
-    dst->expiration = src->expiration;
-    dst->source = src->source;
-    return 0;
-}
-
-int aws_creds_set(struct aws_credentials *c, char *akid, char *secret,
-                  char *token, const char *source, struct aws_error *err)
-{
-    int rc = 0;
-
-    memset(c, 0, sizeof *c);
-    if (!akid || !*akid || !secret || !*secret)
-        rc = aws_error_set(err, AWS_ERR_CREDENTIALS,
-                           "incomplete credentials from %s", source);
-    else if (aws_credentials_init(c, akid, secret, token))
-        rc = aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
-    else
-        c->source = source;
-    aws_wipe_free(akid);
-    aws_wipe_free(secret);
-    aws_wipe_free(token);
-    return rc;
-}
+/* The provider (opaque outside this file). */
+struct aws_creds_provider {
+    /* Immutable after creation (set_sender happens before any request);
+     * the sources (creds_priv.h) are handed &cfg and &sender. */
+    struct aws_config cfg; /* a private copy: profile, files, endpoints */
+    struct aws_sender sender; /* send NULL until set: no HTTP sources then */
+    int process_timeout_s;     /* credential_process deadline */
+    /* `lock` guards everything below; `refreshed` is broadcast when a
+     * refresh ends (successfully or not). */
+    pthread_mutex_t lock;
+    pthread_cond_t refreshed;
+    struct aws_credentials cur;
+    bool have;
+    bool refreshing;          /* a caller is running the chain */
+    time_t fetched;           /* when `cur` was obtained (wall clock) */
+    time_t retry_after;       /* after a failed refresh: not before this */
+    unsigned gen;             /* refreshes finished so far */
+    struct aws_error last_err; /* what the last failed refresh said */
+};
 
 static char *dup_env(const char *name)
 {
@@ -161,103 +105,6 @@ static int from_profile_keys(const struct aws_config *cfg, const char *prof,
                : 1;
 }
 
-static char *json_str(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-    return cJSON_IsString(v) && v->valuestring ? strdup(v->valuestring)
-                                               : NULL;
-}
-
-static void json_wipe(cJSON *j)
-{
-    /* cJSON copies the secrets; wipe them before they go back to malloc */
-    for (cJSON *it = j; it; it = it->next) {
-        if (cJSON_IsString(it) && it->valuestring)
-            OPENSSL_cleanse(it->valuestring, strlen(it->valuestring));
-        if (it->child)
-            json_wipe(it->child);
-    }
-}
-
-void aws_json_wipe_delete(cJSON *j)
-{
-    if (!j)
-        return;
-    json_wipe(j);
-    cJSON_Delete(j);
-}
-
-/* AccessKeyId/SecretAccessKey/<token_name>/Expiration of a JSON object, as
- * credential_process, IMDS and the container endpoint print them. */
-static int creds_from_object(const cJSON *o, const char *token_name,
-                             const char *source, struct aws_credentials *c,
-                             struct aws_error *err)
-{
-    char *exp = json_str(o, "Expiration");
-    time_t t = 0;
-
-    if (exp && aws_parse_iso8601(exp, &t)) {
-        free(exp);
-        return aws_error_set(err, AWS_ERR_CREDENTIALS,
-                             "%s: bad Expiration", source);
-    }
-    free(exp);
-    if (aws_creds_set(c, json_str(o, "AccessKeyId"),
-                      json_str(o, "SecretAccessKey"), json_str(o, token_name),
-                      source, err))
-        return -1;
-    c->expiration = t;
-    return 0;
-}
-
-int aws_creds_from_json(const char *json, size_t len, const char *token_name,
-                        const char *source, struct aws_credentials *out,
-                        struct aws_error *err)
-{
-    cJSON *j = cJSON_ParseWithLength(json, len);
-    int rc;
-
-    memset(out, 0, sizeof *out);
-    if (!cJSON_IsObject(j)) {
-        aws_json_wipe_delete(j);
-        return aws_error_set(err, AWS_ERR_CREDENTIALS,
-                             "%s: credentials are not a JSON object", source);
-    }
-    rc = creds_from_object(j, token_name, source, out, err);
-    aws_json_wipe_delete(j);
-    return rc;
-}
-
-int aws_read_small_file(const char *path, size_t max, char **out)
-{
-    FILE *f = fopen(path, "r");
-    struct buf b;
-    char chunk[4096];
-    size_t n;
-    int rc = 0;
-
-    *out = NULL;
-    if (!f)
-        return -1;
-    setvbuf(f, NULL, _IONBF, 0); /* no stdio copy of a token to wipe */
-    buf_init(&b, max);
-    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = buf_append(&b, chunk, n);
-    OPENSSL_cleanse(chunk, sizeof chunk);
-    if (rc == 0 && ferror(f))
-        rc = -1, errno = EIO;
-    else if (rc)
-        errno = EFBIG;
-    fclose(f);
-    while (rc == 0 && b.len > 0 && strchr(" \t\r\n", b.data[b.len - 1]))
-        b.data[--b.len] = '\0';
-    if (rc == 0 && !(*out = buf_detach(&b)))
-        *out = strdup(""); /* an empty file */
-    buf_release(&b);
-    return rc == 0 && *out ? 0 : -1;
-}
-
 static int from_process(const struct aws_creds_provider *p, const char *cmd,
                         struct aws_credentials *c, struct aws_error *err)
 {
@@ -276,7 +123,8 @@ static int from_process(const struct aws_creds_provider *p, const char *cmd,
                       "credential_process: output is not Version 1 JSON");
         goto done;
     }
-    rc = creds_from_object(j, "SessionToken", "process", c, err) ? -1 : 1;
+    rc = aws_creds_from_object(j, "SessionToken", "process", c, err) ? -1
+                                                                     : 1;
 done:
     aws_json_wipe_delete(j);
     buf_release(&out);
@@ -311,7 +159,7 @@ static int imds_call(struct aws_creds_provider *p, const char *method,
     r.max_attempts = 1;
     r.timeout_ms = 1000;
     aws_response_init(&resp);
-    rc = aws_send(p->client, &r, &resp, err);
+    rc = p->sender.send(p->sender.ctx, &r, &resp, err);
     *status = resp.status;
     if (rc == 0)
         rc = buf_append(out, resp.body.data, resp.body.len) ? -1 : 0;
@@ -385,7 +233,7 @@ static int from_imds(struct aws_creds_provider *p, struct aws_credentials *c,
     char *role = NULL, *nl;
     int rc;
 
-    if (p->cfg.imds_disabled || !p->client)
+    if (p->cfg.imds_disabled || !p->sender.send)
         return 0;
     if (imds_get(p, "/latest/meta-data/iam/security-credentials/", &role,
                  err))
@@ -400,7 +248,7 @@ static int from_imds(struct aws_creds_provider *p, struct aws_credentials *c,
 int aws_imds_region(struct aws_creds_provider *p, char **region,
                     struct aws_error *err)
 {
-    if (p->cfg.imds_disabled || !p->client)
+    if (p->cfg.imds_disabled || !p->sender.send)
         return aws_error_set(err, AWS_ERR_CONFIG, "IMDS disabled");
     return imds_get(p, "/latest/meta-data/placement/region", region, err);
 }
@@ -426,7 +274,7 @@ static int role_source(struct aws_creds_provider *p, const char *prof,
     else if (cs && strcmp(cs, "Ec2InstanceMetadata") == 0)
         rc = from_imds(p, src, err);
     else if (cs && strcmp(cs, "EcsContainer") == 0)
-        rc = aws_creds_from_container(p, src, err);
+        rc = aws_creds_from_container(&p->sender, src, err);
     else
         rc = aws_error_set(err, AWS_ERR_CONFIG,
                            "profile %s: role_arn needs source_profile or a "
@@ -455,12 +303,12 @@ static int assume_role(struct aws_creds_provider *p, const char *prof,
     if (depth > MAX_ROLE_CHAIN) {
         aws_error_set(err, AWS_ERR_CONFIG, "profile %s: role chain too long",
                       prof);
-    } else if (!p->client) {
+    } else if (!p->sender.send) {
         aws_error_set(err, AWS_ERR_CREDENTIALS, "no client for AssumeRole");
     } else if (role_source(p, prof, depth, &src, err) == 0) {
         snprintf(session, sizeof session, "amifs-%lld",
                  (long long)time(NULL));
-        rc = sts_assume_role(p->client, &src, role_arn, name ? name : session,
+        rc = sts_assume_role(&p->sender, &src, role_arn, name ? name : session,
                              ext, dur ? (int)strtol(dur, NULL, 10) : 3600, c,
                              err);
         if (rc == 0)
@@ -512,9 +360,10 @@ static int resolve_profile(struct aws_creds_provider *p, const char *prof,
         free(v);
         return rc;
     }
-    rc = aws_creds_from_web_identity(p, prof, depth == 0, c, err);
+    rc = aws_creds_from_web_identity(&p->cfg, &p->sender, prof, depth == 0, c,
+                                     err);
     if (rc == 0)
-        rc = aws_creds_from_sso(p, prof, c, err);
+        rc = aws_creds_from_sso(&p->cfg, &p->sender, prof, c, err);
     if (rc == 0)
         rc = from_profile_keys(&p->cfg, prof, aws_profile_credentials,
                                "shared-credentials-file", c, err);
@@ -542,7 +391,7 @@ static int resolve_chain(struct aws_creds_provider *p,
     if (rc == 0)
         rc = resolve_profile(p, p->cfg.profile, 0, c, err);
     if (rc == 0)
-        rc = aws_creds_from_container(p, c, err);
+        rc = aws_creds_from_container(&p->sender, c, err);
     if (rc == 0)
         rc = from_imds(p, c, err);
     if (rc == 0)
@@ -594,11 +443,11 @@ struct aws_creds_provider *aws_creds_provider_new(const struct aws_config *cfg,
     return p;
 }
 
-void aws_creds_provider_set_client(struct aws_creds_provider *p,
-                                   struct aws_client *client)
+void aws_creds_provider_set_sender(struct aws_creds_provider *p,
+                                   const struct aws_sender *s)
 {
     pthread_mutex_lock(&p->lock);
-    p->client = client;
+    p->sender = *s;
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -650,8 +499,7 @@ static bool should_refresh(const struct aws_creds_provider *p, time_t now)
 static void log_refresh(const struct aws_creds_provider *p,
                         const struct aws_error *e)
 {
-    const struct aws_logger *lg = p->client ? aws_client_logger(p->client)
-                                            : NULL;
+    const struct aws_logger *lg = p->sender.logger;
     char msg[600];
 
     if (!lg)

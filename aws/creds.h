@@ -38,43 +38,20 @@
 #include <time.h>
 
 #include "aws/config.h"
+#include "aws/credentials.h" /* struct aws_credentials, the value */
 #include "aws/err.h"
 
-/* The three strings of a provider-made value live in ONE block of
- * DONTDUMP memory (aws/secmem.h) that `secure` owns; release wipes and
- * unmaps it. A value assembled by hand (secure == NULL, e.g. a test's
- * borrowed getenv() strings passed to sts_assume_role) is only read. */
-struct aws_credentials {
-    char *access_key_id;
-    char *secret_access_key;
-    char *session_token; /* NULL for long-term keys */
-    time_t expiration;   /* 0: does not expire */
-    const char *source;  /* static string: "env", "shared-credentials-file",
-                            "assume-role", "web-identity", "sso", "process",
-                            "config-file", "container", "imds",
-                            "explicit" */
-    void *secure;        /* the block holding the strings, or NULL */
-};
-
-/* Copy the strings (token may be NULL or "" for none) into a fresh
- * DONTDUMP block; expiration 0 and source NULL. 0, or -1 (out of memory,
- * *c zeroed). */
-int aws_credentials_init(struct aws_credentials *c, const char *akid,
-                         const char *secret, const char *token);
-/* Deep copy (into its own block); wipe + unmap (or, for a hand-made value
- * whose `secure` is NULL, wipe + free each string). */
-int aws_credentials_copy(struct aws_credentials *dst,
-                         const struct aws_credentials *src);
-void aws_credentials_release(struct aws_credentials *c);
-
-struct aws_client; /* client.h; the provider uses it for STS and IMDS */
+struct aws_sender; /* request.h */
 struct aws_creds_provider;
 
 struct aws_creds_provider *aws_creds_provider_new(const struct aws_config *cfg,
                                                   struct aws_error *err);
-/* Lets the provider make STS, SSO portal, container and IMDS calls. */
-void aws_creds_provider_set_client(struct aws_creds_provider *p,
-                                   struct aws_client *client);
+/* Lets the provider make STS, SSO portal, container and IMDS calls: it
+ * keeps a copy of *s (the provider never sees the HTTP client itself, so
+ * the client may own the provider without a circle; request.h). Called
+ * once, before any request; without it those sources do not apply. */
+void aws_creds_provider_set_sender(struct aws_creds_provider *p,
+                                   const struct aws_sender *s);
 void aws_creds_provider_free(struct aws_creds_provider *p);
 /* A copy of current credentials (refreshed first when they expire within 5
  * minutes). The caller releases `out`. */
@@ -82,7 +59,7 @@ int aws_creds_get(struct aws_creds_provider *p, struct aws_credentials *out,
                   struct aws_error *err);
 /* The instance's region from IMDS (placement/region), malloc'd. Fails when
  * IMDS is disabled or unreachable (1 s timeout). It lives with the
- * provider because it shares the provider's IMDSv2 token logic and client;
+ * provider because it shares the provider's IMDSv2 token logic and sender;
  * the client asks it once, while it is created. */
 int aws_imds_region(struct aws_creds_provider *p, char **region,
                     struct aws_error *err);

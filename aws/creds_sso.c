@@ -22,7 +22,6 @@
 #include <openssl/evp.h>
 
 #include "aws/buf.h"
-#include "aws/client.h"
 #include "aws/config_priv.h"
 #include "aws/creds_priv.h"
 #include "aws/sigv4.h"
@@ -248,10 +247,10 @@ static int cached_token(const char *prof, const struct sso_cfg *s,
 }
 
 /* https://portal.sso.<region>.amazonaws.com/federation/credentials?... */
-static int portal_url(const struct aws_creds_provider *p,
-                      const struct sso_cfg *s, struct buf *url)
+static int portal_url(const struct aws_config *cfg, const struct sso_cfg *s,
+                      struct buf *url)
 {
-    const char *ep = p->cfg.sso_endpoint;
+    const char *ep = cfg->sso_endpoint;
     size_t n;
 
     if (ep) {
@@ -272,7 +271,8 @@ static int portal_url(const struct aws_creds_provider *p,
                : 0;
 }
 
-static int get_role_credentials(struct aws_creds_provider *p,
+static int get_role_credentials(const struct aws_config *cfg,
+                                const struct aws_sender *snd,
                                 const char *prof, const struct sso_cfg *s,
                                 const char *token, struct aws_credentials *c,
                                 struct aws_error *err)
@@ -284,7 +284,7 @@ static int get_role_credentials(struct aws_creds_provider *p,
     int rc;
 
     buf_init(&url, 1 << 16);
-    if (portal_url(p, s, &url)) {
+    if (portal_url(cfg, s, &url)) {
         buf_release(&url);
         return aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
     }
@@ -295,7 +295,7 @@ static int get_role_credentials(struct aws_creds_provider *p,
     r.idempotent = true;
     r.timeout_ms = 30000;
     aws_response_init(&resp);
-    rc = aws_send(p->client, &r, &resp, err);
+    rc = snd->send(snd->ctx, &r, &resp, err);
     if (rc == 0)
         rc = aws_sso_parse_role_credentials(
             resp.body.data ? resp.body.data : "", resp.body.len, c, err);
@@ -306,19 +306,20 @@ static int get_role_credentials(struct aws_creds_provider *p,
     return rc;
 }
 
-int aws_creds_from_sso(struct aws_creds_provider *p, const char *prof,
+int aws_creds_from_sso(const struct aws_config *cfg,
+                       const struct aws_sender *snd, const char *prof,
                        struct aws_credentials *c, struct aws_error *err)
 {
     struct sso_cfg s;
     char *token = NULL;
-    int rc = sso_config(&p->cfg, prof, &s, err);
+    int rc = sso_config(cfg, prof, &s, err);
 
     if (rc == 1) {
-        if (!p->client)
+        if (!snd->send)
             rc = aws_error_set(err, AWS_ERR_CREDENTIALS,
                                "no client for the SSO portal");
         else if ((rc = cached_token(prof, &s, &token, err)) == 0)
-            rc = get_role_credentials(p, prof, &s, token, c, err);
+            rc = get_role_credentials(cfg, snd, prof, &s, token, c, err);
         rc = rc == 0 ? 1 : -1;
     }
     aws_wipe_free(token);

@@ -18,7 +18,6 @@
 #include <time.h>
 
 #include "aws/buf.h"
-#include "aws/client.h"
 #include "aws/config_priv.h"
 #include "aws/creds_priv.h"
 #include "aws/sts.h"
@@ -67,19 +66,21 @@ static int read_token(const char *path, const char *what, char **token,
 }
 
 /* The STS endpoint AssumeRole would use: the configured one, else the
- * regional endpoint of the client's region. */
-static int sts_url(struct aws_creds_provider *p, struct buf *url)
+ * regional endpoint of the sender's (the client's) region. */
+static int sts_url(const struct aws_config *cfg, const struct aws_sender *s,
+                   struct buf *url)
 {
-    const char *ep = p->cfg.endpoint[AWS_SVC_STS];
+    const char *ep = cfg->endpoint[AWS_SVC_STS];
 
     if (ep)
         return buf_appends(url, ep);
     return buf_printf(url, "https://sts.%s.amazonaws.com/",
-                      aws_client_region(p->client));
+                      s->region(s->ctx));
 }
 
-static int web_identity_call(struct aws_creds_provider *p,
-                             const char *role_arn, const char *session,
+static int web_identity_call(const struct aws_config *cfg,
+                             const struct aws_sender *s, const char *role_arn,
+                             const char *session,
                              const char *token_file,
                              struct aws_credentials *c, struct aws_error *err)
 {
@@ -91,10 +92,10 @@ static int web_identity_call(struct aws_creds_provider *p,
     if (read_token(token_file, "web identity token file", &token, err))
         return -1;
     buf_init(&url, 8192);
-    if (sts_url(p, &url)) {
+    if (sts_url(cfg, s, &url)) {
         rc = aws_error_set(err, AWS_ERR_NOMEM, "out of memory");
     } else {
-        rc = sts_assume_role_with_web_identity(p->client, buf_cstr(&url),
+        rc = sts_assume_role_with_web_identity(s, buf_cstr(&url),
                                                role_arn, session, token, c,
                                                err);
     }
@@ -103,12 +104,13 @@ static int web_identity_call(struct aws_creds_provider *p,
     return rc;
 }
 
-int aws_creds_from_web_identity(struct aws_creds_provider *p,
+int aws_creds_from_web_identity(const struct aws_config *cfg,
+                                const struct aws_sender *s,
                                 const char *prof, bool use_env,
                                 struct aws_credentials *c,
                                 struct aws_error *err)
 {
-    char *file = web_setting(&p->cfg, prof, use_env,
+    char *file = web_setting(cfg, prof, use_env,
                              "AWS_WEB_IDENTITY_TOKEN_FILE",
                              "web_identity_token_file");
     char *arn = NULL, *name = NULL;
@@ -117,8 +119,8 @@ int aws_creds_from_web_identity(struct aws_creds_provider *p,
 
     if (!file)
         return 0;
-    arn = web_setting(&p->cfg, prof, use_env, "AWS_ROLE_ARN", "role_arn");
-    name = web_setting(&p->cfg, prof, use_env, "AWS_ROLE_SESSION_NAME",
+    arn = web_setting(cfg, prof, use_env, "AWS_ROLE_ARN", "role_arn");
+    name = web_setting(cfg, prof, use_env, "AWS_ROLE_SESSION_NAME",
                        "role_session_name");
     snprintf(session, sizeof session, "amifs-session-%lld",
              (long long)time(NULL));
@@ -127,11 +129,12 @@ int aws_creds_from_web_identity(struct aws_creds_provider *p,
                       "web identity token file configured (profile %s or "
                       "AWS_WEB_IDENTITY_TOKEN_FILE) but no role ARN: set "
                       "role_arn or AWS_ROLE_ARN", prof);
-    else if (!p->client)
+    else if (!s->send)
         aws_error_set(err, AWS_ERR_CREDENTIALS,
                       "no client for AssumeRoleWithWebIdentity");
     else
-        rc = web_identity_call(p, arn, name ? name : session, file, c, err);
+        rc = web_identity_call(cfg, s, arn, name ? name : session, file, c,
+                               err);
     free(file);
     free(arn);
     free(name);
@@ -270,7 +273,7 @@ static void container_failed(long status, struct aws_error *err)
     aws_error_set(err, err->kind, "container credentials endpoint: %s", why);
 }
 
-static int container_get(struct aws_creds_provider *p, const char *url,
+static int container_get(const struct aws_sender *s, const char *url,
                          const char *token, struct aws_credentials *c,
                          struct aws_error *err)
 {
@@ -288,7 +291,7 @@ static int container_get(struct aws_creds_provider *p, const char *url,
     r.max_attempts = 3; /* botocore: 3 tries, 2 s each */
     r.timeout_ms = 2000;
     aws_response_init(&resp);
-    rc = aws_send(p->client, &r, &resp, err);
+    rc = s->send(s->ctx, &r, &resp, err);
     if (rc == 0)
         rc = aws_creds_from_json(resp.body.data ? resp.body.data : "",
                                  resp.body.len, "Token", "container", c, err);
@@ -298,7 +301,7 @@ static int container_get(struct aws_creds_provider *p, const char *url,
     return rc;
 }
 
-int aws_creds_from_container(struct aws_creds_provider *p,
+int aws_creds_from_container(const struct aws_sender *s,
                              struct aws_credentials *c, struct aws_error *err)
 {
     const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
@@ -309,14 +312,14 @@ int aws_creds_from_container(struct aws_creds_provider *p,
     rel = rel && *rel ? rel : NULL;
     if (!rel && !(full && *full))
         return 0;
-    if (!p->client)
+    if (!s->send)
         return aws_error_set(err, AWS_ERR_CREDENTIALS,
                              "no client for the container endpoint");
     if (!(url = container_url(rel, full, err)))
         return -1;
     rc = container_token(&token, err);
     if (rc == 0)
-        rc = container_get(p, url, token, c, err);
+        rc = container_get(s, url, token, c, err);
     aws_wipe_free(token);
     free(url);
     return rc < 0 ? -1 : 1;

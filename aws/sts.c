@@ -1,65 +1,24 @@
 /*
- * sts.c — STS GetCallerIdentity and AssumeRole (query protocol,
- * 2011-06-15). AssumeRole signs with the source credentials it is given,
- * never with the client's provider: the provider itself calls it while
+ * sts.c — STS AssumeRole and AssumeRoleWithWebIdentity (query protocol,
+ * 2011-06-15), the calls the credentials provider makes (contract in
+ * sts.h). AssumeRole signs with the source credentials it is given, never
+ * with the client's provider: the provider itself calls it while
  * resolving credentials. AssumeRoleWithWebIdentity is not signed at all
- * (the token is the proof), so it goes to an absolute URL.
+ * (the token is the proof), so it goes to an absolute URL. Both send
+ * through the provider's struct aws_sender (request.h), never through the
+ * client: the client sits above the provider. GetCallerIdentity, an
+ * ordinary call on the client, is in sts_identity.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/client.h"
+#include "aws/credentials.h"
 #include "aws/iso8601.h"
 #include "aws/sts.h"
 #include "aws/ops_priv.h"
+#include "aws/request.h"
 #include "aws/xml.h"
-
-#define STS_VERSION "2011-06-15"
-
-void sts_identity_release(struct sts_identity *id)
-{
-    free(id->account);
-    free(id->arn);
-    free(id->user_id);
-    memset(id, 0, sizeof *id);
-}
-
-int sts_parse_caller_identity(const struct xml_node *root,
-                              struct sts_identity *out, struct aws_error *err)
-{
-    const struct xml_node *r = xml_child(root, "GetCallerIdentityResult");
-    const char *acct = xml_path(r, "Account");
-    const char *arn = xml_path(r, "Arn");
-    const char *uid = xml_path(r, "UserId");
-    memset(out, 0, sizeof *out);
-    if (!acct || !arn)
-        return aws_error_set(err, AWS_ERR_PARSE,
-                             "unexpected STS answer: no Account/Arn");
-    out->account = strdup(acct);
-    out->arn = strdup(arn);
-    out->user_id = strdup(uid ? uid : "");
-    if (!out->account || !out->arn || !out->user_id) {
-        sts_identity_release(out);
-        return aws_nomem(err);
-    }
-    return 0;
-}
-
-int sts_get_caller_identity(struct aws_client *c, struct sts_identity *out,
-                            struct aws_error *err)
-{
-    struct aws_form f;
-    struct xml_doc *doc = NULL;
-    memset(out, 0, sizeof *out);
-    aws_form_init(&f, "GetCallerIdentity", STS_VERSION);
-    int rc = aws_query(c, AWS_SVC_STS, NULL, &f, true, &doc, err);
-    if (rc == 0)
-        rc = sts_parse_caller_identity(xml_root(doc), out, err);
-    xml_free(doc);
-    aws_form_release(&f);
-    return rc;
-}
 
 int sts_parse_assume_role(const struct xml_node *root,
                           struct aws_credentials *out, struct aws_error *err)
@@ -111,13 +70,13 @@ int sts_assume_role_body(struct buf *out, const char *role_arn,
 
 /* The answer holds a secret: the body buffer is wiped on release
  * (buf_release) and the parsed tree is freed right after parsing. */
-static int assume_send(struct aws_client *c, const struct aws_request *r,
+static int assume_send(const struct aws_sender *s, const struct aws_request *r,
                        struct aws_credentials *out, struct aws_error *err)
 {
     struct aws_response resp;
     struct xml_doc *doc = NULL;
     aws_response_init(&resp);
-    int rc = aws_send(c, r, &resp, err);
+    int rc = s->send(s->ctx, r, &resp, err);
     if (rc == 0) {
         doc = xml_parse(resp.body.data ? resp.body.data : "", resp.body.len,
                         err);
@@ -131,7 +90,7 @@ static int assume_send(struct aws_client *c, const struct aws_request *r,
 /* POST the form BODY (released here, which wipes it) as request R and
  * parse the credentials out of the answer. Each call just mints new
  * credentials, so a retry is harmless. */
-static int assume_post(struct aws_client *c, struct aws_request *r,
+static int assume_post(const struct aws_sender *s, struct aws_request *r,
                        struct buf *body, struct aws_credentials *out,
                        struct aws_error *err)
 {
@@ -144,12 +103,13 @@ static int assume_post(struct aws_client *c, struct aws_request *r,
     r->body = body->data;
     r->body_len = body->len;
     r->idempotent = true;
-    int rc = assume_send(c, r, out, err);
+    int rc = assume_send(s, r, out, err);
     buf_release(body);
     return rc;
 }
 
-int sts_assume_role(struct aws_client *c, const struct aws_credentials *src,
+int sts_assume_role(const struct aws_sender *s,
+                    const struct aws_credentials *src,
                     const char *role_arn, const char *session_name,
                     const char *external_id, int duration_s,
                     struct aws_credentials *out, struct aws_error *err)
@@ -167,7 +127,7 @@ int sts_assume_role(struct aws_client *c, const struct aws_credentials *src,
     memset(&r, 0, sizeof r);
     r.svc = AWS_SVC_STS;
     r.creds = src;
-    return assume_post(c, &r, &body, out, err);
+    return assume_post(s, &r, &body, out, err);
 }
 
 int sts_web_identity_body(struct buf *out, const char *role_arn,
@@ -181,7 +141,8 @@ int sts_web_identity_body(struct buf *out, const char *role_arn,
     return form_param(out, "WebIdentityToken", token) < 0 ? -1 : 0;
 }
 
-int sts_assume_role_with_web_identity(struct aws_client *c, const char *url,
+int sts_assume_role_with_web_identity(const struct aws_sender *s,
+                                      const char *url,
                                       const char *role_arn,
                                       const char *session_name,
                                       const char *token,
@@ -200,7 +161,7 @@ int sts_assume_role_with_web_identity(struct aws_client *c, const char *url,
     memset(&r, 0, sizeof r);
     r.url = url; /* no creds: sent unsigned, as AWS expects */
     r.timeout_ms = 30000;
-    int rc = assume_post(c, &r, &body, out, err);
+    int rc = assume_post(s, &r, &body, out, err);
     if (rc == 0)
         out->source = "web-identity";
     return rc;

@@ -1,8 +1,11 @@
 /*
  * sts.h — AWS Security Token Service: who am I (GetCallerIdentity), and the
  * three ways to get temporary credentials the provider uses (AssumeRole,
- * AssumeRoleWithWebIdentity). Query protocol, API version 2011-06-15,
- * implemented in aws/sts.c on top of aws_query()/aws_send() (client.h).
+ * AssumeRoleWithWebIdentity). Query protocol, API version 2011-06-15
+ * (STS_VERSION). GetCallerIdentity is in aws/sts_identity.c, on top of
+ * aws_query() (client.h); the two AssumeRole calls are in aws/sts.c and
+ * send through a struct aws_sender (request.h), never through the client:
+ * the provider that calls them sits below the client, which owns it.
  *
  * Who calls what:
  *   - GetCallerIdentity: `amifs doctor` and the mount's account lookup
@@ -31,9 +34,12 @@
 #ifndef AMIFS_AWS_STS_H
 #define AMIFS_AWS_STS_H
 
+#define STS_VERSION "2011-06-15"
+
 struct aws_client;
 struct aws_credentials;
 struct aws_error;
+struct aws_sender;
 struct buf;
 struct xml_node;
 
@@ -47,19 +53,22 @@ void sts_identity_release(struct sts_identity *id);
 int sts_get_caller_identity(struct aws_client *c, struct sts_identity *out,
                             struct aws_error *err);
 
-/* AssumeRole signed with `src` (never the client's own credentials).
+/* AssumeRole signed with `src` (never the client's own credentials), sent
+ * through `s` (aws_client_sender() makes one from a client).
  * external_id may be NULL; duration_s 0 means STS's default (1 h). On
  * success out->source is "assume-role" and out->expiration is set. */
-int sts_assume_role(struct aws_client *c, const struct aws_credentials *src,
+int sts_assume_role(const struct aws_sender *s,
+                    const struct aws_credentials *src,
                     const char *role_arn, const char *session_name,
                     const char *external_id, int duration_s,
                     struct aws_credentials *out, struct aws_error *err);
 
-/* An unsigned POST of the form to `url` (the STS endpoint, e.g.
+/* An unsigned POST of the form, through `s`, to `url` (the STS endpoint, e.g.
  * "https://sts.eu-west-1.amazonaws.com/"): the token is the proof. The
  * token is a secret: the body is wiped after sending and no message quotes
  * it. On success out->source is "web-identity". 0 or -1 (err filled). */
-int sts_assume_role_with_web_identity(struct aws_client *c, const char *url,
+int sts_assume_role_with_web_identity(const struct aws_sender *s,
+                                      const char *url,
                                       const char *role_arn,
                                       const char *session_name,
                                       const char *token,

@@ -10,7 +10,6 @@
 
 #include "core/importset.h"
 #include "core/name.h"
-#include "fs/imports.h"
 
 struct dirent_set {
     char *name;
@@ -20,7 +19,7 @@ struct dirent_set {
 
 struct impdirs {
     struct amifs *fs;
-    struct fsimport *s;
+    struct impdirs_host host;    /* the drop box's job registry */
     struct importset_env env;
     pthread_mutex_t mu;
     struct dirent_set *v;
@@ -41,17 +40,18 @@ static void on_fail(void *ctx, const char *name, const char *why)
     amifs_refuse(d->fs, "imports", name, "import", EINVAL, "%s", why);
 }
 
-int impdirs_new(struct amifs *fs, struct fsimport *s, struct impdirs **out)
+int impdirs_new(struct amifs *fs, const struct impdirs_host *host,
+                struct impdirs **out)
 {
     struct impdirs *d = calloc(1, sizeof *d);
     if (!d)
         return -ENOMEM;
     d->fs = fs;
-    d->s = s;
-    d->env = (struct importset_env){.cfg = &s->cfg, .fail = on_fail,
+    d->host = *host;
+    d->env = (struct importset_env){.cfg = host->cfg, .fail = on_fail,
                                     .ctx = d};
     pthread_mutex_init(&d->mu, NULL);
-    if (s->bucket)
+    if (host->cfg->bucket)
         importset_reap(&d->env);
     *out = d;
     return 0;
@@ -69,6 +69,14 @@ void impdirs_free(struct impdirs *d)
     free(d->v);
     pthread_mutex_destroy(&d->mu);
     free(d);
+}
+
+/* The names of importset_names(). */
+static void names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
 }
 
 /* Split "vm/file" into the folder (out, n bytes) and the file (returned,
@@ -95,7 +103,7 @@ static struct importset *find(struct impdirs *d, const char *name,
             importjob_ref(*lead);
         }
     pthread_mutex_unlock(&d->mu);
-    if (set && !fsimport_visible(d->s, *lead)) {
+    if (set && !d->host.visible(d->host.ctx, *lead)) {
         importjob_unref(*lead);
         set = NULL;
     }
@@ -121,10 +129,10 @@ int impdirs_mkdir(struct amifs *fs, struct impdirs *d, const char *rel)
         return amifs_refuse(fs, "imports", rel, "mkdir", EPERM, "a folder "
                             "import takes the files beside the .ovf only; "
                             "subfolders are not read");
-    if (!d->s->bucket)
+    if (!d->host.cfg->bucket)
         return -EROFS;
-    struct importjob *old = fsimport_job(d->s, rel);
-    bool busy = old && fsimport_visible(d->s, old);
+    struct importjob *old = d->host.job(d->host.ctx, rel);
+    bool busy = old && d->host.visible(d->host.ctx, old);
     importjob_unref(old);
     if (busy)
         return -EEXIST;
@@ -148,7 +156,7 @@ int impdirs_mkdir(struct amifs *fs, struct impdirs *d, const char *rel)
         return -ENOMEM;
     }
     importjob_ref(lead);
-    int rc = fsimport_register(d->s, lead, rel);
+    int rc = d->host.enlist(d->host.ctx, lead, rel);
     if (rc != 0)
         importjob_unref(lead);
     return rc;
@@ -170,7 +178,7 @@ int impdirs_rmdir(struct amifs *fs, struct impdirs *d, const char *rel)
     if (rc == 0)
         rc = importset_cancel(set);
     if (rc == 0 || rc == -ENOTEMPTY)
-        fsimport_names_free(names, n);
+        names_free(names, n);
     importjob_unref(lead);
     return rc;
 }
@@ -220,7 +228,7 @@ int impdirs_readdir(struct impdirs *d, const char *rel, void *buf,
     filler(buf, "..", NULL, 0, 0);
     for (size_t i = 0; i < n; i++)
         filler(buf, names[i], NULL, 0, 0);
-    fsimport_names_free(names, n);
+    names_free(names, n);
     return 0;
 }
 

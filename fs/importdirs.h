@@ -14,6 +14,20 @@
  * treat it as any import. The registry lock is never held across a call
  * into a set (which may wait on the network).
  *
+ * Arrows point one way: imports.c calls this file; this file never calls
+ * imports.c. What it needs of the drop box's job registry comes through
+ * the struct impdirs_host that imports.c hands impdirs_new():
+ *   - cfg: the mount's import settings (borrowed, outlive the registry);
+ *     cfg->bucket NULL means no staging bucket (mkdir answers EROFS);
+ *   - job(ctx, name): the job registered under `name`, referenced (the
+ *     caller unrefs it), or NULL;
+ *   - visible(ctx, j): whether job j still shows in imports/;
+ *   - enlist(ctx, j, name): register the lead job j under `name`,
+ *     replacing an ended job of that name; takes the caller's reference;
+ *     0 or -ENOMEM.
+ * Each may be called from any FUSE thread, with no lock of this file
+ * held; none calls back into this file.
+ *
  * Refusals a user should understand (a subfolder, an OVA in a folder, a
  * refused set) go to .amifs/errors through amifs_refuse, and into the
  * lead's status.
@@ -26,13 +40,24 @@
 
 #include "fs/fs.h"
 
-struct fsimport;
+struct import_config;
+struct importjob;
 struct impdirs;
 struct impdir_handle;
 
-/* Registry for s (borrowed); reaps the markers of dead daemons
- * (importset_reap). 0 or -errno. */
-int impdirs_new(struct amifs *fs, struct fsimport *s, struct impdirs **out);
+/* The drop box's side, as this file sees it (contract above). */
+struct impdirs_host {
+    const struct import_config *cfg;
+    struct importjob *(*job)(void *ctx, const char *name);
+    bool (*visible)(void *ctx, struct importjob *j);
+    int (*enlist)(void *ctx, struct importjob *j, const char *name);
+    void *ctx;
+};
+
+/* Registry for the host (*host is copied; what it points to is borrowed);
+ * reaps the markers of dead daemons (importset_reap). 0 or -errno. */
+int impdirs_new(struct amifs *fs, const struct impdirs_host *host,
+                struct impdirs **out);
 void impdirs_free(struct impdirs *d);
 
 /* Whether rel is a folder set shown in imports/, or a path below one. */

@@ -357,6 +357,32 @@ static int split_bucket(struct fsimport *s, const char *opt)
     return 0;
 }
 
+/* The folder registry's view of ours (struct impdirs_host,
+ * fs/importdirs.h): it calls back only through these. */
+static struct importjob *host_job(void *ctx, const char *name)
+{
+    return fsimport_job(ctx, name);
+}
+
+static bool host_visible(void *ctx, struct importjob *j)
+{
+    return fsimport_visible(ctx, j);
+}
+
+static int host_enlist(void *ctx, struct importjob *j, const char *name)
+{
+    return fsimport_register(ctx, j, name);
+}
+
+/* Folders in imports/ (fs/importdirs.h). 0 or -errno. */
+static int start_dirs(struct amifs *fs, struct fsimport *s)
+{
+    struct impdirs_host host = {.cfg = &s->cfg, .job = host_job,
+                                .visible = host_visible,
+                                .enlist = host_enlist, .ctx = s};
+    return impdirs_new(fs, &host, &s->dirs);
+}
+
 int fsimport_create(struct amifs *fs, struct fsimport **out)
 {
     struct fsimport *s = calloc(1, sizeof *s);
@@ -397,7 +423,7 @@ int fsimport_create(struct amifs *fs, struct fsimport **out)
     if (rc == 0)
         rc = start_copies(s, o);
     if (rc == 0)
-        rc = impdirs_new(fs, s, &s->dirs); /* folders: fs/importdirs.h */
+        rc = start_dirs(fs, s);
     if (rc != 0) {
         fsimport_free(s);
         return rc;

@@ -103,6 +103,40 @@ def assert_object_is(endpoint, key, src, tmp_path):
     assert subprocess.run(["cmp", src, got]).returncode == 0
 
 
+def new_source(tmp_path, tag, name, nparts):
+    """A fresh key prefix "TAG-xxxxxxxx" and the file tmp_path/NAME of
+    NPARTS parts (its content depends on the prefix)."""
+    prefix = tag + "-" + uuid.uuid4().hex[:8]
+    return prefix, make_file(str(tmp_path / name), nparts * PART, prefix)
+
+
+def mount(endpoint, tmp_path, opts=OPTS):
+    """A mount whose upload journal is this test's own (tmp_path/state)."""
+    return mount_at(endpoint, tmp_path, opts, env=state_env(tmp_path))
+
+
+def folder(m, prefix):
+    """The bucket folder PREFIX, made through mount M."""
+    d = os.path.join(m.bucket_dir, prefix)
+    os.mkdir(d)
+    return d
+
+
+def cp_again_resumes(endpoint, tmp_path, src, dst, key, nparts, held):
+    """cp SRC DST again succeeds and sends only the parts of 1..NPARTS that
+    S3 does not hold (HELD); the object is SRC byte for byte; no upload
+    under the key's folder nor journal entry is left. Returns the request
+    log mark taken before the cp."""
+    mark = endpoint.mark()
+    r = cp(src, dst)
+    assert r.returncode == 0, r.stderr
+    assert sent_parts(endpoint, mark, key) == set(range(1, nparts + 1)) - held
+    assert_object_is(endpoint, key, src, tmp_path)
+    assert uploads(endpoint, key.rsplit("/", 1)[0] + "/") == []
+    assert journal(tmp_path) == []
+    return mark
+
+
 def failed_copy(endpoint, m, src, dst, prefix, first):
     """cp SRC DST through M with the network failing from part FIRST on:
     the copy fails."""
@@ -117,14 +151,11 @@ def failed_copy(endpoint, m, src, dst, prefix, first):
 
 def test_network_failure_at_90pc_then_cp_again_sends_only_missing_parts(
         endpoint, tmp_path):
-    prefix = "res-" + uuid.uuid4().hex[:8]
+    prefix, src = new_source(tmp_path, "res", "big.bin", 10)
     key = prefix + "/big.bin"
-    src = make_file(str(tmp_path / "big.bin"), 10 * PART, prefix)
-    m = mount_at(endpoint, tmp_path, OPTS, env=state_env(tmp_path))
+    m = mount(endpoint, tmp_path)
     try:
-        d = os.path.join(m.bucket_dir, prefix)
-        os.mkdir(d)
-        dst = os.path.join(d, "big.bin")
+        dst = os.path.join(folder(m, prefix), "big.bin")
         failed_copy(endpoint, m, src, dst, prefix + "/", 10)
         # Kept: the upload stays, its entry says so, and so does errors.
         held = stored_parts(endpoint, tmp_path, key)
@@ -137,14 +168,8 @@ def test_network_failure_at_90pc_then_cp_again_sends_only_missing_parts(
             errs
         assert not os.path.exists(dst)
         # The same cp again: only the parts S3 lacks go up.
-        mark = endpoint.mark()
-        r = cp(src, dst)
-        assert r.returncode == 0, r.stderr
-        assert sent_parts(endpoint, mark, key) == set(range(1, 11)) - held
+        mark = cp_again_resumes(endpoint, tmp_path, src, dst, key, 10, held)
         assert not endpoint.requests("CreateMultipartUpload", since=mark)
-        assert_object_is(endpoint, key, src, tmp_path)
-        assert uploads(endpoint, prefix + "/") == []
-        assert journal(tmp_path) == []
         assert poll(lambda: "resumed: %d parts" % len(held) in m.log(), 5), \
             m.log()[-3000:]
     finally:
@@ -154,9 +179,8 @@ def test_network_failure_at_90pc_then_cp_again_sends_only_missing_parts(
 @pytest.mark.full
 def test_recopy_of_different_content_over_a_kept_upload_is_byte_exact(
         endpoint, tmp_path):
-    prefix = "resd-" + uuid.uuid4().hex[:8]
+    prefix, old = new_source(tmp_path, "resd", "old.bin", 10)
     key = prefix + "/d.bin"
-    old = make_file(str(tmp_path / "old.bin"), 10 * PART, prefix)
     with open(old, "rb") as f:
         data = bytearray(f.read())
     # New content: part 3 changed, shorter (8 parts and a 2 MiB ninth).
@@ -164,11 +188,9 @@ def test_recopy_of_different_content_over_a_kept_upload_is_byte_exact(
     new = str(tmp_path / "new.bin")
     with open(new, "wb") as f:
         f.write(bytes(data[:8 * PART + 2 * MiB]))
-    m = mount_at(endpoint, tmp_path, OPTS, env=state_env(tmp_path))
+    m = mount(endpoint, tmp_path)
     try:
-        d = os.path.join(m.bucket_dir, prefix)
-        os.mkdir(d)
-        dst = os.path.join(d, "d.bin")
+        dst = os.path.join(folder(m, prefix), "d.bin")
         failed_copy(endpoint, m, old, dst, prefix + "/", 10)
         held = stored_parts(endpoint, tmp_path, key)
         assert 3 in held, held
@@ -186,12 +208,10 @@ def test_recopy_of_different_content_over_a_kept_upload_is_byte_exact(
 
 
 def test_ctrl_c_still_aborts(endpoint, tmp_path):
-    prefix = "resc-" + uuid.uuid4().hex[:8]
-    src = make_file(str(tmp_path / "c.bin"), 8 * PART, prefix)
-    m = mount_at(endpoint, tmp_path, OPTS, env=state_env(tmp_path))
+    prefix, src = new_source(tmp_path, "resc", "c.bin", 8)
+    m = mount(endpoint, tmp_path)
     try:
-        d = os.path.join(m.bucket_dir, prefix)
-        os.mkdir(d)
+        d = folder(m, prefix)
         # cp copies from a pipe this test feeds: after three parts it
         # waits for more, so the Ctrl-C comes mid-copy whatever the load
         # (SIGINT set back to its default: a test runner may ignore it).
@@ -224,21 +244,17 @@ def test_ctrl_c_still_aborts(endpoint, tmp_path):
 
 
 def test_expired_kept_upload_is_aborted_by_the_janitor(endpoint, tmp_path):
-    prefix = "rese-" + uuid.uuid4().hex[:8]
+    prefix, src = new_source(tmp_path, "rese", "e.bin", 2)
     key = prefix + "/e.bin"
-    src = make_file(str(tmp_path / "e.bin"), 2 * PART, prefix)
-    env = state_env(tmp_path)
-    m = mount_at(endpoint, tmp_path, OPTS, env=env)
+    m = mount(endpoint, tmp_path)
     try:
-        d = os.path.join(m.bucket_dir, prefix)
-        os.mkdir(d)
-        failed_copy(endpoint, m, src, os.path.join(d, "e.bin"),
+        failed_copy(endpoint, m, src, os.path.join(folder(m, prefix), "e.bin"),
                     prefix + "/", 2)
     finally:
         m.unmount()
     assert stored_parts(endpoint, tmp_path, key)
     # Unexpired, a remount leaves it for a cp again ...
-    m = mount_at(endpoint, tmp_path, OPTS, env=env)
+    m = mount(endpoint, tmp_path)
     try:
         assert poll(lambda: "kept for resume" in m.log(), 10), m.log()[-2000:]
     finally:
@@ -248,7 +264,7 @@ def test_expired_kept_upload_is_aborted_by_the_janitor(endpoint, tmp_path):
     (path, ent), = journal(tmp_path)
     ent["created"] = int(time.time()) - 7 * 86400
     path.write_text(json.dumps(ent))
-    m = mount_at(endpoint, tmp_path, OPTS, env=env)
+    m = mount(endpoint, tmp_path)
     try:
         assert poll(lambda: not uploads(endpoint, key), 15), m.log()[-2000:]
         assert poll(lambda: journal(tmp_path) == [], 5)
@@ -258,14 +274,10 @@ def test_expired_kept_upload_is_aborted_by_the_janitor(endpoint, tmp_path):
 
 @pytest.mark.full
 def test_resume_days_0_aborts_as_before(endpoint, tmp_path):
-    prefix = "res0-" + uuid.uuid4().hex[:8]
-    src = make_file(str(tmp_path / "z.bin"), 4 * PART, prefix)
-    m = mount_at(endpoint, tmp_path, OPTS + ",resume_days=0",
-                 env=state_env(tmp_path))
+    prefix, src = new_source(tmp_path, "res0", "z.bin", 4)
+    m = mount(endpoint, tmp_path, OPTS + ",resume_days=0")
     try:
-        d = os.path.join(m.bucket_dir, prefix)
-        os.mkdir(d)
-        failed_copy(endpoint, m, src, os.path.join(d, "z.bin"),
+        failed_copy(endpoint, m, src, os.path.join(folder(m, prefix), "z.bin"),
                     prefix + "/", 4)
         assert poll(lambda: not uploads(endpoint, prefix + "/"), 10)
         assert journal(tmp_path) == []
@@ -295,27 +307,19 @@ def killed_daemon_copy(endpoint, m, src, dst, prefix, parts_first):
 
 
 def test_killed_daemon_then_remount_and_cp_again_resumes(endpoint, tmp_path):
-    prefix = "resk-" + uuid.uuid4().hex[:8]
+    prefix, src = new_source(tmp_path, "resk", "k.bin", 6)
     key = prefix + "/k.bin"
-    src = make_file(str(tmp_path / "k.bin"), 6 * PART, prefix)
-    env = state_env(tmp_path)
-    m = mount_at(endpoint, tmp_path, KILL_OPTS, env=env)
-    d = os.path.join(m.bucket_dir, prefix)
-    os.mkdir(d)
-    killed_daemon_copy(endpoint, m, src, os.path.join(d, "k.bin"),
+    m = mount(endpoint, tmp_path, KILL_OPTS)
+    killed_daemon_copy(endpoint, m, src,
+                       os.path.join(folder(m, prefix), "k.bin"),
                        prefix + "/", 2)
-    m = mount_at(endpoint, tmp_path, KILL_OPTS, env=env)
+    m = mount(endpoint, tmp_path, KILL_OPTS)
     try:
         assert poll(lambda: "kept for resume" in m.log(), 10), m.log()[-2000:]
         held = stored_parts(endpoint, tmp_path, key)
         assert len(held) >= 2 and 6 not in held, held
-        mark = endpoint.mark()
-        r = cp(src, os.path.join(m.bucket_dir, prefix, "k.bin"))
-        assert r.returncode == 0, r.stderr
-        assert sent_parts(endpoint, mark, key) == set(range(1, 7)) - held
-        assert_object_is(endpoint, key, src, tmp_path)
-        assert uploads(endpoint, prefix + "/") == []
-        assert journal(tmp_path) == []
+        cp_again_resumes(endpoint, tmp_path, src,
+                         os.path.join(m.bucket_dir, key), key, 6, held)
     finally:
         m.unmount()
 
@@ -323,29 +327,22 @@ def test_killed_daemon_then_remount_and_cp_again_resumes(endpoint, tmp_path):
 @pytest.mark.full
 def test_daemon_killed_during_the_resumed_copy_resumes_again(endpoint,
                                                              tmp_path):
-    prefix = "resk2-" + uuid.uuid4().hex[:8]
+    prefix, src = new_source(tmp_path, "resk2", "k.bin", 12)
     key = prefix + "/k.bin"
-    src = make_file(str(tmp_path / "k.bin"), 12 * PART, prefix)
-    env = state_env(tmp_path)
-    m = mount_at(endpoint, tmp_path, KILL_OPTS, env=env)
-    os.mkdir(os.path.join(m.bucket_dir, prefix))
+    m = mount(endpoint, tmp_path, KILL_OPTS)
+    folder(m, prefix)
     killed_daemon_copy(endpoint, m, src, os.path.join(m.bucket_dir, key),
                        prefix + "/", 3)
     first = stored_parts(endpoint, tmp_path, key)
-    m = mount_at(endpoint, tmp_path, KILL_OPTS, env=env)
+    m = mount(endpoint, tmp_path, KILL_OPTS)
     killed_daemon_copy(endpoint, m, src, os.path.join(m.bucket_dir, key),
                        prefix + "/", 2)
     second = stored_parts(endpoint, tmp_path, key)
     assert first < second, (first, second)
-    m = mount_at(endpoint, tmp_path, KILL_OPTS, env=env)
+    m = mount(endpoint, tmp_path, KILL_OPTS)
     try:
-        mark = endpoint.mark()
-        r = cp(src, os.path.join(m.bucket_dir, key))
-        assert r.returncode == 0, r.stderr
-        assert sent_parts(endpoint, mark, key) == set(range(1, 13)) - second
-        assert_object_is(endpoint, key, src, tmp_path)
-        assert uploads(endpoint, prefix + "/") == []
-        assert journal(tmp_path) == []
+        cp_again_resumes(endpoint, tmp_path, src,
+                         os.path.join(m.bucket_dir, key), key, 12, second)
     finally:
         m.unmount()
 
@@ -355,7 +352,7 @@ def test_imports_copy_that_failed_resumes(endpoint, tmp_path):
     prefix = "resi-" + uuid.uuid4().hex[:8]
     raw = good_image(str(tmp_path / "img"), "raw")  # 24 MiB: 5 parts
     opts = "bucket=%s/%s,%s" % (endpoint.bucket, prefix, OPTS)
-    m = mount_at(endpoint, tmp_path, opts, env=state_env(tmp_path))
+    m = mount(endpoint, tmp_path, opts)
     try:
         dst = os.path.join(m.path, "imports", "r.raw")
         failed_copy(endpoint, m, raw, dst, prefix + "/", 5)

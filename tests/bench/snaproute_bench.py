@@ -9,55 +9,27 @@ phase length, on the same image (mkimages' vmdk-kernel6).
 
     tests/bench/snaproute_bench.py [--build DIR] [--phase SECONDS]
 """
-import argparse
-import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.dirname(HERE)
-sys.path.insert(0, TESTS)
-sys.path.insert(0, os.path.join(TESTS, "images"))
-import endpoint_fixtures as ef  # noqa: E402
-import mkimages  # noqa: E402
+import importbench as ib
+import mkimages  # on sys.path through importbench
 
 POLL = 1.0  # what a script sleeps between describes (amifs: 2 s active)
 
 
 def cli(ep, *args):
-    p = subprocess.run([ep.clis["v1"], "--endpoint-url", ep.url,
-                        "--output", "json"] + list(args),
-                       capture_output=True, text=True, env=ep.env,
-                       timeout=300, check=True)
-    return json.loads(p.stdout) if p.stdout.strip() else None
+    return ib.cli(ep, *args, timeout=300)
 
 
 def by_amifs(ep, build, image, work):
-    mnt = os.path.join(work, "mnt")
-    os.makedirs(mnt)
-    o = "endpoint=%s,bucket=%s/bench,poll_interval=%s" % (ep.url, ep.bucket,
-                                                          POLL)
-    d = subprocess.Popen([os.path.join(build, "fs", "amifs"), "-f", "-o", o,
-                          mnt], env=ep.env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 30
-        while not os.path.isdir(os.path.join(mnt, "imports")):
-            if time.time() > deadline:
-                raise RuntimeError("amifs did not mount")
-            time.sleep(0.05)
+    with ib.mounted(ep, build, work, POLL) as mnt:
         t0 = time.monotonic()
         subprocess.run(["cp", image, os.path.join(mnt, "imports",
                                                   "k6.vmdk")], check=True)
-        with open(os.path.join(mnt, "tasks", "k6.vmdk", "wait")) as f:
-            line = f.read()
-        return time.monotonic() - t0, line.strip()
-    finally:
-        subprocess.run(["fusermount3", "-u", mnt])
-        d.wait(30)
+        return ib.wait_task(mnt, "k6.vmdk", t0)
 
 
 def wait_for(fn):
@@ -102,11 +74,7 @@ def by_script(ep, image):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default=os.path.join(os.path.dirname(TESTS),
-                                                    "build"))
-    ap.add_argument("--phase", type=float, default=0.5)
-    a = ap.parse_args()
+    a = ib.arguments().parse_args()
     with tempfile.TemporaryDirectory() as work:
         imgs = os.path.join(work, "img")
         os.makedirs(imgs)
@@ -114,21 +82,12 @@ def main():
                         "--only", "vmdk-kernel6"], check=True,
                        capture_output=True)
         image = os.path.join(imgs, "vm-kernel6.vmdk")
-        os.makedirs(os.path.join(work, "ep"))
-        ep = ef.Endpoint(ef.moto_python(), os.path.join(work, "ep"))
-        ep.start(phase_seconds=a.phase)
-        try:
-            ep.bootstrap()
+        with ib.endpoint(work, a.phase) as ep:
             rows = [("amifs route=auto (cp + cat wait)",
                      by_amifs(ep, a.build, image, work)),
                     ("script: ImportImage, fail, ImportSnapshot, "
                      "RegisterImage, tag", by_script(ep, image))]
-        finally:
-            ep.stop()
-    print("| how | first byte to completed | result |")
-    print("|---|---|---|")
-    for name, (secs, line) in rows:
-        print("| %s | %.1f s | %s |" % (name, secs, line.split()[0]))
+    ib.print_table("how", rows)
 
 
 if __name__ == "__main__":

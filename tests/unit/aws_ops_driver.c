@@ -643,12 +643,13 @@ static int cmd_sts_identity(struct ctx *x)
 static int cmd_sts_assume_role(struct ctx *x)
 {
     struct aws_credentials src = {0}, out;
+    struct aws_sender s = aws_client_sender(x->c);
     src.access_key_id = getenv("AWS_ACCESS_KEY_ID");
     src.secret_access_key = getenv("AWS_SECRET_ACCESS_KEY");
     src.session_token = getenv("AWS_SESSION_TOKEN");
     if (!src.access_key_id || !src.secret_access_key)
         return aws_error_set(&x->err, AWS_ERR_CREDENTIALS, "no env keys");
-    if (sts_assume_role(x->c, &src, x->argv[0], x->argv[1],
+    if (sts_assume_role(&s, &src, x->argv[0], x->argv[1],
                         x->argc > 2 ? x->argv[2] : NULL, 900, &out,
                         &x->err) < 0)
         return -1;
