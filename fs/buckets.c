@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "core/listing.h"
+#include "core/listorder.h"
 #include "core/name.h"
 #include "fs/buckets_int.h"
 
@@ -155,22 +156,30 @@ static void attr_set(struct cache_attr *a, enum cache_kind kind, uint64_t size,
         snprintf(a->etag, sizeof(a->etag), "%s", etag);
 }
 
-void bk_note_file(struct amifs *fs, const char *rel, uint64_t size,
-                  const char *etag)
+/* Our own file rel, as S3 now holds it, and each parent as a directory:
+ * the warm listings above it show it at once (cache_change). */
+static void note_file_at(struct amifs *fs, const char *rel, uint64_t size,
+                         time_t mtime, const char *etag)
 {
     struct cache_attr a;
     char *dir = strdup(rel), *slash;
 
-    attr_set(&a, CACHE_FILE, size, time(NULL), etag);
-    cache_put(bk_of(fs)->cache, rel, &a);
+    attr_set(&a, CACHE_FILE, size, mtime, etag);
+    cache_change(bk_of(fs)->cache, rel, &a);
     if (!dir)
         return;
     attr_set(&a, CACHE_DIR, 0, 0, NULL);
     while ((slash = strrchr(dir, '/')) != NULL) {
         *slash = '\0';
-        cache_put(bk_of(fs)->cache, dir, &a);
+        cache_change(bk_of(fs)->cache, dir, &a);
     }
     free(dir);
+}
+
+void bk_note_file(struct amifs *fs, const char *rel, uint64_t size,
+                  const char *etag)
+{
+    note_file_at(fs, rel, size, time(NULL), etag);
 }
 
 /* ---- lookups ------------------------------------------------------------ */
@@ -337,7 +346,8 @@ static void emit(struct dirfill *d, const char *raw, size_t len, int flags,
         return;
     cache_put(bk_of(d->fs)->cache, path, a);
     free(path);
-    if (buf_append(&d->names, name, strlen(name) + 1) < 0)
+    if (buf_append(&d->names, a->kind == CACHE_DIR ? "d" : "f", 1) < 0 ||
+        buf_append(&d->names, name, strlen(name) + 1) < 0)
         d->names_short = true;
     add(d, name, a);
 }
@@ -436,7 +446,7 @@ static int warm_add(void *ctx, const char *name, const struct cache_attr *a)
 }
 
 /* Within cache_ttl, the names of the last complete listing (the mount's
- * own changes drop them at once: core/cache.h) with the attributes the
+ * own changes update them at once: core/cache.h) with the attributes the
  * cache holds for them, plus uploads in flight. */
 static int fill_warm(struct dirfill *d)
 {
@@ -566,11 +576,12 @@ static int bk_readdir_at(struct amifs *fs, const char *rel,
 
 /* ---- changes ------------------------------------------------------------ */
 
+/* Our own unlink, rmdir or rename source: gone from the warm listing. */
 static void note_absent(struct amifs *fs, const char *rel)
 {
     struct cache_attr a;
     attr_set(&a, CACHE_ABSENT, 0, 0, NULL);
-    cache_put(bk_of(fs)->cache, rel, &a);
+    cache_change(bk_of(fs)->cache, rel, &a);
 }
 
 static int bk_unlink(struct amifs *fs, const char *rel)
@@ -627,10 +638,24 @@ static int bk_mkdir(struct amifs *fs, const char *rel, mode_t mode)
         if (rc < 0)
             return bk_fail(fs, "PutObject", rel, &err);
     }
-    cache_forget(bk_of(fs)->cache, rel);
     attr_set(&a, CACHE_DIR, 0, time(NULL), NULL);
-    cache_put(bk_of(fs)->cache, rel, &a);
+    cache_change(bk_of(fs)->cache, rel, &a);
     return 0;
+}
+
+/* An object NAME that the prefix NAME/ shadowed (listed as "NAME%") is
+ * listed as NAME once the prefix is gone: the kept names cannot say so,
+ * so the next listing asks S3. */
+static void unshadow(struct amifs *fs, const char *rel)
+{
+    struct cache_attr a;
+    char *shadow;
+
+    if (asprintf(&shadow, "%s%%", rel) < 0)
+        return;
+    if (cache_get(bk_of(fs)->cache, shadow, &a) && a.kind == CACHE_FILE)
+        cache_forget(bk_of(fs)->cache, shadow);
+    free(shadow);
 }
 
 /* rmdir: only an empty prefix (nothing under it but its own marker). */
@@ -665,6 +690,8 @@ static int bk_rmdir(struct amifs *fs, const char *rel)
     free(prefix);
     if (rc == 0)
         note_absent(fs, rel);
+    if (rc == 0)
+        unshadow(fs, rel);
     return rc;
 }
 
@@ -673,7 +700,7 @@ int bk_move_object(struct amifs *fs, const char *from_rel, const char *to_rel,
 {
     struct bpath from, to;
     struct aws_error err;
-    struct s3_head h;
+    struct s3_head h, t;
 
     if (bpath_parse(from_rel, &from) < 0 || bpath_parse(to_rel, &to) < 0)
         return -EINVAL;
@@ -689,8 +716,14 @@ int bk_move_object(struct amifs *fs, const char *from_rel, const char *to_rel,
         cache_forget(bk_of(fs)->cache, to_rel);
         return bk_fail(fs, "CopyObject", from_rel, &err);
     }
-    bk_note_file(fs, to_rel, h.size, NULL);
-    cache_forget(bk_of(fs)->cache, to_rel); /* ETag unknown: HEAD next */
+    /* The copy's own ETag and time (reads check the ETag), so the warm
+     * listing shows what a new listing would. */
+    aws_error_clear(&err);
+    if (s3_head_object(fs->client, to.bucket, to.key, &t, &err) == 0)
+        note_file_at(fs, to_rel, t.size, t.mtime, t.etag);
+    else
+        cache_forget(bk_of(fs)->cache, to_rel); /* unknown: ask next time */
+    aws_error_clear(&err);
     if (s3_delete_object(fs->client, from.bucket, from.key, &err) < 0) {
         cache_forget(bk_of(fs)->cache, from_rel);
         return bk_fail(fs, "DeleteObject", from_rel, &err);
@@ -831,7 +864,6 @@ static int bk_getxattr(struct amifs *fs, const char *rel, const char *name,
     if (strcmp(name, checksum_xattr) == 0)
         return checksum_getxattr(fs, rel, value, n);
     if (!a.etag[0] && bpath_parse(rel, &p) == 0) {
-        cache_forget(bk_of(fs)->cache, rel);
         rc = lookup_key(fs, &p, rel, &a);
         if (rc < 0)
             return rc;
@@ -881,6 +913,8 @@ static int bk_init(struct amifs *fs)
     if (!b)
         return -ENOMEM;
     b->cache = cache_new(fs->opts.cache_ttl, NULL);
+    if (b->cache)
+        cache_set_order(b->cache, listorder_cmp);
     b->reads = read_pool_new(fs->opts.read_memory,
                              fs->opts.read_concurrency);
     if (!b->cache || !b->reads) {
