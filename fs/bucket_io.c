@@ -174,6 +174,21 @@ int bk_upload_attr(struct bk *b, const char *rel, struct cache_attr *a)
     return u != NULL;
 }
 
+int bk_lookup(struct amifs *fs, const char *rel, struct cache_attr *a)
+{
+    struct bpath p;
+
+    if (rel[0] == '\0') {
+        bk_attr_set(a, CACHE_DIR, 0, fs->mount_time, NULL);
+        return 0;
+    }
+    if (bpath_parse(rel, &p) < 0)
+        return -ENOENT;
+    if (bk_upload_attr(bk_of(fs), rel, a)) /* in flight, or holds one */
+        return 0;
+    return bk_lookup_stored(fs, &p, rel, a);
+}
+
 void bk_uploads_in(struct bk *b, const char *dir,
                    void (*fn)(void *ctx, const char *name), void *ctx)
 {
