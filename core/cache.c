@@ -18,7 +18,9 @@ struct entry {
     double listed_expires; /* directory listing complete until (0: never) */
     struct cache_attr attr;
     char *names;           /* listed directory: the names readdir showed */
-    size_t names_len;      /* (NUL-terminated, one after the other) */
+    size_t names_len;      /* (records: a kind byte, a NUL-terminated name) */
+    bool changed;          /* a name under it changed by us at changed_at */
+    double changed_at;     /* (kept names listed before then are not kept) */
     char path[]; /* NUL-terminated */
 };
 
@@ -30,6 +32,7 @@ struct cache {
     size_t nslots; /* power of two */
     size_t count;
     unsigned puts; /* since the last sweep */
+    cache_order_fn order; /* NULL: by name */
 };
 
 static double mono_now(void *ctx)
@@ -98,9 +101,10 @@ static struct entry **find(struct cache *c, const char *path, size_t len,
     return pp;
 }
 
-static bool stale(const struct entry *e, double now)
+static bool stale(const struct cache *c, const struct entry *e, double now)
 {
-    return e->expires <= now && e->listed_expires <= now;
+    return e->expires <= now && e->listed_expires <= now &&
+           (!e->changed || e->changed_at + c->ttl <= now);
 }
 
 static void unlink_entry(struct cache *c, struct entry **pp)
@@ -117,7 +121,7 @@ static void sweep(struct cache *c, double now)
     for (size_t i = 0; i < c->nslots; i++) {
         struct entry **pp = &c->slots[i];
         while (*pp) {
-            if (stale(*pp, now))
+            if (stale(c, *pp, now))
                 unlink_entry(c, pp);
             else
                 pp = &(*pp)->next;
@@ -199,6 +203,19 @@ static struct entry *upsert(struct cache *c, const char *path, double now)
     return e;
 }
 
+/* Record a in e (found or made for path), fresh for ttl. */
+static void put_locked(struct cache *c, struct entry *e,
+                       const struct cache_attr *a, double now)
+{
+    if (a->kind != CACHE_DIR) {
+        e->listed_expires = 0;
+        drop_names(e);
+    }
+    e->attr = *a;
+    e->attr.etag[sizeof(e->attr.etag) - 1] = '\0';
+    e->expires = now + c->ttl;
+}
+
 void cache_put(struct cache *c, const char *path, const struct cache_attr *a)
 {
     double now;
@@ -211,15 +228,131 @@ void cache_put(struct cache *c, const char *path, const struct cache_attr *a)
     e = upsert(c, path, now);
     if (e && (e->expires <= now || e->attr.kind != a->kind))
         parent_changed(c, path); /* new, or became / stopped being a name */
-    if (e) {
-        if (a->kind != CACHE_DIR) {
-            e->listed_expires = 0;
-            drop_names(e);
-        }
-        e->attr = *a;
-        e->attr.etag[sizeof(e->attr.etag) - 1] = '\0';
-        e->expires = now + c->ttl;
+    if (e)
+        put_locked(c, e, a, now);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- kept names, changed in place by our own changes ------------------ */
+
+/* A kept name is one record: a kind byte ('d' a directory, 'f' anything
+ * else), then the name, NUL-terminated. */
+static size_t rec_len(const char *r)
+{
+    return 1 + strlen(r + 1) + 1;
+}
+
+static enum cache_kind rec_kind(const char *r)
+{
+    return r[0] == 'd' ? CACHE_DIR : CACHE_FILE;
+}
+
+static int by_name(const char *a, enum cache_kind ka, const char *b,
+                   enum cache_kind kb)
+{
+    (void)ka;
+    (void)kb;
+    return strcmp(a, b);
+}
+
+/* Offset of the record of name in e's names, or names_len. */
+static size_t names_find(const struct entry *e, const char *name)
+{
+    size_t at = 0;
+
+    while (at < e->names_len && strcmp(e->names + at + 1, name) != 0)
+        at += rec_len(e->names + at);
+    return at;
+}
+
+static void names_remove(struct entry *e, size_t at)
+{
+    size_t n = rec_len(e->names + at);
+
+    memmove(e->names + at, e->names + at + n, e->names_len - at - n);
+    e->names_len -= n;
+}
+
+/* Put name at its place in the order; false when out of memory. */
+static bool names_insert(struct cache *c, struct entry *e, const char *name,
+                         enum cache_kind kind)
+{
+    cache_order_fn order = c->order ? c->order : by_name;
+    size_t at = 0, n = strlen(name) + 2;
+    char *grown;
+
+    while (at < e->names_len &&
+           order(e->names + at + 1, rec_kind(e->names + at), name, kind) <= 0)
+        at += rec_len(e->names + at);
+    grown = realloc(e->names, e->names_len + n);
+    if (!grown)
+        return false;
+    memmove(grown + at + n, grown + at, e->names_len - at);
+    grown[at] = kind == CACHE_DIR ? 'd' : 'f';
+    memcpy(grown + at + 1, name, n - 1);
+    e->names = grown;
+    e->names_len += n;
+    return true;
+}
+
+/* Our own change made path `kind` (CACHE_ABSENT: gone): mark its parent
+ * changed now and, while the parent's kept names are fresh, make them
+ * show it. Their freshness is left as it is. */
+static void names_follow(struct cache *c, const char *path,
+                         enum cache_kind kind, double now)
+{
+    size_t plen = parent_len(path);
+    const char *name = path + plen + (plen ? 1 : 0);
+    struct entry *p;
+    char *dir;
+    size_t at;
+
+    if (!*path || !(dir = strndup(path, plen)))
+        return;
+    p = upsert(c, dir, now);
+    free(dir);
+    if (!p)
+        return;
+    p->changed = true;
+    p->changed_at = now;
+    if (!p->names || p->listed_expires <= now) {
+        drop_names(p);
+        return;
     }
+    at = names_find(p, name);
+    if (at < p->names_len && kind != CACHE_ABSENT &&
+        rec_kind(p->names + at) == kind)
+        return; /* already shown as it is */
+    if (at < p->names_len)
+        names_remove(p, at);
+    if (kind != CACHE_ABSENT && !names_insert(c, p, name, kind))
+        drop_names(p); /* out of memory: list again next time */
+}
+
+void cache_change(struct cache *c, const char *path,
+                  const struct cache_attr *a)
+{
+    double now;
+    struct entry *e;
+
+    if (c->ttl <= 0)
+        return;
+    pthread_mutex_lock(&c->lock);
+    now = c->clock.now(c->clock.ctx);
+    e = upsert(c, path, now);
+    if (e)
+        put_locked(c, e, a, now);
+    if (e || a->kind == CACHE_ABSENT)
+        names_follow(c, path, a->kind, now);
+    else
+        parent_changed(c, path);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void cache_set_order(struct cache *c, cache_order_fn order)
+{
+    pthread_mutex_lock(&c->lock);
+    c->order = order;
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -265,7 +398,7 @@ int cache_get(struct cache *c, const char *path, struct cache_attr *a)
             hit = 1;
         }
     }
-    if (!hit && *pp && stale(*pp, now))
+    if (!hit && *pp && stale(c, *pp, now))
         unlink_entry(c, pp);
     pthread_mutex_unlock(&c->lock);
     return hit;
@@ -301,7 +434,7 @@ void cache_put_names(struct cache *c, const char *dir, const char *names,
     struct entry *e;
     char *copy;
 
-    if (c->ttl <= 0)
+    if (c->ttl <= 0 || (len && names[len - 1] != '\0'))
         return;
     copy = malloc(len ? len : 1);
     if (!copy)
@@ -317,9 +450,11 @@ void cache_put_names(struct cache *c, const char *dir, const char *names,
         e->expires = listed_at + c->ttl;
         e->listed_expires = listed_at + c->ttl;
         drop_names(e);
-        e->names = copy;
-        e->names_len = len;
-        copy = NULL;
+        if (!e->changed || e->changed_at < listed_at) {
+            e->names = copy; /* else we changed it while it was listed */
+            e->names_len = len;
+            copy = NULL;
+        }
     }
     pthread_mutex_unlock(&c->lock);
     free(copy);
@@ -390,7 +525,7 @@ int cache_get_listing(struct cache *c, const char *dir,
         const struct entry *e = *pp;
         rc = 1;
         for (size_t i = 0; i < e->names_len && rc == 1;) {
-            const char *name = e->names + i;
+            const char *name = e->names + i + 1;
             size_t nlen = strlen(name);
             int r = 0;
 
@@ -398,7 +533,7 @@ int cache_get_listing(struct cache *c, const char *dir,
                 r = fn(ctx, name, child_attr(c, path, dlen, name, now));
             if (r < 0)
                 rc = r;
-            i += nlen + 1;
+            i += nlen + 2;
         }
     }
     pthread_mutex_unlock(&c->lock);

@@ -174,6 +174,21 @@ int bk_upload_attr(struct bk *b, const char *rel, struct cache_attr *a)
     return u != NULL;
 }
 
+int bk_lookup(struct amifs *fs, const char *rel, struct cache_attr *a)
+{
+    struct bpath p;
+
+    if (rel[0] == '\0') {
+        bk_attr_set(a, CACHE_DIR, 0, fs->mount_time, NULL);
+        return 0;
+    }
+    if (bpath_parse(rel, &p) < 0)
+        return -ENOENT;
+    if (bk_upload_attr(bk_of(fs), rel, a)) /* in flight, or holds one */
+        return 0;
+    return bk_lookup_stored(fs, &p, rel, a);
+}
+
 void bk_uploads_in(struct bk *b, const char *dir,
                    void (*fn)(void *ctx, const char *name), void *ctx)
 {
@@ -923,18 +938,6 @@ static int open_write(struct amifs *fs, struct bfile *h, int flags)
     return bk_upload_busy(bk_of(fs), h->rel, false) ? -EBUSY : 0;
 }
 
-/* A write-only handle bypasses the page cache (FOPEN_DIRECT_IO): the
- * kernel hands the writer's own pages to the daemon's read of /dev/fuse
- * instead of first copying every byte into page-cache pages in the
- * writer's time (cp's CPU per GiB fell from 0.42 to 0.16 s,
- * doc/design/perf.md). Nothing is lost: a write-only descriptor can be
- * neither read nor mapped shared, and bytes written are read back from S3
- * after close either way. Read-write handles keep the page cache (mmap). */
-static bool write_only(const struct fuse_file_info *fi)
-{
-    return (fi->flags & O_ACCMODE) == O_WRONLY;
-}
-
 int bk_open(struct amifs *fs, const char *rel, struct fuse_file_info *fi)
 {
     struct bfile *h;
@@ -951,7 +954,7 @@ int bk_open(struct amifs *fs, const char *rel, struct fuse_file_info *fi)
         return rc;
     }
     fi->fh = (uint64_t)(uintptr_t)h;
-    fi->direct_io = write_only(fi);
+    fi->direct_io = fs_write_only(fi);
     return 0;
 }
 
@@ -973,7 +976,7 @@ int bk_create(struct amifs *fs, const char *rel, mode_t mode,
         return rc;
     }
     fi->fh = (uint64_t)(uintptr_t)h;
-    fi->direct_io = write_only(fi);
+    fi->direct_io = fs_write_only(fi);
     return 0;
 }
 

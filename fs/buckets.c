@@ -11,8 +11,10 @@
  *    file whose name is the rest of the key encoded ("%2Fx", ".%2Fx",
  *    "%2E");
  *  - the "dir/" marker object is the directory itself.
- * Names are decoded in bpath_parse, so every operation works on the key a
- * listed name stands for. New names are checked at create, mkdir and
+ * Names are decoded in bpath_parse (fs/bucket_keys.h: names to keys,
+ * lookups and our own changes live there, below this file and
+ * fs/bucket_io.c), so every operation works on the key a listed name
+ * stands for. New names are checked at create, mkdir and
  * rename: not UTF-8 -> EILSEQ, a control character or a name no key is
  * listed as -> EINVAL, each with a log line.
  *
@@ -25,80 +27,12 @@
 #include <string.h>
 
 #include "core/listing.h"
+#include "core/listorder.h"
 #include "core/name.h"
 #include "fs/buckets_int.h"
 
 static const char etag_xattr[] = "user.amifs.etag";
 static const char checksum_xattr[] = "user.amifs.checksum";
-
-static bool is_dots(const char *s, size_t n)
-{
-    return (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.');
-}
-
-/* Can a key remainder that holds "/" or is "." / ".." be listed as one
- * file? Only when its first component cannot be a directory name. */
-static bool flat_ok(const char *raw, size_t n)
-{
-    const char *slash = memchr(raw, '/', n);
-    size_t first = slash ? (size_t)(slash - raw) : n;
-
-    return first == 0 || is_dots(raw, first);
-}
-
-/* Decode one name of rel (c[0..n)) and append it to p->key. */
-static int key_name(struct bpath *p, size_t *at, const char *c, size_t n,
-                    bool last)
-{
-    char name[256], dec[sizeof p->key];
-    int flags, len;
-    bool odd;
-
-    if (n == 0 || n >= sizeof name)
-        return -ENOENT;
-    memcpy(name, c, n);
-    name[n] = '\0';
-    len = name_decode(name, dec, sizeof dec, &flags);
-    if (len < 0)
-        return len == -ENAMETOOLONG ? len : -ENOENT;
-    odd = memchr(dec, '/', (size_t)len) || is_dots(dec, (size_t)len);
-    if ((odd || flags) && !last)
-        return -ENOENT; /* an escaped name is never a directory */
-    if ((odd && !flat_ok(dec, (size_t)len)) || (odd && flags))
-        return -ENOENT; /* the key is listed under another name */
-    if (*at + (*at ? 1u : 0u) + (size_t)len >= sizeof p->key)
-        return -ENAMETOOLONG;
-    if (*at)
-        p->key[(*at)++] = '/';
-    memcpy(p->key + *at, dec, (size_t)len);
-    *at += (size_t)len;
-    p->key[*at] = '\0';
-    p->object_only = odd || flags;
-    p->shadowed = flags & NAME_SHADOWED;
-    return 0;
-}
-
-int bpath_parse(const char *rel, struct bpath *p)
-{
-    const char *slash = strchr(rel, '/');
-    size_t len = slash ? (size_t)(slash - rel) : strlen(rel), at = 0;
-
-    if (len == 0 || len >= sizeof(p->bucket))
-        return -ENOENT;
-    memcpy(p->bucket, rel, len);
-    p->bucket[len] = '\0';
-    p->key[0] = '\0';
-    p->object_only = p->shadowed = false;
-    for (const char *c = slash ? slash + 1 : NULL; c && *c;) {
-        const char *end = strchr(c, '/');
-        size_t n = end ? (size_t)(end - c) : strlen(c);
-        int rc = key_name(p, &at, c, n, !end || !end[1]);
-        if (rc < 0)
-            return rc;
-        c = end ? end + 1 : NULL;
-    }
-    return 0;
-}
 
 /* May a new object (or, with dir, a directory) be called rel? 0 or a
  * negative errno, with a log line saying why. */
@@ -129,153 +63,7 @@ static int creatable(struct amifs *fs, const char *rel, const char *what,
     return rc;
 }
 
-int bk_fail(struct amifs *fs, const char *what, const char *rel,
-            const struct aws_error *err)
-{
-    char msg[768];
-    int e = aws_error_errno(err);
-
-    char esc[NAME_ESC_MAX];
-
-    aws_error_format(err, msg, sizeof(msg));
-    amifs_log(fs, e == ENOENT ? AWS_LOG_DEBUG : AWS_LOG_WARN,
-              "buckets/%s: %s failed: %s", name_esc(rel, esc, sizeof esc),
-              what, msg);
-    return -(e > 0 ? e : EIO);
-}
-
-static void attr_set(struct cache_attr *a, enum cache_kind kind, uint64_t size,
-                     time_t mtime, const char *etag)
-{
-    memset(a, 0, sizeof(*a));
-    a->kind = kind;
-    a->size = size;
-    a->mtime = mtime;
-    if (etag)
-        snprintf(a->etag, sizeof(a->etag), "%s", etag);
-}
-
-void bk_note_file(struct amifs *fs, const char *rel, uint64_t size,
-                  const char *etag)
-{
-    struct cache_attr a;
-    char *dir = strdup(rel), *slash;
-
-    attr_set(&a, CACHE_FILE, size, time(NULL), etag);
-    cache_put(bk_of(fs)->cache, rel, &a);
-    if (!dir)
-        return;
-    attr_set(&a, CACHE_DIR, 0, 0, NULL);
-    while ((slash = strrchr(dir, '/')) != NULL) {
-        *slash = '\0';
-        cache_put(bk_of(fs)->cache, dir, &a);
-    }
-    free(dir);
-}
-
 /* ---- lookups ------------------------------------------------------------ */
-
-/* List the buckets into the cache; marks "" as listed. */
-static int load_buckets(struct amifs *fs, struct s3_bucket_list *out)
-{
-    struct aws_error err;
-    struct cache_attr a;
-
-    aws_error_clear(&err);
-    if (s3_list_buckets(fs->client, out, &err) < 0)
-        return bk_fail(fs, "ListBuckets", "", &err);
-    for (size_t i = 0; i < out->n; i++) {
-        attr_set(&a, CACHE_DIR, 0, out->v[i].created, NULL);
-        cache_put(bk_of(fs)->cache, out->v[i].name, &a);
-    }
-    cache_put_listed(bk_of(fs)->cache, "");
-    return 0;
-}
-
-static int lookup_bucket(struct amifs *fs, const char *rel,
-                         struct cache_attr *a)
-{
-    struct s3_bucket_list l = {0};
-    int rc = load_buckets(fs, &l);
-
-    attr_set(a, CACHE_ABSENT, 0, 0, NULL);
-    for (size_t i = 0; rc == 0 && i < l.n; i++)
-        if (strcmp(l.v[i].name, rel) == 0)
-            attr_set(a, CACHE_DIR, 0, l.v[i].created, NULL);
-    s3_bucket_list_release(&l);
-    if (rc < 0)
-        return rc;
-    return a->kind == CACHE_ABSENT ? -ENOENT : 0;
-}
-
-/* Is there anything under KEY/ ? 1 yes, 0 no, -errno. */
-static int prefix_exists(struct amifs *fs, const struct bpath *p,
-                         const char *rel)
-{
-    struct s3_listing l = {0};
-    struct aws_error err;
-    char *prefix;
-    int rc;
-
-    if (asprintf(&prefix, "%s/", p->key) < 0)
-        return -ENOMEM;
-    aws_error_clear(&err);
-    rc = s3_list_objects(fs->client, p->bucket, prefix, "/", 1, &l, &err);
-    free(prefix);
-    if (rc < 0)
-        return bk_fail(fs, "ListObjectsV2", rel, &err);
-    rc = l.nobjects + l.nprefixes > 0;
-    s3_listing_release(&l);
-    return rc;
-}
-
-/* Look for the key as a prefix (a directory wins over an object of the
- * same name: that object is listed as "NAME%"), else HEAD it. Caches the
- * answer. */
-static int lookup_key(struct amifs *fs, const struct bpath *p, const char *rel,
-                      struct cache_attr *a)
-{
-    struct s3_head h;
-    struct aws_error err;
-    int dir = 0;
-
-    if (!p->object_only || p->shadowed) {
-        dir = prefix_exists(fs, p, rel);
-        if (dir < 0)
-            return dir;
-    }
-    attr_set(a, CACHE_ABSENT, 0, 0, NULL);
-    if (dir && !p->shadowed) {
-        attr_set(a, CACHE_DIR, 0, 0, NULL);
-    } else if (dir || !p->shadowed) { /* "NAME%" only beside NAME/ */
-        aws_error_clear(&err);
-        if (s3_head_object(fs->client, p->bucket, p->key, &h, &err) == 0)
-            attr_set(a, CACHE_FILE, h.size, h.mtime, h.etag);
-        else if (aws_error_errno(&err) != ENOENT)
-            return bk_fail(fs, "HeadObject", rel, &err);
-    }
-    cache_put(bk_of(fs)->cache, rel, a);
-    return a->kind == CACHE_ABSENT ? -ENOENT : 0;
-}
-
-int bk_lookup(struct amifs *fs, const char *rel, struct cache_attr *a)
-{
-    struct bpath p;
-
-    if (rel[0] == '\0') {
-        attr_set(a, CACHE_DIR, 0, fs->mount_time, NULL);
-        return 0;
-    }
-    if (bpath_parse(rel, &p) < 0)
-        return -ENOENT;
-    if (bk_upload_attr(bk_of(fs), rel, a)) /* in flight, or holds one */
-        return 0;
-    if (cache_get(bk_of(fs)->cache, rel, a))
-        return a->kind == CACHE_ABSENT ? -ENOENT : 0;
-    if (!p.key[0])
-        return lookup_bucket(fs, rel, a);
-    return lookup_key(fs, &p, rel, a);
-}
 
 static int bk_getattr(struct amifs *fs, const char *rel, struct stat *st,
                       struct fuse_file_info *fi)
@@ -337,7 +125,8 @@ static void emit(struct dirfill *d, const char *raw, size_t len, int flags,
         return;
     cache_put(bk_of(d->fs)->cache, path, a);
     free(path);
-    if (buf_append(&d->names, name, strlen(name) + 1) < 0)
+    if (buf_append(&d->names, a->kind == CACHE_DIR ? "d" : "f", 1) < 0 ||
+        buf_append(&d->names, name, strlen(name) + 1) < 0)
         d->names_short = true;
     add(d, name, a);
 }
@@ -394,7 +183,7 @@ static void fill_flat(struct dirfill *d, const char *prefix)
     }
     for (size_t i = 0; i < l.nobjects; i++) {
         const struct s3_object *o = &l.objects[i];
-        attr_set(&a, CACHE_FILE, o->size, o->mtime, o->etag);
+        bk_attr_set(&a, CACHE_FILE, o->size, o->mtime, o->etag);
         emit(d, o->key + d->plen, strlen(o->key + d->plen), 0, &a);
     }
     s3_listing_release(&l);
@@ -408,8 +197,8 @@ static void fill_listing(struct dirfill *d)
     for (size_t i = 0; i < l->nprefixes; i++) {
         const char *name = l->prefixes[i] + d->plen;
         size_t len = strlen(name) ? strlen(name) - 1 : 0;
-        attr_set(&a, CACHE_DIR, 0, 0, NULL);
-        if (len == 0 || is_dots(name, len))
+        bk_attr_set(&a, CACHE_DIR, 0, 0, NULL);
+        if (len == 0 || bk_is_dots(name, len))
             fill_flat(d, l->prefixes[i]);
         else
             emit(d, name, len, 0, &a);
@@ -418,8 +207,8 @@ static void fill_listing(struct dirfill *d)
         const struct s3_object *o = &l->objects[i];
         const char *name = o->key + d->plen;
         size_t len = strlen(name);
-        attr_set(&a, CACHE_FILE, o->size, o->mtime, o->etag);
-        bool shadowed = !is_dots(name, len) && listed_as_prefix(d, name, len);
+        bk_attr_set(&a, CACHE_FILE, o->size, o->mtime, o->etag);
+        bool shadowed = !bk_is_dots(name, len) && listed_as_prefix(d, name, len);
         emit(d, name, len, shadowed ? NAME_SHADOWED : 0, &a);
     }
     bk_uploads_in(bk_of(d->fs), d->dir, emit_upload, d);
@@ -436,7 +225,7 @@ static int warm_add(void *ctx, const char *name, const struct cache_attr *a)
 }
 
 /* Within cache_ttl, the names of the last complete listing (the mount's
- * own changes drop them at once: core/cache.h) with the attributes the
+ * own changes update them at once: core/cache.h) with the attributes the
  * cache holds for them, plus uploads in flight. */
 static int fill_warm(struct dirfill *d)
 {
@@ -451,10 +240,10 @@ static int list_buckets(struct amifs *fs, struct dirfill *d)
 {
     struct s3_bucket_list l = {0};
     struct cache_attr a;
-    int rc = load_buckets(fs, &l);
+    int rc = bk_load_buckets(fs, &l);
 
     for (size_t i = 0; rc == 0 && i < l.n; i++) {
-        attr_set(&a, CACHE_DIR, 0, l.v[i].created, NULL);
+        bk_attr_set(&a, CACHE_DIR, 0, l.v[i].created, NULL);
         add(d, l.v[i].name, &a);
     }
     s3_bucket_list_release(&l);
@@ -566,13 +355,6 @@ static int bk_readdir_at(struct amifs *fs, const char *rel,
 
 /* ---- changes ------------------------------------------------------------ */
 
-static void note_absent(struct amifs *fs, const char *rel)
-{
-    struct cache_attr a;
-    attr_set(&a, CACHE_ABSENT, 0, 0, NULL);
-    cache_put(bk_of(fs)->cache, rel, &a);
-}
-
 static int bk_unlink(struct amifs *fs, const char *rel)
 {
     struct bpath p;
@@ -597,7 +379,7 @@ static int bk_unlink(struct amifs *fs, const char *rel)
         cache_forget(bk_of(fs)->cache, rel);
         return bk_fail(fs, "DeleteObject", rel, &err);
     }
-    note_absent(fs, rel);
+    bk_note_absent(fs, rel);
     return 0;
 }
 
@@ -627,10 +409,24 @@ static int bk_mkdir(struct amifs *fs, const char *rel, mode_t mode)
         if (rc < 0)
             return bk_fail(fs, "PutObject", rel, &err);
     }
-    cache_forget(bk_of(fs)->cache, rel);
-    attr_set(&a, CACHE_DIR, 0, time(NULL), NULL);
-    cache_put(bk_of(fs)->cache, rel, &a);
+    bk_attr_set(&a, CACHE_DIR, 0, time(NULL), NULL);
+    cache_change(bk_of(fs)->cache, rel, &a);
     return 0;
+}
+
+/* An object NAME that the prefix NAME/ shadowed (listed as "NAME%") is
+ * listed as NAME once the prefix is gone: the kept names cannot say so,
+ * so the next listing asks S3. */
+static void unshadow(struct amifs *fs, const char *rel)
+{
+    struct cache_attr a;
+    char *shadow;
+
+    if (asprintf(&shadow, "%s%%", rel) < 0)
+        return;
+    if (cache_get(bk_of(fs)->cache, shadow, &a) && a.kind == CACHE_FILE)
+        cache_forget(bk_of(fs)->cache, shadow);
+    free(shadow);
 }
 
 /* rmdir: only an empty prefix (nothing under it but its own marker). */
@@ -664,39 +460,10 @@ static int bk_rmdir(struct amifs *fs, const char *rel)
         rc = bk_fail(fs, "DeleteObject", rel, &err);
     free(prefix);
     if (rc == 0)
-        note_absent(fs, rel);
+        bk_note_absent(fs, rel);
+    if (rc == 0)
+        unshadow(fs, rel);
     return rc;
-}
-
-int bk_move_object(struct amifs *fs, const char *from_rel, const char *to_rel,
-                   uint64_t size)
-{
-    struct bpath from, to;
-    struct aws_error err;
-    struct s3_head h;
-
-    if (bpath_parse(from_rel, &from) < 0 || bpath_parse(to_rel, &to) < 0)
-        return -EINVAL;
-    /* The size and ETag of now (not of a cached lookup): the copy of a big
-     * object goes part by part, each part checked against this ETag. */
-    aws_error_clear(&err);
-    if (s3_head_object(fs->client, from.bucket, from.key, &h, &err) < 0)
-        return bk_fail(fs, "HeadObject", from_rel, &err);
-    (void)size;
-    if (s3_copy_any_limit(fs->client, from.bucket, from.key, h.size, h.etag,
-                          bk_of(fs)->copy_limit, to.bucket, to.key,
-                          &err) < 0) {
-        cache_forget(bk_of(fs)->cache, to_rel);
-        return bk_fail(fs, "CopyObject", from_rel, &err);
-    }
-    bk_note_file(fs, to_rel, h.size, NULL);
-    cache_forget(bk_of(fs)->cache, to_rel); /* ETag unknown: HEAD next */
-    if (s3_delete_object(fs->client, from.bucket, from.key, &err) < 0) {
-        cache_forget(bk_of(fs)->cache, from_rel);
-        return bk_fail(fs, "DeleteObject", from_rel, &err);
-    }
-    note_absent(fs, from_rel);
-    return 0;
 }
 
 /* mv within a bucket. Directories and other buckets answer EXDEV, so mv(1)
@@ -732,7 +499,7 @@ static int bk_rename(struct amifs *fs, const char *from, const char *to,
     if (rc < 0)
         return rc;
     if (rc == 1) {
-        note_absent(fs, from);
+        bk_note_absent(fs, from);
         return 0; /* the object moves when its upload completes */
     }
     rc = bk_lookup(fs, from, &src);
@@ -831,8 +598,7 @@ static int bk_getxattr(struct amifs *fs, const char *rel, const char *name,
     if (strcmp(name, checksum_xattr) == 0)
         return checksum_getxattr(fs, rel, value, n);
     if (!a.etag[0] && bpath_parse(rel, &p) == 0) {
-        cache_forget(bk_of(fs)->cache, rel);
-        rc = lookup_key(fs, &p, rel, &a);
+        rc = bk_lookup_key(fs, &p, rel, &a);
         if (rc < 0)
             return rc;
     }
@@ -881,6 +647,8 @@ static int bk_init(struct amifs *fs)
     if (!b)
         return -ENOMEM;
     b->cache = cache_new(fs->opts.cache_ttl, NULL);
+    if (b->cache)
+        cache_set_order(b->cache, listorder_cmp);
     b->reads = read_pool_new(fs->opts.read_memory,
                              fs->opts.read_concurrency);
     if (!b->cache || !b->reads) {

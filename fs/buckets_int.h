@@ -1,7 +1,10 @@
 /*
- * buckets_int.h — shared between fs/buckets.c (the namespace: lookups,
- * listings, mkdir/rmdir/unlink/rename, xattrs) and fs/bucket_io.c (open
- * files: ranged-GET reads and streaming multipart writes).
+ * buckets_int.h — shared between fs/buckets.c (the namespace: listings,
+ * mkdir/rmdir/unlink/rename, xattrs), fs/bucket_io.c (open files:
+ * ranged-GET reads and streaming multipart writes; the uploads in flight)
+ * and fs/bucket_keys.c (names to keys, lookups, our own changes in the
+ * cache: fs/bucket_keys.h, which this header includes). Each of them
+ * uses only what is below it: buckets.c -> bucket_io.c -> bucket_keys.c.
  *
  * Paths: `rel` is what the dispatcher hands the module, "BUCKET" or
  * "BUCKET/KEY..." (never a leading slash). The cache is keyed by rel.
@@ -21,6 +24,7 @@
 #include "core/cache.h"
 #include "core/readpool.h"
 #include "core/upload.h"
+#include "fs/bucket_keys.h"
 #include "fs/fs.h"
 
 struct upload;       /* bucket_io.c */
@@ -40,23 +44,6 @@ struct bk {
     struct read_pool *reads;
 };
 
-/* A parsed rel path: the bucket and the S3 key the names after it stand
- * for ("" for the bucket itself), decoded by the rules of core/name.h (a
- * listing shows odd keys under escaped names; see fs/buckets.c). The key
- * is a copy, so a struct bpath may be copied. */
-struct bpath {
-    char bucket[64];
-    char key[1025];    /* S3 keys are at most 1024 bytes */
-    bool object_only;  /* the name can only be an object, never a prefix:
-                          the shadow form "NAME%", or a key whose last name
-                          holds "/" or is "." or ".." */
-    bool shadowed;     /* the "NAME%" form */
-};
-
-/* 0, or -ENOENT when rel names no possible bucket/key (a name that is not
- * canonical, a key over 1024 bytes, an escaped name used as a directory). */
-int bpath_parse(const char *rel, struct bpath *p);
-
 /* Whether rel ("BUCKET/KEY") names a stored-AMI object as
  * CreateStoreImageTask writes it (`ami-HEX.bin` at the bucket's top): the
  * AMI id's length (0: not one), copied into out when it fits (not
@@ -68,26 +55,12 @@ static inline struct bk *bk_of(struct amifs *fs)
     return fs->buckets;
 }
 
-/* What rel is: from uploads in flight, the cache, or S3 (HEAD, then a
- * one-key listing for a prefix). 0 with *a filled (kind FILE or DIR), or
- * -errno (-ENOENT when absent). */
-int bk_lookup(struct amifs *fs, const char *rel, struct cache_attr *a);
-
-/* Record a file we just wrote/copied: rel as FILE and each parent prefix
- * as DIR, so it is visible at once. */
-void bk_note_file(struct amifs *fs, const char *rel, uint64_t size,
-                  const char *etag);
-
-/* Server-side copy of from to to (same bucket), then delete from; the
- * cache follows. 0 or -errno. */
-int bk_move_object(struct amifs *fs, const char *from_rel, const char *to_rel,
-                   uint64_t size);
-
-/* Log an AWS failure of `what` on rel and return its -errno. */
-int bk_fail(struct amifs *fs, const char *what, const char *rel,
-            const struct aws_error *err);
-
 /* ---- uploads (bucket_io.c) ---- */
+
+/* What rel is: from uploads in flight, then the cache or S3
+ * (bk_lookup_stored, fs/bucket_keys.h). 0 with *a filled (kind FILE or
+ * DIR), or -errno (-ENOENT when absent). */
+int bk_lookup(struct amifs *fs, const char *rel, struct cache_attr *a);
 
 /* Size so far of the upload in flight at rel: 1 with *a filled (FILE); a
  * directory with an upload in flight below it: 1 with *a a DIR (it exists

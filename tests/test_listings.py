@@ -7,8 +7,11 @@ import os
 import re
 import subprocess
 import time
+import urllib.parse
 
 import pytest
+
+from shared_fixtures import kill_dead_mount
 
 
 def ls_l(d):
@@ -214,3 +217,144 @@ def test_a_listing_larger_than_one_reply(mount_factory, endpoint, tmp_path):
     p.kill()
     p.wait()
     assert sorted(os.listdir(d)) == sorted(names + ["during"])
+
+
+# ---- own changes update the warm listing in place -----------------------
+
+def s3_listing(endpoint, prefix):
+    """The names a new listing of PREFIX shows, in its order: the common
+    prefixes (directories), then the objects ("NAME%" when a directory of
+    the same name shadows one), as ListObjectsV2 returns them."""
+    r = endpoint.aws("s3api", "list-objects-v2", "--bucket", endpoint.bucket,
+                     "--prefix", prefix, "--delimiter", "/") or {}
+    dirs = [p["Prefix"][len(prefix):-1] for p in r.get("CommonPrefixes", [])]
+    files = [o["Key"][len(prefix):] for o in r.get("Contents", [])
+             if o["Key"] != prefix]
+    return dirs + [n + "%" if n in dirs else n for n in files]
+
+
+def listings_of(endpoint, prefix, mark):
+    """How many listings of the directory PREFIX (ListObjectsV2 with the
+    delimiter "/") the endpoint answered since MARK."""
+    n = 0
+    for q in endpoint.requests("ListObjectsV2", since=mark):
+        qs = urllib.parse.parse_qs(q.get("query") or "")
+        n += qs.get("prefix") == [prefix] and qs.get("delimiter") == ["/"]
+    return n
+
+
+def fill(endpoint, tmp_path, prefix, names):
+    """Put one object per name under PREFIX behind the mount's back (the
+    CLI); the object of name N holds len(N) bytes."""
+    src = tmp_path / "fill"
+    for n in names:
+        p = src / n
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"f" * len(n))
+    endpoint.aws("s3", "cp", "--recursive", "--quiet", str(src),
+                 "s3://%s/%s" % (endpoint.bucket, prefix), json=False)
+
+
+def test_own_changes_keep_the_listing_warm_and_in_order(mount_factory,
+                                                        endpoint, tmp_path):
+    m = mount_factory("cache_ttl=600")
+    d = m.workdir("inplace")
+    prefix = os.path.relpath(d, m.bucket_dir) + "/"
+    # Names whose order differs between "NAME" and the prefix "NAME/"
+    # ('-' 0x2D, '.' 0x2E, '/' 0x2F), one shadowed object ("a-b%"), and a
+    # name beyond ASCII.
+    fill(endpoint, tmp_path, prefix,
+         ["k%03d" % i for i in range(120)] +
+         ["a.txt", "a0", "\u00e9", "a/in", "a-b/in", "a.d/in"])
+    (tmp_path / "a-b").write_bytes(b"shadowed")
+    endpoint.aws("s3", "cp", str(tmp_path / "a-b"), "s3://%s/%sa-b" % (
+        endpoint.bucket, prefix), json=False)
+    want = s3_listing(endpoint, prefix)
+    assert os.listdir(d) == want                 # cold: S3's order
+    assert want[:3] == ["a-b", "a.d", "a"] and "a-b%" in want
+
+    mark = endpoint.mark()
+    with open(os.path.join(d, "a-c"), "w") as f:     # create
+        f.write("new")
+    os.mkdir(os.path.join(d, "a+"))                  # mkdir
+    os.rename(os.path.join(d, "k005"), os.path.join(d, "a.zz"))  # rename
+    os.unlink(os.path.join(d, "a.txt"))              # delete
+    os.unlink(os.path.join(d, "a.d", "in"))          # rm -r a.d
+    os.rmdir(os.path.join(d, "a.d"))
+    with open(os.path.join(d, "k007"), "w") as f:    # overwrite
+        f.write("y" * 77)
+    warm = os.listdir(d)
+    sizes = ls_l(d)
+    assert listings_of(endpoint, prefix, mark) == 0  # served warm
+    want = s3_listing(endpoint, prefix)
+    assert warm == want
+    assert sizes["a-c"] == 3 and sizes["a.zz"] == 4 and sizes["k007"] == 77
+    assert "k005" not in sizes and "a.txt" not in sizes
+
+    # A writer in flight shows (after the listing, as a new listing shows
+    # it); killed, it publishes nothing and leaves no name behind.
+    mark = endpoint.mark()
+    w = subprocess.Popen([os.environ.get("AMIFS_PYTHON", "python3"), "-c",
+                          "import sys, time\n"
+                          "f = open(sys.argv[1], 'w'); f.write('x' * 99)\n"
+                          "f.flush(); print('ok', flush=True); time.sleep(60)",
+                          os.path.join(d, "a-d")], stdout=subprocess.PIPE,
+                         text=True)
+    assert w.stdout.readline() == "ok\n"
+    assert os.listdir(d) == want + ["a-d"]
+    w.kill()
+    w.wait(10)
+    w.stdout.close()
+    assert os.listdir(d) == want
+    # Renamed while written (GIO's replace: write a temporary, rename it
+    # onto the target, close): the target takes the bytes, in place.
+    with open(os.path.join(d, ".tmp-k008"), "w") as f:
+        f.write("replaced")
+        os.rename(os.path.join(d, ".tmp-k008"), os.path.join(d, "k008"))
+    assert ls_l(d)["k008"] == 8
+    warm = os.listdir(d)
+    assert listings_of(endpoint, prefix, mark) == 0
+    assert s3_listing(endpoint, prefix) == want == warm
+
+    # rmdir of a prefix that shadowed an object: the object is listed
+    # under its own name again ("a-b%" becomes "a-b"), as S3 now lists it.
+    os.unlink(os.path.join(d, "a-b", "in"))
+    os.rmdir(os.path.join(d, "a-b"))
+    assert "a-b" in os.listdir(d) and "a-b%" not in os.listdir(d)
+    assert os.listdir(d) == s3_listing(endpoint, prefix)
+
+    # Killed right after an own rename, and mounted again: the new
+    # listing is S3's, which holds the rename whole.
+    os.rename(os.path.join(d, "k010"), os.path.join(d, "0first"))
+    want = s3_listing(endpoint, prefix)
+    assert os.listdir(d) == want
+    assert "0first" in want and "k010" not in want
+    kill_dead_mount(m)
+    m2 = mount_factory("cache_ttl=600")
+    assert os.listdir(os.path.join(m2.bucket_dir, prefix)) == want
+
+
+def test_own_changes_do_not_make_the_listing_last_longer(mount_factory,
+                                                         endpoint, tmp_path):
+    m = mount_factory("cache_ttl=6")
+    d = m.workdir("fresh")
+    prefix = os.path.relpath(d, m.bucket_dir) + "/"
+    fill(endpoint, tmp_path, prefix, ["b%02d" % i for i in range(20)])
+    t0 = time.monotonic()
+    first = os.listdir(d)                          # kept until t0 + 6 s
+    theirs = tmp_path / "theirs"
+    theirs.write_text("t")
+    endpoint.aws("s3", "cp", str(theirs), "s3://%s/%stheirs" % (
+        endpoint.bucket, prefix), json=False)
+    time.sleep(max(0.0, t0 + 2.5 - time.monotonic()))
+    mark = endpoint.mark()
+    open(os.path.join(d, "mine"), "w").close()     # own: shows at once
+    names = os.listdir(d)
+    assert time.monotonic() - t0 < 5.5, "too slow to tell"
+    assert names == first + ["mine"]               # theirs: not yet
+    assert listings_of(endpoint, prefix, mark) == 0
+    # The listing still ends 6 s after it was taken, not 6 s after "mine".
+    time.sleep(max(0.0, t0 + 6.3 - time.monotonic()))
+    names = os.listdir(d)
+    assert names == s3_listing(endpoint, prefix)
+    assert "theirs" in names and "mine" in names

@@ -1,10 +1,12 @@
 /* Unit test of core/cache.c: expiry, listed directories, forgetting, growth.
  * A fake clock drives time. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/cache.h"
 #include "core/listing.h"
+#include "core/listorder.h"
 #include "check.h"
 
 static double fake_now(void *ctx)
@@ -157,7 +159,8 @@ static int collect(void *ctx, const char *name, const struct cache_attr *a)
 }
 
 /* A warm listing: the kept names in order, each with the cache's
- * attributes; own changes drop the names at once; expiry ends it. */
+ * attributes; a child learned from S3, or forgotten, drops the names;
+ * expiry ends it. */
 static void test_warm_listing(void)
 {
     double now = 10;
@@ -165,7 +168,7 @@ static void test_warm_listing(void)
     struct cache *c = cache_new(5, &clk);
     struct cache_attr a = file_attr(7, "e1"), d;
     struct seen s = {0};
-    static const char names[] = "x\0sub\0y";
+    static const char names[] = "fx\0dsub\0fy";
 
     memset(&d, 0, sizeof(d));
     d.kind = CACHE_DIR;
@@ -187,7 +190,7 @@ static void test_warm_listing(void)
     /* A stop from fn is handed back. */
     s.n = 8;
     CHECK(cache_get_listing(c, "b/d", collect, &s) == -1);
-    /* A new child, or a forgotten one, drops the names. */
+    /* A new child learned from S3, or a forgotten one, drops the names. */
     cache_put(c, "b/d/new", &a);
     s.n = 0;
     CHECK(cache_get_listing(c, "b/d", collect, &s) == 0);
@@ -201,12 +204,147 @@ static void test_warm_listing(void)
     now += 0.6;
     s.n = 0;
     CHECK(cache_get_listing(c, "b/d", collect, &s) == 0 && s.n == 0);
+    /* Names must be whole records: an unterminated last one is refused. */
+    cache_put_names(c, "b/d", "fx\0fy", 5, now);
+    CHECK(cache_get_listing(c, "b/d", collect, &s) == 0);
     /* The bucket list is the directory "". */
     cache_put(c, "b", &d);
-    cache_put_names(c, "", "b", 2, now);
+    cache_put_names(c, "", "db", 3, now);
     CHECK(cache_get_listing(c, "", collect, &s) == 1 && s.n == 1 &&
           s.attr[0].kind == CACHE_DIR);
     cache_free(c);
+}
+
+/* The names of a warm listing of b/d, joined by spaces ("-" when not
+ * warm). */
+static const char *listed(struct cache *c, char *out, size_t n)
+{
+    struct seen s = {0};
+    size_t at = 0;
+
+    out[0] = '\0';
+    if (cache_get_listing(c, "b/d", collect, &s) != 1)
+        return "-";
+    for (int i = 0; i < s.n; i++)
+        at += (size_t)snprintf(out + at, n - at, "%s%s", i ? " " : "",
+                               s.names[i]);
+    return out;
+}
+
+/* Our own changes change the kept names in place, in listing order,
+ * without making them last longer. */
+static void test_own_changes_in_place(void)
+{
+    double now = 10;
+    struct cache_clock clk = {fake_now, &now};
+    struct cache *c = cache_new(5, &clk);
+    struct cache_attr f = file_attr(3, "e"), d, gone;
+    static const char names[] = "da\0fa-b\0fa.txt\0fz";
+    char out[256];
+
+    memset(&d, 0, sizeof(d));
+    d.kind = CACHE_DIR;
+    memset(&gone, 0, sizeof(gone));
+    gone.kind = CACHE_ABSENT;
+    cache_set_order(c, listorder_cmp);
+    cache_put_names(c, "b/d", names, sizeof(names), now);
+    CHECK(strcmp(listed(c, out, sizeof out), "a a-b a.txt z") == 0);
+    now += 1;
+    cache_change(c, "b/d/a0", &f);     /* create */
+    cache_change(c, "b/d/a-a", &d);    /* mkdir: "a-a/" < "a/" */
+    cache_change(c, "b/d/a.txt", &gone); /* unlink */
+    CHECK(strcmp(listed(c, out, sizeof out), "a-a a a-b a0 z") == 0);
+    cache_change(c, "b/d/a-b", &gone); /* rename a-b to y */
+    cache_change(c, "b/d/y", &f);
+    CHECK(strcmp(listed(c, out, sizeof out), "a-a a a0 y z") == 0);
+    cache_change(c, "b/d/y", &f);      /* overwrite: no second name */
+    cache_change(c, "b/d/nothere", &gone);
+    CHECK(strcmp(listed(c, out, sizeof out), "a-a a a0 y z") == 0);
+    cache_change(c, "b/d/a", &gone);   /* rmdir a, then a file a */
+    cache_change(c, "b/d/a", &f);
+    CHECK(strcmp(listed(c, out, sizeof out), "a-a a a0 y z") == 0);
+    cache_change(c, "b/d/a0", &d);     /* and a0 becomes a directory */
+    CHECK(strcmp(listed(c, out, sizeof out), "a-a a0 a y z") == 0);
+    cache_change(c, "b/d/a0/in", &f);  /* below: b/d's names unchanged */
+    CHECK(strcmp(listed(c, out, sizeof out), "a-a a0 a y z") == 0);
+    /* Freshness is not extended: still listed_at + ttl. */
+    now = 14.9;
+    CHECK(strcmp(listed(c, out, sizeof out), "-") != 0);
+    now = 15.1;
+    CHECK(strcmp(listed(c, out, sizeof out), "-") == 0);
+    /* A listing asked for before our change is not kept (it may not show
+     * it); one asked for after is. */
+    cache_change(c, "b/d/late", &f);
+    cache_put_names(c, "b/d", names, sizeof(names), now - 0.1);
+    CHECK(strcmp(listed(c, out, sizeof out), "-") == 0);
+    CHECK(cache_get(c, "b/d/other", &d) == 1 && d.kind == CACHE_ABSENT);
+    cache_put_names(c, "b/d", names, sizeof(names), now + 0.1);
+    CHECK(strcmp(listed(c, out, sizeof out), "a a-b a.txt z") == 0);
+    /* Emptied, then refilled. */
+    for (const char *n = names; n < names + sizeof(names);
+         n += strlen(n) + 1) {
+        char path[32];
+        snprintf(path, sizeof path, "b/d/%s", n + 1);
+        cache_change(c, path, &gone);
+    }
+    CHECK(strcmp(listed(c, out, sizeof out), "") == 0);
+    cache_change(c, "b/d/q", &f);
+    CHECK(strcmp(listed(c, out, sizeof out), "q") == 0);
+    cache_free(c);
+}
+
+/* 10,000 kept names: each change is one pass over them, in place. */
+static void test_own_changes_many(void)
+{
+    double now = 0;
+    struct cache_clock clk = {fake_now, &now};
+    struct cache *c = cache_new(5, &clk);
+    struct cache_attr f = file_attr(1, "e");
+    char *names = malloc(10000 * 8), *got, path[32];
+    size_t len = 0, n;
+
+    cache_set_order(c, listorder_cmp);
+    for (int i = 0; i < 10000; i++)
+        if (i % 500 != 1)
+            len += (size_t)snprintf(names + len, 8, "fk%04d", i) + 1;
+    cache_put_names(c, "b/d", names, len, now);
+    for (int i = 1; i < 10000; i += 500) {
+        snprintf(path, sizeof path, "b/d/k%04d", i);
+        cache_change(c, path, &f);
+    }
+    got = cache_get_names(c, "b/d", &n);
+    CHECK(got && n == 10000 * 7);
+    for (int i = 0; got && i < 10000; i++) {
+        snprintf(path, sizeof path, "fk%04d", i);
+        CHECK(strcmp(got + (size_t)i * 7, path) == 0);
+    }
+    free(got);
+    free(names);
+    cache_free(c);
+}
+
+/* core/listorder: prefixes first, each part in UTF-8 byte order. */
+static void test_listorder(void)
+{
+    /* What fill_listing shows for the keys a/x a-b/x a.d/x %/x a a-b
+     * a.txt z é "a%" (shadowed by a/) //x ./y and "50%" (a%25 file). */
+    static const struct {
+        const char *name;
+        enum cache_kind kind;
+    } want[] = {
+        {"%25", CACHE_DIR}, {".%2Fy", CACHE_FILE}, {"%2Fx", CACHE_FILE},
+        {"a-b", CACHE_DIR}, {"a.d", CACHE_DIR}, {"a", CACHE_DIR},
+        {"50%25", CACHE_FILE}, {"a%", CACHE_FILE}, {"a-b%", CACHE_FILE},
+        {"a.txt", CACHE_FILE}, {"z", CACHE_FILE}, {"\xc3\xa9", CACHE_FILE},
+    };
+    size_t n = sizeof(want) / sizeof(want[0]);
+
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++) {
+            int r = listorder_cmp(want[i].name, want[i].kind, want[j].name,
+                                  want[j].kind);
+            CHECK(i < j ? r < 0 : i > j ? r > 0 : r == 0);
+        }
 }
 
 /* core/listing: entries in order, attributes or not, many names. */
@@ -247,6 +385,9 @@ int main(void)
     test_many();
     test_disabled();
     test_warm_listing();
+    test_own_changes_in_place();
+    test_own_changes_many();
+    test_listorder();
     test_listing_entries();
     return check_exit();
 }
