@@ -197,14 +197,13 @@ const EVP_MD *manifest_md(int alg);
 
 /* ---- the validator ----------------------------------------------------- */
 
-/* The ring holds sixteen 1 MiB FUSE writes and the OVA thread reads up
- * to 2 MiB at once. Since members are hashed only when a manifest asks
- * (archive.c), the thread's work per byte is next to nothing; what made
- * the writer wait was the thread's turn on a core, which on a busy 2-core
- * box comes late: with a 2 MiB ring every write waited for it (imports/
- * at 0.7x buckets/ under load), with 16 MiB the ring absorbs the wait.
- * (Earlier: 256 KiB ring and 64 KiB blocks, sixteen hand-offs per 1 MiB
- * write, 0.66x.) Cost: 16 MiB per OVA being copied, touched as it fills. */
+/* The ring holds eight 1 MiB FUSE writes and the OVA thread reads up to
+ * 2 MiB at once. It carries tar headers, the descriptor and manifest, the
+ * heads of disks and what a manifest has hashed; the rest of a member is
+ * skipped (ova_ring_skip: feed() drops it without a copy). Its size
+ * absorbs the wait for the thread's turn on a busy box (with 2 MiB, every
+ * write waited for it: imports/ at 0.7x buckets/ under load). Cost: 8 MiB
+ * per OVA being copied, touched as it fills. doc/design/perf.md. */
 #define OVA_RING_SIZE (8192u * 1024u)
 #define OVA_LEND_MAX (2048u * 1024u)
 #define OVA_BLOCK_SIZE (64u * 1024u)

@@ -14,7 +14,7 @@
  *   ova_validator_reason(v) / _code(v) / _facts(v) / _json(v) / _text(v);
  *   ova_validator_free(v);
  *
- * Memory is bounded whatever the size of the image: for an OVA a 16 MiB
+ * Memory is bounded whatever the size of the image: for an OVA an 8 MiB
  * ring (touched as it fills), under 1 MiB of state and the OVF descriptor,
  * capped at 4 MiB; for a single disk 68 KiB. For an OVA the tar
  * is read by libarchive on a validator thread fed through a bounded ring
