@@ -19,7 +19,9 @@
  * capped at 4 MiB; for a single disk 68 KiB. For an OVA the tar
  * is read by libarchive on a validator thread fed through a bounded ring
  * buffer: feed() copies the bytes into the ring and returns at once unless
- * the ring is full (then it waits for the thread: back-pressure). So a
+ * the ring is full (then it waits for the thread: back-pressure); the
+ * middle of a member nothing needs to read (no digest asked for, a disk's
+ * head already judged) is skipped: feed() drops it without a copy. So a
  * refusal found by the thread shows up on a *later* feed() (or finish());
  * ova_validator_sync() waits until the thread has looked at every byte fed
  * so far, for callers (tests) that need the verdict to be current.
