@@ -54,6 +54,15 @@ static unsigned char *slurp(const char *path, size_t *len)
     return buf;
 }
 
+/* The bytes of catalogue image FILE in DIR (NULL when unreadable). */
+static unsigned char *image_bytes(const char *dir, const char *file,
+                                  size_t *len)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    return slurp(path, len);
+}
+
 /* ---- crafted-input tests ----------------------------------------------- */
 
 static void test_kind(void)
@@ -453,11 +462,9 @@ static int finish_all(struct ova_validator *v, const unsigned char *buf,
 
 static void run_image(const char *dir, const struct image *im, uint64_t seed)
 {
-    char path[4096];
     size_t len = 0;
-    snprintf(path, sizeof path, "%s/%s", dir, im->file);
-    unsigned char *buf = slurp(path, &len);
-    CHECK(buf != NULL, "%s: cannot read %s", im->name, path);
+    unsigned char *buf = image_bytes(dir, im->file, &len);
+    CHECK(buf != NULL, "%s: cannot read %s/%s", im->name, dir, im->file);
     if (!buf)
         return;
     for (int sync = 0; sync < 2; sync++) {
@@ -494,10 +501,8 @@ static void run_image(const char *dir, const struct image *im, uint64_t seed)
 /* ovf-not-first must be known from the first member's header alone. */
 static void test_early_ovf_not_first(const char *dir)
 {
-    char path[4096];
     size_t len = 0;
-    snprintf(path, sizeof path, "%s/bad-ovf-not-first.ova", dir);
-    unsigned char *buf = slurp(path, &len);
+    unsigned char *buf = image_bytes(dir, "bad-ovf-not-first.ova", &len);
     if (!buf)
         return;
     struct ova_validator *v = ova_validator_new(OVA_KIND_OVA);
@@ -523,10 +528,8 @@ static int failing_read(void *ctx, uint64_t off, void *buf, size_t len)
  * skip meets bytes both in the ring and still to come. */
 static void test_big_member_skipped(const char *dir)
 {
-    char path[4096];
     size_t len = 0;
-    snprintf(path, sizeof path, "%s/vm-big.ova", dir);
-    unsigned char *buf = slurp(path, &len);
+    unsigned char *buf = image_bytes(dir, "vm-big.ova", &len);
     CHECK(buf != NULL, "no vm-big.ova");
     if (!buf)
         return;
@@ -556,10 +559,8 @@ static void test_big_member_skipped(const char *dir)
  * try again), and a later one that succeeds verifies it. */
 static void test_late_read_error(const char *dir)
 {
-    char path[4096];
     size_t len = 0;
-    snprintf(path, sizeof path, "%s/vm-mf-last-sha1.ova", dir);
-    unsigned char *buf = slurp(path, &len);
+    unsigned char *buf = image_bytes(dir, "vm-mf-last-sha1.ova", &len);
     CHECK(buf != NULL, "no vm-mf-last-sha1.ova");
     if (!buf)
         return;
