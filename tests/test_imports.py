@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from shared_fixtures import (cp, full_run, import_tasks, killed_mid_copy,
+from shared_fixtures import (cp, full_run, import_tasks, kill_dead_mount,
                              mount_at, poll_until, read, start_mount,
                              uploads_left, wait_status)
 
@@ -230,21 +230,33 @@ def test_bad_image_fails_early_and_cleanly(endpoint, images, bad_mount,
 def test_killed_while_the_validator_skips_a_big_disk(endpoint, images,
                                                      tmp_path):
     """ova-big's disk is skipped by the validator after its head (nothing
-    to learn from its middle, no manifest): SIGKILL of the daemon once the
-    first 8 MiB part went up, i.e. inside the skipped part. No ImportImage;
-    copying again after a remount (which continues the kept upload,
-    doc/design/resume.md) validates the whole OVA again, imports once and
-    leaves no upload."""
+    to learn from its middle, no manifest). The test writes the first
+    10 MiB itself, waits for the first 8 MiB part to be stored and SIGKILLs
+    the daemon with the descriptor open: inside the skipped part of the
+    disk. No ImportImage; copying again after a remount (which continues
+    the kept upload, doc/design/resume.md) validates the whole OVA again,
+    imports once and leaves no upload."""
     e = images["ova-big"]
     m = start_mount(endpoint, str(tmp_path))
     mark = endpoint.mark()
-    left = killed_mid_copy(endpoint, m, e["path"],
-                           os.path.join(m.path, "imports", e["file"]),
-                           m.prefix)
-    assert left, "no upload was in flight at the kill"
+    with open(e["path"], "rb") as f:
+        head = f.read(10 << 20)
+    fd = os.open(os.path.join(m.path, "imports", e["file"]),
+                 os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, head)
+        assert poll_until(lambda: endpoint.requests(op="UploadPart",
+                                                    since=mark), timeout=30)
+        kill_dead_mount(m)
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    assert endpoint.requests(op="ImportImage", since=mark) == []
+    assert endpoint.requests(op="CompleteMultipartUpload", since=mark) == []
     m2 = mount_at(endpoint, str(tmp_path), m.opts)  # the same staging
     try:
-        assert endpoint.requests(op="ImportImage", since=mark) == []
         r = cp(e["path"], os.path.join(m2.path, "imports"))
         assert r.returncode == 0, r.stderr + m2.log()[-3000:]
         assert len(endpoint.requests(op="ImportImage", since=mark)) == 1
