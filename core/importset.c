@@ -19,6 +19,7 @@
 #include "aws/buf.h"
 #include "aws/s3.h"
 #include "core/name.h"
+#include "core/stagedread.h"
 #include "ova/ovfdir.h"
 
 #define PARAMS_NAME "amifs.json"
@@ -378,12 +379,15 @@ static enum mkind kind_of(const char *name)
 }
 
 /* Lock held. Algorithms to compute for a new file: the manifest's when it
- * is known (only those it names), else the three it may name. */
-static int algs_for(struct importset *s, const char *name)
+ * is known (only those it names). Before it, none for a disk (one the
+ * manifest then lists is read back from its staged object before the
+ * import, readback_one) and the three it may name for the rest (small,
+ * and an extra file is not stored, so it could not be read back). */
+static int algs_for(struct importset *s, const struct importset_file *f)
 {
     if (!s->mf)
-        return ALL_ALGS;
-    return ovfdir_mf_alg(s->mf, name);
+        return f->kind == MK_DISK ? 0 : ALL_ALGS;
+    return ovfdir_mf_alg(s->mf, f->name);
 }
 
 static void tap(void *ctx, const void *p, size_t n)
@@ -397,7 +401,7 @@ static int new_member(struct importset *s, struct importset_file *f)
 {
     enum mkind k = f->kind;
     if (k != MK_MF && k != MK_PARAMS) {
-        int algs = algs_for(s, f->name);
+        int algs = algs_for(s, f);
         if (algs && !(f->hash = ovfdir_hash_new(algs)))
             return -ENOMEM;
     }
@@ -708,6 +712,8 @@ static enum verdict check_manifest(struct importset *s, char *out, size_t n)
         if (!alg || !f->closed || f->kind == MK_MF)
             continue;
         int k = alg_index(alg);
+        if (!f->dlen[k] && f->kind == MK_DISK)
+            continue; /* read back before the start (readback_one) */
         if (!f->dlen[k]) {
             snprintf(out, n, "%s was copied before the manifest, which "
                      "asks for %s, a digest amifs had not computed; copy the "
@@ -825,6 +831,75 @@ static enum verdict evaluate(struct importset *s, struct plan *p, char *out,
     return EV_READY;
 }
 
+/* ---- disks copied before the manifest ------------------------------------- */
+
+/* A disk the manifest lists whose digest was not computed as it streamed
+ * (it came before the .mf): it is read back from its staged object. */
+struct readback {
+    char name[256], key[1024], etag[72];
+    struct importjob *job;
+    uint64_t size;
+    int alg;
+};
+
+/* Lock held. The first such disk into *rb (its job referenced). */
+static bool next_readback(struct importset *s, struct readback *rb)
+{
+    for (size_t i = 0; s->mf && i < s->n; i++) {
+        struct importset_file *f = s->f[i];
+        int alg = ovfdir_mf_alg(s->mf, f->name);
+        if (!alg || f->kind != MK_DISK || !f->closed || !f->job ||
+            f->dlen[alg_index(alg)])
+            continue;
+        snprintf(rb->name, sizeof rb->name, "%s", f->name);
+        snprintf(rb->key, sizeof rb->key, "%s", importjob_key(f->job));
+        snprintf(rb->etag, sizeof rb->etag, "%s", importjob_etag(f->job));
+        rb->job = f->job;
+        importjob_ref(f->job);
+        rb->size = f->size;
+        rb->alg = alg;
+        return true;
+    }
+    return false;
+}
+
+/* Read one disk back and keep its digest on the file (if it is still the
+ * same file). Lock not held. 0, or -1 with why (a mismatch or a read that
+ * failed: the set is refused either way, nothing is imported unchecked). */
+static int readback_one(struct importset *s, struct readback *rb, char *why,
+                        size_t wn)
+{
+    unsigned char dg[64];
+    char rwhy[600] = "";
+    struct staged_src src = {s->env.cfg->client, s->env.cfg->bucket,
+                             rb->key, rb->etag, 0, rwhy, sizeof rwhy};
+    set_detail(s, UPLOAD_STAGED, "verifying the manifest: reading %s back "
+               "(%llu MiB; it was copied before the .mf)", rb->name,
+               (unsigned long long)(rb->size >> 20));
+    long len = staged_digest(&src, rb->size, rb->alg, dg);
+    pthread_mutex_lock(&s->mu);
+    struct importset_file *f = find(s, rb->name);
+    int ok = len > 0 && s->mf ? ovfdir_mf_check(s->mf, rb->name, rb->alg, dg,
+                                                (size_t)len)
+                              : -1;
+    if (ok == 1 && f && f->job == rb->job) {
+        int k = alg_index(rb->alg);
+        memcpy(f->dg[k], dg, (size_t)len);
+        f->dlen[k] = (size_t)len;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (len < 0)
+        snprintf(why, wn, "%s could not be read back to check it against "
+                 "the manifest: %s; copy the folder again", rb->name,
+                 rwhy[0] ? rwhy : strerror((int)-len));
+    else if (ok == 0)
+        snprintf(why, wn, "%s does not match its %s digest in the manifest "
+                 "(read back from its staged object): the copy is damaged "
+                 "or the manifest is stale (bad-manifest)", rb->name,
+                 ovfdir_alg_name(rb->alg));
+    return len < 0 || ok == 0 ? -1 : 0;
+}
+
 /* ---- starting, failing ------------------------------------------------------ */
 
 static void fail_set(struct importset *s, const char *why)
@@ -912,7 +987,17 @@ static void look(struct importset *s, bool may_start)
                                           : EV_WAIT;
     bool open = s->state == SET_OPEN;
     double quiet = difftime(time(NULL), s->changed);
-    if (open && v == EV_READY && may_start && quiet >= s->env.settle) {
+    struct readback rb;
+    bool ready = open && v == EV_READY && may_start &&
+                 quiet >= s->env.settle;
+    if (ready && next_readback(s, &rb)) {
+        /* one disk per look, the set still open (a crash now reaps it) */
+        pthread_mutex_unlock(&s->mu);
+        int rc = readback_one(s, &rb, why, sizeof why);
+        importjob_unref(rb.job);
+        if (rc < 0)
+            fail_set(s, why);
+    } else if (ready) {
         s->state = SET_STARTING;
         marker_write(s);
         start(s, p); /* returns with the lock released */

@@ -1,7 +1,8 @@
 /*
  * stagedread.h — reading a staged object back with ranged GETs: the guest
- * check's disk reader (core/importguest.h) and the check of a manifest
- * that comes at the end of an OVA (ova.h, ova_validator_verify_late;
+ * check's disk reader (core/importguest.h), the check of a manifest that
+ * comes at the end of an OVA (ova.h, ova_validator_verify_late) and of a
+ * folder's disks copied before its manifest (core/importset.c;
  * doc/design/perf.md).
  *
  * A staged_src names the object (bucket, key) as amifs completed it, its
@@ -46,5 +47,12 @@ int staged_read(void *ctx, uint64_t off, void *buf, size_t len);
  * be NULL) gets pctx, the bytes read so far and the total. */
 int staged_verify_manifest(struct staged_src *src, struct ova_validator *v,
                            ova_progress_fn progress, void *pctx);
+
+/* The digest in `alg` (one OVFDIR_SHA*, ova/ovfdir.h) of `size` bytes of
+ * src from its base, read in 8 MiB ranged GETs into one buffer. out: 64
+ * bytes. Returns the digest's length, or a negative errno (the sentence
+ * in src->why). */
+long staged_digest(struct staged_src *src, uint64_t size, int alg,
+                   unsigned char out[64]);
 
 #endif

@@ -118,6 +118,18 @@ def test_virtualbox_folder_waits_for_its_second_disk(endpoint, tmp_path):
             subprocess.run(["cp", os.path.join(f["dir"], name), dst],
                            check=True, timeout=60)
         img = check_one_import(endpoint, m, "web01", mark, f["disks"])
+        # both disks came before the .mf, so neither was hashed as it
+        # streamed: each was read back whole from its staged object
+        # (If-Match) before the one ImportImage
+        t_imp = imports_since(endpoint, mark, m.prefix)[0]["t"]
+        for disk in f["disks"]:
+            gets = [g for g in endpoint.requests(op="GetObject", since=mark)
+                    if g["path"].endswith("/web01/" + disk) and
+                    g["t"] < t_imp and g.get("if_match")]
+            got = sum(int(b) - int(a) + 1 for a, b in (
+                g["range"][len("bytes="):].split("-") for g in gets))
+            assert got == os.path.getsize(os.path.join(f["dir"], disk)), \
+                (disk, gets)
         # the ISO that is present is accepted, and not imported as a disk
         desc = endpoint.aws("ec2", "describe-import-image-tasks")
         mine = [t for t in desc["ImportImageTasks"]
@@ -308,6 +320,46 @@ def test_killed_mid_folder_leaves_no_half_import(endpoint, tmp_path):
         assert imports_since(endpoint, mark, m.prefix) == []
     finally:
         endpoint.clear_faults()
+        if m.proc is not None:
+            m.unmount()
+        if m2 is not None:
+            m2.unmount()
+
+
+def test_killed_while_a_disk_is_read_back(endpoint, tmp_path):
+    """A VirtualBox folder whose .mf comes after its disks: the daemon is
+    SIGKILLed while a disk is being read back to check it (its GET held).
+    No ImportImage; the remount deletes the staged disks and says so."""
+    f = mkfolders.make_vbox(str(tmp_path / "src" / "web02"), vm="web02")
+    m = start_mount(endpoint, str(tmp_path))
+    prefix, m2 = m.prefix, None
+    try:
+        mark = endpoint.mark()
+        dst = os.path.join(m.path, "imports", "web02")
+        os.mkdir(dst)
+        endpoint.set_faults([{"service": "s3", "op": "GetObject",
+                              "action": "hold"}])
+        for name in [f["ovf"]] + f["disks"] + ["web02.mf"]:
+            subprocess.run(["cp", os.path.join(f["dir"], name), dst],
+                           check=True, timeout=60)
+        endpoint.wait_held("GetObject", 1, timeout=30)
+        st = read(os.path.join(m.path, "tasks", "web02", "status"))
+        assert "verifying the manifest: reading web02-disk" in st, st
+        kill_dead_mount(m)
+        endpoint.clear_faults()
+        endpoint.release(op="GetObject", how="drop")
+        assert len(staged(endpoint, prefix)) == 2
+        m2 = mount_fixtures.Mount(endpoint, str(tmp_path),
+                                  opts="bucket=%s/%s,poll_interval=0.3" % (
+                                      endpoint.bucket, prefix)).start()
+        poll_until(lambda: staged(endpoint, prefix) == [], timeout=20)
+        errors = read(os.path.join(m2.path, ".amifs", "errors"))
+        assert "imports/web02" in errors and "daemon stopped" in errors, \
+            errors
+        assert imports_since(endpoint, mark, prefix) == []
+    finally:
+        endpoint.clear_faults()
+        endpoint.release(op="GetObject", how="drop")
         if m.proc is not None:
             m.unmount()
         if m2 is not None:
