@@ -139,6 +139,14 @@ static bool task_ended(const struct ec2_import_task *t)
            streq(t->status, "deleted");
 }
 
+/* Ended for the user: AWS says so, or this mount cancelled it (its
+ * status says "cancelled" before the next refresh sees "deleting"; a
+ * second rm -r then hides it instead of cancelling again). */
+static bool entry_ended(const struct entry *e)
+{
+    return task_ended(&e->t) || e->cancelled;
+}
+
 static struct entry *find(struct taskcache *tc, const char *id)
 {
     for (size_t i = 0; i < tc->n; i++)
@@ -561,7 +569,7 @@ int taskcache_cancel(struct taskcache *tc, const char *task_id,
 {
     pthread_mutex_lock(&tc->mu);
     struct entry *e = find(tc, task_id);
-    int rc = !e ? -ENOENT : task_ended(&e->t) ? -EBUSY : 0;
+    int rc = !e ? -ENOENT : entry_ended(e) ? -EBUSY : 0;
     pthread_mutex_unlock(&tc->mu);
     if (rc != 0)
         return rc;
@@ -763,7 +771,7 @@ int taskcache_hide(struct taskcache *tc, const char *task_id,
 {
     pthread_mutex_lock(&tc->mu);
     struct entry *e = find(tc, task_id);
-    int rc = !e ? -ENOENT : !task_ended(&e->t) ? -EBUSY : 0;
+    int rc = !e ? -ENOENT : !entry_ended(e) ? -EBUSY : 0;
     pthread_mutex_unlock(&tc->mu);
     if (rc != 0)
         return rc;
