@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Length of the valid UTF-8 sequence at s[0..n) and its code point, or 0
@@ -235,7 +236,7 @@ static int decode_raw(const char *name, size_t n, char *out, size_t outlen,
 int name_decode(const char *name, char *out, size_t outlen, int *flags)
 {
     size_t n = strlen(name);
-    char again[NAME_ESC_MAX * 3];
+    char small[NAME_ESC_MAX * 3];
     int len;
 
     if (n == 0 || outlen == 0)
@@ -243,11 +244,18 @@ int name_decode(const char *name, char *out, size_t outlen, int *flags)
     len = decode_raw(name, n, out, outlen, flags);
     if (len < 0)
         return len;
-    if (len == 0 || n >= sizeof again)
-        return len == 0 ? -EINVAL : -ENAMETOOLONG;
-    if (name_encode(out, (size_t)len, *flags, again, sizeof again) < 0 ||
-        strcmp(again, name) != 0)
+    if (len == 0)
         return -EINVAL;
+    /* canonical: encoding it again gives `name` (n bytes) back. Names
+     * of a file system are short; a key segment may not be. */
+    char *again = n < sizeof small ? small : malloc(n + 1);
+    if (!again)
+        return -ENOMEM;
+    if (name_encode(out, (size_t)len, *flags, again, n + 1) < 0 ||
+        strcmp(again, name) != 0)
+        len = -EINVAL;
+    if (again != small)
+        free(again);
     return len;
 }
 

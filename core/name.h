@@ -79,7 +79,8 @@ int name_encode(const char *s, size_t n, int flags, char *out, size_t outlen);
 /* Decode `name` into out (NUL-terminated; a decoded string never holds a
  * NUL, so it is returned as a C string) and *flags. Returns the decoded
  * length, -EINVAL when `name` is empty or not canonical (see above),
- * -ENAMETOOLONG when out is too small. */
+ * -ENAMETOOLONG when out is too small, -ENOMEM (a name over 3 KiB, whose
+ * canonical check needs a buffer, when memory is out). */
 int name_decode(const char *name, char *out, size_t outlen, int *flags);
 
 /* Tag keys as file names (amis/NAME/tags/, regions/R/amis/NAME/tags/): the

@@ -89,6 +89,15 @@ static void test_map(void)
     CHECK(name_encode("abcdef", 6, 0, out, 4) == -ENAMETOOLONG);
     CHECK(name_decode("abcdef", out, 4, &f) == -ENAMETOOLONG);
 
+    /* A long segment of escapes (3000 bytes that encode to 9000) decodes
+     * back: the canonical check is not bounded by a fixed buffer (found by
+     * fuzz_name, tests/fuzz/regressions/fuzz_name/). */
+    static char slashes[3001], enc[9002], dec[3001];
+    memset(slashes, '/', 3000);
+    CHECK(name_encode(slashes, 3000, 0, enc, sizeof enc) == 9000);
+    CHECK(name_decode(enc, dec, sizeof dec, &f) == 3000 && f == 0 &&
+          streq(dec, slashes));
+
     /* Tags: the same encoding, no shadow form. */
     CHECK(name_tag_encode("x%zz", out, sizeof out) == 4 &&
           streq(out, "x%zz"));
