@@ -3,12 +3,8 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "aws/s3.h"
-#include "ova/ovfdir.h"
-
-#define DIGEST_CHUNK (8u << 20)
 
 int staged_read(void *ctx, uint64_t off, void *buf, size_t len)
 {
@@ -65,20 +61,5 @@ int staged_verify_manifest(struct staged_src *src, struct ova_validator *v,
 long staged_digest(struct staged_src *src, uint64_t size, int alg,
                    unsigned char out[64])
 {
-    struct ovfdir_hash *h = ovfdir_hash_new(alg);
-    unsigned char *buf = malloc(DIGEST_CHUNK);
-    long rc = h && buf ? 0 : -ENOMEM;
-    for (uint64_t off = 0; rc == 0 && off < size;) {
-        size_t n = size - off < DIGEST_CHUNK ? (size_t)(size - off)
-                                             : DIGEST_CHUNK;
-        rc = staged_read(src, off, buf, n);
-        if (rc == 0)
-            ovfdir_hash_update(h, buf, n);
-        off += n;
-    }
-    if (rc == 0)
-        rc = (long)ovfdir_hash_final(h, alg, out);
-    ovfdir_hash_free(h);
-    free(buf);
-    return rc;
+    return ova_digest_read(staged_read, src, 0, size, alg, out);
 }

@@ -1,7 +1,8 @@
 /* late.c — checking a manifest that came after the members it lists, by
  * reading those members back (contract: ova_validator_verify_late in
  * ova.h; why: doc/design/perf.md, "imports/: only the digest the
- * manifest asks for").
+ * manifest asks for"), and the one "digest of a range read through a
+ * reader" both that check and core/stagedread.c use (ova_digest_read).
  *
  * archive.c marks such manifest lines late and records where each
  * member's bytes lie in the stream (ova_archive_late); here each one is
@@ -15,60 +16,70 @@
 
 #include "ova/internal.h"
 
-#define LATE_CHUNK (8u << 20)
+#define DIGEST_CHUNK (8u << 20)
 
+long ova_digest_read(ova_read_fn read, void *ctx, uint64_t off,
+                     uint64_t size, int alg, unsigned char out[64])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char *buf = malloc(DIGEST_CHUNK);
+    long rc = md && buf && EVP_DigestInit_ex(md, manifest_md(alg), NULL)
+                  ? 0
+                  : -ENOMEM;
+    for (uint64_t at = 0; rc == 0 && at < size;) {
+        size_t n = size - at < DIGEST_CHUNK ? (size_t)(size - at)
+                                            : DIGEST_CHUNK;
+        rc = read(ctx, off + at, buf, n);
+        if (rc == 0 && !EVP_DigestUpdate(md, buf, n))
+            rc = -ENOMEM;
+        at += n;
+    }
+    unsigned len = 0;
+    if (rc == 0)
+        rc = EVP_DigestFinal_ex(md, out, &len) ? (long)len : -ENOMEM;
+    EVP_MD_CTX_free(md);
+    free(buf);
+    return rc;
+}
+
+/* The caller's reader, with the cancel flag and the progress around it. */
 struct late_run {
+    struct ova_validator *v;
     ova_read_fn read;
     ova_progress_fn progress;
     void *ctx;
-    unsigned char *buf;
     uint64_t done, total;
 };
 
-/* Hash one member's bytes into md. 0, or a negative errno. */
-static int hash_member(struct ova_validator *v, struct late_run *r,
-                       const struct ova_late *l, EVP_MD_CTX *md)
+static int late_read(void *ctx, uint64_t off, void *buf, size_t len)
 {
-    for (uint64_t off = 0; off < l->size;) {
-        if (ova_cancelled(v))
-            return -ECANCELED;
-        size_t n = l->size - off < LATE_CHUNK ? (size_t)(l->size - off)
-                                              : LATE_CHUNK;
-        int rc = r->read(r->ctx, l->offset + off, r->buf, n);
-        if (rc < 0)
-            return rc;
-        if (!EVP_DigestUpdate(md, r->buf, n))
-            return -ENOMEM;
-        off += n;
-        r->done += n;
+    struct late_run *r = ctx;
+    if (ova_cancelled(r->v))
+        return -ECANCELED;
+    int rc = r->read(r->ctx, off, buf, len);
+    if (rc == 0) {
+        r->done += len;
         if (r->progress)
             r->progress(r->ctx, r->done, r->total);
     }
-    return 0;
+    return rc;
 }
 
 /* Check one late line. 0 matched, -1 refused, or a negative errno. */
-static int check_one(struct ova_validator *v, struct late_run *r,
-                     const struct ova_late *l)
+static int check_one(struct late_run *r, const struct ova_late *l)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char dig[EVP_MAX_MD_SIZE];
-    unsigned dlen = 0;
-    int rc = md && EVP_DigestInit_ex(md, manifest_md(l->alg), NULL)
-                 ? hash_member(v, r, l, md)
-                 : -ENOMEM;
-    if (rc == 0 && !EVP_DigestFinal_ex(md, dig, &dlen))
-        rc = -ENOMEM;
-    EVP_MD_CTX_free(md);
-    if (rc != 0)
-        return rc;
-    if (dlen != l->dlen || memcmp(dig, l->digest, dlen) != 0) {
+    unsigned char dig[64];
+    long len = ova_digest_read(late_read, r, l->offset, l->size, l->alg,
+                               dig);
+    if (len < 0)
+        return (int)len;
+    if ((size_t)len != l->dlen || memcmp(dig, l->digest, l->dlen) != 0) {
         struct ova_verdict vd;
         verdict_set(&vd, "manifest-mismatch", "the %s of member '%s' does "
                     "not match the manifest (checked by reading the member "
                     "back: the manifest comes after it)",
                     manifest_alg_name(l->alg), l->name);
-        ova_refuse(v, &vd);
+        ova_refuse(r->v, &vd);
         return -1;
     }
     *l->matched = true;
@@ -82,19 +93,13 @@ int ova_validator_verify_late(struct ova_validator *v, ova_read_fn read,
         return -1;
     if (!v->finished || !read)
         return -EINVAL;
-    struct late_run r = {read, progress, ctx, NULL, 0,
+    struct late_run r = {v, read, progress, ctx, 0,
                          v->facts.manifest_read_back};
     struct ova_late l;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && ova_archive_late(v, i, &l); i++) {
-        if (*l.matched)
-            continue; /* an earlier call got this far */
-        if (!r.buf && !(r.buf = malloc(LATE_CHUNK)))
-            rc = -ENOMEM;
-        else
-            rc = check_one(v, &r, &l);
-    }
-    free(r.buf);
+    for (size_t i = 0; rc == 0 && ova_archive_late(v, i, &l); i++)
+        if (!*l.matched) /* else an earlier call got this far */
+            rc = check_one(&r, &l);
     if (rc == 0) {
         pthread_mutex_lock(&v->mu);
         v->facts.manifest_verified = true;

@@ -184,6 +184,14 @@ typedef void (*ova_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 int ova_validator_verify_late(struct ova_validator *v, ova_read_fn read,
                               ova_progress_fn progress, void *ctx);
 
+/* The digest, in a manifest's algorithm (1 SHA-1, 2 SHA-256, 4 SHA-512:
+ * the MF_* and OVFDIR_SHA* values), of `size` bytes at `off` read through
+ * read(ctx, …) in 8 MiB pieces into one buffer. out: 64 bytes. Returns
+ * the digest's length, or the negative errno of a failed read (-ENOMEM
+ * when out of memory). What the check above and core/stagedread.c use. */
+long ova_digest_read(ova_read_fn read, void *ctx, uint64_t off,
+                     uint64_t size, int alg, unsigned char out[64]);
+
 /* Frees v (NULL is fine), stopping its thread if the stream never ended. */
 void ova_validator_free(struct ova_validator *v);
 
