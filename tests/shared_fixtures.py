@@ -316,6 +316,31 @@ def good_image(outdir, name="ova-ustar"):
         return os.path.join(outdir, json.load(f)[0]["file"])
 
 
+def killed_at_held_get(endpoint, m, src, dst, while_held=None):
+    """`cp SRC DST` through M with every GetObject held (the reads a copy
+    into imports/ makes of its staged object: the guest check, a late
+    manifest's read-back); once one is held, call while_held() (if
+    given), SIGKILL the daemon and check that cp failed. The held
+    requests are dropped and the faults cleared whatever happens."""
+    endpoint.set_faults([{"service": "s3", "op": "GetObject",
+                          "action": "hold"}])
+    c = subprocess.Popen(["cp", src, dst], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        endpoint.wait_held("GetObject", 1, timeout=60,
+                           alive=lambda: c.poll() is None)
+        if while_held:
+            while_held()
+        kill_dead_mount(m)
+        c.wait(timeout=60)
+        assert c.returncode != 0, "cp succeeded although amifs was killed"
+    finally:
+        endpoint.clear_faults()
+        endpoint.release(op="GetObject", how="drop")
+        if c.poll() is None:
+            c.send_signal(signal.SIGKILL)
+
+
 def killed_mid_copy(endpoint, m, src, dst, prefix, ready=None):
     """Start `cp SRC DST` through M with slow parts (1.5 s each), SIGKILL
     the daemon once a part went up (and ready(), if given, is true);

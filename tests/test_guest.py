@@ -9,7 +9,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -17,8 +16,8 @@ import tempfile
 
 import pytest
 
-from shared_fixtures import (full_run, kill_dead_mount, poll_until, read,
-                             start_mount, uploads_left, wait_status)
+from shared_fixtures import (full_run, killed_at_held_get, poll_until,
+                             read, start_mount, uploads_left, wait_status)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 AMIFS = os.environ.get("AMIFS_BIN", "amifs")
@@ -460,22 +459,8 @@ def test_killed_during_the_guest_check(endpoint, images, tmp_path):
     e = images["vmdk-kernel6"]
     m = start_mount(endpoint, str(tmp_path))
     mark = endpoint.mark()
-    endpoint.set_faults([{"service": "s3", "op": "GetObject",
-                          "action": "hold"}])
-    cp = subprocess.Popen(["cp", e["path"], os.path.join(m.path, "imports",
-                                                         "gk.vmdk")],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        endpoint.wait_held("GetObject", 1, timeout=60,
-                           alive=lambda: cp.poll() is None)
-        kill_dead_mount(m)
-        cp.wait(timeout=60)
-        assert cp.returncode != 0
-    finally:
-        endpoint.clear_faults()
-        endpoint.release(op="GetObject", how="drop")
-        if cp.poll() is None:
-            cp.send_signal(signal.SIGKILL)
+    killed_at_held_get(endpoint, m, e["path"],
+                       os.path.join(m.path, "imports", "gk.vmdk"))
     ops = ec2_ops(endpoint, mark)
     assert "ImportImage" not in ops and "ImportSnapshot" not in ops, ops
     assert uploads_left(endpoint, m.prefix) == []

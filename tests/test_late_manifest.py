@@ -11,11 +11,9 @@ imports once.
 """
 import os
 import re
-import signal
-import subprocess
 import tarfile
 
-from shared_fixtures import (cp, kill_dead_mount, poll_until, read,
+from shared_fixtures import (cp, killed_at_held_get, poll_until, read,
                              start_mount, uploads_left)
 
 
@@ -73,25 +71,14 @@ def test_killed_while_reading_the_disks_back(endpoint, images, tmp_path):
     e = images["ova-mf-last"]
     m = start_mount(endpoint, str(tmp_path))
     mark = endpoint.mark()
-    endpoint.set_faults([{"service": "s3", "op": "GetObject",
-                          "action": "hold"}])
-    dst = os.path.join(m.path, "imports", e["file"])
-    proc = subprocess.Popen(["cp", e["path"], dst], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        endpoint.wait_held("GetObject", 1, timeout=60,
-                           alive=lambda: proc.poll() is None)
+
+    def reading_back():
         status = read(os.path.join(m.path, "tasks", e["file"], "status"))
         assert "verifying the manifest at the end of the OVA" in status, \
             status
-        kill_dead_mount(m)
-        proc.wait(timeout=60)
-        assert proc.returncode != 0
-    finally:
-        endpoint.clear_faults()
-        endpoint.release(op="GetObject", how="drop")
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
+    killed_at_held_get(endpoint, m, e["path"],
+                       os.path.join(m.path, "imports", e["file"]),
+                       reading_back)
     assert endpoint.requests(op="ImportImage", since=mark) == []
     assert uploads_left(endpoint, m.prefix) == []
     m2 = start_mount(endpoint, str(tmp_path))
